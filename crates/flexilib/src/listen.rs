@@ -1,0 +1,74 @@
+//! The listening socket and the accept loop.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+use crate::conn::{self, ConnSettings};
+use crate::service::Server;
+
+/// Open connections, so shutdown can wait for them.
+#[derive(Debug, Default)]
+pub struct OpenConnections(AtomicUsize);
+
+impl OpenConnections {
+    /// How many connections are open.
+    pub fn count(&self) -> usize {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+struct OpenGuard(Arc<OpenConnections>);
+
+impl Drop for OpenGuard {
+    fn drop(&mut self) {
+        self.0 .0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Binds the listening socket.
+pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
+    TcpListener::bind(address).await
+}
+
+/// Accepts connections until `shutdown` turns true, serving each on its own task.
+pub async fn accept_loop(
+    listener: TcpListener,
+    server: Arc<Server>,
+    settings: Arc<ConnSettings>,
+    open: Arc<OpenConnections>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            _ = shutdown.changed() => return,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                if let Err(error) = stream.set_nodelay(true) {
+                    tracing::debug!(%error, "cannot set TCP_NODELAY");
+                }
+                open.0.fetch_add(1, Ordering::AcqRel);
+                let guard = OpenGuard(Arc::clone(&open));
+                let server = Arc::clone(&server);
+                let settings = Arc::clone(&settings);
+                let shutdown = shutdown.clone();
+                tokio::spawn(async move {
+                    conn::serve(stream, peer, server, settings, shutdown).await;
+                    drop(guard);
+                });
+            }
+            Err(error) => {
+                // Out of file descriptors or memory: back off instead of spinning.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
+    }
+}

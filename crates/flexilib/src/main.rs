@@ -1,0 +1,156 @@
+//! `flexilib`: the server binary. Reads settings and config, starts the
+//! handler threads and the I/O runtime, serves until SIGTERM/SIGINT.
+//!
+//! The request path, module by module:
+//! [`listen`] → [`conn`] (HTTP/1.1 parse, timeouts) → [`service`] →
+//! [`route`] → [`pool`] + [`target`] (library call, [`arena`]) →
+//! [`respond`] → [`access_log`].
+
+mod access_log;
+mod arena;
+mod config;
+mod conn;
+mod listen;
+mod pool;
+mod respond;
+mod route;
+mod service;
+mod settings;
+mod target;
+
+use std::io::IsTerminal as _;
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use clap::Parser;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::access_log::AccessLog;
+use crate::conn::ConnSettings;
+use crate::listen::OpenConnections;
+use crate::pool::HandlerPool;
+use crate::route::RouteTable;
+use crate::service::Server;
+use crate::settings::Settings;
+
+fn main() -> ExitCode {
+    let settings = Settings::parse();
+    tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .init();
+    match run(&settings) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("flexilib: error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(settings: &Settings) -> anyhow::Result<()> {
+    let config = config::load(&settings.config)?;
+    for rule in &config.rules {
+        tracing::debug!(line = rule.line, matcher = ?rule.matcher, target = ?rule.target, "route");
+    }
+    let routes = RouteTable::build(&config);
+    tracing::info!(config = %config.path.display(), routes = routes.len(), "config loaded");
+
+    let pool = HandlerPool::start(
+        settings.handler_threads(),
+        settings.arena_prealloc_bytes(),
+        settings.arena_retain_bytes(),
+    )
+    .context("cannot start handler threads")?;
+    let log = AccessLog::start(Duration::from_secs(1)).context("cannot start the access log")?;
+    let server = Arc::new(Server {
+        routes: ArcSwap::from_pointee(routes),
+        pool,
+        log: Arc::clone(&log),
+        max_body_bytes: settings.max_body_bytes,
+    });
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.keep_alive(true)
+        .header_read_timeout(None)
+        .max_header_size(settings.max_header_bytes as usize)
+        .max_buf_size((settings.max_header_bytes as usize).max(8192) + 8192);
+    let conn_settings = Arc::new(ConnSettings {
+        http,
+        keepalive_timeout: settings.keepalive_timeout,
+        header_read_timeout: settings.header_read_timeout,
+    });
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.io_threads())
+        .thread_name("flexilib-io")
+        .enable_all()
+        .build()
+        .context("cannot start the I/O runtime")?;
+    let result = runtime.block_on(serve(settings, server, conn_settings));
+    log.flush();
+    result
+}
+
+async fn serve(
+    settings: &Settings,
+    server: Arc<Server>,
+    conn_settings: Arc<ConnSettings>,
+) -> anyhow::Result<()> {
+    let address = SocketAddr::new(settings.listen_address, settings.port);
+    let listener = listen::bind(address)
+        .await
+        .with_context(|| format!("cannot listen on {address}"))?;
+    let local = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    tracing::info!(
+        address = %local,
+        handler_threads = settings.handler_threads(),
+        io_threads = settings.io_threads(),
+        "listening"
+    );
+
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let open = Arc::new(OpenConnections::default());
+    let accept = tokio::spawn(listen::accept_loop(
+        listener,
+        server,
+        conn_settings,
+        Arc::clone(&open),
+        shutdown_rx,
+    ));
+
+    let signal_name = tokio::select! {
+        _ = terminate.recv() => "SIGTERM",
+        _ = interrupt.recv() => "SIGINT",
+    };
+    tracing::info!(signal = signal_name, open = open.count(), "shutting down");
+    // Every receiver outlives this send: the accept loop and each connection hold one.
+    let _ = shutdown_tx.send(true);
+    if let Err(error) = accept.await {
+        tracing::error!(%error, "accept loop failed");
+    }
+    let deadline = tokio::time::Instant::now() + settings.shutdown_grace;
+    while open.count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if open.count() > 0 {
+        tracing::warn!(
+            open = open.count(),
+            "grace period over; closing remaining connections"
+        );
+    }
+    Ok(())
+}

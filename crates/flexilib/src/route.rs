@@ -1,0 +1,136 @@
+//! The route table: config rules bound to live targets, first match wins.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use hyper::HeaderMap;
+
+use crate::config::{Config, Matcher, TargetSpec};
+use crate::target::native::NativeLibrary;
+
+/// Where a matched request goes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A native shared library.
+    Library(Arc<NativeLibrary>),
+}
+
+/// One rule of the table.
+#[derive(Debug)]
+pub struct Route {
+    matcher: Matcher,
+    /// Its target.
+    pub target: Target,
+}
+
+/// Ordered routes.
+#[derive(Debug, Default)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+}
+
+impl RouteTable {
+    /// Binds `config`'s rules to targets. Rules naming the same library file
+    /// share one [`NativeLibrary`].
+    pub fn build(config: &Config) -> Self {
+        let mut libraries: HashMap<PathBuf, Arc<NativeLibrary>> = HashMap::new();
+        let routes = config
+            .rules
+            .iter()
+            .map(|rule| {
+                let target = match &rule.target {
+                    TargetSpec::Library(path) => Target::Library(Arc::clone(
+                        libraries
+                            .entry(path.clone())
+                            .or_insert_with(|| Arc::new(NativeLibrary::new(path.clone()))),
+                    )),
+                };
+                Route {
+                    matcher: rule.matcher.clone(),
+                    target,
+                }
+            })
+            .collect();
+        Self { routes }
+    }
+
+    /// The first route matching `path` and `headers`.
+    pub fn find(&self, path: &str, headers: &HeaderMap) -> Option<&Route> {
+        self.routes
+            .iter()
+            .find(|route| route.matches(path, headers))
+    }
+
+    /// Number of routes.
+    pub fn len(&self) -> usize {
+        self.routes.len()
+    }
+}
+
+impl Route {
+    /// The file a library target names.
+    #[cfg(test)]
+    pub fn target_path(&self) -> &str {
+        match &self.target {
+            Target::Library(library) => library.path().to_str().unwrap_or("?"),
+        }
+    }
+
+    fn matches(&self, path: &str, headers: &HeaderMap) -> bool {
+        match &self.matcher {
+            Matcher::PathPrefix(prefix) => path.starts_with(prefix.as_str()),
+            Matcher::Header {
+                name,
+                value_prefix,
+                path_prefix,
+            } => {
+                path.starts_with(path_prefix.as_str())
+                    && headers
+                        .get_all(name)
+                        .iter()
+                        .any(|value| value.as_bytes().starts_with(value_prefix.as_bytes()))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::{HeaderValue, HOST};
+    use std::path::Path;
+
+    #[test]
+    fn first_match_wins_and_headers_route() {
+        let config = match crate::config::parse(
+            Path::new("p.ini"),
+            "Host: iam / = iam.so\n/c = c.so\n/ = root.so\n",
+        ) {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        let table = RouteTable::build(&config);
+        let mut headers = HeaderMap::new();
+        assert_eq!(
+            table.find("/c/x", &headers).map(|r| r.target_path()),
+            Some("./c.so")
+        );
+        assert_eq!(
+            table.find("/x", &headers).map(|r| r.target_path()),
+            Some("./root.so")
+        );
+        headers.insert(HOST, HeaderValue::from_static("iamhere"));
+        assert_eq!(
+            table.find("/c", &headers).map(|r| r.target_path()),
+            Some("./iam.so")
+        );
+        let none = RouteTable::build(
+            &match crate::config::parse(Path::new("p.ini"), "/a = a.so\n") {
+                Ok(c) => c,
+                Err(e) => panic!("{e}"),
+            },
+        );
+        assert!(none.find("/b", &HeaderMap::new()).is_none());
+    }
+}

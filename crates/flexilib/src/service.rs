@@ -1,0 +1,164 @@
+//! One request: route it, read its body, run its target, build the reply.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http_body_util::{BodyExt, LengthLimitError, Limited};
+use hyper::body::{Body, Incoming};
+use hyper::http::request::Parts;
+use hyper::{Request, Response, StatusCode};
+use tokio::sync::oneshot;
+
+use crate::access_log::AccessLog;
+use crate::arena::ArenaUsage;
+use crate::conn::Activity;
+use crate::pool::{HandlerPool, Job, Outcome};
+use crate::respond::{LoggedBody, PendingLog, Reply};
+use crate::route::{RouteTable, Target};
+use crate::target::native::NativeLibrary;
+
+/// State shared by every connection.
+pub struct Server {
+    /// The live route table (swapped whole on reload).
+    pub routes: ArcSwap<RouteTable>,
+    /// The handler threads.
+    pub pool: HandlerPool,
+    /// The access log.
+    pub log: Arc<AccessLog>,
+    /// Largest accepted request body.
+    pub max_body_bytes: u64,
+}
+
+/// Serves one request; never fails (errors become responses).
+pub async fn handle(
+    server: Arc<Server>,
+    activity: Arc<Activity>,
+    peer: SocketAddr,
+    request: Request<Incoming>,
+) -> Result<Response<LoggedBody>, Infallible> {
+    let started = Instant::now();
+    activity.begin_request();
+    let (head, body) = request.into_parts();
+    let (reply, head, usage) = dispatch(&server, head, body).await;
+    let pending = PendingLog {
+        log: Arc::clone(&server.log),
+        activity,
+        peer,
+        head,
+        started,
+        ready: Instant::now(),
+        usage,
+    };
+    Ok(reply.into_response(pending))
+}
+
+async fn dispatch(server: &Server, head: Parts, body: Incoming) -> (Reply, Parts, ArenaUsage) {
+    let target = server
+        .routes
+        .load()
+        .find(head.uri.path(), &head.headers)
+        .map(|route| route.target.clone());
+    let Some(target) = target else {
+        return (
+            Reply::text(
+                StatusCode::NOT_FOUND,
+                "404 Not Found: no route matches this request\n",
+            ),
+            head,
+            ArenaUsage::default(),
+        );
+    };
+    let body = match read_body(body, server.max_body_bytes).await {
+        Ok(body) => body,
+        Err(reply) => return (reply, head, ArenaUsage::default()),
+    };
+    match target {
+        Target::Library(library) => call_library(server, library, head, body).await,
+    }
+}
+
+/// Reads the whole body, enforcing the size limit.
+async fn read_body(body: Incoming, limit: u64) -> Result<Bytes, Reply> {
+    let too_large =
+        || Reply::text(StatusCode::PAYLOAD_TOO_LARGE, "413 Payload Too Large\n").closing();
+    if body.size_hint().lower() > limit {
+        return Err(too_large());
+    }
+    let limit = usize::try_from(limit).unwrap_or(usize::MAX);
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<LengthLimitError>() => Err(too_large()),
+        Err(error) => {
+            tracing::debug!(%error, "request body unreadable");
+            Err(Reply::text(
+                StatusCode::BAD_REQUEST,
+                "400 Bad Request: unreadable body\n",
+            )
+            .closing())
+        }
+    }
+}
+
+async fn call_library(
+    server: &Server,
+    library: Arc<NativeLibrary>,
+    head: Parts,
+    body: Bytes,
+) -> (Reply, Parts, ArenaUsage) {
+    let (reply, done) = oneshot::channel();
+    let job = Job {
+        library,
+        head,
+        body,
+        reply,
+    };
+    if let Err(closed) = server.pool.submit(job) {
+        tracing::error!(error = %closed, "cannot dispatch request");
+        // The job (and the head in it) is gone with the closed queue.
+        return (
+            Reply::text(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable\n"),
+            Request::new(()).into_parts().0,
+            ArenaUsage::default(),
+        );
+    }
+    let Ok(done) = done.await else {
+        tracing::error!("handler thread dropped a request");
+        return (
+            Reply::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "500 Internal Server Error\n",
+            ),
+            Request::new(()).into_parts().0,
+            ArenaUsage::default(),
+        );
+    };
+    let target = &done.head.uri;
+    let reply = match done.outcome {
+        Outcome::Response(response) => Reply::from_library(response).unwrap_or_else(|problem| {
+            tracing::warn!(%target, %problem, "library returned an invalid response");
+            Reply::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "500 Internal Server Error: invalid response from handler\n",
+            )
+        }),
+        Outcome::CallFailed(error) => {
+            tracing::warn!(%target, %error, "library call failed");
+            Reply::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "500 Internal Server Error: handler failed\n",
+            )
+        }
+        Outcome::LoadFailed(error) => {
+            tracing::warn!(%target, %error, "library load failed");
+            Reply::text(
+                StatusCode::BAD_GATEWAY,
+                "502 Bad Gateway: handler library could not be loaded\n",
+            )
+        }
+    };
+    (reply, done.head, done.usage)
+}

@@ -1,0 +1,134 @@
+//! Settings: environment variables with matching command-line flags.
+//!
+//! Every setting can be given as a flag or as the environment variable named
+//! in `--help`; the flag wins. Invalid values stop the server at startup
+//! with a message naming the setting and a non-zero exit status.
+
+use std::net::IpAddr;
+use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Parser;
+
+/// Run-time settings of the server.
+#[derive(Debug, Clone, Parser)]
+#[command(
+    name = "flexilib",
+    version,
+    about = "A low-latency HTTP server whose request handlers are shared libraries loaded at run time"
+)]
+pub struct Settings {
+    /// TCP port to listen on (0 picks a free port; the address is logged).
+    #[arg(long, env = "PORT", default_value_t = 8069)]
+    pub port: u16,
+
+    /// IP address to listen on.
+    #[arg(long, env = "LISTEN_ADDRESS", default_value = "0.0.0.0")]
+    pub listen_address: IpAddr,
+
+    /// Handler threads: how many library calls may run at once. Default: the
+    /// number of CPUs (at most 4 in debug builds).
+    #[arg(long = "threads", env = "SERVER_THREAD_COUNT")]
+    pub server_thread_count: Option<NonZeroUsize>,
+
+    /// I/O threads that accept connections and parse HTTP. Default: the number
+    /// of CPUs (at most 4 in debug builds).
+    #[arg(long, env = "IO_THREAD_COUNT")]
+    pub io_thread_count: Option<NonZeroUsize>,
+
+    /// KiB pre-allocated in each handler thread's request arena.
+    #[arg(long, env = "RESPONSE_PREALLOCATION_KB", default_value_t = 8)]
+    pub response_preallocation_kb: usize,
+
+    /// KiB an arena may keep between requests; an arena that grew past this
+    /// is freed and pre-allocated afresh after the request.
+    #[arg(long, env = "ARENA_RETAIN_KB", default_value_t = 1024)]
+    pub arena_retain_kb: usize,
+
+    /// Path of the routing configuration.
+    #[arg(long, env = "FLEXILIB_CONFIG", default_value = "proxy.ini")]
+    pub config: PathBuf,
+
+    /// Largest request head (request line and headers) in bytes; larger gets 431.
+    #[arg(long, env = "MAX_HEADER_BYTES", default_value_t = 16 * 1024,
+          value_parser = clap::value_parser!(u32).range(1024..=1024 * 1024))]
+    pub max_header_bytes: u32,
+
+    /// Largest request body in bytes; larger gets 413.
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    pub max_body_bytes: u64,
+
+    /// Seconds a client may take to send a complete request head.
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub header_read_timeout: Duration,
+
+    /// Seconds an idle keep-alive connection is kept open.
+    #[arg(long, env = "KEEPALIVE_TIMEOUT_SECONDS", default_value = "60", value_parser = parse_seconds)]
+    pub keepalive_timeout: Duration,
+
+    /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT.
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value = "30", value_parser = parse_seconds)]
+    pub shutdown_grace: Duration,
+}
+
+impl Settings {
+    /// Handler thread count after defaults.
+    pub fn handler_threads(&self) -> usize {
+        self.server_thread_count
+            .map_or_else(default_thread_count, NonZeroUsize::get)
+    }
+
+    /// I/O thread count after defaults.
+    pub fn io_threads(&self) -> usize {
+        self.io_thread_count
+            .map_or_else(default_thread_count, NonZeroUsize::get)
+    }
+
+    /// Bytes pre-allocated per arena.
+    pub fn arena_prealloc_bytes(&self) -> usize {
+        self.response_preallocation_kb.saturating_mul(1024)
+    }
+
+    /// Bytes an arena may retain between requests (never below the pre-allocation).
+    pub fn arena_retain_bytes(&self) -> usize {
+        self.arena_retain_kb
+            .saturating_mul(1024)
+            .max(self.arena_prealloc_bytes())
+    }
+}
+
+/// CPU count, capped at 4 in debug builds as in the original.
+fn default_thread_count() -> usize {
+    let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    if cfg!(debug_assertions) {
+        cpus.min(4)
+    } else {
+        cpus
+    }
+}
+
+/// Parses a positive number of seconds, fractions allowed ("0.5").
+fn parse_seconds(text: &str) -> Result<Duration, String> {
+    let secs: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| format!("`{text}` is not a number of seconds"))?;
+    if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0 * 365.0) {
+        return Err(format!("`{text}` must be between 0 and one year"));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seconds_parse_and_reject() {
+        assert_eq!(parse_seconds("1.5"), Ok(Duration::from_millis(1500)));
+        assert!(parse_seconds("0").is_err());
+        assert!(parse_seconds("-3").is_err());
+        assert!(parse_seconds("soon").is_err());
+    }
+}

@@ -1,0 +1,126 @@
+//! The access log line, field by field, and its flush on shutdown.
+
+mod common;
+
+use common::{standard_config, ServerBuilder};
+
+/// The fields of one log line.
+#[derive(Debug)]
+struct LogLine {
+    addr: String,
+    method: String,
+    target: String,
+    version: String,
+    status: u16,
+    ttfb_ms: f64,
+    bytes: u64,
+    ttlb_ms: f64,
+    prealloc: u64,
+    alloc: u64,
+}
+
+fn ms(field: &str) -> f64 {
+    let number = field
+        .strip_suffix("ms")
+        .unwrap_or_else(|| panic!("{field} lacks ms"));
+    let (_, decimals) = number
+        .split_once('.')
+        .unwrap_or_else(|| panic!("{field} lacks decimals"));
+    assert_eq!(decimals.len(), 3, "three decimals in {field}");
+    number
+        .parse()
+        .unwrap_or_else(|_| panic!("{field} is not a number"))
+}
+
+/// Parses `ADDR - - "METHOD TARGET VERSION" STATUS ttfb X.XXXms BYTES ttlb Y.YYYms (pre-alloc: N, alloc: M)`.
+fn parse(line: &str) -> LogLine {
+    let (addr, rest) = line
+        .split_once(" - - \"")
+        .unwrap_or_else(|| panic!("bad prefix: {line}"));
+    let (request, rest) = rest
+        .split_once("\" ")
+        .unwrap_or_else(|| panic!("bad request: {line}"));
+    let mut request = request.split(' ');
+    let (method, target, version) = (request.next(), request.next(), request.next());
+    let words: Vec<&str> = rest.split(' ').collect();
+    assert_eq!(words.len(), 10, "{line}");
+    assert_eq!(words[1], "ttfb");
+    assert_eq!(words[4], "ttlb");
+    assert_eq!(words[6], "(pre-alloc:");
+    assert_eq!(words[8], "alloc:");
+    LogLine {
+        addr: addr.to_string(),
+        method: method.unwrap_or_default().to_string(),
+        target: target.unwrap_or_default().to_string(),
+        version: version.unwrap_or_default().to_string(),
+        status: words[0].parse().expect("status"),
+        ttfb_ms: ms(words[2]),
+        bytes: words[3].parse().expect("bytes"),
+        ttlb_ms: ms(words[5]),
+        prealloc: words[7].trim_end_matches(',').parse().expect("prealloc"),
+        alloc: words[9].trim_end_matches(')').parse().expect("alloc"),
+    }
+}
+
+#[test]
+fn every_field_of_the_log_line() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config)
+        .env("RESPONSE_PREALLOCATION_KB", "16")
+        .env("ARENA_RETAIN_KB", "64")
+        .start();
+    let mut client = server.client();
+    let local = client
+        .stream()
+        .local_addr()
+        .expect("local addr")
+        .to_string();
+    client.request("GET", "/first?a=b", &[("x-slow", "50")], b"");
+    client.request("GET", "/big", &[("x-big", "200000")], b"");
+    client.request("GET", "/after", &[], b"");
+    client.request("GET", "/nowhere-but-root", &[("x-status", "404")], b"");
+    let lines = server.log_lines(4);
+    assert_eq!(lines.len(), 4, "{lines:?}");
+    let entries: Vec<LogLine> = lines.iter().map(|l| parse(l)).collect();
+
+    let first = &entries[0];
+    assert_eq!(first.addr, local);
+    assert_eq!(first.method, "GET");
+    assert_eq!(first.target, "/first?a=b");
+    assert_eq!(first.version, "HTTP/1.1");
+    assert_eq!(first.status, 200);
+    assert_eq!(first.bytes, "i am slow\n\n".len() as u64);
+    assert!(first.ttfb_ms >= 50.0, "{first:?}");
+    assert!(first.ttlb_ms >= first.ttfb_ms, "{first:?}");
+    assert!(first.prealloc >= 16 * 1024, "{first:?}");
+    assert!(first.alloc > 0 && first.alloc < first.prealloc, "{first:?}");
+
+    let big = &entries[1];
+    assert_eq!(big.bytes, 200_000);
+    assert!(
+        big.alloc >= 200_000,
+        "the response was built in the arena: {big:?}"
+    );
+
+    // The arena grew past ARENA_RETAIN_KB and was replaced by a fresh one.
+    let after = &entries[2];
+    assert!(after.prealloc < 64 * 1024, "{after:?}");
+    assert_eq!(entries[3].status, 404);
+}
+
+#[test]
+fn sigterm_flushes_the_log_and_exits_zero() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config).start();
+    for i in 0..50 {
+        let response = server.get(&format!("/n{i}"), &[]);
+        assert_eq!(response.status, 200);
+    }
+    let (status, stdout, _stderr) = server.terminate();
+    assert!(status.success(), "{status:?}");
+    let lines = stdout.snapshot();
+    assert_eq!(lines.len(), 50, "every request logged: {lines:?}");
+    for (i, line) in lines.iter().enumerate() {
+        assert_eq!(parse(line).target, format!("/n{i}"));
+    }
+}

@@ -1,0 +1,435 @@
+//! Test support: start the real `flexilib` binary on a free loopback port,
+//! build C libraries with the system compiler, and speak raw HTTP/1.1.
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The workspace root.
+pub fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+/// Directory holding the built binary and the example cdylib.
+pub fn build_dir() -> PathBuf {
+    Path::new(env!("CARGO_BIN_EXE_flexilib"))
+        .parent()
+        .expect("binary has a parent directory")
+        .to_path_buf()
+}
+
+/// The Rust example library, built by `cargo build --workspace`.
+pub fn rust_example() -> PathBuf {
+    let path = build_dir().join("libflexilib_example_rust.so");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` before the tests (see README)",
+        path.display()
+    );
+    path
+}
+
+/// A fresh temporary directory, removed on drop.
+pub struct TempDir(pub PathBuf);
+
+impl TempDir {
+    pub fn new(tag: &str) -> Self {
+        static COUNTER: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir =
+            std::env::temp_dir().join(format!("flexilib-test-{}-{tag}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("create temp dir");
+        Self(dir)
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.0
+    }
+
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let path = self.0.join(name);
+        std::fs::write(&path, contents).expect("write file");
+        path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Compiles C source `src` (a path) into `out` with the system compiler.
+pub fn compile_c(src: &Path, out: &Path) {
+    let include = workspace().join("include");
+    let status = Command::new(std::env::var("CC").unwrap_or_else(|_| "cc".into()))
+        .args([
+            "-shared", "-fPIC", "-O2", "-Wall", "-Wextra", "-Werror", "-I",
+        ])
+        .arg(&include)
+        .arg("-o")
+        .arg(out)
+        .arg(src)
+        .status()
+        .expect("run the C compiler");
+    assert!(status.success(), "compiling {} failed", src.display());
+}
+
+/// Compiles C source text into `dir/name`.
+pub fn compile_c_text(dir: &TempDir, name: &str, source: &str) -> PathBuf {
+    let src = dir.write(&format!("{name}.c"), source);
+    let out = dir.path().join(name);
+    compile_c(&src, &out);
+    out
+}
+
+/// The C example library, compiled into `dir`.
+pub fn c_example(dir: &TempDir) -> PathBuf {
+    let out = dir.path().join("libsample_c.so");
+    compile_c(&workspace().join("examples/c-sample/sample.c"), &out);
+    out
+}
+
+/// Lines captured from a child's output stream.
+#[derive(Clone, Default)]
+pub struct Lines(Arc<Mutex<Vec<String>>>);
+
+impl Lines {
+    fn capture(stream: impl Read + Send + 'static) -> Self {
+        let lines = Self::default();
+        let sink = lines.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stream).lines() {
+                let Ok(line) = line else { break };
+                sink.0.lock().unwrap().push(line);
+            }
+        });
+        lines
+    }
+
+    pub fn snapshot(&self) -> Vec<String> {
+        self.0.lock().unwrap().clone()
+    }
+
+    /// Waits until a line satisfies `pred`, returning it.
+    pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(line) = self.snapshot().into_iter().find(|l| pred(l)) {
+                return Some(line);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+/// A running server.
+pub struct Server {
+    pub child: Child,
+    pub addr: SocketAddr,
+    pub stdout: Lines,
+    pub stderr: Lines,
+}
+
+/// How to start a server.
+pub struct ServerBuilder {
+    config: PathBuf,
+    envs: Vec<(String, String)>,
+}
+
+impl ServerBuilder {
+    pub fn new(config: &Path) -> Self {
+        Self {
+            config: config.to_path_buf(),
+            envs: Vec::new(),
+        }
+    }
+
+    pub fn env(mut self, key: &str, value: &str) -> Self {
+        self.envs.push((key.into(), value.into()));
+        self
+    }
+
+    fn command(&self) -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flexilib"));
+        cmd.env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .env("PORT", "0")
+            .env("LISTEN_ADDRESS", "127.0.0.1")
+            .env("RUST_LOG", "info")
+            .env("FLEXILIB_CONFIG", &self.config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
+        for (k, v) in &self.envs {
+            cmd.env(k, v);
+        }
+        cmd
+    }
+
+    /// Starts the server and waits for it to listen.
+    pub fn start(self) -> Server {
+        let mut child = self.command().spawn().expect("spawn flexilib");
+        let stdout = Lines::capture(child.stdout.take().expect("stdout"));
+        let stderr = Lines::capture(child.stderr.take().expect("stderr"));
+        let line = stderr.wait_for(Duration::from_secs(20), |l| l.contains("listening"));
+        let Some(line) = line else {
+            let _ = child.kill();
+            panic!(
+                "server did not start; stderr:\n{}",
+                stderr.snapshot().join("\n")
+            );
+        };
+        let addr = line
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("address="))
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"));
+        Server {
+            child,
+            addr,
+            stdout,
+            stderr,
+        }
+    }
+
+    /// Runs the server expecting it to exit at once; returns status and stderr.
+    pub fn run_to_exit(self) -> (ExitStatus, String) {
+        let output = self.command().output().expect("run flexilib");
+        (
+            output.status,
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    }
+}
+
+impl Server {
+    pub fn client(&self) -> Client {
+        Client::connect(self.addr)
+    }
+
+    /// One request on a fresh connection.
+    pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
+        let mut client = self.client();
+        client.request("GET", path, headers, b"")
+    }
+
+    /// Sends SIGTERM and waits for the exit status.
+    pub fn terminate(mut self) -> (ExitStatus, Lines, Lines) {
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-TERM", &pid]).status();
+        let status = wait_timeout(&mut self.child, Duration::from_secs(20))
+            .expect("server exits after SIGTERM");
+        // Let the capture threads drain the pipes.
+        std::thread::sleep(Duration::from_millis(100));
+        (status, self.stdout.clone(), self.stderr.clone())
+    }
+
+    /// Access-log lines, waiting until at least `n` are present.
+    pub fn log_lines(&self, n: usize) -> Vec<String> {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let lines = self.stdout.snapshot();
+            if lines.len() >= n || Instant::now() > deadline {
+                return lines;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Ok(Some(status)) = child.try_wait() {
+            return Some(status);
+        }
+        if Instant::now() > deadline {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// A parsed HTTP response.
+#[derive(Debug, Clone)]
+pub struct Response {
+    pub status: u16,
+    pub reason: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// A keep-alive HTTP/1.1 client on one connection.
+pub struct Client {
+    reader: BufReader<TcpStream>,
+}
+
+impl Client {
+    pub fn connect(addr: SocketAddr) -> Self {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .expect("timeout");
+        stream.set_nodelay(true).expect("nodelay");
+        Self {
+            reader: BufReader::new(stream),
+        }
+    }
+
+    pub fn stream(&mut self) -> &mut TcpStream {
+        self.reader.get_mut()
+    }
+
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.reader
+            .get_mut()
+            .write_all(bytes)
+            .expect("write request");
+    }
+
+    /// Sends a request with Host and Content-Length (when a body is given).
+    pub fn request(
+        &mut self,
+        method: &str,
+        path: &str,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Response {
+        let mut raw = format!("{method} {path} HTTP/1.1\r\n");
+        if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("host")) {
+            raw.push_str("Host: localhost\r\n");
+        }
+        for (n, v) in headers {
+            raw.push_str(&format!("{n}: {v}\r\n"));
+        }
+        if !body.is_empty() {
+            raw.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        raw.push_str("\r\n");
+        let mut bytes = raw.into_bytes();
+        bytes.extend_from_slice(body);
+        self.send_raw(&bytes);
+        self.read_response(method == "HEAD").expect("a response")
+    }
+
+    /// Reads one response; `None` if the connection closed first.
+    pub fn read_response(&mut self, head_only: bool) -> Option<Response> {
+        let mut line = String::new();
+        if self.reader.read_line(&mut line).ok()? == 0 {
+            return None;
+        }
+        let mut parts = line.trim_end().splitn(3, ' ');
+        let _version = parts.next()?;
+        let status: u16 = parts.next()?.parse().ok()?;
+        let reason = parts.next().unwrap_or("").to_string();
+        let mut headers = Vec::new();
+        loop {
+            let mut h = String::new();
+            self.reader.read_line(&mut h).ok()?;
+            let h = h.trim_end();
+            if h.is_empty() {
+                break;
+            }
+            let (n, v) = h.split_once(':')?;
+            headers.push((n.trim().to_string(), v.trim().to_string()));
+        }
+        let mut response = Response {
+            status,
+            reason,
+            headers,
+            body: Vec::new(),
+        };
+        if head_only || status == 100 || status == 204 || status == 304 {
+            return Some(response);
+        }
+        if response
+            .header("transfer-encoding")
+            .is_some_and(|v| v.eq_ignore_ascii_case("chunked"))
+        {
+            loop {
+                let mut size = String::new();
+                self.reader.read_line(&mut size).ok()?;
+                let size = usize::from_str_radix(size.trim(), 16).ok()?;
+                let mut chunk = vec![0; size + 2];
+                self.reader.read_exact(&mut chunk).ok()?;
+                if size == 0 {
+                    break;
+                }
+                response.body.extend_from_slice(&chunk[..size]);
+            }
+        } else if let Some(len) = response.header("content-length") {
+            let len: usize = len.parse().ok()?;
+            let mut body = vec![0; len];
+            self.reader.read_exact(&mut body).ok()?;
+            response.body = body;
+        } else {
+            self.reader.read_to_end(&mut response.body).ok()?;
+        }
+        Some(response)
+    }
+
+    /// True when the server has closed the connection (EOF within `timeout`).
+    pub fn is_closed_within(&mut self, timeout: Duration) -> bool {
+        self.reader
+            .get_mut()
+            .set_read_timeout(Some(timeout))
+            .expect("timeout");
+        let mut buf = [0u8; 1];
+        match self.reader.read(&mut buf) {
+            Ok(0) => true,
+            Ok(_) => false,
+            Err(e) => !matches!(
+                e.kind(),
+                std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+            ),
+        }
+    }
+}
+
+/// A temp dir with the C example and a `proxy.ini` routing to both examples:
+/// `/c` → C example (relative path), `Host: iam` and `/` → Rust example.
+pub fn standard_config(extra_rules: &str) -> (TempDir, PathBuf) {
+    let dir = TempDir::new("std");
+    c_example(&dir);
+    let config = dir.write(
+        "proxy.ini",
+        &format!(
+            "# test routes\n{extra_rules}\nHost: iam / = {rust}\n/c = libsample_c.so\n/ = {rust}\n",
+            rust = rust_example().display()
+        ),
+    );
+    (dir, config)
+}

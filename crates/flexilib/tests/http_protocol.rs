@@ -1,0 +1,178 @@
+//! HTTP/1.1 behaviour: keep-alive, bodies, HEAD, 100-continue, limits, timeouts.
+
+mod common;
+
+use common::{standard_config, Client, ServerBuilder};
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+#[test]
+fn keep_alive_reuses_the_connection_and_close_closes_it() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config).start();
+    let mut client = server.client();
+    for _ in 0..5 {
+        assert_eq!(client.request("GET", "/", &[], b"").status, 200);
+    }
+    let last = client.request("GET", "/", &[("Connection", "close")], b"");
+    assert_eq!(last.status, 200);
+    assert_eq!(last.header("connection"), Some("close"));
+    assert!(client.is_closed_within(Duration::from_secs(2)));
+    // Five keep-alive requests and the closing one came from one client port.
+    let lines = server.log_lines(6);
+    let ports: std::collections::HashSet<_> = lines
+        .iter()
+        .map(|l| l.split_whitespace().next().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(lines.len(), 6, "{lines:?}");
+    assert_eq!(ports.len(), 1, "{lines:?}");
+}
+
+#[test]
+fn chunked_and_content_length_bodies() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config).start();
+    let mut client = server.client();
+    client.send_raw(
+        b"POST / HTTP/1.1\r\nHost: x\r\nx-echo-body: 1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n",
+    );
+    let chunked = client.read_response(false).expect("response");
+    assert_eq!(chunked.text(), "hello world");
+    let sized = client.request("PUT", "/", &[("x-echo-body", "1")], b"sized body");
+    assert_eq!(sized.text(), "sized body");
+}
+
+#[test]
+fn head_has_headers_and_no_body() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config).start();
+    let mut client = server.client();
+    let head = client.request("HEAD", "/", &[], b"");
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("content-length"), Some("2"));
+    assert!(head.body.is_empty());
+    // The connection is still in sync: no stray body bytes.
+    assert_eq!(client.request("GET", "/", &[], b"").text(), " 1");
+}
+
+#[test]
+fn expect_100_continue() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config).start();
+    let mut client = server.client();
+    client.send_raw(b"POST / HTTP/1.1\r\nHost: x\r\nx-echo-body: 1\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n");
+    let interim = client.read_response(false).expect("100 Continue");
+    assert_eq!(interim.status, 100);
+    client.send_raw(b"data");
+    let done = client.read_response(false).expect("final response");
+    assert_eq!(done.status, 200);
+    assert_eq!(done.text(), "data");
+}
+
+#[test]
+fn malformed_requests_get_400() {
+    let (_dir, config) = standard_config("");
+    let mut server = ServerBuilder::new(&config).start();
+    for raw in [
+        &b"NOT HTTP AT ALL\r\n\r\n"[..],
+        b"GET / HTTP/1.1\r\nBad Header Line\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n",
+        b"GET / HTTP/1.1\r\nHost: x\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+    ] {
+        let mut client = server.client();
+        client.send_raw(raw);
+        let response = client.read_response(false).expect("an error response");
+        assert_eq!(
+            response.status,
+            400,
+            "for {:?}",
+            String::from_utf8_lossy(raw)
+        );
+    }
+    assert!(server.is_running());
+    assert_eq!(server.get("/", &[]).status, 200);
+}
+
+#[test]
+fn oversized_head_gets_431_and_oversized_body_413() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config)
+        .env("MAX_HEADER_BYTES", "4096")
+        .env("MAX_BODY_BYTES", "1000")
+        .start();
+    let mut client = server.client();
+    let big = "a".repeat(5000);
+    let response = client.request("GET", "/", &[("x-big-header", &big)], b"");
+    assert_eq!(response.status, 431);
+
+    let mut client = server.client();
+    let response = client.request("POST", "/", &[], &[b'x'; 1001]);
+    assert_eq!(response.status, 413);
+
+    // A chunked body that grows past the limit.
+    let mut client = server.client();
+    let mut raw = b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n".to_vec();
+    for _ in 0..3 {
+        raw.extend_from_slice(b"190\r\n");
+        raw.extend_from_slice(&[b'y'; 400]);
+        raw.extend_from_slice(b"\r\n");
+    }
+    raw.extend_from_slice(b"0\r\n\r\n");
+    client.send_raw(&raw);
+    assert_eq!(client.read_response(false).expect("413").status, 413);
+
+    // At the limit is fine.
+    let mut client = server.client();
+    let ok = client.request("POST", "/", &[("x-echo-body", "1")], &[b'z'; 1000]);
+    assert_eq!(ok.status, 200);
+    assert_eq!(ok.body.len(), 1000);
+}
+
+#[test]
+fn slow_header_and_idle_connections_are_closed() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config)
+        .env("HEADER_READ_TIMEOUT_SECONDS", "0.5")
+        .env("KEEPALIVE_TIMEOUT_SECONDS", "1")
+        .start();
+
+    // Slowloris: half a request head, then nothing.
+    let mut slow = server.client();
+    slow.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\n");
+    let started = Instant::now();
+    assert!(slow.is_closed_within(Duration::from_secs(5)));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(400),
+        "closed too early: {waited:?}"
+    );
+
+    // Idle keep-alive: one request, then silence.
+    let mut idle = server.client();
+    assert_eq!(idle.request("GET", "/", &[], b"").status, 200);
+    let started = Instant::now();
+    assert!(idle.is_closed_within(Duration::from_secs(5)));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(900),
+        "closed too early: {waited:?}"
+    );
+
+    // A connection in active use is not cut by the idle timeout.
+    let mut busy = Client::connect(server.addr);
+    let until = Instant::now() + Duration::from_millis(1600);
+    while Instant::now() < until {
+        assert_eq!(busy.request("GET", "/", &[], b"").status, 200);
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // And a slow handler is not cut by the header timeout.
+    assert_eq!(
+        busy.request("GET", "/", &[("x-slow", "1200")], b"").status,
+        200
+    );
+    let mut rest = Vec::new();
+    let _ = busy
+        .stream()
+        .set_read_timeout(Some(Duration::from_millis(10)));
+    let _ = busy.stream().read(&mut rest);
+}

@@ -1,0 +1,135 @@
+//! Routing, load failures and config errors.
+
+mod common;
+
+use common::{compile_c_text, rust_example, standard_config, ServerBuilder, TempDir};
+use std::time::Duration;
+
+#[test]
+fn unmatched_request_gets_404() {
+    let dir = TempDir::new("404");
+    let config = dir.write(
+        "proxy.ini",
+        &format!("/only = {}\n", rust_example().display()),
+    );
+    let server = ServerBuilder::new(&config).start();
+    assert_eq!(server.get("/only/here", &[]).status, 200);
+    assert_eq!(server.get("/elsewhere", &[]).status, 404);
+}
+
+#[test]
+fn first_matching_rule_wins_and_header_rules_need_the_path_too() {
+    let (_dir, config) = standard_config("Host: iam /r = libsample_c.so\n");
+    let server = ServerBuilder::new(&config).start();
+    // Header and path match the first rule: the C library answers.
+    let c = server.get("/rest", &[("Host", "iamx")]);
+    assert!(c.text().starts_with("hello from C"), "{}", c.text());
+    // Header matches, path does not: next rule (Host: iam /) answers.
+    assert_eq!(server.get("/x", &[("Host", "iamx")]).text(), "iam response");
+    // Header value prefix does not match.
+    assert_eq!(server.get("/x", &[("Host", "youare")]).text(), " 1");
+}
+
+#[test]
+fn missing_library_gets_502_and_the_reason_is_logged() {
+    let (_dir, config) = standard_config("/missing = no-such-lib.so\n");
+    let server = ServerBuilder::new(&config).start();
+    let response = server.get("/missing", &[]);
+    assert_eq!(response.status, 502);
+    let line = server.stderr.wait_for(Duration::from_secs(5), |l| {
+        l.contains("library load failed")
+    });
+    let line = line.expect("load failure logged");
+    assert!(line.contains("no-such-lib.so"), "{line}");
+    // The server is fine and other routes still work.
+    assert_eq!(server.get("/", &[]).status, 200);
+}
+
+#[test]
+fn library_without_handle_request_gets_502_and_null_gets_500() {
+    let dir = TempDir::new("nosym");
+    compile_c_text(
+        &dir,
+        "libnosym.so",
+        "int not_a_handler(void) { return 1; }\n",
+    );
+    compile_c_text(
+        &dir,
+        "libnull.so",
+        "#include \"flexilib.h\"\nstruct flexilib_response *handle_request(struct flexilib_request *r) { (void)r; return 0; }\n",
+    );
+    compile_c_text(
+        &dir,
+        "libinitfail.so",
+        "#include \"flexilib.h\"\nint flexilib_init(size_t v) { (void)v; return 7; }\nstruct flexilib_response *handle_request(struct flexilib_request *r) { (void)r; return 0; }\n",
+    );
+    let config = dir.write(
+        "proxy.ini",
+        "/nosym = libnosym.so\n/null = libnull.so\n/initfail = libinitfail.so\n",
+    );
+    let server = ServerBuilder::new(&config).start();
+    assert_eq!(server.get("/nosym", &[]).status, 502);
+    assert!(server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l
+            .contains("does not export `handle_request`"))
+        .is_some());
+    assert_eq!(server.get("/null", &[]).status, 500);
+    assert!(server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l
+            .contains("handle_request returned NULL"))
+        .is_some());
+    assert_eq!(server.get("/initfail", &[]).status, 502);
+    assert!(server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l
+            .contains("flexilib_init returned 7"))
+        .is_some());
+}
+
+#[test]
+fn config_errors_name_file_and_line_and_stop_startup() {
+    let dir = TempDir::new("badcfg");
+    let config = dir.write("proxy.ini", "# ok\n/ = a.so\n\n/broken\n");
+    let (status, stderr) = ServerBuilder::new(&config).run_to_exit();
+    assert!(!status.success());
+    let expected = format!("{}:4: expected `KEY = LIBRARY_PATH`", config.display());
+    assert!(stderr.contains(&expected), "{stderr}");
+
+    let dup = dir.write("dup.ini", "/a = x.so\n/a = y.so\n");
+    let (status, stderr) = ServerBuilder::new(&dup).run_to_exit();
+    assert!(!status.success());
+    assert!(
+        stderr.contains("dup.ini:2: duplicate key `/a` (first defined on line 1)"),
+        "{stderr}"
+    );
+
+    let missing = dir.path().join("absent.ini");
+    let (status, stderr) = ServerBuilder::new(&missing).run_to_exit();
+    assert!(!status.success());
+    assert!(
+        stderr.contains("absent.ini: cannot read config"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn invalid_settings_are_startup_errors() {
+    let (_dir, config) = standard_config("");
+    for (key, value) in [
+        ("PORT", "70000"),
+        ("SERVER_THREAD_COUNT", "0"),
+        ("SERVER_THREAD_COUNT", "many"),
+        ("RESPONSE_PREALLOCATION_KB", "-1"),
+        ("LISTEN_ADDRESS", "not-an-ip"),
+        ("KEEPALIVE_TIMEOUT_SECONDS", "0"),
+    ] {
+        let (status, stderr) = ServerBuilder::new(&config).env(key, value).run_to_exit();
+        assert!(!status.success(), "{key}={value} accepted");
+        assert!(
+            stderr.contains(value) || stderr.contains("invalid"),
+            "{key}={value}: {stderr}"
+        );
+    }
+}
