@@ -3,15 +3,15 @@
 //!
 //! The request path, module by module:
 //! [`listen`] → [`conn`] (HTTP/1.1 parse, timeouts) → [`service`] →
-//! [`route`] → [`pool`] + [`target`] (library call, [`arena`]) →
+//! [`route`] → [`handlers`] + [`target`] (library call, [`arena`]) →
 //! [`respond`] → [`access_log`].
 
 mod access_log;
 mod arena;
 mod config;
 mod conn;
+mod handlers;
 mod listen;
-mod pool;
 mod respond;
 mod route;
 mod service;
@@ -32,8 +32,8 @@ use tokio::sync::watch;
 
 use crate::access_log::AccessLog;
 use crate::conn::ConnSettings;
+use crate::handlers::HandlerSlots;
 use crate::listen::OpenConnections;
-use crate::pool::HandlerPool;
 use crate::route::RouteTable;
 use crate::service::Server;
 use crate::settings::Settings;
@@ -65,16 +65,24 @@ fn run(settings: &Settings) -> anyhow::Result<()> {
     let routes = RouteTable::build(&config);
     tracing::info!(config = %config.path.display(), routes = routes.len(), "config loaded");
 
-    let pool = HandlerPool::start(
+    // Library calls run on these workers; see `handlers`.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.handler_threads() + settings.reserved_io_threads())
+        .thread_name("flexilib-io")
+        .enable_all()
+        .build()
+        .context("cannot start the I/O runtime")?;
+    let handlers = HandlerSlots::start(
         settings.handler_threads(),
         settings.arena_prealloc_bytes(),
         settings.arena_retain_bytes(),
+        runtime.handle().clone(),
     )
-    .context("cannot start handler threads")?;
+    .context("cannot start the handler stall guard")?;
     let log = AccessLog::start(Duration::from_secs(1)).context("cannot start the access log")?;
     let server = Arc::new(Server {
         routes: ArcSwap::from_pointee(routes),
-        pool,
+        handlers,
         log: Arc::clone(&log),
         max_body_bytes: settings.max_body_bytes,
     });
@@ -90,12 +98,6 @@ fn run(settings: &Settings) -> anyhow::Result<()> {
         header_read_timeout: settings.header_read_timeout,
     });
 
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.io_threads())
-        .thread_name("flexilib-io")
-        .enable_all()
-        .build()
-        .context("cannot start the I/O runtime")?;
     let result = runtime.block_on(serve(settings, server, conn_settings));
     log.flush();
     result
@@ -116,7 +118,7 @@ async fn serve(
     tracing::info!(
         address = %local,
         handler_threads = settings.handler_threads(),
-        io_threads = settings.io_threads(),
+        reserved_io_threads = settings.reserved_io_threads(),
         "listening"
     );
 

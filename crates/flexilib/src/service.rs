@@ -11,12 +11,11 @@ use http_body_util::{BodyExt, LengthLimitError, Limited};
 use hyper::body::{Body, Incoming};
 use hyper::http::request::Parts;
 use hyper::{Request, Response, StatusCode};
-use tokio::sync::oneshot;
 
 use crate::access_log::AccessLog;
 use crate::arena::ArenaUsage;
 use crate::conn::Activity;
-use crate::pool::{HandlerPool, Job, Outcome};
+use crate::handlers::{HandlerSlots, Outcome};
 use crate::respond::{LoggedBody, PendingLog, Reply};
 use crate::route::{RouteTable, Target};
 use crate::target::native::NativeLibrary;
@@ -25,8 +24,8 @@ use crate::target::native::NativeLibrary;
 pub struct Server {
     /// The live route table (swapped whole on reload).
     pub routes: ArcSwap<RouteTable>,
-    /// The handler threads.
-    pub pool: HandlerPool,
+    /// Limits concurrent library calls.
+    pub handlers: HandlerSlots,
     /// The access log.
     pub log: Arc<AccessLog>,
     /// Largest accepted request body.
@@ -109,35 +108,9 @@ async fn call_library(
     head: Parts,
     body: Bytes,
 ) -> (Reply, Parts, ArenaUsage) {
-    let (reply, done) = oneshot::channel();
-    let job = Job {
-        library,
-        head,
-        body,
-        reply,
-    };
-    if let Err(closed) = server.pool.submit(job) {
-        tracing::error!(error = %closed, "cannot dispatch request");
-        // The job (and the head in it) is gone with the closed queue.
-        return (
-            Reply::text(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable\n"),
-            Request::new(()).into_parts().0,
-            ArenaUsage::default(),
-        );
-    }
-    let Ok(done) = done.await else {
-        tracing::error!("handler thread dropped a request");
-        return (
-            Reply::text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "500 Internal Server Error\n",
-            ),
-            Request::new(()).into_parts().0,
-            ArenaUsage::default(),
-        );
-    };
-    let target = &done.head.uri;
-    let reply = match done.outcome {
+    let (outcome, usage) = server.handlers.call(&library, &head, body).await;
+    let target = &head.uri;
+    let reply = match outcome {
         Outcome::Response(response) => Reply::from_library(response).unwrap_or_else(|problem| {
             tracing::warn!(%target, %problem, "library returned an invalid response");
             Reply::text(
@@ -160,5 +133,5 @@ async fn call_library(
             )
         }
     };
-    (reply, done.head, done.usage)
+    (reply, head, usage)
 }

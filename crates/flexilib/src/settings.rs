@@ -32,10 +32,11 @@ pub struct Settings {
     #[arg(long = "threads", env = "SERVER_THREAD_COUNT")]
     pub server_thread_count: Option<NonZeroUsize>,
 
-    /// I/O threads that accept connections and parse HTTP. Default: the number
-    /// of CPUs (at most 4 in debug builds).
-    #[arg(long, env = "IO_THREAD_COUNT")]
-    pub io_thread_count: Option<NonZeroUsize>,
+    /// Worker threads beyond SERVER_THREAD_COUNT that never run a library
+    /// call, so accepting, parsing and answering go on while every handler
+    /// thread is busy.
+    #[arg(long, env = "RESERVED_IO_THREADS", default_value = "1")]
+    pub reserved_io_threads: NonZeroUsize,
 
     /// KiB pre-allocated in each handler thread's request arena.
     #[arg(long, env = "RESPONSE_PREALLOCATION_KB", default_value_t = 8)]
@@ -79,10 +80,9 @@ impl Settings {
             .map_or_else(default_thread_count, NonZeroUsize::get)
     }
 
-    /// I/O thread count after defaults.
-    pub fn io_threads(&self) -> usize {
-        self.io_thread_count
-            .map_or_else(default_thread_count, NonZeroUsize::get)
+    /// Worker threads kept free of library calls.
+    pub fn reserved_io_threads(&self) -> usize {
+        self.reserved_io_threads.get()
     }
 
     /// Bytes pre-allocated per arena.

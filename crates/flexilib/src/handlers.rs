@@ -1,0 +1,220 @@
+//! Handler slots: where blocking library calls run, and the guard that keeps
+//! I/O flowing while they do.
+//!
+//! Library calls block (a handler may sleep for seconds). They run *inline*
+//! on the I/O runtime's worker threads, which saves a thread hand-off per
+//! request, but never on more than `SERVER_THREAD_COUNT` workers at once: a
+//! call first takes one of that many permits, and a request that finds none
+//! free awaits one asynchronously, to be served as soon as any call returns.
+//! The runtime has `RESERVED_IO_THREADS` workers beyond the permits, so some
+//! worker is always outside a library call.
+//!
+//! A worker blocked in a call neither polls the socket driver nor runs its
+//! queued tasks, and tokio's idle workers sleep until told there is work.
+//! The [`StallGuard`] thread watches the calls: one that is still running
+//! after a tick (1 ms) makes it wake an idle worker, which then takes over
+//! the driver and steals the blocked worker's queued tasks. Fast calls cost
+//! two atomic increments; only slow calls cost a wake-up.
+//!
+//! Each worker thread owns a [`RequestArena`], created on its first call.
+
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::thread::Thread;
+use std::time::Duration;
+
+use bytes::Bytes;
+use hyper::http::request::Parts;
+use tokio::runtime::Handle;
+use tokio::sync::Semaphore;
+
+use crate::arena::{ArenaUsage, RequestArena};
+use crate::target::native::{CallError, LibraryResponse, LoadError, NativeLibrary};
+
+/// How often the stall guard looks at running calls.
+const STALL_TICK: Duration = Duration::from_millis(1);
+/// Ticks without any call before the stall guard sleeps until the next call.
+const QUIET_TICKS_BEFORE_SLEEP: u32 = 200;
+
+/// What came of calling a library.
+pub enum Outcome {
+    /// A response to send.
+    Response(LibraryResponse),
+    /// The library could not be loaded.
+    LoadFailed(LoadError),
+    /// The library was called but gave nothing usable.
+    CallFailed(CallError),
+}
+
+/// Bounds how many library calls run at once and sizes their arenas.
+pub struct HandlerSlots {
+    permits: Semaphore,
+    prealloc: usize,
+    retain: usize,
+    guard: Arc<StallGuard>,
+}
+
+/// Per-worker-thread state: the arena and the call counter the guard reads.
+struct Worker {
+    arena: RequestArena,
+    /// Odd while a call runs; incremented at the start and end of each call.
+    calls: Arc<AtomicU64>,
+}
+
+thread_local! {
+    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+}
+
+impl HandlerSlots {
+    /// `slots` concurrent calls on `runtime`'s workers; each worker's arena
+    /// pre-allocates `prealloc` bytes and keeps at most `retain` between
+    /// requests. Starts the stall guard thread.
+    pub fn start(
+        slots: usize,
+        prealloc: usize,
+        retain: usize,
+        runtime: Handle,
+    ) -> std::io::Result<Self> {
+        Ok(Self {
+            permits: Semaphore::new(slots),
+            prealloc,
+            retain,
+            guard: StallGuard::start(runtime)?,
+        })
+    }
+
+    /// Calls `library` for this request once a slot is free.
+    pub async fn call(
+        &self,
+        library: &NativeLibrary,
+        head: &Parts,
+        body: Bytes,
+    ) -> (Outcome, ArenaUsage) {
+        let _permit = match self.permits.try_acquire() {
+            Ok(permit) => Some(permit),
+            // The semaphore is never closed, so `acquire` cannot fail.
+            Err(_) => self.permits.acquire().await.ok(),
+        };
+        self.call_now(library, head, &body)
+    }
+
+    fn call_now(
+        &self,
+        library: &NativeLibrary,
+        head: &Parts,
+        body: &[u8],
+    ) -> (Outcome, ArenaUsage) {
+        WORKER.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            let worker = slot.get_or_insert_with(|| Worker {
+                arena: RequestArena::new(self.prealloc, self.retain),
+                calls: self.guard.register(),
+            });
+            let preallocated = worker.arena.capacity();
+            self.guard.call_starts(&worker.calls);
+            let outcome = match library.get() {
+                Err(error) => Outcome::LoadFailed(error),
+                Ok(loaded) => match loaded.call(&worker.arena, head, body) {
+                    Ok(response) => Outcome::Response(response),
+                    Err(error) => Outcome::CallFailed(error),
+                },
+            };
+            worker.calls.fetch_add(1, Ordering::Release);
+            (outcome, worker.arena.finish(preallocated))
+        })
+    }
+}
+
+/// Wakes an idle runtime worker when a library call blocks its worker for
+/// longer than a tick, so that I/O never waits for a handler.
+struct StallGuard {
+    counters: Mutex<Vec<Arc<AtomicU64>>>,
+    sleeping: AtomicBool,
+    thread: Mutex<Option<Thread>>,
+    runtime: Handle,
+}
+
+impl StallGuard {
+    fn start(runtime: Handle) -> std::io::Result<Arc<Self>> {
+        let guard = Arc::new(Self {
+            counters: Mutex::new(Vec::new()),
+            sleeping: AtomicBool::new(false),
+            thread: Mutex::new(None),
+            runtime,
+        });
+        let watcher = Arc::clone(&guard);
+        let handle = std::thread::Builder::new()
+            .name("flexilib-stall-guard".into())
+            .spawn(move || watcher.run())?;
+        *guard.thread.lock().unwrap_or_else(PoisonError::into_inner) =
+            Some(handle.thread().clone());
+        Ok(guard)
+    }
+
+    /// A new worker thread's call counter.
+    fn register(&self) -> Arc<AtomicU64> {
+        let counter = Arc::new(AtomicU64::new(0));
+        self.counters
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(Arc::clone(&counter));
+        counter
+    }
+
+    /// Marks a call as started, waking the guard if it sleeps.
+    fn call_starts(&self, counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::SeqCst);
+        if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
+            if let Some(thread) = &*self.thread.lock().unwrap_or_else(PoisonError::into_inner) {
+                thread.unpark();
+            }
+        }
+    }
+
+    fn run(&self) {
+        // Per counter: the value seen at the last tick and whether that call was already reported.
+        let mut seen: Vec<(u64, bool)> = Vec::new();
+        let mut quiet = 0u32;
+        loop {
+            std::thread::sleep(STALL_TICK);
+            let counters = self
+                .counters
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone();
+            seen.resize(counters.len(), (0, false));
+            let mut active = false;
+            let mut stalled = 0usize;
+            for (counter, (last, reported)) in counters.iter().zip(seen.iter_mut()) {
+                let now = counter.load(Ordering::Acquire);
+                if now != *last {
+                    active = true;
+                    *reported = false;
+                } else if now % 2 == 1 && !*reported {
+                    // The same call has been running for at least a tick.
+                    *reported = true;
+                    stalled += 1;
+                }
+                *last = now;
+                active |= now % 2 == 1;
+            }
+            for _ in 0..stalled {
+                // An empty task from outside the runtime wakes an idle
+                // worker, which then polls the driver and steals queued tasks.
+                drop(self.runtime.spawn(async {}));
+            }
+            quiet = if active { 0 } else { quiet + 1 };
+            if quiet >= QUIET_TICKS_BEFORE_SLEEP {
+                self.sleeping.store(true, Ordering::SeqCst);
+                let running = counters.iter().any(|c| c.load(Ordering::SeqCst) % 2 == 1);
+                if running {
+                    self.sleeping.store(false, Ordering::SeqCst);
+                } else {
+                    std::thread::park();
+                }
+                quiet = 0;
+            }
+        }
+    }
+}
