@@ -99,6 +99,10 @@ fn run(settings: &Settings) -> anyhow::Result<()> {
     });
 
     let result = runtime.block_on(serve(settings, server, conn_settings));
+    // Connections still open after the grace period are dropped here, and
+    // their log lines written, before the final flush. Libraries are
+    // unloaded (`flexilib_deinit`) as the last route table goes.
+    runtime.shutdown_timeout(Duration::from_secs(1));
     log.flush();
     result
 }
