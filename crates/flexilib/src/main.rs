@@ -12,6 +12,7 @@ mod config;
 mod conn;
 mod handlers;
 mod listen;
+mod os;
 mod respond;
 mod route;
 mod service;
@@ -58,6 +59,10 @@ fn main() -> ExitCode {
 }
 
 fn run(settings: &Settings) -> anyhow::Result<()> {
+    match os::raise_open_file_limit() {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
+    }
     let config = config::load(&settings.config)?;
     for rule in &config.rules {
         tracing::debug!(line = rule.line, matcher = ?rule.matcher, target = ?rule.target, "route");

@@ -1,0 +1,370 @@
+#!/usr/bin/env python3
+"""FlexiLib benchmark suite: FlexiLib against nginx, side by side.
+
+Each scenario runs both servers in alternation (A B A B ..., --rounds times),
+the server pinned to one core and the load generator (wrk) to another, and
+prints median requests/s, p50 and p99 latency, the ratio to nginx, and peak
+RSS of each server's whole process tree.
+
+    python3 bench/bench.py                 # full suite (about 5 minutes)
+    python3 bench/bench.py --smoke         # a few seconds: checks that it runs
+    python3 bench/bench.py --only keepalive,close --rounds 5 --duration 10
+
+It builds FlexiLib in release mode first. It installs nothing: missing tools
+are named, with the Debian packages that provide them.
+"""
+
+import argparse
+import os
+import re
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+RELEASE = ROOT / "target" / "release"
+TOOLS = {"wrk": "wrk", "nginx": "nginx-light", "taskset": "util-linux", "cc": "gcc"}
+
+
+def fail(message):
+    print(f"bench: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def check_tools():
+    missing = [f"{tool} (Debian package {pkg})" for tool, pkg in TOOLS.items() if not shutil.which(tool)]
+    if missing:
+        fail("missing tools: " + ", ".join(missing) + "\n  install with: apt-get install -y wrk nginx-light")
+
+
+def build():
+    subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=ROOT, check=True)
+    subprocess.run(
+        ["cc", "-shared", "-fPIC", "-O2", "-I", "include", "-o", str(RELEASE / "libsample_c.so"),
+         "examples/c-sample/sample.c"],
+        cwd=ROOT, check=True)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def raise_fd_limit():
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+# ---------------------------------------------------------------- processes
+
+def tree_pids(pid):
+    """pid and all its descendants."""
+    pids, frontier = [pid], [pid]
+    while frontier:
+        p = frontier.pop()
+        try:
+            for task in os.listdir(f"/proc/{p}/task"):
+                with open(f"/proc/{p}/task/{task}/children") as f:
+                    kids = [int(k) for k in f.read().split()]
+                pids += kids
+                frontier += kids
+        except OSError:
+            pass
+    return pids
+
+
+def status_kb(pid, field):
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                if line.startswith(field + ":"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_rss_kb(pid):
+    return sum(status_kb(p, "VmRSS") for p in tree_pids(pid))
+
+
+def tree_peak_kb(pid):
+    return sum(status_kb(p, "VmHWM") for p in tree_pids(pid))
+
+
+def http_get(port, path="/", headers=None, timeout=2.0):
+    """One GET on a fresh connection; returns the status code or None."""
+    lines = [f"GET {path} HTTP/1.1", "Host: localhost", "Connection: close"]
+    lines += [f"{k}: {v}" for k, v in (headers or {}).items()]
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+            s.sendall(("\r\n".join(lines) + "\r\n\r\n").encode())
+            data = s.recv(64)
+        m = re.match(rb"HTTP/1\.[01] (\d{3})", data)
+        return int(m.group(1)) if m else None
+    except OSError:
+        return None
+
+
+class Server:
+    """A server under test, started pinned to a core."""
+
+    def __init__(self, name, argv, env, port, cpu, workdir):
+        self.name, self.port = name, port
+        log = open(workdir / f"{name}.stdout", "ab")
+        err = open(workdir / f"{name}.stderr", "ab")
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(["taskset", "-c", str(cpu)] + argv, env=env, stdout=log, stderr=err,
+                                     cwd=workdir)
+        self.first_response_s = None
+        deadline = self.started + 20
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                fail(f"{name} exited at startup; see {workdir}/{name}.stderr")
+            if http_get(self.port, timeout=0.5) is not None:
+                self.first_response_s = time.monotonic() - self.started
+                return
+            time.sleep(0.001)
+        self.stop()
+        fail(f"{name} did not answer within 20 s")
+
+    def rss_kb(self):
+        return tree_rss_kb(self.proc.pid)
+
+    def peak_kb(self):
+        return tree_peak_kb(self.proc.pid)
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+
+
+class Setup:
+    """Config files for both servers in a scratch directory."""
+
+    def __init__(self, workdir, server_cpu):
+        self.dir, self.cpu = workdir, server_cpu
+        (workdir / "proxy.ini").write_text(f"/ = {RELEASE / 'libflexilib_example_rust.so'}\n")
+        (workdir / "www").mkdir(exist_ok=True)
+        (workdir / "www" / "1k").write_bytes(b"x" * 1024)
+        (workdir / "www" / "64k").write_bytes(b"x" * 65536)
+        (workdir / "logs").mkdir(exist_ok=True)
+
+    def flexilib(self, port):
+        env = dict(os.environ, PORT=str(port), LISTEN_ADDRESS="127.0.0.1", RUST_LOG="warn",
+                   FLEXILIB_CONFIG=str(self.dir / "proxy.ini"))
+        return Server("flexilib", [str(RELEASE / "flexilib")], env, port, self.cpu, self.dir)
+
+    def nginx(self, port):
+        conf = self.dir / "nginx.conf"
+        user = "user root;" if os.geteuid() == 0 else ""
+        conf.write_text(f"""
+{user}
+worker_processes 1;
+daemon off;
+master_process on;
+pid {self.dir}/nginx.pid;
+error_log {self.dir}/logs/error.log warn;
+worker_rlimit_nofile 8192;
+events {{ worker_connections 4096; }}
+http {{
+    access_log {self.dir}/logs/access.log combined buffer=64k flush=1s;
+    keepalive_requests 1000000;
+    open_file_cache max=16;
+    server {{
+        listen 127.0.0.1:{port};
+        location = /1k {{ root {self.dir}/www; }}
+        location = /64k {{ root {self.dir}/www; }}
+        location / {{ return 200 " 3"; }}
+    }}
+}}
+""")
+        return Server("nginx", ["nginx", "-c", str(conf), "-p", str(self.dir)], dict(os.environ), port,
+                      self.cpu, self.dir)
+
+
+# ---------------------------------------------------------------- load
+
+LATENCY_RE = re.compile(r"^\s+(50|99)(?:\.0+)?%\s+([\d.]+)(us|ms|s)\s*$", re.M)
+
+
+def to_ms(value, unit):
+    return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
+
+
+def wrk(port, path, cpu, duration, connections, headers=(), script=None):
+    argv = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
+    for h in headers:
+        argv += ["-H", h]
+    if script:
+        argv += ["-s", str(script)]
+    argv.append(f"http://127.0.0.1:{port}{path}")
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    lat = {p: to_ms(v, u) for p, v, u in LATENCY_RE.findall(out)}
+    errors = re.search(r"Socket errors: (.*)", out)
+    non2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", out)
+    return {"rps": rps, "p50": lat.get("50"), "p99": lat.get("99"),
+            "errors": (errors.group(1) if errors else "") + (f" non-2xx {non2xx.group(1)}" if non2xx else "")}
+
+
+class IdleConnections:
+    """Keep-alive connections that made one request and then sit idle."""
+
+    def __init__(self, port, count):
+        self.socks = []
+        for _ in range(count):
+            s = socket.create_connection(("127.0.0.1", port))
+            s.sendall(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")
+            self.socks.append(s)
+        for s in self.socks:
+            s.settimeout(5)
+            s.recv(4096)
+
+    def close(self):
+        for s in self.socks:
+            s.close()
+
+
+# ---------------------------------------------------------------- scenarios
+
+def scenario_load(path_fl, path_ngx, headers=(), script=None, connections=32, idle=0):
+    def run(setup, server, args):
+        port = server.port
+        held = IdleConnections(port, idle) if idle else None
+        path = path_fl if server.name == "flexilib" else path_ngx
+        fl_headers = headers if server.name == "flexilib" else tuple(h for h in headers if not h.startswith("x-"))
+        result = wrk(port, path, args.client_cpu, args.duration, connections, fl_headers, script)
+        result["rss_kb"] = server.rss_kb()
+        if held:
+            held.close()
+        return result
+    return run
+
+
+def scenario_idle_rss(setup, server, args):
+    idle = server.rss_kb()
+    for _ in range(args.requests_for_rss):
+        http_get(server.port)
+    time.sleep(0.2)
+    return {"idle_kb": idle, "after_kb": server.rss_kb()}
+
+
+def scenario_startup(setup, server, args):
+    return {"startup_ms": server.first_response_s * 1e3}
+
+
+def post_script(workdir):
+    script = workdir / "post4k.lua"
+    script.write_text('wrk.method = "POST"\nwrk.body = string.rep("p", 4096)\n'
+                      'wrk.headers["Content-Type"] = "application/octet-stream"\n')
+    return script
+
+
+def scenarios(workdir):
+    return [
+        ("keepalive", "tiny response, keep-alive, 32 connections", scenario_load("/", "/")),
+        ("close", "tiny response, Connection: close on every request",
+         scenario_load("/", "/", headers=("Connection: close",))),
+        ("body1k", "1 KiB response body", scenario_load("/", "/1k", headers=("x-big: 1024",))),
+        ("body64k", "64 KiB response body", scenario_load("/", "/64k", headers=("x-big: 65536",))),
+        ("post4k", "4 KiB POST request bodies", scenario_load("/", "/", script=post_script(workdir))),
+        ("idle1000", "load plus 1,000 idle keep-alive connections", scenario_load("/", "/", idle=1000)),
+        ("rss", "idle RSS after startup and after N requests", scenario_idle_rss),
+        ("startup", "time from start to the first served request", scenario_startup),
+    ]
+
+
+# ---------------------------------------------------------------- report
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+
+def fmt(value, unit=""):
+    if value is None:
+        return "-"
+    if unit == "MB":
+        return f"{value / 1024:.1f} MB"
+    if unit == "ms":
+        return f"{value:.3f} ms" if value < 10 else f"{value:.1f} ms"
+    return f"{value:,.0f}"
+
+
+def report(name, title, results):
+    fl, ngx = results["flexilib"], results["nginx"]
+    print(f"\n## {name}: {title}  ({len(fl)} rounds, medians)")
+    if "rps" in fl[0]:
+        rows = []
+        for label, rs in (("flexilib", fl), ("nginx", ngx)):
+            rows.append((label, median([r["rps"] for r in rs]), median([r["p50"] for r in rs]),
+                         median([r["p99"] for r in rs]), max(r["rss_kb"] for r in rs),
+                         "; ".join(sorted({r["errors"].strip() for r in rs if r["errors"].strip()}))))
+        print(f"{'server':<10} {'req/s':>10} {'p50':>10} {'p99':>10} {'RSS':>9}  errors")
+        for label, rps, p50, p99, rss, errors in rows:
+            print(f"{label:<10} {fmt(rps):>10} {fmt(p50, 'ms'):>10} {fmt(p99, 'ms'):>10} {fmt(rss, 'MB'):>9}  {errors}")
+        (_, frps, fp50, fp99, frss, _), (_, nrps, np50, np99, nrss, _) = rows
+        print(f"ratio flexilib/nginx: req/s {frps / nrps:.2f}x, p50 {fp50 / np50:.2f}x, "
+              f"p99 {fp99 / np99:.2f}x, RSS {frss / nrss:.2f}x")
+    elif "idle_kb" in fl[0]:
+        for label, rs in (("flexilib", fl), ("nginx", ngx)):
+            print(f"{label:<10} idle {fmt(median([r['idle_kb'] for r in rs]), 'MB')}, "
+                  f"after requests {fmt(median([r['after_kb'] for r in rs]), 'MB')}")
+    else:
+        for label, rs in (("flexilib", fl), ("nginx", ngx)):
+            print(f"{label:<10} start to first response {fmt(median([r['startup_ms'] for r in rs]), 'ms')}")
+    sys.stdout.flush()
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
+    parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--server-cpu", type=int, default=0)
+    parser.add_argument("--client-cpu", type=int, default=1)
+    parser.add_argument("--requests-for-rss", type=int, default=10000)
+    parser.add_argument("--smoke", action="store_true", help="1 round of 1 s, 200 requests for RSS")
+    parser.add_argument("--no-build", action="store_true")
+    args = parser.parse_args()
+    if args.smoke:
+        args.rounds, args.duration, args.requests_for_rss = 1, 1, 200
+    check_tools()
+    raise_fd_limit()
+    if not args.no_build:
+        build()
+    workdir = Path(tempfile.mkdtemp(prefix="flexilib-bench-"))
+    setup = Setup(workdir, args.server_cpu)
+    wanted = set(filter(None, args.only.split(",")))
+    print(f"# FlexiLib vs nginx: server on CPU {args.server_cpu}, wrk -t1 on CPU {args.client_cpu}, "
+          f"{args.duration} s runs, {args.rounds} rounds alternating; scratch dir {workdir}")
+    for name, title, run in scenarios(workdir):
+        if wanted and name not in wanted:
+            continue
+        results = {"flexilib": [], "nginx": []}
+        for _ in range(args.rounds):
+            for label in ("flexilib", "nginx"):
+                port = free_port()
+                server = setup.flexilib(port) if label == "flexilib" else setup.nginx(port)
+                try:
+                    results[label].append(run(setup, server, args))
+                finally:
+                    server.stop()
+        report(name, title, results)
+    shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
