@@ -2,6 +2,7 @@
 //! the host's arena.
 
 use core::fmt;
+use std::borrow::Cow;
 use std::io;
 
 /// An HTTP response under construction.
@@ -18,7 +19,7 @@ use std::io;
 pub struct Response {
     status: u16,
     reason: Option<String>,
-    headers: Vec<(String, String)>,
+    headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     body: Vec<u8>,
 }
 
@@ -61,7 +62,11 @@ impl Response {
 
     /// Appends a header (an existing header of the same name is kept).
     #[must_use]
-    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+    pub fn header(
+        mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) -> Self {
         self.add_header(name, value);
         self
     }
@@ -84,7 +89,11 @@ impl Response {
     }
 
     /// Appends a header in place.
-    pub fn add_header(&mut self, name: impl Into<String>, value: impl Into<String>) {
+    pub fn add_header(
+        &mut self,
+        name: impl Into<Cow<'static, str>>,
+        value: impl Into<Cow<'static, str>>,
+    ) {
         self.headers.push((name.into(), value.into()));
     }
 
@@ -119,7 +128,7 @@ impl Response {
     }
 
     /// All headers, in the order they were added.
-    pub fn headers(&self) -> &[(String, String)] {
+    pub fn headers(&self) -> &[(Cow<'static, str>, Cow<'static, str>)] {
         &self.headers
     }
 
@@ -128,7 +137,7 @@ impl Response {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, value)| value.as_str())
+            .map(|(_, value)| value.as_ref())
     }
 
     /// The body bytes.

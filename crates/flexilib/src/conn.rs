@@ -34,9 +34,11 @@ pub struct ConnSettings {
     pub header_read_timeout: Duration,
 }
 
-/// What a connection is doing, as seen by the watchdog.
+/// What a connection is doing, as seen by the watchdog, and who it is with.
 #[derive(Debug, Default)]
 pub struct Activity {
+    /// The client address, formatted once for the access log.
+    pub peer: String,
     bytes_read: AtomicU64,
     bytes_at_idle: AtomicU64,
     completed: AtomicU64,
@@ -90,19 +92,17 @@ pub async fn serve(
     settings: Arc<ConnSettings>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let activity = Arc::new(Activity::default());
+    let activity = Arc::new(Activity {
+        peer: peer.to_string(),
+        ..Activity::default()
+    });
     let io = TokioIo::new(CountingStream {
         inner: stream,
         activity: Arc::clone(&activity),
     });
     let service_activity = Arc::clone(&activity);
     let service = service_fn(move |request| {
-        handle(
-            Arc::clone(&server),
-            Arc::clone(&service_activity),
-            peer,
-            request,
-        )
+        handle(Arc::clone(&server), Arc::clone(&service_activity), request)
     });
     let mut connection = pin!(settings.http.serve_connection(io, service));
 

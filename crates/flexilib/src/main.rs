@@ -94,6 +94,7 @@ fn run(settings: &Settings) -> anyhow::Result<()> {
 
     let mut http = hyper::server::conn::http1::Builder::new();
     http.keep_alive(true)
+        .writev(false)
         .header_read_timeout(None)
         .max_header_size(settings.max_header_bytes as usize)
         .max_buf_size((settings.max_header_bytes as usize).max(8192) + 8192);

@@ -13,7 +13,6 @@ use hyper::ext::ReasonPhrase;
 use hyper::header::{
     HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
 };
-use hyper::http::request::Parts;
 use hyper::{HeaderMap, Response, StatusCode};
 
 use crate::access_log::{AccessLog, Entry};
@@ -88,7 +87,7 @@ impl Reply {
     }
 
     /// The hyper response; its body logs the request when it is done.
-    pub fn into_response(mut self, log: PendingLog) -> Response<LoggedBody> {
+    pub fn into_response(mut self, log: Box<PendingLog>) -> Response<LoggedBody> {
         if !self.headers.contains_key(CONTENT_TYPE) {
             self.headers
                 .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
@@ -116,12 +115,14 @@ impl Reply {
 pub struct PendingLog {
     /// The log.
     pub log: Arc<AccessLog>,
-    /// The connection's activity tracker, told when the request ends.
+    /// The connection (client address, activity tracker told when the request ends).
     pub activity: Arc<Activity>,
-    /// Client address.
-    pub peer: std::net::SocketAddr,
-    /// The request head.
-    pub head: Parts,
+    /// Request method.
+    pub method: hyper::Method,
+    /// Request target.
+    pub target: hyper::Uri,
+    /// HTTP version.
+    pub version: hyper::Version,
     /// When the request head arrived.
     pub started: Instant,
     /// When the response was ready.
@@ -136,7 +137,7 @@ pub struct PendingLog {
 pub struct LoggedBody {
     data: Option<Bytes>,
     sent: u64,
-    log: Option<(PendingLog, u16)>,
+    log: Option<(Box<PendingLog>, u16)>,
 }
 
 impl Body for LoggedBody {
@@ -170,10 +171,10 @@ impl Drop for LoggedBody {
         };
         let now = Instant::now();
         pending.log.write(&Entry {
-            peer: pending.peer,
-            method: &pending.head.method,
-            target: &pending.head.uri,
-            version: pending.head.version,
+            peer: &pending.activity.peer,
+            method: &pending.method,
+            target: &pending.target,
+            version: pending.version,
             status,
             ttfb: pending.ready.duration_since(pending.started),
             bytes: self.sent,

@@ -1,7 +1,6 @@
 //! One request: route it, read its body, run its target, build the reply.
 
 use std::convert::Infallible;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -36,26 +35,27 @@ pub struct Server {
 pub async fn handle(
     server: Arc<Server>,
     activity: Arc<Activity>,
-    peer: SocketAddr,
     request: Request<Incoming>,
 ) -> Result<Response<LoggedBody>, Infallible> {
     let started = Instant::now();
     activity.begin_request();
     let (head, body) = request.into_parts();
-    let (reply, head, usage) = dispatch(&server, head, body).await;
-    let pending = PendingLog {
+    let (reply, usage) = dispatch(&server, &head, body).await;
+    // Only what the log line needs travels with the response body.
+    let pending = Box::new(PendingLog {
         log: Arc::clone(&server.log),
         activity,
-        peer,
-        head,
+        method: head.method,
+        target: head.uri,
+        version: head.version,
         started,
         ready: Instant::now(),
         usage,
-    };
+    });
     Ok(reply.into_response(pending))
 }
 
-async fn dispatch(server: &Server, head: Parts, body: Incoming) -> (Reply, Parts, ArenaUsage) {
+async fn dispatch(server: &Server, head: &Parts, body: Incoming) -> (Reply, ArenaUsage) {
     let target = server
         .routes
         .load()
@@ -67,16 +67,15 @@ async fn dispatch(server: &Server, head: Parts, body: Incoming) -> (Reply, Parts
                 StatusCode::NOT_FOUND,
                 "404 Not Found: no route matches this request\n",
             ),
-            head,
             ArenaUsage::default(),
         );
     };
     let body = match read_body(body, server.max_body_bytes).await {
         Ok(body) => body,
-        Err(reply) => return (reply, head, ArenaUsage::default()),
+        Err(reply) => return (reply, ArenaUsage::default()),
     };
     match target {
-        Target::Library(library) => call_library(server, library, head, body).await,
+        Target::Library(library) => call_library(server, &library, head, body).await,
     }
 }
 
@@ -104,11 +103,11 @@ async fn read_body(body: Incoming, limit: u64) -> Result<Bytes, Reply> {
 
 async fn call_library(
     server: &Server,
-    library: Arc<NativeLibrary>,
-    head: Parts,
+    library: &NativeLibrary,
+    head: &Parts,
     body: Bytes,
-) -> (Reply, Parts, ArenaUsage) {
-    let (outcome, usage) = server.handlers.call(&library, &head, body).await;
+) -> (Reply, ArenaUsage) {
+    let (outcome, usage) = server.handlers.call(library, head, body).await;
     let target = &head.uri;
     let reply = match outcome {
         Outcome::Response(response) => Reply::from_library(response).unwrap_or_else(|problem| {
@@ -133,5 +132,5 @@ async fn call_library(
             )
         }
     };
-    (reply, head, usage)
+    (reply, usage)
 }

@@ -226,7 +226,8 @@ fn build_request(arena: &RequestArena, head: &Parts, body: &[u8]) -> Option<abi:
     })
 }
 
-/// Copies a library's response into owned memory.
+/// Copies a library's response into owned memory: one buffer holding the
+/// body, reason and header bytes, handed out as `Bytes` slices of it.
 ///
 /// # Safety
 /// `response` must point to a valid `flexilib_response` whose pointers are
@@ -235,39 +236,49 @@ unsafe fn copy_response(response: *const abi::Response) -> Result<LibraryRespons
     // SAFETY: non-NULL and valid per this function's contract.
     let response = unsafe { &*response };
     // SAFETY: the contract covers each (pointer, length) pair read below.
-    unsafe {
-        let body = bytes_at(response.ptr, response.len, "body")?;
-        let reason = bytes_at(response.reason_ptr, response.reason_len, "reason")?;
-        let headers = if response.headers_len == 0 {
-            Vec::new()
-        } else if response.headers.is_null() {
-            return Err(CallError::InvalidResponse("headers"));
-        } else {
-            let raw = std::slice::from_raw_parts(response.headers, response.headers_len);
-            let mut headers = Vec::with_capacity(raw.len());
-            for header in raw {
-                headers.push((
-                    Bytes::copy_from_slice(bytes_at(
-                        header.name_ptr,
-                        header.name_len,
-                        "header name",
-                    )?),
-                    Bytes::copy_from_slice(bytes_at(
-                        header.value_ptr,
-                        header.value_len,
-                        "header value",
-                    )?),
-                ));
-            }
-            headers
+    let (body, reason, raw_headers) = unsafe {
+        (
+            bytes_at(response.ptr, response.len, "body")?,
+            bytes_at(response.reason_ptr, response.reason_len, "reason")?,
+            if response.headers_len == 0 {
+                &[][..]
+            } else if response.headers.is_null() {
+                return Err(CallError::InvalidResponse("headers"));
+            } else {
+                std::slice::from_raw_parts(response.headers, response.headers_len)
+            },
+        )
+    };
+    let mut header_parts = Vec::with_capacity(raw_headers.len());
+    let mut total = body.len() + reason.len();
+    for header in raw_headers {
+        // SAFETY: as above, for each header's name and value.
+        let (name, value) = unsafe {
+            (
+                bytes_at(header.name_ptr, header.name_len, "header name")?,
+                bytes_at(header.value_ptr, header.value_len, "header value")?,
+            )
         };
-        Ok(LibraryResponse {
-            status: response.status,
-            reason: (!reason.is_empty()).then(|| Bytes::copy_from_slice(reason)),
-            headers,
-            body: Bytes::copy_from_slice(body),
-        })
+        total += name.len() + value.len();
+        header_parts.push((name, value));
     }
+    let mut buffer = bytes::BytesMut::with_capacity(total);
+    let mut take = |part: &[u8]| {
+        buffer.extend_from_slice(part);
+        buffer.split().freeze()
+    };
+    let body = take(body);
+    let reason = (!reason.is_empty()).then(|| take(reason));
+    let headers = header_parts
+        .into_iter()
+        .map(|(name, value)| (take(name), take(value)))
+        .collect();
+    Ok(LibraryResponse {
+        status: response.status,
+        reason,
+        headers,
+        body,
+    })
 }
 
 /// A byte slice from a library (pointer, length) pair.
