@@ -20,7 +20,7 @@
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::Thread;
 use std::time::Duration;
 
@@ -36,6 +36,10 @@ use crate::target::native::{CallError, LibraryResponse, LoadError, NativeLibrary
 const STALL_TICK: Duration = Duration::from_millis(1);
 /// Ticks without any call before the stall guard sleeps until the next call.
 const QUIET_TICKS_BEFORE_SLEEP: u32 = 200;
+/// Ticks without a stalled call before the reserve workers are held back again.
+const CALM_TICKS_BEFORE_HOLD: u32 = 100;
+/// How often a released reserve worker checks whether it may be held again.
+const RESERVE_RECHECK: Duration = Duration::from_millis(20);
 
 /// What came of calling a library.
 pub enum Outcome {
@@ -70,18 +74,29 @@ impl HandlerSlots {
     /// `slots` concurrent calls on `runtime`'s workers; each worker's arena
     /// pre-allocates `prealloc` bytes and keeps at most `retain` between
     /// requests. Starts the stall guard thread.
+    /// `reserved` workers are held out of the runtime until a call stalls.
     pub fn start(
         slots: usize,
+        reserved: usize,
         prealloc: usize,
         retain: usize,
         runtime: Handle,
     ) -> std::io::Result<Self> {
+        let guard = StallGuard::start(runtime.clone())?;
+        for _ in 0..reserved {
+            drop(runtime.spawn(hold_in_reserve(Arc::clone(&guard))));
+        }
         Ok(Self {
             permits: Semaphore::new(slots),
             prealloc,
             retain,
-            guard: StallGuard::start(runtime)?,
+            guard,
         })
+    }
+
+    /// Lets the reserve workers go for good (before the runtime shuts down).
+    pub fn release_reserve(&self) {
+        self.guard.reserve.set(ReserveState::Released);
     }
 
     /// Calls `library` for this request once a slot is free.
@@ -130,6 +145,9 @@ impl HandlerSlots {
 /// longer than a tick, so that I/O never waits for a handler.
 struct StallGuard {
     counters: Mutex<Vec<Arc<AtomicU64>>>,
+    reserve: Reserve,
+    /// Set by a worker about to be held in reserve: wake another one.
+    kick: AtomicBool,
     sleeping: AtomicBool,
     thread: Mutex<Option<Thread>>,
     runtime: Handle,
@@ -139,6 +157,8 @@ impl StallGuard {
     fn start(runtime: Handle) -> std::io::Result<Arc<Self>> {
         let guard = Arc::new(Self {
             counters: Mutex::new(Vec::new()),
+            reserve: Reserve::default(),
+            kick: AtomicBool::new(false),
             sleeping: AtomicBool::new(false),
             thread: Mutex::new(None),
             runtime,
@@ -166,9 +186,32 @@ impl StallGuard {
     fn call_starts(&self, counter: &AtomicU64) {
         counter.fetch_add(1, Ordering::SeqCst);
         if self.sleeping.load(Ordering::SeqCst) && self.sleeping.swap(false, Ordering::SeqCst) {
-            if let Some(thread) = &*self.thread.lock().unwrap_or_else(PoisonError::into_inner) {
-                thread.unpark();
-            }
+            self.unpark();
+        }
+    }
+
+    fn unpark(&self) {
+        if let Some(thread) = &*self.thread.lock().unwrap_or_else(PoisonError::into_inner) {
+            thread.unpark();
+        }
+    }
+
+    /// Wakes an idle worker from outside the runtime: an empty task lands in
+    /// the global queue, and the worker woken to run it then polls the
+    /// socket driver and steals queued tasks.
+    fn wake_a_worker(&self) {
+        drop(self.runtime.spawn(async {}));
+    }
+
+    /// Blocks the calling worker while the reserve is held. The worker may
+    /// have been the one polling the socket driver, so first have the guard
+    /// wake another worker to take over.
+    fn hold_worker_in_reserve(&self) {
+        if self.reserve.is_held() {
+            self.kick.store(true, Ordering::SeqCst);
+            self.sleeping.store(false, Ordering::SeqCst);
+            self.unpark();
+            self.reserve.wait_until_needed();
         }
     }
 
@@ -176,8 +219,12 @@ impl StallGuard {
         // Per counter: the value seen at the last tick and whether that call was already reported.
         let mut seen: Vec<(u64, bool)> = Vec::new();
         let mut quiet = 0u32;
+        let mut calm = 0u32;
         loop {
             std::thread::sleep(STALL_TICK);
+            if self.kick.swap(false, Ordering::SeqCst) {
+                self.wake_a_worker();
+            }
             let counters = self
                 .counters
                 .lock()
@@ -185,24 +232,35 @@ impl StallGuard {
                 .clone();
             seen.resize(counters.len(), (0, false));
             let mut active = false;
-            let mut stalled = 0usize;
+            let mut newly_stalled = 0usize;
+            let mut any_stalled = false;
             for (counter, (last, reported)) in counters.iter().zip(seen.iter_mut()) {
                 let now = counter.load(Ordering::Acquire);
                 if now != *last {
                     active = true;
                     *reported = false;
-                } else if now % 2 == 1 && !*reported {
+                } else if now % 2 == 1 {
                     // The same call has been running for at least a tick.
-                    *reported = true;
-                    stalled += 1;
+                    any_stalled = true;
+                    if !*reported {
+                        *reported = true;
+                        newly_stalled += 1;
+                    }
                 }
                 *last = now;
                 active |= now % 2 == 1;
             }
-            for _ in 0..stalled {
-                // An empty task from outside the runtime wakes an idle
-                // worker, which then polls the driver and steals queued tasks.
-                drop(self.runtime.spawn(async {}));
+            if any_stalled {
+                calm = 0;
+                self.reserve.set(ReserveState::Needed);
+            } else {
+                calm = calm.saturating_add(1);
+                if calm == CALM_TICKS_BEFORE_HOLD {
+                    self.reserve.set(ReserveState::Held);
+                }
+            }
+            for _ in 0..newly_stalled {
+                self.wake_a_worker();
             }
             quiet = if active { 0 } else { quiet + 1 };
             if quiet >= QUIET_TICKS_BEFORE_SLEEP {
@@ -214,6 +272,72 @@ impl StallGuard {
                     std::thread::park();
                 }
                 quiet = 0;
+            }
+        }
+    }
+}
+
+/// Whether the reserve workers may take part in the runtime.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+enum ReserveState {
+    /// Held back: no call is stalling its worker.
+    #[default]
+    Held,
+    /// A call stalls its worker: the reserve works like any worker.
+    Needed,
+    /// Shutting down: never held again.
+    Released,
+}
+
+/// Keeps the reserved workers out of tokio's work sharing while no library
+/// call stalls. On one CPU, an extra idle worker would otherwise be woken to
+/// steal half of the busy worker's tasks after every batch of socket events,
+/// and the two would take turns on the CPU: same throughput, twice the p99.
+#[derive(Debug, Default)]
+struct Reserve {
+    state: Mutex<ReserveState>,
+    changed: Condvar,
+}
+
+impl Reserve {
+    fn set(&self, state: ReserveState) {
+        let mut current = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if *current == ReserveState::Released || *current == state {
+            return;
+        }
+        *current = state;
+        self.changed.notify_all();
+    }
+
+    fn is_held(&self) -> bool {
+        *self.state.lock().unwrap_or_else(PoisonError::into_inner) == ReserveState::Held
+    }
+
+    /// Blocks the calling worker thread while the reserve is held.
+    fn wait_until_needed(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        while *state == ReserveState::Held {
+            state = self
+                .changed
+                .wait(state)
+                .unwrap_or_else(PoisonError::into_inner);
+        }
+    }
+}
+
+/// A task that parks the worker running it while the reserve is held, and
+/// lets it work (awaiting, not blocking) while the reserve is needed.
+///
+/// While it blocks, its worker's LIFO slot is empty (tokio runs that slot
+/// first, and this task schedules nothing before blocking), and tasks left in
+/// its run queue are stolen by the active workers.
+async fn hold_in_reserve(guard: Arc<StallGuard>) {
+    loop {
+        guard.hold_worker_in_reserve();
+        loop {
+            tokio::time::sleep(RESERVE_RECHECK).await;
+            if guard.reserve.is_held() {
+                break;
             }
         }
     }

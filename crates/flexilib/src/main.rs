@@ -79,6 +79,7 @@ fn run(settings: &Settings) -> anyhow::Result<()> {
         .context("cannot start the I/O runtime")?;
     let handlers = HandlerSlots::start(
         settings.handler_threads(),
+        settings.reserved_io_threads(),
         settings.arena_prealloc_bytes(),
         settings.arena_retain_bytes(),
         runtime.handle().clone(),
@@ -104,11 +105,13 @@ fn run(settings: &Settings) -> anyhow::Result<()> {
         header_read_timeout: settings.header_read_timeout,
     });
 
-    let result = runtime.block_on(serve(settings, server, conn_settings));
+    let result = runtime.block_on(serve(settings, Arc::clone(&server), conn_settings));
     // Connections still open after the grace period are dropped here, and
     // their log lines written, before the final flush. Libraries are
     // unloaded (`flexilib_deinit`) as the last route table goes.
+    server.handlers.release_reserve();
     runtime.shutdown_timeout(Duration::from_secs(1));
+    drop(server);
     log.flush();
     result
 }

@@ -95,3 +95,34 @@ fn a_busy_handler_pool_still_accepts_parses_and_answers() {
     );
     assert_eq!(slow.join().expect("slow client"), 200);
 }
+
+#[test]
+fn repeated_slow_calls_never_stall_other_connections() {
+    // Between slow calls the reserve worker is held back again; every cycle
+    // must release it in time.
+    let (_dir, config) = standard_config("/c404 = libsample_c.so\n");
+    let server = ServerBuilder::new(&config)
+        .env("SERVER_THREAD_COUNT", "1")
+        .env("RESERVED_IO_THREADS", "1")
+        .start();
+    for cycle in 0..4 {
+        let addr = server.addr;
+        let slow = std::thread::spawn(move || {
+            let mut client = common::Client::connect(addr);
+            client.request("GET", "/", &[("x-slow", "700")], b"").status
+        });
+        std::thread::sleep(Duration::from_millis(150));
+        let started = Instant::now();
+        let mut other = server.client();
+        other.send_raw(b"GARBAGE\r\n\r\n");
+        assert_eq!(other.read_response(false).expect("400").status, 400);
+        let waited = started.elapsed();
+        assert!(
+            waited < Duration::from_millis(300),
+            "cycle {cycle}: waited {waited:?}"
+        );
+        assert_eq!(slow.join().expect("slow client"), 200);
+        // Long enough for the reserve to be held back again.
+        std::thread::sleep(Duration::from_millis(400));
+    }
+}
