@@ -4,13 +4,13 @@
 //! 127.0.0.1:59940 - - "GET / HTTP/1.1" 200 ttfb 2000.420ms 11 ttlb 2000.568ms (pre-alloc: 1569, alloc: 4350)
 //! ```
 //!
-//! Lines are appended to an in-memory buffer; a background thread writes it
-//! out at least once a second, a full buffer (64 KiB) is written at once by
+//! Lines are appended to an in-memory buffer; the housekeeping thread writes
+//! it out at least once a second, a full buffer (64 KiB) is written at once by
 //! the request that filled it, and [`AccessLog::flush`] runs on shutdown, so
 //! logging costs no syscall per request and loses no line on a clean exit.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use hyper::{Method, Uri, Version};
@@ -52,19 +52,6 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
-    /// A log with a background thread that flushes it every `every`.
-    pub fn start(every: Duration) -> std::io::Result<Arc<Self>> {
-        let log = Arc::new(Self::default());
-        let flusher = Arc::clone(&log);
-        std::thread::Builder::new()
-            .name("flexilib-log".into())
-            .spawn(move || loop {
-                std::thread::sleep(every);
-                flusher.flush();
-            })?;
-        Ok(log)
-    }
-
     /// Appends one line.
     pub fn write(&self, entry: &Entry<'_>) {
         let mut buffer = lock(&self.buffer);

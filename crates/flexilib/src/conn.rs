@@ -8,7 +8,9 @@
 
 use std::net::SocketAddr;
 use std::pin::{pin, Pin};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
@@ -43,6 +45,9 @@ pub struct Activity {
     bytes_at_idle: AtomicU64,
     completed: AtomicU64,
     in_flight: AtomicUsize,
+    /// The last write to the socket would have blocked: hyper still holds
+    /// unsent bytes.
+    write_blocked: AtomicBool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -84,6 +89,26 @@ impl Activity {
     }
 }
 
+/// An idle connection hands its HTTP state (two 8 KiB buffers) back after
+/// this long and waits for its next request holding only the socket.
+const PARK_AFTER: Duration = Duration::from_secs(1);
+
+/// Connections parked since the housekeeping thread last looked.
+static PARKED: AtomicUsize = AtomicUsize::new(0);
+
+/// How many connections parked since the last call (and resets the count).
+pub fn take_parked_count() -> usize {
+    PARKED.swap(0, Ordering::Relaxed)
+}
+
+/// How a run of the HTTP state machine on a connection ended.
+enum Run {
+    /// The connection is finished (closed, timed out, shut down, failed).
+    Ended,
+    /// Idle for [`PARK_AFTER`]: the socket, to wait on without hyper.
+    Parked(TokioIo<CountingStream>, Instant),
+}
+
 /// Serves `stream` until the client closes, a timeout fires, or shutdown.
 pub async fn serve(
     stream: TcpStream,
@@ -96,16 +121,60 @@ pub async fn serve(
         peer: peer.to_string(),
         ..Activity::default()
     });
-    let io = TokioIo::new(CountingStream {
+    let mut io = TokioIo::new(CountingStream {
         inner: stream,
+        prefix: Bytes::new(),
         activity: Arc::clone(&activity),
     });
     let service_activity = Arc::clone(&activity);
     let service = service_fn(move |request| {
         handle(Arc::clone(&server), Arc::clone(&service_activity), request)
     });
-    let mut connection = pin!(settings.http.serve_connection(io, service));
+    loop {
+        // Boxed so that a parked connection's task does not keep room for
+        // hyper's state in its own frame.
+        let run = Box::pin(run_http(
+            io,
+            service.clone(),
+            &activity,
+            &settings,
+            &mut shutdown,
+        ));
+        match run.await {
+            Run::Ended => return,
+            Run::Parked(parked, idle_since) => {
+                io = parked;
+                let deadline = idle_since + settings.keepalive_timeout;
+                let readable = tokio::select! {
+                    biased;
+                    _ = shutdown.changed() => false,
+                    () = tokio::time::sleep_until(deadline) => false,
+                    ready = io.inner().inner.readable() => ready.is_ok(),
+                };
+                if !readable {
+                    return;
+                }
+            }
+        }
+    }
+}
 
+/// Runs hyper on `io` until the connection ends or parks.
+async fn run_http<S>(
+    io: TokioIo<CountingStream>,
+    service: S,
+    activity: &Activity,
+    settings: &ConnSettings,
+    shutdown: &mut watch::Receiver<bool>,
+) -> Run
+where
+    S: hyper::service::HttpService<hyper::body::Incoming>,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let peer = &activity.peer;
+    let mut connection = settings.http.serve_connection(io, service);
     let tick = (settings.keepalive_timeout.min(settings.header_read_timeout) / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut watchdog = pin!(tokio::time::sleep(tick));
@@ -113,20 +182,20 @@ pub async fn serve(
     let mut since = Instant::now();
     let mut closing = *shutdown.borrow();
     if closing {
-        connection.as_mut().graceful_shutdown();
+        Pin::new(&mut connection).graceful_shutdown();
     }
     loop {
         tokio::select! {
             biased;
-            result = connection.as_mut() => {
+            result = &mut connection => {
                 if let Err(error) = result {
                     tracing::debug!(%peer, %error, "connection ended with an error");
                 }
-                return;
+                return Run::Ended;
             }
             _ = shutdown.changed(), if !closing => {
                 closing = true;
-                connection.as_mut().graceful_shutdown();
+                Pin::new(&mut connection).graceful_shutdown();
             }
             () = watchdog.as_mut() => {
                 let now = Instant::now();
@@ -139,11 +208,27 @@ pub async fn serve(
                 match seen.0 {
                     Phase::Idle if waited >= settings.keepalive_timeout && !closing => {
                         closing = true;
-                        connection.as_mut().graceful_shutdown();
+                        Pin::new(&mut connection).graceful_shutdown();
+                    }
+                    Phase::Idle
+                        if waited >= PARK_AFTER
+                            && !closing
+                            && !activity.write_blocked.load(Ordering::Relaxed) =>
+                    {
+                        // Idle, and the last write did not block, so every
+                        // response is flushed: hyper holds nothing but
+                        // buffers. Bytes it read ahead are read again first.
+                        let parts = connection.into_parts();
+                        let mut io = parts.io;
+                        if !parts.read_buf.is_empty() {
+                            io.inner_mut().prefix = parts.read_buf;
+                        }
+                        PARKED.fetch_add(1, Ordering::Relaxed);
+                        return Run::Parked(io, since);
                     }
                     Phase::ReadingHead if waited >= settings.header_read_timeout => {
                         tracing::debug!(%peer, "request head not received in time; closing");
-                        return;
+                        return Run::Ended;
                     }
                     _ => {}
                 }
@@ -153,9 +238,11 @@ pub async fn serve(
     }
 }
 
-/// The TCP stream, counting bytes read for the watchdog.
+/// The TCP stream, counting bytes read for the watchdog. `prefix` holds
+/// bytes read ahead before the connection was parked; they are read first.
 struct CountingStream {
     inner: TcpStream,
+    prefix: Bytes,
     activity: Arc<Activity>,
 }
 
@@ -165,6 +252,12 @@ impl AsyncRead for CountingStream {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
+        if !self.prefix.is_empty() {
+            let n = self.prefix.len().min(buf.remaining());
+            let chunk = self.prefix.split_to(n);
+            buf.put_slice(&chunk);
+            return Poll::Ready(Ok(()));
+        }
         let before = buf.filled().len();
         let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         let read = buf.filled().len() - before;
@@ -177,13 +270,23 @@ impl AsyncRead for CountingStream {
     }
 }
 
+impl CountingStream {
+    fn note_write(&self, result: &Poll<std::io::Result<usize>>) {
+        self.activity
+            .write_blocked
+            .store(result.is_pending(), Ordering::Relaxed);
+    }
+}
+
 impl AsyncWrite for CountingStream {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write(cx, buf)
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.note_write(&result);
+        result
     }
 
     fn poll_write_vectored(
@@ -191,7 +294,9 @@ impl AsyncWrite for CountingStream {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.note_write(&result);
+        result
     }
 
     fn is_write_vectored(&self) -> bool {

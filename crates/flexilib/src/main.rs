@@ -11,6 +11,7 @@ mod arena;
 mod config;
 mod conn;
 mod handlers;
+mod housekeeping;
 mod listen;
 mod os;
 mod respond;
@@ -85,7 +86,8 @@ fn run(settings: &Settings) -> anyhow::Result<()> {
         runtime.handle().clone(),
     )
     .context("cannot start the handler stall guard")?;
-    let log = AccessLog::start(Duration::from_secs(1)).context("cannot start the access log")?;
+    let log = Arc::new(AccessLog::default());
+    housekeeping::start(Arc::clone(&log)).context("cannot start the housekeeping thread")?;
     let server = Arc::new(Server {
         routes: ArcSwap::from_pointee(routes),
         handlers,

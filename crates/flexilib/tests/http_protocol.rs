@@ -176,3 +176,42 @@ fn slow_header_and_idle_connections_are_closed() {
         .set_read_timeout(Some(Duration::from_millis(10)));
     let _ = busy.stream().read(&mut rest);
 }
+
+#[test]
+fn idle_connections_park_and_resume() {
+    // After a second idle a connection gives its HTTP buffers back and waits
+    // on the bare socket; the next request must be served as if nothing
+    // happened, and the keep-alive timeout still counts from the last request.
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config)
+        .env("KEEPALIVE_TIMEOUT_SECONDS", "4")
+        .start();
+    let mut clients: Vec<Client> = (0..50).map(|_| server.client()).collect();
+    for client in &mut clients {
+        assert_eq!(client.request("GET", "/", &[], b"").status, 200);
+    }
+    std::thread::sleep(Duration::from_millis(2500));
+    for client in &mut clients {
+        let response = client.request("POST", "/", &[("x-echo-body", "1")], b"after parking");
+        assert_eq!(response.text(), "after parking");
+    }
+    // Pipelined: two requests in one write right after resuming.
+    std::thread::sleep(Duration::from_millis(2500));
+    let client = &mut clients[0];
+    client.send_raw(b"GET /one HTTP/1.1\r\nHost: x\r\nx-echo-target: 1\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\nx-echo-target: 1\r\n\r\n");
+    assert_eq!(
+        client.read_response(false).expect("first").text(),
+        "GET /one"
+    );
+    assert_eq!(
+        client.read_response(false).expect("second").text(),
+        "GET /two"
+    );
+    let started = Instant::now();
+    assert!(client.is_closed_within(Duration::from_secs(8)));
+    let waited = started.elapsed();
+    assert!(
+        waited >= Duration::from_millis(3500),
+        "closed after {waited:?}"
+    );
+}
