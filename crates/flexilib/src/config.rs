@@ -132,13 +132,19 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         rules.push(Rule {
             line,
             matcher,
-            target: TargetSpec::Library(base.join(value)),
+            target: TargetSpec::Library(absolute(&base.join(value))),
         });
     }
     Ok(Config {
         path: path.to_path_buf(),
         rules,
     })
+}
+
+/// `path` made absolute against the working directory (not resolving
+/// symlinks), so that file-change events can be matched to it.
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
 }
 
 /// Removes a `#` comment: one at the start of the line or after whitespace.

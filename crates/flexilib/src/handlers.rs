@@ -130,7 +130,7 @@ impl HandlerSlots {
             self.guard.call_starts(&worker.calls);
             let outcome = match library.get() {
                 Err(error) => Outcome::LoadFailed(error),
-                Ok(loaded) => match loaded.call(&worker.arena, head, body) {
+                Ok(generation) => match generation.library.call(&worker.arena, head, body) {
                     Ok(response) => Outcome::Response(response),
                     Err(error) => Outcome::CallFailed(error),
                 },

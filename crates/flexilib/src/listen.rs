@@ -35,6 +35,13 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
     TcpListener::bind(address).await
 }
 
+/// Adopts the listening socket inherited from the supervisor.
+pub fn adopt(fd: i32) -> std::io::Result<TcpListener> {
+    let listener = crate::os::adopt_listener(fd)?;
+    listener.set_nonblocking(true)?;
+    TcpListener::from_std(listener)
+}
+
 /// Accepts connections until `shutdown` turns true, serving each on its own task.
 pub async fn accept_loop(
     listener: TcpListener,

@@ -1,10 +1,12 @@
-//! `flexilib`: the server binary. Reads settings and config, starts the
-//! handler threads and the I/O runtime, serves until SIGTERM/SIGINT.
+//! `flexilib`: the server binary.
 //!
-//! The request path, module by module:
+//! By default the process is a [`supervisor`] that binds the socket and runs
+//! the server ([`worker`]) as a child; `--no-supervisor` runs the server in
+//! this process. The request path, module by module:
 //! [`listen`] → [`conn`] (HTTP/1.1 parse, timeouts) → [`service`] →
 //! [`route`] → [`handlers`] + [`target`] (library call, [`arena`]) →
-//! [`respond`] → [`access_log`].
+//! [`respond`] → [`access_log`]. [`reload`] swaps libraries and routes
+//! while serving.
 
 mod access_log;
 mod arena;
@@ -14,30 +16,23 @@ mod handlers;
 mod housekeeping;
 mod listen;
 mod os;
+mod reload;
 mod respond;
 mod route;
 mod service;
 mod settings;
+mod supervisor;
 mod target;
+mod worker;
 
 use std::io::IsTerminal as _;
 use std::net::SocketAddr;
+use std::os::fd::AsRawFd as _;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context as _;
-use arc_swap::ArcSwap;
 use clap::Parser;
-use tokio::signal::unix::{signal, SignalKind};
-use tokio::sync::watch;
 
-use crate::access_log::AccessLog;
-use crate::conn::ConnSettings;
-use crate::handlers::HandlerSlots;
-use crate::listen::OpenConnections;
-use crate::route::RouteTable;
-use crate::service::Server;
 use crate::settings::Settings;
 
 fn main() -> ExitCode {
@@ -50,124 +45,52 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
         )
         .init();
-    match run(&settings) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            eprintln!("flexilib: error: {error:#}");
-            ExitCode::FAILURE
+    let code = match std::env::var(supervisor::LISTEN_FD_ENV) {
+        Ok(fd) => supervised_worker(&settings, &fd),
+        Err(_) if settings.no_supervisor => report(worker::run(&settings, None).map(|()| 0), 1),
+        Err(_) => report(supervise(&settings), 1),
+    };
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Prints an error the way every startup failure is printed.
+fn report(result: anyhow::Result<i32>, failure_code: i32) -> i32 {
+    result.unwrap_or_else(|error| {
+        eprintln!("flexilib: error: {error:#}");
+        failure_code
+    })
+}
+
+/// The child of a supervisor: serve on the inherited socket.
+fn supervised_worker(settings: &Settings, fd: &str) -> i32 {
+    os::unblock_all_signals();
+    let parent = std::env::var(supervisor::SUPERVISOR_PID_ENV)
+        .ok()
+        .and_then(|pid| pid.parse().ok());
+    if let Some(parent) = parent {
+        if !os::terminate_with_parent(parent) {
+            return 0;
         }
     }
+    let result = fd
+        .parse()
+        .with_context(|| format!("{} is not a descriptor: {fd:?}", supervisor::LISTEN_FD_ENV))
+        .and_then(|fd| worker::run(settings, Some(fd)).map(|()| 0));
+    report(result, supervisor::EXIT_STARTUP_FAILED)
 }
 
-fn run(settings: &Settings) -> anyhow::Result<()> {
-    match os::raise_open_file_limit() {
-        Ok(limit) => tracing::debug!(limit, "open file limit"),
-        Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
-    }
-    let config = config::load(&settings.config)?;
-    for rule in &config.rules {
-        tracing::debug!(line = rule.line, matcher = ?rule.matcher, target = ?rule.target, "route");
-    }
-    let routes = RouteTable::build(&config);
-    tracing::info!(config = %config.path.display(), routes = routes.len(), "config loaded");
-
-    // Library calls run on these workers; see `handlers`.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.handler_threads() + settings.reserved_io_threads())
-        .thread_name("flexilib-io")
-        .enable_all()
-        .build()
-        .context("cannot start the I/O runtime")?;
-    let handlers = HandlerSlots::start(
-        settings.handler_threads(),
-        settings.reserved_io_threads(),
-        settings.arena_prealloc_bytes(),
-        settings.arena_retain_bytes(),
-        runtime.handle().clone(),
-    )
-    .context("cannot start the handler stall guard")?;
-    let log = Arc::new(AccessLog::default());
-    housekeeping::start(Arc::clone(&log)).context("cannot start the housekeeping thread")?;
-    let server = Arc::new(Server {
-        routes: ArcSwap::from_pointee(routes),
-        handlers,
-        log: Arc::clone(&log),
-        max_body_bytes: settings.max_body_bytes,
-    });
-
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.keep_alive(true)
-        .writev(false)
-        .header_read_timeout(None)
-        .max_header_size(settings.max_header_bytes as usize)
-        .max_buf_size((settings.max_header_bytes as usize).max(8192) + 8192);
-    let conn_settings = Arc::new(ConnSettings {
-        http,
-        keepalive_timeout: settings.keepalive_timeout,
-        header_read_timeout: settings.header_read_timeout,
-    });
-
-    let result = runtime.block_on(serve(settings, Arc::clone(&server), conn_settings));
-    // Connections still open after the grace period are dropped here, and
-    // their log lines written, before the final flush. Libraries are
-    // unloaded (`flexilib_deinit`) as the last route table goes.
-    server.handlers.release_reserve();
-    runtime.shutdown_timeout(Duration::from_secs(1));
-    drop(server);
-    log.flush();
-    result
-}
-
-async fn serve(
-    settings: &Settings,
-    server: Arc<Server>,
-    conn_settings: Arc<ConnSettings>,
-) -> anyhow::Result<()> {
+/// The supervisor: check the config, bind, then run workers.
+fn supervise(settings: &Settings) -> anyhow::Result<i32> {
+    // Fail fast, with the file and line, before any worker starts.
+    config::load(&settings.config)?;
     let address = SocketAddr::new(settings.listen_address, settings.port);
-    let listener = listen::bind(address)
-        .await
+    let listener = std::net::TcpListener::bind(address)
         .with_context(|| format!("cannot listen on {address}"))?;
-    let local = listener
-        .local_addr()
-        .context("cannot read the bound address")?;
-    tracing::info!(
-        address = %local,
-        handler_threads = settings.handler_threads(),
-        reserved_io_threads = settings.reserved_io_threads(),
-        "listening"
-    );
-
-    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let open = Arc::new(OpenConnections::default());
-    let accept = tokio::spawn(listen::accept_loop(
-        listener,
-        server,
-        conn_settings,
-        Arc::clone(&open),
-        shutdown_rx,
-    ));
-
-    let signal_name = tokio::select! {
-        _ = terminate.recv() => "SIGTERM",
-        _ = interrupt.recv() => "SIGINT",
-    };
-    tracing::info!(signal = signal_name, open = open.count(), "shutting down");
-    // Every receiver outlives this send: the accept loop and each connection hold one.
-    let _ = shutdown_tx.send(true);
-    if let Err(error) = accept.await {
-        tracing::error!(%error, "accept loop failed");
-    }
-    let deadline = tokio::time::Instant::now() + settings.shutdown_grace;
-    while open.count() > 0 && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    if open.count() > 0 {
-        tracing::warn!(
-            open = open.count(),
-            "grace period over; closing remaining connections"
-        );
-    }
-    Ok(())
+    let fd = listener.as_raw_fd();
+    os::set_listen_backlog(fd, 4096).context("cannot set the listen backlog")?;
+    os::inherit_fd(fd).context("cannot pass the socket to workers")?;
+    tracing::info!(address = %listener.local_addr()?, "listening (supervisor)");
+    let code = supervisor::run(fd).context("supervisor failed")?;
+    drop(listener);
+    Ok(code)
 }

@@ -1,4 +1,5 @@
-//! Process-level OS settings. The only `unsafe` outside the library boundary.
+//! The OS boundary: process limits, memory trimming, signals, inherited
+//! sockets. With `target::native::ffi` and `arena`, the only `unsafe` code.
 
 /// Raises the soft limit on open files to the hard limit, so that the server
 /// can hold as many connections as the system allows (the usual soft limit
@@ -31,4 +32,190 @@ pub fn release_free_memory() {
     // SAFETY: malloc_trim only inspects and trims the allocator's own free
     // lists; it is thread-safe.
     unsafe { libc::malloc_trim(0) };
+}
+
+/// The signals the supervisor handles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGCHLD: a child changed state.
+    Child,
+    /// SIGTERM.
+    Term,
+    /// SIGINT.
+    Int,
+    /// SIGHUP.
+    Hup,
+}
+
+impl Signal {
+    fn number(self) -> libc::c_int {
+        match self {
+            Signal::Child => libc::SIGCHLD,
+            Signal::Term => libc::SIGTERM,
+            Signal::Int => libc::SIGINT,
+            Signal::Hup => libc::SIGHUP,
+        }
+    }
+
+    fn from_number(number: libc::c_int) -> Option<Self> {
+        [Signal::Child, Signal::Term, Signal::Int, Signal::Hup]
+            .into_iter()
+            .find(|signal| signal.number() == number)
+    }
+}
+
+/// Signals blocked for the calling (single) thread and taken synchronously
+/// with `sigtimedwait`, so that no handler runs asynchronously.
+pub struct SignalSet {
+    set: libc::sigset_t,
+}
+
+impl SignalSet {
+    /// Blocks `signals` for the calling thread. Child processes started with
+    /// `std::process::Command` get an empty signal mask again.
+    pub fn block(signals: &[Signal]) -> std::io::Result<Self> {
+        // SAFETY: an all-zero sigset_t is a valid value to initialise with sigemptyset.
+        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+        // SAFETY: `set` is a valid, writable sigset_t; the signal numbers are valid.
+        unsafe {
+            libc::sigemptyset(&mut set);
+            for signal in signals {
+                libc::sigaddset(&mut set, signal.number());
+            }
+        }
+        // SAFETY: `set` is initialised; a null old-set pointer is allowed.
+        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
+        if rc != 0 {
+            return Err(std::io::Error::from_raw_os_error(rc));
+        }
+        Ok(Self { set })
+    }
+
+    /// Waits for one of the signals, up to `timeout` (for ever if `None`).
+    /// `Ok(None)` on timeout or interruption.
+    pub fn wait(&self, timeout: Option<std::time::Duration>) -> std::io::Result<Option<Signal>> {
+        let timespec = timeout.map(|t| libc::timespec {
+            tv_sec: t.as_secs().min(i64::MAX as u64) as libc::time_t,
+            tv_nsec: libc::c_long::from(t.subsec_nanos() as i32),
+        });
+        let timeout_ptr = timespec
+            .as_ref()
+            .map_or(std::ptr::null(), |t| t as *const libc::timespec);
+        // SAFETY: `self.set` is an initialised sigset_t; a null siginfo
+        // pointer is allowed; `timeout_ptr` is null or points to `timespec`,
+        // which outlives the call.
+        let number = unsafe { libc::sigtimedwait(&self.set, std::ptr::null_mut(), timeout_ptr) };
+        if number < 0 {
+            let error = std::io::Error::last_os_error();
+            return match error.raw_os_error() {
+                Some(libc::EAGAIN | libc::EINTR) => Ok(None),
+                _ => Err(error),
+            };
+        }
+        Ok(Signal::from_number(number))
+    }
+}
+
+/// Sends `signal` to process `pid` (errors, e.g. an exited process, ignored).
+pub fn send_signal(pid: u32, signal: Signal) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    // SAFETY: kill has no memory-safety preconditions.
+    unsafe { libc::kill(pid, signal.number()) };
+}
+
+/// The conventional name of a signal number.
+pub fn signal_name(number: i32) -> &'static str {
+    match number {
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGILL => "SIGILL",
+        libc::SIGFPE => "SIGFPE",
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGHUP => "SIGHUP",
+        libc::SIGPIPE => "SIGPIPE",
+        libc::SIGTRAP => "SIGTRAP",
+        libc::SIGSYS => "SIGSYS",
+        libc::SIGQUIT => "SIGQUIT",
+        _ => "unnamed signal",
+    }
+}
+
+/// Makes `fd` survive `exec` (clears `FD_CLOEXEC`), so a child inherits it.
+pub fn inherit_fd(fd: i32) -> std::io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own; F_GETFD/F_SETFD take no pointers.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFD, flags & !libc::FD_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Raises the listen backlog of a listening socket (std uses 128), so that
+/// connections wait in the kernel while a worker restarts.
+pub fn set_listen_backlog(fd: i32, backlog: i32) -> std::io::Result<()> {
+    // SAFETY: listen on a descriptor we own that is already listening.
+    if unsafe { libc::listen(fd, backlog) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Takes ownership of an inherited listening socket.
+///
+/// Fails unless `fd` is an open TCP listening socket, so a wrong number in
+/// the environment gives an error instead of adopting some other file.
+pub fn adopt_listener(fd: i32) -> std::io::Result<std::net::TcpListener> {
+    use std::os::fd::FromRawFd;
+    let mut accepting: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: valid pointers to a c_int and its length for getsockopt.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ACCEPTCONN,
+            (&mut accepting as *mut libc::c_int).cast(),
+            &mut len,
+        )
+    };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    if accepting == 0 {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("descriptor {fd} is not a listening socket"),
+        ));
+    }
+    // SAFETY: `fd` is an open listening socket (checked above) handed to
+    // this process by its supervisor for it alone to use.
+    Ok(unsafe { std::net::TcpListener::from_raw_fd(fd) })
+}
+
+/// Asks for SIGTERM when the parent process dies; false if the parent
+/// (`expected_parent`) is already gone.
+pub fn terminate_with_parent(expected_parent: u32) -> bool {
+    // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and no pointers.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM as libc::c_ulong) };
+    // SAFETY: getppid has no preconditions.
+    let parent = unsafe { libc::getppid() };
+    u32::try_from(parent).is_ok_and(|parent| parent == expected_parent)
+}
+
+/// Unblocks every signal for the calling thread (and the threads it starts
+/// later). A process started by the supervisor inherits its blocked mask.
+pub fn unblock_all_signals() {
+    // SAFETY: an all-zero sigset_t is valid input for sigemptyset.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable sigset_t; a null old-set pointer is allowed.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+    }
 }

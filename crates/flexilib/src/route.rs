@@ -32,9 +32,17 @@ pub struct RouteTable {
 
 impl RouteTable {
     /// Binds `config`'s rules to targets. Rules naming the same library file
-    /// share one [`NativeLibrary`].
-    pub fn build(config: &Config) -> Self {
-        let mut libraries: HashMap<PathBuf, Arc<NativeLibrary>> = HashMap::new();
+    /// share one [`NativeLibrary`]; libraries already in `previous` (the
+    /// table being replaced on reload) are kept with their loaded generation.
+    pub fn build(config: &Config, previous: Option<&RouteTable>) -> Self {
+        let mut libraries: HashMap<PathBuf, Arc<NativeLibrary>> = previous
+            .map(|table| {
+                table
+                    .libraries()
+                    .map(|library| (library.path().to_path_buf(), Arc::clone(library)))
+                    .collect()
+            })
+            .unwrap_or_default();
         let routes = config
             .rules
             .iter()
@@ -62,6 +70,16 @@ impl RouteTable {
             .find(|route| route.matches(path, headers))
     }
 
+    /// Every library the table routes to, once each.
+    pub fn libraries(&self) -> impl Iterator<Item = &Arc<NativeLibrary>> {
+        let mut seen = std::collections::HashSet::new();
+        self.routes
+            .iter()
+            .filter_map(move |route| match &route.target {
+                Target::Library(library) => seen.insert(Arc::as_ptr(library)).then_some(library),
+            })
+    }
+
     /// Number of routes.
     pub fn len(&self) -> usize {
         self.routes.len()
@@ -69,11 +87,15 @@ impl RouteTable {
 }
 
 impl Route {
-    /// The file a library target names.
+    /// The file name of a library target.
     #[cfg(test)]
     pub fn target_path(&self) -> &str {
         match &self.target {
-            Target::Library(library) => library.path().to_str().unwrap_or("?"),
+            Target::Library(library) => library
+                .path()
+                .file_name()
+                .and_then(|name| name.to_str())
+                .unwrap_or("?"),
         }
     }
 
@@ -110,27 +132,35 @@ mod tests {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
         };
-        let table = RouteTable::build(&config);
+        let table = RouteTable::build(&config, None);
         let mut headers = HeaderMap::new();
         assert_eq!(
             table.find("/c/x", &headers).map(|r| r.target_path()),
-            Some("./c.so")
+            Some("c.so")
         );
         assert_eq!(
             table.find("/x", &headers).map(|r| r.target_path()),
-            Some("./root.so")
+            Some("root.so")
         );
         headers.insert(HOST, HeaderValue::from_static("iamhere"));
         assert_eq!(
             table.find("/c", &headers).map(|r| r.target_path()),
-            Some("./iam.so")
+            Some("iam.so")
         );
         let none = RouteTable::build(
             &match crate::config::parse(Path::new("p.ini"), "/a = a.so\n") {
                 Ok(c) => c,
                 Err(e) => panic!("{e}"),
             },
+            None,
         );
         assert!(none.find("/b", &HeaderMap::new()).is_none());
+
+        // A rebuilt table keeps the library objects of the old one.
+        let again = RouteTable::build(&config, Some(&table));
+        let old: Vec<_> = table.libraries().map(Arc::as_ptr).collect();
+        let new: Vec<_> = again.libraries().map(Arc::as_ptr).collect();
+        assert_eq!(old.len(), 3);
+        assert_eq!(old, new);
     }
 }

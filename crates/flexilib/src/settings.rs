@@ -68,6 +68,11 @@ pub struct Settings {
     #[arg(long, env = "KEEPALIVE_TIMEOUT_SECONDS", default_value = "60", value_parser = parse_seconds)]
     pub keepalive_timeout: Duration,
 
+    /// Run the server in this process, without the supervisor that restarts
+    /// it after a crash (for debugging, or under systemd and the like).
+    #[arg(long, env = "FLEXILIB_NO_SUPERVISOR")]
+    pub no_supervisor: bool,
+
     /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value = "30", value_parser = parse_seconds)]
     pub shutdown_grace: Duration,

@@ -13,6 +13,14 @@ use crate::arena::{arena_alloc, RequestArena};
 /// Why a library could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The file could not be read or copied for loading.
+    #[error("cannot read {path}: {source}", path = .path.display())]
+    Copy {
+        /// The library path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// `dlopen` failed (missing file, not ELF, unresolved symbol, ...).
     #[error("cannot load {path}: {source}", path = .path.display())]
     Open {
@@ -85,14 +93,15 @@ impl std::fmt::Debug for LoadedLibrary {
 }
 
 impl LoadedLibrary {
-    /// `dlopen(path, RTLD_NOW)`, resolve the exports, run `flexilib_init`.
-    pub fn open(path: &Path) -> Result<Self, LoadError> {
+    /// `dlopen(file, RTLD_NOW)`, resolve the exports, run `flexilib_init`.
+    /// `path` is the configured path, used in errors and diagnostics.
+    pub fn open(file: &Path, path: &Path) -> Result<Self, LoadError> {
         // SAFETY: opening a library runs its initialisers. Handler libraries
         // are trusted code by design (see README, Security); RTLD_NOW makes
         // unresolved symbols fail here instead of at call time.
         let library: libloading::Library = unsafe {
             libloading::os::unix::Library::open(
-                Some(path.as_os_str()),
+                Some(file.as_os_str()),
                 libloading::os::unix::RTLD_NOW,
             )
         }

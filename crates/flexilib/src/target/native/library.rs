@@ -1,19 +1,52 @@
-//! One configured library: loaded lazily, then shared by all handler threads.
+//! One configured library and its generations.
+//!
+//! The file is loaded on the first request routed to it. When it changes on
+//! disk, [`NativeLibrary::reload`] loads the new file as the next
+//! generation and swaps it in atomically: new requests go to the new
+//! generation at once, requests in flight finish on the one they started
+//! on, and a generation is unloaded when its last request ends (each call
+//! holds an `Arc` to it). A file that fails to load leaves the current
+//! generation serving.
 
-use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Instant;
 
 use arc_swap::ArcSwapOption;
 
+use super::copy::{FileVersion, PrivateCopy};
 use super::ffi::{LoadError, LoadedLibrary};
 
-/// A library named by the config. The file is opened on the first request
-/// routed to it; a failed load is not cached, so the next request retries.
+/// A library named by the config.
 #[derive(Debug)]
 pub struct NativeLibrary {
     path: PathBuf,
-    loaded: ArcSwapOption<LoadedLibrary>,
-    load_lock: Mutex<()>,
+    current: ArcSwapOption<Generation>,
+    /// Serialises loads; holds the number of the last generation loaded.
+    loading: Mutex<u64>,
+}
+
+/// One loaded version of the library.
+#[derive(Debug)]
+pub struct Generation {
+    /// 1 for the first load, then counting reloads.
+    pub number: u64,
+    /// The loaded code.
+    pub library: LoadedLibrary,
+    version: FileVersion,
+}
+
+/// What a reload did.
+#[derive(Debug)]
+pub enum Reloaded {
+    /// Never loaded: the next request loads the new file anyway.
+    NotLoaded,
+    /// The file is the version already loaded.
+    Unchanged,
+    /// A new generation serves.
+    Loaded(u64),
+    /// The new file could not be loaded (logged); the old generation keeps serving.
+    Failed,
 }
 
 impl NativeLibrary {
@@ -21,39 +54,90 @@ impl NativeLibrary {
     pub fn new(path: PathBuf) -> Self {
         Self {
             path,
-            loaded: ArcSwapOption::empty(),
-            load_lock: Mutex::new(()),
+            current: ArcSwapOption::empty(),
+            loading: Mutex::new(0),
         }
     }
 
     /// The configured path.
-    #[cfg(test)]
-    pub fn path(&self) -> &std::path::Path {
+    pub fn path(&self) -> &Path {
         &self.path
     }
 
-    /// The loaded library, loading it now if this is the first use.
-    /// Callers hold the returned `Arc` for the duration of their call.
-    pub fn get(&self) -> Result<Arc<LoadedLibrary>, LoadError> {
-        if let Some(loaded) = self.loaded.load_full() {
-            return Ok(loaded);
+    /// The current generation, loading the first one if needed. Callers
+    /// hold the returned `Arc` for the duration of their call.
+    pub fn get(&self) -> Result<Arc<Generation>, LoadError> {
+        if let Some(current) = self.current.load_full() {
+            return Ok(current);
         }
-        // One loader at a time; the others wait and then find it loaded.
-        let _guard = self
-            .load_lock
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some(loaded) = self.loaded.load_full() {
-            return Ok(loaded);
+        let mut last = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(current) = self.current.load_full() {
+            return Ok(current);
         }
-        let started = std::time::Instant::now();
-        let loaded = Arc::new(LoadedLibrary::open(&self.path)?);
+        let generation = Arc::new(self.load(*last + 1)?);
+        *last = generation.number;
+        self.current.store(Some(Arc::clone(&generation)));
+        Ok(generation)
+    }
+
+    /// Loads the file again if it changed since the current generation.
+    pub fn reload(&self) -> Reloaded {
+        let mut last = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        let Some(current) = self.current.load_full() else {
+            return Reloaded::NotLoaded;
+        };
+        match FileVersion::of(&self.path) {
+            Ok(version) if version == current.version => return Reloaded::Unchanged,
+            // Deleted (a delete + create is under way): wait for the create.
+            Err(_) => return Reloaded::Unchanged,
+            Ok(_) => {}
+        }
+        match self.load(*last + 1) {
+            Ok(generation) => {
+                let number = generation.number;
+                *last = number;
+                self.current.store(Some(Arc::new(generation)));
+                Reloaded::Loaded(number)
+            }
+            Err(error) => {
+                tracing::warn!(
+                    library = %self.path.display(),
+                    serving = current.number,
+                    %error,
+                    "reload failed; the current generation keeps serving"
+                );
+                Reloaded::Failed
+            }
+        }
+    }
+
+    /// Loads generation `number` from a private copy of the file.
+    fn load(&self, number: u64) -> Result<Generation, LoadError> {
+        let started = Instant::now();
+        let io_error = |source| LoadError::Copy {
+            path: self.path.clone(),
+            source,
+        };
+        let version = FileVersion::of(&self.path).map_err(io_error)?;
+        let copy = PrivateCopy::of(&self.path).map_err(io_error)?;
+        let library = LoadedLibrary::open(copy.path(), &self.path)?;
+        drop(copy);
         tracing::info!(
             library = %self.path.display(),
+            generation = number,
             load_ms = started.elapsed().as_secs_f64() * 1e3,
-            "library loaded"
+            "library generation loaded"
         );
-        self.loaded.store(Some(Arc::clone(&loaded)));
-        Ok(loaded)
+        Ok(Generation {
+            number,
+            library,
+            version,
+        })
+    }
+}
+
+impl Drop for Generation {
+    fn drop(&mut self) {
+        tracing::debug!(generation = self.number, "library generation retired");
     }
 }

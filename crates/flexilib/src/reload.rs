@@ -1,0 +1,197 @@
+//! Reloading while serving: library files and the config file are watched,
+//! and SIGHUP re-reads the config.
+//!
+//! One thread, `flexilib-reload`, does all reloading, so reloads never race
+//! each other. inotify events (through `notify`) arrive on a channel:
+//!
+//! * A configured library's file was completed (`IN_CLOSE_WRITE`), renamed
+//!   into place (`IN_MOVED_TO`) or created (`IN_CREATE`, e.g. a hard link
+//!   from `cargo build`): the library is reloaded at once. A bare create may
+//!   still be being written; the load then fails, the old generation keeps
+//!   serving, and the close-after-write that follows retries. No fixed
+//!   debounce delays a good file.
+//! * The config file changed: it is re-read once events have been quiet for
+//!   [`CONFIG_DEBOUNCE`] (editors write it in several steps). SIGHUP
+//!   re-reads it at once.
+//!
+//! A config that fails to parse is logged with its file and line, and the
+//! old route table keeps serving. A valid one replaces the table atomically;
+//! libraries present in both keep their loaded generation, dropped ones are
+//! unloaded when their last in-flight request ends.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
+use notify::{RecursiveMode, Watcher as _};
+
+use crate::config;
+use crate::route::RouteTable;
+use crate::service::Server;
+use crate::target::native::Reloaded;
+
+/// Quiet time after the last config-file event before it is re-read.
+pub const CONFIG_DEBOUNCE: Duration = Duration::from_millis(50);
+
+/// What the reload thread is asked to do.
+enum Request {
+    /// A file-system event from the watcher.
+    Changed(notify::Event),
+    /// SIGHUP: re-read the config now.
+    ReloadConfig,
+}
+
+/// Handle to the reload thread.
+#[derive(Clone)]
+pub struct Reloader {
+    requests: Sender<Request>,
+}
+
+impl Reloader {
+    /// Starts watching the config file and every library it names.
+    pub fn start(server: Arc<Server>, config_path: &Path) -> notify::Result<Self> {
+        let config_path =
+            std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_path_buf());
+        let (requests, inbox) = channel();
+        let events = requests.clone();
+        let watcher =
+            notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+                Ok(event) => {
+                    // The receiver only goes away when the process exits.
+                    let _ = events.send(Request::Changed(event));
+                }
+                Err(error) => tracing::warn!(%error, "file watch error"),
+            })?;
+        let mut thread = ReloadThread {
+            server,
+            config_path,
+            watcher,
+            watched: HashSet::new(),
+        };
+        thread.update_watches();
+        std::thread::Builder::new()
+            .name("flexilib-reload".into())
+            .spawn(move || thread.run(&inbox))
+            .map_err(notify::Error::io)?;
+        Ok(Self { requests })
+    }
+
+    /// Asks for the config to be re-read (SIGHUP).
+    pub fn reload_config(&self) {
+        let _ = self.requests.send(Request::ReloadConfig);
+    }
+}
+
+struct ReloadThread {
+    server: Arc<Server>,
+    config_path: PathBuf,
+    watcher: notify::RecommendedWatcher,
+    watched: HashSet<PathBuf>,
+}
+
+impl ReloadThread {
+    fn run(&mut self, inbox: &Receiver<Request>) {
+        let mut config_due: Option<Instant> = None;
+        loop {
+            let request = match config_due {
+                Some(due) => inbox.recv_timeout(due.saturating_duration_since(Instant::now())),
+                None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
+            };
+            match request {
+                Ok(Request::Changed(event)) => {
+                    if self.on_change(&event) {
+                        config_due = Some(Instant::now() + CONFIG_DEBOUNCE);
+                    }
+                }
+                Ok(Request::ReloadConfig) => {
+                    config_due = None;
+                    self.reload_config("SIGHUP");
+                }
+                Err(RecvTimeoutError::Timeout) => {
+                    config_due = None;
+                    self.reload_config("file change");
+                }
+                Err(RecvTimeoutError::Disconnected) => return,
+            }
+        }
+    }
+
+    /// Reloads libraries the event completes; true if the config file changed.
+    fn on_change(&self, event: &notify::Event) -> bool {
+        let completes_a_file = matches!(
+            event.kind,
+            EventKind::Create(_)
+                | EventKind::Access(AccessKind::Close(AccessMode::Write))
+                | EventKind::Modify(ModifyKind::Name(_))
+        );
+        let mut config_changed = false;
+        for path in &event.paths {
+            if *path == self.config_path {
+                config_changed |= completes_a_file || matches!(event.kind, EventKind::Modify(_));
+                continue;
+            }
+            if !completes_a_file {
+                continue;
+            }
+            let routes = self.server.routes.load();
+            for library in routes.libraries().filter(|library| library.path() == path) {
+                // A failure is logged by `reload`; the next event for the file retries.
+                if let Reloaded::Loaded(generation) = library.reload() {
+                    tracing::debug!(library = %path.display(), generation, "requests switched");
+                }
+            }
+        }
+        config_changed
+    }
+
+    fn reload_config(&mut self, cause: &str) {
+        match config::load(&self.config_path) {
+            Ok(config) => {
+                let current = self.server.routes.load_full();
+                let table = RouteTable::build(&config, Some(&current));
+                let routes = table.len();
+                self.server.routes.store(Arc::new(table));
+                tracing::info!(cause, config = %self.config_path.display(), routes, "config reloaded");
+                self.update_watches();
+            }
+            Err(error) => {
+                tracing::error!(cause, %error, "config rejected; the previous routes keep serving");
+            }
+        }
+    }
+
+    /// Watches the directories of the config file and of every library.
+    fn update_watches(&mut self) {
+        let mut wanted: HashSet<PathBuf> = HashSet::new();
+        if let Some(dir) = self.config_path.parent() {
+            wanted.insert(dir.to_path_buf());
+        }
+        for library in self.server.routes.load().libraries() {
+            if let Some(dir) = library.path().parent() {
+                wanted.insert(dir.to_path_buf());
+            }
+        }
+        for dir in self.watched.difference(&wanted) {
+            let _ = self.watcher.unwatch(dir);
+        }
+        self.watched.retain(|dir| wanted.contains(dir));
+        for dir in wanted {
+            if self.watched.contains(&dir) {
+                continue;
+            }
+            match self.watcher.watch(&dir, RecursiveMode::NonRecursive) {
+                Ok(()) => {
+                    self.watched.insert(dir);
+                }
+                Err(error) => tracing::warn!(
+                    dir = %dir.display(),
+                    %error,
+                    "cannot watch directory; changes there are picked up on the next config reload"
+                ),
+            }
+        }
+    }
+}

@@ -1,0 +1,158 @@
+//! The supervisor: a parent process that owns the listening socket and runs
+//! the server as a child process that inherits it.
+//!
+//! * The child gets the socket's descriptor in `FLEXILIB_LISTEN_FD`; a
+//!   replacement child accepts from the same socket, so connections that
+//!   arrive while a crashed child is replaced wait in the kernel backlog and
+//!   are served: none is refused.
+//! * A child that dies by a signal or exits non-zero is logged (with the
+//!   signal's name) and restarted at once; if it keeps dying within
+//!   [`STABLE_AFTER`] of starting, each restart waits twice as long as the
+//!   previous one, from [`FIRST_BACKOFF`] up to [`MAX_BACKOFF`].
+//! * SIGHUP, SIGTERM and SIGINT are forwarded to the child. After SIGTERM or
+//!   SIGINT the supervisor exits with the child's status (0 for a clean
+//!   shutdown) instead of restarting it.
+//! * A child that exits with [`EXIT_STARTUP_FAILED`] (bad config, socket
+//!   error) is not restarted: the supervisor exits with that status.
+//!
+//! The child asks the kernel for SIGTERM should the supervisor die
+//! (`PR_SET_PDEATHSIG`), so no worker outlives it.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Child, Command, ExitStatus};
+use std::time::{Duration, Instant};
+
+use crate::os::{self, Signal};
+
+/// Exit status of a worker that could not start; not worth restarting.
+pub const EXIT_STARTUP_FAILED: i32 = 78;
+/// Environment variable carrying the inherited listening socket.
+pub const LISTEN_FD_ENV: &str = "FLEXILIB_LISTEN_FD";
+/// Environment variable carrying the supervisor's pid.
+pub const SUPERVISOR_PID_ENV: &str = "FLEXILIB_SUPERVISOR_PID";
+/// A child that lived this long is considered healthy again.
+pub const STABLE_AFTER: Duration = Duration::from_secs(10);
+/// Delay before the second restart in a crash loop.
+pub const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// Longest delay between restarts.
+pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
+
+/// Runs children with the listening socket `listen_fd` until told to stop.
+/// Returns the exit code for the supervisor.
+pub fn run(listen_fd: i32) -> std::io::Result<i32> {
+    let signals = os::SignalSet::block(&[Signal::Child, Signal::Term, Signal::Int, Signal::Hup])?;
+    let mut crashes_in_a_row = 0u32;
+    loop {
+        let started = Instant::now();
+        let mut child = spawn(listen_fd)?;
+        tracing::info!(pid = child.id(), "worker started");
+        let (status, stopping) = supervise(&mut child, &signals)?;
+        let lived = started.elapsed();
+        if stopping {
+            return Ok(exit_code(status));
+        }
+        if status.code() == Some(0) {
+            tracing::info!("worker exited cleanly; supervisor exiting");
+            return Ok(0);
+        }
+        if status.code() == Some(EXIT_STARTUP_FAILED) {
+            tracing::error!("worker could not start; not restarting");
+            return Ok(EXIT_STARTUP_FAILED);
+        }
+        crashes_in_a_row = if lived >= STABLE_AFTER {
+            1
+        } else {
+            crashes_in_a_row + 1
+        };
+        let delay = backoff(crashes_in_a_row);
+        tracing::error!(
+            cause = %describe(status),
+            lived_ms = lived.as_millis() as u64,
+            restart_in_ms = delay.as_millis() as u64,
+            "worker died; restarting"
+        );
+        if !delay.is_zero() {
+            // Keep handling signals while waiting: SIGTERM ends the wait and the supervisor.
+            let deadline = Instant::now() + delay;
+            while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+                if let Some(Signal::Term | Signal::Int) = signals.wait(Some(left))? {
+                    return Ok(0);
+                }
+            }
+        }
+    }
+}
+
+/// Restart delay for the `n`th crash in a row: none for the first.
+fn backoff(n: u32) -> Duration {
+    if n <= 1 {
+        return Duration::ZERO;
+    }
+    FIRST_BACKOFF
+        .saturating_mul(1 << (n - 2).min(16))
+        .min(MAX_BACKOFF)
+}
+
+fn spawn(listen_fd: i32) -> std::io::Result<Child> {
+    let exe = std::env::current_exe()?;
+    Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .env(LISTEN_FD_ENV, listen_fd.to_string())
+        .env(SUPERVISOR_PID_ENV, std::process::id().to_string())
+        .spawn()
+}
+
+/// Waits for the child to exit, forwarding signals. Returns its status and
+/// whether a stop was requested.
+fn supervise(child: &mut Child, signals: &os::SignalSet) -> std::io::Result<(ExitStatus, bool)> {
+    let mut stopping = false;
+    loop {
+        if let Some(status) = child.try_wait()? {
+            return Ok((status, stopping));
+        }
+        match signals.wait(None)? {
+            Some(signal @ (Signal::Term | Signal::Int)) => {
+                stopping = true;
+                os::send_signal(child.id(), signal);
+            }
+            Some(Signal::Hup) => os::send_signal(child.id(), Signal::Hup),
+            Some(Signal::Child) | None => {}
+        }
+    }
+}
+
+fn exit_code(status: ExitStatus) -> i32 {
+    status
+        .code()
+        .unwrap_or_else(|| 128 + status.signal().unwrap_or(0))
+}
+
+fn describe(status: ExitStatus) -> String {
+    match (status.code(), status.signal()) {
+        (Some(code), _) => format!("exit status {code}"),
+        (None, Some(signal)) => format!(
+            "killed by signal {signal} ({}){}",
+            os::signal_name(signal),
+            if status.core_dumped() {
+                ", core dumped"
+            } else {
+                ""
+            }
+        ),
+        (None, None) => "unknown".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_doubles_and_caps() {
+        assert_eq!(backoff(1), Duration::ZERO);
+        assert_eq!(backoff(2), Duration::from_millis(100));
+        assert_eq!(backoff(3), Duration::from_millis(200));
+        assert_eq!(backoff(5), Duration::from_millis(800));
+        assert_eq!(backoff(40), MAX_BACKOFF);
+    }
+}

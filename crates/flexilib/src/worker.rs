@@ -1,0 +1,169 @@
+//! The server process: settings and config in, handler slots and the I/O
+//! runtime up, serve until SIGTERM/SIGINT, then shut down gracefully.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use arc_swap::ArcSwap;
+use tokio::signal::unix::{signal, SignalKind};
+use tokio::sync::watch;
+
+use crate::access_log::AccessLog;
+use crate::conn::ConnSettings;
+use crate::handlers::HandlerSlots;
+use crate::listen::{self, OpenConnections};
+use crate::reload::Reloader;
+use crate::route::RouteTable;
+use crate::service::Server;
+use crate::settings::Settings;
+use crate::{config, housekeeping, os};
+
+/// Runs the server until SIGTERM/SIGINT. `inherited` is the supervisor's
+/// listening socket, if any.
+pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
+    match os::raise_open_file_limit() {
+        Ok(limit) => tracing::debug!(limit, "open file limit"),
+        Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
+    }
+    let config = config::load(&settings.config)?;
+    for rule in &config.rules {
+        tracing::debug!(line = rule.line, matcher = ?rule.matcher, target = ?rule.target, "route");
+    }
+    let routes = RouteTable::build(&config, None);
+    tracing::info!(config = %config.path.display(), routes = routes.len(), "config loaded");
+
+    // Library calls run on these workers; see `handlers`.
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(settings.handler_threads() + settings.reserved_io_threads())
+        .thread_name("flexilib-io")
+        .enable_all()
+        .build()
+        .context("cannot start the I/O runtime")?;
+    let handlers = HandlerSlots::start(
+        settings.handler_threads(),
+        settings.reserved_io_threads(),
+        settings.arena_prealloc_bytes(),
+        settings.arena_retain_bytes(),
+        runtime.handle().clone(),
+    )
+    .context("cannot start the handler stall guard")?;
+    let log = Arc::new(AccessLog::default());
+    housekeeping::start(Arc::clone(&log)).context("cannot start the housekeeping thread")?;
+    let server = Arc::new(Server {
+        routes: ArcSwap::from_pointee(routes),
+        handlers,
+        log: Arc::clone(&log),
+        max_body_bytes: settings.max_body_bytes,
+    });
+
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.keep_alive(true)
+        .writev(false)
+        .header_read_timeout(None)
+        .max_header_size(settings.max_header_bytes as usize)
+        .max_buf_size((settings.max_header_bytes as usize).max(8192) + 8192);
+    let conn_settings = Arc::new(ConnSettings {
+        http,
+        keepalive_timeout: settings.keepalive_timeout,
+        header_read_timeout: settings.header_read_timeout,
+    });
+
+    let reloader = match Reloader::start(Arc::clone(&server), &settings.config) {
+        Ok(reloader) => Some(reloader),
+        Err(error) => {
+            tracing::error!(%error, "cannot watch files; libraries and config reload on SIGHUP only");
+            None
+        }
+    };
+    let result = runtime.block_on(serve(
+        settings,
+        inherited,
+        Arc::clone(&server),
+        conn_settings,
+        reloader,
+    ));
+    // Connections still open after the grace period are dropped here, and
+    // their log lines written, before the final flush. Libraries are
+    // unloaded (`flexilib_deinit`) as the last route table goes.
+    server.handlers.release_reserve();
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    // Unload every library (`flexilib_deinit`) by dropping the route table;
+    // the reload thread, which also holds the server, only borrows it.
+    server.routes.store(Arc::new(RouteTable::default()));
+    drop(server);
+    crate::target::native::copy::remove_private_dir();
+    log.flush();
+    result
+}
+
+async fn serve(
+    settings: &Settings,
+    inherited: Option<i32>,
+    server: Arc<Server>,
+    conn_settings: Arc<ConnSettings>,
+    reloader: Option<Reloader>,
+) -> anyhow::Result<()> {
+    let listener = match inherited {
+        Some(fd) => {
+            listen::adopt(fd).with_context(|| format!("cannot use inherited socket {fd}"))?
+        }
+        None => {
+            let address = SocketAddr::new(settings.listen_address, settings.port);
+            listen::bind(address)
+                .await
+                .with_context(|| format!("cannot listen on {address}"))?
+        }
+    };
+    let local = listener
+        .local_addr()
+        .context("cannot read the bound address")?;
+    tracing::info!(
+        address = %local,
+        handler_threads = settings.handler_threads(),
+        reserved_io_threads = settings.reserved_io_threads(),
+        "listening"
+    );
+
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let open = Arc::new(OpenConnections::default());
+    let accept = tokio::spawn(listen::accept_loop(
+        listener,
+        server,
+        conn_settings,
+        Arc::clone(&open),
+        shutdown_rx,
+    ));
+
+    let signal_name = loop {
+        tokio::select! {
+            _ = terminate.recv() => break "SIGTERM",
+            _ = interrupt.recv() => break "SIGINT",
+            _ = hangup.recv() => match &reloader {
+                Some(reloader) => reloader.reload_config(),
+                None => tracing::warn!("SIGHUP ignored: reloading is unavailable"),
+            },
+        }
+    };
+    tracing::info!(signal = signal_name, open = open.count(), "shutting down");
+    // Every receiver outlives this send: the accept loop and each connection hold one.
+    let _ = shutdown_tx.send(true);
+    if let Err(error) = accept.await {
+        tracing::error!(%error, "accept loop failed");
+    }
+    let deadline = tokio::time::Instant::now() + settings.shutdown_grace;
+    while open.count() > 0 && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    if open.count() > 0 {
+        tracing::warn!(
+            open = open.count(),
+            "grace period over; closing remaining connections"
+        );
+    }
+    Ok(())
+}
