@@ -222,6 +222,15 @@ impl Server {
         client.request("GET", path, headers, b"")
     }
 
+    /// Sends `signal` (e.g. "HUP") to the server's main process.
+    pub fn signal(&self, signal: &str) {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args([&format!("-{signal}"), &pid])
+            .status();
+        assert!(status.is_ok_and(|s| s.success()), "kill -{signal} {pid}");
+    }
+
     /// Sends SIGTERM and waits for the exit status.
     pub fn terminate(mut self) -> (ExitStatus, Lines, Lines) {
         let pid = self.child.id().to_string();

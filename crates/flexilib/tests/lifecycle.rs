@@ -1,0 +1,198 @@
+//! Config reload, graceful shutdown and crash recovery, end to end.
+
+mod common;
+
+use common::{compile_c, rust_example, workspace, Client, ServerBuilder, TempDir};
+use std::io::ErrorKind;
+use std::net::TcpStream;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Waits until `GET path` answers `status`.
+fn wait_for_status(addr: std::net::SocketAddr, path: &str, status: u16) {
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while Instant::now() < deadline {
+        if Client::connect(addr).request("GET", path, &[], b"").status == status {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("GET {path} never answered {status}");
+}
+
+#[test]
+fn config_reload_by_file_edit_and_sighup_under_load() {
+    let dir = TempDir::new("cfg");
+    let rust = rust_example();
+    let base = format!("/stay = {}\n", rust.display());
+    let config = dir.write("proxy.ini", &base);
+    let server = ServerBuilder::new(&config).start();
+    assert_eq!(server.get("/stay", &[]).status, 200);
+    assert_eq!(server.get("/new", &[]).status, 404);
+
+    // Continuous load on the route that stays.
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(AtomicUsize::new(0));
+    let load: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, failures, addr) = (stop.clone(), failures.clone(), server.addr);
+            std::thread::spawn(move || {
+                let mut client = Client::connect(addr);
+                while !stop.load(Ordering::Relaxed) {
+                    if client.request("GET", "/stay", &[], b"").status != 200 {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    // Add a route by editing the file (write to a temp file and rename, as editors do).
+    let staged = dir.write(
+        "proxy.ini.new",
+        &format!("/new = {}\n{base}", rust.display()),
+    );
+    std::fs::rename(&staged, &config).expect("rename config");
+    wait_for_status(server.addr, "/new", 200);
+
+    // A broken config is rejected with its line; the old routes keep serving.
+    std::fs::write(
+        &config,
+        format!("{base}/new = {}\n/broken\n", rust.display()),
+    )
+    .expect("write");
+    let rejected = server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l.contains("config rejected"));
+    let rejected = rejected.expect("rejection logged");
+    assert!(rejected.contains("proxy.ini:3:"), "{rejected}");
+    assert_eq!(server.get("/new", &[]).status, 200);
+
+    // Remove the route again, applied by SIGHUP.
+    std::fs::write(&config, &base).expect("write");
+    server.signal("HUP");
+    wait_for_status(server.addr, "/new", 404);
+    assert!(server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l.contains("config reloaded")
+            && l.contains("SIGHUP"))
+        .is_some());
+
+    stop.store(true, Ordering::Relaxed);
+    for thread in load {
+        thread.join().expect("load thread");
+    }
+    assert_eq!(failures.load(Ordering::Relaxed), 0);
+}
+
+#[test]
+fn sigterm_lets_an_in_flight_request_finish() {
+    let dir = TempDir::new("term");
+    let config = dir.write("proxy.ini", &format!("/ = {}\n", rust_example().display()));
+    let server = ServerBuilder::new(&config).start();
+    let addr = server.addr;
+    let slow = std::thread::spawn(move || {
+        let mut client = Client::connect(addr);
+        let response = client.request("GET", "/slow", &[("x-slow", "2000")], b"");
+        (response.status, response.text())
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    let started = Instant::now();
+    let (status, stdout, _) = server.terminate();
+    assert!(status.success(), "{status:?}");
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "exited before the request finished"
+    );
+    assert_eq!(
+        slow.join().expect("client"),
+        (200, "i am slow\n\n".to_string())
+    );
+    let lines = stdout.snapshot();
+    assert!(
+        lines
+            .iter()
+            .any(|l| l.contains("\"GET /slow HTTP/1.1\" 200")),
+        "{lines:?}"
+    );
+}
+
+#[test]
+fn a_crashing_library_restarts_the_worker_without_refusing_connections() {
+    let dir = TempDir::new("crash");
+    compile_c(
+        &workspace().join("examples/c-crash/crash.c"),
+        &dir.path().join("libcrash.so"),
+    );
+    let config = dir.write(
+        "proxy.ini",
+        &format!("/crash = libcrash.so\n/ = {}\n", rust_example().display()),
+    );
+    let server = ServerBuilder::new(&config).start();
+    assert_eq!(server.get("/crash", &[]).text(), "alive");
+
+    // Clients on other connections: every request on a fresh connection;
+    // a refused connection is a failure, a connection cut by the crash is not.
+    let stop = Arc::new(AtomicBool::new(false));
+    let refused = Arc::new(Mutex::new(Vec::new()));
+    let served = Arc::new(AtomicUsize::new(0));
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let (stop, refused, served, addr) =
+                (stop.clone(), refused.clone(), served.clone(), server.addr);
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    match TcpStream::connect(addr) {
+                        Err(e) if e.kind() == ErrorKind::ConnectionRefused => {
+                            refused.lock().unwrap().push(e.to_string())
+                        }
+                        Err(_) => {}
+                        Ok(stream) => {
+                            drop(stream);
+                            let mut client = Client::connect(addr);
+                            client.send_raw(
+                                b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                            );
+                            if client.read_response(false).is_some_and(|r| r.status == 200) {
+                                served.fetch_add(1, Ordering::Relaxed);
+                            }
+                        }
+                    }
+                }
+            })
+        })
+        .collect();
+
+    for how in ["segv", "abort"] {
+        let before = served.load(Ordering::Relaxed);
+        let mut victim = server.client();
+        victim.send_raw(
+            format!("GET /crash HTTP/1.1\r\nHost: x\r\nx-crash: {how}\r\n\r\n").as_bytes(),
+        );
+        assert!(
+            victim.read_response(false).is_none(),
+            "the crashing request gets no response"
+        );
+        let signal = if how == "segv" { "SIGSEGV" } else { "SIGABRT" };
+        let logged = server.stderr.wait_for(Duration::from_secs(5), |l| {
+            l.contains("worker died") && l.contains(signal)
+        });
+        assert!(logged.is_some(), "supervisor names {signal}");
+        // The replacement serves.
+        wait_for_status(server.addr, "/crash", 200);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while served.load(Ordering::Relaxed) < before + 20 && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(served.load(Ordering::Relaxed) >= before + 20);
+        // Past the crash-loop window's first step, so the next crash restarts at once too.
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    stop.store(true, Ordering::Relaxed);
+    for client in clients {
+        client.join().expect("client");
+    }
+    let refused = refused.lock().unwrap();
+    assert!(refused.is_empty(), "{} refused connections", refused.len());
+}
