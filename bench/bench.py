@@ -95,6 +95,22 @@ def tree_rss_kb(pid):
     return sum(status_kb(p, "VmRSS") for p in tree_pids(pid))
 
 
+def pss_kb(pid):
+    """Proportional set size: shared pages divided among the processes sharing them."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1])
+    except OSError:
+        pass
+    return 0
+
+
+def tree_pss_kb(pid):
+    return sum(pss_kb(p) for p in tree_pids(pid))
+
+
 def tree_peak_kb(pid):
     return sum(status_kb(p, "VmHWM") for p in tree_pids(pid))
 
@@ -137,6 +153,9 @@ class Server:
 
     def rss_kb(self):
         return tree_rss_kb(self.proc.pid)
+
+    def pss_kb(self):
+        return tree_pss_kb(self.proc.pid)
 
     def peak_kb(self):
         return tree_peak_kb(self.proc.pid)
@@ -247,6 +266,7 @@ def scenario_load(path_fl, path_ngx, headers=(), script=None, connections=32, id
         fl_headers = headers if server.name == "flexilib" else tuple(h for h in headers if not h.startswith("x-"))
         result = wrk(port, path, args.client_cpu, args.duration, connections, fl_headers, script)
         result["rss_kb"] = server.rss_kb()
+        result["pss_kb"] = server.pss_kb()
         if held:
             held.close()
         return result
@@ -254,11 +274,12 @@ def scenario_load(path_fl, path_ngx, headers=(), script=None, connections=32, id
 
 
 def scenario_idle_rss(setup, server, args):
-    idle = server.rss_kb()
+    time.sleep(0.2)
+    idle, idle_pss = server.rss_kb(), server.pss_kb()
     for _ in range(args.requests_for_rss):
         http_get(server.port)
     time.sleep(0.2)
-    return {"idle_kb": idle, "after_kb": server.rss_kb()}
+    return {"idle_kb": idle, "after_kb": server.rss_kb(), "idle_pss_kb": idle_pss, "after_pss_kb": server.pss_kb()}
 
 
 def scenario_startup(setup, server, args):
@@ -303,7 +324,7 @@ def fmt(value, unit=""):
     return f"{value:,.0f}"
 
 
-def report(name, title, results):
+def report(name, title, results, args):
     fl, ngx = results["flexilib"], results["nginx"]
     print(f"\n## {name}: {title}  ({len(fl)} rounds, medians)")
     if "rps" in fl[0]:
@@ -311,17 +332,21 @@ def report(name, title, results):
         for label, rs in (("flexilib", fl), ("nginx", ngx)):
             rows.append((label, median([r["rps"] for r in rs]), median([r["p50"] for r in rs]),
                          median([r["p99"] for r in rs]), max(r["rss_kb"] for r in rs),
+                         max(r["pss_kb"] for r in rs),
                          "; ".join(sorted({r["errors"].strip() for r in rs if r["errors"].strip()}))))
-        print(f"{'server':<10} {'req/s':>10} {'p50':>10} {'p99':>10} {'RSS':>9}  errors")
-        for label, rps, p50, p99, rss, errors in rows:
-            print(f"{label:<10} {fmt(rps):>10} {fmt(p50, 'ms'):>10} {fmt(p99, 'ms'):>10} {fmt(rss, 'MB'):>9}  {errors}")
-        (_, frps, fp50, fp99, frss, _), (_, nrps, np50, np99, nrss, _) = rows
+        print(f"{'server':<10} {'req/s':>10} {'p50':>10} {'p99':>10} {'RSS':>9} {'PSS':>9}  errors")
+        for label, rps, p50, p99, rss, pss, errors in rows:
+            print(f"{label:<10} {fmt(rps):>10} {fmt(p50, 'ms'):>10} {fmt(p99, 'ms'):>10} {fmt(rss, 'MB'):>9} "
+                  f"{fmt(pss, 'MB'):>9}  {errors}")
+        (_, frps, fp50, fp99, frss, _, _), (_, nrps, np50, np99, nrss, _, _) = rows
         print(f"ratio flexilib/nginx: req/s {frps / nrps:.2f}x, p50 {fp50 / np50:.2f}x, "
               f"p99 {fp99 / np99:.2f}x, RSS {frss / nrss:.2f}x")
     elif "idle_kb" in fl[0]:
         for label, rs in (("flexilib", fl), ("nginx", ngx)):
-            print(f"{label:<10} idle {fmt(median([r['idle_kb'] for r in rs]), 'MB')}, "
-                  f"after requests {fmt(median([r['after_kb'] for r in rs]), 'MB')}")
+            print(f"{label:<10} RSS idle {fmt(median([r['idle_kb'] for r in rs]), 'MB')}, "
+                  f"after {args.requests_for_rss} requests {fmt(median([r['after_kb'] for r in rs]), 'MB')}; "
+                  f"PSS idle {fmt(median([r['idle_pss_kb'] for r in rs]), 'MB')}, "
+                  f"after {fmt(median([r['after_pss_kb'] for r in rs]), 'MB')}")
     else:
         for label, rs in (("flexilib", fl), ("nginx", ngx)):
             print(f"{label:<10} start to first response {fmt(median([r['startup_ms'] for r in rs]), 'ms')}")
@@ -362,7 +387,7 @@ def main():
                     results[label].append(run(setup, server, args))
                 finally:
                     server.stop()
-        report(name, title, results)
+        report(name, title, results, args)
     shutil.rmtree(workdir, ignore_errors=True)
 
 
