@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every check and test: formatting, lints, unit tests and end-to-end tests
-# against the real binary with real Rust and C libraries.
+# Every check and test: formatting, lints, unit tests, end-to-end tests
+# against the real binary with real Rust and C libraries, and a smoke run of
+# the benchmarks (needs wrk and nginx: apt-get install -y wrk nginx-light).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo fmt --all -- --check
@@ -8,3 +9,6 @@ cargo clippy --workspace --all-targets -- -D warnings
 # The end-to-end tests load the example cdylib from the build directory.
 cargo build --workspace
 cargo test --workspace
+# Benchmarks: check that they run (a few seconds each); they assert no speed.
+python3 bench/bench.py --smoke
+python3 bench/lifecycle.py --smoke --no-build

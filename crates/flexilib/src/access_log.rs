@@ -41,6 +41,8 @@ pub struct Entry<'a> {
     pub ttlb: Duration,
     /// Arena use of the request.
     pub usage: ArenaUsage,
+    /// For proxied requests: the upstream server and its response time.
+    pub upstream: Option<(&'a str, Duration)>,
 }
 
 /// Buffered writer of access-log lines to stdout.
@@ -114,7 +116,14 @@ fn format_line(out: &mut Vec<u8>, entry: &Entry<'_>) {
     out.extend_from_slice(integer.format(entry.usage.preallocated).as_bytes());
     out.extend_from_slice(b", alloc: ");
     out.extend_from_slice(integer.format(entry.usage.allocated).as_bytes());
-    out.extend_from_slice(b")\n");
+    out.push(b')');
+    if let Some((upstream, time)) = entry.upstream {
+        out.extend_from_slice(b" upstream ");
+        out.extend_from_slice(upstream.as_bytes());
+        out.push(b' ');
+        push_millis(out, time);
+    }
+    out.push(b'\n');
 }
 
 /// `1234.567ms`: milliseconds with three decimals (microsecond precision).
@@ -168,11 +177,32 @@ mod tests {
                     preallocated: 1569,
                     allocated: 4350,
                 },
+                upstream: None,
             },
         );
         assert_eq!(
             String::from_utf8_lossy(&out),
             "127.0.0.1:59940 - - \"GET /a?b=c HTTP/1.1\" 200 ttfb 2000.420ms 11 ttlb 2000.568ms (pre-alloc: 1569, alloc: 4350)\n"
+        );
+        out.clear();
+        format_line(
+            &mut out,
+            &Entry {
+                peer: "[::1]:4",
+                method: &method,
+                target: &target,
+                version: Version::HTTP_10,
+                status: 502,
+                ttfb: Duration::from_micros(1500),
+                bytes: 0,
+                ttlb: Duration::from_micros(1600),
+                usage: ArenaUsage::default(),
+                upstream: Some(("10.0.0.2:80", Duration::from_micros(1234))),
+            },
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "[::1]:4 - - \"GET /a?b=c HTTP/1.0\" 502 ttfb 1.500ms 0 ttlb 1.600ms (pre-alloc: 0, alloc: 0) upstream 10.0.0.2:80 1.234ms\n"
         );
         out.clear();
         push_millis(&mut out, Duration::from_nanos(7_999));

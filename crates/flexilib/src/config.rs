@@ -7,9 +7,11 @@
 //! Host: iam /   = lib/libiam.so      # header rule: name, value prefix, path prefix
 //! /c            = lib/libsample_c.so # path-prefix rule
 //! /             = lib/libsample.so
+//! /api          = http://127.0.0.1:9000/v1, http://127.0.0.1:9001/v1 host=upstream
 //! ```
 //!
-//! Library paths are relative to the directory holding the config file.
+//! Library paths are relative to the directory holding the config file. A
+//! value starting with `http://` is a list of upstream servers with options.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -58,6 +60,29 @@ pub enum Matcher {
 pub enum TargetSpec {
     /// A shared library, resolved against the config file's directory.
     Library(PathBuf),
+    /// One or more upstream HTTP servers.
+    Upstream(UpstreamSpec),
+}
+
+/// `http://host:port[/base], http://… [strip_prefix=yes|no] [host=pass|upstream]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamSpec {
+    /// The servers, used round-robin.
+    pub servers: Vec<UpstreamUrl>,
+    /// Replace the matched path prefix by the base path. Default: yes when
+    /// the URL has a base path (as nginx does), no otherwise.
+    pub strip_prefix: bool,
+    /// Send the upstream's own authority as `Host` instead of the client's.
+    pub host_upstream: bool,
+}
+
+/// One upstream server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UpstreamUrl {
+    /// `host:port`.
+    pub authority: String,
+    /// Path prefix on the upstream, without a trailing slash ("" for none).
+    pub base_path: String,
 }
 
 /// Why a configuration could not be used.
@@ -129,10 +154,15 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             )));
         }
         let matcher = parse_key(key).map_err(syntax)?;
+        let target = if value.starts_with("http://") || value.starts_with("https://") {
+            TargetSpec::Upstream(parse_upstream(value).map_err(syntax)?)
+        } else {
+            TargetSpec::Library(absolute(&base.join(value)))
+        };
         rules.push(Rule {
             line,
             matcher,
-            target: TargetSpec::Library(absolute(&base.join(value))),
+            target,
         });
     }
     Ok(Config {
@@ -190,6 +220,74 @@ fn parse_key(key: &str) -> Result<Matcher, String> {
     })
 }
 
+fn parse_upstream(value: &str) -> Result<UpstreamSpec, String> {
+    let mut servers = Vec::new();
+    let mut strip_prefix = None;
+    let mut host_upstream = false;
+    for token in value
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|t| !t.is_empty())
+    {
+        if let Some((key, setting)) = token.split_once('=') {
+            let yes = match setting {
+                "yes" | "true" | "on" => true,
+                "no" | "false" | "off" => false,
+                _ if key == "host" => match setting {
+                    "upstream" => true,
+                    "pass" => false,
+                    _ => return Err(format!("`host` is `pass` or `upstream`, not `{setting}`")),
+                },
+                _ => return Err(format!("`{key}` is `yes` or `no`, not `{setting}`")),
+            };
+            match key {
+                "strip_prefix" => strip_prefix = Some(yes),
+                "host" => host_upstream = yes,
+                _ => {
+                    return Err(format!(
+                        "unknown upstream option `{key}` (strip_prefix, host)"
+                    ))
+                }
+            }
+            continue;
+        }
+        if token.starts_with("https://") {
+            return Err(format!("`{token}`: https upstreams are not supported"));
+        }
+        let Some(rest) = token.strip_prefix("http://") else {
+            return Err(format!(
+                "expected an upstream URL `http://host:port[/path]`, found `{token}`"
+            ));
+        };
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let valid_authority = authority
+            .parse::<hyper::http::uri::Authority>()
+            .is_ok_and(|a| {
+                a.port_u16().is_some() && !a.host().is_empty() && !authority.contains('@')
+            });
+        if !valid_authority {
+            return Err(format!("`{token}`: the upstream needs `host:port`"));
+        }
+        if path.contains(['?', '#']) {
+            return Err(format!(
+                "`{token}`: an upstream URL takes no query or fragment"
+            ));
+        }
+        servers.push(UpstreamUrl {
+            authority: authority.to_string(),
+            base_path: path.trim_end_matches('/').to_string(),
+        });
+    }
+    if servers.is_empty() {
+        return Err("no upstream URL".into());
+    }
+    let has_base = servers.iter().any(|s| !s.base_path.is_empty());
+    Ok(UpstreamSpec {
+        strip_prefix: strip_prefix.unwrap_or(has_base),
+        servers,
+        host_upstream,
+    })
+}
+
 fn path_prefix(text: &str) -> Result<String, String> {
     if !text.starts_with('/') {
         return Err(format!("path prefix `{text}` must start with `/`"));
@@ -241,6 +339,41 @@ mod tests {
             config.rules[2].target,
             TargetSpec::Library("/abs/root.so".into())
         );
+    }
+
+    #[test]
+    fn upstream_targets() {
+        let config = parse_ok(
+            "/api = http://127.0.0.1:9000/v1/, http://localhost:9001/v1 host=upstream\n/raw = http://10.0.0.1:80\n/x = http://h:1/b strip_prefix=no\n",
+        );
+        let TargetSpec::Upstream(api) = &config.rules[0].target else {
+            panic!("not upstream")
+        };
+        assert_eq!(api.servers.len(), 2);
+        assert_eq!(
+            api.servers[0],
+            UpstreamUrl {
+                authority: "127.0.0.1:9000".into(),
+                base_path: "/v1".into()
+            }
+        );
+        assert!(api.strip_prefix && api.host_upstream);
+        let TargetSpec::Upstream(raw) = &config.rules[1].target else {
+            panic!("not upstream")
+        };
+        assert!(!raw.strip_prefix && !raw.host_upstream);
+        assert_eq!(raw.servers[0].base_path, "");
+        let TargetSpec::Upstream(x) = &config.rules[2].target else {
+            panic!("not upstream")
+        };
+        assert!(!x.strip_prefix);
+        assert!(parse_err("/a = http://nohost\n")
+            .contains(":1: `http://nohost`: the upstream needs `host:port`"));
+        assert!(parse_err("/a = https://h:1\n").contains("https upstreams are not supported"));
+        assert!(
+            parse_err("/a = http://h:1 speed=fast\n").contains("unknown upstream option `speed`")
+        );
+        assert!(parse_err("/a = http://h:1 ftp://x\n").contains("expected an upstream URL"));
     }
 
     #[test]

@@ -41,6 +41,8 @@ pub struct ConnSettings {
 pub struct Activity {
     /// The client address, formatted once for the access log.
     pub peer: String,
+    /// The client IP alone (for `X-Forwarded-For`).
+    pub peer_ip: String,
     bytes_read: AtomicU64,
     bytes_at_idle: AtomicU64,
     completed: AtomicU64,
@@ -119,6 +121,7 @@ pub async fn serve(
 ) {
     let activity = Arc::new(Activity {
         peer: peer.to_string(),
+        peer_ip: peer.ip().to_string(),
         ..Activity::default()
     });
     let mut io = TokioIo::new(CountingStream {
@@ -174,7 +177,7 @@ where
     <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
 {
     let peer = &activity.peer;
-    let mut connection = settings.http.serve_connection(io, service);
+    let mut connection = settings.http.serve_connection(io, service).with_upgrades();
     let tick = (settings.keepalive_timeout.min(settings.header_read_timeout) / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(1));
     let mut watchdog = pin!(tokio::time::sleep(tick));
@@ -218,7 +221,10 @@ where
                         // Idle, and the last write did not block, so every
                         // response is flushed: hyper holds nothing but
                         // buffers. Bytes it read ahead are read again first.
-                        let parts = connection.into_parts();
+                        // `None` only after an upgrade, which ends the connection.
+                        let Some(parts) = connection.into_parts() else {
+                            return Run::Ended;
+                        };
                         let mut io = parts.io;
                         if !parts.read_buf.is_empty() {
                             io.inner_mut().prefix = parts.read_buf;

@@ -1,14 +1,13 @@
 //! Building HTTP responses, and the response body that writes the access
 //! log line once it has been sent.
 
-use std::convert::Infallible;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Instant;
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, SizeHint};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::ext::ReasonPhrase;
 use hyper::header::{
     HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
@@ -98,7 +97,7 @@ impl Reply {
         }
         let status = self.status;
         let mut response = Response::new(LoggedBody {
-            data: (!self.body.is_empty()).then_some(self.body),
+            inner: Inner::Full((!self.body.is_empty()).then_some(self.body)),
             sent: 0,
             log: Some((log, status.as_u16())),
         });
@@ -109,6 +108,16 @@ impl Reply {
         }
         response
     }
+}
+
+/// An upstream's response, streamed to the client, logged when done.
+pub fn streamed(response: Response<Incoming>, log: Box<PendingLog>) -> Response<LoggedBody> {
+    let status = response.status().as_u16();
+    response.map(|body| LoggedBody {
+        inner: Inner::Stream(body),
+        sent: 0,
+        log: Some((log, status)),
+    })
 }
 
 /// What the access log needs once the body has been sent.
@@ -129,38 +138,57 @@ pub struct PendingLog {
     pub ready: Instant,
     /// Arena use.
     pub usage: ArenaUsage,
+    /// For proxied requests: the upstream server and its response time.
+    pub upstream: Option<(String, std::time::Duration)>,
 }
 
-/// A complete response body that writes the access-log line when hyper is
-/// done with it (after the last byte was handed to the connection, or when
-/// the connection went away).
+/// A response body (complete, or streamed from an upstream) that writes the
+/// access-log line when hyper is done with it: after the last byte was
+/// handed to the connection, or when the connection went away.
 pub struct LoggedBody {
-    data: Option<Bytes>,
+    inner: Inner,
     sent: u64,
     log: Option<(Box<PendingLog>, u16)>,
 }
 
+enum Inner {
+    Full(Option<Bytes>),
+    Stream(Incoming),
+}
+
 impl Body for LoggedBody {
     type Data = Bytes;
-    type Error = Infallible;
+    type Error = hyper::Error;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
-        _cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
-        let data = self.data.take();
-        if let Some(data) = &data {
-            self.sent += data.len() as u64;
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        let this = &mut *self;
+        let frame = match &mut this.inner {
+            Inner::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
+            Inner::Stream(body) => Pin::new(body).poll_frame(cx),
+        };
+        if let Poll::Ready(Some(Ok(frame))) = &frame {
+            if let Some(data) = frame.data_ref() {
+                this.sent += data.len() as u64;
+            }
         }
-        Poll::Ready(data.map(|data| Ok(Frame::data(data))))
+        frame
     }
 
     fn is_end_stream(&self) -> bool {
-        self.data.is_none()
+        match &self.inner {
+            Inner::Full(data) => data.is_none(),
+            Inner::Stream(body) => body.is_end_stream(),
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::with_exact(self.data.as_ref().map_or(0, |d| d.len() as u64))
+        match &self.inner {
+            Inner::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
+            Inner::Stream(body) => body.size_hint(),
+        }
     }
 }
 
@@ -180,6 +208,7 @@ impl Drop for LoggedBody {
             bytes: self.sent,
             ttlb: now.duration_since(pending.started),
             usage: pending.usage,
+            upstream: pending.upstream.as_ref().map(|(a, t)| (a.as_str(), *t)),
         });
         pending.activity.end_request();
     }

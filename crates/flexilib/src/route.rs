@@ -8,12 +8,15 @@ use hyper::HeaderMap;
 
 use crate::config::{Config, Matcher, TargetSpec};
 use crate::target::native::NativeLibrary;
+use crate::target::upstream::UpstreamGroup;
 
 /// Where a matched request goes.
 #[derive(Debug, Clone)]
 pub enum Target {
     /// A native shared library.
     Library(Arc<NativeLibrary>),
+    /// Upstream HTTP servers.
+    Upstream(Arc<UpstreamGroup>),
 }
 
 /// One rule of the table.
@@ -53,6 +56,13 @@ impl RouteTable {
                             .entry(path.clone())
                             .or_insert_with(|| Arc::new(NativeLibrary::new(path.clone()))),
                     )),
+                    TargetSpec::Upstream(spec) => {
+                        let prefix = match &rule.matcher {
+                            Matcher::PathPrefix(prefix) => prefix,
+                            Matcher::Header { path_prefix, .. } => path_prefix,
+                        };
+                        Target::Upstream(Arc::new(UpstreamGroup::new(spec, prefix)))
+                    }
                 };
                 Route {
                     matcher: rule.matcher.clone(),
@@ -77,6 +87,7 @@ impl RouteTable {
             .iter()
             .filter_map(move |route| match &route.target {
                 Target::Library(library) => seen.insert(Arc::as_ptr(library)).then_some(library),
+                Target::Upstream(_) => None,
             })
     }
 
@@ -96,6 +107,7 @@ impl Route {
                 .file_name()
                 .and_then(|name| name.to_str())
                 .unwrap_or("?"),
+            Target::Upstream(_) => "upstream",
         }
     }
 

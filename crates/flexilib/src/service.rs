@@ -15,9 +15,11 @@ use crate::access_log::AccessLog;
 use crate::arena::ArenaUsage;
 use crate::conn::Activity;
 use crate::handlers::{HandlerSlots, Outcome};
-use crate::respond::{LoggedBody, PendingLog, Reply};
+use crate::respond::{streamed, LoggedBody, PendingLog, Reply};
 use crate::route::{RouteTable, Target};
 use crate::target::native::NativeLibrary;
+use crate::target::upstream::forward::ProxyFailure;
+use crate::target::upstream::{ProxyClient, UpstreamGroup};
 
 /// State shared by every connection.
 pub struct Server {
@@ -27,8 +29,10 @@ pub struct Server {
     pub handlers: HandlerSlots,
     /// The access log.
     pub log: Arc<AccessLog>,
-    /// Largest accepted request body.
+    /// Largest accepted request body (for library targets; proxied bodies stream).
     pub max_body_bytes: u64,
+    /// The upstream connection pool.
+    pub proxy: ProxyClient,
 }
 
 /// Serves one request; never fails (errors become responses).
@@ -39,8 +43,28 @@ pub async fn handle(
 ) -> Result<Response<LoggedBody>, Infallible> {
     let started = Instant::now();
     activity.begin_request();
+    let target = server
+        .routes
+        .load()
+        .find(request.uri().path(), request.headers())
+        .map(|route| route.target.clone());
+    if let Some(Target::Upstream(group)) = target {
+        return Ok(proxy(&server, &group, activity, request, started).await);
+    }
     let (head, body) = request.into_parts();
-    let (reply, usage) = dispatch(&server, &head, body).await;
+    let (reply, usage) = match target {
+        Some(Target::Library(library)) => match read_body(body, server.max_body_bytes).await {
+            Ok(body) => call_library(&server, &library, &head, body).await,
+            Err(reply) => (reply, ArenaUsage::default()),
+        },
+        _ => (
+            Reply::text(
+                StatusCode::NOT_FOUND,
+                "404 Not Found: no route matches this request\n",
+            ),
+            ArenaUsage::default(),
+        ),
+    };
     // Only what the log line needs travels with the response body.
     let pending = Box::new(PendingLog {
         log: Arc::clone(&server.log),
@@ -51,31 +75,52 @@ pub async fn handle(
         started,
         ready: Instant::now(),
         usage,
+        upstream: None,
     });
     Ok(reply.into_response(pending))
 }
 
-async fn dispatch(server: &Server, head: &Parts, body: Incoming) -> (Reply, ArenaUsage) {
-    let target = server
-        .routes
-        .load()
-        .find(head.uri.path(), &head.headers)
-        .map(|route| route.target.clone());
-    let Some(target) = target else {
-        return (
-            Reply::text(
-                StatusCode::NOT_FOUND,
-                "404 Not Found: no route matches this request\n",
-            ),
-            ArenaUsage::default(),
-        );
-    };
-    let body = match read_body(body, server.max_body_bytes).await {
-        Ok(body) => body,
-        Err(reply) => return (reply, ArenaUsage::default()),
-    };
-    match target {
-        Target::Library(library) => call_library(server, &library, head, body).await,
+/// Forwards the request to an upstream and streams its response back.
+async fn proxy(
+    server: &Server,
+    group: &UpstreamGroup,
+    activity: Arc<Activity>,
+    request: Request<Incoming>,
+    started: Instant,
+) -> Response<LoggedBody> {
+    let (method, target, version) = (
+        request.method().clone(),
+        request.uri().clone(),
+        request.version(),
+    );
+    let forwarded = server
+        .proxy
+        .forward(group, request, &activity.peer_ip)
+        .await;
+    let pending = Box::new(PendingLog {
+        log: Arc::clone(&server.log),
+        activity,
+        method,
+        target,
+        version,
+        started,
+        ready: Instant::now(),
+        usage: ArenaUsage::default(),
+        upstream: forwarded
+            .upstream
+            .map(|upstream| (upstream, forwarded.upstream_time)),
+    });
+    match forwarded.response {
+        Ok(response) => streamed(response, pending),
+        Err(failure) => {
+            let body = match failure {
+                ProxyFailure::BadGateway => "502 Bad Gateway: the upstream server failed\n",
+                ProxyFailure::Timeout => {
+                    "504 Gateway Timeout: the upstream server did not answer in time\n"
+                }
+            };
+            Reply::text(failure.status(), body).into_response(pending)
+        }
     }
 }
 

@@ -68,6 +68,22 @@ pub struct Settings {
     #[arg(long, env = "KEEPALIVE_TIMEOUT_SECONDS", default_value = "60", value_parser = parse_seconds)]
     pub keepalive_timeout: Duration,
 
+    /// Seconds to establish a connection to an upstream server (then 504).
+    #[arg(long, env = "UPSTREAM_CONNECT_TIMEOUT_SECONDS", default_value = "5", value_parser = parse_seconds)]
+    pub upstream_connect_timeout: Duration,
+
+    /// Seconds an upstream may take to send its response head (then 504).
+    #[arg(long, env = "UPSTREAM_RESPONSE_TIMEOUT_SECONDS", default_value = "60", value_parser = parse_seconds)]
+    pub upstream_response_timeout: Duration,
+
+    /// Seconds an idle pooled connection to an upstream is kept.
+    #[arg(long, env = "UPSTREAM_IDLE_TIMEOUT_SECONDS", default_value = "90", value_parser = parse_seconds)]
+    pub upstream_idle_timeout: Duration,
+
+    /// Seconds an upstream that failed a connection is skipped.
+    #[arg(long, env = "UPSTREAM_COOLDOWN_SECONDS", default_value = "10", value_parser = parse_seconds)]
+    pub upstream_cooldown: Duration,
+
     /// Run the server in this process, without the supervisor that restarts
     /// it after a crash (for debugging, or under systemd and the like).
     #[arg(long, env = "FLEXILIB_NO_SUPERVISOR")]

@@ -18,6 +18,7 @@ use crate::reload::Reloader;
 use crate::route::RouteTable;
 use crate::service::Server;
 use crate::settings::Settings;
+use crate::target::upstream::{ProxyClient, ProxySettings};
 use crate::{config, housekeeping, os};
 
 /// Runs the server until SIGTERM/SIGINT. `inherited` is the supervisor's
@@ -56,6 +57,12 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         handlers,
         log: Arc::clone(&log),
         max_body_bytes: settings.max_body_bytes,
+        proxy: ProxyClient::new(ProxySettings {
+            connect_timeout: settings.upstream_connect_timeout,
+            response_timeout: settings.upstream_response_timeout,
+            idle_timeout: settings.upstream_idle_timeout,
+            cooldown: settings.upstream_cooldown,
+        }),
     });
 
     let mut http = hyper::server::conn::http1::Builder::new();

@@ -1,5 +1,7 @@
 //! Route targets: where a matched request is sent.
 //!
-//! Today the only target is a native shared library ([`native`]).
+//! * [`native`] — shared libraries called through the C ABI.
+//! * [`upstream`] — other HTTP servers, as a reverse proxy.
 
 pub mod native;
+pub mod upstream;

@@ -1,0 +1,234 @@
+//! Forwarding one request to an upstream server.
+
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{Either, Empty};
+use hyper::body::{Body, Incoming};
+use hyper::{Method, Request, Response, StatusCode, Uri, Version};
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::client::legacy::Client;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+
+use super::group::UpstreamGroup;
+use super::headers;
+
+/// Body sent upstream: the client's, streamed, or nothing (for requests
+/// that can be retried).
+type UpstreamBody = Either<Incoming, Empty<Bytes>>;
+
+/// Timeouts and health settings of the proxy.
+#[derive(Debug, Clone)]
+pub struct ProxySettings {
+    /// Time to establish a TCP connection to an upstream.
+    pub connect_timeout: Duration,
+    /// Time from sending the request to the upstream's response head.
+    pub response_timeout: Duration,
+    /// How long a pooled idle upstream connection is kept.
+    pub idle_timeout: Duration,
+    /// How long a server that failed a connection is skipped.
+    pub cooldown: Duration,
+}
+
+/// The shared client: a keep-alive connection pool per upstream.
+pub struct ProxyClient {
+    client: Client<HttpConnector, UpstreamBody>,
+    settings: ProxySettings,
+}
+
+/// Why a request got no upstream response.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProxyFailure {
+    /// Refused, unreachable, or failed: 502.
+    BadGateway,
+    /// No response (or no connection) in time: 504.
+    Timeout,
+}
+
+impl ProxyFailure {
+    /// The status to answer with.
+    pub fn status(self) -> StatusCode {
+        match self {
+            ProxyFailure::BadGateway => StatusCode::BAD_GATEWAY,
+            ProxyFailure::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        }
+    }
+}
+
+/// The outcome of forwarding.
+pub struct Forwarded {
+    /// The upstream's response, headers already rewritten for the client.
+    pub response: Result<Response<Incoming>, ProxyFailure>,
+    /// The server that answered (or failed last).
+    pub upstream: Option<String>,
+    /// Time from sending the request to the response head.
+    pub upstream_time: Duration,
+}
+
+impl ProxyClient {
+    /// A client with `settings`.
+    pub fn new(settings: ProxySettings) -> Self {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(settings.connect_timeout));
+        connector.set_nodelay(true);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(settings.idle_timeout)
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(connector);
+        Self { client, settings }
+    }
+
+    /// Forwards `request` from `client_ip` to `group`, streaming bodies both
+    /// ways; tunnels protocol upgrades (WebSocket).
+    pub async fn forward(
+        &self,
+        group: &UpstreamGroup,
+        mut request: Request<Incoming>,
+        client_ip: &str,
+    ) -> Forwarded {
+        let upgrade = headers::is_upgrade(request.headers());
+        let client_side = upgrade.then(|| hyper::upgrade::on(&mut request));
+        let (head, body) = request.into_parts();
+        let retryable = is_idempotent(&head.method) && body.is_end_stream();
+        let mut body = if retryable { None } else { Some(body) };
+
+        let mut tried = Vec::with_capacity(2);
+        let mut last = (ProxyFailure::BadGateway, None, Duration::ZERO);
+        while let Some(index) = group.pick(&tried) {
+            tried.push(index);
+            let server = group.server(index);
+            let mut headers = head.headers.clone();
+            headers::to_upstream(
+                &mut headers,
+                client_ip,
+                group.host_upstream.then_some(server.authority.as_str()),
+                upgrade,
+            );
+            let target = group.upstream_target(index, head.uri.path(), head.uri.query());
+            let Ok(uri) = Uri::builder()
+                .scheme("http")
+                .authority(server.authority.as_str())
+                .path_and_query(target)
+                .build()
+            else {
+                return failed(
+                    ProxyFailure::BadGateway,
+                    Some(server.authority.clone()),
+                    Duration::ZERO,
+                );
+            };
+            let mut upstream_request = Request::new(match body.take() {
+                Some(body) => Either::Left(body),
+                None => Either::Right(Empty::new()),
+            });
+            *upstream_request.method_mut() = head.method.clone();
+            *upstream_request.uri_mut() = uri;
+            *upstream_request.version_mut() = Version::HTTP_11;
+            *upstream_request.headers_mut() = headers;
+
+            let sent = Instant::now();
+            let result = tokio::time::timeout(
+                self.settings.response_timeout,
+                self.client.request(upstream_request),
+            )
+            .await;
+            let upstream_time = sent.elapsed();
+            let authority = Some(server.authority.clone());
+            match result {
+                Ok(Ok(mut response)) => {
+                    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+                    headers::to_client(response.headers_mut(), switching && upgrade);
+                    if switching {
+                        if let Some(client_side) = client_side {
+                            tunnel(client_side, hyper::upgrade::on(&mut response));
+                        }
+                    }
+                    return Forwarded {
+                        response: Ok(response),
+                        upstream: authority,
+                        upstream_time,
+                    };
+                }
+                Ok(Err(error)) if error.is_connect() => {
+                    let timed_out = is_timeout(&error);
+                    tracing::warn!(upstream = %server.authority, %error, "upstream connection failed; skipping it for a while");
+                    group.mark_down(index, self.settings.cooldown);
+                    last = (
+                        if timed_out {
+                            ProxyFailure::Timeout
+                        } else {
+                            ProxyFailure::BadGateway
+                        },
+                        authority,
+                        upstream_time,
+                    );
+                    // Nothing was sent: a bodiless idempotent request may go
+                    // to one other server.
+                    if retryable && tried.len() < 2 {
+                        continue;
+                    }
+                    break;
+                }
+                Ok(Err(error)) => {
+                    tracing::warn!(upstream = %server.authority, %error, "upstream request failed");
+                    return failed(ProxyFailure::BadGateway, authority, upstream_time);
+                }
+                Err(_) => {
+                    tracing::warn!(upstream = %server.authority, timeout = ?self.settings.response_timeout, "upstream response timed out");
+                    return failed(ProxyFailure::Timeout, authority, upstream_time);
+                }
+            }
+        }
+        failed(last.0, last.1, last.2)
+    }
+}
+
+fn failed(failure: ProxyFailure, upstream: Option<String>, upstream_time: Duration) -> Forwarded {
+    Forwarded {
+        response: Err(failure),
+        upstream,
+        upstream_time,
+    }
+}
+
+fn is_idempotent(method: &Method) -> bool {
+    matches!(
+        *method,
+        Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
+    )
+}
+
+/// True if a connect error was a timeout.
+fn is_timeout(error: &hyper_util::client::legacy::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
+    while let Some(cause) = source {
+        if cause
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+            || cause.to_string().contains("timed out")
+        {
+            return true;
+        }
+        source = cause.source();
+    }
+    false
+}
+
+/// Copies bytes both ways between the upgraded client and upstream
+/// connections until either side closes.
+fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    tokio::spawn(async move {
+        let (client, upstream) = match tokio::try_join!(client, upstream) {
+            Ok(pair) => pair,
+            Err(error) => {
+                tracing::debug!(%error, "upgrade failed");
+                return;
+            }
+        };
+        let mut client = TokioIo::new(client);
+        let mut upstream = TokioIo::new(upstream);
+        if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
+            tracing::debug!(%error, "tunnel closed with an error");
+        }
+    });
+}

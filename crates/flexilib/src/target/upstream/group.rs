@@ -1,0 +1,166 @@
+//! The servers of one upstream route.
+
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::config::UpstreamSpec;
+
+/// One upstream server and its health.
+#[derive(Debug)]
+pub struct UpstreamServer {
+    /// `host:port`.
+    pub authority: String,
+    base_path: String,
+    /// Milliseconds since [`epoch`] until which the server is skipped.
+    down_until_ms: AtomicU64,
+}
+
+/// The servers of a route, used round-robin.
+#[derive(Debug)]
+pub struct UpstreamGroup {
+    servers: Vec<UpstreamServer>,
+    next: AtomicUsize,
+    prefix: String,
+    strip_prefix: bool,
+    /// Send the upstream's authority as `Host`.
+    pub host_upstream: bool,
+}
+
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+fn now_ms() -> u64 {
+    u64::try_from(epoch().elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+impl UpstreamGroup {
+    /// The group for a route whose path prefix is `prefix`.
+    pub fn new(spec: &UpstreamSpec, prefix: &str) -> Self {
+        Self {
+            servers: spec
+                .servers
+                .iter()
+                .map(|url| UpstreamServer {
+                    authority: url.authority.clone(),
+                    base_path: url.base_path.clone(),
+                    down_until_ms: AtomicU64::new(0),
+                })
+                .collect(),
+            next: AtomicUsize::new(0),
+            prefix: prefix.to_string(),
+            strip_prefix: spec.strip_prefix,
+            host_upstream: spec.host_upstream,
+        }
+    }
+
+    /// The server at `index`.
+    pub fn server(&self, index: usize) -> &UpstreamServer {
+        &self.servers[index % self.servers.len()]
+    }
+
+    /// The next server to try: round-robin over healthy servers, never one
+    /// in `tried`. If every untried server is cooling down, the next one in
+    /// turn anyway (better a try than a certain failure). `None` when all
+    /// were tried.
+    pub fn pick(&self, tried: &[usize]) -> Option<usize> {
+        let count = self.servers.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        let now = now_ms();
+        let candidates = (0..count)
+            .map(|i| (start + i) % count)
+            .filter(|i| !tried.contains(i));
+        let mut fallback = None;
+        for index in candidates {
+            if self.servers[index].down_until_ms.load(Ordering::Relaxed) <= now {
+                return Some(index);
+            }
+            fallback.get_or_insert(index);
+        }
+        fallback
+    }
+
+    /// Skips server `index` for `cooldown`.
+    pub fn mark_down(&self, index: usize, cooldown: Duration) {
+        let until =
+            now_ms().saturating_add(u64::try_from(cooldown.as_millis()).unwrap_or(u64::MAX));
+        self.servers[index]
+            .down_until_ms
+            .store(until, Ordering::Relaxed);
+    }
+
+    /// The path and query to request from server `index` for the client's
+    /// `path` and `query`.
+    pub fn upstream_target(&self, index: usize, path: &str, query: Option<&str>) -> String {
+        let server = &self.servers[index];
+        let rest = if self.strip_prefix {
+            path.strip_prefix(self.prefix.as_str()).unwrap_or(path)
+        } else {
+            path
+        };
+        let mut target = String::with_capacity(server.base_path.len() + rest.len() + 2);
+        target.push_str(&server.base_path);
+        if !rest.starts_with('/') {
+            target.push('/');
+        }
+        target.push_str(rest);
+        if let Some(query) = query {
+            target.push('?');
+            target.push_str(query);
+        }
+        target
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::UpstreamUrl;
+
+    fn group(urls: &[(&str, &str)], strip: bool, prefix: &str) -> UpstreamGroup {
+        let spec = UpstreamSpec {
+            servers: urls
+                .iter()
+                .map(|(a, b)| UpstreamUrl {
+                    authority: (*a).into(),
+                    base_path: (*b).into(),
+                })
+                .collect(),
+            strip_prefix: strip,
+            host_upstream: false,
+        };
+        UpstreamGroup::new(&spec, prefix)
+    }
+
+    #[test]
+    fn paths_are_rewritten() {
+        let g = group(&[("h:1", "/v1")], true, "/api");
+        assert_eq!(
+            g.upstream_target(0, "/api/users", Some("a=1")),
+            "/v1/users?a=1"
+        );
+        assert_eq!(g.upstream_target(0, "/api", None), "/v1/");
+        let g = group(&[("h:1", "")], false, "/api");
+        assert_eq!(g.upstream_target(0, "/api/users", None), "/api/users");
+        let g = group(&[("h:1", "")], true, "/api/");
+        assert_eq!(g.upstream_target(0, "/api/users", None), "/users");
+    }
+
+    #[test]
+    fn round_robin_skips_servers_that_are_down() {
+        let g = group(&[("a:1", ""), ("b:1", ""), ("c:1", "")], false, "/");
+        let picks: Vec<_> = (0..6).filter_map(|_| g.pick(&[])).collect();
+        assert_eq!(picks, vec![0, 1, 2, 0, 1, 2]);
+        g.mark_down(1, Duration::from_secs(60));
+        let picks: Vec<_> = (0..6).filter_map(|_| g.pick(&[])).collect();
+        assert!(!picks.contains(&1), "{picks:?}");
+        assert_eq!(
+            g.pick(&[0, 2]),
+            Some(1),
+            "a server cooling down is still tried last"
+        );
+        assert_eq!(g.pick(&[0, 1, 2]), None);
+    }
+}

@@ -1,0 +1,282 @@
+//! Reverse proxy to upstream HTTP servers started by the test.
+
+mod common;
+
+#[path = "common/upstream.rs"]
+mod upstream;
+
+use common::{Client, ServerBuilder, TempDir};
+use std::io::{Read, Write};
+use std::time::{Duration, Instant};
+use upstream::{closed_port, Upstream};
+
+fn proxy_server(rules: &str, envs: &[(&str, &str)]) -> (TempDir, common::Server) {
+    let dir = TempDir::new("proxy");
+    let config = dir.write("proxy.ini", rules);
+    let mut builder = ServerBuilder::new(&config);
+    for (k, v) in envs {
+        builder = builder.env(k, v);
+    }
+    (dir, builder.start())
+}
+
+fn worker_rss_kb(server: &common::Server) -> u64 {
+    let pid = server.child.id();
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    let worker = children
+        .split_whitespace()
+        .next()
+        .map_or(pid.to_string(), str::to_string);
+    let status = std::fs::read_to_string(format!("/proc/{worker}/status")).expect("worker status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmRSS")
+}
+
+#[test]
+fn forwards_method_path_headers_and_body_with_rewriting() {
+    let up = Upstream::start("a");
+    let (_dir, server) = proxy_server(
+        &format!(
+            "/keep = http://{a}\n/strip = http://{a}/base\n/named = http://{a} host=upstream\n",
+            a = up.addr
+        ),
+        &[],
+    );
+    let mut client = server.client();
+    let response = client.request(
+        "POST",
+        "/keep/x?q=1",
+        &[
+            ("Host", "front.example"),
+            ("Connection", "keep-alive, x-hop"),
+            ("X-Hop", "secret"),
+            ("Keep-Alive", "timeout=3"),
+            ("X-Forwarded-For", "10.9.9.9"),
+            ("X-Custom", "kept"),
+        ],
+        b"hello upstream",
+    );
+    assert_eq!(response.status, 200);
+    let text = response.text();
+    assert!(text.starts_with("POST /keep/x?q=1\n"), "{text}");
+    for expected in [
+        "host: front.example",
+        "x-forwarded-for: 10.9.9.9, 127.0.0.1",
+        "x-forwarded-proto: http",
+        "x-forwarded-host: front.example",
+        "via: 1.1 flexilib",
+        "x-custom: kept",
+        "body-bytes: 14",
+    ] {
+        assert!(text.contains(expected), "missing {expected:?} in:\n{text}");
+    }
+    for gone in ["x-hop", "keep-alive:", "connection:"] {
+        assert!(!text.contains(gone), "{gone:?} forwarded:\n{text}");
+    }
+    // Response: upstream headers kept, hop-by-hop removed, Via added.
+    assert_eq!(response.header("x-reply"), Some("yes"));
+    assert_eq!(response.header("keep-alive"), None);
+    assert_eq!(response.header("via"), Some("1.1 flexilib"));
+
+    let stripped = client.request("GET", "/strip/users/7", &[], b"");
+    assert!(
+        stripped.text().starts_with("GET /base/users/7\n"),
+        "{}",
+        stripped.text()
+    );
+    let named = client.request("GET", "/named", &[], b"");
+    assert!(
+        named.text().contains(&format!("host: {}", up.addr)),
+        "{}",
+        named.text()
+    );
+
+    // The access log line ends with the upstream and its time.
+    let lines = server.log_lines(3);
+    let last = lines.last().expect("log line");
+    assert!(
+        last.contains(&format!("upstream {} ", up.addr)) && last.ends_with("ms"),
+        "{last}"
+    );
+}
+
+#[test]
+fn responses_stream_before_the_upstream_finishes() {
+    let up = Upstream::start("s");
+    let (_dir, server) = proxy_server(&format!("/ = http://{}\n", up.addr), &[]);
+    let mut client = server.client();
+    client.send_raw(b"GET /stream HTTP/1.1\r\nHost: x\r\n\r\n");
+    let stream = client.stream();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("first") {
+        let n = stream
+            .read(&mut buf)
+            .expect("first chunk arrives while the upstream waits");
+        assert!(n > 0, "closed early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+    assert!(!String::from_utf8_lossy(&seen).contains("second"));
+    up.release();
+    while !String::from_utf8_lossy(&seen).contains("second") {
+        let n = stream.read(&mut buf).expect("second chunk");
+        assert!(n > 0, "closed early");
+        seen.extend_from_slice(&buf[..n]);
+    }
+}
+
+#[test]
+fn fifty_megabytes_each_way_with_flat_memory() {
+    let up = Upstream::start("big");
+    let (_dir, server) = proxy_server(&format!("/ = http://{}\n", up.addr), &[]);
+    let before = worker_rss_kb(&server);
+    const SIZE: usize = 50 * 1024 * 1024;
+
+    let mut client = server.client();
+    client.send_raw(
+        format!("POST /upload HTTP/1.1\r\nHost: x\r\nContent-Length: {SIZE}\r\n\r\n").as_bytes(),
+    );
+    let chunk = vec![b'u'; 1024 * 1024];
+    for _ in 0..50 {
+        client.stream().write_all(&chunk).expect("upload");
+    }
+    let uploaded = client.read_response(false).expect("upload response");
+    assert_eq!(
+        uploaded.text(),
+        format!("{SIZE} {}", SIZE as u64 * u64::from(b'u'))
+    );
+
+    let download = client.request("GET", &format!("/download?size={SIZE}"), &[], b"");
+    assert_eq!(download.body.len(), SIZE);
+    let after = worker_rss_kb(&server);
+    assert!(
+        after < before + 16 * 1024,
+        "RSS grew from {before} kB to {after} kB"
+    );
+}
+
+#[test]
+fn websocket_echo_through_the_proxy() {
+    let up = Upstream::start("ws");
+    let (_dir, server) = proxy_server(&format!("/ = http://{}\n", up.addr), &[]);
+    let mut client = server.client();
+    let key = upstream::base64(b"0123456789abcdef");
+    client.send_raw(
+        format!("GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: {key}\r\n\r\n")
+            .as_bytes(),
+    );
+    let response = client.read_response(true).expect("101");
+    assert_eq!(response.status, 101);
+    let expected = upstream::base64(&upstream::sha1(
+        format!("{key}258EAFA5-E914-47DA-95CA-C5AB0DC85B11").as_bytes(),
+    ));
+    assert_eq!(
+        response.header("sec-websocket-accept"),
+        Some(expected.as_str())
+    );
+    for message in ["hello", "through the tunnel"] {
+        let mask = [1u8, 2, 3, 4];
+        let mut frame = vec![0x81, 0x80 | message.len() as u8];
+        frame.extend_from_slice(&mask);
+        frame.extend(message.bytes().enumerate().map(|(i, b)| b ^ mask[i % 4]));
+        client.send_raw(&frame);
+        let stream = client.stream();
+        let mut header = [0u8; 2];
+        stream.read_exact(&mut header).expect("echo header");
+        assert_eq!(header[0], 0x81);
+        let mut payload = vec![0u8; usize::from(header[1])];
+        stream.read_exact(&mut payload).expect("echo payload");
+        assert_eq!(payload, message.as_bytes());
+    }
+}
+
+#[test]
+fn failures_map_to_502_504_and_a_closed_connection() {
+    let up = Upstream::start("f");
+    let (_dir, server) = proxy_server(
+        &format!("/dead = http://{}\n/ = http://{}\n", closed_port(), up.addr),
+        &[("UPSTREAM_RESPONSE_TIMEOUT_SECONDS", "0.5")],
+    );
+    assert_eq!(server.get("/dead", &[]).status, 502);
+    let started = Instant::now();
+    assert_eq!(server.get("/slow-head", &[]).status, 504);
+    assert!(started.elapsed() < Duration::from_millis(1800));
+
+    // The upstream dies mid-body: the client's connection is closed, never a
+    // short body passed off as complete.
+    let mut client = server.client();
+    client.send_raw(b"GET /reset HTTP/1.1\r\nHost: x\r\n\r\n");
+    let stream = client.stream();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    let mut received = Vec::new();
+    let _ = stream.read_to_end(&mut received);
+    let text = String::from_utf8_lossy(&received);
+    let (head, body) = text.split_once("\r\n\r\n").expect("head");
+    assert!(head.contains("content-length: 1000"), "{head}");
+    assert!(
+        body.len() < 1000,
+        "the connection must end before 1000 bytes"
+    );
+    // The proxy itself is fine.
+    assert_eq!(server.get("/echo", &[]).status, 200);
+}
+
+#[test]
+fn round_robin_and_failover() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    let dead = closed_port();
+    let (_dir, server) = proxy_server(
+        &format!(
+            "/pair = http://{}, http://{}\n/with-dead = http://{dead}, http://{}\n",
+            a.addr, b.addr, a.addr
+        ),
+        &[],
+    );
+    let mut client = server.client();
+    for _ in 0..20 {
+        assert_eq!(client.request("GET", "/pair", &[], b"").status, 200);
+    }
+    assert_eq!(
+        (a.count(), b.count()),
+        (10, 10),
+        "round-robin spreads evenly"
+    );
+
+    // One server refuses connections: GETs fail over to the other, and the
+    // dead one is skipped for its cool-down.
+    let before = a.count();
+    for _ in 0..20 {
+        let response = client.request("GET", "/with-dead", &[], b"");
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("x-upstream"), Some("a"));
+    }
+    assert_eq!(a.count() - before, 20);
+    let warnings = server
+        .stderr
+        .snapshot()
+        .iter()
+        .filter(|l| l.contains("upstream connection failed"))
+        .count();
+    assert_eq!(
+        warnings, 1,
+        "the dead upstream was tried once, then skipped"
+    );
+
+    // A POST with a body is not retried: it may already have had effects.
+    let mut fresh = Client::connect(server.addr);
+    let mut statuses = Vec::new();
+    for _ in 0..2 {
+        statuses.push(fresh.request("POST", "/with-dead", &[], b"payload").status);
+    }
+    assert!(statuses.contains(&200), "{statuses:?}");
+}
