@@ -229,19 +229,17 @@ fn parse_upstream(value: &str) -> Result<UpstreamSpec, String> {
         .filter(|t| !t.is_empty())
     {
         if let Some((key, setting)) = token.split_once('=') {
-            let yes = match setting {
-                "yes" | "true" | "on" => true,
-                "no" | "false" | "off" => false,
-                _ if key == "host" => match setting {
-                    "upstream" => true,
-                    "pass" => false,
-                    _ => return Err(format!("`host` is `pass` or `upstream`, not `{setting}`")),
-                },
-                _ => return Err(format!("`{key}` is `yes` or `no`, not `{setting}`")),
-            };
-            match key {
-                "strip_prefix" => strip_prefix = Some(yes),
-                "host" => host_upstream = yes,
+            match (key, setting) {
+                ("strip_prefix", "yes" | "true" | "on") => strip_prefix = Some(true),
+                ("strip_prefix", "no" | "false" | "off") => strip_prefix = Some(false),
+                ("strip_prefix", _) => {
+                    return Err(format!("`strip_prefix` is `yes` or `no`, not `{setting}`"))
+                }
+                ("host", "upstream") => host_upstream = true,
+                ("host", "pass") => host_upstream = false,
+                ("host", _) => {
+                    return Err(format!("`host` is `pass` or `upstream`, not `{setting}`"))
+                }
                 _ => {
                     return Err(format!(
                         "unknown upstream option `{key}` (strip_prefix, host)"
