@@ -180,37 +180,49 @@ class Setup:
         (workdir / "www" / "64k").write_bytes(b"x" * 65536)
         (workdir / "logs").mkdir(exist_ok=True)
 
-    def flexilib(self, port):
+    def flexilib(self, port, upstream=None):
+        config = self.dir / "proxy.ini"
+        if upstream:
+            config = self.dir / "proxy-upstream.ini"
+            config.write_text(f"/ = http://127.0.0.1:{upstream}\n")
         env = dict(os.environ, PORT=str(port), LISTEN_ADDRESS="127.0.0.1", RUST_LOG="warn",
-                   FLEXILIB_CONFIG=str(self.dir / "proxy.ini"))
+                   FLEXILIB_CONFIG=str(config))
         return Server("flexilib", [str(RELEASE / "flexilib")], env, port, self.cpu, self.dir)
 
-    def nginx(self, port):
-        conf = self.dir / "nginx.conf"
+    def nginx(self, port, upstream=None, name="nginx", cpu=None):
+        conf = self.dir / f"{name}.conf"
+        root_location = 'return 200 " 3";'
+        upstream_block = ""
+        if upstream:
+            upstream_block = f"upstream backend {{ server 127.0.0.1:{upstream}; keepalive 64; }}"
+            root_location = ('proxy_pass http://backend; proxy_http_version 1.1; '
+                             'proxy_set_header Connection ""; proxy_set_header Host $host; '
+                             'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;')
         user = "user root;" if os.geteuid() == 0 else ""
         conf.write_text(f"""
 {user}
 worker_processes 1;
 daemon off;
 master_process on;
-pid {self.dir}/nginx.pid;
+pid {self.dir}/{name}.pid;
 error_log {self.dir}/logs/error.log warn;
 worker_rlimit_nofile 8192;
 events {{ worker_connections 4096; }}
 http {{
-    access_log {self.dir}/logs/access.log combined buffer=64k flush=1s;
+    access_log {self.dir}/logs/{name}-access.log combined buffer=64k flush=1s;
+    {upstream_block}
     keepalive_requests 1000000;
     open_file_cache max=16;
     server {{
         listen 127.0.0.1:{port};
         location = /1k {{ root {self.dir}/www; }}
         location = /64k {{ root {self.dir}/www; }}
-        location / {{ return 200 " 3"; }}
+        location / {{ {root_location} }}
     }}
 }}
 """)
-        return Server("nginx", ["nginx", "-c", str(conf), "-p", str(self.dir)], dict(os.environ), port,
-                      self.cpu, self.dir)
+        return Server(name, ["nginx", "-c", str(conf), "-p", str(self.dir)], dict(os.environ), port,
+                      self.cpu if cpu is None else cpu, self.dir)
 
 
 # ---------------------------------------------------------------- load
@@ -302,6 +314,8 @@ def scenarios(workdir):
         ("body64k", "64 KiB response body", scenario_load("/", "/64k", headers=("x-big: 65536",))),
         ("post4k", "4 KiB POST request bodies", scenario_load("/", "/", script=post_script(workdir))),
         ("idle1000", "load plus 1,000 idle keep-alive connections", scenario_load("/", "/", idle=1000)),
+        ("proxy", "reverse proxy to an upstream (nginx `return 200`, on the load generator's CPU)",
+         scenario_load("/", "/")),
         ("rss", "idle RSS after startup and after N requests", scenario_idle_rss),
         ("startup", "time from start to the first served request", scenario_startup),
     ]
@@ -379,14 +393,23 @@ def main():
         if wanted and name not in wanted:
             continue
         results = {"flexilib": [], "nginx": []}
-        for _ in range(args.rounds):
-            for label in ("flexilib", "nginx"):
-                port = free_port()
-                server = setup.flexilib(port) if label == "flexilib" else setup.nginx(port)
-                try:
-                    results[label].append(run(setup, server, args))
-                finally:
-                    server.stop()
+        upstream = None
+        if name == "proxy":
+            upstream_port = free_port()
+            upstream = setup.nginx(upstream_port, name="upstream", cpu=args.client_cpu)
+        try:
+            for _ in range(args.rounds):
+                for label in ("flexilib", "nginx"):
+                    port = free_port()
+                    up = upstream.port if upstream else None
+                    server = setup.flexilib(port, up) if label == "flexilib" else setup.nginx(port, up)
+                    try:
+                        results[label].append(run(setup, server, args))
+                    finally:
+                        server.stop()
+        finally:
+            if upstream:
+                upstream.stop()
         report(name, title, results, args)
     shutil.rmtree(workdir, ignore_errors=True)
 
