@@ -3,10 +3,12 @@
 
 Each scenario runs both servers in alternation (A B A B ..., --rounds times),
 the server pinned to one core and the load generator (wrk) to another, and
-prints median requests/s, p50 and p99 latency, the ratio to nginx, and peak
-RSS of each server's whole process tree.
+prints median requests/s, p50 and p99 latency, the ratio to nginx, and the
+memory of each server's whole process tree: peak RSS (VmHWM summed over the
+processes) and PSS at the end of the run (shared pages divided among the
+processes sharing them, so the binary and libc count once).
 
-    python3 bench/bench.py                 # full suite (about 5 minutes)
+    python3 bench/bench.py                 # full suite (about 6 minutes)
     python3 bench/bench.py --smoke         # a few seconds: checks that it runs
     python3 bench/bench.py --only keepalive,close --rounds 5 --duration 10
 
@@ -277,7 +279,7 @@ def scenario_load(path_fl, path_ngx, headers=(), script=None, connections=32, id
         path = path_fl if server.name == "flexilib" else path_ngx
         fl_headers = headers if server.name == "flexilib" else tuple(h for h in headers if not h.startswith("x-"))
         result = wrk(port, path, args.client_cpu, args.duration, connections, fl_headers, script)
-        result["rss_kb"] = server.rss_kb()
+        result["rss_kb"] = server.peak_kb()
         result["pss_kb"] = server.pss_kb()
         if held:
             held.close()
@@ -348,7 +350,7 @@ def report(name, title, results, args):
                          median([r["p99"] for r in rs]), max(r["rss_kb"] for r in rs),
                          max(r["pss_kb"] for r in rs),
                          "; ".join(sorted({r["errors"].strip() for r in rs if r["errors"].strip()}))))
-        print(f"{'server':<10} {'req/s':>10} {'p50':>10} {'p99':>10} {'RSS':>9} {'PSS':>9}  errors")
+        print(f"{'server':<10} {'req/s':>10} {'p50':>10} {'p99':>10} {'peak RSS':>9} {'PSS':>9}  errors")
         for label, rps, p50, p99, rss, pss, errors in rows:
             print(f"{label:<10} {fmt(rps):>10} {fmt(p50, 'ms'):>10} {fmt(p99, 'ms'):>10} {fmt(rss, 'MB'):>9} "
                   f"{fmt(pss, 'MB'):>9}  {errors}")

@@ -280,3 +280,17 @@ fn round_robin_and_failover() {
     }
     assert!(statuses.contains(&200), "{statuses:?}");
 }
+
+#[test]
+fn config_reload_repoints_an_upstream_route() {
+    let (a, b) = (Upstream::start("a"), Upstream::start("b"));
+    let (dir, server) = proxy_server(&format!("/api = http://{}\n", a.addr), &[]);
+    assert_eq!(server.get("/api/x", &[]).header("x-upstream"), Some("a"));
+    let staged = dir.write("proxy.ini.new", &format!("/api = http://{}\n", b.addr));
+    std::fs::rename(&staged, dir.path().join("proxy.ini")).expect("rename");
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while server.get("/api/x", &[]).header("x-upstream") != Some("b") {
+        assert!(Instant::now() < deadline, "the new upstream never answered");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
