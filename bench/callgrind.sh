@@ -14,7 +14,7 @@ echo "/ = $PWD/target/release/libflexilib_example_rust.so" > "$work/proxy.ini"
 
 run() {
     local n=$1 out="$work/cg.$1"
-    PORT=0 LISTEN_ADDRESS=127.0.0.1 RUST_LOG=info SERVER_THREAD_COUNT=1 FLEXILIB_CONFIG="$work/proxy.ini" \
+    PORT=0 LISTEN_ADDRESS=127.0.0.1 RUST_LOG=info SERVER_THREAD_COUNT=1 FLEXILIB_NO_SUPERVISOR=1 FLEXILIB_CONFIG="$work/proxy.ini" \
         valgrind --tool=callgrind ${CG_OPTS:-} --callgrind-out-file="$out" target/release/flexilib \
         >"$work/stdout.$n" 2>"$work/stderr.$n" &
     local pid=$!

@@ -93,7 +93,7 @@ impl Activity {
 
 /// An idle connection hands its HTTP state (two 8 KiB buffers) back after
 /// this long and waits for its next request holding only the socket.
-const PARK_AFTER: Duration = Duration::from_secs(1);
+const PARK_AFTER: Duration = Duration::from_millis(100);
 
 /// Connections parked since the housekeeping thread last looked.
 static PARKED: AtomicUsize = AtomicUsize::new(0);
@@ -180,7 +180,7 @@ where
     let mut connection = settings.http.serve_connection(io, service).with_upgrades();
     let tick = (settings.keepalive_timeout.min(settings.header_read_timeout) / 4)
         .clamp(Duration::from_millis(50), Duration::from_secs(1));
-    let mut watchdog = pin!(tokio::time::sleep(tick));
+    let mut watchdog = pin!(tokio::time::sleep(tick.min(PARK_AFTER)));
     let mut seen = activity.phase();
     let mut since = Instant::now();
     let mut closing = *shutdown.borrow();
@@ -238,7 +238,13 @@ where
                     }
                     _ => {}
                 }
-                watchdog.as_mut().reset(now + tick);
+                // An idle connection is looked at again when it is due to park.
+                let next = if seen.0 == Phase::Idle && !closing {
+                    (since + PARK_AFTER).clamp(now + Duration::from_millis(10), now + tick)
+                } else {
+                    now + tick
+                };
+                watchdog.as_mut().reset(next);
             }
         }
     }

@@ -86,7 +86,8 @@ pub struct Settings {
 
     /// Run the server in this process, without the supervisor that restarts
     /// it after a crash (for debugging, or under systemd and the like).
-    #[arg(long, env = "FLEXILIB_NO_SUPERVISOR")]
+    #[arg(long, env = "FLEXILIB_NO_SUPERVISOR", action = clap::ArgAction::SetTrue,
+          value_parser = clap::builder::FalseyValueParser::new())]
     pub no_supervisor: bool,
 
     /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT.
