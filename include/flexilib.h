@@ -19,6 +19,16 @@
  * does), or after checking req->abi_version when it knows it runs under
  * FlexiLib-rs.
  *
+ * Threads: handle_request runs on several threads at once (one call per
+ * handler slot, SERVER_THREAD_COUNT); keep shared state thread-safe.
+ *
+ * Reloads: when the library file changes, the new file is loaded as a new
+ * generation (its flexilib_init runs) while the old one may still be
+ * finishing requests; the old generation's flexilib_deinit runs when its
+ * last request has returned. Each generation is loaded from a private copy
+ * of the file, so $ORIGIN in an rpath refers to the copy's directory, not
+ * the library's: link dependencies by absolute path or from system paths.
+ *
  * Memory: everything reachable from the request is valid only during the
  * call. Memory the library returns must stay valid until handle_request's
  * caller copies it, i.e. until request_deinit is called. The simplest way is

@@ -20,8 +20,8 @@ use crate::{Request, Response};
 ///
 /// Returns NULL — which the host answers with a 500 — when the host has no
 /// allocator (`abi_version < 1` or `alloc` is NULL: the SDK requires a
-/// FlexiLib-rs host, ABI ≥ 1), when the allocator fails (e.g. the arena's
-/// size cap is reached), or when the sizes overflow.
+/// FlexiLib-rs host, ABI ≥ 1), when the allocator fails (the host is out
+/// of memory), or when the sizes overflow.
 pub fn copy_response(req: &Request<'_>, resp: &Response) -> *mut abi::Response {
     try_copy(req, resp).map_or(ptr::null_mut(), NonNull::as_ptr)
 }

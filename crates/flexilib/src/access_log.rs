@@ -96,6 +96,10 @@ fn format_line(out: &mut Vec<u8>, entry: &Entry<'_>) {
     out.extend_from_slice(entry.method.as_str().as_bytes());
     out.push(b' ');
     match entry.target.path_and_query() {
+        // `"` may appear in a request target; keep the quoted field intact.
+        Some(target) if target.as_str().contains('"') => {
+            out.extend_from_slice(target.as_str().replace('"', "%22").as_bytes());
+        }
         Some(target) => out.extend_from_slice(target.as_str().as_bytes()),
         None => {
             // Writing into a Vec cannot fail.

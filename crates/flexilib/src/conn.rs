@@ -50,6 +50,8 @@ pub struct Activity {
     /// The last write to the socket would have blocked: hyper still holds
     /// unsent bytes.
     write_blocked: AtomicBool,
+    /// Bytes written to the socket, to see whether a blocked writer moves.
+    bytes_written: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -187,6 +189,11 @@ where
     if closing {
         Pin::new(&mut connection).graceful_shutdown();
     }
+    // A client that stops reading: how long the writer has been stuck.
+    let mut written = activity.bytes_written.load(Ordering::Relaxed);
+    let mut write_stuck_since = Instant::now();
+    // When the idle timeout asked the connection to close.
+    let mut closing_since: Option<Instant> = None;
     loop {
         tokio::select! {
             biased;
@@ -208,9 +215,21 @@ where
                     since = now;
                 }
                 let waited = now.duration_since(since);
+                let now_written = activity.bytes_written.load(Ordering::Relaxed);
+                if now_written != written || !activity.write_blocked.load(Ordering::Relaxed) {
+                    written = now_written;
+                    write_stuck_since = now;
+                } else if now.duration_since(write_stuck_since) >= settings.keepalive_timeout {
+                    tracing::debug!(%peer, "client stopped reading; closing");
+                    return Run::Ended;
+                }
+                if closing_since.is_some_and(|at| now.duration_since(at) >= settings.keepalive_timeout) {
+                    return Run::Ended;
+                }
                 match seen.0 {
                     Phase::Idle if waited >= settings.keepalive_timeout && !closing => {
                         closing = true;
+                        closing_since = Some(now);
                         Pin::new(&mut connection).graceful_shutdown();
                     }
                     Phase::Idle
@@ -287,6 +306,11 @@ impl CountingStream {
         self.activity
             .write_blocked
             .store(result.is_pending(), Ordering::Relaxed);
+        if let Poll::Ready(Ok(written)) = result {
+            self.activity
+                .bytes_written
+                .fetch_add(*written as u64, Ordering::Relaxed);
+        }
     }
 }
 

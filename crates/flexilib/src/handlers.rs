@@ -218,6 +218,7 @@ impl StallGuard {
     fn run(&self) {
         // Per counter: the value seen at the last tick and whether that call was already reported.
         let mut seen: Vec<(u64, bool)> = Vec::new();
+        let mut counters: Vec<Arc<AtomicU64>> = Vec::new();
         let mut quiet = 0u32;
         let mut calm = 0u32;
         loop {
@@ -225,11 +226,13 @@ impl StallGuard {
             if self.kick.swap(false, Ordering::SeqCst) {
                 self.wake_a_worker();
             }
-            let counters = self
-                .counters
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone();
+            {
+                // Re-read the list only when a worker registered since.
+                let list = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+                if list.len() != counters.len() {
+                    counters.clone_from(&list);
+                }
+            }
             seen.resize(counters.len(), (0, false));
             let mut active = false;
             let mut newly_stalled = 0usize;

@@ -38,6 +38,8 @@ pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
 /// Adopts the listening socket inherited from the supervisor.
 pub fn adopt(fd: i32) -> std::io::Result<TcpListener> {
     let listener = crate::os::adopt_listener(fd)?;
+    // Not for processes a library might start.
+    crate::os::close_on_exec(fd)?;
     listener.set_nonblocking(true)?;
     TcpListener::from_std(listener)
 }

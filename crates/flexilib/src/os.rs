@@ -219,3 +219,30 @@ pub fn unblock_all_signals() {
         libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
     }
 }
+
+/// False if the file system holding `path` is mounted `noexec` (libraries
+/// cannot be mapped executable from it).
+pub fn allows_exec(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: an all-zero statvfs is a valid value for statvfs to overwrite.
+    let mut stats: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c_path` is a NUL-terminated string and `stats` a writable statvfs.
+    if unsafe { libc::statvfs(c_path.as_ptr(), &mut stats) } != 0 {
+        return false;
+    }
+    stats.f_flag & libc::ST_NOEXEC == 0
+}
+
+/// Sets `FD_CLOEXEC` on `fd`, so that processes started later do not inherit it.
+pub fn close_on_exec(fd: i32) -> std::io::Result<()> {
+    // SAFETY: fcntl on a descriptor we own; F_GETFD/F_SETFD take no pointers.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFD) };
+    // SAFETY: as above.
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFD, flags | libc::FD_CLOEXEC) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}

@@ -121,6 +121,11 @@ impl ReloadThread {
 
     /// Reloads libraries the event completes; true if the config file changed.
     fn on_change(&self, event: &notify::Event) -> bool {
+        if event.need_rescan() {
+            // The kernel dropped events: look at everything again.
+            self.reload_libraries();
+            return true;
+        }
         let completes_a_file = matches!(
             event.kind,
             EventKind::Create(_)
@@ -156,10 +161,19 @@ impl ReloadThread {
                 self.server.routes.store(Arc::new(table));
                 tracing::info!(cause, config = %self.config_path.display(), routes, "config reloaded");
                 self.update_watches();
+                // A library file may have changed where no watch could see it.
+                self.reload_libraries();
             }
             Err(error) => {
                 tracing::error!(cause, %error, "config rejected; the previous routes keep serving");
             }
+        }
+    }
+
+    /// Reloads every library whose file is not the version loaded.
+    fn reload_libraries(&self) {
+        for library in self.server.routes.load().libraries() {
+            library.reload();
         }
     }
 

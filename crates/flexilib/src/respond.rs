@@ -64,7 +64,8 @@ impl Reply {
             ),
             None => None,
         };
-        let mut headers = HeaderMap::with_capacity(response.headers.len() + 1);
+        let mut headers = HeaderMap::try_with_capacity(response.headers.len() + 1)
+            .map_err(|_| format!("too many headers ({})", response.headers.len()))?;
         for (name, value) in response.headers {
             let name = HeaderName::from_bytes(&name)
                 .map_err(|_| format!("invalid header name {:?}", String::from_utf8_lossy(&name)))?;
@@ -74,7 +75,9 @@ impl Reply {
             if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
                 continue;
             }
-            headers.append(name, value);
+            headers
+                .try_append(name, value)
+                .map_err(|_| "too many headers".to_string())?;
         }
         Ok(Self {
             status,

@@ -31,6 +31,8 @@ pub struct Server {
     pub log: Arc<AccessLog>,
     /// Largest accepted request body (for library targets; proxied bodies stream).
     pub max_body_bytes: u64,
+    /// Time allowed to receive a library request's whole body.
+    pub body_timeout: std::time::Duration,
     /// The upstream connection pool.
     pub proxy: ProxyClient,
 }
@@ -43,6 +45,26 @@ pub async fn handle(
 ) -> Result<Response<LoggedBody>, Infallible> {
     let started = Instant::now();
     activity.begin_request();
+    if has_dot_segment(request.uri().path()) {
+        // `/api/../admin` would match `/api` and then escape it upstream.
+        let (head, _) = request.into_parts();
+        let reply = Reply::text(
+            StatusCode::BAD_REQUEST,
+            "400 Bad Request: dot segments in the path\n",
+        );
+        let pending = Box::new(PendingLog {
+            log: Arc::clone(&server.log),
+            activity,
+            method: head.method,
+            target: head.uri,
+            version: head.version,
+            started,
+            ready: Instant::now(),
+            usage: ArenaUsage::default(),
+            upstream: None,
+        });
+        return Ok(reply.into_response(pending));
+    }
     let target = server
         .routes
         .load()
@@ -53,10 +75,12 @@ pub async fn handle(
     }
     let (head, body) = request.into_parts();
     let (reply, usage) = match target {
-        Some(Target::Library(library)) => match read_body(body, server.max_body_bytes).await {
-            Ok(body) => call_library(&server, &library, &head, body).await,
-            Err(reply) => (reply, ArenaUsage::default()),
-        },
+        Some(Target::Library(library)) => {
+            match read_body(body, server.max_body_bytes, server.body_timeout).await {
+                Ok(body) => call_library(&server, &library, &head, body).await,
+                Err(reply) => (reply, ArenaUsage::default()),
+            }
+        }
         _ => (
             Reply::text(
                 StatusCode::NOT_FOUND,
@@ -124,15 +148,27 @@ async fn proxy(
     }
 }
 
-/// Reads the whole body, enforcing the size limit.
-async fn read_body(body: Incoming, limit: u64) -> Result<Bytes, Reply> {
+/// Reads the whole body, enforcing the size limit and the time limit.
+async fn read_body(
+    body: Incoming,
+    limit: u64,
+    timeout: std::time::Duration,
+) -> Result<Bytes, Reply> {
     let too_large =
         || Reply::text(StatusCode::PAYLOAD_TOO_LARGE, "413 Payload Too Large\n").closing();
     if body.size_hint().lower() > limit {
         return Err(too_large());
     }
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
-    match Limited::new(body, limit).collect().await {
+    let Ok(collected) = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await
+    else {
+        return Err(Reply::text(
+            StatusCode::REQUEST_TIMEOUT,
+            "408 Request Timeout: the body did not arrive in time\n",
+        )
+        .closing());
+    };
+    match collected {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<LengthLimitError>() => Err(too_large()),
         Err(error) => {
@@ -178,4 +214,41 @@ async fn call_library(
         }
     };
     (reply, usage)
+}
+
+/// True if `path` has a `.` or `..` segment, plain or percent-encoded.
+fn has_dot_segment(path: &str) -> bool {
+    path.split('/').any(|segment| {
+        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
+        decoded == "." || decoded == ".."
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_dot_segment;
+
+    #[test]
+    fn dot_segments() {
+        for bad in [
+            "/api/../admin",
+            "/api/./x",
+            "/..",
+            "/a/%2e%2e/b",
+            "/a/.%2E/b",
+            "/a/%2e",
+        ] {
+            assert!(has_dot_segment(bad), "{bad}");
+        }
+        for good in [
+            "/",
+            "/api/x",
+            "/a/..b",
+            "/a/.hidden",
+            "/a/b.c",
+            "/a/%2e%2ex",
+        ] {
+            assert!(!has_dot_segment(good), "{good}");
+        }
+    }
 }

@@ -32,9 +32,9 @@ pub struct Settings {
     #[arg(long = "threads", env = "SERVER_THREAD_COUNT")]
     pub server_thread_count: Option<NonZeroUsize>,
 
-    /// Worker threads beyond SERVER_THREAD_COUNT that never run a library
-    /// call, so accepting, parsing and answering go on while every handler
-    /// thread is busy.
+    /// Worker threads beyond SERVER_THREAD_COUNT, so that while every handler
+    /// slot is busy some worker is outside a library call and accepting,
+    /// parsing and answering go on.
     #[arg(long, env = "RESERVED_IO_THREADS", default_value = "1")]
     pub reserved_io_threads: NonZeroUsize,
 
@@ -63,6 +63,11 @@ pub struct Settings {
     /// Seconds a client may take to send a complete request head.
     #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", default_value = "10", value_parser = parse_seconds)]
     pub header_read_timeout: Duration,
+
+    /// Seconds a client may take to send a library request's whole body
+    /// (then 408); proxied bodies stream and are not limited.
+    #[arg(long, env = "BODY_READ_TIMEOUT_SECONDS", default_value = "60", value_parser = parse_seconds)]
+    pub body_read_timeout: Duration,
 
     /// Seconds an idle keep-alive connection is kept open.
     #[arg(long, env = "KEEPALIVE_TIMEOUT_SECONDS", default_value = "60", value_parser = parse_seconds)]

@@ -16,9 +16,11 @@
 //!   error) is not restarted: the supervisor exits with that status.
 //!
 //! The child asks the kernel for SIGTERM should the supervisor die
-//! (`PR_SET_PDEATHSIG`), so no worker outlives it.
+//! (`PR_SET_PDEATHSIG`): it then shuts down as after any SIGTERM, within
+//! `SHUTDOWN_GRACE_SECONDS`. A worker that dies leaves its private library
+//! copies behind; the supervisor removes them.
 
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
@@ -44,10 +46,26 @@ pub fn run(listen_fd: i32) -> std::io::Result<i32> {
     let mut crashes_in_a_row = 0u32;
     loop {
         let started = Instant::now();
-        let mut child = spawn(listen_fd)?;
-        tracing::info!(pid = child.id(), "worker started");
-        let (status, stopping) = supervise(&mut child, &signals)?;
-        let lived = started.elapsed();
+        let (status, stopping, lived) = match spawn(listen_fd) {
+            Ok(mut child) => {
+                tracing::info!(pid = child.id(), "worker started");
+                let (status, stopping) = supervise(&mut child, &signals)?;
+                // Library copies a crashed worker could not remove.
+                crate::target::native::copy::remove_private_dirs_of(child.id());
+                (Some(status), stopping, started.elapsed())
+            }
+            Err(error) => {
+                tracing::error!(%error, "cannot start a worker");
+                (None, false, Duration::ZERO)
+            }
+        };
+        let Some(status) = status else {
+            crashes_in_a_row += 1;
+            if wait_or_stop(&signals, backoff(crashes_in_a_row.max(2)))? {
+                return Ok(0);
+            }
+            continue;
+        };
         if stopping {
             return Ok(exit_code(status));
         }
@@ -71,16 +89,24 @@ pub fn run(listen_fd: i32) -> std::io::Result<i32> {
             restart_in_ms = delay.as_millis() as u64,
             "worker died; restarting"
         );
-        if !delay.is_zero() {
-            // Keep handling signals while waiting: SIGTERM ends the wait and the supervisor.
-            let deadline = Instant::now() + delay;
-            while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-                if let Some(Signal::Term | Signal::Int) = signals.wait(Some(left))? {
-                    return Ok(0);
-                }
-            }
+        if wait_or_stop(&signals, delay)? {
+            return Ok(0);
         }
     }
+}
+
+/// Waits `delay` while handling signals; true if SIGTERM/SIGINT arrived.
+fn wait_or_stop(signals: &os::SignalSet, delay: Duration) -> std::io::Result<bool> {
+    let deadline = Instant::now() + delay;
+    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
+        if left.is_zero() {
+            break;
+        }
+        if let Some(Signal::Term | Signal::Int) = signals.wait(Some(left))? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 /// Restart delay for the `n`th crash in a row: none for the first.
@@ -94,8 +120,12 @@ fn backoff(n: u32) -> Duration {
 }
 
 fn spawn(listen_fd: i32) -> std::io::Result<Child> {
-    let exe = std::env::current_exe()?;
-    Command::new(exe)
+    // The running binary, even if its file was replaced or deleted since.
+    let mut command = Command::new("/proc/self/exe");
+    if let Some(name) = std::env::args_os().next() {
+        command.arg0(name);
+    }
+    command
         .args(std::env::args_os().skip(1))
         .env(LISTEN_FD_ENV, listen_fd.to_string())
         .env(SUPERVISOR_PID_ENV, std::process::id().to_string())

@@ -35,6 +35,8 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     let routes = RouteTable::build(&config, None);
     tracing::info!(config = %config.path.display(), routes = routes.len(), "config loaded");
 
+    let log = Arc::new(AccessLog::default());
+    housekeeping::start(Arc::clone(&log)).context("cannot start the housekeeping thread")?;
     // Library calls run on these workers; see `handlers`.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.handler_threads() + settings.reserved_io_threads())
@@ -50,13 +52,12 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         runtime.handle().clone(),
     )
     .context("cannot start the handler stall guard")?;
-    let log = Arc::new(AccessLog::default());
-    housekeeping::start(Arc::clone(&log)).context("cannot start the housekeeping thread")?;
     let server = Arc::new(Server {
         routes: ArcSwap::from_pointee(routes),
         handlers,
         log: Arc::clone(&log),
         max_body_bytes: settings.max_body_bytes,
+        body_timeout: settings.body_read_timeout,
         proxy: ProxyClient::new(ProxySettings {
             connect_timeout: settings.upstream_connect_timeout,
             response_timeout: settings.upstream_response_timeout,

@@ -258,6 +258,19 @@ fn a_broken_replacement_keeps_the_old_generation_serving() {
         .wait_for(Duration::from_secs(5), |l| l.contains("reload failed")
             && l.contains("handle_request"))
         .is_some());
+    // A library cut short (as a reader could see it mid-write): mapping it
+    // would crash with SIGBUS on first touch; it must be refused instead.
+    let full = lab.dir.path().join("full.so");
+    lab.build(9, &full);
+    let bytes = std::fs::read(&full).expect("read");
+    let cut = lab.dir.path().join("cut.so");
+    std::fs::write(&cut, &bytes[..bytes.len() * 3 / 5]).expect("write");
+    std::fs::rename(&cut, &lab.library).expect("rename");
+    assert!(server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l.contains("reload failed")
+            && l.contains("incomplete"))
+        .is_some());
     for _ in 0..20 {
         assert_eq!(server.get("/", &[]).text(), "v1");
     }

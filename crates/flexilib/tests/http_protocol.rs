@@ -215,3 +215,23 @@ fn idle_connections_park_and_resume() {
         "closed after {waited:?}"
     );
 }
+
+#[test]
+fn dot_segments_and_stalled_bodies_are_refused() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config)
+        .env("BODY_READ_TIMEOUT_SECONDS", "0.5")
+        .start();
+    let mut client = server.client();
+    for path in ["/c/../admin", "/a/%2e%2e/b", "/./x"] {
+        assert_eq!(client.request("GET", path, &[], b"").status, 400, "{path}");
+    }
+    // A body that never arrives: 408 after the body timeout, connection closed.
+    let mut stalled = server.client();
+    stalled.send_raw(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nonly a part");
+    let started = Instant::now();
+    let response = stalled.read_response(false).expect("408");
+    assert_eq!(response.status, 408);
+    assert!(started.elapsed() >= Duration::from_millis(400));
+    assert!(stalled.is_closed_within(Duration::from_secs(2)));
+}

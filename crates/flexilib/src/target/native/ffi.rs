@@ -163,9 +163,9 @@ impl LoadedLibrary {
     ) -> Result<LibraryResponse, CallError> {
         let mut request = build_request(arena, head, body).ok_or(CallError::ArenaExhausted)?;
         // SAFETY: `request` and everything it points to live in `arena` or on
-        // this stack frame for the whole call; `handle_request` has the ABI
-        // signature (checked by name at load) and the library stays loaded
-        // because `self` is borrowed.
+        // this stack frame for the whole call; the library stays loaded
+        // because `self` is borrowed. That the exported symbol really has the
+        // ABI's signature cannot be checked: libraries are trusted code.
         let response = unsafe { (self.handle_request)(&mut request) };
         let result = if response.is_null() {
             Err(CallError::NullResponse)
@@ -242,7 +242,11 @@ fn build_request(arena: &RequestArena, head: &Parts, body: &[u8]) -> Option<abi:
 /// `response` must point to a valid `flexilib_response` whose pointers are
 /// valid for their lengths (or NULL with length 0).
 unsafe fn copy_response(response: *const abi::Response) -> Result<LibraryResponse, CallError> {
-    // SAFETY: non-NULL and valid per this function's contract.
+    if !response.is_aligned() {
+        return Err(CallError::InvalidResponse("response (misaligned)"));
+    }
+    // SAFETY: non-NULL, aligned (checked above) and valid per this
+    // function's contract.
     let response = unsafe { &*response };
     // SAFETY: the contract covers each (pointer, length) pair read below.
     let (body, reason, raw_headers) = unsafe {
@@ -251,7 +255,10 @@ unsafe fn copy_response(response: *const abi::Response) -> Result<LibraryRespons
             bytes_at(response.reason_ptr, response.reason_len, "reason")?,
             if response.headers_len == 0 {
                 &[][..]
-            } else if response.headers.is_null() {
+            } else if response.headers.is_null()
+                || !response.headers.is_aligned()
+                || response.headers_len > isize::MAX as usize / std::mem::size_of::<abi::Header>()
+            {
                 return Err(CallError::InvalidResponse("headers"));
             } else {
                 std::slice::from_raw_parts(response.headers, response.headers_len)
