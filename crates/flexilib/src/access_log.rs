@@ -5,20 +5,26 @@
 //! ```
 //!
 //! Lines are appended to an in-memory buffer; the housekeeping thread writes
-//! it out at least once a second, a full buffer (64 KiB) is written at once by
-//! the request that filled it, and [`AccessLog::flush`] runs on shutdown, so
-//! logging costs no syscall per request and loses no line on a clean exit.
+//! it out at least once a second and as soon as it holds 64 KiB, and
+//! [`AccessLog::flush`] runs on shutdown, so logging costs no syscall per
+//! request, never blocks a request on stdout, and loses no line on a clean
+//! exit.
 
 use std::io::Write;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::thread::Thread;
 use std::time::Duration;
 
 use hyper::{Method, Uri, Version};
 
 use crate::arena::ArenaUsage;
 
-/// Buffer size that triggers an immediate write.
+/// Buffer size that wakes the housekeeping thread to write it out.
 const FLUSH_AT_BYTES: usize = 64 * 1024;
+/// Buffer size past which lines are dropped (and counted) until stdout
+/// catches up.
+const MAX_BUFFERED_BYTES: usize = 16 * 1024 * 1024;
 
 /// Everything one log line says.
 #[derive(Debug)]
@@ -46,39 +52,68 @@ pub struct Entry<'a> {
 }
 
 /// Buffered writer of access-log lines to stdout.
+///
+/// The request path only appends to the buffer; it never writes to stdout,
+/// so a stalled stdout (a full pipe to a log collector) cannot stall
+/// requests. A buffer past [`FLUSH_AT_BYTES`] wakes the housekeeping thread,
+/// which does the writing; past [`MAX_BUFFERED_BYTES`] new lines are dropped
+/// and counted, and the count is reported on stderr.
 #[derive(Debug, Default)]
 pub struct AccessLog {
     buffer: Mutex<Vec<u8>>,
     /// Held while writing to stdout so that chunks keep their order.
     output: Mutex<()>,
+    /// The thread that writes the buffer out.
+    writer: OnceLock<Thread>,
+    dropped: AtomicU64,
 }
 
 impl AccessLog {
+    /// Registers the calling thread as the one woken to write a full buffer.
+    pub fn set_writer_thread(&self) {
+        let _ = self.writer.set(std::thread::current());
+    }
+
     /// Appends one line.
     pub fn write(&self, entry: &Entry<'_>) {
         let mut buffer = lock(&self.buffer);
+        if buffer.len() >= MAX_BUFFERED_BYTES {
+            self.dropped.fetch_add(1, Ordering::Relaxed);
+            return;
+        }
+        let before = buffer.len();
         format_line(&mut buffer, entry);
-        if buffer.len() >= FLUSH_AT_BYTES {
-            self.write_out(buffer);
-        }
-    }
-
-    /// Writes everything buffered to stdout.
-    pub fn flush(&self) {
-        let buffer = lock(&self.buffer);
-        if !buffer.is_empty() {
-            self.write_out(buffer);
-        }
-    }
-
-    fn write_out(&self, mut buffer: MutexGuard<'_, Vec<u8>>) {
-        let chunk = std::mem::replace(&mut *buffer, Vec::with_capacity(FLUSH_AT_BYTES));
-        // Take the output lock before releasing the buffer so chunks stay in order.
-        let _output = lock(&self.output);
+        let crossed = before < FLUSH_AT_BYTES && buffer.len() >= FLUSH_AT_BYTES;
         drop(buffer);
+        if crossed {
+            if let Some(writer) = self.writer.get() {
+                writer.unpark();
+            }
+        }
+    }
+
+    /// Writes everything buffered to stdout (housekeeping thread, shutdown).
+    pub fn flush(&self) {
+        // The output lock first, so chunks keep their order; requests only
+        // ever take the buffer lock, briefly.
+        let _output = lock(&self.output);
+        let chunk = {
+            let mut buffer = lock(&self.buffer);
+            if buffer.is_empty() {
+                return;
+            }
+            std::mem::replace(&mut *buffer, Vec::with_capacity(FLUSH_AT_BYTES))
+        };
         let mut stdout = std::io::stdout().lock();
         if let Err(error) = stdout.write_all(&chunk).and_then(|()| stdout.flush()) {
             tracing::error!(%error, "cannot write the access log");
+        }
+        let dropped = self.dropped.swap(0, Ordering::Relaxed);
+        if dropped > 0 {
+            tracing::warn!(
+                dropped,
+                "access-log lines dropped: stdout is not keeping up"
+            );
         }
     }
 }

@@ -1,8 +1,9 @@
-//! The housekeeping thread: once a second it flushes the access log and,
-//! when connections have parked, gives their freed buffers back to the OS.
+//! The housekeeping thread: it writes the access log out (once a second, or
+//! when woken by a full buffer) and, when connections have parked, gives
+//! their freed buffers back to the OS (at most once a second).
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::access_log::AccessLog;
 use crate::{conn, os};
@@ -17,13 +18,17 @@ pub fn start(log: Arc<AccessLog>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("flexilib-housekeeping".into())
         .spawn(move || {
+            log.set_writer_thread();
             let mut parked = 0;
+            let mut last_trim = Instant::now();
             loop {
-                std::thread::sleep(PERIOD);
+                // Woken early when the log buffer fills up.
+                std::thread::park_timeout(PERIOD);
                 log.flush();
                 parked += conn::take_parked_count();
-                if parked >= PARKED_BEFORE_TRIM {
+                if parked >= PARKED_BEFORE_TRIM && last_trim.elapsed() >= PERIOD {
                     parked = 0;
+                    last_trim = Instant::now();
                     os::release_free_memory();
                 }
             }

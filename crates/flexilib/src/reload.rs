@@ -22,7 +22,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 use std::time::{Duration, Instant};
 
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
@@ -100,6 +100,14 @@ impl ReloadThread {
                 Some(due) => inbox.recv_timeout(due.saturating_duration_since(Instant::now())),
                 None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
+            let server = Arc::clone(&self.server);
+            let stopped = server
+                .reloads
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if *stopped {
+                return;
+            }
             match request {
                 Ok(Request::Changed(event)) => {
                     if self.on_change(&event) {

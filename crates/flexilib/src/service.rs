@@ -35,6 +35,9 @@ pub struct Server {
     pub body_timeout: std::time::Duration,
     /// The upstream connection pool.
     pub proxy: ProxyClient,
+    /// Held by every reload; `true` once shutdown has unloaded everything,
+    /// after which nothing may be reloaded.
+    pub reloads: std::sync::Mutex<bool>,
 }
 
 /// Serves one request; never fails (errors become responses).

@@ -58,6 +58,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         log: Arc::clone(&log),
         max_body_bytes: settings.max_body_bytes,
         body_timeout: settings.body_read_timeout,
+        reloads: std::sync::Mutex::new(false),
         proxy: ProxyClient::new(ProxySettings {
             connect_timeout: settings.upstream_connect_timeout,
             response_timeout: settings.upstream_response_timeout,
@@ -99,7 +100,14 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     runtime.shutdown_timeout(Duration::from_secs(1));
     // Unload every library (`flexilib_deinit`) by dropping the route table;
     // the reload thread, which also holds the server, only borrows it.
-    server.routes.store(Arc::new(RouteTable::default()));
+    {
+        let mut stopped = server
+            .reloads
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        *stopped = true;
+        server.routes.store(Arc::new(RouteTable::default()));
+    }
     drop(server);
     crate::target::native::copy::remove_private_dir();
     log.flush();
