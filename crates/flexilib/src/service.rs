@@ -221,6 +221,10 @@ async fn call_library(
 
 /// True if `path` has a `.` or `..` segment, plain or percent-encoded.
 fn has_dot_segment(path: &str) -> bool {
+    // Most paths have neither a dot nor a percent sign.
+    if !path.bytes().any(|b| b == b'.' || b == b'%') {
+        return false;
+    }
     path.split('/').any(|segment| {
         let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
         decoded == "." || decoded == ".."
