@@ -17,7 +17,7 @@ use crate::conn::Activity;
 use crate::handlers::{HandlerSlots, Outcome};
 use crate::respond::{streamed, LoggedBody, PendingLog, Reply};
 use crate::route::{RouteTable, Target};
-use crate::target::native::NativeLibrary;
+use crate::target::native::{LoadError, NativeLibrary};
 use crate::target::upstream::forward::ProxyFailure;
 use crate::target::upstream::{ProxyClient, UpstreamGroup};
 
@@ -209,7 +209,12 @@ async fn call_library(
             )
         }
         Outcome::LoadFailed(error) => {
-            tracing::warn!(%target, %error, "library load failed");
+            // A failure is logged once per version of the file.
+            if matches!(error, LoadError::Unchanged { .. }) {
+                tracing::debug!(%target, %error, "library load failed");
+            } else {
+                tracing::warn!(%target, %error, "library load failed");
+            }
             Reply::text(
                 StatusCode::BAD_GATEWAY,
                 "502 Bad Gateway: handler library could not be loaded\n",

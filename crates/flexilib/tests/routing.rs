@@ -133,3 +133,27 @@ fn invalid_settings_are_startup_errors() {
         );
     }
 }
+
+#[test]
+fn a_broken_library_is_not_retried_until_its_file_changes() {
+    let dir = TempDir::new("broken");
+    let library = dir.write("libbroken.so", "not a library at all");
+    let config = dir.write("proxy.ini", "/ = libbroken.so\n");
+    let server = ServerBuilder::new(&config).start();
+    for _ in 0..5 {
+        assert_eq!(server.get("/", &[]).status, 502);
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let warnings = server
+        .stderr
+        .snapshot()
+        .iter()
+        .filter(|l| l.contains("WARN") && l.contains("library load failed"))
+        .count();
+    assert_eq!(warnings, 1, "one warning per version of the file");
+    // A working file in its place loads on the next request.
+    let staged = dir.path().join("staged.so");
+    std::fs::copy(rust_example(), &staged).expect("copy");
+    std::fs::rename(&staged, &library).expect("rename");
+    assert_eq!(server.get("/", &[]).status, 200);
+}

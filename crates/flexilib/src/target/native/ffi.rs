@@ -13,6 +13,14 @@ use crate::arena::{arena_alloc, RequestArena};
 /// Why a library could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
+    /// The file failed to load before and has not changed since.
+    #[error("{path} still fails to load (unchanged since): {reason}", path = .path.display())]
+    Unchanged {
+        /// The library path.
+        path: PathBuf,
+        /// The first failure.
+        reason: String,
+    },
     /// The file could not be read or copied for loading.
     #[error("cannot read {path}: {source}", path = .path.display())]
     Copy {

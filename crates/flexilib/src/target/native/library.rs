@@ -22,8 +22,19 @@ use super::ffi::{LoadError, LoadedLibrary};
 pub struct NativeLibrary {
     path: PathBuf,
     current: ArcSwapOption<Generation>,
-    /// Serialises loads; holds the number of the last generation loaded.
-    loading: Mutex<u64>,
+    /// Serialises loads; holds the number of the last generation loaded and
+    /// the last failed load.
+    loading: Mutex<LoadState>,
+}
+
+#[derive(Debug, Default)]
+struct LoadState {
+    /// Number of the last generation loaded.
+    last: u64,
+    /// The file version that last failed to load, and why: requests for a
+    /// file that did not change are answered without copying and loading it
+    /// again (and without logging the same failure again).
+    failed: Option<(FileVersion, String)>,
 }
 
 /// One loaded version of the library.
@@ -55,7 +66,7 @@ impl NativeLibrary {
         Self {
             path,
             current: ArcSwapOption::empty(),
-            loading: Mutex::new(0),
+            loading: Mutex::new(LoadState::default()),
         }
     }
 
@@ -70,19 +81,37 @@ impl NativeLibrary {
         if let Some(current) = self.current.load_full() {
             return Ok(current);
         }
-        let mut last = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(current) = self.current.load_full() {
             return Ok(current);
         }
-        let generation = Arc::new(self.load(*last + 1)?);
-        *last = generation.number;
-        self.current.store(Some(Arc::clone(&generation)));
-        Ok(generation)
+        let version = FileVersion::of(&self.path).ok();
+        if let (Some(version), Some((failed, reason))) = (version, &state.failed) {
+            if version == *failed {
+                return Err(LoadError::Unchanged {
+                    path: self.path.clone(),
+                    reason: reason.clone(),
+                });
+            }
+        }
+        match self.load(state.last + 1) {
+            Ok(generation) => {
+                let generation = Arc::new(generation);
+                state.last = generation.number;
+                state.failed = None;
+                self.current.store(Some(Arc::clone(&generation)));
+                Ok(generation)
+            }
+            Err(error) => {
+                state.failed = version.map(|version| (version, error.to_string()));
+                Err(error)
+            }
+        }
     }
 
     /// Loads the file again if it changed since the current generation.
     pub fn reload(&self) -> Reloaded {
-        let mut last = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
         let Some(current) = self.current.load_full() else {
             return Reloaded::NotLoaded;
         };
@@ -92,10 +121,10 @@ impl NativeLibrary {
             Err(_) => return Reloaded::Unchanged,
             Ok(_) => {}
         }
-        match self.load(*last + 1) {
+        match self.load(state.last + 1) {
             Ok(generation) => {
                 let number = generation.number;
-                *last = number;
+                state.last = number;
                 self.current.store(Some(Arc::new(generation)));
                 Reloaded::Loaded(number)
             }
