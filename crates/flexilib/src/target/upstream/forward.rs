@@ -88,16 +88,21 @@ impl ProxyClient {
     ) -> Forwarded {
         let upgrade = headers::is_upgrade(request.headers());
         let client_side = upgrade.then(|| hyper::upgrade::on(&mut request));
-        let (head, body) = request.into_parts();
-        let retryable = is_idempotent(&head.method) && body.is_end_stream();
+        let (mut head, body) = request.into_parts();
+        let retryable = is_idempotent(&head.method) && body.is_end_stream() && group.len() > 1;
         let mut body = if retryable { None } else { Some(body) };
+        // Headers are cloned per attempt only when a retry is possible.
+        let mut original_headers = Some(std::mem::take(&mut head.headers));
 
         let mut tried = Vec::with_capacity(2);
         let mut last = (ProxyFailure::BadGateway, None, Duration::ZERO);
         while let Some(index) = group.pick(&tried) {
             tried.push(index);
             let server = group.server(index);
-            let mut headers = head.headers.clone();
+            let mut headers = match (&original_headers, retryable) {
+                (Some(original), true) => original.clone(),
+                _ => original_headers.take().unwrap_or_default(),
+            };
             headers::to_upstream(
                 &mut headers,
                 client_ip,
@@ -105,12 +110,14 @@ impl ProxyClient {
                 upgrade,
             );
             let target = group.upstream_target(index, head.uri.path(), head.uri.query());
-            let Ok(uri) = Uri::builder()
-                .scheme("http")
-                .authority(server.authority.as_str())
-                .path_and_query(target)
-                .build()
-            else {
+            let uri = server.parsed_authority.clone().and_then(|authority| {
+                let mut parts = hyper::http::uri::Parts::default();
+                parts.scheme = Some(hyper::http::uri::Scheme::HTTP);
+                parts.authority = Some(authority);
+                parts.path_and_query = target.parse().ok();
+                Uri::from_parts(parts).ok()
+            });
+            let Some(uri) = uri else {
                 return failed(
                     ProxyFailure::BadGateway,
                     Some(server.authority.clone()),

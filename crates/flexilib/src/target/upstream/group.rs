@@ -11,6 +11,8 @@ use crate::config::UpstreamSpec;
 pub struct UpstreamServer {
     /// `host:port`.
     pub authority: String,
+    /// The same, parsed once.
+    pub parsed_authority: Option<hyper::http::uri::Authority>,
     base_path: String,
     /// Milliseconds since [`epoch`] until which the server is skipped.
     down_until_ms: AtomicU64,
@@ -45,6 +47,7 @@ impl UpstreamGroup {
                 .iter()
                 .map(|url| UpstreamServer {
                     authority: url.authority.clone(),
+                    parsed_authority: url.authority.parse().ok(),
                     base_path: url.base_path.clone(),
                     down_until_ms: AtomicU64::new(0),
                 })
@@ -59,6 +62,11 @@ impl UpstreamGroup {
     /// The server at `index`.
     pub fn server(&self, index: usize) -> &UpstreamServer {
         &self.servers[index % self.servers.len()]
+    }
+
+    /// Number of servers.
+    pub fn len(&self) -> usize {
+        self.servers.len()
     }
 
     /// The next server to try: round-robin over healthy servers, never one

@@ -33,31 +33,44 @@ fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &str> {
 /// Removes hop-by-hop headers, including those named in `Connection`.
 /// With `keep_upgrade`, `Upgrade` and `Connection: upgrade` stay (they must
 /// reach the other side of a protocol switch).
+///
+/// One pass over the names finds what to remove (usually only
+/// `connection`), instead of a hash lookup per hop-by-hop header.
 pub fn remove_hop_by_hop(headers: &mut HeaderMap, keep_upgrade: bool) {
-    let named: Vec<HeaderName> = connection_tokens(headers)
-        .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
-        .filter(|name| !(keep_upgrade && *name == UPGRADE))
-        .collect();
-    for name in named {
+    let mut doomed: Vec<HeaderName> = Vec::new();
+    let mut named_in_connection = false;
+    for name in headers.keys() {
+        if *name == CONNECTION {
+            named_in_connection = true;
+        } else if is_hop_by_hop(name) && !(keep_upgrade && *name == UPGRADE) {
+            doomed.push(name.clone());
+        }
+    }
+    if named_in_connection {
+        doomed.extend(
+            connection_tokens(headers)
+                .filter_map(|t| HeaderName::from_bytes(t.as_bytes()).ok())
+                .filter(|name| !(keep_upgrade && *name == UPGRADE)),
+        );
+        doomed.push(CONNECTION);
+    }
+    for name in doomed {
         headers.remove(name);
     }
-    for name in [
-        KEEP_ALIVE,
-        PROXY_CONNECTION,
-        TE,
-        TRAILER,
-        TRANSFER_ENCODING,
-        PROXY_AUTHENTICATE,
-        PROXY_AUTHORIZATION,
-    ] {
-        headers.remove(name);
-    }
-    headers.remove(CONNECTION);
     if keep_upgrade {
         headers.insert(CONNECTION, HeaderValue::from_static("upgrade"));
-    } else {
-        headers.remove(UPGRADE);
     }
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    *name == TE
+        || *name == TRAILER
+        || *name == TRANSFER_ENCODING
+        || *name == UPGRADE
+        || *name == PROXY_AUTHENTICATE
+        || *name == PROXY_AUTHORIZATION
+        || *name == KEEP_ALIVE
+        || *name == PROXY_CONNECTION
 }
 
 /// Rewrites a client request's headers for the upstream.
