@@ -172,12 +172,13 @@ async fn serve(
         tracing::error!(%error, "accept loop failed");
     }
     let deadline = tokio::time::Instant::now() + settings.shutdown_grace;
-    while open.count() > 0 && tokio::time::Instant::now() < deadline {
+    let busy = || open.count() + crate::target::upstream::forward::open_tunnels();
+    while busy() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    if open.count() > 0 {
+    if busy() > 0 {
         tracing::warn!(
-            open = open.count(),
+            open = busy(),
             "grace period over; closing remaining connections"
         );
     }

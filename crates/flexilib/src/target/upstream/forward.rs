@@ -221,10 +221,27 @@ fn is_timeout(error: &hyper_util::client::legacy::Error) -> bool {
     false
 }
 
+/// Open upgrade tunnels, which graceful shutdown waits for like connections.
+static OPEN_TUNNELS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// How many upgrade tunnels are open.
+pub fn open_tunnels() -> usize {
+    OPEN_TUNNELS.load(std::sync::atomic::Ordering::Acquire)
+}
+
 /// Copies bytes both ways between the upgraded client and upstream
 /// connections until either side closes.
 fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
+    struct Open;
+    impl Drop for Open {
+        fn drop(&mut self) {
+            OPEN_TUNNELS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        }
+    }
+    OPEN_TUNNELS.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    let open = Open;
     tokio::spawn(async move {
+        let _open = open;
         let (client, upstream) = match tokio::try_join!(client, upstream) {
             Ok(pair) => pair,
             Err(error) => {
