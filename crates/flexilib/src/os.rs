@@ -246,3 +246,56 @@ pub fn close_on_exec(fd: i32) -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Drops this process's resident pages of executable file mappings (its own
+/// code and the shared libraries' code) with `madvise(MADV_DONTNEED)`. The
+/// kernel maps them back, from the page cache, when they are next touched,
+/// so afterwards only code actually in use counts in RSS; startup-only code
+/// (argument parsing, config loading) no longer does. Only `r-xp` mappings
+/// are advised: code is never modified, while read-only data may be (RELRO
+/// sections are relocated, then made read-only), and dropping it would lose
+/// the relocations. Returns how many bytes of mappings were advised.
+pub fn drop_unused_code_pages() -> usize {
+    let Ok(maps) = std::fs::read_to_string("/proc/self/maps") else {
+        return 0;
+    };
+    let mut advised = 0;
+    for line in maps.lines() {
+        let mut fields = line.split_whitespace();
+        let (Some(range), Some(perms), Some(_offset), Some(_device), Some(inode)) = (
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+            fields.next(),
+        ) else {
+            continue;
+        };
+        // File-backed (inode != 0), private code.
+        if inode == "0" || perms != "r-xp" {
+            continue;
+        }
+        let Some((start, end)) = range.split_once('-') else {
+            continue;
+        };
+        let (Ok(start), Ok(end)) = (
+            usize::from_str_radix(start, 16),
+            usize::from_str_radix(end, 16),
+        ) else {
+            continue;
+        };
+        if end <= start {
+            continue;
+        }
+        // SAFETY: the range is a whole, page-aligned, executable, unwritable
+        // file mapping of this process (from /proc/self/maps); its pages are
+        // unmodified copies of the file, so MADV_DONTNEED only discards them
+        // and the next access reads the same bytes back.
+        if unsafe { libc::madvise(start as *mut libc::c_void, end - start, libc::MADV_DONTNEED) }
+            == 0
+        {
+            advised += end - start;
+        }
+    }
+    advised
+}

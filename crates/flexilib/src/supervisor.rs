@@ -49,6 +49,8 @@ pub fn run(listen_fd: i32) -> std::io::Result<i32> {
         let (status, stopping, lived) = match spawn(listen_fd) {
             Ok(mut child) => {
                 tracing::info!(pid = child.id(), "worker started");
+                // The supervisor only waits from here on: let its RSS show that.
+                os::drop_unused_code_pages();
                 let (status, stopping) = supervise(&mut child, &signals)?;
                 // Library copies a crashed worker could not remove.
                 crate::target::native::copy::remove_private_dirs_of(child.id());

@@ -141,6 +141,8 @@ async fn serve(
         reserved_io_threads = settings.reserved_io_threads(),
         "listening"
     );
+    // Startup code (argument parsing, config loading) is not needed again.
+    os::drop_unused_code_pages();
 
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
