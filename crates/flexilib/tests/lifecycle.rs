@@ -196,3 +196,69 @@ fn a_crashing_library_restarts_the_worker_without_refusing_connections() {
     let refused = refused.lock().unwrap();
     assert!(refused.is_empty(), "{} refused connections", refused.len());
 }
+
+#[test]
+fn a_crash_loop_backs_off_exponentially() {
+    let dir = TempDir::new("loop");
+    compile_c(
+        &workspace().join("examples/c-crash/crash.c"),
+        &dir.path().join("libcrash.so"),
+    );
+    let config = dir.write("proxy.ini", "/ = libcrash.so\n");
+    let server = ServerBuilder::new(&config).start();
+    let mut delays = Vec::new();
+    for n in 0..4 {
+        // Wait for the worker to be back, then crash it again.
+        wait_for_status(server.addr, "/", 200);
+        let mut victim = server.client();
+        victim.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\nx-crash: abort\r\n\r\n");
+        assert!(victim.read_response(false).is_none());
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let lines = loop {
+            let lines: Vec<String> = server
+                .stderr
+                .snapshot()
+                .into_iter()
+                .filter(|l| l.contains("worker died"))
+                .collect();
+            if lines.len() > n || Instant::now() > deadline {
+                break lines;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        };
+        assert!(lines.len() > n, "crash {n} not logged");
+        let delay: u64 = lines[n]
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix("restart_in_ms="))
+            .and_then(|v| v.parse().ok())
+            .expect("restart_in_ms in the log line");
+        delays.push(delay);
+    }
+    assert_eq!(
+        delays,
+        vec![0, 100, 200, 400],
+        "first restart at once, then doubling"
+    );
+}
+
+#[test]
+fn sigint_stops_and_no_supervisor_runs_a_single_process() {
+    let dir = TempDir::new("single");
+    let config = dir.write("proxy.ini", &format!("/ = {}\n", rust_example().display()));
+    let server = ServerBuilder::new(&config)
+        .env("FLEXILIB_NO_SUPERVISOR", "1")
+        .start();
+    assert_eq!(server.get("/", &[]).status, 200);
+    let pid = server.child.id();
+    let children =
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).unwrap_or_default();
+    assert!(
+        children.trim().is_empty(),
+        "no worker child without the supervisor: {children:?}"
+    );
+    server.signal("INT");
+    let mut server = server;
+    let status = common::wait_timeout(&mut server.child, Duration::from_secs(10))
+        .expect("exits after SIGINT");
+    assert!(status.success(), "{status:?}");
+}
