@@ -19,6 +19,26 @@ use crate::arena::ArenaUsage;
 use crate::conn::Activity;
 use crate::target::native::LibraryResponse;
 
+/// What makes a library's response unusable (it is answered with 500).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum InvalidResponse {
+    /// Status outside 200..=999 (0 means 200).
+    #[error("invalid status {0}")]
+    Status(usize),
+    /// The reason phrase has characters HTTP does not allow.
+    #[error("reason phrase has invalid characters")]
+    Reason,
+    /// A header name that is not a valid token.
+    #[error("invalid header name {0:?}")]
+    HeaderName(String),
+    /// A header value with invalid bytes.
+    #[error("invalid value for header {0}")]
+    HeaderValue(HeaderName),
+    /// More headers than an HTTP header map holds.
+    #[error("too many headers ({0})")]
+    TooManyHeaders(usize),
+}
+
 /// A response before it becomes a hyper response.
 #[derive(Debug)]
 pub struct Reply {
@@ -47,37 +67,38 @@ impl Reply {
         self
     }
 
-    /// Validates and converts a library's response. Errors say what is wrong.
-    pub fn from_library(response: LibraryResponse) -> Result<Self, String> {
+    /// Validates and converts a library's response.
+    pub fn from_library(response: LibraryResponse) -> Result<Self, InvalidResponse> {
         let status = match response.status {
             0 => StatusCode::OK,
             code @ 200..=999 => u16::try_from(code)
                 .ok()
                 .and_then(|code| StatusCode::from_u16(code).ok())
-                .ok_or_else(|| format!("invalid status {code}"))?,
-            code => return Err(format!("invalid status {code}")),
+                .ok_or(InvalidResponse::Status(code))?,
+            code => return Err(InvalidResponse::Status(code)),
         };
         let reason = match response.reason {
-            Some(reason) => Some(
-                ReasonPhrase::try_from(reason)
-                    .map_err(|_| "reason phrase has invalid characters".to_string())?,
-            ),
+            Some(reason) => {
+                Some(ReasonPhrase::try_from(reason).map_err(|_| InvalidResponse::Reason)?)
+            }
             None => None,
         };
+        let too_many = InvalidResponse::TooManyHeaders(response.headers.len());
         let mut headers = HeaderMap::try_with_capacity(response.headers.len() + 1)
-            .map_err(|_| format!("too many headers ({})", response.headers.len()))?;
+            .map_err(|_| too_many.clone())?;
         for (name, value) in response.headers {
-            let name = HeaderName::from_bytes(&name)
-                .map_err(|_| format!("invalid header name {:?}", String::from_utf8_lossy(&name)))?;
+            let name = HeaderName::from_bytes(&name).map_err(|_| {
+                InvalidResponse::HeaderName(String::from_utf8_lossy(&name).into_owned())
+            })?;
             let value = HeaderValue::from_maybe_shared(value)
-                .map_err(|_| format!("invalid value for header {name}"))?;
+                .map_err(|_| InvalidResponse::HeaderValue(name.clone()))?;
             // Framing and connection management belong to the server.
             if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
                 continue;
             }
             headers
                 .try_append(name, value)
-                .map_err(|_| "too many headers".to_string())?;
+                .map_err(|_| too_many.clone())?;
         }
         Ok(Self {
             status,
