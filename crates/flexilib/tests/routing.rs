@@ -157,3 +157,45 @@ fn a_broken_library_is_not_retried_until_its_file_changes() {
     std::fs::rename(&staged, &library).expect("rename");
     assert_eq!(server.get("/", &[]).status, 200);
 }
+
+#[test]
+fn invalid_library_responses_get_500_with_the_reason_logged() {
+    let dir = TempDir::new("invalid");
+    compile_c_text(
+        &dir,
+        "libinvalid.so",
+        r#"
+#include <string.h>
+#include "flexilib.h"
+static struct flexilib_header bad_header = { .name_ptr = "bad name", .name_len = 8, .value_ptr = "v", .value_len = 1 };
+static struct flexilib_response bad_status = { .ptr = "x", .len = 1, .status = 42 };
+static struct flexilib_response bad_name = { .ptr = "x", .len = 1, .headers = &bad_header, .headers_len = 1 };
+static struct flexilib_response null_body = { .ptr = 0, .len = 5 };
+struct flexilib_response *handle_request(struct flexilib_request *req) {
+    if (req->target_len >= 7 && memcmp(req->target, "/status", 7) == 0) return &bad_status;
+    if (req->target_len >= 5 && memcmp(req->target, "/name", 5) == 0) return &bad_name;
+    return &null_body;
+}
+"#,
+    );
+    let config = dir.write("proxy.ini", "/ = libinvalid.so\n");
+    let server = ServerBuilder::new(&config).start();
+    for (path, reason) in [
+        ("/status", "invalid status 42"),
+        ("/name", "invalid header name"),
+        (
+            "/body",
+            "response field `body` is NULL with a non-zero length",
+        ),
+    ] {
+        assert_eq!(server.get(path, &[]).status, 500, "{path}");
+        let logged = server
+            .stderr
+            .wait_for(Duration::from_secs(5), |l| l.contains(reason));
+        assert!(
+            logged.is_some(),
+            "{reason} not logged: {:?}",
+            server.stderr.snapshot()
+        );
+    }
+}
