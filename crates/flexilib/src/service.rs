@@ -48,36 +48,29 @@ pub async fn handle(
 ) -> Result<Response<LoggedBody>, Infallible> {
     let started = Instant::now();
     activity.begin_request();
-    if has_dot_segment(request.uri().path()) {
-        // `/api/../admin` would match `/api` and then escape it upstream.
-        let (head, _) = request.into_parts();
-        let reply = Reply::text(
-            StatusCode::BAD_REQUEST,
-            "400 Bad Request: dot segments in the path\n",
-        );
-        let pending = Box::new(PendingLog {
-            log: Arc::clone(&server.log),
-            activity,
-            method: head.method,
-            target: head.uri,
-            version: head.version,
-            started,
-            ready: Instant::now(),
-            usage: ArenaUsage::default(),
-            upstream: None,
-        });
-        return Ok(reply.into_response(pending));
-    }
-    let target = server
-        .routes
-        .load()
-        .find(request.uri().path(), request.headers())
-        .map(|route| route.target.clone());
+    // `/api/../admin` would match `/api` and then escape it upstream.
+    let dot_segments = has_dot_segment(request.uri().path());
+    let target = if dot_segments {
+        None
+    } else {
+        server
+            .routes
+            .load()
+            .find(request.uri().path(), request.headers())
+            .map(|route| route.target.clone())
+    };
     if let Some(Target::Upstream(group)) = target {
         return Ok(proxy(&server, &group, activity, request, started).await);
     }
     let (head, body) = request.into_parts();
     let (reply, usage) = match target {
+        _ if dot_segments => (
+            Reply::text(
+                StatusCode::BAD_REQUEST,
+                "400 Bad Request: dot segments in the path\n",
+            ),
+            ArenaUsage::default(),
+        ),
         Some(Target::Library(library)) => {
             match read_body(body, server.max_body_bytes, server.body_timeout).await {
                 Ok(body) => call_library(&server, &library, &head, body).await,
@@ -92,19 +85,43 @@ pub async fn handle(
             ArenaUsage::default(),
         ),
     };
-    // Only what the log line needs travels with the response body.
-    let pending = Box::new(PendingLog {
+    let pending = pending_log(
+        &server,
+        activity,
+        head.method,
+        head.uri,
+        head.version,
+        started,
+        usage,
+        None,
+    );
+    Ok(reply.into_response(pending))
+}
+
+/// What the access-log line of a request needs, to travel with its
+/// response body (and nothing more: the request headers are dropped).
+#[allow(clippy::too_many_arguments)]
+fn pending_log(
+    server: &Server,
+    activity: Arc<Activity>,
+    method: hyper::Method,
+    target: hyper::Uri,
+    version: hyper::Version,
+    started: Instant,
+    usage: ArenaUsage,
+    upstream: Option<(String, std::time::Duration)>,
+) -> Box<PendingLog> {
+    Box::new(PendingLog {
         log: Arc::clone(&server.log),
         activity,
-        method: head.method,
-        target: head.uri,
-        version: head.version,
+        method,
+        target,
+        version,
         started,
         ready: Instant::now(),
         usage,
-        upstream: None,
-    });
-    Ok(reply.into_response(pending))
+        upstream,
+    })
 }
 
 /// Forwards the request to an upstream and streams its response back.
@@ -124,19 +141,19 @@ async fn proxy(
         .proxy
         .forward(group, request, &activity.peer_ip)
         .await;
-    let pending = Box::new(PendingLog {
-        log: Arc::clone(&server.log),
+    let upstream = forwarded
+        .upstream
+        .map(|upstream| (upstream, forwarded.upstream_time));
+    let pending = pending_log(
+        server,
         activity,
         method,
         target,
         version,
         started,
-        ready: Instant::now(),
-        usage: ArenaUsage::default(),
-        upstream: forwarded
-            .upstream
-            .map(|upstream| (upstream, forwarded.upstream_time)),
-    });
+        ArenaUsage::default(),
+        upstream,
+    );
     match forwarded.response {
         Ok(response) => streamed(response, pending),
         Err(failure) => {
