@@ -216,16 +216,11 @@ fn a_slow_request_finishes_on_the_old_generation() {
     let lab = Lab::new();
     let server = ServerBuilder::new(&lab.config()).start();
     assert_eq!(server.get("/", &[]).text(), "v1");
-    let addr = server.addr;
-    let slow = std::thread::spawn(move || {
-        Client::connect(addr)
-            .request("GET", "/", &[("x-slow", "1")], b"")
-            .text()
-    });
+    let slow = common::request_in_background(server.addr, "/", &[("x-slow", "1")]);
     std::thread::sleep(Duration::from_millis(100));
     lab.install(2, Method::Rename);
     settle(&server, 2);
-    assert_eq!(slow.join().expect("slow client"), "v1");
+    assert_eq!(slow.join().expect("slow client").0.text(), "v1");
     // The new generation was logged with its number.
     let line = server.stderr.wait_for(Duration::from_secs(2), |l| {
         l.contains("library generation loaded") && l.contains("generation=2")

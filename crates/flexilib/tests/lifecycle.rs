@@ -91,12 +91,7 @@ fn sigterm_lets_an_in_flight_request_finish() {
     let dir = TempDir::new("term");
     let config = dir.write("proxy.ini", &format!("/ = {}\n", rust_example().display()));
     let server = ServerBuilder::new(&config).start();
-    let addr = server.addr;
-    let slow = std::thread::spawn(move || {
-        let mut client = Client::connect(addr);
-        let response = client.request("GET", "/slow", &[("x-slow", "2000")], b"");
-        (response.status, response.text())
-    });
+    let slow = common::request_in_background(server.addr, "/slow", &[("x-slow", "2000")]);
     std::thread::sleep(Duration::from_millis(300));
     let started = Instant::now();
     let (status, stdout, _) = server.terminate();
@@ -105,10 +100,8 @@ fn sigterm_lets_an_in_flight_request_finish() {
         started.elapsed() >= Duration::from_millis(1500),
         "exited before the request finished"
     );
-    assert_eq!(
-        slow.join().expect("client"),
-        (200, "i am slow\n\n".to_string())
-    );
+    let (slow, _) = slow.join().expect("client");
+    assert_eq!((slow.status, slow.text().as_str()), (200, "i am slow\n\n"));
     let lines = stdout.snapshot();
     assert!(
         lines
@@ -213,21 +206,11 @@ fn a_crash_loop_backs_off_exponentially() {
         let mut victim = server.client();
         victim.send_raw(b"GET / HTTP/1.1\r\nHost: x\r\nx-crash: abort\r\n\r\n");
         assert!(victim.read_response(false).is_none());
-        let deadline = Instant::now() + Duration::from_secs(5);
-        let lines = loop {
-            let lines: Vec<String> = server
-                .stderr
-                .snapshot()
-                .into_iter()
-                .filter(|l| l.contains("worker died"))
-                .collect();
-            if lines.len() > n || Instant::now() > deadline {
-                break lines;
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        assert!(lines.len() > n, "crash {n} not logged");
-        let delay: u64 = lines[n]
+        let line = server
+            .stderr
+            .wait_for_nth(Duration::from_secs(5), n, |l| l.contains("worker died"))
+            .unwrap_or_else(|| panic!("crash {n} not logged"));
+        let delay: u64 = line
             .split_whitespace()
             .find_map(|w| w.strip_prefix("restart_in_ms="))
             .and_then(|v| v.parse().ok())

@@ -118,9 +118,19 @@ impl Lines {
 
     /// Waits until a line satisfies `pred`, returning it.
     pub fn wait_for(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<String> {
+        self.wait_for_nth(timeout, 0, pred)
+    }
+
+    /// Waits until `n + 1` lines satisfy `pred`, returning the last of them.
+    pub fn wait_for_nth(
+        &self,
+        timeout: Duration,
+        n: usize,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<String> {
         let deadline = Instant::now() + timeout;
         loop {
-            if let Some(line) = self.snapshot().into_iter().find(|l| pred(l)) {
+            if let Some(line) = self.snapshot().into_iter().filter(|l| pred(l)).nth(n) {
                 return Some(line);
             }
             if Instant::now() > deadline {
@@ -277,6 +287,30 @@ pub fn wait_timeout(child: &mut Child, timeout: Duration) -> Option<ExitStatus> 
         }
         std::thread::sleep(Duration::from_millis(20));
     }
+}
+
+/// Sends `GET path` with `headers` on its own connection from a background
+/// thread, typically a slow request the test then works around. The handle
+/// yields the response and how long it took.
+pub fn request_in_background(
+    addr: SocketAddr,
+    path: &str,
+    headers: &[(&str, &str)],
+) -> std::thread::JoinHandle<(Response, Duration)> {
+    let path = path.to_string();
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    std::thread::spawn(move || {
+        let headers: Vec<(&str, &str)> = headers
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
+        let started = Instant::now();
+        let response = Client::connect(addr).request("GET", &path, &headers, b"");
+        (response, started.elapsed())
+    })
 }
 
 /// A parsed HTTP response.
