@@ -116,19 +116,23 @@ fn responses_stream_before_the_upstream_finishes() {
         .set_read_timeout(Some(Duration::from_secs(5)))
         .expect("timeout");
     let mut seen = Vec::new();
+    read_until(stream, &mut seen, "first");
+    assert!(
+        !String::from_utf8_lossy(&seen).contains("second"),
+        "sent before the upstream finished"
+    );
+    up.release();
+    read_until(stream, &mut seen, "second");
+}
+
+/// Reads from `stream` into `seen` until it contains `marker`.
+fn read_until(stream: &mut std::net::TcpStream, seen: &mut Vec<u8>, marker: &str) {
     let mut buf = [0u8; 4096];
-    while !String::from_utf8_lossy(&seen).contains("first") {
+    while !String::from_utf8_lossy(seen).contains(marker) {
         let n = stream
             .read(&mut buf)
-            .expect("first chunk arrives while the upstream waits");
-        assert!(n > 0, "closed early");
-        seen.extend_from_slice(&buf[..n]);
-    }
-    assert!(!String::from_utf8_lossy(&seen).contains("second"));
-    up.release();
-    while !String::from_utf8_lossy(&seen).contains("second") {
-        let n = stream.read(&mut buf).expect("second chunk");
-        assert!(n > 0, "closed early");
+            .unwrap_or_else(|e| panic!("waiting for {marker:?}: {e}"));
+        assert!(n > 0, "closed before {marker:?}");
         seen.extend_from_slice(&buf[..n]);
     }
 }
