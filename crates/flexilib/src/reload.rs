@@ -211,7 +211,7 @@ impl ReloadThread {
                 Err(error) => tracing::warn!(
                     dir = %dir.display(),
                     %error,
-                    "cannot watch directory; changes there are picked up on the next config reload"
+                    "cannot watch directory; library changes there are picked up on the next config reload (SIGHUP)"
                 ),
             }
         }

@@ -82,7 +82,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     let reloader = match Reloader::start(Arc::clone(&server), &settings.config) {
         Ok(reloader) => Some(reloader),
         Err(error) => {
-            tracing::error!(%error, "cannot watch files; libraries and config reload on SIGHUP only");
+            tracing::error!(%error, "cannot start reloading; libraries and config stay as loaded");
             None
         }
     };
@@ -94,8 +94,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         reloader,
     ));
     // Connections still open after the grace period are dropped here, and
-    // their log lines written, before the final flush. Libraries are
-    // unloaded (`flexilib_deinit`) as the last route table goes.
+    // their log lines written, before the final flush.
     server.handlers.release_reserve();
     runtime.shutdown_timeout(Duration::from_secs(1));
     // Unload every library (`flexilib_deinit`) by dropping the route table;
