@@ -30,7 +30,7 @@ use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 use crate::arena::{ArenaUsage, RequestArena};
-use crate::target::native::{CallError, LibraryResponse, LoadError, NativeLibrary};
+use crate::targets::native::{CallError, LibraryResponse, LoadError, NativeLibrary};
 
 /// How often the stall guard looks at running calls.
 const STALL_TICK: Duration = Duration::from_millis(1);

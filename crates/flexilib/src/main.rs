@@ -4,7 +4,7 @@
 //! the server ([`worker`]) as a child; `--no-supervisor` runs the server in
 //! this process. The request path, module by module:
 //! [`listen`] → [`conn`] (HTTP/1.1 parse, timeouts) → [`service`] →
-//! [`route`] → [`handlers`] + [`target`] (library call, [`arena`]) →
+//! [`route`] → [`handlers`] + [`targets`] (library call, [`arena`]) →
 //! [`respond`] → [`access_log`]. [`reload`] swaps libraries and routes
 //! while serving.
 
@@ -22,7 +22,7 @@ mod route;
 mod service;
 mod settings;
 mod supervisor;
-mod target;
+mod targets;
 mod worker;
 
 use std::io::IsTerminal as _;

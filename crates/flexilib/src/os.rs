@@ -1,5 +1,5 @@
 //! The OS boundary: process limits, memory trimming, signals, inherited
-//! sockets. With `target::native::ffi` and `arena`, the only `unsafe` code.
+//! sockets. With `targets::native::ffi` and `arena`, the only `unsafe` code.
 
 /// Raises the soft limit on open files to the hard limit, so that the server
 /// can hold as many connections as the system allows (the usual soft limit

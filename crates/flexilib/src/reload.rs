@@ -31,7 +31,7 @@ use notify::{RecursiveMode, Watcher as _};
 use crate::config;
 use crate::route::RouteTable;
 use crate::service::Server;
-use crate::target::native::Reloaded;
+use crate::targets::native::Reloaded;
 
 /// Quiet time after the last config-file event before it is re-read.
 pub const CONFIG_DEBOUNCE: Duration = Duration::from_millis(50);

@@ -17,7 +17,7 @@ use hyper::{HeaderMap, Response, StatusCode};
 use crate::access_log::{AccessLog, Entry};
 use crate::arena::ArenaUsage;
 use crate::conn::Activity;
-use crate::target::native::LibraryResponse;
+use crate::targets::native::LibraryResponse;
 
 /// What makes a library's response unusable (it is answered with 500).
 #[derive(Debug, Clone, thiserror::Error)]

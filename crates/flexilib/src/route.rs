@@ -7,8 +7,8 @@ use std::sync::Arc;
 use hyper::HeaderMap;
 
 use crate::config::{Config, Matcher, TargetSpec};
-use crate::target::native::NativeLibrary;
-use crate::target::upstream::UpstreamGroup;
+use crate::targets::native::NativeLibrary;
+use crate::targets::upstream::UpstreamGroup;
 
 /// Where a matched request goes.
 #[derive(Debug, Clone)]

@@ -17,9 +17,9 @@ use crate::conn::Activity;
 use crate::handlers::{HandlerSlots, Outcome};
 use crate::respond::{streamed, LoggedBody, PendingLog, Reply};
 use crate::route::{RouteTable, Target};
-use crate::target::native::{LoadError, NativeLibrary};
-use crate::target::upstream::forward::ProxyFailure;
-use crate::target::upstream::{ProxyClient, UpstreamGroup};
+use crate::targets::native::{LoadError, NativeLibrary};
+use crate::targets::upstream::forward::ProxyFailure;
+use crate::targets::upstream::{ProxyClient, UpstreamGroup};
 
 /// State shared by every connection.
 pub struct Server {

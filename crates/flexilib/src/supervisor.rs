@@ -53,7 +53,7 @@ pub fn run(listen_fd: i32) -> std::io::Result<i32> {
                 os::drop_unused_code_pages();
                 let (status, stopping) = supervise(&mut child, &signals)?;
                 // Library copies a crashed worker could not remove.
-                crate::target::native::copy::remove_private_dirs_of(child.id());
+                crate::targets::native::copy::remove_private_dirs_of(child.id());
                 (Some(status), stopping, started.elapsed())
             }
             Err(error) => {

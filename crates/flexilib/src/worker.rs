@@ -18,7 +18,7 @@ use crate::reload::Reloader;
 use crate::route::RouteTable;
 use crate::service::Server;
 use crate::settings::Settings;
-use crate::target::upstream::{ProxyClient, ProxySettings};
+use crate::targets::upstream::{ProxyClient, ProxySettings};
 use crate::{config, housekeeping, os};
 
 /// Runs the server until SIGTERM/SIGINT. `inherited` is the supervisor's
@@ -108,7 +108,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         server.routes.store(Arc::new(RouteTable::default()));
     }
     drop(server);
-    crate::target::native::copy::remove_private_dir();
+    crate::targets::native::copy::remove_private_dir();
     log.flush();
     result
 }
@@ -173,7 +173,7 @@ async fn serve(
         tracing::error!(%error, "accept loop failed");
     }
     let deadline = tokio::time::Instant::now() + settings.shutdown_grace;
-    let busy = || open.count() + crate::target::upstream::forward::open_tunnels();
+    let busy = || open.count() + crate::targets::upstream::forward::open_tunnels();
     while busy() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
