@@ -1,14 +1,43 @@
 #!/usr/bin/env bash
 # Every check and test: formatting, lints, unit tests, end-to-end tests
 # against the real binary with real Rust and C libraries, and a smoke run of
-# the benchmarks (needs wrk and nginx: apt-get install -y wrk nginx-light).
+# the benchmarks.
+#
+# Needs Rust and a C compiler. What else the tests need is installed when
+# it can be (as root, through apt-get); the benchmark smoke needs wrk and
+# nginx (bench.py) and is skipped, with the reason, when they cannot be installed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# Installs Debian packages for the commands not found; false if it cannot.
+ensure_commands() { # ensure_commands "cmd:package" ...
+    local missing=() pair
+    for pair in "$@"; do
+        command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null 2>&1; then
+        return 1
+    fi
+    echo "test.sh: installing ${missing[*]}" >&2
+    { DEBIAN_FRONTEND=noninteractive apt-get update -qq &&
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"; } >/dev/null 2>&1
+}
+
+# The tests signal the server with the kill program and pin with taskset.
+ensure_commands python3:python3 || { echo "test.sh: python3 is required" >&2; exit 1; }
+[ -x /usr/bin/kill ] || [ -x /bin/kill ] || ensure_commands kill:procps || true
+
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The end-to-end tests load the example cdylib from the build directory.
 cargo build --workspace
 cargo test --workspace
+
 # Benchmarks: check that they run (a few seconds each); they assert no speed.
-python3 bench/bench.py --smoke
 python3 bench/lifecycle.py --smoke --no-build
+if ensure_commands wrk:wrk nginx:nginx-light taskset:util-linux; then
+    python3 bench/bench.py --smoke
+else
+    echo "test.sh: benchmark smoke skipped: wrk, nginx or taskset missing and not installable here (apt-get install -y wrk nginx-light util-linux as root)" >&2
+fi
