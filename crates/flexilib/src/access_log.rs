@@ -47,8 +47,21 @@ pub struct Entry<'a> {
     pub ttlb: Duration,
     /// Arena use of the request.
     pub usage: ArenaUsage,
-    /// For proxied requests: the upstream server and its response time.
-    pub upstream: Option<(&'a str, Duration)>,
+    /// What the target adds: for a proxied request, the upstream server
+    /// and its response time.
+    pub note: Option<&'a TargetNote>,
+}
+
+/// A target's addition to the log line: ` KIND WHO TIMEms`, e.g.
+/// ` upstream 127.0.0.1:9000 0.412ms`.
+#[derive(Debug, Clone)]
+pub struct TargetNote {
+    /// What kind of peer answered (`upstream`).
+    pub kind: &'static str,
+    /// Which one.
+    pub who: String,
+    /// How long it took to answer.
+    pub time: Duration,
 }
 
 /// Buffered writer of access-log lines to stdout.
@@ -156,11 +169,13 @@ fn format_line(out: &mut Vec<u8>, entry: &Entry<'_>) {
     out.extend_from_slice(b", alloc: ");
     out.extend_from_slice(integer.format(entry.usage.allocated).as_bytes());
     out.push(b')');
-    if let Some((upstream, time)) = entry.upstream {
-        out.extend_from_slice(b" upstream ");
-        out.extend_from_slice(upstream.as_bytes());
+    if let Some(note) = entry.note {
         out.push(b' ');
-        push_millis(out, time);
+        out.extend_from_slice(note.kind.as_bytes());
+        out.push(b' ');
+        out.extend_from_slice(note.who.as_bytes());
+        out.push(b' ');
+        push_millis(out, note.time);
     }
     out.push(b'\n');
 }
@@ -216,7 +231,7 @@ mod tests {
                     preallocated: 1569,
                     allocated: 4350,
                 },
-                upstream: None,
+                note: None,
             },
         );
         assert_eq!(
@@ -236,7 +251,11 @@ mod tests {
                 bytes: 0,
                 ttlb: Duration::from_micros(1600),
                 usage: ArenaUsage::default(),
-                upstream: Some(("10.0.0.2:80", Duration::from_micros(1234))),
+                note: Some(&TargetNote {
+                    kind: "upstream",
+                    who: "10.0.0.2:80".into(),
+                    time: Duration::from_micros(1234),
+                }),
             },
         );
         assert_eq!(

@@ -56,7 +56,7 @@ pub enum Matcher {
 }
 
 /// The value of a rule.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TargetSpec {
     /// A shared library, resolved against the config file's directory.
     Library(PathBuf),
@@ -65,7 +65,7 @@ pub enum TargetSpec {
 }
 
 /// `http://host:port[/base], http://… [strip_prefix=yes|no] [host=pass|upstream]`.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UpstreamSpec {
     /// The servers, used round-robin.
     pub servers: Vec<UpstreamUrl>,
@@ -77,7 +77,7 @@ pub struct UpstreamSpec {
 }
 
 /// One upstream server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct UpstreamUrl {
     /// `host:port`.
     pub authority: String,

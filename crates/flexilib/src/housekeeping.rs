@@ -6,7 +6,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::access_log::AccessLog;
-use crate::{conn, os};
+use crate::conn::ConnStats;
+use crate::os;
 
 /// How often housekeeping runs.
 const PERIOD: Duration = Duration::from_secs(1);
@@ -14,7 +15,7 @@ const PERIOD: Duration = Duration::from_secs(1);
 const PARKED_BEFORE_TRIM: usize = 32;
 
 /// Starts the thread.
-pub fn start(log: Arc<AccessLog>) -> std::io::Result<()> {
+pub fn start(log: Arc<AccessLog>, connections: Arc<ConnStats>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("flexilib-housekeeping".into())
         .spawn(move || {
@@ -25,7 +26,7 @@ pub fn start(log: Arc<AccessLog>) -> std::io::Result<()> {
                 // Woken early when the log buffer fills up.
                 std::thread::park_timeout(PERIOD);
                 log.flush();
-                parked += conn::take_parked_count();
+                parked += connections.take_parked_count();
                 if parked >= PARKED_BEFORE_TRIM && last_trim.elapsed() >= PERIOD {
                     parked = 0;
                     last_trim = Instant::now();

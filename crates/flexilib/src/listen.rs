@@ -5,11 +5,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use hyper::service::service_fn;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 use crate::conn::{self, ConnSettings};
-use crate::service::Server;
+use crate::service::{handle, Server};
 
 /// Open connections, so shutdown can wait for them.
 #[derive(Debug, Default)]
@@ -44,7 +45,12 @@ pub fn adopt(fd: i32) -> std::io::Result<TcpListener> {
     TcpListener::from_std(listener)
 }
 
-/// Accepts connections until `shutdown` turns true, serving each on its own task.
+/// Accepts connections, serving each on its own task, until the task is
+/// dropped. Once `shutdown` turns true, connections already open finish
+/// their requests (and are counted in `open`), and connections accepted
+/// since are answered 503 with `Connection: close` at once, instead of
+/// waiting unanswered in the listen queue (the supervisor holds the socket
+/// open until the server exits).
 pub async fn accept_loop(
     listener: TcpListener,
     server: Arc<Server>,
@@ -52,10 +58,17 @@ pub async fn accept_loop(
     open: Arc<OpenConnections>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    let mut draining = *shutdown.borrow();
+    // Connections accepted while draining must not see the shutdown signal:
+    // it would close them before their request is read and answered.
+    let (_keep, never) = watch::channel(false);
     loop {
         let accepted = tokio::select! {
             biased;
-            _ = shutdown.changed() => return,
+            _ = shutdown.changed(), if !draining => {
+                draining = true;
+                continue;
+            }
             accepted = listener.accept() => accepted,
         };
         match accepted {
@@ -63,13 +76,24 @@ pub async fn accept_loop(
                 if let Err(error) = stream.set_nodelay(true) {
                     tracing::debug!(%error, "cannot set TCP_NODELAY");
                 }
-                open.0.fetch_add(1, Ordering::AcqRel);
-                let guard = OpenGuard(Arc::clone(&open));
+                let guard = (!draining).then(|| {
+                    open.0.fetch_add(1, Ordering::AcqRel);
+                    OpenGuard(Arc::clone(&open))
+                });
                 let server = Arc::clone(&server);
                 let settings = Arc::clone(&settings);
-                let shutdown = shutdown.clone();
+                let shutdown = if draining {
+                    never.clone()
+                } else {
+                    shutdown.clone()
+                };
                 tokio::spawn(async move {
-                    conn::serve(stream, peer, server, settings, shutdown).await;
+                    let service = move |activity: Arc<conn::Activity>| {
+                        service_fn(move |request| {
+                            handle(Arc::clone(&server), Arc::clone(&activity), request)
+                        })
+                    };
+                    conn::serve(stream, peer, service, settings, shutdown, draining).await;
                     drop(guard);
                 });
             }

@@ -17,6 +17,7 @@ mod housekeeping;
 mod listen;
 mod os;
 mod reload;
+mod request_log;
 mod respond;
 mod route;
 mod service;

@@ -31,7 +31,6 @@ use notify::{RecursiveMode, Watcher as _};
 use crate::config;
 use crate::route::RouteTable;
 use crate::service::Server;
-use crate::targets::native::Reloaded;
 
 /// Quiet time after the last config-file event before it is re-read.
 pub const CONFIG_DEBOUNCE: Duration = Duration::from_millis(50);
@@ -131,7 +130,7 @@ impl ReloadThread {
     fn on_change(&self, event: &notify::Event) -> bool {
         if event.need_rescan() {
             // The kernel dropped events: look at everything again.
-            self.reload_libraries();
+            self.recheck_targets();
             return true;
         }
         let completes_a_file = matches!(
@@ -149,12 +148,8 @@ impl ReloadThread {
             if !completes_a_file {
                 continue;
             }
-            let routes = self.server.routes.load();
-            for library in routes.libraries().filter(|library| library.path() == path) {
-                // A failure is logged by `reload`; the next event for the file retries.
-                if let Reloaded::Loaded(generation) = library.reload() {
-                    tracing::debug!(library = %path.display(), generation, "requests switched");
-                }
+            for target in self.server.routes.load().targets() {
+                target.file_changed(path);
             }
         }
         config_changed
@@ -170,7 +165,7 @@ impl ReloadThread {
                 tracing::info!(cause, config = %self.config_path.display(), routes, "config reloaded");
                 self.update_watches();
                 // A library file may have changed where no watch could see it.
-                self.reload_libraries();
+                self.recheck_targets();
             }
             Err(error) => {
                 tracing::error!(cause, %error, "config rejected; the previous routes keep serving");
@@ -178,10 +173,10 @@ impl ReloadThread {
         }
     }
 
-    /// Reloads every library whose file is not the version loaded.
-    fn reload_libraries(&self) {
-        for library in self.server.routes.load().libraries() {
-            library.reload();
+    /// Has every target look at its files again.
+    fn recheck_targets(&self) {
+        for target in self.server.routes.load().targets() {
+            target.recheck();
         }
     }
 
@@ -191,9 +186,11 @@ impl ReloadThread {
         if let Some(dir) = self.config_path.parent() {
             wanted.insert(dir.to_path_buf());
         }
-        for library in self.server.routes.load().libraries() {
-            if let Some(dir) = library.path().parent() {
-                wanted.insert(dir.to_path_buf());
+        for target in self.server.routes.load().targets() {
+            for path in target.watched_paths() {
+                if let Some(dir) = path.parent() {
+                    wanted.insert(dir.to_path_buf());
+                }
             }
         }
         for dir in self.watched.difference(&wanted) {

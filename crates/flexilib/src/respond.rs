@@ -1,22 +1,19 @@
-//! Building HTTP responses, and the response body that writes the access
-//! log line once it has been sent.
+//! Building HTTP responses, their bodies, and the body that writes the
+//! access-log line once it has been sent.
 
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll};
-use std::time::Instant;
 
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
+
+use crate::request_log::Finished;
 use hyper::ext::ReasonPhrase;
 use hyper::header::{
     HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
 };
 use hyper::{HeaderMap, Response, StatusCode};
 
-use crate::access_log::{AccessLog, Entry};
-use crate::arena::ArenaUsage;
-use crate::conn::Activity;
 use crate::targets::native::LibraryResponse;
 
 /// What makes a library's response unusable (it is answered with 500).
@@ -109,8 +106,9 @@ impl Reply {
         })
     }
 
-    /// The hyper response; its body logs the request when it is done.
-    pub fn into_response(mut self, log: Box<PendingLog>) -> Response<LoggedBody> {
+    /// The hyper response. The server adds `content-type: text/plain` when
+    /// the reply has no content type (as the original does).
+    pub fn into_response(mut self) -> Response<ReplyBody> {
         if !self.headers.contains_key(CONTENT_TYPE) {
             self.headers
                 .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
@@ -119,13 +117,8 @@ impl Reply {
             self.headers
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        let status = self.status;
-        let mut response = Response::new(LoggedBody {
-            inner: Inner::Full((!self.body.is_empty()).then_some(self.body)),
-            sent: 0,
-            log: Some((log, status.as_u16())),
-        });
-        *response.status_mut() = status;
+        let mut response = Response::new(ReplyBody::Full(self.body));
+        *response.status_mut() = self.status;
         *response.headers_mut() = self.headers;
         if let Some(reason) = self.reason {
             response.extensions_mut().insert(reason);
@@ -134,50 +127,66 @@ impl Reply {
     }
 }
 
-/// An upstream's response, streamed to the client, logged when done.
-pub fn streamed(response: Response<Incoming>, log: Box<PendingLog>) -> Response<LoggedBody> {
-    let status = response.status().as_u16();
-    response.map(|body| LoggedBody {
-        inner: Inner::Stream(body),
-        sent: 0,
-        log: Some((log, status)),
-    })
-}
+/// Largest frame a complete body is handed to the connection in: the
+/// connection asks for the next one only once it has room, so a client that
+/// does not read holds up at most this much beyond the socket buffers.
+const MAX_FRAME: usize = 64 * 1024;
 
-/// What the access log needs once the body has been sent.
-pub struct PendingLog {
-    /// The log.
-    pub log: Arc<AccessLog>,
-    /// The connection (client address, activity tracker told when the request ends).
-    pub activity: Arc<Activity>,
-    /// Request method.
-    pub method: hyper::Method,
-    /// Request target.
-    pub target: hyper::Uri,
-    /// HTTP version.
-    pub version: hyper::Version,
-    /// When the request head arrived.
-    pub started: Instant,
-    /// When the response was ready.
-    pub ready: Instant,
-    /// Arena use.
-    pub usage: ArenaUsage,
-    /// For proxied requests: the upstream server and its response time.
-    pub upstream: Option<(String, std::time::Duration)>,
-}
-
-/// A response body (complete, or streamed from an upstream) that writes the
-/// access-log line when hyper is done with it: after the last byte was
-/// handed to the connection, or when the connection went away.
-pub struct LoggedBody {
-    inner: Inner,
-    sent: u64,
-    log: Option<(Box<PendingLog>, u16)>,
-}
-
-enum Inner {
-    Full(Option<Bytes>),
+/// A response body: complete (handed out in frames of at most
+/// [`MAX_FRAME`]), or streamed from an upstream.
+pub enum ReplyBody {
+    /// The bytes still to send.
+    Full(Bytes),
+    /// An upstream's body, streamed.
     Stream(Incoming),
+}
+
+impl Body for ReplyBody {
+    type Data = Bytes;
+    type Error = hyper::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+        match self.get_mut() {
+            Self::Full(data) if data.is_empty() => Poll::Ready(None),
+            Self::Full(data) if data.len() <= MAX_FRAME => {
+                Poll::Ready(Some(Ok(Frame::data(std::mem::take(data)))))
+            }
+            Self::Full(data) => Poll::Ready(Some(Ok(Frame::data(data.split_to(MAX_FRAME))))),
+            Self::Stream(body) => Pin::new(body).poll_frame(cx),
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        match self {
+            Self::Full(data) => data.is_empty(),
+            Self::Stream(body) => body.is_end_stream(),
+        }
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        match self {
+            Self::Full(data) => SizeHint::with_exact(data.len() as u64),
+            Self::Stream(body) => body.size_hint(),
+        }
+    }
+}
+
+/// A response body that writes the request's access-log line when the
+/// connection is done with it: after the last byte was handed to the
+/// connection, or when the connection went away.
+pub struct LoggedBody {
+    body: ReplyBody,
+    log: Option<Box<Finished>>,
+}
+
+impl LoggedBody {
+    /// `body`, logged by `log` when done.
+    pub fn new(body: ReplyBody, log: Option<Box<Finished>>) -> Self {
+        Self { body, log }
+    }
 }
 
 impl Body for LoggedBody {
@@ -189,51 +198,35 @@ impl Body for LoggedBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = &mut *self;
-        let frame = match &mut this.inner {
-            Inner::Full(data) => Poll::Ready(data.take().map(|data| Ok(Frame::data(data)))),
-            Inner::Stream(body) => Pin::new(body).poll_frame(cx),
-        };
-        if let Poll::Ready(Some(Ok(frame))) = &frame {
-            if let Some(data) = frame.data_ref() {
-                this.sent += data.len() as u64;
+        let frame = Pin::new(&mut this.body).poll_frame(cx);
+        if let Some(log) = &mut this.log {
+            match &frame {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        log.body_handed(data.len());
+                    }
+                }
+                Poll::Ready(None) => log.ended = true,
+                _ => {}
             }
         }
         frame
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.inner {
-            Inner::Full(data) => data.is_none(),
-            Inner::Stream(body) => body.is_end_stream(),
-        }
+        self.body.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.inner {
-            Inner::Full(data) => SizeHint::with_exact(data.as_ref().map_or(0, |d| d.len() as u64)),
-            Inner::Stream(body) => body.size_hint(),
-        }
+        self.body.size_hint()
     }
 }
 
 impl Drop for LoggedBody {
     fn drop(&mut self) {
-        let Some((pending, status)) = self.log.take() else {
-            return;
-        };
-        let now = Instant::now();
-        pending.log.write(&Entry {
-            peer: &pending.activity.peer,
-            method: &pending.method,
-            target: &pending.target,
-            version: pending.version,
-            status,
-            ttfb: pending.ready.duration_since(pending.started),
-            bytes: self.sent,
-            ttlb: now.duration_since(pending.started),
-            usage: pending.usage,
-            upstream: pending.upstream.as_ref().map(|(a, t)| (a.as_str(), *t)),
-        });
-        pending.activity.end_request();
+        if let Some(mut log) = self.log.take() {
+            log.ended |= self.body.is_end_stream();
+            log.write();
+        }
     }
 }

@@ -1,29 +1,18 @@
 //! The route table: config rules bound to live targets, first match wins.
 
-use std::collections::HashMap;
-use std::path::PathBuf;
-use std::sync::Arc;
-
 use hyper::HeaderMap;
 
 use crate::config::{Config, Matcher, TargetSpec};
-use crate::targets::native::NativeLibrary;
-use crate::targets::upstream::UpstreamGroup;
-
-/// Where a matched request goes.
-#[derive(Debug, Clone)]
-pub enum Target {
-    /// A native shared library.
-    Library(Arc<NativeLibrary>),
-    /// Upstream HTTP servers.
-    Upstream(Arc<UpstreamGroup>),
-}
+use crate::targets::registry::Registry;
+use crate::targets::Target;
 
 /// One rule of the table.
 #[derive(Debug)]
 pub struct Route {
     matcher: Matcher,
-    /// Its target.
+    /// What the config says the target is.
+    spec: TargetSpec,
+    /// The live target.
     pub target: Target,
 }
 
@@ -34,40 +23,24 @@ pub struct RouteTable {
 }
 
 impl RouteTable {
-    /// Binds `config`'s rules to targets. Rules naming the same library file
-    /// share one [`NativeLibrary`]; libraries already in `previous` (the
-    /// table being replaced on reload) are kept with their loaded generation.
+    /// Binds `config`'s rules to targets. Rules with the same target spec
+    /// share one live target; targets already in `previous` (the table
+    /// being replaced on reload) are kept as they are (a loaded library
+    /// keeps its generation, an upstream group its health state).
     pub fn build(config: &Config, previous: Option<&RouteTable>) -> Self {
-        let mut libraries: HashMap<PathBuf, Arc<NativeLibrary>> = previous
-            .map(|table| {
-                table
-                    .libraries()
-                    .map(|library| (library.path().to_path_buf(), Arc::clone(library)))
-                    .collect()
-            })
-            .unwrap_or_default();
+        let mut registry = Registry::reusing(
+            previous
+                .into_iter()
+                .flat_map(|table| table.routes.iter())
+                .map(|route| (&route.spec, &route.target)),
+        );
         let routes = config
             .rules
             .iter()
-            .map(|rule| {
-                let target = match &rule.target {
-                    TargetSpec::Library(path) => Target::Library(Arc::clone(
-                        libraries
-                            .entry(path.clone())
-                            .or_insert_with(|| Arc::new(NativeLibrary::new(path.clone()))),
-                    )),
-                    TargetSpec::Upstream(spec) => {
-                        let prefix = match &rule.matcher {
-                            Matcher::PathPrefix(prefix) => prefix,
-                            Matcher::Header { path_prefix, .. } => path_prefix,
-                        };
-                        Target::Upstream(Arc::new(UpstreamGroup::new(spec, prefix)))
-                    }
-                };
-                Route {
-                    matcher: rule.matcher.clone(),
-                    target,
-                }
+            .map(|rule| Route {
+                matcher: rule.matcher.clone(),
+                spec: rule.target.clone(),
+                target: registry.get_or_create(&rule.target),
             })
             .collect();
         Self { routes }
@@ -80,15 +53,17 @@ impl RouteTable {
             .find(|route| route.matches(path, headers))
     }
 
-    /// Every library the table routes to, once each.
-    pub fn libraries(&self) -> impl Iterator<Item = &Arc<NativeLibrary>> {
-        let mut seen = std::collections::HashSet::new();
+    /// Every live target of the table, once each.
+    pub fn targets(&self) -> impl Iterator<Item = &Target> {
         self.routes
             .iter()
-            .filter_map(move |route| match &route.target {
-                Target::Library(library) => seen.insert(Arc::as_ptr(library)).then_some(library),
-                Target::Upstream(_) => None,
+            .enumerate()
+            .filter(|(index, route)| {
+                !self.routes[..*index]
+                    .iter()
+                    .any(|earlier| earlier.target.same(&route.target))
             })
+            .map(|(_, route)| &route.target)
     }
 
     /// Number of routes.
@@ -98,16 +73,11 @@ impl RouteTable {
 }
 
 impl Route {
-    /// The file name of a library target.
-    #[cfg(test)]
-    pub fn target_path(&self) -> &str {
-        match &self.target {
-            Target::Library(library) => library
-                .path()
-                .file_name()
-                .and_then(|name| name.to_str())
-                .unwrap_or("?"),
-            Target::Upstream(_) => "upstream",
+    /// The path prefix the route matches.
+    pub fn prefix(&self) -> &str {
+        match &self.matcher {
+            Matcher::PathPrefix(prefix) => prefix,
+            Matcher::Header { path_prefix, .. } => path_prefix,
         }
     }
 
@@ -147,16 +117,16 @@ mod tests {
         let table = RouteTable::build(&config, None);
         let mut headers = HeaderMap::new();
         assert_eq!(
-            table.find("/c/x", &headers).map(|r| r.target_path()),
+            table.find("/c/x", &headers).map(|r| r.target.label()),
             Some("c.so")
         );
         assert_eq!(
-            table.find("/x", &headers).map(|r| r.target_path()),
+            table.find("/x", &headers).map(|r| r.target.label()),
             Some("root.so")
         );
         headers.insert(HOST, HeaderValue::from_static("iamhere"));
         assert_eq!(
-            table.find("/c", &headers).map(|r| r.target_path()),
+            table.find("/c", &headers).map(|r| r.target.label()),
             Some("iam.so")
         );
         let none = RouteTable::build(
@@ -168,11 +138,11 @@ mod tests {
         );
         assert!(none.find("/b", &HeaderMap::new()).is_none());
 
-        // A rebuilt table keeps the library objects of the old one.
+        // A rebuilt table keeps the live targets of the old one.
         let again = RouteTable::build(&config, Some(&table));
-        let old: Vec<_> = table.libraries().map(Arc::as_ptr).collect();
-        let new: Vec<_> = again.libraries().map(Arc::as_ptr).collect();
+        let old: Vec<_> = table.targets().collect();
+        let new: Vec<_> = again.targets().collect();
         assert_eq!(old.len(), 3);
-        assert_eq!(old, new);
+        assert!(old.iter().zip(&new).all(|(a, b)| a.same(b)));
     }
 }

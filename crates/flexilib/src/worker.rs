@@ -11,7 +11,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
 use crate::access_log::AccessLog;
-use crate::conn::ConnSettings;
+use crate::conn::{ConnSettings, ConnStats};
 use crate::handlers::HandlerSlots;
 use crate::listen::{self, OpenConnections};
 use crate::reload::Reloader;
@@ -19,6 +19,7 @@ use crate::route::RouteTable;
 use crate::service::Server;
 use crate::settings::Settings;
 use crate::targets::upstream::{ProxyClient, ProxySettings};
+use crate::targets::TargetEnv;
 use crate::{config, housekeeping, os};
 
 /// Runs the server until SIGTERM/SIGINT. `inherited` is the supervisor's
@@ -36,7 +37,9 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     tracing::info!(config = %config.path.display(), routes = routes.len(), "config loaded");
 
     let log = Arc::new(AccessLog::default());
-    housekeeping::start(Arc::clone(&log)).context("cannot start the housekeeping thread")?;
+    let conn_stats = Arc::new(ConnStats::default());
+    housekeeping::start(Arc::clone(&log), Arc::clone(&conn_stats))
+        .context("cannot start the housekeeping thread")?;
     // Library calls run on these workers; see `handlers`.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.handler_threads() + settings.reserved_io_threads())
@@ -54,17 +57,19 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     .context("cannot start the handler stall guard")?;
     let server = Arc::new(Server {
         routes: ArcSwap::from_pointee(routes),
-        handlers,
+        env: TargetEnv {
+            handlers,
+            proxy: ProxyClient::new(ProxySettings {
+                connect_timeout: settings.upstream_connect_timeout,
+                response_timeout: settings.upstream_response_timeout,
+                idle_timeout: settings.upstream_idle_timeout,
+                cooldown: settings.upstream_cooldown,
+            }),
+            max_body_bytes: settings.max_body_bytes,
+            body_timeout: settings.body_read_timeout,
+        },
         log: Arc::clone(&log),
-        max_body_bytes: settings.max_body_bytes,
-        body_timeout: settings.body_read_timeout,
         reloads: std::sync::Mutex::new(false),
-        proxy: ProxyClient::new(ProxySettings {
-            connect_timeout: settings.upstream_connect_timeout,
-            response_timeout: settings.upstream_response_timeout,
-            idle_timeout: settings.upstream_idle_timeout,
-            cooldown: settings.upstream_cooldown,
-        }),
     });
 
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -77,6 +82,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         http,
         keepalive_timeout: settings.keepalive_timeout,
         header_read_timeout: settings.header_read_timeout,
+        stats: conn_stats,
     });
 
     let reloader = match Reloader::start(Arc::clone(&server), &settings.config) {
@@ -95,7 +101,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     ));
     // Connections still open after the grace period are dropped here, and
     // their log lines written, before the final flush.
-    server.handlers.release_reserve();
+    server.env.handlers.release_reserve();
     runtime.shutdown_timeout(Duration::from_secs(1));
     // Unload every library (`flexilib_deinit`) by dropping the route table;
     // the reload thread, which also holds the server, only borrows it.
@@ -150,7 +156,7 @@ async fn serve(
     let open = Arc::new(OpenConnections::default());
     let accept = tokio::spawn(listen::accept_loop(
         listener,
-        server,
+        Arc::clone(&server),
         conn_settings,
         Arc::clone(&open),
         shutdown_rx,
@@ -167,13 +173,11 @@ async fn serve(
         }
     };
     tracing::info!(signal = signal_name, open = open.count(), "shutting down");
-    // Every receiver outlives this send: the accept loop and each connection hold one.
+    // Every receiver outlives this send: the accept loop and each connection
+    // hold one. The accept loop goes on, answering new connections 503.
     let _ = shutdown_tx.send(true);
-    if let Err(error) = accept.await {
-        tracing::error!(%error, "accept loop failed");
-    }
     let deadline = tokio::time::Instant::now() + settings.shutdown_grace;
-    let busy = || open.count() + crate::targets::upstream::forward::open_tunnels();
+    let busy = || open.count() + server.env.proxy.open_tunnels();
     while busy() > 0 && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
@@ -183,5 +187,6 @@ async fn serve(
             "grace period over; closing remaining connections"
         );
     }
+    accept.abort();
     Ok(())
 }

@@ -1,7 +1,153 @@
-//! Route targets: where a matched request is sent.
+//! Route targets: where a matched request is sent. Each kind is one module;
+//! [`Target`] is the only interface the rest of the server sees.
 //!
-//! * [`native`] — shared libraries called through the C ABI.
-//! * [`upstream`] — other HTTP servers, as a reverse proxy.
+//! * [`native`] — shared libraries called through the C ABI (a target that
+//!   computes in process).
+//! * [`upstream`] — other HTTP servers, as a reverse proxy (a target that
+//!   waits on other processes).
+//!
+//! A kind provides: how to build it from its [`TargetSpec`], how to serve a
+//! request ([`Target::serve`]), and which files it depends on and what to do
+//! when one changes ([`Target::watched_paths`], [`Target::file_changed`]).
+//! The [`registry`] keeps live targets across config reloads, keyed by spec.
 
+pub mod body;
 pub mod native;
+pub mod registry;
 pub mod upstream;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::{Request, Response};
+
+use crate::access_log::TargetNote;
+use crate::arena::ArenaUsage;
+use crate::config::TargetSpec;
+use crate::handlers::HandlerSlots;
+use crate::respond::ReplyBody;
+use native::NativeLibrary;
+use upstream::{ProxyClient, UpstreamGroup};
+
+/// A live target of one or more routes.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// A native shared library.
+    Library(Arc<NativeLibrary>),
+    /// Upstream HTTP servers.
+    Upstream(Arc<UpstreamGroup>),
+}
+
+/// What every target kind may need from the server to serve a request.
+pub struct TargetEnv {
+    /// Limits concurrent library calls.
+    pub handlers: HandlerSlots,
+    /// The upstream connection pool.
+    pub proxy: ProxyClient,
+    /// Largest accepted request body (for targets that read it whole).
+    pub max_body_bytes: u64,
+    /// Time allowed to receive a whole request body.
+    pub body_timeout: Duration,
+}
+
+/// The request's context beyond the request itself.
+#[derive(Debug, Clone, Copy)]
+pub struct CallInfo<'a> {
+    /// The client IP.
+    pub peer_ip: &'a str,
+    /// The path prefix of the route that matched.
+    pub route_prefix: &'a str,
+}
+
+/// A target's answer, with what it adds to the access-log line.
+pub struct Served {
+    /// The response (its body may still be streaming).
+    pub response: Response<ReplyBody>,
+    /// Arena use (library targets).
+    pub usage: ArenaUsage,
+    /// Who answered and how long it took (targets that wait on others).
+    pub note: Option<TargetNote>,
+}
+
+impl Served {
+    /// A response with nothing to add to the log line.
+    pub fn plain(response: Response<ReplyBody>) -> Self {
+        Self {
+            response,
+            usage: ArenaUsage::default(),
+            note: None,
+        }
+    }
+}
+
+impl Target {
+    /// A new, idle target for `spec` (nothing is loaded or connected yet).
+    pub fn new(spec: &TargetSpec) -> Self {
+        match spec {
+            TargetSpec::Library(path) => Self::Library(Arc::new(NativeLibrary::new(path.clone()))),
+            TargetSpec::Upstream(spec) => Self::Upstream(Arc::new(UpstreamGroup::new(spec))),
+        }
+    }
+
+    /// Serves one request.
+    pub async fn serve(
+        &self,
+        env: &TargetEnv,
+        request: Request<Incoming>,
+        call: CallInfo<'_>,
+    ) -> Served {
+        match self {
+            Self::Library(library) => native::serve(env, library, request).await,
+            Self::Upstream(group) => upstream::serve(env, group, request, call).await,
+        }
+    }
+
+    /// Files whose changes the target wants to hear about.
+    pub fn watched_paths(&self) -> Vec<PathBuf> {
+        match self {
+            Self::Library(library) => vec![library.path().to_path_buf()],
+            Self::Upstream(_) => Vec::new(),
+        }
+    }
+
+    /// `path` was written, created or renamed into place.
+    pub fn file_changed(&self, path: &Path) {
+        match self {
+            Self::Library(library) if library.path() == path => native::reload(library),
+            Self::Library(_) | Self::Upstream(_) => {}
+        }
+    }
+
+    /// Looks at every watched file again (after a config reload, or when
+    /// the kernel dropped file events).
+    pub fn recheck(&self) {
+        match self {
+            Self::Library(library) => native::reload(library),
+            Self::Upstream(_) => {}
+        }
+    }
+
+    /// The same live target (not merely an equal one).
+    pub fn same(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Library(a), Self::Library(b)) => Arc::ptr_eq(a, b),
+            (Self::Upstream(a), Self::Upstream(b)) => Arc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
+
+    /// Short name for diagnostics: the library file, or `upstream`.
+    #[cfg(test)]
+    pub fn label(&self) -> &str {
+        match self {
+            Self::Library(library) => library
+                .path()
+                .file_name()
+                .and_then(|name| name.to_str())
+                .unwrap_or("?"),
+            Self::Upstream(_) => "upstream",
+        }
+    }
+}

@@ -1,5 +1,7 @@
 //! Forwarding one request to an upstream server.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -34,6 +36,8 @@ pub struct ProxySettings {
 pub struct ProxyClient {
     client: Client<HttpConnector, UpstreamBody>,
     settings: ProxySettings,
+    /// Open upgrade tunnels, which graceful shutdown waits for like connections.
+    tunnels: Arc<AtomicUsize>,
 }
 
 /// Why a request got no upstream response.
@@ -75,14 +79,25 @@ impl ProxyClient {
             .pool_idle_timeout(settings.idle_timeout)
             .pool_timer(hyper_util::rt::TokioTimer::new())
             .build(connector);
-        Self { client, settings }
+        Self {
+            client,
+            settings,
+            tunnels: Arc::default(),
+        }
     }
 
-    /// Forwards `request` from `client_ip` to `group`, streaming bodies both
-    /// ways; tunnels protocol upgrades (WebSocket).
+    /// How many upgrade tunnels are open.
+    pub fn open_tunnels(&self) -> usize {
+        self.tunnels.load(Ordering::Acquire)
+    }
+
+    /// Forwards `request` from `client_ip` to `group` (for a route whose path
+    /// prefix is `prefix`), streaming bodies both ways; tunnels protocol
+    /// upgrades (WebSocket).
     pub async fn forward(
         &self,
         group: &UpstreamGroup,
+        prefix: &str,
         mut request: Request<Incoming>,
         client_ip: &str,
     ) -> Forwarded {
@@ -109,7 +124,7 @@ impl ProxyClient {
                 group.host_upstream.then_some(server.authority.as_str()),
                 upgrade,
             );
-            let target = group.upstream_target(index, head.uri.path(), head.uri.query());
+            let target = group.upstream_target(index, prefix, head.uri.path(), head.uri.query());
             let uri = server.parsed_authority.clone().and_then(|authority| {
                 let mut parts = hyper::http::uri::Parts::default();
                 parts.scheme = Some(hyper::http::uri::Scheme::HTTP);
@@ -147,7 +162,11 @@ impl ProxyClient {
                     headers::to_client(response.headers_mut(), switching && upgrade);
                     if switching {
                         if let Some(client_side) = client_side {
-                            tunnel(client_side, hyper::upgrade::on(&mut response));
+                            tunnel(
+                                Arc::clone(&self.tunnels),
+                                client_side,
+                                hyper::upgrade::on(&mut response),
+                            );
                         }
                     }
                     return Forwarded {
@@ -221,25 +240,22 @@ fn is_timeout(error: &hyper_util::client::legacy::Error) -> bool {
     false
 }
 
-/// Open upgrade tunnels, which graceful shutdown waits for like connections.
-static OPEN_TUNNELS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// How many upgrade tunnels are open.
-pub fn open_tunnels() -> usize {
-    OPEN_TUNNELS.load(std::sync::atomic::Ordering::Acquire)
-}
-
 /// Copies bytes both ways between the upgraded client and upstream
 /// connections until either side closes.
-fn tunnel(client: hyper::upgrade::OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
-    struct Open;
+/// `open` counts the tunnel while it lasts.
+fn tunnel(
+    open: Arc<AtomicUsize>,
+    client: hyper::upgrade::OnUpgrade,
+    upstream: hyper::upgrade::OnUpgrade,
+) {
+    struct Open(Arc<AtomicUsize>);
     impl Drop for Open {
         fn drop(&mut self) {
-            OPEN_TUNNELS.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+            self.0.fetch_sub(1, Ordering::AcqRel);
         }
     }
-    OPEN_TUNNELS.fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    let open = Open;
+    open.fetch_add(1, Ordering::AcqRel);
+    let open = Open(open);
     tokio::spawn(async move {
         let _open = open;
         let (client, upstream) = match tokio::try_join!(client, upstream) {

@@ -23,7 +23,6 @@ pub struct UpstreamServer {
 pub struct UpstreamGroup {
     servers: Vec<UpstreamServer>,
     next: AtomicUsize,
-    prefix: String,
     strip_prefix: bool,
     /// Send the upstream's authority as `Host`.
     pub host_upstream: bool,
@@ -39,8 +38,9 @@ fn now_ms() -> u64 {
 }
 
 impl UpstreamGroup {
-    /// The group for a route whose path prefix is `prefix`.
-    pub fn new(spec: &UpstreamSpec, prefix: &str) -> Self {
+    /// The group of `spec`'s servers. Routes with the same spec share it
+    /// (and its health state), whatever their path prefix.
+    pub fn new(spec: &UpstreamSpec) -> Self {
         Self {
             servers: spec
                 .servers
@@ -53,7 +53,6 @@ impl UpstreamGroup {
                 })
                 .collect(),
             next: AtomicUsize::new(0),
-            prefix: prefix.to_string(),
             strip_prefix: spec.strip_prefix,
             host_upstream: spec.host_upstream,
         }
@@ -100,11 +99,17 @@ impl UpstreamGroup {
     }
 
     /// The path and query to request from server `index` for the client's
-    /// `path` and `query`.
-    pub fn upstream_target(&self, index: usize, path: &str, query: Option<&str>) -> String {
+    /// `path` and `query`, on a route whose path prefix is `prefix`.
+    pub fn upstream_target(
+        &self,
+        index: usize,
+        prefix: &str,
+        path: &str,
+        query: Option<&str>,
+    ) -> String {
         let server = &self.servers[index];
         let rest = if self.strip_prefix {
-            path.strip_prefix(self.prefix.as_str()).unwrap_or(path)
+            path.strip_prefix(prefix).unwrap_or(path)
         } else {
             path
         };
@@ -127,7 +132,7 @@ mod tests {
     use super::*;
     use crate::config::UpstreamUrl;
 
-    fn group(urls: &[(&str, &str)], strip: bool, prefix: &str) -> UpstreamGroup {
+    fn group<'a>(urls: &[(&str, &str)], strip: bool, prefix: &'a str) -> (UpstreamGroup, &'a str) {
         let spec = UpstreamSpec {
             servers: urls
                 .iter()
@@ -139,26 +144,29 @@ mod tests {
             strip_prefix: strip,
             host_upstream: false,
         };
-        UpstreamGroup::new(&spec, prefix)
+        (UpstreamGroup::new(&spec), prefix)
     }
 
     #[test]
     fn paths_are_rewritten() {
-        let g = group(&[("h:1", "/v1")], true, "/api");
+        let (g, prefix) = group(&[("h:1", "/v1")], true, "/api");
         assert_eq!(
-            g.upstream_target(0, "/api/users", Some("a=1")),
+            g.upstream_target(0, prefix, "/api/users", Some("a=1")),
             "/v1/users?a=1"
         );
-        assert_eq!(g.upstream_target(0, "/api", None), "/v1/");
-        let g = group(&[("h:1", "")], false, "/api");
-        assert_eq!(g.upstream_target(0, "/api/users", None), "/api/users");
-        let g = group(&[("h:1", "")], true, "/api/");
-        assert_eq!(g.upstream_target(0, "/api/users", None), "/users");
+        assert_eq!(g.upstream_target(0, prefix, "/api", None), "/v1/");
+        let (g, prefix) = group(&[("h:1", "")], false, "/api");
+        assert_eq!(
+            g.upstream_target(0, prefix, "/api/users", None),
+            "/api/users"
+        );
+        let (g, prefix) = group(&[("h:1", "")], true, "/api/");
+        assert_eq!(g.upstream_target(0, prefix, "/api/users", None), "/users");
     }
 
     #[test]
     fn round_robin_skips_servers_that_are_down() {
-        let g = group(&[("a:1", ""), ("b:1", ""), ("c:1", "")], false, "/");
+        let (g, _) = group(&[("a:1", ""), ("b:1", ""), ("c:1", "")], false, "/");
         let picks: Vec<_> = (0..6).filter_map(|_| g.pick(&[])).collect();
         assert_eq!(picks, vec![0, 1, 2, 0, 1, 2]);
         g.mark_down(1, Duration::from_secs(60));

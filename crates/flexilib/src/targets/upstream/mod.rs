@@ -1,8 +1,8 @@
 //! Upstream targets: routes forwarded to other HTTP servers.
 //!
-//! * [`group`] — the servers of one route: round-robin, passive health
-//!   (a server that refused or timed out a connection is skipped for a
-//!   cool-down), path rewriting.
+//! * [`group`] — the servers of one upstream spec: round-robin, passive
+//!   health (a server that refused or timed out a connection is skipped for
+//!   a cool-down), path rewriting.
 //! * [`headers`] — the header rewriting of a reverse proxy (hop-by-hop
 //!   headers, `X-Forwarded-*`, `Via`, `Host`).
 //! * [`forward`] — sending one request (streaming both ways), the retry of
@@ -14,3 +14,47 @@ pub mod headers;
 
 pub use forward::{ProxyClient, ProxySettings};
 pub use group::UpstreamGroup;
+
+use hyper::body::Incoming;
+use hyper::Request;
+
+use crate::access_log::TargetNote;
+use crate::arena::ArenaUsage;
+use crate::respond::{Reply, ReplyBody};
+use crate::targets::{CallInfo, Served, TargetEnv};
+use forward::ProxyFailure;
+
+/// Forwards `request` to one of `group`'s servers and streams the answer back.
+pub async fn serve(
+    env: &TargetEnv,
+    group: &UpstreamGroup,
+    request: Request<Incoming>,
+    call: CallInfo<'_>,
+) -> Served {
+    let forwarded = env
+        .proxy
+        .forward(group, call.route_prefix, request, call.peer_ip)
+        .await;
+    let note = forwarded.upstream.map(|server| TargetNote {
+        kind: "upstream",
+        who: server,
+        time: forwarded.upstream_time,
+    });
+    let response = match forwarded.response {
+        Ok(response) => response.map(ReplyBody::Stream),
+        Err(failure) => {
+            let body = match failure {
+                ProxyFailure::BadGateway => "502 Bad Gateway: the upstream server failed\n",
+                ProxyFailure::Timeout => {
+                    "504 Gateway Timeout: the upstream server did not answer in time\n"
+                }
+            };
+            Reply::text(failure.status(), body).into_response()
+        }
+    };
+    Served {
+        response,
+        usage: ArenaUsage::default(),
+        note,
+    }
+}

@@ -1,0 +1,131 @@
+//! The byte stream under hyper.
+
+use std::future::poll_fn;
+use std::pin::Pin;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::TcpStream;
+
+use super::Activity;
+
+/// A connection's byte stream: readable and writable, and able to say when
+/// it is readable without reading (to wait on a parked connection).
+pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Ready when a read would not block.
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>;
+}
+
+impl Transport for TcpStream {
+    fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        TcpStream::poll_read_ready(self, cx)
+    }
+}
+
+/// The stream, counting bytes read and written for the watchdog and the
+/// log. `prefix` holds bytes read ahead before the connection was parked;
+/// they are read first (and counted again, as a request head in progress).
+pub struct CountingStream<T> {
+    inner: T,
+    prefix: Bytes,
+    activity: Arc<Activity>,
+}
+
+impl<T: Transport> CountingStream<T> {
+    /// `inner`, reporting to `activity`.
+    pub fn new(inner: T, activity: Arc<Activity>) -> Self {
+        Self {
+            inner,
+            prefix: Bytes::new(),
+            activity,
+        }
+    }
+
+    /// Bytes to be read before the stream's own.
+    pub fn set_prefix(&mut self, prefix: Bytes) {
+        self.prefix = prefix;
+    }
+
+    /// True if bytes read ahead are waiting to be read again.
+    pub fn has_prefix(&self) -> bool {
+        !self.prefix.is_empty()
+    }
+
+    /// Waits until the stream is readable.
+    pub async fn readable(&self) -> std::io::Result<()> {
+        poll_fn(|cx| self.inner.poll_read_ready(cx)).await
+    }
+
+    fn note_write(&self, result: &Poll<std::io::Result<usize>>) {
+        self.activity
+            .write_blocked
+            .store(result.is_pending(), Ordering::Relaxed);
+        if let Poll::Ready(Ok(written)) = result {
+            self.activity
+                .bytes_written
+                .fetch_add(*written as u64, Ordering::Relaxed);
+        }
+    }
+}
+
+impl<T: Transport> AsyncRead for CountingStream<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let result = if self.prefix.is_empty() {
+            Pin::new(&mut self.inner).poll_read(cx, buf)
+        } else {
+            let n = self.prefix.len().min(buf.remaining());
+            let chunk = self.prefix.split_to(n);
+            buf.put_slice(&chunk);
+            Poll::Ready(Ok(()))
+        };
+        let read = buf.filled().len() - before;
+        if read > 0 {
+            self.activity
+                .bytes_read
+                .fetch_add(read as u64, Ordering::Relaxed);
+        }
+        result
+    }
+}
+
+impl<T: Transport> AsyncWrite for CountingStream<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        self.note_write(&result);
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        self.note_write(&result);
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

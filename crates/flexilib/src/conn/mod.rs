@@ -1,0 +1,169 @@
+//! One client connection: what it is doing ([`Activity`], read by the
+//! timeouts and the access log) and the loop that serves it ([`serve`]).
+//!
+//! * [`http1`] — the HTTP/1.1 driver: hyper, the watchdog that enforces the
+//!   header-read, keep-alive and stalled-reader timeouts, graceful shutdown,
+//!   and parking idle connections without their buffers.
+//! * [`io`] — the byte stream under hyper: any [`io::Transport`] (TCP
+//!   today), counting bytes both ways for the watchdog and the log.
+//!
+//! [`serve`] is generic over the transport and the service, so a listener
+//! other than the public one (a loopback API, a TLS stream) reuses it.
+
+mod http1;
+pub mod io;
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1::Builder;
+use hyper::service::HttpService;
+use hyper_util::rt::TokioIo;
+use tokio::sync::watch;
+
+use io::{CountingStream, Transport};
+
+/// Connection-level settings.
+#[derive(Debug, Clone)]
+pub struct ConnSettings {
+    /// The hyper HTTP/1 builder with limits applied.
+    pub http: Builder,
+    /// Close a connection idle for this long.
+    pub keepalive_timeout: Duration,
+    /// Close a connection whose request head takes longer than this.
+    pub header_read_timeout: Duration,
+    /// Counters the housekeeping thread reads.
+    pub stats: Arc<ConnStats>,
+}
+
+/// What connections report to the housekeeping thread.
+#[derive(Debug, Default)]
+pub struct ConnStats {
+    parked: AtomicUsize,
+}
+
+impl ConnStats {
+    /// How many connections parked since the last call (and resets the count).
+    pub fn take_parked_count(&self) -> usize {
+        self.parked.swap(0, Ordering::Relaxed)
+    }
+
+    fn parked_one(&self) {
+        self.parked.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// What a connection is doing, as seen by the watchdog, and who it is with.
+#[derive(Debug, Default)]
+pub struct Activity {
+    /// The client address, formatted once for the access log.
+    pub peer: String,
+    /// The client IP alone (for `X-Forwarded-For`).
+    pub peer_ip: String,
+    /// Accepted after shutdown began: every request gets 503 and the
+    /// connection is closed.
+    pub draining: bool,
+    bytes_read: AtomicU64,
+    bytes_at_idle: AtomicU64,
+    completed: AtomicU64,
+    in_flight: AtomicUsize,
+    /// The last write to the socket would have blocked: hyper still holds
+    /// unsent bytes.
+    write_blocked: AtomicBool,
+    /// Bytes written to the socket, to see whether a blocked writer moves.
+    bytes_written: AtomicU64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Phase {
+    /// Waiting for the first byte of a request.
+    Idle,
+    /// Some bytes of a request head arrived, no complete head yet.
+    ReadingHead,
+    /// A request is being served.
+    Busy,
+}
+
+impl Activity {
+    /// A request head was parsed.
+    pub fn begin_request(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A response was sent (or abandoned).
+    pub fn end_request(&self) {
+        self.bytes_at_idle
+            .store(self.bytes_read.load(Ordering::Relaxed), Ordering::Relaxed);
+        self.completed.fetch_add(1, Ordering::Relaxed);
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Bytes written to the socket so far.
+    pub fn bytes_written(&self) -> u64 {
+        self.bytes_written.load(Ordering::Relaxed)
+    }
+
+    fn phase(&self) -> (Phase, u64) {
+        let completed = self.completed.load(Ordering::Relaxed);
+        let phase = if self.in_flight.load(Ordering::Relaxed) > 0 {
+            Phase::Busy
+        } else if self.bytes_read.load(Ordering::Relaxed)
+            > self.bytes_at_idle.load(Ordering::Relaxed)
+        {
+            Phase::ReadingHead
+        } else {
+            Phase::Idle
+        };
+        (phase, completed)
+    }
+}
+
+/// Serves `stream` from `peer` until the client closes, a timeout fires, or
+/// shutdown. `service` makes the connection's HTTP service from its
+/// [`Activity`]; `draining` marks a connection accepted during shutdown.
+pub async fn serve<T, S>(
+    stream: T,
+    peer: SocketAddr,
+    service: impl FnOnce(Arc<Activity>) -> S,
+    settings: Arc<ConnSettings>,
+    mut shutdown: watch::Receiver<bool>,
+    draining: bool,
+) where
+    T: Transport,
+    S: HttpService<Incoming> + Clone,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    S::ResBody: 'static,
+    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let activity = Arc::new(Activity {
+        peer: peer.to_string(),
+        peer_ip: peer.ip().to_string(),
+        draining,
+        ..Activity::default()
+    });
+    let mut io = TokioIo::new(CountingStream::new(stream, Arc::clone(&activity)));
+    let service = service(Arc::clone(&activity));
+    loop {
+        // Boxed so that a parked connection's task does not keep room for
+        // hyper's state in its own frame.
+        let run = Box::pin(http1::run(
+            io,
+            service.clone(),
+            &activity,
+            &settings,
+            &mut shutdown,
+        ));
+        match run.await {
+            http1::Run::Ended => return,
+            http1::Run::Parked(parked, idle_since) => {
+                io = parked;
+                if !http1::wait_while_parked(&io, idle_since, &settings, &mut shutdown).await {
+                    return;
+                }
+            }
+        }
+    }
+}
