@@ -2,21 +2,22 @@
 //! I/O flowing while they do.
 //!
 //! Library calls block (a handler may sleep for seconds). They run *inline*
-//! on the I/O runtime's worker threads, which saves a thread hand-off per
-//! request, but never on more than `SERVER_THREAD_COUNT` workers at once: a
+//! on the I/O runtime's threads, which saves a thread hand-off per
+//! request, but never on more than `SERVER_THREAD_COUNT` threads at once: a
 //! call first takes one of that many permits, and a request that finds none
 //! free awaits one asynchronously, to be served as soon as any call returns.
-//! The runtime has `RESERVED_IO_THREADS` workers beyond the permits, so some
-//! worker is always outside a library call.
+//! The runtime has `RESERVED_IO_THREADS` threads beyond the permits, so some
+//! I/O thread is always outside a library call. ("Worker" is the server
+//! process; tokio's worker threads are called I/O threads here.)
 //!
-//! A worker blocked in a call neither polls the socket driver nor runs its
-//! queued tasks, and tokio's idle workers sleep until told there is work.
+//! An I/O thread blocked in a call neither polls the socket driver nor runs
+//! its queued tasks, and tokio's idle threads sleep until told there is work.
 //! The [`StallGuard`] thread watches the calls: one that is still running
-//! after a tick (1 ms) makes it wake an idle worker, which then takes over
-//! the driver and steals the blocked worker's queued tasks. Fast calls cost
-//! two atomic increments; only slow calls cost a wake-up.
+//! after a tick (1 ms) makes it wake an idle I/O thread, which then takes
+//! over the driver and steals the blocked thread's queued tasks. Fast calls
+//! cost two atomic increments; only slow calls cost a wake-up.
 //!
-//! Each worker thread owns a [`RequestArena`], created on its first call.
+//! Each I/O thread owns a [`RequestArena`], created on its first call.
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -36,9 +37,9 @@ use crate::targets::native::{CallError, LibraryResponse, LoadError, NativeLibrar
 const STALL_TICK: Duration = Duration::from_millis(1);
 /// Ticks without any call before the stall guard sleeps until the next call.
 const QUIET_TICKS_BEFORE_SLEEP: u32 = 200;
-/// Ticks without a stalled call before the reserve workers are held back again.
+/// Ticks without a stalled call before the reserve I/O threads are held back again.
 const CALM_TICKS_BEFORE_HOLD: u32 = 100;
-/// How often a released reserve worker checks whether it may be held again.
+/// How often a released reserve I/O thread checks whether it may be held again.
 const RESERVE_RECHECK: Duration = Duration::from_millis(20);
 
 /// What came of calling a library.
@@ -59,22 +60,22 @@ pub struct HandlerSlots {
     guard: Arc<StallGuard>,
 }
 
-/// Per-worker-thread state: the arena and the call counter the guard reads.
-struct Worker {
+/// Per-I/O-thread state: the arena and the call counter the guard reads.
+struct ThreadState {
     arena: RequestArena,
     /// Odd while a call runs; incremented at the start and end of each call.
     calls: Arc<AtomicU64>,
 }
 
 thread_local! {
-    static WORKER: RefCell<Option<Worker>> = const { RefCell::new(None) };
+    static THREAD_STATE: RefCell<Option<ThreadState>> = const { RefCell::new(None) };
 }
 
 impl HandlerSlots {
-    /// `slots` concurrent calls on `runtime`'s workers; each worker's arena
+    /// `slots` concurrent calls on `runtime`'s I/O threads; each thread's arena
     /// pre-allocates `prealloc` bytes and keeps at most `retain` between
     /// requests. Starts the stall guard thread.
-    /// `reserved` workers are held out of the runtime until a call stalls.
+    /// `reserved` I/O threads are held out of the runtime until a call stalls.
     pub fn start(
         slots: usize,
         reserved: usize,
@@ -94,7 +95,7 @@ impl HandlerSlots {
         })
     }
 
-    /// Lets the reserve workers go for good (before the runtime shuts down).
+    /// Lets the reserve I/O threads go for good (before the runtime shuts down).
     pub fn release_reserve(&self) {
         self.guard.reserve.set(ReserveState::Released);
     }
@@ -120,33 +121,33 @@ impl HandlerSlots {
         head: &Parts,
         body: &[u8],
     ) -> (Outcome, ArenaUsage) {
-        WORKER.with(|cell| {
+        THREAD_STATE.with(|cell| {
             let mut slot = cell.borrow_mut();
-            let worker = slot.get_or_insert_with(|| Worker {
+            let state = slot.get_or_insert_with(|| ThreadState {
                 arena: RequestArena::new(self.prealloc, self.retain),
                 calls: self.guard.register(),
             });
-            let preallocated = worker.arena.capacity();
-            self.guard.call_starts(&worker.calls);
+            let preallocated = state.arena.capacity();
+            self.guard.call_starts(&state.calls);
             let outcome = match library.get() {
                 Err(error) => Outcome::LoadFailed(error),
-                Ok(generation) => match generation.library.call(&worker.arena, head, body) {
+                Ok(generation) => match generation.library.call(&state.arena, head, body) {
                     Ok(response) => Outcome::Response(response),
                     Err(error) => Outcome::CallFailed(error),
                 },
             };
-            worker.calls.fetch_add(1, Ordering::Release);
-            (outcome, worker.arena.finish(preallocated))
+            state.calls.fetch_add(1, Ordering::Release);
+            (outcome, state.arena.finish(preallocated))
         })
     }
 }
 
-/// Wakes an idle runtime worker when a library call blocks its worker for
+/// Wakes an idle I/O thread when a library call blocks its I/O thread for
 /// longer than a tick, so that I/O never waits for a handler.
 struct StallGuard {
     counters: Mutex<Vec<Arc<AtomicU64>>>,
     reserve: Reserve,
-    /// Set by a worker about to be held in reserve: wake another one.
+    /// Set by an I/O thread about to be held in reserve: wake another one.
     kick: AtomicBool,
     sleeping: AtomicBool,
     thread: Mutex<Option<Thread>>,
@@ -172,7 +173,7 @@ impl StallGuard {
         Ok(guard)
     }
 
-    /// A new worker thread's call counter.
+    /// A new I/O thread's call counter.
     fn register(&self) -> Arc<AtomicU64> {
         let counter = Arc::new(AtomicU64::new(0));
         self.counters
@@ -196,17 +197,17 @@ impl StallGuard {
         }
     }
 
-    /// Wakes an idle worker from outside the runtime: an empty task lands in
-    /// the global queue, and the worker woken to run it then polls the
+    /// Wakes an idle I/O thread from outside the runtime: an empty task lands in
+    /// the global queue, and the I/O thread woken to run it then polls the
     /// socket driver and steals queued tasks.
-    fn wake_a_worker(&self) {
+    fn wake_an_io_thread(&self) {
         drop(self.runtime.spawn(async {}));
     }
 
-    /// Blocks the calling worker while the reserve is held. The worker may
+    /// Blocks the calling I/O thread while the reserve is held. The thread may
     /// have been the one polling the socket driver, so first have the guard
-    /// wake another worker to take over.
-    fn hold_worker_in_reserve(&self) {
+    /// wake another I/O thread to take over.
+    fn hold_thread_in_reserve(&self) {
         if self.reserve.is_held() {
             self.kick.store(true, Ordering::SeqCst);
             self.sleeping.store(false, Ordering::SeqCst);
@@ -224,10 +225,10 @@ impl StallGuard {
         loop {
             std::thread::sleep(STALL_TICK);
             if self.kick.swap(false, Ordering::SeqCst) {
-                self.wake_a_worker();
+                self.wake_an_io_thread();
             }
             {
-                // Re-read the list only when a worker registered since.
+                // Re-read the list only when an I/O thread registered since.
                 let list = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
                 if list.len() != counters.len() {
                     counters.clone_from(&list);
@@ -263,7 +264,7 @@ impl StallGuard {
                 }
             }
             for _ in 0..newly_stalled {
-                self.wake_a_worker();
+                self.wake_an_io_thread();
             }
             quiet = if active { 0 } else { quiet + 1 };
             if quiet >= QUIET_TICKS_BEFORE_SLEEP {
@@ -280,21 +281,21 @@ impl StallGuard {
     }
 }
 
-/// Whether the reserve workers may take part in the runtime.
+/// Whether the reserve I/O threads may take part in the runtime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 enum ReserveState {
-    /// Held back: no call is stalling its worker.
+    /// Held back: no call is stalling its I/O thread.
     #[default]
     Held,
-    /// A call stalls its worker: the reserve works like any worker.
+    /// A call stalls its I/O thread: the reserve works like any I/O thread.
     Needed,
     /// Shutting down: never held again.
     Released,
 }
 
-/// Keeps the reserved workers out of tokio's work sharing while no library
-/// call stalls. On one CPU, an extra idle worker would otherwise be woken to
-/// steal half of the busy worker's tasks after every batch of socket events,
+/// Keeps the reserved I/O threads out of tokio's work sharing while no library
+/// call stalls. On one CPU, an extra idle I/O thread would otherwise be woken to
+/// steal half of the busy I/O thread's tasks after every batch of socket events,
 /// and the two would take turns on the CPU: same throughput, twice the p99.
 #[derive(Debug, Default)]
 struct Reserve {
@@ -316,7 +317,7 @@ impl Reserve {
         *self.state.lock().unwrap_or_else(PoisonError::into_inner) == ReserveState::Held
     }
 
-    /// Blocks the calling worker thread while the reserve is held.
+    /// Blocks the calling I/O thread while the reserve is held.
     fn wait_until_needed(&self) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         while *state == ReserveState::Held {
@@ -328,15 +329,15 @@ impl Reserve {
     }
 }
 
-/// A task that parks the worker running it while the reserve is held, and
+/// A task that parks the I/O thread running it while the reserve is held, and
 /// lets it work (awaiting, not blocking) while the reserve is needed.
 ///
-/// While it blocks, its worker's LIFO slot is empty (tokio runs that slot
+/// While it blocks, its I/O thread's LIFO slot is empty (tokio runs that slot
 /// first, and this task schedules nothing before blocking), and tasks left in
-/// its run queue are stolen by the active workers.
+/// its run queue are stolen by the active I/O threads.
 async fn hold_in_reserve(guard: Arc<StallGuard>) {
     loop {
-        guard.hold_worker_in_reserve();
+        guard.hold_thread_in_reserve();
         loop {
             tokio::time::sleep(RESERVE_RECHECK).await;
             if guard.reserve.is_held() {
