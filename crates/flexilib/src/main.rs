@@ -10,6 +10,7 @@
 
 mod access_log;
 mod arena;
+mod body_channel;
 mod config;
 mod conn;
 mod handlers;

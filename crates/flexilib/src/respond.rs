@@ -7,6 +7,7 @@ use std::task::{Context, Poll};
 use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
+use crate::body_channel::BodyReceiver;
 use crate::request_log::Finished;
 use hyper::ext::ReasonPhrase;
 use hyper::header::{
@@ -132,30 +133,45 @@ impl Reply {
 /// does not read holds up at most this much beyond the socket buffers.
 const MAX_FRAME: usize = 64 * 1024;
 
+/// Why a body stopped before its end; the connection is then cut.
+pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
+
 /// A response body: complete (handed out in frames of at most
-/// [`MAX_FRAME`]), or streamed from an upstream.
+/// [`MAX_FRAME`]), streamed from an upstream, or produced as it goes by a
+/// library or a function ([`crate::body_channel`]).
 pub enum ReplyBody {
     /// The bytes still to send.
     Full(Bytes),
     /// An upstream's body, streamed.
     Stream(Incoming),
+    /// Chunks from a producer, with back-pressure.
+    #[expect(
+        dead_code,
+        reason = "first users (library streaming, Lambda streaming) land next"
+    )]
+    Channel(BodyReceiver),
 }
 
 impl Body for ReplyBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         match self.get_mut() {
             Self::Full(data) if data.is_empty() => Poll::Ready(None),
             Self::Full(data) if data.len() <= MAX_FRAME => {
                 Poll::Ready(Some(Ok(Frame::data(std::mem::take(data)))))
             }
             Self::Full(data) => Poll::Ready(Some(Ok(Frame::data(data.split_to(MAX_FRAME))))),
-            Self::Stream(body) => Pin::new(body).poll_frame(cx),
+            Self::Stream(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|result| result.map_err(BodyError::from))),
+            Self::Channel(body) => Pin::new(body)
+                .poll_frame(cx)
+                .map(|frame| frame.map(|result| result.map_err(BodyError::from))),
         }
     }
 
@@ -163,6 +179,7 @@ impl Body for ReplyBody {
         match self {
             Self::Full(data) => data.is_empty(),
             Self::Stream(body) => body.is_end_stream(),
+            Self::Channel(body) => body.is_end_stream(),
         }
     }
 
@@ -170,6 +187,7 @@ impl Body for ReplyBody {
         match self {
             Self::Full(data) => SizeHint::with_exact(data.len() as u64),
             Self::Stream(body) => body.size_hint(),
+            Self::Channel(body) => body.size_hint(),
         }
     }
 }
@@ -191,12 +209,12 @@ impl LoggedBody {
 
 impl Body for LoggedBody {
     type Data = Bytes;
-    type Error = hyper::Error;
+    type Error = BodyError;
 
     fn poll_frame(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
         let this = &mut *self;
         let frame = Pin::new(&mut this.body).poll_frame(cx);
         if let Some(log) = &mut this.log {
