@@ -20,7 +20,13 @@ use core::ffi::{c_char, c_int, c_void};
 /// * `0` — the original FlexiLib layout: no `abi_version`, `alloc` or `arena`.
 /// * `1` — [`Request`] gains `abi_version`, `alloc` and `arena`; libraries may
 ///   export [`SYMBOL_INIT`] and [`SYMBOL_DEINIT`].
-pub const ABI_VERSION: usize = 1;
+/// * `2` — per-route instances ([`SYMBOL_INSTANCE_NEW`], [`InstanceConfig`]),
+///   asynchronous completion ([`PENDING`], [`Host::complete`]), streamed
+///   bodies ([`RESPONSE_STREAM`], [`Host::stream_write`]) and headers sent
+///   as given ([`RESPONSE_AS_GIVEN`]). [`Request`] gains `instance`, `call`
+///   and `host`; a library that exports [`SYMBOL_ABI_VERSION`] returning 2
+///   returns [`ResponseV2`] (a [`Response`] followed by `flags`).
+pub const ABI_VERSION: usize = 2;
 
 /// Required export: `struct flexilib_response *handle_request(struct flexilib_request *)`.
 pub const SYMBOL_HANDLE_REQUEST: &[u8] = b"handle_request";
@@ -33,6 +39,41 @@ pub const SYMBOL_INIT: &[u8] = b"flexilib_init";
 /// Optional export: `void flexilib_deinit(void)`, called once before the
 /// library is unloaded.
 pub const SYMBOL_DEINIT: &[u8] = b"flexilib_deinit";
+/// Optional export (ABI ≥ 2): `size_t flexilib_abi_version(void)`, the ABI
+/// version the library was built against. 2 or more: its responses are
+/// [`ResponseV2`].
+pub const SYMBOL_ABI_VERSION: &[u8] = b"flexilib_abi_version";
+/// Optional export (ABI ≥ 2): `void *flexilib_instance_new(const struct
+/// flexilib_instance_config *)`. A library exporting it gets one instance
+/// per route; NULL fails the instance (the reason goes to `config->fail`).
+pub const SYMBOL_INSTANCE_NEW: &[u8] = b"flexilib_instance_new";
+/// Optional export (ABI ≥ 2): `void flexilib_instance_free(void *)`, called
+/// after the instance's last request.
+pub const SYMBOL_INSTANCE_FREE: &[u8] = b"flexilib_instance_free";
+
+/// `handle_request`'s answer meaning "the response comes later, through
+/// [`Host::complete`]" (ABI ≥ 2).
+pub const PENDING: *mut Response = core::ptr::without_provenance_mut(1);
+
+/// Response flag: the body is streamed through [`Host::stream_write`] and
+/// [`Host::stream_end`] (the response's own body must be empty).
+pub const RESPONSE_STREAM: usize = 1;
+/// Response flag: send the headers exactly as given (no default
+/// `content-type`).
+pub const RESPONSE_AS_GIVEN: usize = 2;
+
+/// Host callback result: done.
+pub const STATUS_OK: c_int = 0;
+/// Host callback result: a non-blocking write found the buffer full; wait
+/// for the [`Host::stream_on_writable`] callback and write again.
+pub const STATUS_FULL: c_int = 1;
+/// Host callback result: the client went away (or the stream ended); stop.
+pub const STATUS_CLOSED: c_int = 2;
+/// Host callback result: unknown call, or not allowed in its state.
+pub const STATUS_INVALID: c_int = -1;
+
+/// [`Host::stream_write`] flag: return [`STATUS_FULL`] instead of waiting.
+pub const WRITE_NONBLOCK: c_int = 1;
 
 /// One header: name and value as pointer + length (not NUL-terminated).
 #[repr(C)]
@@ -83,6 +124,85 @@ pub struct Request {
     pub alloc: Option<AllocFn>,
     /// Opaque arena handle to pass to `alloc`.
     pub arena: *mut c_void,
+    // ---- appended in ABI 2 ----
+    /// The route's instance (from `flexilib_instance_new`), or NULL.
+    pub instance: *mut c_void,
+    /// This request, for the [`Host`] callbacks.
+    pub call: u64,
+    /// The host's callbacks.
+    pub host: *const Host,
+}
+
+/// A route option `key=value` (ABI ≥ 2). Not NUL-terminated.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct RouteOption {
+    /// Key bytes.
+    pub key: *const c_char,
+    /// Key length.
+    pub key_len: usize,
+    /// Value bytes.
+    pub value: *const c_char,
+    /// Value length.
+    pub value_len: usize,
+}
+
+/// What `flexilib_instance_new` is given (ABI ≥ 2). Valid during the call.
+#[repr(C)]
+#[derive(Debug)]
+pub struct InstanceConfig {
+    /// [`ABI_VERSION`] of the host.
+    pub abi_version: usize,
+    /// The route's key as written in the config, e.g. `/w`. Not NUL-terminated.
+    pub route: *const c_char,
+    /// Length of `route`.
+    pub route_len: usize,
+    /// Directory of the config file, NUL-terminated: relative option paths
+    /// are relative to it.
+    pub config_dir: *const c_char,
+    /// Length of `config_dir`, without the NUL.
+    pub config_dir_len: usize,
+    /// The route's options, in config order.
+    pub options: *const RouteOption,
+    /// Number of options.
+    pub options_len: usize,
+    /// Pass to `depends_on` and `fail`.
+    pub host_context: *mut c_void,
+    /// Names a file the instance read (relative to `config_dir` unless
+    /// absolute): when it changes, a new instance is built.
+    pub depends_on:
+        unsafe extern "C" fn(host_context: *mut c_void, path: *const c_char, len: usize),
+    /// Says why the instance cannot be built (before returning NULL).
+    pub fail: unsafe extern "C" fn(host_context: *mut c_void, message: *const c_char, len: usize),
+}
+
+/// The host's callbacks for asynchronous and streamed responses (ABI ≥ 2).
+/// Every one may be called from any thread.
+#[repr(C)]
+#[derive(Debug)]
+pub struct Host {
+    /// [`ABI_VERSION`] of the host.
+    pub abi_version: usize,
+    /// Completes a request that `handle_request` answered [`PENDING`]:
+    /// exactly once, with a [`ResponseV2`] valid during the call (the host
+    /// copies it). [`STATUS_INVALID`] for an unknown or completed call.
+    pub complete: unsafe extern "C" fn(call: u64, response: *const ResponseV2) -> c_int,
+    /// Appends `len` bytes to a streamed body. Waits while the host's
+    /// buffer is full, unless `flags` has [`WRITE_NONBLOCK`] (then
+    /// [`STATUS_FULL`]). [`STATUS_CLOSED`] once the client is gone.
+    pub stream_write:
+        unsafe extern "C" fn(call: u64, data: *const c_char, len: usize, flags: c_int) -> c_int,
+    /// Calls `callback(data)` once, from any thread, when the buffer has
+    /// room again (at once if it has) or the stream closed.
+    pub stream_on_writable: unsafe extern "C" fn(
+        call: u64,
+        callback: unsafe extern "C" fn(data: *mut c_void),
+        data: *mut c_void,
+    ) -> c_int,
+    /// Ends a streamed body: `ok` non-zero for a complete body; zero aborts
+    /// the connection so the client sees a truncated body as an error. The
+    /// call handle is invalid afterwards.
+    pub stream_end: unsafe extern "C" fn(call: u64, ok: c_int) -> c_int,
 }
 
 /// The response returned by `handle_request`.
@@ -105,6 +225,16 @@ pub struct Response {
     pub reason_len: usize,
 }
 
+/// The response of an ABI-2 library: the original layout plus flags.
+#[repr(C)]
+#[derive(Debug)]
+pub struct ResponseV2 {
+    /// The original response fields.
+    pub base: Response,
+    /// [`RESPONSE_STREAM`] and/or [`RESPONSE_AS_GIVEN`].
+    pub flags: usize,
+}
+
 /// Signature of the required `handle_request` export.
 pub type HandleRequestFn = unsafe extern "C" fn(request: *mut Request) -> *mut Response;
 /// Signature of the optional `request_deinit` export.
@@ -113,3 +243,9 @@ pub type RequestDeinitFn = unsafe extern "C" fn();
 pub type InitFn = unsafe extern "C" fn(host_abi_version: usize) -> c_int;
 /// Signature of the optional `flexilib_deinit` export.
 pub type DeinitFn = unsafe extern "C" fn();
+/// Signature of the optional `flexilib_abi_version` export.
+pub type AbiVersionFn = unsafe extern "C" fn() -> usize;
+/// Signature of the optional `flexilib_instance_new` export.
+pub type InstanceNewFn = unsafe extern "C" fn(config: *const InstanceConfig) -> *mut c_void;
+/// Signature of the optional `flexilib_instance_free` export.
+pub type InstanceFreeFn = unsafe extern "C" fn(instance: *mut c_void);

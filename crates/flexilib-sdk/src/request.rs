@@ -285,7 +285,7 @@ mod tests {
             assert_eq!(r.header("x-bin"), None, "non-UTF-8 value");
             assert!(r.has_header("X-Bin"));
             assert_eq!(r.header_count(), 4);
-            assert_eq!(r.abi_version(), 1);
+            assert_eq!(r.abi_version(), crate::abi::ABI_VERSION);
             assert_eq!(r.body(), b"payload");
             let headers = r.headers();
             assert_eq!(headers.len(), 4);

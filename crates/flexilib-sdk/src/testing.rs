@@ -166,6 +166,9 @@ impl TestRequest {
             abi_version: self.abi_version,
             alloc: self.with_alloc.then_some(test_alloc as abi::AllocFn),
             arena: ptr::from_ref(&arena).cast_mut().cast::<c_void>(),
+            instance: ptr::null_mut(),
+            call: 0,
+            host: ptr::null(),
         };
         f(&mut raw)
     }

@@ -49,7 +49,6 @@ impl RequestArena {
     }
 
     /// Bytes handed out since the last reset.
-    #[cfg(test)]
     pub fn used(&self) -> usize {
         self.used.get()
     }
@@ -61,6 +60,13 @@ impl RequestArena {
         let dst = self.bump.try_alloc_slice_fill_copy(len, 0u8).ok()?;
         dst[..bytes.len()].copy_from_slice(bytes);
         self.used.set(self.used.get() + len);
+        Some(dst)
+    }
+
+    /// Moves `value` into the arena. Returns `None` when memory is exhausted.
+    pub fn alloc_value<T>(&self, value: T) -> Option<&mut T> {
+        let dst = self.bump.try_alloc(value).ok()?;
+        self.used.set(self.used.get() + std::mem::size_of::<T>());
         Some(dst)
     }
 
@@ -100,7 +106,9 @@ impl RequestArena {
         usage
     }
 
-    /// The opaque pointer libraries pass back to [`arena_alloc`].
+    /// The opaque pointer libraries pass back to [`arena_alloc`]: the
+    /// arena's address, so an arena handed to a library must not move
+    /// (arenas live in a `Box`).
     pub fn as_ffi_handle(&self) -> *mut c_void {
         ptr::from_ref(self).cast_mut().cast()
     }
@@ -110,15 +118,16 @@ impl RequestArena {
 ///
 /// # Safety
 /// `arena` must be the handle from [`RequestArena::as_ffi_handle`] of an arena
-/// that is alive and used by the calling thread only; the server passes it in
+/// that is alive and used by one thread at a time; the server passes it in
 /// the request and keeps the arena alive and untouched (but for this callback)
-/// for the whole `handle_request` call.
+/// for the whole `handle_request` call, and for a request answered later
+/// (ABI 2), until it is completed.
 pub unsafe extern "C" fn arena_alloc(arena: *mut c_void, size: usize, align: usize) -> *mut c_void {
     if arena.is_null() || !align.is_power_of_two() {
         return ptr::null_mut();
     }
     // SAFETY: per this function's contract `arena` points to a live
-    // `RequestArena` owned by the calling handler thread; we only take a
+    // `RequestArena` used by the calling thread alone; we only take a
     // shared reference, and `RequestArena` mutates only through `Cell` and
     // bumpalo's interior mutability, which are single-threaded like the call.
     let arena = unsafe { &*arena.cast::<RequestArena>() };

@@ -80,10 +80,9 @@ impl Shared {
     }
 }
 
-/// The producing end.
+/// The producing end. Several threads may share it (in an `Arc`).
 pub struct BodySender {
     shared: Arc<Shared>,
-    done: bool,
 }
 
 /// The consuming end: a response body.
@@ -101,7 +100,6 @@ pub fn channel(limit: usize) -> (BodySender, BodyReceiver) {
     (
         BodySender {
             shared: Arc::clone(&shared),
-            done: false,
         },
         BodyReceiver { shared },
     )
@@ -186,23 +184,22 @@ impl BodySender {
         self.shared.lock().closed
     }
 
-    /// Ends the body normally.
-    pub fn finish(mut self) {
+    /// Ends the body normally (once; later calls change nothing).
+    pub fn finish(&self) {
         self.end(true);
     }
 
     /// Ends the body as failed: the client connection is cut.
-    pub fn abort(mut self) {
+    pub fn abort(&self) {
         self.end(false);
     }
 
-    fn end(&mut self, complete: bool) {
-        if self.done {
+    fn end(&self, complete: bool) {
+        let mut state = self.shared.lock();
+        if state.ended.is_some() {
             return;
         }
-        self.done = true;
-        let mut state = self.shared.lock();
-        state.ended.get_or_insert(complete);
+        state.ended = Some(complete);
         let receiver = state.receiver.take();
         drop(state);
         if let Some(receiver) = receiver {

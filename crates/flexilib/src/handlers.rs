@@ -25,13 +25,10 @@ use std::sync::{Arc, Condvar, Mutex, PoisonError};
 use std::thread::Thread;
 use std::time::Duration;
 
-use bytes::Bytes;
-use hyper::http::request::Parts;
 use tokio::runtime::Handle;
 use tokio::sync::Semaphore;
 
 use crate::arena::{ArenaUsage, RequestArena};
-use crate::targets::native::{CallError, LibraryResponse, LoadError, NativeLibrary};
 
 /// How often the stall guard looks at running calls.
 const STALL_TICK: Duration = Duration::from_millis(1);
@@ -41,16 +38,6 @@ const QUIET_TICKS_BEFORE_SLEEP: u32 = 200;
 const CALM_TICKS_BEFORE_HOLD: u32 = 100;
 /// How often a released reserve I/O thread checks whether it may be held again.
 const RESERVE_RECHECK: Duration = Duration::from_millis(20);
-
-/// What came of calling a library.
-pub enum Outcome {
-    /// A response to send.
-    Response(LibraryResponse),
-    /// The library could not be loaded.
-    LoadFailed(LoadError),
-    /// The library was called but gave nothing usable.
-    CallFailed(CallError),
-}
 
 /// Bounds how many library calls run at once and sizes their arenas.
 pub struct HandlerSlots {
@@ -62,7 +49,9 @@ pub struct HandlerSlots {
 
 /// Per-I/O-thread state: the arena and the call counter the guard reads.
 struct ThreadState {
-    arena: RequestArena,
+    /// Boxed: libraries hold its address during a call (and a pending call
+    /// takes it away, see [`SlotArena::take_for_pending`]).
+    arena: Box<RequestArena>,
     /// Odd while a call runs; incremented at the start and end of each call.
     calls: Arc<AtomicU64>,
 }
@@ -100,45 +89,74 @@ impl HandlerSlots {
         self.guard.reserve.set(ReserveState::Released);
     }
 
-    /// Calls `library` for this request once a slot is free.
-    pub async fn call(
-        &self,
-        library: &NativeLibrary,
-        head: &Parts,
-        body: Bytes,
-    ) -> (Outcome, ArenaUsage) {
+    /// Runs `call` (a blocking library call) once a slot is free, on this
+    /// I/O thread, with the thread's request arena; returns what it returned
+    /// and the arena's use.
+    pub async fn run<R>(&self, call: impl FnOnce(&mut SlotArena<'_>) -> R) -> (R, ArenaUsage) {
         let _permit = match self.permits.try_acquire() {
             Ok(permit) => Some(permit),
             // The semaphore is never closed, so `acquire` cannot fail.
             Err(_) => self.permits.acquire().await.ok(),
         };
-        self.call_now(library, head, &body)
+        self.run_now(call)
     }
 
-    fn call_now(
-        &self,
-        library: &NativeLibrary,
-        head: &Parts,
-        body: &[u8],
-    ) -> (Outcome, ArenaUsage) {
+    fn run_now<R>(&self, call: impl FnOnce(&mut SlotArena<'_>) -> R) -> (R, ArenaUsage) {
         THREAD_STATE.with(|cell| {
             let mut slot = cell.borrow_mut();
             let state = slot.get_or_insert_with(|| ThreadState {
-                arena: RequestArena::new(self.prealloc, self.retain),
+                arena: Box::new(RequestArena::new(self.prealloc, self.retain)),
                 calls: self.guard.register(),
             });
             let preallocated = state.arena.capacity();
             self.guard.call_starts(&state.calls);
-            let outcome = match library.get() {
-                Err(error) => Outcome::LoadFailed(error),
-                Ok(generation) => match generation.library.call(&state.arena, head, body) {
-                    Ok(response) => Outcome::Response(response),
-                    Err(error) => Outcome::CallFailed(error),
-                },
+            let mut arena = SlotArena {
+                arena: &mut state.arena,
+                prealloc: self.prealloc,
+                retain: self.retain,
+                usage: None,
             };
+            let result = call(&mut arena);
+            let usage = arena.usage.take();
             state.calls.fetch_add(1, Ordering::Release);
-            (outcome, state.arena.finish(preallocated))
+            let usage = usage.unwrap_or_else(|| state.arena.finish(preallocated));
+            (result, usage)
         })
+    }
+}
+
+/// The request arena of the I/O thread running a call.
+pub struct SlotArena<'a> {
+    arena: &'a mut Box<RequestArena>,
+    prealloc: usize,
+    retain: usize,
+    usage: Option<ArenaUsage>,
+}
+
+impl SlotArena<'_> {
+    /// The arena.
+    pub fn get(&self) -> &RequestArena {
+        self.arena
+    }
+
+    /// Hands the arena, with the request in it, to a call that completes
+    /// later; the thread gets a fresh one.
+    pub fn take_for_pending(&mut self) -> Box<RequestArena> {
+        let fresh = Box::new(RequestArena::new(self.prealloc, self.retain));
+        let taken = std::mem::replace(self.arena, fresh);
+        self.usage = Some(ArenaUsage {
+            preallocated: taken.capacity(),
+            allocated: taken.used(),
+        });
+        taken
+    }
+
+    /// Gives back an arena taken by [`take_for_pending`](Self::take_for_pending)
+    /// that was not needed after all (the call completed meanwhile): it is
+    /// the thread's arena again.
+    pub fn restore(&mut self, arena: Box<RequestArena>) {
+        *self.arena = arena;
+        self.usage = None;
     }
 }
 

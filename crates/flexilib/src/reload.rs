@@ -159,7 +159,13 @@ impl ReloadThread {
         match config::load(&self.config_path) {
             Ok(config) => {
                 let current = self.server.routes.load_full();
-                let table = RouteTable::build(&config, Some(&current));
+                let table = match RouteTable::build(&config, Some(&current)) {
+                    Ok(table) => table,
+                    Err(error) => {
+                        tracing::error!(cause, %error, "config rejected; the previous routes keep serving");
+                        return;
+                    }
+                };
                 let routes = table.len();
                 self.server.routes.store(Arc::new(table));
                 tracing::info!(cause, config = %self.config_path.display(), routes, "config reloaded");

@@ -38,13 +38,14 @@ pub enum InvalidResponse {
 }
 
 /// A response before it becomes a hyper response.
-#[derive(Debug)]
 pub struct Reply {
     status: StatusCode,
     reason: Option<ReasonPhrase>,
     headers: HeaderMap,
-    body: Bytes,
+    body: ReplyBody,
     close: bool,
+    /// The server may add its default headers (`content-type`).
+    defaults: bool,
 }
 
 impl Reply {
@@ -54,8 +55,9 @@ impl Reply {
             status,
             reason: None,
             headers: HeaderMap::new(),
-            body: Bytes::from_static(body.as_bytes()),
+            body: ReplyBody::Full(Bytes::from_static(body.as_bytes())),
             close: false,
+            defaults: true,
         }
     }
 
@@ -65,8 +67,13 @@ impl Reply {
         self
     }
 
-    /// Validates and converts a library's response.
-    pub fn from_library(response: LibraryResponse) -> Result<Self, InvalidResponse> {
+    /// Validates and converts a library's response; `stream` carries the
+    /// body of a streamed one.
+    pub fn from_library(
+        response: LibraryResponse,
+        stream: Option<BodyReceiver>,
+    ) -> Result<Self, InvalidResponse> {
+        let defaults = !response.as_given();
         let status = match response.status {
             0 => StatusCode::OK,
             code @ 200..=999 => u16::try_from(code)
@@ -90,27 +97,38 @@ impl Reply {
             })?;
             let value = HeaderValue::from_maybe_shared(value)
                 .map_err(|_| InvalidResponse::HeaderValue(name.clone()))?;
-            // Framing and connection management belong to the server.
-            if name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION {
+            // Framing and connection management belong to the server; a
+            // streamed body may declare its length.
+            let length_from_library = name == CONTENT_LENGTH && stream.is_some();
+            if (name == CONTENT_LENGTH && !length_from_library)
+                || name == TRANSFER_ENCODING
+                || name == CONNECTION
+            {
                 continue;
             }
             headers
                 .try_append(name, value)
                 .map_err(|_| too_many.clone())?;
         }
+        let body = match stream {
+            Some(stream) => ReplyBody::Channel(stream),
+            None => ReplyBody::Full(response.body),
+        };
         Ok(Self {
             status,
             reason,
             headers,
-            body: response.body,
+            body,
             close: false,
+            defaults,
         })
     }
 
     /// The hyper response. The server adds `content-type: text/plain` when
-    /// the reply has no content type (as the original does).
+    /// the reply has no content type (as the original does), unless an
+    /// ABI-2 library asked for its headers to go out as given.
     pub fn into_response(mut self) -> Response<ReplyBody> {
-        if !self.headers.contains_key(CONTENT_TYPE) {
+        if self.defaults && !self.headers.contains_key(CONTENT_TYPE) {
             self.headers
                 .insert(CONTENT_TYPE, HeaderValue::from_static("text/plain"));
         }
@@ -118,7 +136,7 @@ impl Reply {
             self.headers
                 .insert(CONNECTION, HeaderValue::from_static("close"));
         }
-        let mut response = Response::new(ReplyBody::Full(self.body));
+        let mut response = Response::new(self.body);
         *response.status_mut() = self.status;
         *response.headers_mut() = self.headers;
         if let Some(reason) = self.reason {
@@ -145,10 +163,6 @@ pub enum ReplyBody {
     /// An upstream's body, streamed.
     Stream(Incoming),
     /// Chunks from a producer, with back-pressure.
-    #[expect(
-        dead_code,
-        reason = "first users (library streaming, Lambda streaming) land next"
-    )]
     Channel(BodyReceiver),
 }
 

@@ -2,7 +2,7 @@
 
 use hyper::HeaderMap;
 
-use crate::config::{Config, Matcher, TargetSpec};
+use crate::config::{Config, ConfigError, Matcher, TargetSpec};
 use crate::targets::registry::Registry;
 use crate::targets::Target;
 
@@ -27,23 +27,34 @@ impl RouteTable {
     /// share one live target; targets already in `previous` (the table
     /// being replaced on reload) are kept as they are (a loaded library
     /// keeps its generation, an upstream group its health state).
-    pub fn build(config: &Config, previous: Option<&RouteTable>) -> Self {
+    ///
+    /// New targets are readied ([`Target::prepare`]): a library route with
+    /// options is loaded and its instance built now, so that a library that
+    /// takes no options is a config error naming the line.
+    pub fn build(config: &Config, previous: Option<&RouteTable>) -> Result<Self, ConfigError> {
         let mut registry = Registry::reusing(
             previous
                 .into_iter()
                 .flat_map(|table| table.routes.iter())
                 .map(|route| (&route.spec, &route.target)),
         );
-        let routes = config
-            .rules
-            .iter()
-            .map(|rule| Route {
+        let mut routes = Vec::with_capacity(config.rules.len());
+        for rule in &config.rules {
+            let (target, new) = registry.get_or_create(&rule.target);
+            if new {
+                target.prepare().map_err(|message| ConfigError::Syntax {
+                    path: config.path.clone(),
+                    line: rule.line,
+                    message,
+                })?;
+            }
+            routes.push(Route {
                 matcher: rule.matcher.clone(),
                 spec: rule.target.clone(),
-                target: registry.get_or_create(&rule.target),
-            })
-            .collect();
-        Self { routes }
+                target,
+            });
+        }
+        Ok(Self { routes })
     }
 
     /// The first route matching `path` and `headers`.
@@ -114,7 +125,7 @@ mod tests {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
         };
-        let table = RouteTable::build(&config, None);
+        let table = RouteTable::build(&config, None).unwrap_or_else(|e| panic!("{e}"));
         let mut headers = HeaderMap::new();
         assert_eq!(
             table.find("/c/x", &headers).map(|r| r.target.label()),
@@ -135,11 +146,12 @@ mod tests {
                 Err(e) => panic!("{e}"),
             },
             None,
-        );
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
         assert!(none.find("/b", &HeaderMap::new()).is_none());
 
         // A rebuilt table keeps the live targets of the old one.
-        let again = RouteTable::build(&config, Some(&table));
+        let again = RouteTable::build(&config, Some(&table)).unwrap_or_else(|e| panic!("{e}"));
         let old: Vec<_> = table.targets().collect();
         let new: Vec<_> = again.targets().collect();
         assert_eq!(old.len(), 3);

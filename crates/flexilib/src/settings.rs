@@ -73,6 +73,11 @@ pub struct Settings {
     #[arg(long, env = "KEEPALIVE_TIMEOUT_SECONDS", default_value = "60", value_parser = parse_seconds)]
     pub keepalive_timeout: Duration,
 
+    /// Seconds a library may take to complete a request it answered
+    /// "pending" (ABI 2); then 504.
+    #[arg(long, env = "LIBRARY_COMPLETION_TIMEOUT_SECONDS", default_value = "300", value_parser = parse_seconds)]
+    pub library_completion_timeout: Duration,
+
     /// Seconds to establish a connection to an upstream server (then 504).
     #[arg(long, env = "UPSTREAM_CONNECT_TIMEOUT_SECONDS", default_value = "5", value_parser = parse_seconds)]
     pub upstream_connect_timeout: Duration,

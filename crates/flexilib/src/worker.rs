@@ -33,7 +33,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     for rule in &config.rules {
         tracing::debug!(line = rule.line, matcher = ?rule.matcher, target = ?rule.target, "route");
     }
-    let routes = RouteTable::build(&config, None);
+    let routes = RouteTable::build(&config, None)?;
     tracing::info!(config = %config.path.display(), routes = routes.len(), "config loaded");
 
     let log = Arc::new(AccessLog::default());
@@ -67,6 +67,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
             }),
             max_body_bytes: settings.max_body_bytes,
             body_timeout: settings.body_read_timeout,
+            completion_timeout: settings.library_completion_timeout,
         },
         log: Arc::clone(&log),
         reloads: std::sync::Mutex::new(false),

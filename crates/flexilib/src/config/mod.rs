@@ -18,6 +18,9 @@ use std::path::{Path, PathBuf};
 
 use hyper::header::HeaderName;
 
+mod library;
+pub use library::LibrarySpec;
+
 /// A parsed configuration file.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -58,8 +61,9 @@ pub enum Matcher {
 /// The value of a rule.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum TargetSpec {
-    /// A shared library, resolved against the config file's directory.
-    Library(PathBuf),
+    /// A shared library, resolved against the config file's directory,
+    /// with the options of its per-route instance.
+    Library(LibrarySpec),
     /// One or more upstream HTTP servers.
     Upstream(UpstreamSpec),
 }
@@ -157,7 +161,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let target = if value.starts_with("http://") || value.starts_with("https://") {
             TargetSpec::Upstream(parse_upstream(value).map_err(syntax)?)
         } else {
-            TargetSpec::Library(absolute(&base.join(value)))
+            TargetSpec::Library(library::parse(value, key, base).map_err(syntax)?)
         };
         rules.push(Rule {
             line,
@@ -300,6 +304,15 @@ fn path_prefix(text: &str) -> Result<String, String> {
 mod tests {
     use super::*;
 
+    fn library_spec(path: &str, route: &str) -> TargetSpec {
+        TargetSpec::Library(LibrarySpec {
+            path: path.into(),
+            options: Vec::new(),
+            route: route.into(),
+            config_dir: "/etc/fl".into(),
+        })
+    }
+
     fn parse_ok(text: &str) -> Config {
         match parse(Path::new("/etc/fl/proxy.ini"), text) {
             Ok(config) => config,
@@ -331,12 +344,9 @@ mod tests {
         );
         assert_eq!(
             config.rules[1].target,
-            TargetSpec::Library("/etc/fl/lib/c.so".into())
+            library_spec("/etc/fl/lib/c.so", "/c")
         );
-        assert_eq!(
-            config.rules[2].target,
-            TargetSpec::Library("/abs/root.so".into())
-        );
+        assert_eq!(config.rules[2].target, library_spec("/abs/root.so", "/"));
     }
 
     #[test]

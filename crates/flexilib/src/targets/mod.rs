@@ -28,14 +28,14 @@ use crate::arena::ArenaUsage;
 use crate::config::TargetSpec;
 use crate::handlers::HandlerSlots;
 use crate::respond::ReplyBody;
-use native::NativeLibrary;
+use native::{LibraryRoute, NativeLibrary};
 use upstream::{ProxyClient, UpstreamGroup};
 
 /// A live target of one or more routes.
 #[derive(Debug, Clone)]
 pub enum Target {
-    /// A native shared library.
-    Library(Arc<NativeLibrary>),
+    /// A native shared library (and, for ABI-2 libraries, the route's instance).
+    Library(Arc<LibraryRoute>),
     /// Upstream HTTP servers.
     Upstream(Arc<UpstreamGroup>),
 }
@@ -50,6 +50,8 @@ pub struct TargetEnv {
     pub max_body_bytes: u64,
     /// Time allowed to receive a whole request body.
     pub body_timeout: Duration,
+    /// Time a library may take to complete a request it answered "pending".
+    pub completion_timeout: Duration,
 }
 
 /// The request's context beyond the request itself.
@@ -83,11 +85,26 @@ impl Served {
 }
 
 impl Target {
-    /// A new, idle target for `spec` (nothing is loaded or connected yet).
-    pub fn new(spec: &TargetSpec) -> Self {
+    /// A new, idle target for `spec` (nothing is loaded or connected yet);
+    /// `library` gives the shared library object for a path.
+    pub fn new(spec: &TargetSpec, library: impl FnOnce(&Path) -> Arc<NativeLibrary>) -> Self {
         match spec {
-            TargetSpec::Library(path) => Self::Library(Arc::new(NativeLibrary::new(path.clone()))),
+            TargetSpec::Library(spec) => Self::Library(Arc::new(LibraryRoute::new(
+                library(&spec.path),
+                spec.clone(),
+            ))),
             TargetSpec::Upstream(spec) => Self::Upstream(Arc::new(UpstreamGroup::new(spec))),
+        }
+    }
+
+    /// Readies a new target whose problems are config errors (a library
+    /// given options it cannot take); the message says what is wrong.
+    pub fn prepare(&self) -> Result<(), String> {
+        match self {
+            Self::Library(route) if !route.spec.options.is_empty() => {
+                route.prepare().map_err(|error| error.to_string())
+            }
+            Self::Library(_) | Self::Upstream(_) => Ok(()),
         }
     }
 
@@ -99,7 +116,7 @@ impl Target {
         call: CallInfo<'_>,
     ) -> Served {
         match self {
-            Self::Library(library) => native::serve(env, library, request).await,
+            Self::Library(route) => native::serve(env, route, request).await,
             Self::Upstream(group) => upstream::serve(env, group, request, call).await,
         }
     }
@@ -107,7 +124,7 @@ impl Target {
     /// Files whose changes the target wants to hear about.
     pub fn watched_paths(&self) -> Vec<PathBuf> {
         match self {
-            Self::Library(library) => vec![library.path().to_path_buf()],
+            Self::Library(route) => route.watched_paths(),
             Self::Upstream(_) => Vec::new(),
         }
     }
@@ -115,8 +132,8 @@ impl Target {
     /// `path` was written, created or renamed into place.
     pub fn file_changed(&self, path: &Path) {
         match self {
-            Self::Library(library) if library.path() == path => native::reload(library),
-            Self::Library(_) | Self::Upstream(_) => {}
+            Self::Library(route) => route.file_changed(path),
+            Self::Upstream(_) => {}
         }
     }
 
@@ -124,7 +141,7 @@ impl Target {
     /// the kernel dropped file events).
     pub fn recheck(&self) {
         match self {
-            Self::Library(library) => native::reload(library),
+            Self::Library(route) => route.recheck(),
             Self::Upstream(_) => {}
         }
     }
@@ -142,8 +159,9 @@ impl Target {
     #[cfg(test)]
     pub fn label(&self) -> &str {
         match self {
-            Self::Library(library) => library
-                .path()
+            Self::Library(route) => route
+                .spec
+                .path
                 .file_name()
                 .and_then(|name| name.to_str())
                 .unwrap_or("?"),

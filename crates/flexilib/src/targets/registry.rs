@@ -3,34 +3,52 @@
 //! generation, an upstream group its round-robin position and cool-downs.
 
 use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
 
+use super::native::NativeLibrary;
 use super::Target;
 use crate::config::TargetSpec;
 
-/// The targets of one route table, one per distinct spec.
+/// The targets of one route table, one per distinct spec, and the library
+/// files they share (one loaded library per path, whatever its routes'
+/// options).
 #[derive(Debug, Default)]
 pub struct Registry {
     targets: HashMap<TargetSpec, Target>,
+    libraries: HashMap<PathBuf, Arc<NativeLibrary>>,
 }
 
 impl Registry {
     /// A registry that offers `previous` targets for reuse.
     pub fn reusing<'a>(previous: impl IntoIterator<Item = (&'a TargetSpec, &'a Target)>) -> Self {
-        Self {
-            targets: previous
-                .into_iter()
-                .map(|(spec, target)| (spec.clone(), target.clone()))
-                .collect(),
+        let mut registry = Self::default();
+        for (spec, target) in previous {
+            if let Target::Library(route) = target {
+                registry
+                    .libraries
+                    .insert(route.spec.path.clone(), Arc::clone(&route.library));
+            }
+            registry.targets.insert(spec.clone(), target.clone());
         }
+        registry
     }
 
-    /// The live target for `spec`: the existing one, or a new one.
-    pub fn get_or_create(&mut self, spec: &TargetSpec) -> Target {
+    /// The live target for `spec`: the existing one, or a new one (then
+    /// `true`).
+    pub fn get_or_create(&mut self, spec: &TargetSpec) -> (Target, bool) {
         if let Some(target) = self.targets.get(spec) {
-            return target.clone();
+            return (target.clone(), false);
         }
-        let target = Target::new(spec);
+        let libraries = &mut self.libraries;
+        let target = Target::new(spec, |path| {
+            Arc::clone(
+                libraries
+                    .entry(path.to_path_buf())
+                    .or_insert_with(|| Arc::new(NativeLibrary::new(path.to_path_buf()))),
+            )
+        });
         self.targets.insert(spec.clone(), target.clone());
-        target
+        (target, true)
     }
 }

@@ -69,6 +69,24 @@ pub enum CallError {
     ArenaExhausted,
 }
 
+/// What a call gave back.
+#[derive(Debug)]
+pub enum Called {
+    /// The response, now.
+    Response(LibraryResponse),
+    /// `FLEXILIB_PENDING`: the library completes the call later (ABI 2).
+    Pending,
+}
+
+/// What an ABI-2 call carries besides the request.
+#[derive(Debug, Clone, Copy)]
+pub struct CallContext {
+    /// The route's instance, or NULL.
+    pub instance: *mut std::ffi::c_void,
+    /// The call's handle for the host callbacks.
+    pub call: u64,
+}
+
 /// A response copied out of library memory.
 #[derive(Debug, Clone, Default)]
 pub struct LibraryResponse {
@@ -80,6 +98,20 @@ pub struct LibraryResponse {
     pub headers: Vec<(Bytes, Bytes)>,
     /// The body.
     pub body: Bytes,
+    /// ABI-2 response flags (`RESPONSE_STREAM`, `RESPONSE_AS_GIVEN`).
+    pub flags: usize,
+}
+
+impl LibraryResponse {
+    /// The body comes later, through the stream callbacks.
+    pub fn streamed(&self) -> bool {
+        self.flags & abi::RESPONSE_STREAM != 0
+    }
+
+    /// The headers go out exactly as given.
+    pub fn as_given(&self) -> bool {
+        self.flags & abi::RESPONSE_AS_GIVEN != 0
+    }
 }
 
 /// One `dlopen`ed library with its resolved entry points.
@@ -87,6 +119,10 @@ pub struct LoadedLibrary {
     handle_request: abi::HandleRequestFn,
     request_deinit: Option<abi::RequestDeinitFn>,
     deinit: Option<abi::DeinitFn>,
+    /// The ABI the library was built for (`flexilib_abi_version`; 1 without it).
+    abi_version: usize,
+    /// `flexilib_instance_new` and `flexilib_instance_free`, if exported.
+    instances: Option<(abi::InstanceNewFn, Option<abi::InstanceFreeFn>)>,
     path: PathBuf,
     // Dropped last: `dlclose` after `flexilib_deinit` ran in `Drop`.
     _library: libloading::Library,
@@ -141,6 +177,19 @@ impl LoadedLibrary {
         let deinit = unsafe { library.get::<abi::DeinitFn>(abi::SYMBOL_DEINIT) }
             .ok()
             .map(|symbol| *symbol);
+        // SAFETY: as above.
+        let abi_version_fn = unsafe { library.get::<abi::AbiVersionFn>(abi::SYMBOL_ABI_VERSION) }
+            .ok()
+            .map(|symbol| *symbol);
+        // SAFETY: as above.
+        let instance_new = unsafe { library.get::<abi::InstanceNewFn>(abi::SYMBOL_INSTANCE_NEW) }
+            .ok()
+            .map(|symbol| *symbol);
+        // SAFETY: as above.
+        let instance_free =
+            unsafe { library.get::<abi::InstanceFreeFn>(abi::SYMBOL_INSTANCE_FREE) }
+                .ok()
+                .map(|symbol| *symbol);
         if let Some(init) = init {
             // SAFETY: `flexilib_init` takes the host ABI version by value and
             // the library is loaded.
@@ -152,36 +201,87 @@ impl LoadedLibrary {
                 });
             }
         }
+        // SAFETY: `flexilib_abi_version` takes nothing and returns a size_t
+        // (ABI 2); the library is loaded and initialised.
+        let abi_version = abi_version_fn.map_or(1, |version| unsafe { version() });
         Ok(Self {
             handle_request,
             request_deinit,
             deinit,
+            abi_version,
+            instances: instance_new.map(|new| (new, instance_free)),
             path: path.to_path_buf(),
             _library: library,
         })
     }
 
+    /// The ABI version the library was built for.
+    pub fn abi_version(&self) -> usize {
+        self.abi_version
+    }
+
+    /// True if the library builds per-route instances.
+    pub fn has_instances(&self) -> bool {
+        self.instances.is_some()
+    }
+
+    /// Calls `flexilib_instance_new` with `config`; `None` if the library
+    /// has no constructor.
+    ///
+    /// # Safety
+    /// `config` and everything it points to must be valid for the call.
+    pub unsafe fn new_instance(
+        &self,
+        config: &abi::InstanceConfig,
+    ) -> Option<*mut std::ffi::c_void> {
+        let (new, _) = self.instances?;
+        // SAFETY: `new` has the ABI's signature and the library is loaded
+        // (borrowed `self`); `config` is valid per this function's contract.
+        Some(unsafe { new(config) })
+    }
+
+    /// Calls `flexilib_instance_free` (if exported) on `instance`.
+    ///
+    /// # Safety
+    /// `instance` must come from this library's `new_instance`, freed once,
+    /// with no request using it any more.
+    pub unsafe fn free_instance(&self, instance: *mut std::ffi::c_void) {
+        if let Some((_, Some(free))) = self.instances {
+            // SAFETY: per this function's contract; the library is loaded.
+            unsafe { free(instance) };
+        }
+    }
+
     /// Calls `handle_request` with the request copied into `arena`, copies
-    /// the response out, then calls `request_deinit`.
+    /// the response out, then calls `request_deinit`. With `context` (ABI 2
+    /// libraries) the request carries the instance and the call handle, and
+    /// the library may answer [`Called::Pending`]: the arena must then stay
+    /// where it is, untouched, until the call is completed.
     pub fn call(
         &self,
         arena: &RequestArena,
         head: &Parts,
         body: &[u8],
-    ) -> Result<LibraryResponse, CallError> {
-        let mut request = build_request(arena, head, body).ok_or(CallError::ArenaExhausted)?;
-        // SAFETY: `request` and everything it points to live in `arena` or on
-        // this stack frame for the whole call; the library stays loaded
+        context: Option<CallContext>,
+    ) -> Result<Called, CallError> {
+        let request = build_request(arena, head, body, context).ok_or(CallError::ArenaExhausted)?;
+        // SAFETY: `request` and everything it points to live in `arena`,
+        // which the caller keeps alive and in place for the whole call (and
+        // until completion for a pending one); the library stays loaded
         // because `self` is borrowed. That the exported symbol really has the
         // ABI's signature cannot be checked: libraries are trusted code.
-        let response = unsafe { (self.handle_request)(&mut request) };
+        let response = unsafe { (self.handle_request)(request) };
+        if context.is_some() && response == abi::PENDING {
+            return Ok(Called::Pending);
+        }
         let result = if response.is_null() {
             Err(CallError::NullResponse)
         } else {
-            // SAFETY: a non-NULL return points to a `flexilib_response` that
-            // the library keeps valid until `request_deinit`, which runs below,
-            // after this copy.
-            unsafe { copy_response(response) }
+            // SAFETY: a non-NULL return points to a response (a
+            // `flexilib_response_v2` from an ABI-2 library) that the library
+            // keeps valid until `request_deinit`, which runs below, after
+            // this copy.
+            unsafe { copy_response(response, self.abi_version >= 2) }.map(Called::Response)
         };
         if let Some(request_deinit) = self.request_deinit {
             // SAFETY: takes no arguments; called on the thread that handled the request.
@@ -203,7 +303,12 @@ impl Drop for LoadedLibrary {
 }
 
 /// Copies the request into the arena in the ABI's layout.
-fn build_request(arena: &RequestArena, head: &Parts, body: &[u8]) -> Option<abi::Request> {
+fn build_request<'a>(
+    arena: &'a RequestArena,
+    head: &Parts,
+    body: &[u8],
+    context: Option<CallContext>,
+) -> Option<&'a mut abi::Request> {
     let method = arena.copy(head.method.as_str().as_bytes(), true)?;
     let target = head
         .uri
@@ -228,7 +333,11 @@ fn build_request(arena: &RequestArena, head: &Parts, body: &[u8]) -> Option<abi:
             value_ptr: value.as_mut_ptr().cast::<c_char>(),
         };
     }
-    Some(abi::Request {
+    let context = context.unwrap_or(CallContext {
+        instance: std::ptr::null_mut(),
+        call: 0,
+    });
+    arena.alloc_value(abi::Request {
         target_len: target.len() - 1,
         target: target.as_ptr().cast::<c_char>(),
         method_len: method.len() - 1,
@@ -240,19 +349,35 @@ fn build_request(arena: &RequestArena, head: &Parts, body: &[u8]) -> Option<abi:
         abi_version: abi::ABI_VERSION,
         alloc: Some(arena_alloc),
         arena: arena.as_ffi_handle(),
+        instance: context.instance,
+        call: context.call,
+        host: &super::calls::HOST,
     })
 }
 
 /// Copies a library's response into owned memory: one buffer holding the
 /// body, reason and header bytes, handed out as `Bytes` slices of it.
+/// `v2`: the struct is a `flexilib_response_v2` (its flags are read).
 ///
 /// # Safety
-/// `response` must point to a valid `flexilib_response` whose pointers are
-/// valid for their lengths (or NULL with length 0).
-unsafe fn copy_response(response: *const abi::Response) -> Result<LibraryResponse, CallError> {
+/// `response` must point to a valid `flexilib_response` (a
+/// `flexilib_response_v2` when `v2`) whose pointers are valid for their
+/// lengths (or NULL with length 0).
+pub unsafe fn copy_response(
+    response: *const abi::Response,
+    v2: bool,
+) -> Result<LibraryResponse, CallError> {
     if !response.is_aligned() {
         return Err(CallError::InvalidResponse("response (misaligned)"));
     }
+    let flags = if v2 {
+        // SAFETY: aligned (checked above; `ResponseV2` starts with a
+        // `Response` and has its alignment) and a `flexilib_response_v2`
+        // per this function's contract.
+        unsafe { (*response.cast::<abi::ResponseV2>()).flags }
+    } else {
+        0
+    };
     // SAFETY: non-NULL, aligned (checked above) and valid per this
     // function's contract.
     let response = unsafe { &*response };
@@ -302,6 +427,7 @@ unsafe fn copy_response(response: *const abi::Response) -> Result<LibraryRespons
         reason,
         headers,
         body,
+        flags,
     })
 }
 

@@ -8,7 +8,7 @@
 //! holds an `Arc` to it). A file that fails to load leaves the current
 //! generation serving.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
@@ -68,11 +68,6 @@ impl NativeLibrary {
             current: ArcSwapOption::empty(),
             loading: Mutex::new(LoadState::default()),
         }
-    }
-
-    /// The configured path.
-    pub fn path(&self) -> &Path {
-        &self.path
     }
 
     /// The current generation, loading the first one if needed. Callers

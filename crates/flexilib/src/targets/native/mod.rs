@@ -1,17 +1,26 @@
 //! Native library targets: shared objects called through the C ABI.
 //!
-//! * [`library`] — one configured library and its generations: loaded on
-//!   first use, reloaded when the file changes.
+//! * [`route`] — one library route: the shared library and, for ABI-2
+//!   libraries, the route's instance generations.
+//! * [`library`] — one configured library file and its generations: loaded
+//!   on first use, reloaded when the file changes.
+//! * [`instance`] — building and freeing per-route instances (ABI 2).
 //! * [`copy`] — private copies of library files, one per generation.
-//! * [`ffi`] — the only place that touches `dlopen` and the library's raw
-//!   structs: loading, calling `handle_request`, copying the response out.
-//! * [`serve`] — one request to a library: body, handler slot, reply.
+//! * [`ffi`] — the FFI boundary: `dlopen`, the library's raw structs,
+//!   calling `handle_request`, copying the response out.
+//! * [`calls`] — calls that outlive `handle_request` (asynchronous
+//!   completion, streamed bodies) and the host callbacks behind them.
+//! * [`serve`] — one request to a library route.
 
+pub mod calls;
 pub mod copy;
 pub mod ffi;
+pub mod instance;
 pub mod library;
+pub mod route;
 mod serve;
 
-pub use ffi::{CallError, LibraryResponse, LoadError};
+pub use ffi::{LibraryResponse, LoadError};
 pub use library::{NativeLibrary, Reloaded};
-pub use serve::{reload, serve};
+pub use route::LibraryRoute;
+pub use serve::serve;

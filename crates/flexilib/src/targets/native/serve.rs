@@ -1,50 +1,51 @@
-//! One request to a library target: read the body, wait for a handler slot,
-//! call the library, turn its answer (or failure) into a reply.
+//! One request to a library route: read the body, wait for a handler slot,
+//! call the library on that I/O thread, then — for an ABI-2 library that
+//! answered "pending" — wait for its completion without holding the slot,
+//! and turn the answer (or failure) into a reply, whose body may stream.
+
+use std::time::Duration;
 
 use hyper::body::Incoming;
-use hyper::{Request, StatusCode};
+use hyper::http::request::Parts;
+use hyper::{Request, StatusCode, Uri};
 
-use super::{LoadError, NativeLibrary, Reloaded};
-use crate::handlers::Outcome;
+use super::calls::{self, Registered};
+use super::ffi::{CallContext, CallError, Called, LibraryResponse};
+use super::route::{LibraryRoute, RouteError};
+use super::LoadError;
+use crate::body_channel::BodyReceiver;
+use crate::handlers::SlotArena;
 use crate::respond::Reply;
 use crate::targets::{body, Served, TargetEnv};
 
-/// Serves `request` with `library`.
-pub async fn serve(env: &TargetEnv, library: &NativeLibrary, request: Request<Incoming>) -> Served {
+/// What the call in the handler slot came to.
+enum Outcome {
+    /// The library answered (its streamed body, if any, comes through the receiver).
+    Answered(Result<LibraryResponse, CallError>, Option<BodyReceiver>),
+    /// The library completes the call later.
+    Pending(Registered),
+    /// The library or its instance is not available.
+    Unavailable(RouteError),
+}
+
+/// Serves `request` on `route`.
+pub async fn serve(env: &TargetEnv, route: &LibraryRoute, request: Request<Incoming>) -> Served {
     let (head, body) = request.into_parts();
     let body = match body::read_whole(body, env.max_body_bytes, env.body_timeout).await {
         Ok(body) => body,
         Err(reply) => return Served::plain(reply.into_response()),
     };
-    let (outcome, usage) = env.handlers.call(library, &head, body).await;
+    let (outcome, usage) = env
+        .handlers
+        .run(|arena| call(route, arena, &head, &body))
+        .await;
     let target = &head.uri;
     let reply = match outcome {
-        Outcome::Response(response) => Reply::from_library(response).unwrap_or_else(|problem| {
-            tracing::warn!(%target, %problem, "library returned an invalid response");
-            Reply::text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "500 Internal Server Error: invalid response from handler\n",
-            )
-        }),
-        Outcome::CallFailed(error) => {
-            tracing::warn!(%target, %error, "library call failed");
-            Reply::text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "500 Internal Server Error: handler failed\n",
-            )
+        Outcome::Answered(answer, stream) => reply(answer, stream, target),
+        Outcome::Pending(registered) => {
+            wait(registered, env.completion_timeout, route, target).await
         }
-        Outcome::LoadFailed(error) => {
-            // A failure is logged once per version of the file.
-            if matches!(error, LoadError::Unchanged { .. }) {
-                tracing::debug!(%target, %error, "library load failed");
-            } else {
-                tracing::warn!(%target, %error, "library load failed");
-            }
-            Reply::text(
-                StatusCode::BAD_GATEWAY,
-                "502 Bad Gateway: handler library could not be loaded\n",
-            )
-        }
+        Outcome::Unavailable(error) => unavailable(&error, route, target),
     };
     Served {
         response: reply.into_response(),
@@ -53,10 +54,117 @@ pub async fn serve(env: &TargetEnv, library: &NativeLibrary, request: Request<In
     }
 }
 
-/// Loads the library file again if it is not the version serving.
-pub fn reload(library: &NativeLibrary) {
-    // A failure is logged by `reload`; the next event for the file retries.
-    if let Reloaded::Loaded(generation) = library.reload() {
-        tracing::debug!(library = %library.path().display(), generation, "requests switched");
+/// The blocking part, in a handler slot.
+fn call(route: &LibraryRoute, arena: &mut SlotArena<'_>, head: &Parts, body: &[u8]) -> Outcome {
+    let resolved = match route.resolve() {
+        Ok(resolved) => resolved,
+        Err(error) => return Outcome::Unavailable(error),
+    };
+    let library = &resolved.generation.library;
+    if library.abi_version() < 2 && resolved.instance.is_none() {
+        return match library.call(arena.get(), head, body, None) {
+            Ok(Called::Response(response)) => Outcome::Answered(Ok(response), None),
+            Ok(Called::Pending) => Outcome::Answered(Err(CallError::NullResponse), None),
+            Err(error) => Outcome::Answered(Err(error), None),
+        };
     }
+    let instance = resolved
+        .instance
+        .as_ref()
+        .map_or(std::ptr::null_mut(), |instance| instance.pointer());
+    let registered = calls::register(Box::new((
+        std::sync::Arc::clone(&resolved.generation),
+        resolved.instance.clone(),
+    )));
+    let context = CallContext {
+        instance,
+        call: registered.id,
+    };
+    match library.call(arena.get(), head, body, Some(context)) {
+        Ok(Called::Pending) => {
+            let taken = arena.take_for_pending();
+            if let Some(back) = calls::pending(registered.id, taken) {
+                arena.restore(back);
+            }
+            Outcome::Pending(registered)
+        }
+        Ok(Called::Response(response)) => {
+            calls::returned(registered.id, response.streamed());
+            let stream = response.streamed().then_some(registered.body);
+            Outcome::Answered(Ok(response), stream)
+        }
+        Err(error) => {
+            calls::returned(registered.id, false);
+            Outcome::Answered(Err(error), None)
+        }
+    }
+}
+
+/// Waits for a pending call's completion, holding no handler slot.
+async fn wait(
+    registered: Registered,
+    timeout: Duration,
+    route: &LibraryRoute,
+    target: &Uri,
+) -> Reply {
+    match tokio::time::timeout(timeout, registered.completion).await {
+        Ok(Ok(answer)) => {
+            let stream = answer
+                .as_ref()
+                .is_ok_and(LibraryResponse::streamed)
+                .then_some(registered.body);
+            reply(answer, stream, target)
+        }
+        Ok(Err(_)) => reply(Err(CallError::NullResponse), None, target),
+        Err(_) => {
+            tracing::warn!(%target, route = %route.spec.route, timeout_s = timeout.as_secs_f64(), "library did not complete the request in time");
+            Reply::text(
+                StatusCode::GATEWAY_TIMEOUT,
+                "504 Gateway Timeout: the handler did not answer in time\n",
+            )
+        }
+    }
+}
+
+/// The reply for a library's answer.
+fn reply(
+    answer: Result<LibraryResponse, CallError>,
+    stream: Option<BodyReceiver>,
+    target: &Uri,
+) -> Reply {
+    match answer {
+        Ok(response) => Reply::from_library(response, stream).unwrap_or_else(|problem| {
+            tracing::warn!(%target, %problem, "library returned an invalid response");
+            Reply::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "500 Internal Server Error: invalid response from handler\n",
+            )
+        }),
+        Err(error) => {
+            tracing::warn!(%target, %error, "library call failed");
+            Reply::text(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "500 Internal Server Error: handler failed\n",
+            )
+        }
+    }
+}
+
+/// 502 for a library that cannot be loaded or an instance that cannot be built.
+fn unavailable(error: &RouteError, route: &LibraryRoute, target: &Uri) -> Reply {
+    match error {
+        // A failure is logged once per version of the file.
+        RouteError::Load(LoadError::Unchanged { .. }) => {
+            tracing::debug!(%target, %error, "library load failed");
+        }
+        RouteError::Load(_) => tracing::warn!(%target, %error, "library load failed"),
+        // Logged when the build failed.
+        RouteError::Instance(_) => {
+            tracing::debug!(%target, route = %route.spec.route, %error, "library instance unavailable");
+        }
+    }
+    Reply::text(
+        StatusCode::BAD_GATEWAY,
+        "502 Bad Gateway: handler library could not be loaded\n",
+    )
 }
