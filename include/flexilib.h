@@ -14,10 +14,17 @@
  * Layout compatibility: flexilib_header, flexilib_response and the first
  * eight fields of flexilib_request are exactly the structs of the original
  * (Zig) FlexiLib, so libraries written for it load unchanged. Fields after
- * `headers_len` were appended in ABI version 1; a library may rely on them
- * once the host has called its flexilib_init export (which only FlexiLib-rs
- * does), or after checking req->abi_version when it knows it runs under
- * FlexiLib-rs.
+ * `headers_len` were appended in ABI version 1 and 2; a library may rely on
+ * them once the host has called its flexilib_init export (which only
+ * FlexiLib-rs does) with a version at least as high, or after checking
+ * req->abi_version when it knows it runs under FlexiLib-rs.
+ *
+ * ABI 2 adds, for libraries that opt in (see "ABI 2" below): per-route
+ * instances built from route options, answering a request later from any
+ * thread (no handler slot is held meanwhile), streaming a response body in
+ * chunks with back-pressure, and sending headers exactly as given. A
+ * library that needs ABI 2 returns non-zero from flexilib_init when
+ * host_abi_version < 2, so an older host refuses to load it.
  *
  * Threads: handle_request runs on several threads at once (one call per
  * handler slot, SERVER_THREAD_COUNT); keep shared state thread-safe.
@@ -45,7 +52,9 @@ extern "C" {
 #endif
 
 /* The ABI version this header describes. */
-#define FLEXILIB_ABI_VERSION 1
+#define FLEXILIB_ABI_VERSION 2
+
+#include <stdint.h>
 
 /* A header. Not NUL-terminated. Request header names arrive lowercase. */
 struct flexilib_header {
@@ -72,7 +81,13 @@ struct flexilib_request {
     size_t abi_version;      /* FLEXILIB_ABI_VERSION of the host        */
     flexilib_alloc_fn alloc; /* request-arena allocator                 */
     void *arena;             /* pass to alloc                           */
+    /* ---- appended in ABI 2 ---- */
+    void *instance;          /* the route's instance, or NULL           */
+    uint64_t call;           /* this request, for the host callbacks    */
+    const struct flexilib_host *host; /* the host callbacks             */
 };
+
+struct flexilib_host;
 
 struct flexilib_response {
     char *ptr;               /* body                                    */
@@ -97,6 +112,119 @@ int flexilib_init(size_t host_abi_version);
 
 /* Optional (ABI >= 1). Called once before the library is unloaded. */
 void flexilib_deinit(void);
+
+/* ===================================================================== *
+ * ABI 2                                                                 *
+ * ===================================================================== *
+ *
+ * Opting in. Export flexilib_abi_version returning FLEXILIB_ABI_VERSION
+ * (2). From then on every response you hand the host, returned or
+ * completed, is a struct flexilib_response_v2 (the original response
+ * followed by flags), and the request's ABI-2 fields (instance, call, host)
+ * are filled in. Refuse older hosts in flexilib_init:
+ *
+ *     int flexilib_init(size_t v) { return v < 2; }
+ */
+size_t flexilib_abi_version(void);
+
+/* A response with flags. Cast &r->base where a struct flexilib_response *
+ * is expected (handle_request's return). */
+struct flexilib_response_v2 {
+    struct flexilib_response base;
+    size_t flags;            /* FLEXILIB_RESPONSE_* below, or 0          */
+};
+
+/* The body is streamed: base.ptr/base.len must be empty; write the body
+ * with host->stream_write and end it with host->stream_end. A
+ * content-length header, if you set one, is kept and frames the body;
+ * otherwise the body goes out chunked. */
+#define FLEXILIB_RESPONSE_STREAM 1
+/* Send the headers exactly as given: the host adds no content-type. */
+#define FLEXILIB_RESPONSE_AS_GIVEN 2
+
+/* handle_request may return this instead of a response: "the response
+ * comes later". Call req->host->complete(req->call, &response) exactly
+ * once, from any thread, when it is ready. Until then the request (and
+ * everything in it, and req->alloc on req->arena from one thread at a
+ * time) stays valid; after complete returns it is gone. While a request is
+ * pending it holds no handler slot, so thousands may wait at once. A
+ * request never completed is answered 504 after
+ * LIBRARY_COMPLETION_TIMEOUT_SECONDS (its memory is kept until you do
+ * complete it). If the client left meanwhile, complete still succeeds and
+ * the host drops the answer. request_deinit is not called for a pending
+ * request. */
+#define FLEXILIB_PENDING ((struct flexilib_response *)1)
+
+/* Results of the host callbacks. */
+#define FLEXILIB_OK 0
+#define FLEXILIB_FULL 1      /* buffer full: wait for on_writable, write again */
+#define FLEXILIB_CLOSED 2    /* the client went away (or the body ended): stop */
+#define FLEXILIB_INVALID -1  /* unknown call, or not allowed in its state */
+
+/* stream_write flag: return FLEXILIB_FULL instead of waiting. */
+#define FLEXILIB_WRITE_NONBLOCK 1
+
+/* The host's callbacks (req->host). Each may be called from any thread. */
+struct flexilib_host {
+    size_t abi_version;
+    /* Answer a request handle_request returned FLEXILIB_PENDING for. The
+     * response (and what it points to) need only be valid during the call:
+     * the host copies it. With FLEXILIB_RESPONSE_STREAM the body follows
+     * through stream_write. */
+    int (*complete)(uint64_t call, const struct flexilib_response_v2 *response);
+    /* Append len bytes to a streamed body (after the response was returned
+     * or completed). Waits while the host holds 256 KiB that the client has
+     * not taken yet, unless flags has FLEXILIB_WRITE_NONBLOCK (then
+     * FLEXILIB_FULL). FLEXILIB_CLOSED once the client is gone. Do not make
+     * a waiting write from a thread the body depends on. */
+    int (*stream_write)(uint64_t call, const char *data, size_t len, int flags);
+    /* Call callback(data) once, from any thread, when there is room for
+     * more (at once if there is) or the body closed. */
+    int (*stream_on_writable)(uint64_t call, void (*callback)(void *data), void *data);
+    /* End a streamed body: ok non-zero for a complete body; zero aborts the
+     * connection, so the client never mistakes a truncated body for a
+     * whole one. The call handle is invalid afterwards. A body never ended
+     * keeps its connection busy. */
+    int (*stream_end)(uint64_t call, int ok);
+};
+
+/* Route options (ABI 2). In proxy.ini, tokens after a library path are
+ * key=value options:   /w = lib/libjs.so script=app.js mode=fast
+ * A library exporting flexilib_instance_new gets one instance per route,
+ * built from the route's options, passed to every request of the route in
+ * req->instance. Options given to a library without it are a config error.
+ *
+ * When a file the instance depends on (see depends_on) changes, or the
+ * library itself is reloaded, a new instance is built beside the old one;
+ * new requests go to it once it is built, requests in flight finish on the
+ * old one, which is then freed. If the build fails, the old one keeps
+ * serving. Instances are used from several threads at once. */
+struct flexilib_option {
+    const char *key;   size_t key_len;     /* not NUL-terminated */
+    const char *value; size_t value_len;   /* not NUL-terminated */
+};
+
+struct flexilib_instance_config {
+    size_t abi_version;                      /* the host's              */
+    const char *route; size_t route_len;     /* the route key, e.g. "/w" */
+    const char *config_dir; size_t config_dir_len; /* NUL-terminated: the
+                                   config file's directory; resolve relative
+                                   option paths against it              */
+    const struct flexilib_option *options; size_t options_len;
+    void *host_context;                      /* pass to the two below   */
+    /* A file the instance read (relative to config_dir unless absolute). */
+    void (*depends_on)(void *host_context, const char *path, size_t len);
+    /* Why the instance cannot be built; then return NULL. The route answers
+     * 502 and the server logs the message with the route. */
+    void (*fail)(void *host_context, const char *message, size_t len);
+};
+
+/* Optional (ABI 2). Build the route's instance; NULL on failure. The config
+ * is valid during the call only: copy what you keep. */
+void *flexilib_instance_new(const struct flexilib_instance_config *config);
+
+/* Optional (ABI 2). Free an instance after its last request. */
+void flexilib_instance_free(void *instance);
 
 #ifdef __cplusplus
 }

@@ -22,7 +22,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, PoisonError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
@@ -41,6 +41,8 @@ enum Request {
     Changed(notify::Event),
     /// SIGHUP: re-read the config now.
     ReloadConfig,
+    /// A target now depends on other files: watch their directories.
+    Rewatch,
 }
 
 /// Handle to the reload thread.
@@ -56,6 +58,13 @@ impl Reloader {
             std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_path_buf());
         let (requests, inbox) = channel();
         let events = requests.clone();
+        let rewatch = Mutex::new(requests.clone());
+        let _ = server.env.files_changed.set(Box::new(move || {
+            let _ = rewatch
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .send(Request::Rewatch);
+        }));
         let watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
                 Ok(event) => {
@@ -112,7 +121,10 @@ impl ReloadThread {
                     if self.on_change(&event) {
                         config_due = Some(Instant::now() + CONFIG_DEBOUNCE);
                     }
+                    // A rebuilt instance may depend on other files.
+                    self.update_watches();
                 }
+                Ok(Request::Rewatch) => self.update_watches(),
                 Ok(Request::ReloadConfig) => {
                     config_due = None;
                     self.reload_config("SIGHUP");

@@ -68,6 +68,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
             max_body_bytes: settings.max_body_bytes,
             body_timeout: settings.body_read_timeout,
             completion_timeout: settings.library_completion_timeout,
+            files_changed: std::sync::OnceLock::new(),
         },
         log: Arc::clone(&log),
         reloads: std::sync::Mutex::new(false),

@@ -52,6 +52,18 @@ pub struct TargetEnv {
     pub body_timeout: Duration,
     /// Time a library may take to complete a request it answered "pending".
     pub completion_timeout: Duration,
+    /// Tells the file watcher that a target now depends on other files
+    /// (set by the reload thread when it starts).
+    pub files_changed: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,
+}
+
+impl TargetEnv {
+    /// A target built while serving depends on new files: have them watched.
+    pub fn watch_new_files(&self) {
+        if let Some(notify) = self.files_changed.get() {
+            notify();
+        }
+    }
 }
 
 /// The request's context beyond the request itself.

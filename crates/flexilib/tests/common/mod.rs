@@ -88,6 +88,13 @@ pub fn compile_c_text(dir: &TempDir, name: &str, source: &str) -> PathBuf {
     out
 }
 
+/// The ABI-2 C example (instances, asynchronous, streaming), compiled into `dir`.
+pub fn c_stream_example(dir: &TempDir) -> PathBuf {
+    let out = dir.path().join("libstream.so");
+    compile_c(&workspace().join("examples/c-stream/stream.c"), &out);
+    out
+}
+
 /// The C example library, compiled into `dir`.
 pub fn c_example(dir: &TempDir) -> PathBuf {
     let out = dir.path().join("libsample_c.so");
@@ -354,6 +361,11 @@ impl Client {
 
     pub fn stream(&mut self) -> &mut TcpStream {
         self.reader.get_mut()
+    }
+
+    /// The buffered reader, to read a streamed body piece by piece.
+    pub fn reader(&mut self) -> &mut BufReader<TcpStream> {
+        &mut self.reader
     }
 
     pub fn send_raw(&mut self, bytes: &[u8]) {

@@ -8,6 +8,7 @@
 //! request. A build that fails leaves the current instance serving.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use arc_swap::ArcSwapOption;
@@ -46,6 +47,8 @@ pub struct LibraryRoute {
     pub spec: LibrarySpec,
     instance: ArcSwapOption<Instance>,
     building: Mutex<BuildState>,
+    /// Set when a build while serving found files to watch.
+    new_files: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -65,6 +68,7 @@ impl LibraryRoute {
             spec,
             instance: ArcSwapOption::empty(),
             building: Mutex::new(BuildState::default()),
+            new_files: AtomicBool::new(false),
         }
     }
 
@@ -128,16 +132,24 @@ impl LibraryRoute {
                 let instance = Arc::new(instance);
                 state.last = number;
                 state.failed = None;
+                self.new_files
+                    .store(!instance.depends_on.is_empty(), Ordering::Relaxed);
                 tracing::info!(route = %self.spec.route, instance = number, generation = generation.number, "library instance built");
                 self.instance.store(Some(Arc::clone(&instance)));
                 Ok(instance)
             }
             Err((error, files)) => {
                 tracing::warn!(route = %self.spec.route, %error, "library instance failed; the route answers 502 until a file it read changes");
+                self.new_files.store(!files.is_empty(), Ordering::Relaxed);
                 state.failed = Some((generation.number, files, error.clone()));
                 Err(error)
             }
         }
+    }
+
+    /// True once after a build found files to watch.
+    pub fn take_new_files(&self) -> bool {
+        self.new_files.swap(false, Ordering::Relaxed)
     }
 
     /// Every file whose change matters: the library, and what the current

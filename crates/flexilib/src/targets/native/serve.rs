@@ -39,6 +39,9 @@ pub async fn serve(env: &TargetEnv, route: &LibraryRoute, request: Request<Incom
         .handlers
         .run(|arena| call(route, arena, &head, &body))
         .await;
+    if route.take_new_files() {
+        env.watch_new_files();
+    }
     let target = &head.uri;
     let reply = match outcome {
         Outcome::Answered(answer, stream) => reply(answer, stream, target),
