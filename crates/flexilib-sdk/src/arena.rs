@@ -23,7 +23,17 @@ use crate::{Request, Response};
 /// FlexiLib-rs host, ABI ≥ 1), when the allocator fails (the host is out
 /// of memory), or when the sizes overflow.
 pub fn copy_response(req: &Request<'_>, resp: &Response) -> *mut abi::Response {
-    try_copy(req, resp).map_or(ptr::null_mut(), NonNull::as_ptr)
+    try_copy(req, resp, None).map_or(ptr::null_mut(), NonNull::as_ptr)
+}
+
+/// [`copy_response`] for ABI 2: the block starts with a
+/// `flexilib_response_v2` carrying `flags`.
+pub(crate) fn copy_response_v2(
+    req: &Request<'_>,
+    resp: &Response,
+    flags: usize,
+) -> *mut abi::Response {
+    try_copy(req, resp, Some(flags)).map_or(ptr::null_mut(), NonNull::as_ptr)
 }
 
 /// Where each part goes inside the single arena block.
@@ -35,14 +45,19 @@ struct Plan {
 
 impl Plan {
     /// Lays out struct, headers array and bytes; `None` on overflow.
-    fn new(resp: &Response) -> Option<Plan> {
+    fn new(resp: &Response, v2: bool) -> Option<Plan> {
         let mut bytes = resp.body_bytes().len();
         bytes = bytes.checked_add(resp.reason_phrase().map_or(0, str::len))?;
         for (name, value) in resp.headers() {
             bytes = bytes.checked_add(name.len())?.checked_add(value.len())?;
         }
         let headers = Layout::array::<abi::Header>(resp.headers().len()).ok()?;
-        let (layout, headers_offset) = Layout::new::<abi::Response>().extend(headers).ok()?;
+        let head = if v2 {
+            Layout::new::<abi::ResponseV2>()
+        } else {
+            Layout::new::<abi::Response>()
+        };
+        let (layout, headers_offset) = head.extend(headers).ok()?;
         let bytes = Layout::array::<u8>(bytes).ok()?;
         let (layout, bytes_offset) = layout.extend(bytes).ok()?;
         Some(Plan {
@@ -77,8 +92,12 @@ impl ByteWriter {
     }
 }
 
-fn try_copy(req: &Request<'_>, resp: &Response) -> Option<NonNull<abi::Response>> {
-    let plan = Plan::new(resp)?;
+fn try_copy(
+    req: &Request<'_>,
+    resp: &Response,
+    flags: Option<usize>,
+) -> Option<NonNull<abi::Response>> {
+    let plan = Plan::new(resp, flags.is_some())?;
     let base = req.alloc(plan.layout)?.as_ptr();
     // SAFETY: both offsets lie within the `plan.layout.size()` bytes just
     // allocated at `base` (Layout::extend computed them).
@@ -127,6 +146,12 @@ fn try_copy(req: &Request<'_>, resp: &Response) -> Option<NonNull<abi::Response>
             reason_ptr,
             reason_len,
         });
+    }
+    if let Some(flags) = flags {
+        // SAFETY: with flags the block starts with room for a whole
+        // `abi::ResponseV2` (see `Plan::new`), aligned as above; its `base`
+        // was written just now.
+        unsafe { (*response.cast::<abi::ResponseV2>()).flags = flags };
     }
     NonNull::new(response)
 }

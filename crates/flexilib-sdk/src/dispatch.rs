@@ -27,8 +27,18 @@ const PANIC_BODY: &str = "handler panicked";
 /// [`MIN_HOST_ABI_VERSION`].
 #[doc(hidden)]
 pub fn __init(host_abi_version: usize) -> c_int {
-    HOST_ABI_VERSION.store(host_abi_version, Ordering::Release);
+    record_host_abi_version(host_abi_version);
     c_int::from(host_abi_version < MIN_HOST_ABI_VERSION)
+}
+
+/// Remembers the version `flexilib_init` was given.
+pub(crate) fn record_host_abi_version(version: usize) {
+    HOST_ABI_VERSION.store(version, Ordering::Release);
+}
+
+/// The version `flexilib_init` was given (0 before it ran).
+pub(crate) fn host_abi_version() -> usize {
+    HOST_ABI_VERSION.load(Ordering::Acquire)
 }
 
 /// Implementation of the generated `handle_request` export.
@@ -86,7 +96,7 @@ pub(crate) fn run(request: &Request<'_>, handler: Handler) -> *mut abi::Response
 
 /// The 500 response for a handler panic, with its message when it has one.
 /// (The default panic hook has already printed the panic to stderr.)
-fn panic_response(payload: Box<dyn Any + Send>) -> Response {
+pub(crate) fn panic_response(payload: Box<dyn Any + Send>) -> Response {
     let message = payload
         .downcast_ref::<&str>()
         .copied()

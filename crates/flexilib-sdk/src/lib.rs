@@ -65,6 +65,17 @@
 //! `cargo build --release` produces `target/release/libhello_handler.so`;
 //! route requests to it in the server's configuration. Handlers can be unit
 //! tested without a server through [`testing::TestRequest`].
+//!
+//! # ABI 2: instances, answering later, streaming
+//!
+//! A library exported with [`export_instance!`] instead gets one
+//! [`Instance`] per route, built from the route's options
+//! (`/w = lib/libmine.so script=app.js`) and rebuilt when a file it read
+//! changes; its handler may answer now, later from any thread
+//! ([`Call::respond_later`], holding no handler slot meanwhile), or with a
+//! body streamed at the client's pace ([`Call::stream`], [`BodyWriter`]).
+//! Such a library needs an ABI-2 host and refuses to load into an older one.
+//! See [`export_instance!`] for a complete example.
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -74,7 +85,10 @@
 pub use flexilib_abi as abi;
 
 mod arena;
+mod call;
 mod dispatch;
+mod dispatch_instance;
+mod instance;
 mod macros;
 mod raw;
 mod request;
@@ -82,9 +96,14 @@ mod response;
 pub mod testing;
 
 pub use arena::copy_response;
+pub use call::{Answer, BodyWriter, Call, Responder, WriteError};
 pub use dispatch::MIN_HOST_ABI_VERSION;
 #[doc(hidden)]
 pub use dispatch::{__dispatch, __init};
+pub use dispatch_instance::MIN_INSTANCE_HOST_ABI_VERSION;
+#[doc(hidden)]
+pub use dispatch_instance::{__handle_instance, __init_instance, __instance_free, __instance_new};
+pub use instance::{Instance, InstanceConfig};
 pub use request::{Headers, Request};
 pub use response::Response;
 

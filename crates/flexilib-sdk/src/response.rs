@@ -21,6 +21,7 @@ pub struct Response {
     reason: Option<String>,
     headers: Vec<(Cow<'static, str>, Cow<'static, str>)>,
     body: Vec<u8>,
+    as_given: bool,
 }
 
 impl Default for Response {
@@ -37,7 +38,21 @@ impl Response {
             reason: None,
             headers: Vec::new(),
             body: Vec::new(),
+            as_given: false,
         }
+    }
+
+    /// Asks the host to send the headers exactly as given: no default
+    /// `content-type` is added (ABI 2; see [`crate::export_instance!`]).
+    #[must_use]
+    pub fn as_given(mut self) -> Self {
+        self.as_given = true;
+        self
+    }
+
+    /// True if the headers go out exactly as given.
+    pub fn is_as_given(&self) -> bool {
+        self.as_given
     }
 
     /// A `200` response with `body`.

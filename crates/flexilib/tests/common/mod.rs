@@ -33,6 +33,18 @@ pub fn rust_example() -> PathBuf {
     path
 }
 
+/// The Rust SDK's ABI-2 example (`examples/rust-instance`), built by
+/// `cargo build --workspace`.
+pub fn rust_instance_example() -> PathBuf {
+    let path = build_dir().join("libflexilib_example_instance.so");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` before the tests (see README)",
+        path.display()
+    );
+    path
+}
+
 /// A fresh temporary directory, removed on drop.
 pub struct TempDir(pub PathBuf);
 
@@ -361,6 +373,26 @@ impl Client {
 
     pub fn stream(&mut self) -> &mut TcpStream {
         self.reader.get_mut()
+    }
+
+    /// Reads a chunked body chunk by chunk, noting when each arrived;
+    /// `None` if the connection ended before the last chunk.
+    pub fn read_chunks(&mut self) -> Option<Vec<(Instant, Vec<u8>)>> {
+        let mut chunks = Vec::new();
+        loop {
+            let mut size = String::new();
+            if self.reader.read_line(&mut size).ok()? == 0 {
+                return None;
+            }
+            let size = usize::from_str_radix(size.trim(), 16).ok()?;
+            let mut chunk = vec![0; size + 2];
+            self.reader.read_exact(&mut chunk).ok()?;
+            if size == 0 {
+                return Some(chunks);
+            }
+            chunk.truncate(size);
+            chunks.push((Instant::now(), chunk));
+        }
     }
 
     /// The buffered reader, to read a streamed body piece by piece.
