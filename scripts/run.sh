@@ -6,4 +6,6 @@ cd "$(dirname "$0")/.."
 cargo build --release --workspace
 "${CC:-cc}" -shared -fPIC -O2 -Wall -Wextra -Werror -I include \
     -o target/release/libsample_c.so examples/c-sample/sample.c
+"${CC:-cc}" -shared -fPIC -O2 -Wall -Wextra -Werror -I include \
+    -o target/release/libstream.so examples/c-stream/stream.c
 exec target/release/flexilib --config proxy.ini "$@"
