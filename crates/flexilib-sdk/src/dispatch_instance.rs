@@ -109,3 +109,15 @@ pub unsafe fn __handle_instance<T: Instance>(request: *mut abi::Request) -> *mut
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_libraries_refuse_hosts_older_than_abi_2() {
+        assert_ne!(__init_instance(0), 0);
+        assert_ne!(__init_instance(1), 0, "an ABI-1 host must not load it");
+        assert_eq!(__init_instance(2), 0);
+    }
+}
