@@ -11,13 +11,17 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use hyper::body::Incoming;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::{Method, Request, Response, Uri, Version};
 
 use crate::access_log::{AccessLog, Entry, TargetNote};
 use crate::arena::ArenaUsage;
 use crate::conn::Activity;
-use crate::respond::LoggedBody;
+use crate::respond::{BodyError, ReplyBody};
 use crate::targets::Served;
 
 /// Status logged for a request whose client went away before the answer.
@@ -136,5 +140,62 @@ impl Finished {
             note: self.note.as_ref(),
         });
         self.activity.end_request();
+    }
+}
+
+/// A response body that writes the request's access-log line when the
+/// connection is done with it: after the last byte was handed to the
+/// connection, or when the connection went away.
+pub struct LoggedBody {
+    body: ReplyBody,
+    log: Option<Box<Finished>>,
+}
+
+impl LoggedBody {
+    /// `body`, logged by `log` when done.
+    pub fn new(body: ReplyBody, log: Option<Box<Finished>>) -> Self {
+        Self { body, log }
+    }
+}
+
+impl Body for LoggedBody {
+    type Data = Bytes;
+    type Error = BodyError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
+        let this = &mut *self;
+        let frame = Pin::new(&mut this.body).poll_frame(cx);
+        if let Some(log) = &mut this.log {
+            match &frame {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(data) = frame.data_ref() {
+                        log.body_handed(data.len());
+                    }
+                }
+                Poll::Ready(None) => log.ended = true,
+                _ => {}
+            }
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for LoggedBody {
+    fn drop(&mut self) {
+        if let Some(mut log) = self.log.take() {
+            log.ended |= self.body.is_end_stream();
+            log.write();
+        }
     }
 }

@@ -1,5 +1,4 @@
-//! Building HTTP responses, their bodies, and the body that writes the
-//! access-log line once it has been sent.
+//! Building HTTP responses ([`Reply`]) and their bodies ([`ReplyBody`]).
 
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -8,34 +7,9 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::body_channel::BodyReceiver;
-use crate::request_log::Finished;
 use hyper::ext::ReasonPhrase;
-use hyper::header::{
-    HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, CONTENT_TYPE, TRANSFER_ENCODING,
-};
+use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
 use hyper::{HeaderMap, Response, StatusCode};
-
-use crate::targets::native::LibraryResponse;
-
-/// What makes a library's response unusable (it is answered with 500).
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum InvalidResponse {
-    /// Status outside 200..=999 (0 means 200).
-    #[error("invalid status {0}")]
-    Status(usize),
-    /// The reason phrase has characters HTTP does not allow.
-    #[error("reason phrase has invalid characters")]
-    Reason,
-    /// A header name that is not a valid token.
-    #[error("invalid header name {0:?}")]
-    HeaderName(String),
-    /// A header value with invalid bytes.
-    #[error("invalid value for header {0}")]
-    HeaderValue(HeaderName),
-    /// More headers than an HTTP header map holds.
-    #[error("too many headers ({0})")]
-    TooManyHeaders(usize),
-}
 
 /// A response before it becomes a hyper response.
 pub struct Reply {
@@ -67,61 +41,23 @@ impl Reply {
         self
     }
 
-    /// Validates and converts a library's response; `stream` carries the
-    /// body of a streamed one.
-    pub fn from_library(
-        response: LibraryResponse,
-        stream: Option<BodyReceiver>,
-    ) -> Result<Self, InvalidResponse> {
-        let defaults = !response.as_given();
-        let status = match response.status {
-            0 => StatusCode::OK,
-            code @ 200..=999 => u16::try_from(code)
-                .ok()
-                .and_then(|code| StatusCode::from_u16(code).ok())
-                .ok_or(InvalidResponse::Status(code))?,
-            code => return Err(InvalidResponse::Status(code)),
-        };
-        let reason = match response.reason {
-            Some(reason) => {
-                Some(ReasonPhrase::try_from(reason).map_err(|_| InvalidResponse::Reason)?)
-            }
-            None => None,
-        };
-        let too_many = InvalidResponse::TooManyHeaders(response.headers.len());
-        let mut headers = HeaderMap::try_with_capacity(response.headers.len() + 1)
-            .map_err(|_| too_many.clone())?;
-        for (name, value) in response.headers {
-            let name = HeaderName::from_bytes(&name).map_err(|_| {
-                InvalidResponse::HeaderName(String::from_utf8_lossy(&name).into_owned())
-            })?;
-            let value = HeaderValue::from_maybe_shared(value)
-                .map_err(|_| InvalidResponse::HeaderValue(name.clone()))?;
-            // Framing and connection management belong to the server; a
-            // streamed body may declare its length.
-            let length_from_library = name == CONTENT_LENGTH && stream.is_some();
-            if (name == CONTENT_LENGTH && !length_from_library)
-                || name == TRANSFER_ENCODING
-                || name == CONNECTION
-            {
-                continue;
-            }
-            headers
-                .try_append(name, value)
-                .map_err(|_| too_many.clone())?;
-        }
-        let body = match stream {
-            Some(stream) => ReplyBody::Channel(stream),
-            None => ReplyBody::Full(response.body),
-        };
-        Ok(Self {
+    /// A reply from its parts; `defaults`: the server may add its default
+    /// headers (`content-type`).
+    pub fn from_parts(
+        status: StatusCode,
+        reason: Option<ReasonPhrase>,
+        headers: HeaderMap,
+        body: ReplyBody,
+        defaults: bool,
+    ) -> Self {
+        Self {
             status,
             reason,
             headers,
             body,
             close: false,
             defaults,
-        })
+        }
     }
 
     /// The hyper response. The server adds `content-type: text/plain` when
@@ -202,63 +138,6 @@ impl Body for ReplyBody {
             Self::Full(data) => SizeHint::with_exact(data.len() as u64),
             Self::Stream(body) => body.size_hint(),
             Self::Channel(body) => body.size_hint(),
-        }
-    }
-}
-
-/// A response body that writes the request's access-log line when the
-/// connection is done with it: after the last byte was handed to the
-/// connection, or when the connection went away.
-pub struct LoggedBody {
-    body: ReplyBody,
-    log: Option<Box<Finished>>,
-}
-
-impl LoggedBody {
-    /// `body`, logged by `log` when done.
-    pub fn new(body: ReplyBody, log: Option<Box<Finished>>) -> Self {
-        Self { body, log }
-    }
-}
-
-impl Body for LoggedBody {
-    type Data = Bytes;
-    type Error = BodyError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BodyError>>> {
-        let this = &mut *self;
-        let frame = Pin::new(&mut this.body).poll_frame(cx);
-        if let Some(log) = &mut this.log {
-            match &frame {
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Some(data) = frame.data_ref() {
-                        log.body_handed(data.len());
-                    }
-                }
-                Poll::Ready(None) => log.ended = true,
-                _ => {}
-            }
-        }
-        frame
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> SizeHint {
-        self.body.size_hint()
-    }
-}
-
-impl Drop for LoggedBody {
-    fn drop(&mut self) {
-        if let Some(mut log) = self.log.take() {
-            log.ended |= self.body.is_end_stream();
-            log.write();
         }
     }
 }

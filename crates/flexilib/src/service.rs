@@ -10,8 +10,8 @@ use hyper::{Request, Response, StatusCode};
 
 use crate::access_log::AccessLog;
 use crate::conn::Activity;
-use crate::request_log::RequestLog;
-use crate::respond::{LoggedBody, Reply};
+use crate::request_log::{LoggedBody, RequestLog};
+use crate::respond::Reply;
 use crate::route::RouteTable;
 use crate::targets::{CallInfo, Served, TargetEnv};
 

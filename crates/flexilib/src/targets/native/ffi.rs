@@ -85,6 +85,8 @@ pub struct CallContext {
     pub instance: *mut std::ffi::c_void,
     /// The call's handle for the host callbacks.
     pub call: u64,
+    /// The host callbacks.
+    pub host: &'static abi::Host,
 }
 
 /// A response copied out of library memory.
@@ -333,10 +335,14 @@ fn build_request<'a>(
             value_ptr: value.as_mut_ptr().cast::<c_char>(),
         };
     }
-    let context = context.unwrap_or(CallContext {
-        instance: std::ptr::null_mut(),
-        call: 0,
-    });
+    let (instance, call, host) =
+        context.map_or((std::ptr::null_mut(), 0, std::ptr::null()), |context| {
+            (
+                context.instance,
+                context.call,
+                std::ptr::from_ref(context.host),
+            )
+        });
     arena.alloc_value(abi::Request {
         target_len: target.len() - 1,
         target: target.as_ptr().cast::<c_char>(),
@@ -349,9 +355,9 @@ fn build_request<'a>(
         abi_version: abi::ABI_VERSION,
         alloc: Some(arena_alloc),
         arena: arena.as_ffi_handle(),
-        instance: context.instance,
-        call: context.call,
-        host: &super::calls::HOST,
+        instance,
+        call,
+        host,
     })
 }
 

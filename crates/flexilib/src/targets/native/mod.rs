@@ -10,6 +10,7 @@
 //!   calling `handle_request`, copying the response out.
 //! * [`calls`] — calls that outlive `handle_request` (asynchronous
 //!   completion, streamed bodies) and the host callbacks behind them.
+//! * [`reply`] — a library's response validated into a reply.
 //! * [`serve`] — one request to a library route.
 
 pub mod calls;
@@ -17,6 +18,7 @@ pub mod copy;
 pub mod ffi;
 pub mod instance;
 pub mod library;
+pub mod reply;
 pub mod route;
 mod serve;
 

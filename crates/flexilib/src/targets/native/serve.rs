@@ -82,6 +82,7 @@ fn call(route: &LibraryRoute, arena: &mut SlotArena<'_>, head: &Parts, body: &[u
     let context = CallContext {
         instance,
         call: registered.id,
+        host: &calls::HOST,
     };
     match library.call(arena.get(), head, body, Some(context)) {
         Ok(Called::Pending) => {
@@ -136,7 +137,7 @@ fn reply(
     target: &Uri,
 ) -> Reply {
     match answer {
-        Ok(response) => Reply::from_library(response, stream).unwrap_or_else(|problem| {
+        Ok(response) => super::reply::from_library(response, stream).unwrap_or_else(|problem| {
             tracing::warn!(%target, %problem, "library returned an invalid response");
             Reply::text(
                 StatusCode::INTERNAL_SERVER_ERROR,
