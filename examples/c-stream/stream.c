@@ -19,6 +19,8 @@
  *                    LIBRARY_COMPLETION_TIMEOUT_SECONDS)
  *   .../big?mb=N     N MiB streamed as fast as the client takes them
  *   .../abort        a chunk, then the stream is aborted
+ *   .../quick        a body written and ended by a thread that finishes
+ *                    before handle_request returns the head
  *   .../bare         a body with no content-type at all (headers as given)
  *   anything else    the greeting, answered at once
  *
@@ -186,6 +188,13 @@ static void *stream_then_abort(void *arg) {
     return NULL;
 }
 
+static void *stream_quick(void *arg) {
+    struct stream_job *job = arg;
+    job->host->stream_write(job->call, "written before the head\n", 24, 0);
+    job->host->stream_end(job->call, 1);
+    return NULL;
+}
+
 static int start(void *(*run)(void *), struct stream_job *job) {
     pthread_t thread;
     if (pthread_create(&thread, NULL, run, job) != 0) return -1;
@@ -244,6 +253,13 @@ struct flexilib_response *handle_request(struct flexilib_request *req) {
             return NULL;
         }
         return r;
+    }
+    if (path_ends_with(req, "/quick")) {
+        struct stream_job job = {req->host, req->call, 0, 0, 0, 0};
+        pthread_t thread;
+        if (pthread_create(&thread, NULL, stream_quick, &job) != 0) return NULL;
+        pthread_join(thread, NULL);
+        return respond(req, FLEXILIB_RESPONSE_STREAM, NULL, sse, 1);
     }
     if (path_ends_with(req, "/later")) {
         struct later_job *job = calloc(1, sizeof *job);

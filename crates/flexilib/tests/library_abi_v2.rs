@@ -239,6 +239,11 @@ fn an_aborted_stream_is_never_a_complete_body_and_headers_go_as_given() {
         "an aborted body ended like a complete one: {rest:?}"
     );
 
+    // A producer that writes and ends the body before the head is returned.
+    let quick = server.get("/s/quick", &[]);
+    assert_eq!(quick.status, 200);
+    assert_eq!(quick.text(), "written before the head\n");
+
     let bare = server.get("/s/bare", &[]);
     assert_eq!(bare.text(), "no content type\n");
     assert_eq!(bare.header("content-type"), None, "{:?}", bare.headers);

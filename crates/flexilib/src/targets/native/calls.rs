@@ -47,6 +47,9 @@ struct LiveCall {
     completion: Option<oneshot::Sender<Completion>>,
     /// `complete` is copying the response out (of the arena, perhaps).
     completing: bool,
+    /// `stream_end` came before the response was handed over (a fast
+    /// producer thread): the entry goes at the hand-over.
+    ended: bool,
     stream: Arc<BodySender>,
     /// The request's arena, held while the call is pending.
     arena: Option<Box<RequestArena>>,
@@ -81,6 +84,7 @@ pub fn register(keep: Box<dyn Send + Sync>) -> Registered {
         LiveCall {
             completion: Some(sender),
             completing: false,
+            ended: false,
             stream: Arc::new(stream),
             arena: None,
             _keep: keep,
@@ -97,12 +101,11 @@ pub fn register(keep: Box<dyn Send + Sync>) -> Registered {
 /// unless its body streams.
 pub fn returned(id: u64, streamed: bool) {
     let mut calls = calls();
-    if streamed {
-        if let Some(call) = calls.get_mut(&id) {
-            call.completion = None;
+    match calls.get_mut(&id) {
+        Some(call) if streamed && !call.ended => call.completion = None,
+        _ => {
+            calls.remove(&id);
         }
-    } else {
-        calls.remove(&id);
     }
 }
 
@@ -227,22 +230,27 @@ unsafe extern "C" fn host_stream_on_writable(
 
 /// `stream_end(call, ok)`.
 unsafe extern "C" fn host_stream_end(call: u64, ok: c_int) -> c_int {
-    let live = {
+    let stream = {
         let mut calls = calls();
-        match calls.get(&call) {
-            // Not handed over yet: the response must come first.
-            Some(live) if live.completion.is_some() => return abi::STATUS_INVALID,
-            Some(_) => calls.remove(&call),
-            None => None,
+        match calls.get_mut(&call) {
+            Some(live) if live.ended => return abi::STATUS_INVALID,
+            // Not handed over yet (a producer thread faster than the
+            // return of `handle_request`): the hand-over removes the entry.
+            Some(live) if live.completion.is_some() || live.completing => {
+                live.ended = true;
+                Arc::clone(&live.stream)
+            }
+            Some(_) => match calls.remove(&call) {
+                Some(live) => live.stream,
+                None => return abi::STATUS_INVALID,
+            },
+            None => return abi::STATUS_INVALID,
         }
     };
-    let Some(live) = live else {
-        return abi::STATUS_INVALID;
-    };
     if ok != 0 {
-        live.stream.finish();
+        stream.finish();
     } else {
-        live.stream.abort();
+        stream.abort();
     }
     abi::STATUS_OK
 }
