@@ -110,11 +110,21 @@ pub enum ConfigError {
 
 /// Reads and parses the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    parse(path, &read(path)?)
+}
+
+/// The text of the config file at `path` (a regular file: a FIFO or device
+/// there is an error, never a read that blocks).
+pub fn read(path: &Path) -> Result<String, ConfigError> {
+    let read_error = |source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
-    })?;
-    parse(path, &text)
+    };
+    let mut text = String::new();
+    crate::files::open_regular(path)
+        .and_then(|mut file| std::io::Read::read_to_string(&mut file, &mut text))
+        .map_err(read_error)?;
+    Ok(text)
 }
 
 /// Parses config text; `path` names the file in errors and anchors relative library paths.

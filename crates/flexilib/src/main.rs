@@ -12,6 +12,7 @@ mod access_log;
 mod arena;
 mod config;
 mod conn;
+mod files;
 mod handlers;
 mod housekeeping;
 mod listen;

@@ -219,6 +219,28 @@ impl ServerBuilder {
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
     }
+
+    /// Like [`ServerBuilder::run_to_exit`], but kills the server and panics
+    /// if it has not exited within `timeout`.
+    pub fn run_to_exit_within(self, timeout: Duration) -> (ExitStatus, String) {
+        let mut child = self
+            .command()
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn flexilib");
+        let stderr = Lines::capture(child.stderr.take().expect("stderr"));
+        let Some(status) = wait_timeout(&mut child, timeout) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "server still running after {timeout:?}; stderr:\n{}",
+                stderr.snapshot().join("\n")
+            );
+        };
+        // Let the capture thread drain the pipe.
+        std::thread::sleep(Duration::from_millis(100));
+        (status, stderr.snapshot().join("\n"))
+    }
 }
 
 impl Server {
@@ -266,6 +288,17 @@ impl Server {
 
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The pid of the supervisor's current worker, if it has one.
+    pub fn worker_pid(&self) -> Option<u32> {
+        let pid = self.child.id();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
     }
 }
 
@@ -475,4 +508,13 @@ pub fn standard_config(extra_rules: &str) -> (TempDir, PathBuf) {
         ),
     );
     (dir, config)
+}
+
+/// Creates a named pipe (FIFO) at `path`.
+pub fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
 }

@@ -8,7 +8,7 @@
 //! `dlopen`s the copy, and deletes it at once: the mapping keeps the data,
 //! and the configured file can be rewritten, renamed or deleted freely.
 
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -52,8 +52,15 @@ impl PrivateCopy {
             .file_name()
             .map_or_else(|| "library.so".into(), |n| n.to_string_lossy().into_owned());
         let path = private_dir()?.join(format!("{}-{name}", NEXT.fetch_add(1, Ordering::Relaxed)));
+        let mut from = crate::files::open_regular(source)?;
         let copy = Self { path };
-        std::fs::copy(source, &copy.path)?;
+        let mut to = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o700)
+            .open(&copy.path)?;
+        std::io::copy(&mut from, &mut to)?;
+        drop(to);
         let bytes = std::fs::read(&copy.path)?;
         elf_complete(&bytes)
             .map_err(|problem| std::io::Error::new(std::io::ErrorKind::InvalidData, problem))?;
