@@ -129,3 +129,56 @@ fn a_fifo_config_at_startup_is_an_error_naming_it() {
         );
     }
 }
+
+/// Peak resident memory of process `pid`, in kB.
+fn peak_rss_kb(pid: u32) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("status");
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .expect("VmHWM")
+}
+
+#[test]
+fn a_huge_file_at_a_library_path_is_refused_before_it_is_copied() {
+    let dir = TempDir::new("huge");
+    // 512 MiB, sparse: nothing on disk, but copying it would fill /dev/shm.
+    let huge = std::fs::File::create(dir.path().join("libhuge.so")).expect("create");
+    std::io::Write::write_all(&mut &huge, b"not a library").expect("write");
+    huge.set_len(512 << 20).expect("grow");
+    // A real ELF header in front of 700 MiB: over the size limit.
+    let elf = std::fs::read(rust_example()).expect("read example");
+    let big = std::fs::File::create(dir.path().join("libbig.so")).expect("create");
+    std::io::Write::write_all(&mut &big, &elf[..64]).expect("write");
+    big.set_len(700 << 20).expect("grow");
+    let config = dir.write(
+        "proxy.ini",
+        &format!(
+            "/huge = libhuge.so\n/big = libbig.so\n/ = {}\n",
+            rust_example().display()
+        ),
+    );
+    let server = ServerBuilder::new(&config).start();
+    assert_eq!(server.get("/", &[]).status, 200);
+    let worker = server.worker_pid().expect("a worker");
+    let before = peak_rss_kb(worker);
+    let started = Instant::now();
+    assert_eq!(server.get("/huge", &[]).status, 502);
+    assert_eq!(server.get("/big", &[]).status, 502);
+    let took = started.elapsed();
+    let grew = peak_rss_kb(worker) - before;
+    assert!(took < Duration::from_millis(500), "took {took:?}");
+    assert!(grew < 20 * 1024, "peak RSS grew by {grew} kB");
+    for (name, why) in [
+        ("libhuge.so", "not an ELF file"),
+        ("libbig.so", "too large: 734003200 bytes"),
+    ] {
+        let line = server.stderr.wait_for(Duration::from_secs(5), |l| {
+            l.contains("library load failed") && l.contains(name)
+        });
+        assert!(line.as_ref().is_some_and(|l| l.contains(why)), "{line:?}");
+    }
+    assert_eq!(server.get("/", &[]).status, 200);
+}

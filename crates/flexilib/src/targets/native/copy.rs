@@ -8,10 +8,13 @@
 //! `dlopen`s the copy, and deletes it at once: the mapping keeps the data,
 //! and the configured file can be rewritten, renamed or deleted freely.
 
-use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
+use std::io::Read;
+use std::os::unix::fs::{DirBuilderExt, FileExt as _, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
+
+use super::elf::{self, ElfProblem};
 
 /// What identifies one version of a file on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,29 +44,69 @@ pub struct PrivateCopy {
     path: PathBuf,
 }
 
+/// Largest library file that is loaded. Each load copies the file into
+/// `/dev/shm`, which is memory: a bigger file is refused before anything is
+/// copied.
+pub const MAX_LIBRARY_BYTES: u64 = 512 << 20;
+
+/// Why a library file could not be copied for loading.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// Reading the file or writing the copy failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The file is over [`MAX_LIBRARY_BYTES`].
+    #[error("too large: {size} bytes (the limit is {} MiB)", MAX_LIBRARY_BYTES >> 20)]
+    TooLarge {
+        /// Its size.
+        size: u64,
+    },
+    /// The file is not a (complete) library.
+    #[error("{0}")]
+    Elf(#[from] ElfProblem),
+}
+
 impl PrivateCopy {
-    /// Copies `source` to a fresh name in the private directory, and checks
-    /// that the copy is a complete ELF file: `dlopen` of a file cut short
-    /// (still being written) can map segments past its end, and the first
-    /// touch of those pages kills the process with SIGBUS.
-    pub fn of(source: &Path) -> std::io::Result<Self> {
+    /// Copies `source` to a fresh name in the private directory. Before
+    /// copying, checks that `source` is a regular file (a FIFO would block),
+    /// at most [`MAX_LIBRARY_BYTES`] long, starting with a 64-bit ELF
+    /// header; after, that the copy is a complete ELF file: `dlopen` of a
+    /// file cut short (still being written) can map segments past its end,
+    /// and the first touch of those pages kills the process with SIGBUS.
+    pub fn of(source: &Path) -> Result<Self, CopyError> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
+        let from = crate::files::open_regular(source)?;
+        let size = from.metadata()?.len();
+        if size > MAX_LIBRARY_BYTES {
+            return Err(CopyError::TooLarge { size });
+        }
+        let mut first = [0u8; elf::HEADER_BYTES];
+        let mut have = 0;
+        while have < first.len() {
+            match from.read_at(&mut first[have..], have as u64)? {
+                0 => break,
+                n => have += n,
+            }
+        }
+        elf::check_header(&first[..have])?;
+
         let name = source
             .file_name()
             .map_or_else(|| "library.so".into(), |n| n.to_string_lossy().into_owned());
         let path = private_dir()?.join(format!("{}-{name}", NEXT.fetch_add(1, Ordering::Relaxed)));
-        let mut from = crate::files::open_regular(source)?;
-        let copy = Self { path };
         let mut to = std::fs::OpenOptions::new()
+            .read(true)
             .write(true)
             .create_new(true)
             .mode(0o700)
-            .open(&copy.path)?;
-        std::io::copy(&mut from, &mut to)?;
-        drop(to);
-        let bytes = std::fs::read(&copy.path)?;
-        elf_complete(&bytes)
-            .map_err(|problem| std::io::Error::new(std::io::ErrorKind::InvalidData, problem))?;
+            .open(&path)?;
+        let copy = Self { path };
+        // The file may grow while it is copied: never copy past the limit.
+        let copied = std::io::copy(&mut Read::take(&from, MAX_LIBRARY_BYTES + 1), &mut to)?;
+        if copied > MAX_LIBRARY_BYTES {
+            return Err(CopyError::TooLarge { size: copied });
+        }
+        elf::check_complete(copied, |offset, buffer| to.read_exact_at(buffer, offset))?;
         Ok(copy)
     }
 
@@ -133,77 +176,9 @@ pub fn remove_private_dirs_of(pid: u32) {
     }
 }
 
-/// Checks that `bytes` hold a whole 64-bit little-endian ELF file: every
-/// loadable segment and the section header table (which linkers write
-/// last) lie inside it.
-pub fn elf_complete(bytes: &[u8]) -> Result<(), String> {
-    let field = |offset: usize, len: usize| -> Result<u64, String> {
-        let slice = offset
-            .checked_add(len)
-            .and_then(|end| bytes.get(offset..end))
-            .ok_or_else(|| format!("file too short ({} bytes)", bytes.len()))?;
-        let mut value = [0u8; 8];
-        value[..len].copy_from_slice(slice);
-        Ok(u64::from_le_bytes(value))
-    };
-    if bytes.get(..4) != Some(&b"\x7fELF"[..]) {
-        return Err("not an ELF file".into());
-    }
-    if bytes.get(4) != Some(&2) || bytes.get(5) != Some(&1) {
-        return Err("not a 64-bit little-endian ELF file".into());
-    }
-    let size = bytes.len() as u64;
-    let program_headers = field(0x20, 8)?;
-    let section_headers = field(0x28, 8)?;
-    let program_header_size = field(0x36, 2)?;
-    let program_header_count = field(0x38, 2)?;
-    let section_header_size = field(0x3A, 2)?;
-    let section_header_count = field(0x3C, 2)?;
-    let sections_end =
-        section_headers.saturating_add(section_header_size.saturating_mul(section_header_count));
-    if sections_end > size {
-        return Err(format!(
-            "incomplete: section headers end at {sections_end}, file has {size} bytes"
-        ));
-    }
-    const PT_LOAD: u64 = 1;
-    for index in 0..program_header_count {
-        let at = program_headers.saturating_add(index.saturating_mul(program_header_size));
-        let at = usize::try_from(at).map_err(|_| "program header out of range".to_string())?;
-        if field(at, 4)? != PT_LOAD {
-            continue;
-        }
-        let end = field(at + 8, 8)?.saturating_add(field(at + 32, 8)?);
-        if end > size {
-            return Err(format!(
-                "incomplete: a segment ends at {end}, file has {size} bytes"
-            ));
-        }
-    }
-    Ok(())
-}
-
 /// Removes the private directory (at exit; copies are deleted as soon as loaded).
 pub fn remove_private_dir() {
     if let Ok(dir) = private_dir() {
         let _ = std::fs::remove_dir_all(dir);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn truncated_libraries_are_refused() {
-        let whole = std::fs::read(std::env::current_exe().expect("test binary")).expect("read");
-        assert_eq!(elf_complete(&whole), Ok(()));
-        for cut in [10, 100, whole.len() / 3, whole.len() - 1] {
-            assert!(
-                elf_complete(&whole[..cut]).is_err(),
-                "cut at {cut} accepted"
-            );
-        }
-        assert_eq!(elf_complete(b"#!/bin/sh\n"), Err("not an ELF file".into()));
     }
 }

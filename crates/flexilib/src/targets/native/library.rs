@@ -143,12 +143,12 @@ impl NativeLibrary {
     /// Loads generation `number` from a private copy of the file.
     fn load(&self, number: u64) -> Result<Generation, LoadError> {
         let started = Instant::now();
-        let io_error = |source| LoadError::Copy {
+        let copy_error = |source| LoadError::Copy {
             path: self.path.clone(),
             source,
         };
-        let version = FileVersion::of(&self.path).map_err(io_error)?;
-        let copy = PrivateCopy::of(&self.path).map_err(io_error)?;
+        let version = FileVersion::of(&self.path).map_err(|e| copy_error(e.into()))?;
+        let copy = PrivateCopy::of(&self.path).map_err(copy_error)?;
         let library = LoadedLibrary::open(copy.path(), &self.path)?;
         drop(copy);
         tracing::info!(
