@@ -17,6 +17,7 @@ mod handlers;
 mod housekeeping;
 mod listen;
 mod os;
+mod panics;
 mod reload;
 mod respond;
 mod route;
@@ -47,8 +48,14 @@ fn main() -> ExitCode {
         )
         .init();
     let code = match std::env::var(supervisor::LISTEN_FD_ENV) {
-        Ok(fd) => supervised_worker(&settings, &fd),
-        Err(_) if settings.no_supervisor => report(worker::run(&settings, None).map(|()| 0), 1),
+        Ok(fd) => {
+            panics::exit_on_fatal_panics();
+            supervised_worker(&settings, &fd)
+        }
+        Err(_) if settings.no_supervisor => {
+            panics::exit_on_fatal_panics();
+            report(worker::run(&settings, None).map(|()| 0), 1)
+        }
         Err(_) => report(supervise(&settings), 1),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))

@@ -40,7 +40,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     // Library calls run on these workers; see `handlers`.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.handler_threads() + settings.reserved_io_threads())
-        .thread_name("flexilib-io")
+        .thread_name(crate::panics::IO_THREAD_NAME)
         .enable_all()
         .build()
         .context("cannot start the I/O runtime")?;
@@ -113,6 +113,30 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     result
 }
 
+/// Time shutdown may take beyond `SHUTDOWN_GRACE_SECONDS` (closing the
+/// runtime, `flexilib_deinit` of every library, the last log flush) before
+/// the process ends regardless.
+const SHUTDOWN_OVERRUN: Duration = Duration::from_secs(5);
+
+/// Ends the process if shutdown has not finished within `limit`: a library
+/// whose `flexilib_deinit` never returns must not leave a worker running
+/// for ever (one whose supervisor died would be an orphan).
+fn start_shutdown_deadline(limit: Duration) {
+    let started = std::thread::Builder::new()
+        .name("flexilib-shutdown-deadline".into())
+        .spawn(move || {
+            std::thread::sleep(limit);
+            tracing::error!(
+                limit_ms = limit.as_millis() as u64,
+                "shutdown did not finish in time; exiting now"
+            );
+            os::exit_at_once(1);
+        });
+    if let Err(error) = started {
+        tracing::warn!(%error, "cannot start the shutdown deadline thread");
+    }
+}
+
 async fn serve(
     settings: &Settings,
     inherited: Option<i32>,
@@ -167,6 +191,7 @@ async fn serve(
         }
     };
     tracing::info!(signal = signal_name, open = open.count(), "shutting down");
+    start_shutdown_deadline(settings.shutdown_grace + SHUTDOWN_OVERRUN);
     // Every receiver outlives this send: the accept loop and each connection hold one.
     let _ = shutdown_tx.send(true);
     if let Err(error) = accept.await {

@@ -115,26 +115,6 @@ fn config_errors_name_file_and_line_and_stop_startup() {
 }
 
 #[test]
-fn invalid_settings_are_startup_errors() {
-    let (_dir, config) = standard_config("");
-    for (key, value) in [
-        ("PORT", "70000"),
-        ("SERVER_THREAD_COUNT", "0"),
-        ("SERVER_THREAD_COUNT", "many"),
-        ("RESPONSE_PREALLOCATION_KB", "-1"),
-        ("LISTEN_ADDRESS", "not-an-ip"),
-        ("KEEPALIVE_TIMEOUT_SECONDS", "0"),
-    ] {
-        let (status, stderr) = ServerBuilder::new(&config).env(key, value).run_to_exit();
-        assert!(!status.success(), "{key}={value} accepted");
-        assert!(
-            stderr.contains(value) || stderr.contains("invalid"),
-            "{key}={value}: {stderr}"
-        );
-    }
-}
-
-#[test]
 fn a_broken_library_is_not_retried_until_its_file_changes() {
     let dir = TempDir::new("broken");
     let library = dir.write("libbroken.so", "not a library at all");

@@ -153,6 +153,7 @@ pub struct Server {
 pub struct ServerBuilder {
     config: PathBuf,
     envs: Vec<(String, String)>,
+    shell_prefix: Option<String>,
 }
 
 impl ServerBuilder {
@@ -160,7 +161,15 @@ impl ServerBuilder {
         Self {
             config: config.to_path_buf(),
             envs: Vec::new(),
+            shell_prefix: None,
         }
+    }
+
+    /// Runs the server through `sh -c "PREFIX; exec flexilib"` (e.g. to set
+    /// a resource limit with `ulimit`).
+    pub fn shell_prefix(mut self, prefix: &str) -> Self {
+        self.shell_prefix = Some(prefix.into());
+        self
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -169,7 +178,16 @@ impl ServerBuilder {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flexilib"));
+        let mut cmd = match &self.shell_prefix {
+            None => Command::new(env!("CARGO_BIN_EXE_flexilib")),
+            Some(prefix) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("{prefix}; exec \"$0\""))
+                    .arg(env!("CARGO_BIN_EXE_flexilib"));
+                sh
+            }
+        };
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("PORT", "0")
