@@ -49,16 +49,26 @@ fn main() -> ExitCode {
         .init();
     let code = match std::env::var(supervisor::LISTEN_FD_ENV) {
         Ok(fd) => {
-            panics::exit_on_fatal_panics();
+            worker_process();
             supervised_worker(&settings, &fd)
         }
         Err(_) if settings.no_supervisor => {
-            panics::exit_on_fatal_panics();
+            worker_process();
             report(worker::run(&settings, None).map(|()| 0), 1)
         }
         Err(_) => report(supervise(&settings), 1),
     };
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Process-wide setup of a worker, before anything else.
+fn worker_process() {
+    // SIGHUP stays blocked (as the supervisor's mask, inherited, has it)
+    // until the server handles it: until then its default action, ending
+    // the process, would kill a starting worker. One that arrives meanwhile
+    // stays pending and is then taken as a config reload.
+    os::block_only(&[os::Signal::Hup]);
+    panics::exit_on_fatal_panics();
 }
 
 /// Prints an error the way every startup failure is printed.
@@ -71,7 +81,6 @@ fn report(result: anyhow::Result<i32>, failure_code: i32) -> i32 {
 
 /// The child of a supervisor: serve on the inherited socket.
 fn supervised_worker(settings: &Settings, fd: &str) -> i32 {
-    os::unblock_all_signals();
     let parent = std::env::var(supervisor::SUPERVISOR_PID_ENV)
         .ok()
         .and_then(|pid| pid.parse().ok());

@@ -70,25 +70,42 @@ pub struct SignalSet {
     set: libc::sigset_t,
 }
 
+/// A `sigset_t` holding `signals`.
+fn sigset(signals: &[Signal]) -> libc::sigset_t {
+    // SAFETY: an all-zero sigset_t is a valid value to initialise with sigemptyset.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable sigset_t; the signal numbers are valid.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for signal in signals {
+            libc::sigaddset(&mut set, signal.number());
+        }
+    }
+    set
+}
+
+/// Changes the calling thread's signal mask (`how`: SIG_BLOCK, SIG_UNBLOCK
+/// or SIG_SETMASK) by `signals`.
+fn change_mask(how: libc::c_int, signals: &[Signal]) -> std::io::Result<()> {
+    let set = sigset(signals);
+    // SAFETY: `set` is initialised; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(how, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
 impl SignalSet {
-    /// Blocks `signals` for the calling thread. Child processes started with
-    /// `std::process::Command` get an empty signal mask again.
+    /// Blocks `signals` for the calling thread. Threads it starts later, and
+    /// child processes started with `std::process::Command`, inherit the
+    /// blocked mask: std passes it through `exec` (since rust-lang/rust#101077,
+    /// 2022; before, it cleared the mask in the child).
     pub fn block(signals: &[Signal]) -> std::io::Result<Self> {
-        // SAFETY: an all-zero sigset_t is a valid value to initialise with sigemptyset.
-        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `set` is a valid, writable sigset_t; the signal numbers are valid.
-        unsafe {
-            libc::sigemptyset(&mut set);
-            for signal in signals {
-                libc::sigaddset(&mut set, signal.number());
-            }
-        }
-        // SAFETY: `set` is initialised; a null old-set pointer is allowed.
-        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-        if rc != 0 {
-            return Err(std::io::Error::from_raw_os_error(rc));
-        }
-        Ok(Self { set })
+        change_mask(libc::SIG_BLOCK, signals)?;
+        Ok(Self {
+            set: sigset(signals),
+        })
     }
 
     /// Waits for one of the signals, up to `timeout` (for ever if `None`).
@@ -208,15 +225,20 @@ pub fn terminate_with_parent(expected_parent: u32) -> bool {
     u32::try_from(parent).is_ok_and(|parent| parent == expected_parent)
 }
 
-/// Unblocks every signal for the calling thread (and the threads it starts
-/// later). A process started by the supervisor inherits its blocked mask.
-pub fn unblock_all_signals() {
-    // SAFETY: an all-zero sigset_t is valid input for sigemptyset.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid, writable sigset_t; a null old-set pointer is allowed.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+/// Makes `signals` the calling thread's whole signal mask: every other
+/// signal is unblocked. Threads started later inherit the mask. A worker
+/// starts with its supervisor's mask (inherited through `exec`).
+pub fn block_only(signals: &[Signal]) {
+    if let Err(error) = change_mask(libc::SIG_SETMASK, signals) {
+        tracing::warn!(%error, "cannot set the signal mask");
+    }
+}
+
+/// Unblocks `signals` for the calling thread; one of them that is pending
+/// is delivered at once.
+pub fn unblock(signals: &[Signal]) {
+    if let Err(error) = change_mask(libc::SIG_UNBLOCK, signals) {
+        tracing::warn!(%error, "cannot unblock signals");
     }
 }
 

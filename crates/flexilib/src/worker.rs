@@ -170,6 +170,9 @@ async fn serve(
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    // Blocked since the process started (see `main`); one sent meanwhile
+    // is delivered now, to the handler just installed.
+    os::unblock(&[os::Signal::Hup]);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let open = Arc::new(OpenConnections::default());
     let accept = tokio::spawn(listen::accept_loop(

@@ -293,3 +293,55 @@ fn a_shutdown_that_hangs_ends_all_the_same_and_leaves_no_orphan() {
         std::thread::sleep(Duration::from_millis(50));
     }
 }
+
+#[test]
+fn sighup_while_a_worker_starts_is_never_fatal() {
+    let dir = TempDir::new("hupstart");
+    let config = dir.write("proxy.ini", &format!("/ = {}\n", rust_example().display()));
+    let server = ServerBuilder::new(&config).start();
+    let supervisor = server.child.id();
+    for round in 0..4 {
+        wait_for_status(server.addr, "/", 200);
+        let worker = server.worker_pid().expect("a worker");
+        // SIGHUPs as fast as the shell's builtin kill sends them, from
+        // before the worker dies until well after its replacement started.
+        let mut hups = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("while kill -HUP {supervisor}; do :; done"))
+            .spawn()
+            .expect("start the SIGHUP loop");
+        std::thread::sleep(Duration::from_millis(20));
+        std::process::Command::new("kill")
+            .args(["-KILL", &worker.to_string()])
+            .status()
+            .expect("kill the worker");
+        let replaced = server
+            .stderr
+            .wait_for_nth(Duration::from_secs(5), round, |l| l.contains("worker died"));
+        assert!(
+            replaced.is_some(),
+            "round {round}: the worker's death was not logged"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        hups.kill().expect("stop the SIGHUP loop");
+        let _ = hups.wait();
+    }
+    wait_for_status(server.addr, "/", 200);
+    let deaths: Vec<String> = server
+        .stderr
+        .snapshot()
+        .into_iter()
+        .filter(|l| l.contains("worker died"))
+        .collect();
+    assert_eq!(deaths.len(), 4, "{deaths:#?}");
+    assert!(
+        deaths.iter().all(|l| l.contains("SIGKILL")),
+        "a SIGHUP killed a starting worker: {deaths:#?}"
+    );
+    // The HUPs reached running workers as config reloads.
+    assert!(server
+        .stderr
+        .snapshot()
+        .iter()
+        .any(|l| l.contains("config reloaded") && l.contains("SIGHUP")));
+}
