@@ -25,6 +25,8 @@ pub struct Config {
     pub path: PathBuf,
     /// Rules in file order.
     pub rules: Vec<Rule>,
+    /// The text they were parsed from.
+    pub text: String,
 }
 
 /// One `KEY = TARGET` line.
@@ -178,6 +180,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     Ok(Config {
         path: path.to_path_buf(),
         rules,
+        text: text.to_string(),
     })
 }
 

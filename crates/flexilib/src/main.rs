@@ -15,9 +15,11 @@ mod conn;
 mod files;
 mod handlers;
 mod housekeeping;
+mod last_good;
 mod listen;
 mod os;
 mod panics;
+mod private_dirs;
 mod reload;
 mod respond;
 mod route;
@@ -99,7 +101,17 @@ fn supervised_worker(settings: &Settings, fd: &str) -> i32 {
 /// The supervisor: check the config, bind, then run workers.
 fn supervise(settings: &Settings) -> anyhow::Result<i32> {
     // Fail fast, with the file and line, before any worker starts.
-    config::load(&settings.config)?;
+    let config = config::load(&settings.config)?;
+    let last_good = match last_good::LastGoodDir::create() {
+        Ok(dir) => {
+            dir.last_good().save(&config.text);
+            Some(dir)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot keep the last good config; a restarted worker reads the file as it is");
+            None
+        }
+    };
     let address = SocketAddr::new(settings.listen_address, settings.port);
     let listener = std::net::TcpListener::bind(address)
         .with_context(|| format!("cannot listen on {address}"))?;
@@ -107,7 +119,9 @@ fn supervise(settings: &Settings) -> anyhow::Result<i32> {
     os::set_listen_backlog(fd, 4096).context("cannot set the listen backlog")?;
     os::inherit_fd(fd).context("cannot pass the socket to workers")?;
     tracing::info!(address = %listener.local_addr()?, "listening (supervisor)");
-    let code = supervisor::run(fd).context("supervisor failed")?;
+    let code = supervisor::run(fd, last_good.as_ref().map(|dir| dir.last_good()))
+        .context("supervisor failed")?;
     drop(listener);
+    drop(last_good);
     Ok(code)
 }

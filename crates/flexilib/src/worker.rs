@@ -13,13 +13,14 @@ use tokio::sync::watch;
 use crate::access_log::AccessLog;
 use crate::conn::ConnSettings;
 use crate::handlers::HandlerSlots;
+use crate::last_good::LastGood;
 use crate::listen::{self, OpenConnections};
 use crate::reload::Reloader;
 use crate::route::RouteTable;
 use crate::service::Server;
 use crate::settings::Settings;
 use crate::targets::upstream::{ProxyClient, ProxySettings};
-use crate::{config, housekeeping, os};
+use crate::{housekeeping, os};
 
 /// Runs the server until SIGTERM/SIGINT. `inherited` is the supervisor's
 /// listening socket, if any.
@@ -28,7 +29,8 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
         Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
     }
-    let config = config::load(&settings.config)?;
+    let last_good = LastGood::from_env();
+    let config = LastGood::load_or_fall_back(last_good.as_ref(), &settings.config)?;
     for rule in &config.rules {
         tracing::debug!(line = rule.line, matcher = ?rule.matcher, target = ?rule.target, "route");
     }
@@ -79,7 +81,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         header_read_timeout: settings.header_read_timeout,
     });
 
-    let reloader = match Reloader::start(Arc::clone(&server), &settings.config) {
+    let reloader = match Reloader::start(Arc::clone(&server), &settings.config, last_good) {
         Ok(reloader) => Some(reloader),
         Err(error) => {
             tracing::error!(%error, "cannot start reloading; libraries and config stay as loaded");

@@ -9,7 +9,7 @@
 //! and the configured file can be rewritten, renamed or deleted freely.
 
 use std::io::Read;
-use std::os::unix::fs::{DirBuilderExt, FileExt as _, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileExt as _, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::OnceLock;
@@ -122,58 +122,14 @@ impl Drop for PrivateCopy {
     }
 }
 
-/// The private directory, created on first use: a fresh directory of mode
-/// 0700 (never one that already exists, which someone else could own), in
-/// `/dev/shm` unless that is missing or mounted `noexec`, else in the
-/// temporary directory. Named `flexilib-PID-N` so that the supervisor can
-/// remove what a crashed worker left.
+/// The private directory of this process's copies, created on first use.
 fn private_dir() -> std::io::Result<&'static Path> {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     if let Some(dir) = DIR.get() {
         return Ok(dir);
     }
-    let shm = Path::new("/dev/shm");
-    let base = if shm.is_dir() && crate::os::allows_exec(shm) {
-        shm.to_path_buf()
-    } else {
-        std::env::temp_dir()
-    };
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    for attempt in 0..100u32 {
-        let name = format!(
-            "flexilib-{}-{}",
-            std::process::id(),
-            nonce.wrapping_add(attempt)
-        );
-        let dir = base.join(name);
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(DIR.get_or_init(|| dir)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::AlreadyExists,
-        "cannot create a private directory for library copies",
-    ))
-}
-
-/// Removes the private directories of process `pid` (a worker that died
-/// without cleaning up).
-pub fn remove_private_dirs_of(pid: u32) {
-    let prefix = format!("flexilib-{pid}-");
-    for base in [PathBuf::from("/dev/shm"), std::env::temp_dir()] {
-        let Ok(entries) = std::fs::read_dir(&base) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
-        }
-    }
+    let dir = crate::private_dirs::create_in(&crate::private_dirs::base())?;
+    Ok(DIR.get_or_init(|| dir))
 }
 
 /// Removes the private directory (at exit; copies are deleted as soon as loaded).
