@@ -12,7 +12,7 @@ use std::io::Read;
 use std::os::unix::fs::{FileExt as _, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::elf::{self, ElfProblem};
 
@@ -123,18 +123,91 @@ impl Drop for PrivateCopy {
 }
 
 /// The private directory of this process's copies, created on first use.
+static COPIES: LazyDir = LazyDir::new();
+
 fn private_dir() -> std::io::Result<&'static Path> {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    if let Some(dir) = DIR.get() {
-        return Ok(dir);
-    }
-    let dir = crate::private_dirs::create_in(&crate::private_dirs::base())?;
-    Ok(DIR.get_or_init(|| dir))
+    COPIES.get_or_create(|| crate::private_dirs::create_in(&crate::private_dirs::base()))
 }
 
-/// Removes the private directory (at exit; copies are deleted as soon as loaded).
+/// A directory created once, when first needed, however many threads ask
+/// for it at the same moment (two libraries loading for the first time at
+/// once must not each create one: the loser's would be left behind).
+struct LazyDir {
+    dir: OnceLock<PathBuf>,
+    /// Held while creating; a failed creation is retried by the next caller.
+    creating: Mutex<()>,
+}
+
+impl LazyDir {
+    const fn new() -> Self {
+        Self {
+            dir: OnceLock::new(),
+            creating: Mutex::new(()),
+        }
+    }
+
+    /// The directory, made by `create` if there is none yet.
+    fn get_or_create(
+        &self,
+        create: impl FnOnce() -> std::io::Result<PathBuf>,
+    ) -> std::io::Result<&Path> {
+        if let Some(dir) = self.dir.get() {
+            return Ok(dir);
+        }
+        let _creating = self.creating.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(dir) = self.dir.get() {
+            return Ok(dir);
+        }
+        let dir = create()?;
+        Ok(self.dir.get_or_init(|| dir))
+    }
+
+    /// The directory, if it was created.
+    fn get(&self) -> Option<&Path> {
+        self.dir.get().map(PathBuf::as_path)
+    }
+}
+
+/// Removes the private directory, if there is one (at exit; copies are
+/// deleted as soon as loaded).
 pub fn remove_private_dir() {
-    if let Ok(dir) = private_dir() {
+    if let Some(dir) = COPIES.get() {
         let _ = std::fs::remove_dir_all(dir);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn libraries_loading_at_once_share_one_private_directory() {
+        let base = crate::private_dirs::create_in(&std::env::temp_dir()).expect("base");
+        for _ in 0..20 {
+            let lazy = LazyDir::new();
+            let start = std::sync::Barrier::new(8);
+            let dirs: Vec<PathBuf> = std::thread::scope(|scope| {
+                let threads: Vec<_> = (0..8)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            lazy.get_or_create(|| crate::private_dirs::create_in(&base))
+                                .expect("created")
+                                .to_path_buf()
+                        })
+                    })
+                    .collect();
+                threads
+                    .into_iter()
+                    .map(|t| t.join().expect("thread"))
+                    .collect()
+            });
+            let made = std::fs::read_dir(&base).expect("list").count();
+            let _ = std::fs::remove_dir_all(&base);
+            std::fs::create_dir(&base).expect("base again");
+            assert_eq!(made, 1, "{made} directories made for one");
+            assert!(dirs.iter().all(|dir| *dir == dirs[0]));
+        }
+        let _ = std::fs::remove_dir_all(&base);
     }
 }
