@@ -15,6 +15,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::config::{self, Config, ConfigError};
+use crate::private_dirs::PrivateDir;
 
 /// Environment variable carrying the path of the last good config.
 pub const LAST_GOOD_CONFIG_ENV: &str = "FLEXILIB_LAST_GOOD_CONFIG";
@@ -28,7 +29,7 @@ pub struct LastGood {
 /// The supervisor's private directory, removed when dropped.
 #[derive(Debug)]
 pub struct LastGoodDir {
-    dir: PathBuf,
+    dir: PrivateDir,
     last_good: LastGood,
 }
 
@@ -36,7 +37,7 @@ impl LastGoodDir {
     /// Creates the private directory in which the last good config is kept.
     pub fn create() -> std::io::Result<Self> {
         let dir = crate::private_dirs::create_in(&crate::private_dirs::base())?;
-        let path = dir.join("last-good.ini");
+        let path = dir.path().join("last-good.ini");
         Ok(Self {
             dir,
             last_good: LastGood { path },
@@ -51,7 +52,7 @@ impl LastGoodDir {
 
 impl Drop for LastGoodDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+        let _ = std::fs::remove_dir_all(self.dir.path());
     }
 }
 
@@ -113,7 +114,7 @@ mod tests {
     #[test]
     fn a_broken_file_falls_back_to_the_last_good_text_at_its_own_path() {
         let dir = LastGoodDir::create().expect("private directory");
-        let config_path = dir.dir.join("proxy.ini");
+        let config_path = dir.dir.path().join("proxy.ini");
         std::fs::write(&config_path, "/a = liba.so\n").expect("write");
         let last_good = Some(dir.last_good());
         let loaded = LastGood::load_or_fall_back(last_good, &config_path).expect("good");
@@ -124,11 +125,11 @@ mod tests {
         assert_eq!(loaded.path, config_path);
         assert_eq!(
             loaded.rules[0].target,
-            config::TargetSpec::Library(dir.dir.join("liba.so"))
+            config::TargetSpec::Library(dir.dir.path().join("liba.so"))
         );
         // Without a last good config, the error stands.
         assert!(LastGood::load_or_fall_back(None, &config_path).is_err());
-        let kept = dir.dir.clone();
+        let kept = dir.dir.path().to_path_buf();
         drop(dir);
         assert!(!kept.exists());
     }

@@ -56,6 +56,7 @@ fn main() -> ExitCode {
         }
         Err(_) if settings.no_supervisor => {
             worker_process();
+            private_dirs::remove_stale_and_log();
             report(worker::run(&settings, None).map(|()| 0), 1)
         }
         Err(_) => report(supervise(&settings), 1),
@@ -102,6 +103,7 @@ fn supervised_worker(settings: &Settings, fd: &str) -> i32 {
 fn supervise(settings: &Settings) -> anyhow::Result<i32> {
     // Fail fast, with the file and line, before any worker starts.
     let config = config::load(&settings.config)?;
+    private_dirs::remove_stale_and_log();
     let last_good = match last_good::LastGoodDir::create() {
         Ok(dir) => {
             dir.last_good().save(&config.text);

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{compile_c, rust_example, workspace, Client, ServerBuilder, TempDir};
+use common::{compile_c, private_dirs_of, rust_example, workspace, Client, ServerBuilder, TempDir};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -29,18 +29,6 @@ fn crash(addr: SocketAddr) {
     let mut victim = Client::connect(addr);
     victim.send_raw(b"GET /crash HTTP/1.1\r\nHost: x\r\nx-crash: segv\r\n\r\n");
     assert!(victim.read_response(false).is_none(), "the worker crashed");
-}
-
-/// Private directories of process `pid` in /dev/shm and the temporary directory.
-fn private_dirs_of(pid: u32) -> Vec<String> {
-    let prefix = format!("flexilib-{pid}-");
-    [std::path::PathBuf::from("/dev/shm"), std::env::temp_dir()]
-        .iter()
-        .filter_map(|base| std::fs::read_dir(base).ok())
-        .flat_map(|entries| entries.flatten())
-        .map(|entry| entry.file_name().to_string_lossy().into_owned())
-        .filter(|name| name.starts_with(&prefix))
-        .collect()
 }
 
 #[test]

@@ -536,3 +536,16 @@ pub fn mkfifo(path: &Path) {
         .expect("run mkfifo");
     assert!(status.success(), "mkfifo {}", path.display());
 }
+
+/// Names of the private directories (`flexilib-PID-…`) of process `pid` in
+/// /dev/shm and the temporary directory.
+pub fn private_dirs_of(pid: u32) -> Vec<String> {
+    let prefix = format!("flexilib-{pid}-");
+    [PathBuf::from("/dev/shm"), std::env::temp_dir()]
+        .iter()
+        .filter_map(|base| std::fs::read_dir(base).ok())
+        .flat_map(|entries| entries.flatten())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&prefix))
+        .collect()
+}

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 use super::elf::{self, ElfProblem};
+use crate::private_dirs::PrivateDir;
 
 /// What identifies one version of a file on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,7 +134,7 @@ fn private_dir() -> std::io::Result<&'static Path> {
 /// for it at the same moment (two libraries loading for the first time at
 /// once must not each create one: the loser's would be left behind).
 struct LazyDir {
-    dir: OnceLock<PathBuf>,
+    dir: OnceLock<PrivateDir>,
     /// Held while creating; a failed creation is retried by the next caller.
     creating: Mutex<()>,
 }
@@ -149,22 +150,22 @@ impl LazyDir {
     /// The directory, made by `create` if there is none yet.
     fn get_or_create(
         &self,
-        create: impl FnOnce() -> std::io::Result<PathBuf>,
+        create: impl FnOnce() -> std::io::Result<PrivateDir>,
     ) -> std::io::Result<&Path> {
-        if let Some(dir) = self.dir.get() {
+        if let Some(dir) = self.get() {
             return Ok(dir);
         }
         let _creating = self.creating.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(dir) = self.dir.get() {
+        if let Some(dir) = self.get() {
             return Ok(dir);
         }
         let dir = create()?;
-        Ok(self.dir.get_or_init(|| dir))
+        Ok(self.dir.get_or_init(|| dir).path())
     }
 
     /// The directory, if it was created.
     fn get(&self) -> Option<&Path> {
-        self.dir.get().map(PathBuf::as_path)
+        self.dir.get().map(PrivateDir::path)
     }
 }
 
@@ -183,6 +184,7 @@ mod tests {
     #[test]
     fn libraries_loading_at_once_share_one_private_directory() {
         let base = crate::private_dirs::create_in(&std::env::temp_dir()).expect("base");
+        let base = base.path();
         for _ in 0..20 {
             let lazy = LazyDir::new();
             let start = std::sync::Barrier::new(8);
@@ -191,7 +193,7 @@ mod tests {
                     .map(|_| {
                         scope.spawn(|| {
                             start.wait();
-                            lazy.get_or_create(|| crate::private_dirs::create_in(&base))
+                            lazy.get_or_create(|| crate::private_dirs::create_in(base))
                                 .expect("created")
                                 .to_path_buf()
                         })
@@ -202,12 +204,12 @@ mod tests {
                     .map(|t| t.join().expect("thread"))
                     .collect()
             });
-            let made = std::fs::read_dir(&base).expect("list").count();
-            let _ = std::fs::remove_dir_all(&base);
-            std::fs::create_dir(&base).expect("base again");
+            let made = std::fs::read_dir(base).expect("list").count();
+            let _ = std::fs::remove_dir_all(base);
+            std::fs::create_dir(base).expect("base again");
             assert_eq!(made, 1, "{made} directories made for one");
             assert!(dirs.iter().all(|dir| *dir == dirs[0]));
         }
-        let _ = std::fs::remove_dir_all(&base);
+        let _ = std::fs::remove_dir_all(base);
     }
 }
