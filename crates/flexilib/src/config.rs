@@ -91,12 +91,13 @@ pub struct UpstreamUrl {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{path}: cannot read config: {source}", path = .path.display())]
+    #[error("{path}: cannot read config: {error}", path = .path.display())]
     Read {
         /// The config file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error: part of the message, deliberately not the error's
+        /// `source`, which would print it twice in a chain (`{:#}`).
+        error: std::io::Error,
     },
     /// A line is malformed.
     #[error("{path}:{line}: {message}", path = .path.display())]
@@ -118,9 +119,9 @@ pub fn load(path: &Path) -> Result<Config, ConfigError> {
 /// The text of the config file at `path` (a regular file: a FIFO or device
 /// there is an error, never a read that blocks).
 pub fn read(path: &Path) -> Result<String, ConfigError> {
-    let read_error = |source| ConfigError::Read {
+    let read_error = |error| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
+        error,
     };
     let mut text = String::new();
     crate::files::open_regular(path)
