@@ -20,11 +20,13 @@ mod listen;
 mod os;
 mod panics;
 mod private_dirs;
+mod rate_limit;
 mod reload;
 mod respond;
 mod route;
 mod service;
 mod settings;
+mod stderr_log;
 mod supervisor;
 mod targets;
 mod worker;
@@ -41,14 +43,8 @@ use crate::settings::Settings;
 
 fn main() -> ExitCode {
     let settings = Settings::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
+    let worker = std::env::var_os(supervisor::LISTEN_FD_ENV).is_some() || settings.no_supervisor;
+    init_logging(worker);
     let code = match std::env::var(supervisor::LISTEN_FD_ENV) {
         Ok(fd) => {
             worker_process();
@@ -61,7 +57,34 @@ fn main() -> ExitCode {
         }
         Err(_) => report(supervise(&settings), 1),
     };
+    stderr_log::flush(EXIT_FLUSH_TIMEOUT);
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Longest wait at exit for queued diagnostics to reach stderr.
+const EXIT_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Diagnostics on stderr, filtered by `RUST_LOG` (default `info`). In a
+/// server process (`worker`), through a queue and a writer thread, so that
+/// no request thread ever waits for stderr; the supervisor, one thread off
+/// the request path, writes directly.
+fn init_logging(worker: bool) {
+    let builder = tracing_subscriber::fmt()
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        );
+    if worker {
+        if let Err(error) = stderr_log::start() {
+            eprintln!(
+                "flexilib: cannot start the stderr writer thread ({error}); writing directly"
+            );
+        }
+        builder.with_writer(stderr_log::NonBlocking).init();
+    } else {
+        builder.with_writer(std::io::stderr).init();
+    }
 }
 
 /// Process-wide setup of a worker, before anything else.
@@ -77,6 +100,8 @@ fn worker_process() {
 /// Prints an error the way every startup failure is printed.
 fn report(result: anyhow::Result<i32>, failure_code: i32) -> i32 {
     result.unwrap_or_else(|error| {
+        // After the diagnostics logged before it.
+        stderr_log::flush(EXIT_FLUSH_TIMEOUT);
         eprintln!("flexilib: error: {error:#}");
         failure_code
     })

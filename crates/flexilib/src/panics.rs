@@ -21,6 +21,7 @@ pub fn exit_on_fatal_panics() {
     std::panic::set_hook(Box::new(move |info| {
         print(info);
         if std::thread::current().name() != Some(IO_THREAD_NAME) {
+            crate::stderr_log::flush(std::time::Duration::from_millis(500));
             crate::os::exit_at_once(PANIC_EXIT_STATUS);
         }
     }));

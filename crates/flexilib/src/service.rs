@@ -212,14 +212,20 @@ async fn call_library(
     let target = &head.uri;
     let reply = match outcome {
         Outcome::Response(response) => Reply::from_library(response).unwrap_or_else(|problem| {
-            tracing::warn!(%target, %problem, "library returned an invalid response");
+            if let Some(held_back) = library.may_warn(&problem.to_string()) {
+                let library = library.path().display();
+                tracing::warn!(%target, %library, %problem, held_back, "library returned an invalid response");
+            }
             Reply::text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "500 Internal Server Error: invalid response from handler\n",
             )
         }),
         Outcome::CallFailed(error) => {
-            tracing::warn!(%target, %error, "library call failed");
+            if let Some(held_back) = library.may_warn(&error.to_string()) {
+                let library = library.path().display();
+                tracing::warn!(%target, %library, %error, held_back, "library call failed");
+            }
             Reply::text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "500 Internal Server Error: handler failed\n",

@@ -132,6 +132,7 @@ fn start_shutdown_deadline(limit: Duration) {
                 limit_ms = limit.as_millis() as u64,
                 "shutdown did not finish in time; exiting now"
             );
+            crate::stderr_log::flush(Duration::from_millis(500));
             os::exit_at_once(1);
         });
     if let Err(error) = started {

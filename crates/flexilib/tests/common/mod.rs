@@ -97,19 +97,36 @@ pub fn c_example(dir: &TempDir) -> PathBuf {
 
 /// Lines captured from a child's output stream.
 #[derive(Clone, Default)]
-pub struct Lines(Arc<Mutex<Vec<String>>>);
+pub struct Lines(Arc<Mutex<Vec<String>>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl Lines {
     fn capture(stream: impl Read + Send + 'static) -> Self {
         let lines = Self::default();
         let sink = lines.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
-                sink.0.lock().unwrap().push(line);
+            let mut reader = BufReader::new(stream);
+            loop {
+                // Stopped: the pipe fills up and the child's writes block.
+                while sink.1.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => sink
+                        .0
+                        .lock()
+                        .unwrap()
+                        .push(line.trim_end_matches('\n').to_string()),
+                }
             }
         });
         lines
+    }
+
+    /// Stops reading the stream (for good), leaving the pipe open.
+    pub fn stop_reading(&self) {
+        self.1.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> Vec<String> {
