@@ -351,3 +351,30 @@ pub fn effective_uid() -> u32 {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worker relies on this (see `main::worker_process`): a SIGHUP
+    /// blocked by the supervisor stays blocked across `Command::spawn`.
+    #[test]
+    fn a_child_process_inherits_the_blocked_mask() {
+        let blocked = std::thread::spawn(|| {
+            let _set = SignalSet::block(&[Signal::Hup]).expect("block");
+            let output = std::process::Command::new("grep")
+                .args(["SigBlk", "/proc/self/status"])
+                .output()
+                .expect("run grep");
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        })
+        .join()
+        .expect("thread");
+        let mask = blocked
+            .split_whitespace()
+            .nth(1)
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .expect("a SigBlk line");
+        assert_ne!(mask & (1 << (libc::SIGHUP - 1)), 0, "{blocked}");
+    }
+}
