@@ -36,7 +36,7 @@ impl RequestArena {
     /// An arena pre-warmed with `prealloc` bytes that keeps at most `retain` bytes between requests.
     pub fn new(prealloc: usize, retain: usize) -> Self {
         Self {
-            bump: Bump::with_capacity(prealloc),
+            bump: prewarmed(prealloc),
             used: Cell::new(0),
             prealloc,
             retain: retain.max(prealloc),
@@ -99,7 +99,7 @@ impl RequestArena {
             allocated: self.used.replace(0),
         };
         if self.bump.allocated_bytes() > self.retain {
-            self.bump = Bump::with_capacity(self.prealloc);
+            self.bump = prewarmed(self.prealloc);
         } else {
             self.bump.reset();
         }
@@ -112,6 +112,13 @@ impl RequestArena {
     pub fn as_ffi_handle(&self) -> *mut c_void {
         ptr::from_ref(self).cast_mut().cast()
     }
+}
+
+/// A bump arena holding `bytes` ready, or an empty one if that much memory
+/// cannot be had (the request then allocates as it goes, and fails cleanly
+/// if memory really is exhausted).
+fn prewarmed(bytes: usize) -> Bump {
+    Bump::try_with_capacity(bytes).unwrap_or_else(|_| Bump::new())
 }
 
 /// The ABI's `alloc` callback: `size` bytes aligned to `align` from the arena behind `arena`.
@@ -165,6 +172,13 @@ mod tests {
         assert!(arena.capacity() > 4096);
         arena.finish(pre);
         assert!(arena.capacity() <= 4096, "capacity {}", arena.capacity());
+    }
+
+    #[test]
+    fn an_impossible_preallocation_gives_an_empty_arena() {
+        let arena = RequestArena::new(usize::MAX / 2, usize::MAX / 2);
+        assert_eq!(arena.capacity(), 0);
+        assert!(arena.copy(b"still works", false).is_some());
     }
 
     #[test]

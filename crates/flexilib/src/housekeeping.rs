@@ -26,7 +26,11 @@ pub fn start(log: Arc<AccessLog>, connections: Arc<ConnStats>) -> std::io::Resul
                 // Woken early when the log buffer fills up.
                 std::thread::park_timeout(PERIOD);
                 log.flush();
-                parked += connections.take_parked_count();
+                let newly_parked = connections.take_parked_count();
+                if newly_parked > 0 {
+                    tracing::debug!(parked = newly_parked, "connections parked");
+                }
+                parked += newly_parked;
                 if parked >= PARKED_BEFORE_TRIM && last_trim.elapsed() >= PERIOD {
                     parked = 0;
                     last_trim = Instant::now();

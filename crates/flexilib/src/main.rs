@@ -13,16 +13,22 @@ mod arena;
 mod body_channel;
 mod config;
 mod conn;
+mod files;
 mod handlers;
 mod housekeeping;
+mod last_good;
 mod listen;
 mod os;
+mod panics;
+mod private_dirs;
+mod rate_limit;
 mod reload;
 mod request_log;
 mod respond;
 mod route;
 mod service;
 mod settings;
+mod stderr_log;
 mod supervisor;
 mod targets;
 mod worker;
@@ -39,25 +45,65 @@ use crate::settings::Settings;
 
 fn main() -> ExitCode {
     let settings = Settings::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+    let worker = std::env::var_os(supervisor::LISTEN_FD_ENV).is_some() || settings.no_supervisor;
+    init_logging(worker);
+    let code = match std::env::var(supervisor::LISTEN_FD_ENV) {
+        Ok(fd) => {
+            worker_process();
+            supervised_worker(&settings, &fd)
+        }
+        Err(_) if settings.no_supervisor => {
+            worker_process();
+            private_dirs::remove_stale_and_log();
+            report(worker::run(&settings, None).map(|()| 0), 1)
+        }
+        Err(_) => report(supervise(&settings), 1),
+    };
+    stderr_log::flush(EXIT_FLUSH_TIMEOUT);
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// Longest wait at exit for queued diagnostics to reach stderr.
+const EXIT_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Diagnostics on stderr, filtered by `RUST_LOG` (default `info`). In a
+/// server process (`worker`), through a queue and a writer thread, so that
+/// no request thread ever waits for stderr; the supervisor, one thread off
+/// the request path, writes directly.
+fn init_logging(worker: bool) {
+    let builder = tracing_subscriber::fmt()
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()
                 .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .init();
-    let code = match std::env::var(supervisor::LISTEN_FD_ENV) {
-        Ok(fd) => supervised_worker(&settings, &fd),
-        Err(_) if settings.no_supervisor => report(worker::run(&settings, None).map(|()| 0), 1),
-        Err(_) => report(supervise(&settings), 1),
-    };
-    ExitCode::from(u8::try_from(code).unwrap_or(1))
+        );
+    if worker {
+        if let Err(error) = stderr_log::start() {
+            eprintln!(
+                "flexilib: cannot start the stderr writer thread ({error}); writing directly"
+            );
+        }
+        builder.with_writer(stderr_log::NonBlocking).init();
+    } else {
+        builder.with_writer(std::io::stderr).init();
+    }
+}
+
+/// Process-wide setup of a worker, before anything else.
+fn worker_process() {
+    // SIGHUP stays blocked (as the supervisor's mask, inherited, has it)
+    // until the server handles it: until then its default action, ending
+    // the process, would kill a starting worker. One that arrives meanwhile
+    // stays pending and is then taken as a config reload.
+    os::block_only(&[os::Signal::Hup]);
+    panics::exit_on_fatal_panics();
 }
 
 /// Prints an error the way every startup failure is printed.
 fn report(result: anyhow::Result<i32>, failure_code: i32) -> i32 {
     result.unwrap_or_else(|error| {
+        // After the diagnostics logged before it.
+        stderr_log::flush(EXIT_FLUSH_TIMEOUT);
         eprintln!("flexilib: error: {error:#}");
         failure_code
     })
@@ -65,7 +111,6 @@ fn report(result: anyhow::Result<i32>, failure_code: i32) -> i32 {
 
 /// The child of a supervisor: serve on the inherited socket.
 fn supervised_worker(settings: &Settings, fd: &str) -> i32 {
-    os::unblock_all_signals();
     let parent = std::env::var(supervisor::SUPERVISOR_PID_ENV)
         .ok()
         .and_then(|pid| pid.parse().ok());
@@ -84,7 +129,18 @@ fn supervised_worker(settings: &Settings, fd: &str) -> i32 {
 /// The supervisor: check the config, bind, then run workers.
 fn supervise(settings: &Settings) -> anyhow::Result<i32> {
     // Fail fast, with the file and line, before any worker starts.
-    config::load(&settings.config)?;
+    let config = config::load(&settings.config)?;
+    private_dirs::remove_stale_and_log();
+    let last_good = match last_good::LastGoodDir::create() {
+        Ok(dir) => {
+            dir.last_good().save(&config.text);
+            Some(dir)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot keep the last good config; a restarted worker reads the file as it is");
+            None
+        }
+    };
     let address = SocketAddr::new(settings.listen_address, settings.port);
     let listener = std::net::TcpListener::bind(address)
         .with_context(|| format!("cannot listen on {address}"))?;
@@ -92,7 +148,9 @@ fn supervise(settings: &Settings) -> anyhow::Result<i32> {
     os::set_listen_backlog(fd, 4096).context("cannot set the listen backlog")?;
     os::inherit_fd(fd).context("cannot pass the socket to workers")?;
     tracing::info!(address = %listener.local_addr()?, "listening (supervisor)");
-    let code = supervisor::run(fd).context("supervisor failed")?;
+    let code = supervisor::run(fd, last_good.as_ref().map(|dir| dir.last_good()))
+        .context("supervisor failed")?;
     drop(listener);
+    drop(last_good);
     Ok(code)
 }

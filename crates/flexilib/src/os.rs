@@ -70,25 +70,42 @@ pub struct SignalSet {
     set: libc::sigset_t,
 }
 
+/// A `sigset_t` holding `signals`.
+fn sigset(signals: &[Signal]) -> libc::sigset_t {
+    // SAFETY: an all-zero sigset_t is a valid value to initialise with sigemptyset.
+    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid, writable sigset_t; the signal numbers are valid.
+    unsafe {
+        libc::sigemptyset(&mut set);
+        for signal in signals {
+            libc::sigaddset(&mut set, signal.number());
+        }
+    }
+    set
+}
+
+/// Changes the calling thread's signal mask (`how`: SIG_BLOCK, SIG_UNBLOCK
+/// or SIG_SETMASK) by `signals`.
+fn change_mask(how: libc::c_int, signals: &[Signal]) -> std::io::Result<()> {
+    let set = sigset(signals);
+    // SAFETY: `set` is initialised; a null old-set pointer is allowed.
+    let rc = unsafe { libc::pthread_sigmask(how, &set, std::ptr::null_mut()) };
+    if rc != 0 {
+        return Err(std::io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
 impl SignalSet {
-    /// Blocks `signals` for the calling thread. Child processes started with
-    /// `std::process::Command` get an empty signal mask again.
+    /// Blocks `signals` for the calling thread. Threads it starts later, and
+    /// child processes started with `std::process::Command`, inherit the
+    /// blocked mask: std passes it through `exec` (since rust-lang/rust#101077,
+    /// 2022; before, it cleared the mask in the child).
     pub fn block(signals: &[Signal]) -> std::io::Result<Self> {
-        // SAFETY: an all-zero sigset_t is a valid value to initialise with sigemptyset.
-        let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-        // SAFETY: `set` is a valid, writable sigset_t; the signal numbers are valid.
-        unsafe {
-            libc::sigemptyset(&mut set);
-            for signal in signals {
-                libc::sigaddset(&mut set, signal.number());
-            }
-        }
-        // SAFETY: `set` is initialised; a null old-set pointer is allowed.
-        let rc = unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &set, std::ptr::null_mut()) };
-        if rc != 0 {
-            return Err(std::io::Error::from_raw_os_error(rc));
-        }
-        Ok(Self { set })
+        change_mask(libc::SIG_BLOCK, signals)?;
+        Ok(Self {
+            set: sigset(signals),
+        })
     }
 
     /// Waits for one of the signals, up to `timeout` (for ever if `None`).
@@ -208,15 +225,20 @@ pub fn terminate_with_parent(expected_parent: u32) -> bool {
     u32::try_from(parent).is_ok_and(|parent| parent == expected_parent)
 }
 
-/// Unblocks every signal for the calling thread (and the threads it starts
-/// later). A process started by the supervisor inherits its blocked mask.
-pub fn unblock_all_signals() {
-    // SAFETY: an all-zero sigset_t is valid input for sigemptyset.
-    let mut set: libc::sigset_t = unsafe { std::mem::zeroed() };
-    // SAFETY: `set` is a valid, writable sigset_t; a null old-set pointer is allowed.
-    unsafe {
-        libc::sigemptyset(&mut set);
-        libc::pthread_sigmask(libc::SIG_SETMASK, &set, std::ptr::null_mut());
+/// Makes `signals` the calling thread's whole signal mask: every other
+/// signal is unblocked. Threads started later inherit the mask. A worker
+/// starts with its supervisor's mask (inherited through `exec`).
+pub fn block_only(signals: &[Signal]) {
+    if let Err(error) = change_mask(libc::SIG_SETMASK, signals) {
+        tracing::warn!(%error, "cannot set the signal mask");
+    }
+}
+
+/// Unblocks `signals` for the calling thread; one of them that is pending
+/// is delivered at once.
+pub fn unblock(signals: &[Signal]) {
+    if let Err(error) = change_mask(libc::SIG_UNBLOCK, signals) {
+        tracing::warn!(%error, "cannot unblock signals");
     }
 }
 
@@ -298,4 +320,61 @@ pub fn drop_unused_code_pages() -> usize {
         }
     }
     advised
+}
+
+/// Ends the process now with `status`: no unwinding, no exit handlers, no
+/// waiting for other threads (any of which may be what is stuck).
+pub fn exit_at_once(status: i32) -> ! {
+    // SAFETY: _exit has no preconditions; it does not return.
+    unsafe { libc::_exit(status) }
+}
+
+/// Takes an exclusive `flock` on `file` without waiting; `Ok(false)` if
+/// another open file description holds one. The lock goes when every
+/// descriptor of it is closed, at the latest when the process ends.
+pub fn try_lock_exclusive(file: &std::fs::File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd as _;
+    // SAFETY: flock on a descriptor owned by `file`, alive for the call; it
+    // takes no pointers.
+    if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+        return Ok(true);
+    }
+    let error = std::io::Error::last_os_error();
+    if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        return Ok(false);
+    }
+    Err(error)
+}
+
+/// The effective user id of this process.
+pub fn effective_uid() -> u32 {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The worker relies on this (see `main::worker_process`): a SIGHUP
+    /// blocked by the supervisor stays blocked across `Command::spawn`.
+    #[test]
+    fn a_child_process_inherits_the_blocked_mask() {
+        let blocked = std::thread::spawn(|| {
+            let _set = SignalSet::block(&[Signal::Hup]).expect("block");
+            let output = std::process::Command::new("grep")
+                .args(["SigBlk", "/proc/self/status"])
+                .output()
+                .expect("run grep");
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        })
+        .join()
+        .expect("thread");
+        let mask = blocked
+            .split_whitespace()
+            .nth(1)
+            .and_then(|hex| u64::from_str_radix(hex, 16).ok())
+            .expect("a SigBlk line");
+        assert_ne!(mask & (1 << (libc::SIGHUP - 1)), 0, "{blocked}");
+    }
 }

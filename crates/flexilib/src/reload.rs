@@ -29,6 +29,7 @@ use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
 use notify::{RecursiveMode, Watcher as _};
 
 use crate::config;
+use crate::last_good::LastGood;
 use crate::route::RouteTable;
 use crate::service::Server;
 
@@ -53,7 +54,11 @@ pub struct Reloader {
 
 impl Reloader {
     /// Starts watching the config file and every library it names.
-    pub fn start(server: Arc<Server>, config_path: &Path) -> notify::Result<Self> {
+    pub fn start(
+        server: Arc<Server>,
+        config_path: &Path,
+        last_good: Option<LastGood>,
+    ) -> notify::Result<Self> {
         let config_path =
             std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_path_buf());
         let (requests, inbox) = channel();
@@ -78,6 +83,7 @@ impl Reloader {
             config_path,
             watcher,
             watched: HashSet::new(),
+            last_good,
         };
         thread.update_watches();
         std::thread::Builder::new()
@@ -98,6 +104,8 @@ struct ReloadThread {
     config_path: PathBuf,
     watcher: notify::RecommendedWatcher,
     watched: HashSet<PathBuf>,
+    /// Where every accepted config is kept for a restarted worker.
+    last_good: Option<LastGood>,
 }
 
 impl ReloadThread {
@@ -181,6 +189,9 @@ impl ReloadThread {
                 let routes = table.len();
                 self.server.routes.store(Arc::new(table));
                 tracing::info!(cause, config = %self.config_path.display(), routes, "config reloaded");
+                if let Some(last_good) = &self.last_good {
+                    last_good.save(&config.text);
+                }
                 self.update_watches();
                 // A library file may have changed where no watch could see it.
                 self.recheck_targets();

@@ -9,7 +9,19 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use clap::builder::RangedU64ValueParser;
 use clap::Parser;
+
+/// Most handler threads (`SERVER_THREAD_COUNT`).
+const MAX_THREADS: u64 = 1024;
+/// Most reserved I/O threads (`RESERVED_IO_THREADS`).
+const MAX_RESERVED_IO_THREADS: u64 = 64;
+/// Largest arena pre-allocation in KiB (`RESPONSE_PREALLOCATION_KB`): 256 MiB.
+const MAX_PREALLOCATION_KB: u64 = 256 * 1024;
+/// Largest arena retained between requests in KiB (`ARENA_RETAIN_KB`): 1 GiB.
+const MAX_RETAIN_KB: u64 = 1024 * 1024;
+/// Largest request body (`MAX_BODY_BYTES`): 1 GiB.
+const MAX_BODY_BYTES: u64 = 1 << 30;
 
 /// Run-time settings of the server.
 #[derive(Debug, Clone, Parser)]
@@ -27,28 +39,39 @@ pub struct Settings {
     #[arg(long, env = "LISTEN_ADDRESS", default_value = "0.0.0.0")]
     pub listen_address: IpAddr,
 
-    /// Handler threads: how many library calls may run at once. Default: the
-    /// number of CPUs (at most 4 in debug builds).
-    #[arg(long = "threads", env = "SERVER_THREAD_COUNT")]
-    pub server_thread_count: Option<NonZeroUsize>,
+    /// Handler threads: how many library calls may run at once (1 to 1024).
+    /// Default: the number of CPUs (at most 4 in debug builds).
+    #[arg(long = "threads", env = "SERVER_THREAD_COUNT",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS))]
+    pub server_thread_count: Option<usize>,
 
     /// Worker threads beyond SERVER_THREAD_COUNT, so that while every handler
     /// slot is busy some worker is outside a library call and accepting,
-    /// parsing and answering go on.
-    #[arg(long, env = "RESERVED_IO_THREADS", default_value = "1")]
-    pub reserved_io_threads: NonZeroUsize,
+    /// parsing and answering go on (1 to 64).
+    #[arg(long, env = "RESERVED_IO_THREADS", default_value_t = 1,
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_RESERVED_IO_THREADS))]
+    pub reserved_io_threads: usize,
 
-    /// KiB pre-allocated in each handler thread's request arena.
-    #[arg(long, env = "RESPONSE_PREALLOCATION_KB", default_value_t = 8)]
+    /// KiB pre-allocated in each handler thread's request arena (at most
+    /// 262144, 256 MiB).
+    #[arg(long, env = "RESPONSE_PREALLOCATION_KB", default_value_t = 8,
+          value_parser = RangedU64ValueParser::<usize>::new().range(0..=MAX_PREALLOCATION_KB))]
     pub response_preallocation_kb: usize,
 
     /// KiB an arena may keep between requests; an arena that grew past this
-    /// is freed and pre-allocated afresh after the request.
-    #[arg(long, env = "ARENA_RETAIN_KB", default_value_t = 1024)]
+    /// is freed and pre-allocated afresh after the request (at most
+    /// 1048576, 1 GiB).
+    #[arg(long, env = "ARENA_RETAIN_KB", default_value_t = 1024,
+          value_parser = RangedU64ValueParser::<usize>::new().range(0..=MAX_RETAIN_KB))]
     pub arena_retain_kb: usize,
 
     /// Path of the routing configuration.
-    #[arg(long, env = "FLEXILIB_CONFIG", default_value = "proxy.ini")]
+    #[arg(
+        long,
+        env = "FLEXILIB_CONFIG",
+        value_name = "FLEXILIB_CONFIG",
+        default_value = "proxy.ini"
+    )]
     pub config: PathBuf,
 
     /// Largest request head (request line and headers) in bytes; larger gets 431.
@@ -56,21 +79,26 @@ pub struct Settings {
           value_parser = clap::value_parser!(u32).range(1024..=1024 * 1024))]
     pub max_header_bytes: u32,
 
-    /// Largest request body in bytes; larger gets 413.
-    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024)]
+    /// Largest request body in bytes; larger gets 413 (at most 1 GiB: a
+    /// library's request body is held in memory).
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(0..=MAX_BODY_BYTES))]
     pub max_body_bytes: u64,
 
     /// Seconds a client may take to send a complete request head.
-    #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", default_value = "10", value_parser = parse_seconds)]
+    #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", value_name = "HEADER_READ_TIMEOUT_SECONDS",
+          default_value = "10", value_parser = parse_seconds)]
     pub header_read_timeout: Duration,
 
     /// Seconds a client may take to send a library request's whole body
     /// (then 408); proxied bodies stream and are not limited.
-    #[arg(long, env = "BODY_READ_TIMEOUT_SECONDS", default_value = "60", value_parser = parse_seconds)]
+    #[arg(long, env = "BODY_READ_TIMEOUT_SECONDS", value_name = "BODY_READ_TIMEOUT_SECONDS",
+          default_value = "60", value_parser = parse_seconds)]
     pub body_read_timeout: Duration,
 
     /// Seconds an idle keep-alive connection is kept open.
-    #[arg(long, env = "KEEPALIVE_TIMEOUT_SECONDS", default_value = "60", value_parser = parse_seconds)]
+    #[arg(long, env = "KEEPALIVE_TIMEOUT_SECONDS", value_name = "KEEPALIVE_TIMEOUT_SECONDS",
+          default_value = "60", value_parser = parse_seconds)]
     pub keepalive_timeout: Duration,
 
     /// Seconds a library may take to complete a request it answered
@@ -79,19 +107,23 @@ pub struct Settings {
     pub library_completion_timeout: Duration,
 
     /// Seconds to establish a connection to an upstream server (then 504).
-    #[arg(long, env = "UPSTREAM_CONNECT_TIMEOUT_SECONDS", default_value = "5", value_parser = parse_seconds)]
+    #[arg(long, env = "UPSTREAM_CONNECT_TIMEOUT_SECONDS", value_name = "UPSTREAM_CONNECT_TIMEOUT_SECONDS",
+          default_value = "5", value_parser = parse_seconds)]
     pub upstream_connect_timeout: Duration,
 
     /// Seconds an upstream may take to send its response head (then 504).
-    #[arg(long, env = "UPSTREAM_RESPONSE_TIMEOUT_SECONDS", default_value = "60", value_parser = parse_seconds)]
+    #[arg(long, env = "UPSTREAM_RESPONSE_TIMEOUT_SECONDS", value_name = "UPSTREAM_RESPONSE_TIMEOUT_SECONDS",
+          default_value = "60", value_parser = parse_seconds)]
     pub upstream_response_timeout: Duration,
 
     /// Seconds an idle pooled connection to an upstream is kept.
-    #[arg(long, env = "UPSTREAM_IDLE_TIMEOUT_SECONDS", default_value = "90", value_parser = parse_seconds)]
+    #[arg(long, env = "UPSTREAM_IDLE_TIMEOUT_SECONDS", value_name = "UPSTREAM_IDLE_TIMEOUT_SECONDS",
+          default_value = "90", value_parser = parse_seconds)]
     pub upstream_idle_timeout: Duration,
 
     /// Seconds an upstream that failed a connection is skipped.
-    #[arg(long, env = "UPSTREAM_COOLDOWN_SECONDS", default_value = "10", value_parser = parse_seconds)]
+    #[arg(long, env = "UPSTREAM_COOLDOWN_SECONDS", value_name = "UPSTREAM_COOLDOWN_SECONDS",
+          default_value = "10", value_parser = parse_seconds)]
     pub upstream_cooldown: Duration,
 
     /// Run the server in this process, without the supervisor that restarts
@@ -101,7 +133,8 @@ pub struct Settings {
     pub no_supervisor: bool,
 
     /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT.
-    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", default_value = "30", value_parser = parse_seconds)]
+    #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", value_name = "SHUTDOWN_GRACE_SECONDS",
+          default_value = "30", value_parser = parse_seconds)]
     pub shutdown_grace: Duration,
 }
 
@@ -109,12 +142,12 @@ impl Settings {
     /// Handler thread count after defaults.
     pub fn handler_threads(&self) -> usize {
         self.server_thread_count
-            .map_or_else(default_thread_count, NonZeroUsize::get)
+            .unwrap_or_else(default_thread_count)
     }
 
     /// Worker threads kept free of library calls.
     pub fn reserved_io_threads(&self) -> usize {
-        self.reserved_io_threads.get()
+        self.reserved_io_threads
     }
 
     /// Bytes pre-allocated per arena.
@@ -132,7 +165,9 @@ impl Settings {
 
 /// CPU count, capped at 4 in debug builds as in the original.
 fn default_thread_count() -> usize {
-    let cpus = std::thread::available_parallelism().map_or(1, NonZeroUsize::get);
+    let cpus = std::thread::available_parallelism()
+        .map_or(1, NonZeroUsize::get)
+        .min(MAX_THREADS as usize);
     if cfg!(debug_assertions) {
         cpus.min(4)
     } else {
@@ -147,7 +182,7 @@ fn parse_seconds(text: &str) -> Result<Duration, String> {
         .parse()
         .map_err(|_| format!("`{text}` is not a number of seconds"))?;
     if !(secs.is_finite() && secs > 0.0 && secs <= 86_400.0 * 365.0) {
-        return Err(format!("`{text}` must be between 0 and one year"));
+        return Err(format!("`{text}` must be more than 0 and at most one year"));
     }
     Ok(Duration::from_secs_f64(secs))
 }

@@ -13,7 +13,9 @@
 //!   SIGINT the supervisor exits with the child's status (0 for a clean
 //!   shutdown) instead of restarting it.
 //! * A child that exits with [`EXIT_STARTUP_FAILED`] (bad config, socket
-//!   error) is not restarted: the supervisor exits with that status.
+//!   error) is not restarted: the supervisor exits with that status. A
+//!   config file broken since the last start is no such failure: children
+//!   fall back to the last good config (see [`crate::last_good`]).
 //!
 //! The child asks the kernel for SIGTERM should the supervisor die
 //! (`PR_SET_PDEATHSIG`): it then shuts down as after any SIGTERM, within
@@ -24,6 +26,7 @@ use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Child, Command, ExitStatus};
 use std::time::{Duration, Instant};
 
+use crate::last_good::{LastGood, LAST_GOOD_CONFIG_ENV};
 use crate::os::{self, Signal};
 
 /// Exit status of a worker that could not start; not worth restarting.
@@ -41,19 +44,19 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 
 /// Runs children with the listening socket `listen_fd` until told to stop.
 /// Returns the exit code for the supervisor.
-pub fn run(listen_fd: i32) -> std::io::Result<i32> {
+pub fn run(listen_fd: i32, last_good: Option<&LastGood>) -> std::io::Result<i32> {
     let signals = os::SignalSet::block(&[Signal::Child, Signal::Term, Signal::Int, Signal::Hup])?;
     let mut crashes_in_a_row = 0u32;
     loop {
         let started = Instant::now();
-        let (status, stopping, lived) = match spawn(listen_fd) {
+        let (status, stopping, lived) = match spawn(listen_fd, last_good) {
             Ok(mut child) => {
                 tracing::info!(pid = child.id(), "worker started");
                 // The supervisor only waits from here on: let its RSS show that.
                 os::drop_unused_code_pages();
                 let (status, stopping) = supervise(&mut child, &signals)?;
                 // Library copies a crashed worker could not remove.
-                crate::targets::native::copy::remove_private_dirs_of(child.id());
+                crate::private_dirs::remove_all_of(child.id());
                 (Some(status), stopping, started.elapsed())
             }
             Err(error) => {
@@ -121,7 +124,7 @@ fn backoff(n: u32) -> Duration {
         .min(MAX_BACKOFF)
 }
 
-fn spawn(listen_fd: i32) -> std::io::Result<Child> {
+fn spawn(listen_fd: i32, last_good: Option<&LastGood>) -> std::io::Result<Child> {
     // The running binary, even if its file was replaced or deleted since.
     let mut command = Command::new("/proc/self/exe");
     if let Some(name) = std::env::args_os().next() {
@@ -130,8 +133,11 @@ fn spawn(listen_fd: i32) -> std::io::Result<Child> {
     command
         .args(std::env::args_os().skip(1))
         .env(LISTEN_FD_ENV, listen_fd.to_string())
-        .env(SUPERVISOR_PID_ENV, std::process::id().to_string())
-        .spawn()
+        .env(SUPERVISOR_PID_ENV, std::process::id().to_string());
+    if let Some(last_good) = last_good {
+        command.env(LAST_GOOD_CONFIG_ENV, last_good.path());
+    }
+    command.spawn()
 }
 
 /// Waits for the child to exit, forwarding signals. Returns its status and

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::access_log::AccessLog;
 use crate::conn::{ConnSettings, ConnStats};
 use crate::handlers::HandlerSlots;
+use crate::last_good::LastGood;
 use crate::listen::{self, OpenConnections};
 use crate::reload::Reloader;
 use crate::route::RouteTable;
@@ -20,7 +21,7 @@ use crate::service::Server;
 use crate::settings::Settings;
 use crate::targets::upstream::{ProxyClient, ProxySettings};
 use crate::targets::TargetEnv;
-use crate::{config, housekeeping, os};
+use crate::{housekeeping, os};
 
 /// Runs the server until SIGTERM/SIGINT. `inherited` is the supervisor's
 /// listening socket, if any.
@@ -29,7 +30,8 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         Ok(limit) => tracing::debug!(limit, "open file limit"),
         Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
     }
-    let config = config::load(&settings.config)?;
+    let last_good = LastGood::from_env();
+    let config = LastGood::load_or_fall_back(last_good.as_ref(), &settings.config)?;
     for rule in &config.rules {
         tracing::debug!(line = rule.line, matcher = ?rule.matcher, target = ?rule.target, "route");
     }
@@ -43,7 +45,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     // Library calls run on these workers; see `handlers`.
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(settings.handler_threads() + settings.reserved_io_threads())
-        .thread_name("flexilib-io")
+        .thread_name(crate::panics::IO_THREAD_NAME)
         .enable_all()
         .build()
         .context("cannot start the I/O runtime")?;
@@ -87,7 +89,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         stats: conn_stats,
     });
 
-    let reloader = match Reloader::start(Arc::clone(&server), &settings.config) {
+    let reloader = match Reloader::start(Arc::clone(&server), &settings.config, last_good) {
         Ok(reloader) => Some(reloader),
         Err(error) => {
             tracing::error!(%error, "cannot start reloading; libraries and config stay as loaded");
@@ -119,6 +121,31 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     crate::targets::native::copy::remove_private_dir();
     log.flush();
     result
+}
+
+/// Time shutdown may take beyond `SHUTDOWN_GRACE_SECONDS` (closing the
+/// runtime, `flexilib_deinit` of every library, the last log flush) before
+/// the process ends regardless.
+const SHUTDOWN_OVERRUN: Duration = Duration::from_secs(5);
+
+/// Ends the process if shutdown has not finished within `limit`: a library
+/// whose `flexilib_deinit` never returns must not leave a worker running
+/// for ever (one whose supervisor died would be an orphan).
+fn start_shutdown_deadline(limit: Duration) {
+    let started = std::thread::Builder::new()
+        .name("flexilib-shutdown-deadline".into())
+        .spawn(move || {
+            std::thread::sleep(limit);
+            tracing::error!(
+                limit_ms = limit.as_millis() as u64,
+                "shutdown did not finish in time; exiting now"
+            );
+            crate::stderr_log::flush(Duration::from_millis(500));
+            os::exit_at_once(1);
+        });
+    if let Err(error) = started {
+        tracing::warn!(%error, "cannot start the shutdown deadline thread");
+    }
 }
 
 async fn serve(
@@ -154,6 +181,9 @@ async fn serve(
     let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
+    // Blocked since the process started (see `main`); one sent meanwhile
+    // is delivered now, to the handler just installed.
+    os::unblock(&[os::Signal::Hup]);
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let open = Arc::new(OpenConnections::default());
     let accept = tokio::spawn(listen::accept_loop(
@@ -175,6 +205,7 @@ async fn serve(
         }
     };
     tracing::info!(signal = signal_name, open = open.count(), "shutting down");
+    start_shutdown_deadline(settings.shutdown_grace + SHUTDOWN_OVERRUN);
     // Every receiver outlives this send: the accept loop and each connection
     // hold one. The accept loop goes on, answering new connections 503.
     let _ = shutdown_tx.send(true);

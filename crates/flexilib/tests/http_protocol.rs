@@ -173,24 +173,45 @@ fn slow_header_and_idle_connections_are_closed() {
 
 #[test]
 fn idle_connections_park_and_resume() {
-    // After a second idle a connection gives its HTTP buffers back and waits
+    // After 100 ms idle a connection gives its HTTP buffers back and waits
     // on the bare socket; the next request must be served as if nothing
     // happened, and the keep-alive timeout still counts from the last request.
     let (_dir, config) = standard_config("");
     let server = ServerBuilder::new(&config)
         .env("KEEPALIVE_TIMEOUT_SECONDS", "4")
+        .env("RUST_LOG", "info,flexilib::housekeeping=debug")
         .start();
+    // Connections parked, as the housekeeping thread counts them (debug).
+    let parked = || -> usize {
+        server
+            .stderr
+            .snapshot()
+            .iter()
+            .filter(|l| l.contains("connections parked"))
+            .filter_map(|l| {
+                l.split("parked=")
+                    .nth(1)?
+                    .split_whitespace()
+                    .next()?
+                    .parse::<usize>()
+                    .ok()
+            })
+            .sum()
+    };
     let mut clients: Vec<Client> = (0..50).map(|_| server.client()).collect();
     for client in &mut clients {
         assert_eq!(client.request("GET", "/", &[], b"").status, 200);
     }
     std::thread::sleep(Duration::from_millis(2500));
+    // Every one of them parked (none is busy).
+    assert!(parked() >= 50, "{:#?}", server.stderr.snapshot());
     for client in &mut clients {
         let response = client.request("POST", "/", &[("x-echo-body", "1")], b"after parking");
         assert_eq!(response.text(), "after parking");
     }
     // Pipelined: two requests in one write right after resuming.
     std::thread::sleep(Duration::from_millis(2500));
+    assert!(parked() >= 100, "parked again after resuming");
     let client = &mut clients[0];
     client.send_raw(b"GET /one HTTP/1.1\r\nHost: x\r\nx-echo-target: 1\r\n\r\nGET /two HTTP/1.1\r\nHost: x\r\nx-echo-target: 1\r\n\r\n");
     assert_eq!(

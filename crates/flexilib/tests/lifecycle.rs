@@ -245,3 +245,103 @@ fn sigint_stops_and_no_supervisor_runs_a_single_process() {
         .expect("exits after SIGINT");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn a_shutdown_that_hangs_ends_all_the_same_and_leaves_no_orphan() {
+    // A library whose flexilib_deinit never returns.
+    let dir = TempDir::new("hang");
+    common::compile_c_text(
+        &dir,
+        "libhang.so",
+        "#include <unistd.h>\n#include \"flexilib.h\"\nvoid flexilib_deinit(void) { for (;;) pause(); }\nstatic struct flexilib_response r = { .ptr = \"up\", .len = 2 };\nstruct flexilib_response *handle_request(struct flexilib_request *q) { (void)q; return &r; }\n",
+    );
+    let config = dir.write("proxy.ini", "/ = libhang.so\n");
+    let start = || {
+        let server = ServerBuilder::new(&config)
+            .env("SHUTDOWN_GRACE_SECONDS", "0.5")
+            .start();
+        wait_for_status(server.addr, "/", 200);
+        server
+    };
+
+    // SIGTERM: the worker exits, with an error, 5 s past the grace period.
+    let server = start();
+    let started = Instant::now();
+    let (status, _, stderr) = server.terminate();
+    assert_eq!(status.code(), Some(1), "{status:?}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(stderr
+        .snapshot()
+        .iter()
+        .any(|l| l.contains("shutdown did not finish in time; exiting now")));
+
+    // The supervisor killed outright: its worker does not outlive it.
+    let mut server = start();
+    let worker = server.worker_pid().expect("a worker");
+    server.child.kill().expect("SIGKILL the supervisor");
+    let _ = server.child.wait();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let alive = || {
+        std::fs::read_to_string(format!("/proc/{worker}/stat"))
+            .is_ok_and(|stat| !stat.split(") ").nth(1).is_some_and(|s| s.starts_with('Z')))
+    };
+    while alive() {
+        assert!(
+            Instant::now() < deadline,
+            "worker {worker} outlived its supervisor"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn sighup_while_a_worker_starts_is_never_fatal() {
+    let dir = TempDir::new("hupstart");
+    let config = dir.write("proxy.ini", &format!("/ = {}\n", rust_example().display()));
+    let server = ServerBuilder::new(&config).start();
+    let supervisor = server.child.id();
+    for round in 0..4 {
+        wait_for_status(server.addr, "/", 200);
+        let worker = server.worker_pid().expect("a worker");
+        // SIGHUPs as fast as the shell's builtin kill sends them, from
+        // before the worker dies until well after its replacement started.
+        let mut hups = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(format!("while kill -HUP {supervisor}; do :; done"))
+            .spawn()
+            .expect("start the SIGHUP loop");
+        std::thread::sleep(Duration::from_millis(20));
+        std::process::Command::new("kill")
+            .args(["-KILL", &worker.to_string()])
+            .status()
+            .expect("kill the worker");
+        let replaced = server
+            .stderr
+            .wait_for_nth(Duration::from_secs(5), round, |l| l.contains("worker died"));
+        assert!(
+            replaced.is_some(),
+            "round {round}: the worker's death was not logged"
+        );
+        std::thread::sleep(Duration::from_millis(500));
+        hups.kill().expect("stop the SIGHUP loop");
+        let _ = hups.wait();
+    }
+    wait_for_status(server.addr, "/", 200);
+    let deaths: Vec<String> = server
+        .stderr
+        .snapshot()
+        .into_iter()
+        .filter(|l| l.contains("worker died"))
+        .collect();
+    assert_eq!(deaths.len(), 4, "{deaths:#?}");
+    assert!(
+        deaths.iter().all(|l| l.contains("SIGKILL")),
+        "a SIGHUP killed a starting worker: {deaths:#?}"
+    );
+    // The HUPs reached running workers as config reloads.
+    assert!(server
+        .stderr
+        .snapshot()
+        .iter()
+        .any(|l| l.contains("config reloaded") && l.contains("SIGHUP")));
+}

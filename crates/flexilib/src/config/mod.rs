@@ -28,6 +28,8 @@ pub struct Config {
     pub path: PathBuf,
     /// Rules in file order.
     pub rules: Vec<Rule>,
+    /// The text they were parsed from.
+    pub text: String,
 }
 
 /// One `KEY = TARGET` line.
@@ -93,12 +95,13 @@ pub struct UpstreamUrl {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{path}: cannot read config: {source}", path = .path.display())]
+    #[error("{path}: cannot read config: {error}", path = .path.display())]
     Read {
         /// The config file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error: part of the message, deliberately not the error's
+        /// `source`, which would print it twice in a chain (`{:#}`).
+        error: std::io::Error,
     },
     /// A line is malformed.
     #[error("{path}:{line}: {message}", path = .path.display())]
@@ -114,11 +117,21 @@ pub enum ConfigError {
 
 /// Reads and parses the config file at `path`.
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    parse(path, &read(path)?)
+}
+
+/// The text of the config file at `path` (a regular file: a FIFO or device
+/// there is an error, never a read that blocks).
+pub fn read(path: &Path) -> Result<String, ConfigError> {
+    let read_error = |error| ConfigError::Read {
         path: path.to_path_buf(),
-        source,
-    })?;
-    parse(path, &text)
+        error,
+    };
+    let mut text = String::new();
+    crate::files::open_regular(path)
+        .and_then(|mut file| std::io::Read::read_to_string(&mut file, &mut text))
+        .map_err(read_error)?;
+    Ok(text)
 }
 
 /// Parses config text; `path` names the file in errors and anchors relative library paths.
@@ -172,6 +185,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
     Ok(Config {
         path: path.to_path_buf(),
         rules,
+        text: text.to_string(),
     })
 }
 

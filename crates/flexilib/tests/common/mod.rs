@@ -116,19 +116,36 @@ pub fn c_example(dir: &TempDir) -> PathBuf {
 
 /// Lines captured from a child's output stream.
 #[derive(Clone, Default)]
-pub struct Lines(Arc<Mutex<Vec<String>>>);
+pub struct Lines(Arc<Mutex<Vec<String>>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl Lines {
     fn capture(stream: impl Read + Send + 'static) -> Self {
         let lines = Self::default();
         let sink = lines.clone();
         std::thread::spawn(move || {
-            for line in BufReader::new(stream).lines() {
-                let Ok(line) = line else { break };
-                sink.0.lock().unwrap().push(line);
+            let mut reader = BufReader::new(stream);
+            loop {
+                // Stopped: the pipe fills up and the child's writes block.
+                while sink.1.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                let mut line = String::new();
+                match reader.read_line(&mut line) {
+                    Ok(0) | Err(_) => break,
+                    Ok(_) => sink
+                        .0
+                        .lock()
+                        .unwrap()
+                        .push(line.trim_end_matches('\n').to_string()),
+                }
             }
         });
         lines
+    }
+
+    /// Stops reading the stream (for good), leaving the pipe open.
+    pub fn stop_reading(&self) {
+        self.1.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     pub fn snapshot(&self) -> Vec<String> {
@@ -172,6 +189,7 @@ pub struct Server {
 pub struct ServerBuilder {
     config: PathBuf,
     envs: Vec<(String, String)>,
+    shell_prefix: Option<String>,
 }
 
 impl ServerBuilder {
@@ -179,7 +197,15 @@ impl ServerBuilder {
         Self {
             config: config.to_path_buf(),
             envs: Vec::new(),
+            shell_prefix: None,
         }
+    }
+
+    /// Runs the server through `sh -c "PREFIX; exec flexilib"` (e.g. to set
+    /// a resource limit with `ulimit`).
+    pub fn shell_prefix(mut self, prefix: &str) -> Self {
+        self.shell_prefix = Some(prefix.into());
+        self
     }
 
     pub fn env(mut self, key: &str, value: &str) -> Self {
@@ -188,7 +214,16 @@ impl ServerBuilder {
     }
 
     fn command(&self) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_flexilib"));
+        let mut cmd = match &self.shell_prefix {
+            None => Command::new(env!("CARGO_BIN_EXE_flexilib")),
+            Some(prefix) => {
+                let mut sh = Command::new("sh");
+                sh.arg("-c")
+                    .arg(format!("{prefix}; exec \"$0\""))
+                    .arg(env!("CARGO_BIN_EXE_flexilib"));
+                sh
+            }
+        };
         cmd.env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("PORT", "0")
@@ -238,6 +273,28 @@ impl ServerBuilder {
             String::from_utf8_lossy(&output.stderr).into_owned(),
         )
     }
+
+    /// Like [`ServerBuilder::run_to_exit`], but kills the server and panics
+    /// if it has not exited within `timeout`.
+    pub fn run_to_exit_within(self, timeout: Duration) -> (ExitStatus, String) {
+        let mut child = self
+            .command()
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("spawn flexilib");
+        let stderr = Lines::capture(child.stderr.take().expect("stderr"));
+        let Some(status) = wait_timeout(&mut child, timeout) else {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!(
+                "server still running after {timeout:?}; stderr:\n{}",
+                stderr.snapshot().join("\n")
+            );
+        };
+        // Let the capture thread drain the pipe.
+        std::thread::sleep(Duration::from_millis(100));
+        (status, stderr.snapshot().join("\n"))
+    }
 }
 
 impl Server {
@@ -285,6 +342,17 @@ impl Server {
 
     pub fn is_running(&mut self) -> bool {
         matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// The pid of the supervisor's current worker, if it has one.
+    pub fn worker_pid(&self) -> Option<u32> {
+        let pid = self.child.id();
+        std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children"))
+            .ok()?
+            .split_whitespace()
+            .next()?
+            .parse()
+            .ok()
     }
 }
 
@@ -519,4 +587,26 @@ pub fn standard_config(extra_rules: &str) -> (TempDir, PathBuf) {
         ),
     );
     (dir, config)
+}
+
+/// Creates a named pipe (FIFO) at `path`.
+pub fn mkfifo(path: &Path) {
+    let status = Command::new("mkfifo")
+        .arg(path)
+        .status()
+        .expect("run mkfifo");
+    assert!(status.success(), "mkfifo {}", path.display());
+}
+
+/// Names of the private directories (`flexilib-PID-…`) of process `pid` in
+/// /dev/shm and the temporary directory.
+pub fn private_dirs_of(pid: u32) -> Vec<String> {
+    let prefix = format!("flexilib-{pid}-");
+    [PathBuf::from("/dev/shm"), std::env::temp_dir()]
+        .iter()
+        .filter_map(|base| std::fs::read_dir(base).ok())
+        .flat_map(|entries| entries.flatten())
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|name| name.starts_with(&prefix))
+        .collect()
 }

@@ -8,10 +8,14 @@
 //! `dlopen`s the copy, and deletes it at once: the mapping keeps the data,
 //! and the configured file can be rewritten, renamed or deleted freely.
 
-use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::io::Read;
+use std::os::unix::fs::{FileExt as _, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock, PoisonError};
+
+use super::elf::{self, ElfProblem};
+use crate::private_dirs::PrivateDir;
 
 /// What identifies one version of a file on disk.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -41,22 +45,69 @@ pub struct PrivateCopy {
     path: PathBuf,
 }
 
+/// Largest library file that is loaded. Each load copies the file into
+/// `/dev/shm`, which is memory: a bigger file is refused before anything is
+/// copied.
+pub const MAX_LIBRARY_BYTES: u64 = 512 << 20;
+
+/// Why a library file could not be copied for loading.
+#[derive(Debug, thiserror::Error)]
+pub enum CopyError {
+    /// Reading the file or writing the copy failed.
+    #[error("{0}")]
+    Io(#[from] std::io::Error),
+    /// The file is over [`MAX_LIBRARY_BYTES`].
+    #[error("too large: {size} bytes (the limit is {} MiB)", MAX_LIBRARY_BYTES >> 20)]
+    TooLarge {
+        /// Its size.
+        size: u64,
+    },
+    /// The file is not a (complete) library.
+    #[error("{0}")]
+    Elf(#[from] ElfProblem),
+}
+
 impl PrivateCopy {
-    /// Copies `source` to a fresh name in the private directory, and checks
-    /// that the copy is a complete ELF file: `dlopen` of a file cut short
-    /// (still being written) can map segments past its end, and the first
-    /// touch of those pages kills the process with SIGBUS.
-    pub fn of(source: &Path) -> std::io::Result<Self> {
+    /// Copies `source` to a fresh name in the private directory. Before
+    /// copying, checks that `source` is a regular file (a FIFO would block),
+    /// at most [`MAX_LIBRARY_BYTES`] long, starting with a 64-bit ELF
+    /// header; after, that the copy is a complete ELF file: `dlopen` of a
+    /// file cut short (still being written) can map segments past its end,
+    /// and the first touch of those pages kills the process with SIGBUS.
+    pub fn of(source: &Path) -> Result<Self, CopyError> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
+        let from = crate::files::open_regular(source)?;
+        let size = from.metadata()?.len();
+        if size > MAX_LIBRARY_BYTES {
+            return Err(CopyError::TooLarge { size });
+        }
+        let mut first = [0u8; elf::HEADER_BYTES];
+        let mut have = 0;
+        while have < first.len() {
+            match from.read_at(&mut first[have..], have as u64)? {
+                0 => break,
+                n => have += n,
+            }
+        }
+        elf::check_header(&first[..have])?;
+
         let name = source
             .file_name()
             .map_or_else(|| "library.so".into(), |n| n.to_string_lossy().into_owned());
         let path = private_dir()?.join(format!("{}-{name}", NEXT.fetch_add(1, Ordering::Relaxed)));
+        let mut to = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .mode(0o700)
+            .open(&path)?;
         let copy = Self { path };
-        std::fs::copy(source, &copy.path)?;
-        let bytes = std::fs::read(&copy.path)?;
-        elf_complete(&bytes)
-            .map_err(|problem| std::io::Error::new(std::io::ErrorKind::InvalidData, problem))?;
+        // The file may grow while it is copied: never copy past the limit.
+        let copied = std::io::copy(&mut Read::take(&from, MAX_LIBRARY_BYTES + 1), &mut to)?;
+        if copied > MAX_LIBRARY_BYTES {
+            return Err(CopyError::TooLarge { size: copied });
+        }
+        elf::check_complete(copied, |offset, buffer| to.read_exact_at(buffer, offset))?;
         Ok(copy)
     }
 
@@ -72,113 +123,56 @@ impl Drop for PrivateCopy {
     }
 }
 
-/// The private directory, created on first use: a fresh directory of mode
-/// 0700 (never one that already exists, which someone else could own), in
-/// `/dev/shm` unless that is missing or mounted `noexec`, else in the
-/// temporary directory. Named `flexilib-PID-N` so that the supervisor can
-/// remove what a crashed worker left.
+/// The private directory of this process's copies, created on first use.
+static COPIES: LazyDir = LazyDir::new();
+
 fn private_dir() -> std::io::Result<&'static Path> {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    if let Some(dir) = DIR.get() {
-        return Ok(dir);
-    }
-    let shm = Path::new("/dev/shm");
-    let base = if shm.is_dir() && crate::os::allows_exec(shm) {
-        shm.to_path_buf()
-    } else {
-        std::env::temp_dir()
-    };
-    let nonce = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.subsec_nanos());
-    for attempt in 0..100u32 {
-        let name = format!(
-            "flexilib-{}-{}",
-            std::process::id(),
-            nonce.wrapping_add(attempt)
-        );
-        let dir = base.join(name);
-        match std::fs::DirBuilder::new().mode(0o700).create(&dir) {
-            Ok(()) => return Ok(DIR.get_or_init(|| dir)),
-            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Err(std::io::Error::new(
-        std::io::ErrorKind::AlreadyExists,
-        "cannot create a private directory for library copies",
-    ))
+    COPIES.get_or_create(|| crate::private_dirs::create_in(&crate::private_dirs::base()))
 }
 
-/// Removes the private directories of process `pid` (a worker that died
-/// without cleaning up).
-pub fn remove_private_dirs_of(pid: u32) {
-    let prefix = format!("flexilib-{pid}-");
-    for base in [PathBuf::from("/dev/shm"), std::env::temp_dir()] {
-        let Ok(entries) = std::fs::read_dir(&base) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            if entry.file_name().to_string_lossy().starts_with(&prefix) {
-                let _ = std::fs::remove_dir_all(entry.path());
-            }
+/// A directory created once, when first needed, however many threads ask
+/// for it at the same moment (two libraries loading for the first time at
+/// once must not each create one: the loser's would be left behind).
+struct LazyDir {
+    dir: OnceLock<PrivateDir>,
+    /// Held while creating; a failed creation is retried by the next caller.
+    creating: Mutex<()>,
+}
+
+impl LazyDir {
+    const fn new() -> Self {
+        Self {
+            dir: OnceLock::new(),
+            creating: Mutex::new(()),
         }
+    }
+
+    /// The directory, made by `create` if there is none yet.
+    fn get_or_create(
+        &self,
+        create: impl FnOnce() -> std::io::Result<PrivateDir>,
+    ) -> std::io::Result<&Path> {
+        if let Some(dir) = self.get() {
+            return Ok(dir);
+        }
+        let _creating = self.creating.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(dir) = self.get() {
+            return Ok(dir);
+        }
+        let dir = create()?;
+        Ok(self.dir.get_or_init(|| dir).path())
+    }
+
+    /// The directory, if it was created.
+    fn get(&self) -> Option<&Path> {
+        self.dir.get().map(PrivateDir::path)
     }
 }
 
-/// Checks that `bytes` hold a whole 64-bit little-endian ELF file: every
-/// loadable segment and the section header table (which linkers write
-/// last) lie inside it.
-pub fn elf_complete(bytes: &[u8]) -> Result<(), String> {
-    let field = |offset: usize, len: usize| -> Result<u64, String> {
-        let slice = offset
-            .checked_add(len)
-            .and_then(|end| bytes.get(offset..end))
-            .ok_or_else(|| format!("file too short ({} bytes)", bytes.len()))?;
-        let mut value = [0u8; 8];
-        value[..len].copy_from_slice(slice);
-        Ok(u64::from_le_bytes(value))
-    };
-    if bytes.get(..4) != Some(&b"\x7fELF"[..]) {
-        return Err("not an ELF file".into());
-    }
-    if bytes.get(4) != Some(&2) || bytes.get(5) != Some(&1) {
-        return Err("not a 64-bit little-endian ELF file".into());
-    }
-    let size = bytes.len() as u64;
-    let program_headers = field(0x20, 8)?;
-    let section_headers = field(0x28, 8)?;
-    let program_header_size = field(0x36, 2)?;
-    let program_header_count = field(0x38, 2)?;
-    let section_header_size = field(0x3A, 2)?;
-    let section_header_count = field(0x3C, 2)?;
-    let sections_end =
-        section_headers.saturating_add(section_header_size.saturating_mul(section_header_count));
-    if sections_end > size {
-        return Err(format!(
-            "incomplete: section headers end at {sections_end}, file has {size} bytes"
-        ));
-    }
-    const PT_LOAD: u64 = 1;
-    for index in 0..program_header_count {
-        let at = program_headers.saturating_add(index.saturating_mul(program_header_size));
-        let at = usize::try_from(at).map_err(|_| "program header out of range".to_string())?;
-        if field(at, 4)? != PT_LOAD {
-            continue;
-        }
-        let end = field(at + 8, 8)?.saturating_add(field(at + 32, 8)?);
-        if end > size {
-            return Err(format!(
-                "incomplete: a segment ends at {end}, file has {size} bytes"
-            ));
-        }
-    }
-    Ok(())
-}
-
-/// Removes the private directory (at exit; copies are deleted as soon as loaded).
+/// Removes the private directory, if there is one (at exit; copies are
+/// deleted as soon as loaded).
 pub fn remove_private_dir() {
-    if let Ok(dir) = private_dir() {
+    if let Some(dir) = COPIES.get() {
         let _ = std::fs::remove_dir_all(dir);
     }
 }
@@ -188,15 +182,34 @@ mod tests {
     use super::*;
 
     #[test]
-    fn truncated_libraries_are_refused() {
-        let whole = std::fs::read(std::env::current_exe().expect("test binary")).expect("read");
-        assert_eq!(elf_complete(&whole), Ok(()));
-        for cut in [10, 100, whole.len() / 3, whole.len() - 1] {
-            assert!(
-                elf_complete(&whole[..cut]).is_err(),
-                "cut at {cut} accepted"
-            );
+    fn libraries_loading_at_once_share_one_private_directory() {
+        let base = crate::private_dirs::create_in(&std::env::temp_dir()).expect("base");
+        let base = base.path();
+        for _ in 0..20 {
+            let lazy = LazyDir::new();
+            let start = std::sync::Barrier::new(8);
+            let dirs: Vec<PathBuf> = std::thread::scope(|scope| {
+                let threads: Vec<_> = (0..8)
+                    .map(|_| {
+                        scope.spawn(|| {
+                            start.wait();
+                            lazy.get_or_create(|| crate::private_dirs::create_in(base))
+                                .expect("created")
+                                .to_path_buf()
+                        })
+                    })
+                    .collect();
+                threads
+                    .into_iter()
+                    .map(|t| t.join().expect("thread"))
+                    .collect()
+            });
+            let made = std::fs::read_dir(base).expect("list").count();
+            let _ = std::fs::remove_dir_all(base);
+            std::fs::create_dir(base).expect("base again");
+            assert_eq!(made, 1, "{made} directories made for one");
+            assert!(dirs.iter().all(|dir| *dir == dirs[0]));
         }
-        assert_eq!(elf_complete(b"#!/bin/sh\n"), Err("not an ELF file".into()));
+        let _ = std::fs::remove_dir_all(base);
     }
 }

@@ -21,13 +21,13 @@ pub enum LoadError {
         /// The first failure.
         reason: String,
     },
-    /// The file could not be read or copied for loading.
-    #[error("cannot read {path}: {source}", path = .path.display())]
+    /// The file could not be read or copied for loading, or is no library.
+    #[error("cannot load {path}: {source}", path = .path.display())]
     Copy {
         /// The library path.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// What went wrong.
+        source: super::copy::CopyError,
     },
     /// `dlopen` failed (missing file, not ELF, unresolved symbol, ...).
     #[error("cannot load {path}: {source}", path = .path.display())]

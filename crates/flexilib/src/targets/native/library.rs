@@ -10,12 +10,13 @@
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
 use super::copy::{FileVersion, PrivateCopy};
 use super::ffi::{LoadError, LoadedLibrary};
+use crate::rate_limit::RateLimit;
 
 /// A library named by the config.
 #[derive(Debug)]
@@ -25,16 +26,23 @@ pub struct NativeLibrary {
     /// Serialises loads; holds the number of the last generation loaded and
     /// the last failed load.
     loading: Mutex<LoadState>,
+    /// Warnings about calls (NULL or invalid responses) that fail on every
+    /// request: one of each kind per [`WARNING_PERIOD`].
+    warnings: RateLimit,
 }
+
+/// At most one warning about a library's failing calls per this period.
+const WARNING_PERIOD: Duration = Duration::from_secs(10);
 
 #[derive(Debug, Default)]
 struct LoadState {
     /// Number of the last generation loaded.
     last: u64,
-    /// The file version that last failed to load, and why: requests for a
-    /// file that did not change are answered without copying and loading it
-    /// again (and without logging the same failure again).
-    failed: Option<(FileVersion, String)>,
+    /// The file version that last failed to load (`None`: there was no
+    /// file), and why: requests for a file that did not change, or is still
+    /// missing, are answered without copying and loading it again (and
+    /// without logging the same failure again).
+    failed: Option<(Option<FileVersion>, String)>,
 }
 
 /// One loaded version of the library.
@@ -67,7 +75,15 @@ impl NativeLibrary {
             path,
             current: ArcSwapOption::empty(),
             loading: Mutex::new(LoadState::default()),
+            warnings: RateLimit::new(WARNING_PERIOD),
         }
+    }
+
+    /// `Some(n)` if a warning about a failed call may be logged now (`n`:
+    /// how many like it were held back since the last); `None` to stay
+    /// quiet. `problem` tells one kind of failure from another.
+    pub fn may_warn(&self, problem: &str) -> Option<u64> {
+        self.warnings.check(problem)
     }
 
     /// The current generation, loading the first one if needed. Callers
@@ -80,8 +96,10 @@ impl NativeLibrary {
         if let Some(current) = self.current.load_full() {
             return Ok(current);
         }
+        // One `stat`: a file that appeared or changed since it failed is
+        // tried again at once, whether or not a watch saw it happen.
         let version = FileVersion::of(&self.path).ok();
-        if let (Some(version), Some((failed, reason))) = (version, &state.failed) {
+        if let Some((failed, reason)) = &state.failed {
             if version == *failed {
                 return Err(LoadError::Unchanged {
                     path: self.path.clone(),
@@ -98,7 +116,7 @@ impl NativeLibrary {
                 Ok(generation)
             }
             Err(error) => {
-                state.failed = version.map(|version| (version, error.to_string()));
+                state.failed = Some((version, error.to_string()));
                 Err(error)
             }
         }
@@ -138,12 +156,12 @@ impl NativeLibrary {
     /// Loads generation `number` from a private copy of the file.
     fn load(&self, number: u64) -> Result<Generation, LoadError> {
         let started = Instant::now();
-        let io_error = |source| LoadError::Copy {
+        let copy_error = |source| LoadError::Copy {
             path: self.path.clone(),
             source,
         };
-        let version = FileVersion::of(&self.path).map_err(io_error)?;
-        let copy = PrivateCopy::of(&self.path).map_err(io_error)?;
+        let version = FileVersion::of(&self.path).map_err(|e| copy_error(e.into()))?;
+        let copy = PrivateCopy::of(&self.path).map_err(copy_error)?;
         let library = LoadedLibrary::open(copy.path(), &self.path)?;
         drop(copy);
         tracing::info!(

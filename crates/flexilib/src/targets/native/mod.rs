@@ -6,6 +6,7 @@
 //!   on first use, reloaded when the file changes.
 //! * [`instance`] — building and freeing per-route instances (ABI 2).
 //! * [`copy`] — private copies of library files, one per generation.
+//! * [`elf`] — the header checks a file passes before it is copied and loaded.
 //! * [`ffi`] — the FFI boundary: `dlopen`, the library's raw structs,
 //!   calling `handle_request`, copying the response out.
 //! * [`calls`] — calls that outlive `handle_request` (asynchronous
@@ -15,6 +16,7 @@
 
 pub mod calls;
 pub mod copy;
+pub mod elf;
 pub mod ffi;
 pub mod instance;
 pub mod library;

@@ -44,7 +44,7 @@ pub async fn serve(env: &TargetEnv, route: &LibraryRoute, request: Request<Incom
     }
     let target = &head.uri;
     let reply = match outcome {
-        Outcome::Answered(answer, stream) => reply(answer, stream, target),
+        Outcome::Answered(answer, stream) => reply(answer, stream, route, target),
         Outcome::Pending(registered) => {
             wait(registered, env.completion_timeout, route, target).await
         }
@@ -117,9 +117,9 @@ async fn wait(
                 .as_ref()
                 .is_ok_and(LibraryResponse::streamed)
                 .then_some(registered.body);
-            reply(answer, stream, target)
+            reply(answer, stream, route, target)
         }
-        Ok(Err(_)) => reply(Err(CallError::NullResponse), None, target),
+        Ok(Err(_)) => reply(Err(CallError::NullResponse), None, route, target),
         Err(_) => {
             tracing::warn!(%target, route = %route.spec.route, timeout_s = timeout.as_secs_f64(), "library did not complete the request in time");
             Reply::text(
@@ -130,22 +130,29 @@ async fn wait(
     }
 }
 
-/// The reply for a library's answer.
+/// The reply for a library's answer. Warnings about a failing library are
+/// rate-limited per library and kind of failure.
 fn reply(
     answer: Result<LibraryResponse, CallError>,
     stream: Option<BodyReceiver>,
+    route: &LibraryRoute,
     target: &Uri,
 ) -> Reply {
+    let library = route.spec.path.display();
     match answer {
         Ok(response) => super::reply::from_library(response, stream).unwrap_or_else(|problem| {
-            tracing::warn!(%target, %problem, "library returned an invalid response");
+            if let Some(held_back) = route.library.may_warn(&problem.to_string()) {
+                tracing::warn!(%target, %library, %problem, held_back, "library returned an invalid response");
+            }
             Reply::text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "500 Internal Server Error: invalid response from handler\n",
             )
         }),
         Err(error) => {
-            tracing::warn!(%target, %error, "library call failed");
+            if let Some(held_back) = route.library.may_warn(&error.to_string()) {
+                tracing::warn!(%target, %library, %error, held_back, "library call failed");
+            }
             Reply::text(
                 StatusCode::INTERNAL_SERVER_ERROR,
                 "500 Internal Server Error: handler failed\n",
