@@ -179,7 +179,11 @@ impl ReloadThread {
         match config::load(&self.config_path) {
             Ok(config) => {
                 let current = self.server.routes.load_full();
-                let table = match RouteTable::build(&config, Some(&current)) {
+                let table = match RouteTable::build(
+                    &config,
+                    Some(&current),
+                    &self.server.env.copies,
+                ) {
                     Ok(table) => table,
                     Err(error) => {
                         tracing::error!(cause, %error, "config rejected; the previous routes keep serving");

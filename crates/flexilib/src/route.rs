@@ -3,6 +3,9 @@
 use hyper::HeaderMap;
 
 use crate::config::{Config, ConfigError, Matcher, TargetSpec};
+use std::sync::Arc;
+
+use crate::targets::native::copy::CopyDir;
 use crate::targets::registry::Registry;
 use crate::targets::Target;
 
@@ -31,12 +34,17 @@ impl RouteTable {
     /// New targets are readied ([`Target::prepare`]): a library route with
     /// options is loaded and its instance built now, so that a library that
     /// takes no options is a config error naming the line.
-    pub fn build(config: &Config, previous: Option<&RouteTable>) -> Result<Self, ConfigError> {
+    pub fn build(
+        config: &Config,
+        previous: Option<&RouteTable>,
+        copies: &Arc<CopyDir>,
+    ) -> Result<Self, ConfigError> {
         let mut registry = Registry::reusing(
             previous
                 .into_iter()
                 .flat_map(|table| table.routes.iter())
                 .map(|route| (&route.spec, &route.target)),
+            copies,
         );
         let mut routes = Vec::with_capacity(config.rules.len());
         for rule in &config.rules {
@@ -125,7 +133,8 @@ mod tests {
             Ok(c) => c,
             Err(e) => panic!("{e}"),
         };
-        let table = RouteTable::build(&config, None).unwrap_or_else(|e| panic!("{e}"));
+        let table =
+            RouteTable::build(&config, None, &Arc::default()).unwrap_or_else(|e| panic!("{e}"));
         let mut headers = HeaderMap::new();
         assert_eq!(
             table.find("/c/x", &headers).map(|r| r.target.label()),
@@ -146,12 +155,14 @@ mod tests {
                 Err(e) => panic!("{e}"),
             },
             None,
+            &Arc::default(),
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert!(none.find("/b", &HeaderMap::new()).is_none());
 
         // A rebuilt table keeps the live targets of the old one.
-        let again = RouteTable::build(&config, Some(&table)).unwrap_or_else(|e| panic!("{e}"));
+        let again = RouteTable::build(&config, Some(&table), &Arc::default())
+            .unwrap_or_else(|e| panic!("{e}"));
         let old: Vec<_> = table.targets().collect();
         let new: Vec<_> = again.targets().collect();
         assert_eq!(old.len(), 3);

@@ -19,6 +19,7 @@ use crate::reload::Reloader;
 use crate::route::RouteTable;
 use crate::service::Server;
 use crate::settings::Settings;
+use crate::targets::native::copy::CopyDir;
 use crate::targets::upstream::{ProxyClient, ProxySettings};
 use crate::targets::TargetEnv;
 use crate::{housekeeping, os};
@@ -35,7 +36,8 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     for rule in &config.rules {
         tracing::debug!(line = rule.line, matcher = ?rule.matcher, target = ?rule.target, "route");
     }
-    let routes = RouteTable::build(&config, None)?;
+    let copies = Arc::new(CopyDir::default());
+    let routes = RouteTable::build(&config, None, &copies)?;
     tracing::info!(config = %config.path.display(), routes = routes.len(), "config loaded");
 
     let log = Arc::new(AccessLog::default());
@@ -70,6 +72,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
             max_body_bytes: settings.max_body_bytes,
             body_timeout: settings.body_read_timeout,
             completion_timeout: settings.library_completion_timeout,
+            copies,
             files_changed: std::sync::OnceLock::new(),
         },
         log: Arc::clone(&log),
@@ -117,8 +120,8 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         *stopped = true;
         server.routes.store(Arc::new(RouteTable::default()));
     }
+    server.env.copies.remove();
     drop(server);
-    crate::targets::native::copy::remove_private_dir();
     log.flush();
     result
 }

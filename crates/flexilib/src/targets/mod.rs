@@ -52,6 +52,8 @@ pub struct TargetEnv {
     pub body_timeout: Duration,
     /// Time a library may take to complete a request it answered "pending".
     pub completion_timeout: Duration,
+    /// The private directory library generations are copied into.
+    pub copies: Arc<native::copy::CopyDir>,
     /// Tells the file watcher that a target now depends on other files
     /// (set by the reload thread when it starts).
     pub files_changed: std::sync::OnceLock<Box<dyn Fn() + Send + Sync>>,

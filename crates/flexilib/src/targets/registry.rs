@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use super::native::copy::CopyDir;
 use super::native::NativeLibrary;
 use super::Target;
 use crate::config::TargetSpec;
@@ -13,16 +14,25 @@ use crate::config::TargetSpec;
 /// The targets of one route table, one per distinct spec, and the library
 /// files they share (one loaded library per path, whatever its routes'
 /// options).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registry {
     targets: HashMap<TargetSpec, Target>,
     libraries: HashMap<PathBuf, Arc<NativeLibrary>>,
+    copies: Arc<CopyDir>,
 }
 
 impl Registry {
-    /// A registry that offers `previous` targets for reuse.
-    pub fn reusing<'a>(previous: impl IntoIterator<Item = (&'a TargetSpec, &'a Target)>) -> Self {
-        let mut registry = Self::default();
+    /// A registry that offers `previous` targets for reuse; new libraries
+    /// copy their generations into `copies`.
+    pub fn reusing<'a>(
+        previous: impl IntoIterator<Item = (&'a TargetSpec, &'a Target)>,
+        copies: &Arc<CopyDir>,
+    ) -> Self {
+        let mut registry = Self {
+            targets: HashMap::new(),
+            libraries: HashMap::new(),
+            copies: Arc::clone(copies),
+        };
         for (spec, target) in previous {
             if let Target::Library(route) = target {
                 registry
@@ -40,13 +50,11 @@ impl Registry {
         if let Some(target) = self.targets.get(spec) {
             return (target.clone(), false);
         }
-        let libraries = &mut self.libraries;
+        let (libraries, copies) = (&mut self.libraries, &self.copies);
         let target = Target::new(spec, |path| {
-            Arc::clone(
-                libraries
-                    .entry(path.to_path_buf())
-                    .or_insert_with(|| Arc::new(NativeLibrary::new(path.to_path_buf()))),
-            )
+            Arc::clone(libraries.entry(path.to_path_buf()).or_insert_with(|| {
+                Arc::new(NativeLibrary::new(path.to_path_buf(), Arc::clone(copies)))
+            }))
         });
         self.targets.insert(spec.clone(), target.clone());
         (target, true)

@@ -74,7 +74,7 @@ impl PrivateCopy {
     /// header; after, that the copy is a complete ELF file: `dlopen` of a
     /// file cut short (still being written) can map segments past its end,
     /// and the first touch of those pages kills the process with SIGBUS.
-    pub fn of(source: &Path) -> Result<Self, CopyError> {
+    pub fn of(source: &Path, copies: &CopyDir) -> Result<Self, CopyError> {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let from = crate::files::open_regular(source)?;
         let size = from.metadata()?.len();
@@ -94,7 +94,9 @@ impl PrivateCopy {
         let name = source
             .file_name()
             .map_or_else(|| "library.so".into(), |n| n.to_string_lossy().into_owned());
-        let path = private_dir()?.join(format!("{}-{name}", NEXT.fetch_add(1, Ordering::Relaxed)));
+        let path = copies
+            .get_or_create()?
+            .join(format!("{}-{name}", NEXT.fetch_add(1, Ordering::Relaxed)));
         let mut to = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -123,20 +125,44 @@ impl Drop for PrivateCopy {
     }
 }
 
-/// The private directory of this process's copies, created on first use.
-static COPIES: LazyDir = LazyDir::new();
-
-fn private_dir() -> std::io::Result<&'static Path> {
-    COPIES.get_or_create(|| crate::private_dirs::create_in(&crate::private_dirs::base()))
+/// The private directory of the server's library copies (owned by the
+/// server, shared by its libraries), created once, when first needed,
+/// however many threads ask for it at the same moment (two libraries
+/// loading for the first time at once must not each create one: the
+/// loser's would be left behind).
+#[derive(Debug, Default)]
+pub struct CopyDir {
+    lazy: LazyDir,
 }
 
-/// A directory created once, when first needed, however many threads ask
-/// for it at the same moment (two libraries loading for the first time at
-/// once must not each create one: the loser's would be left behind).
+impl CopyDir {
+    /// The directory (created in the private-directory base on first use).
+    fn get_or_create(&self) -> std::io::Result<&Path> {
+        self.lazy
+            .get_or_create(|| crate::private_dirs::create_in(&crate::private_dirs::base()))
+    }
+
+    /// Removes the directory, if it was created (at exit; copies are
+    /// deleted as soon as loaded).
+    pub fn remove(&self) {
+        if let Some(dir) = self.lazy.get() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// A directory created once, by whichever caller comes first.
+#[derive(Debug)]
 struct LazyDir {
     dir: OnceLock<PrivateDir>,
     /// Held while creating; a failed creation is retried by the next caller.
     creating: Mutex<()>,
+}
+
+impl Default for LazyDir {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 impl LazyDir {
@@ -166,14 +192,6 @@ impl LazyDir {
     /// The directory, if it was created.
     fn get(&self) -> Option<&Path> {
         self.dir.get().map(PrivateDir::path)
-    }
-}
-
-/// Removes the private directory, if there is one (at exit; copies are
-/// deleted as soon as loaded).
-pub fn remove_private_dir() {
-    if let Some(dir) = COPIES.get() {
-        let _ = std::fs::remove_dir_all(dir);
     }
 }
 

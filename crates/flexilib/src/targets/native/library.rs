@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
-use super::copy::{FileVersion, PrivateCopy};
+use super::copy::{CopyDir, FileVersion, PrivateCopy};
 use super::ffi::{LoadError, LoadedLibrary};
 use crate::rate_limit::RateLimit;
 
@@ -29,6 +29,8 @@ pub struct NativeLibrary {
     /// Warnings about calls (NULL or invalid responses) that fail on every
     /// request: one of each kind per [`WARNING_PERIOD`].
     warnings: RateLimit,
+    /// Where its generations are copied to be loaded.
+    copies: Arc<CopyDir>,
 }
 
 /// At most one warning about a library's failing calls per this period.
@@ -70,12 +72,15 @@ pub enum Reloaded {
 
 impl NativeLibrary {
     /// A library at `path`, not yet loaded.
-    pub fn new(path: PathBuf) -> Self {
+    /// A library at `path`, not yet loaded; its generations are copied
+    /// into `copies`.
+    pub fn new(path: PathBuf, copies: Arc<CopyDir>) -> Self {
         Self {
             path,
             current: ArcSwapOption::empty(),
             loading: Mutex::new(LoadState::default()),
             warnings: RateLimit::new(WARNING_PERIOD),
+            copies,
         }
     }
 
@@ -161,7 +166,7 @@ impl NativeLibrary {
             source,
         };
         let version = FileVersion::of(&self.path).map_err(|e| copy_error(e.into()))?;
-        let copy = PrivateCopy::of(&self.path).map_err(copy_error)?;
+        let copy = PrivateCopy::of(&self.path, &self.copies).map_err(copy_error)?;
         let library = LoadedLibrary::open(copy.path(), &self.path)?;
         drop(copy);
         tracing::info!(
