@@ -56,7 +56,9 @@ extern "C" {
 
 #include <stdint.h>
 
-/* A header. Not NUL-terminated. Request header names arrive lowercase. */
+/* A header. Not NUL-terminated. Request header names arrive lowercase,
+ * grouped by name in the order each name first appeared (A, B, A arrives
+ * as A, A, B; the values of one name keep their order). */
 struct flexilib_header {
     char *name_ptr;
     size_t name_len;

@@ -113,7 +113,9 @@ pub struct Request {
     pub content: *mut c_char,
     /// Length of the body.
     pub content_len: usize,
-    /// Request headers, in the order they were received; names lowercase.
+    /// Request headers, grouped by name in the order each name first
+    /// appeared (`A, B, A` arrives as `A, A, B`; values of one name keep
+    /// their order); names lowercase.
     pub headers: *mut Header,
     /// Number of headers.
     pub headers_len: usize,

@@ -140,7 +140,8 @@ impl<'a> Request<'a> {
         self.header_bytes(name).is_some()
     }
 
-    /// All headers in the order they were received. Names arrive lowercase
+    /// All headers, grouped by name in the order each name first appeared
+    /// (`A, B, A` arrives as `A, A, B`). Names arrive lowercase
     /// from the host; a name that is not UTF-8 is yielded as `""`.
     pub fn headers(&self) -> Headers<'a> {
         Headers {
