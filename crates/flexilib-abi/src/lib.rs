@@ -33,6 +33,11 @@ pub const SYMBOL_INIT: &[u8] = b"flexilib_init";
 /// Optional export: `void flexilib_deinit(void)`, called once before the
 /// library is unloaded.
 pub const SYMBOL_DEINIT: &[u8] = b"flexilib_deinit";
+/// Optional export of Zig libraries written for the original FlexiLib:
+/// `void zigInit(void *allocator)`, called on the handler thread before
+/// every `handle_request` with a pointer to a Zig 0.13 `std.mem.Allocator`
+/// backed by the request arena (the host's side is in the server crate).
+pub const SYMBOL_ZIG_INIT: &[u8] = b"zigInit";
 
 /// One header: name and value as pointer + length (not NUL-terminated).
 #[repr(C)]
@@ -113,3 +118,5 @@ pub type RequestDeinitFn = unsafe extern "C" fn();
 pub type InitFn = unsafe extern "C" fn(host_abi_version: usize) -> c_int;
 /// Signature of the optional `flexilib_deinit` export.
 pub type DeinitFn = unsafe extern "C" fn();
+/// Signature of the optional `zigInit` export (see [`SYMBOL_ZIG_INIT`]).
+pub type ZigInitFn = unsafe extern "C" fn(allocator: *mut c_void);

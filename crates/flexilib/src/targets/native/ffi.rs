@@ -8,6 +8,7 @@ use bytes::Bytes;
 use flexilib_abi as abi;
 use hyper::http::request::Parts;
 
+use super::zig;
 use crate::arena::{arena_alloc, RequestArena};
 
 /// Why a library could not be loaded.
@@ -86,6 +87,7 @@ pub struct LibraryResponse {
 pub struct LoadedLibrary {
     handle_request: abi::HandleRequestFn,
     request_deinit: Option<abi::RequestDeinitFn>,
+    zig_init: Option<abi::ZigInitFn>,
     deinit: Option<abi::DeinitFn>,
     path: PathBuf,
     // Dropped last: `dlclose` after `flexilib_deinit` ran in `Drop`.
@@ -138,6 +140,10 @@ impl LoadedLibrary {
             .ok()
             .map(|symbol| *symbol);
         // SAFETY: as above.
+        let zig_init = unsafe { library.get::<abi::ZigInitFn>(abi::SYMBOL_ZIG_INIT) }
+            .ok()
+            .map(|symbol| *symbol);
+        // SAFETY: as above.
         let deinit = unsafe { library.get::<abi::DeinitFn>(abi::SYMBOL_DEINIT) }
             .ok()
             .map(|symbol| *symbol);
@@ -155,14 +161,16 @@ impl LoadedLibrary {
         Ok(Self {
             handle_request,
             request_deinit,
+            zig_init,
             deinit,
             path: path.to_path_buf(),
             _library: library,
         })
     }
 
-    /// Calls `handle_request` with the request copied into `arena`, copies
-    /// the response out, then calls `request_deinit`.
+    /// Calls `zigInit` (if exported), then `handle_request` with the request
+    /// copied into `arena`, copies the response out, then calls
+    /// `request_deinit`.
     pub fn call(
         &self,
         arena: &RequestArena,
@@ -170,6 +178,9 @@ impl LoadedLibrary {
         body: &[u8],
     ) -> Result<LibraryResponse, CallError> {
         let mut request = build_request(arena, head, body).ok_or(CallError::ArenaExhausted)?;
+        if let Some(zig_init) = self.zig_init {
+            zig::init_request(zig_init, arena).ok_or(CallError::ArenaExhausted)?;
+        }
         // SAFETY: `request` and everything it points to live in `arena` or on
         // this stack frame for the whole call; the library stays loaded
         // because `self` is borrowed. That the exported symbol really has the
