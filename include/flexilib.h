@@ -35,6 +35,9 @@
  * caller copies it, i.e. until request_deinit is called. The simplest way is
  * req->alloc(req->arena, size, align): request-scoped memory from the
  * server's per-request arena, released by the server, never by the library.
+ *
+ * Zig: sdk/zig/flexilib.zig (Zig 0.17) declares these structs and wraps
+ * them; zigInit below serves libraries written for the original (Zig 0.13).
  */
 #ifndef FLEXILIB_H
 #define FLEXILIB_H

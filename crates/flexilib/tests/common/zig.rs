@@ -6,13 +6,15 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::common::workspace;
 
 /// The original FlexiLib's Zig, for libraries that export `zigInit`.
 pub const ORIGINAL: &str = "0.13.0";
+/// The Zig the SDK in `sdk/zig` is written for.
+pub const CURRENT: &str = "0.17.1";
 
 /// The `zig` executable of `version`: `$FLEXILIB_ZIG_<version with _>`
 /// (e.g. `FLEXILIB_ZIG_0_13_0`), else `zig-VERSION/bin/zig` in
@@ -50,15 +52,20 @@ pub fn zig(version: &str) -> PathBuf {
 /// the sources (`zig build-lib` arguments after the options). Built once
 /// per test binary; later calls return the same file.
 pub fn build_library(version: &str, name: &str, args: &[OsString]) -> PathBuf {
-    static BUILT: OnceLock<Mutex<HashMap<String, PathBuf>>> = OnceLock::new();
-    let built = BUILT.get_or_init(Mutex::default);
-    let mut built = built
+    type Built = Mutex<HashMap<String, Arc<OnceLock<PathBuf>>>>;
+    static BUILT: OnceLock<Built> = OnceLock::new();
+    let once = BUILT
+        .get_or_init(Built::default)
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner());
-    let key = format!("{version}/{name}");
-    if let Some(path) = built.get(&key) {
-        return path.clone();
-    }
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .entry(format!("{version}/{name}"))
+        .or_default()
+        .clone();
+    // Different libraries build in parallel; callers of the same one wait.
+    once.get_or_init(|| compile(version, name, args)).clone()
+}
+
+fn compile(version: &str, name: &str, args: &[OsString]) -> PathBuf {
     let zig = zig(version);
     let dir = workspace().join("target/zig-test").join(version);
     std::fs::create_dir_all(&dir).expect("create target/zig-test");
@@ -85,8 +92,29 @@ pub fn build_library(version: &str, name: &str, args: &[OsString]) -> PathBuf {
         out.display(),
         started.elapsed().as_secs_f64()
     );
-    built.insert(key, out.clone());
     out
+}
+
+/// Runs `zig test` of `version` with `args`; panics with its output when
+/// a test fails.
+pub fn run_tests(version: &str, args: &[OsString]) {
+    let dir = workspace().join("target/zig-test").join(version);
+    let output = Command::new(zig(version))
+        .arg("test")
+        .arg("--cache-dir")
+        .arg(dir.join("cache"))
+        .arg("--global-cache-dir")
+        .arg(dir.join("global-cache"))
+        .args(args)
+        .current_dir(workspace())
+        .output()
+        .expect("run zig test");
+    assert!(
+        output.status.success(),
+        "zig {version} test failed:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
 }
 
 /// A source path in the repository, as an argument.
