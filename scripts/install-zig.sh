@@ -5,8 +5,9 @@
 #   $FLEXILIB_TOOLS_DIR/zig-0.13.0/bin/zig   the original FlexiLib's Zig (zigInit libraries)
 #   $FLEXILIB_TOOLS_DIR/zig-0.17.1/bin/zig   current Zig (sdk/zig, examples/zig-sample)
 #
-# FLEXILIB_TOOLS_DIR defaults to target/tools in the repository. Running it
-# again is quick: a version already in place is left alone.
+# FLEXILIB_TOOLS_DIR defaults to target/tools; a relative path is taken from
+# the repository root (as the tests do). Running it again is quick: a
+# version already in place is left alone.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 

@@ -18,14 +18,16 @@ pub const CURRENT: &str = "0.17.1";
 
 /// The `zig` executable of `version`: `$FLEXILIB_ZIG_<version with _>`
 /// (e.g. `FLEXILIB_ZIG_0_13_0`), else `zig-VERSION/bin/zig` in
-/// `$FLEXILIB_TOOLS_DIR` (default `target/tools`). Panics, naming the
+/// `$FLEXILIB_TOOLS_DIR` (default `target/tools`; a relative path is taken
+/// from the repository root, as `scripts/install-zig.sh` does). Panics, naming the
 /// install script, when it is missing or reports another version.
 pub fn zig(version: &str) -> PathBuf {
     let var = format!("FLEXILIB_ZIG_{}", version.replace('.', "_"));
     let path = match std::env::var_os(&var) {
         Some(path) => PathBuf::from(path),
-        None => std::env::var_os("FLEXILIB_TOOLS_DIR")
-            .map_or_else(|| workspace().join("target/tools"), PathBuf::from)
+        // Relative to the repository root, as in the install script.
+        None => workspace()
+            .join(std::env::var_os("FLEXILIB_TOOLS_DIR").unwrap_or("target/tools".into()))
             .join(format!("zig-{version}/bin/zig")),
     };
     let reported = Command::new(&path)
