@@ -5,7 +5,8 @@
  *
  *     struct flexilib_response *handle_request(struct flexilib_request *req);
  *
- * and optionally request_deinit, flexilib_init and flexilib_deinit (below).
+ * and optionally request_deinit, flexilib_init, flexilib_deinit and
+ * zigInit (below).
  * The server loads it with dlopen(RTLD_NOW) on the first request routed to
  * it, calls handle_request on one of its handler threads for every request,
  * copies the response it returns, and then calls request_deinit (if
@@ -41,6 +42,9 @@
  * caller copies it, i.e. until request_deinit is called. The simplest way is
  * req->alloc(req->arena, size, align): request-scoped memory from the
  * server's per-request arena, released by the server, never by the library.
+ *
+ * Zig: sdk/zig/flexilib.zig (Zig 0.17) declares these structs and wraps
+ * them; zigInit below serves libraries written for the original (Zig 0.13).
  */
 #ifndef FLEXILIB_H
 #define FLEXILIB_H
@@ -227,6 +231,17 @@ void *flexilib_instance_new(const struct flexilib_instance_config *config);
 
 /* Optional (ABI 2). Free an instance after its last request. */
 void flexilib_instance_free(void *instance);
+
+/* Optional, for Zig libraries written for the original FlexiLib. Called on
+ * the handler thread before EVERY handle_request with a pointer to a Zig
+ * std.mem.Allocator value in the layout and calling convention of Zig 0.13
+ * (the original's compiler): struct { ptr, vtable }, vtable { alloc, resize,
+ * free } with Zig's own (not C) calling convention. Its memory comes from
+ * the request arena: valid until the request ends, released by the server
+ * (free does nothing, resize only shrinks in place). The pointer is valid
+ * for that request only. Not for new code: use req->alloc (the Zig SDK in
+ * sdk/zig does). */
+void zigInit(void *zig_allocator);
 
 #ifdef __cplusplus
 }

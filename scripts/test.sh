@@ -32,6 +32,8 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The end-to-end tests load the example cdylib from the build directory.
 cargo build --workspace
+# The Zig library tests build with Zig 0.13 and 0.17.1 from PyPI (target/tools).
+scripts/install-zig.sh
 cargo test --workspace
 
 # Benchmarks: check that they run (a few seconds each); they assert no speed.

@@ -74,6 +74,11 @@ pub const STATUS_INVALID: c_int = -1;
 
 /// [`Host::stream_write`] flag: return [`STATUS_FULL`] instead of waiting.
 pub const WRITE_NONBLOCK: c_int = 1;
+/// Optional export of Zig libraries written for the original FlexiLib:
+/// `void zigInit(void *allocator)`, called on the handler thread before
+/// every `handle_request` with a pointer to a Zig 0.13 `std.mem.Allocator`
+/// backed by the request arena (the host's side is in the server crate).
+pub const SYMBOL_ZIG_INIT: &[u8] = b"zigInit";
 
 /// One header: name and value as pointer + length (not NUL-terminated).
 #[repr(C)]
@@ -251,3 +256,5 @@ pub type AbiVersionFn = unsafe extern "C" fn() -> usize;
 pub type InstanceNewFn = unsafe extern "C" fn(config: *const InstanceConfig) -> *mut c_void;
 /// Signature of the optional `flexilib_instance_free` export.
 pub type InstanceFreeFn = unsafe extern "C" fn(instance: *mut c_void);
+/// Signature of the optional `zigInit` export (see [`SYMBOL_ZIG_INIT`]).
+pub type ZigInitFn = unsafe extern "C" fn(allocator: *mut c_void);

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use flexilib_abi as abi;
 use hyper::http::request::Parts;
 
+use super::zig;
 use crate::arena::{arena_alloc, RequestArena};
 
 /// Why a library could not be loaded.
@@ -120,6 +121,7 @@ impl LibraryResponse {
 pub struct LoadedLibrary {
     handle_request: abi::HandleRequestFn,
     request_deinit: Option<abi::RequestDeinitFn>,
+    zig_init: Option<abi::ZigInitFn>,
     deinit: Option<abi::DeinitFn>,
     /// The ABI the library was built for (`flexilib_abi_version`; 1 without it).
     abi_version: usize,
@@ -176,6 +178,10 @@ impl LoadedLibrary {
             .ok()
             .map(|symbol| *symbol);
         // SAFETY: as above.
+        let zig_init = unsafe { library.get::<abi::ZigInitFn>(abi::SYMBOL_ZIG_INIT) }
+            .ok()
+            .map(|symbol| *symbol);
+        // SAFETY: as above.
         let deinit = unsafe { library.get::<abi::DeinitFn>(abi::SYMBOL_DEINIT) }
             .ok()
             .map(|symbol| *symbol);
@@ -209,6 +215,7 @@ impl LoadedLibrary {
         Ok(Self {
             handle_request,
             request_deinit,
+            zig_init,
             deinit,
             abi_version,
             instances: instance_new.map(|new| (new, instance_free)),
@@ -259,6 +266,9 @@ impl LoadedLibrary {
     /// libraries) the request carries the instance and the call handle, and
     /// the library may answer [`Called::Pending`]: the arena must then stay
     /// where it is, untouched, until the call is completed.
+    /// Calls `zigInit` (if exported), then `handle_request` with the request
+    /// copied into `arena`, copies the response out, then calls
+    /// `request_deinit`.
     pub fn call(
         &self,
         arena: &RequestArena,
@@ -267,6 +277,9 @@ impl LoadedLibrary {
         context: Option<CallContext>,
     ) -> Result<Called, CallError> {
         let request = build_request(arena, head, body, context).ok_or(CallError::ArenaExhausted)?;
+        if let Some(zig_init) = self.zig_init {
+            zig::init_request(zig_init, arena).ok_or(CallError::ArenaExhausted)?;
+        }
         // SAFETY: `request` and everything it points to live in `arena`,
         // which the caller keeps alive and in place for the whole call (and
         // until completion for a pending one); the library stays loaded

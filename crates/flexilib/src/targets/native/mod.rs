@@ -13,6 +13,8 @@
 //!   completion, streamed bodies) and the host callbacks behind them.
 //! * [`reply`] — a library's response validated into a reply.
 //! * [`serve`] — one request to a library route.
+//! * [`zig`] — the `zigInit` export of Zig libraries written for the
+//!   original: a Zig 0.13 `std.mem.Allocator` over the request arena.
 
 pub mod calls;
 pub mod copy;
@@ -23,6 +25,7 @@ pub mod library;
 pub mod reply;
 pub mod route;
 mod serve;
+pub mod zig;
 
 pub use ffi::{LibraryResponse, LoadError};
 pub use library::{NativeLibrary, Reloaded};
