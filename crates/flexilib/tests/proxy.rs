@@ -298,3 +298,26 @@ fn config_reload_repoints_an_upstream_route() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn proxy_headers_are_not_forwarded() {
+    // `Proxy-*` and `Proxy` (httpoxy) are hop-by-hop for a reverse proxy.
+    let up = Upstream::start("p");
+    let (_dir, server) = proxy_server(&format!("/ = http://{}\n", up.addr), &[]);
+    let response = server.get(
+        "/echo",
+        &[
+            ("Proxy-Foo", "1"),
+            ("Proxy", "http://evil.example:3128"),
+            ("Proxy-Authorization", "Basic eA=="),
+            ("Proxy-Connection", "keep-alive"),
+            ("X-Proxyish", "kept"),
+        ],
+    );
+    assert_eq!(response.status, 200);
+    let text = response.text();
+    assert!(text.contains("x-proxyish: kept"), "{text}");
+    for line in text.lines() {
+        assert!(!line.starts_with("proxy"), "{line:?} forwarded:\n{text}");
+    }
+}
