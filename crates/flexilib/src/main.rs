@@ -16,6 +16,7 @@ mod handlers;
 mod housekeeping;
 mod listen;
 mod os;
+mod reason;
 mod reload;
 mod respond;
 mod route;

@@ -127,7 +127,7 @@ impl Reply {
         });
         *response.status_mut() = status;
         *response.headers_mut() = self.headers;
-        if let Some(reason) = self.reason {
+        if let Some(reason) = self.reason.or_else(|| crate::reason::fallback(status)) {
             response.extensions_mut().insert(reason);
         }
         response
