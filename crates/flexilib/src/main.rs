@@ -13,6 +13,7 @@ mod arena;
 mod config;
 mod conn;
 mod handlers;
+mod host;
 mod housekeeping;
 mod listen;
 mod os;

@@ -44,13 +44,21 @@ pub struct Server {
 pub async fn handle(
     server: Arc<Server>,
     activity: Arc<Activity>,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> Result<Response<LoggedBody>, Infallible> {
     let started = Instant::now();
     activity.begin_request();
-    // `/api/../admin` would match `/api` and then escape it upstream.
-    let dot_segments = has_dot_segment(request.uri().path());
-    let target = if dot_segments {
+    let rejected = match crate::host::check(&mut request) {
+        // Two Hosts, none, or a malformed one (see `host`).
+        Err(error) => Some(Reply::text(StatusCode::BAD_REQUEST, error.response_text()).closing()),
+        // `/api/../admin` would match `/api` and then escape it upstream.
+        Ok(()) if has_dot_segment(request.uri().path()) => Some(Reply::text(
+            StatusCode::BAD_REQUEST,
+            "400 Bad Request: dot segments in the path\n",
+        )),
+        Ok(()) => None,
+    };
+    let target = if rejected.is_some() {
         None
     } else {
         server
@@ -63,15 +71,9 @@ pub async fn handle(
         return Ok(proxy(&server, &group, activity, request, started).await);
     }
     let (head, body) = request.into_parts();
-    let (reply, usage) = match target {
-        _ if dot_segments => (
-            Reply::text(
-                StatusCode::BAD_REQUEST,
-                "400 Bad Request: dot segments in the path\n",
-            ),
-            ArenaUsage::default(),
-        ),
-        Some(Target::Library(library)) => {
+    let (reply, usage) = match (rejected, target) {
+        (Some(reply), _) => (reply, ArenaUsage::default()),
+        (None, Some(Target::Library(library))) => {
             match read_body(body, server.max_body_bytes, server.body_timeout).await {
                 Ok(body) => call_library(&server, &library, &head, body).await,
                 Err(reply) => (reply, ArenaUsage::default()),

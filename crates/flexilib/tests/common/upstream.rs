@@ -6,6 +6,8 @@
 //! `/reset` promises 1000 bytes, sends 10 and closes; `/http10` answers as
 //! an HTTP/1.0 server (and closes); `/ws` is a WebSocket echo. Every
 //! response carries `x-upstream: NAME`.
+// Each test crate that includes this file uses part of it.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
