@@ -19,6 +19,7 @@ mod listen;
 mod os;
 mod reason;
 mod reload;
+mod request_path;
 mod respond;
 mod route;
 mod service;

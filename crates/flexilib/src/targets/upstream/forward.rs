@@ -43,6 +43,9 @@ pub enum ProxyFailure {
     BadGateway,
     /// No response (or no connection) in time: 504.
     Timeout,
+    /// Replacing the route's prefix by the base path would have made a
+    /// dot segment (`/api../x` for prefix `/api`): 400, nothing sent.
+    DotSegment,
 }
 
 impl ProxyFailure {
@@ -51,6 +54,7 @@ impl ProxyFailure {
         match self {
             ProxyFailure::BadGateway => StatusCode::BAD_GATEWAY,
             ProxyFailure::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyFailure::DotSegment => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -109,7 +113,10 @@ impl ProxyClient {
                 group.host_upstream.then_some(server.authority.as_str()),
                 upgrade,
             );
-            let target = group.upstream_target(index, head.uri.path(), head.uri.query());
+            let Some(target) = group.upstream_target(index, head.uri.path(), head.uri.query())
+            else {
+                return failed(ProxyFailure::DotSegment, None, Duration::ZERO);
+            };
             let uri = server.parsed_authority.clone().and_then(|authority| {
                 let mut parts = hyper::http::uri::Parts::default();
                 parts.scheme = Some(hyper::http::uri::Scheme::HTTP);

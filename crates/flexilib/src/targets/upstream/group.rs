@@ -100,11 +100,14 @@ impl UpstreamGroup {
     }
 
     /// The path and query to request from server `index` for the client's
-    /// `path` and `query`.
-    pub fn upstream_target(&self, index: usize, path: &str, query: Option<&str>) -> String {
+    /// `path` (as sent; the route's prefix matched its normalised form) and
+    /// `query`. `None` when replacing the prefix would make a dot segment:
+    /// `/api` matches `/api../x`, and its rest `../x` must not follow the
+    /// base path as a segment of its own.
+    pub fn upstream_target(&self, index: usize, path: &str, query: Option<&str>) -> Option<String> {
         let server = &self.servers[index];
         let rest = if self.strip_prefix {
-            path.strip_prefix(self.prefix.as_str()).unwrap_or(path)
+            crate::request_path::strip_normalized_prefix(path, &self.prefix).unwrap_or(path)
         } else {
             path
         };
@@ -114,11 +117,16 @@ impl UpstreamGroup {
             target.push('/');
         }
         target.push_str(rest);
+        // The client's path was checked whole; a stripped one is checked
+        // again (a kept one only gained a checked base path in front).
+        if self.strip_prefix && crate::request_path::normalize(&target).is_err() {
+            return None;
+        }
         if let Some(query) = query {
             target.push('?');
             target.push_str(query);
         }
-        target
+        Some(target)
     }
 }
 
@@ -145,15 +153,31 @@ mod tests {
     #[test]
     fn paths_are_rewritten() {
         let g = group(&[("h:1", "/v1")], true, "/api");
+        let target = |g: &UpstreamGroup, path, query| g.upstream_target(0, path, query);
         assert_eq!(
-            g.upstream_target(0, "/api/users", Some("a=1")),
-            "/v1/users?a=1"
+            target(&g, "/api/users", Some("a=1")).as_deref(),
+            Some("/v1/users?a=1")
         );
-        assert_eq!(g.upstream_target(0, "/api", None), "/v1/");
+        assert_eq!(target(&g, "/api", None).as_deref(), Some("/v1/"));
+        // The prefix matched the normalised path; the rest goes as sent.
+        assert_eq!(
+            target(&g, "/%61pi/a%2Fb", None).as_deref(),
+            Some("/v1/a%2Fb")
+        );
+        assert_eq!(target(&g, "//api/x", None).as_deref(), Some("/v1/x"));
+        // A rest that would become a dot segment of its own.
+        assert_eq!(target(&g, "/api../x", None), None);
+        assert_eq!(target(&g, "/api%2e%2e/x", None), None);
+        assert_eq!(target(&g, "/api./x", None), None);
+        assert_eq!(target(&g, "/api.x/y", None).as_deref(), Some("/v1/.x/y"));
         let g = group(&[("h:1", "")], false, "/api");
-        assert_eq!(g.upstream_target(0, "/api/users", None), "/api/users");
+        assert_eq!(
+            target(&g, "/api/users", None).as_deref(),
+            Some("/api/users")
+        );
+        assert_eq!(target(&g, "/%61pi//x", None).as_deref(), Some("/%61pi//x"));
         let g = group(&[("h:1", "")], true, "/api/");
-        assert_eq!(g.upstream_target(0, "/api/users", None), "/users");
+        assert_eq!(target(&g, "/api/users", None).as_deref(), Some("/users"));
     }
 
     #[test]
