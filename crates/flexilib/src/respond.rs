@@ -75,7 +75,7 @@ impl Reply {
         let mut response = Response::new(self.body);
         *response.status_mut() = self.status;
         *response.headers_mut() = self.headers;
-        if let Some(reason) = self.reason {
+        if let Some(reason) = self.reason.or_else(|| crate::reason::fallback(self.status)) {
             response.extensions_mut().insert(reason);
         }
         response

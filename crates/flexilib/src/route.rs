@@ -112,7 +112,7 @@ impl Route {
                     && headers
                         .get_all(name)
                         .iter()
-                        .any(|value| value.as_bytes().starts_with(value_prefix.as_bytes()))
+                        .any(|value| crate::host::rule_value_matches(name, value, value_prefix))
             }
         }
     }

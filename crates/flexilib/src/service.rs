@@ -32,7 +32,7 @@ pub struct Server {
 pub async fn handle(
     server: Arc<Server>,
     activity: Arc<Activity>,
-    request: Request<Incoming>,
+    mut request: Request<Incoming>,
 ) -> Result<Response<LoggedBody>, Infallible> {
     let log = RequestLog::start(&server.log, Arc::clone(&activity), &request);
     if activity.draining {
@@ -42,16 +42,22 @@ pub async fn handle(
         );
         return Ok(log_reply(log, reply.closing()));
     }
-    // `/api/../admin` would match `/api` and then escape it upstream.
-    if has_dot_segment(request.uri().path()) {
-        let reply = Reply::text(
-            StatusCode::BAD_REQUEST,
-            "400 Bad Request: dot segments in the path\n",
-        );
-        return Ok(log_reply(log, reply));
+    // A bad Host (see `host`): 400, and the connection is closed.
+    if let Err(error) = crate::host::check(&mut request) {
+        let reply = Reply::text(StatusCode::BAD_REQUEST, error.response_text());
+        return Ok(log_reply(log, reply.closing()));
     }
+    // A path that could leave the prefix it matches, as `/api/..%2fadmin`
+    // would (see `request_path`): 400. Routes match the normalised path.
     let routes = server.routes.load_full();
-    let Some(route) = routes.find(request.uri().path(), request.headers()) else {
+    let route = match crate::request_path::normalize(request.uri().path()) {
+        Ok(path) => routes.find(&path, request.headers()),
+        Err(error) => {
+            let reply = Reply::text(StatusCode::BAD_REQUEST, error.response_text());
+            return Ok(log_reply(log, reply));
+        }
+    };
+    let Some(route) = route else {
         let reply = Reply::text(
             StatusCode::NOT_FOUND,
             "404 Not Found: no route matches this request\n",
@@ -69,45 +75,4 @@ pub async fn handle(
 /// A reply made by the server itself, with its log line.
 fn log_reply(log: RequestLog, reply: Reply) -> Response<LoggedBody> {
     log.respond(Served::plain(reply.into_response()))
-}
-
-/// True if `path` has a `.` or `..` segment, plain or percent-encoded.
-fn has_dot_segment(path: &str) -> bool {
-    // Most paths have neither a dot nor a percent sign.
-    if !path.bytes().any(|b| b == b'.' || b == b'%') {
-        return false;
-    }
-    path.split('/').any(|segment| {
-        let decoded = segment.to_ascii_lowercase().replace("%2e", ".");
-        decoded == "." || decoded == ".."
-    })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::has_dot_segment;
-
-    #[test]
-    fn dot_segments() {
-        for bad in [
-            "/api/../admin",
-            "/api/./x",
-            "/..",
-            "/a/%2e%2e/b",
-            "/a/.%2E/b",
-            "/a/%2e",
-        ] {
-            assert!(has_dot_segment(bad), "{bad}");
-        }
-        for good in [
-            "/",
-            "/api/x",
-            "/a/..b",
-            "/a/.hidden",
-            "/a/b.c",
-            "/a/%2e%2ex",
-        ] {
-            assert!(!has_dot_segment(good), "{good}");
-        }
-    }
 }

@@ -84,6 +84,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         .writev(false)
         .header_read_timeout(None)
         .max_header_size(settings.max_header_bytes as usize)
+        .max_headers(settings.max_header_count())
         .max_buf_size((settings.max_header_bytes as usize).max(8192) + 8192);
     let conn_settings = Arc::new(ConnSettings {
         http,

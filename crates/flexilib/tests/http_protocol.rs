@@ -250,3 +250,43 @@ fn dot_segments_and_stalled_bodies_are_refused() {
     assert!(started.elapsed() >= Duration::from_millis(400));
     assert!(stalled.is_closed_within(Duration::from_secs(2)));
 }
+
+#[test]
+fn many_small_headers_are_limited_by_bytes_not_by_count() {
+    // 150 headers of about 10 bytes (1.5 KiB) are well under MAX_HEADER_BYTES;
+    // nginx serves them, and so must we. Only the byte limit answers 431.
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config)
+        .env("MAX_HEADER_BYTES", "4096")
+        .start();
+    let head = |count: usize| -> Vec<u8> {
+        let mut raw = String::from("GET /c/many HTTP/1.1\r\nHost: x\r\n");
+        for i in 0..count {
+            raw.push_str(&format!("x-h{i}: v\r\n"));
+        }
+        raw.push_str("\r\n");
+        raw.into_bytes()
+    };
+    let mut client = server.client();
+    let request = head(150);
+    assert!(request.len() < 2048, "{}", request.len());
+    client.send_raw(&request);
+    let response = client.read_response(false).expect("a response");
+    assert_eq!(response.status, 200);
+    // The C example counts the headers it was given: Host and the 150.
+    assert!(
+        response.text().ends_with(" headers=151"),
+        "{}",
+        response.text()
+    );
+
+    // As many as fit in 4096 bytes are fine; one byte more is 431.
+    let mut client = server.client();
+    let request = head(350);
+    assert!(request.len() <= 4096, "{}", request.len());
+    client.send_raw(&request);
+    assert_eq!(client.read_response(false).expect("a response").status, 200);
+    let mut client = server.client();
+    client.send_raw(&head(480));
+    assert_eq!(client.read_response(false).expect("a response").status, 431);
+}

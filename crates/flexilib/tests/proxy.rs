@@ -309,3 +309,42 @@ fn config_reload_repoints_an_upstream_route() {
         std::thread::sleep(Duration::from_millis(10));
     }
 }
+
+#[test]
+fn proxy_headers_are_not_forwarded() {
+    // `Proxy-*` and `Proxy` (httpoxy) are hop-by-hop for a reverse proxy.
+    let up = Upstream::start("p");
+    let (_dir, server) = proxy_server(&format!("/ = http://{}\n", up.addr), &[]);
+    let response = server.get(
+        "/echo",
+        &[
+            ("Proxy-Foo", "1"),
+            ("Proxy", "http://evil.example:3128"),
+            ("Proxy-Authorization", "Basic eA=="),
+            ("Proxy-Connection", "keep-alive"),
+            ("X-Proxyish", "kept"),
+        ],
+    );
+    assert_eq!(response.status, 200);
+    let text = response.text();
+    assert!(text.contains("x-proxyish: kept"), "{text}");
+    for line in text.lines() {
+        assert!(!line.starts_with("proxy"), "{line:?} forwarded:\n{text}");
+    }
+}
+
+#[test]
+fn an_http10_upstream_is_answered_in_http11() {
+    // A proxy answers in its own version, whatever the upstream spoke.
+    let up = Upstream::start("old");
+    let (_dir, server) = proxy_server(&format!("/ = http://{}\n", up.addr), &[]);
+    let mut client = server.client();
+    let response = client.request("GET", "/http10", &[], b"");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.version, "HTTP/1.1");
+    assert_eq!(response.text(), "from 1.0");
+    assert_eq!(response.header("x-upstream"), Some("old"));
+    // The client's connection stays usable (keep-alive is the client's).
+    let again = client.request("GET", "/http10", &[], b"");
+    assert_eq!((again.version.as_str(), again.status), ("HTTP/1.1", 200));
+}

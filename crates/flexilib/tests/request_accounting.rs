@@ -6,7 +6,6 @@
 mod common;
 
 #[path = "common/upstream.rs"]
-#[allow(dead_code)]
 mod upstream;
 
 use std::time::{Duration, Instant};

@@ -3,6 +3,7 @@
 mod common;
 
 use common::{compile_c_text, rust_example, standard_config, ServerBuilder, TempDir};
+use std::io::Read;
 use std::time::Duration;
 
 #[test]
@@ -189,5 +190,43 @@ struct flexilib_response *handle_request(struct flexilib_request *req) {
             "{reason} not logged: {:?}",
             server.stderr.snapshot()
         );
+    }
+}
+
+#[test]
+fn a_status_without_a_registered_reason_gets_an_empty_one() {
+    // As nginx does (`HTTP/1.1 999 `); hyper alone would write `<none>`.
+    let dir = TempDir::new("reason");
+    compile_c_text(
+        &dir,
+        "libodd.so",
+        r#"
+#include <string.h>
+#include "flexilib.h"
+static struct flexilib_response odd = { .ptr = "odd", .len = 3, .status = 999 };
+static struct flexilib_response named = { .ptr = "named", .len = 5, .status = 999, .reason_ptr = "Custom", .reason_len = 6 };
+static struct flexilib_response teapot = { .ptr = "tea", .len = 3, .status = 418 };
+struct flexilib_response *handle_request(struct flexilib_request *req) {
+    if (req->target_len >= 6 && memcmp(req->target, "/named", 6) == 0) return &named;
+    if (req->target_len >= 7 && memcmp(req->target, "/teapot", 7) == 0) return &teapot;
+    return &odd;
+}
+"#,
+    );
+    let config = dir.write("proxy.ini", "/ = libodd.so\n");
+    let server = ServerBuilder::new(&config).start();
+    for (path, status_line) in [
+        ("/odd", "HTTP/1.1 999 \r\n"),
+        ("/named", "HTTP/1.1 999 Custom\r\n"),
+        ("/teapot", "HTTP/1.1 418 I'm a teapot\r\n"),
+    ] {
+        let mut client = server.client();
+        client.send_raw(
+            format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+        );
+        let mut raw = Vec::new();
+        let _ = client.stream().read_to_end(&mut raw);
+        let raw = String::from_utf8_lossy(&raw);
+        assert!(raw.starts_with(status_line), "{path}: {raw:?}");
     }
 }

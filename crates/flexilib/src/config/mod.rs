@@ -288,6 +288,9 @@ fn parse_upstream(value: &str) -> Result<UpstreamSpec, String> {
                 "`{token}`: an upstream URL takes no query or fragment"
             ));
         }
+        if let Err(error) = crate::request_path::normalize(path) {
+            return Err(format!("`{token}`: the base path has {error}"));
+        }
         servers.push(UpstreamUrl {
             authority: authority.to_string(),
             base_path: path.trim_end_matches('/').to_string(),
@@ -304,6 +307,8 @@ fn parse_upstream(value: &str) -> Result<UpstreamSpec, String> {
     })
 }
 
+/// A path prefix, normalised as request paths are before matching
+/// (`/%61pi//v1` is `/api/v1`; see `request_path`).
 fn path_prefix(text: &str) -> Result<String, String> {
     if !text.starts_with('/') {
         return Err(format!("path prefix `{text}` must start with `/`"));
@@ -311,7 +316,9 @@ fn path_prefix(text: &str) -> Result<String, String> {
     if text.chars().any(char::is_whitespace) {
         return Err(format!("path prefix `{text}` must not contain spaces"));
     }
-    Ok(text.to_string())
+    crate::request_path::normalize(text)
+        .map(|prefix| prefix.into_owned())
+        .map_err(|error| format!("path prefix `{text}` can match no request: {error}"))
 }
 
 #[cfg(test)]
@@ -410,5 +417,23 @@ mod tests {
         assert!(parse_err("a = x\n").contains(":1: path prefix `a` must start with `/`"));
         assert!(parse_err("Bad Name: x / = y\n").contains("not a valid header name"));
         assert!(parse_err("Host: iam = y\n").contains("header rule needs"));
+        assert!(parse_err("/a/../b = y\n")
+            .contains(":1: path prefix `/a/../b` can match no request: a `.` or `..` segment"));
+        assert!(parse_err("/100% = y\n").contains("can match no request"));
+        assert!(parse_err("/a = http://h:1/v1/%2e%2e\n")
+            .contains("`http://h:1/v1/%2e%2e`: the base path has a `.` or `..` segment"));
+    }
+
+    #[test]
+    fn prefixes_are_normalised_like_request_paths() {
+        let config = parse_ok("/%61pi//v1 = a.so\nHost: x /caf%C3%A9 = b.so\n");
+        assert_eq!(
+            config.rules[0].matcher,
+            Matcher::PathPrefix("/api/v1".into())
+        );
+        assert!(matches!(
+            &config.rules[1].matcher,
+            Matcher::Header { path_prefix, .. } if path_prefix == "/café"
+        ));
     }
 }

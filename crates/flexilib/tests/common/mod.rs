@@ -403,6 +403,8 @@ pub fn request_in_background(
 /// A parsed HTTP response.
 #[derive(Debug, Clone)]
 pub struct Response {
+    /// `HTTP/1.1` or `HTTP/1.0`, from the status line.
+    pub version: String,
     pub status: u16,
     pub reason: String,
     pub headers: Vec<(String, String)>,
@@ -507,7 +509,7 @@ impl Client {
             return None;
         }
         let mut parts = line.trim_end().splitn(3, ' ');
-        let _version = parts.next()?;
+        let version = parts.next()?.to_string();
         let status: u16 = parts.next()?.parse().ok()?;
         let reason = parts.next().unwrap_or("").to_string();
         let mut headers = Vec::new();
@@ -522,6 +524,7 @@ impl Client {
             headers.push((n.trim().to_string(), v.trim().to_string()));
         }
         let mut response = Response {
+            version,
             status,
             reason,
             headers,

@@ -3,8 +3,11 @@
 //! Paths: `/echo…` describes the request it got; `/upload` counts the body;
 //! `/download?size=N` sends N bytes; `/stream` sends one chunk, then waits
 //! for [`Upstream::release`]; `/slow-head` sleeps 2 s before answering;
-//! `/reset` promises 1000 bytes, sends 10 and closes; `/ws` is a WebSocket
-//! echo. Every response carries `x-upstream: NAME`.
+//! `/reset` promises 1000 bytes, sends 10 and closes; `/http10` answers as
+//! an HTTP/1.0 server (and closes); `/ws` is a WebSocket echo. Every
+//! response carries `x-upstream: NAME`.
+// Each test crate that includes this file uses part of it.
+#![allow(dead_code)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -229,6 +232,14 @@ fn serve(
                 out.write_all(format!("HTTP/1.1 200 OK\r\nx-upstream: {name}\r\ncontent-length: 1000\r\n\r\n0123456789").as_bytes())?;
                 out.flush()?;
                 std::thread::sleep(Duration::from_millis(50));
+                return Ok(());
+            }
+            "/http10" => {
+                read_body(&mut reader, &head, |_| {})?;
+                out.write_all(
+                    format!("HTTP/1.0 200 OK\r\nx-upstream: {name}\r\ncontent-length: 8\r\n\r\nfrom 1.0")
+                        .as_bytes(),
+                )?;
                 return Ok(());
             }
             "/ws" => return websocket_echo(out, reader, &head),

@@ -47,6 +47,9 @@ pub enum ProxyFailure {
     BadGateway,
     /// No response (or no connection) in time: 504.
     Timeout,
+    /// Replacing the route's prefix by the base path would have made a
+    /// dot segment (`/api../x` for prefix `/api`): 400, nothing sent.
+    DotSegment,
 }
 
 impl ProxyFailure {
@@ -55,6 +58,7 @@ impl ProxyFailure {
         match self {
             ProxyFailure::BadGateway => StatusCode::BAD_GATEWAY,
             ProxyFailure::Timeout => StatusCode::GATEWAY_TIMEOUT,
+            ProxyFailure::DotSegment => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -124,7 +128,11 @@ impl ProxyClient {
                 group.host_upstream.then_some(server.authority.as_str()),
                 upgrade,
             );
-            let target = group.upstream_target(index, prefix, head.uri.path(), head.uri.query());
+            let Some(target) =
+                group.upstream_target(index, prefix, head.uri.path(), head.uri.query())
+            else {
+                return failed(ProxyFailure::DotSegment, None, Duration::ZERO);
+            };
             let uri = server.parsed_authority.clone().and_then(|authority| {
                 let mut parts = hyper::http::uri::Parts::default();
                 parts.scheme = Some(hyper::http::uri::Scheme::HTTP);
@@ -158,6 +166,11 @@ impl ProxyClient {
             let authority = Some(server.authority.clone());
             match result {
                 Ok(Ok(mut response)) => {
+                    // A proxy answers in its own version (RFC 9110 §6.2),
+                    // not the upstream's: an HTTP/1.0 upstream must not make
+                    // the status line `HTTP/1.0`. hyper still answers an
+                    // HTTP/1.0 client in HTTP/1.0.
+                    *response.version_mut() = Version::HTTP_11;
                     let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
                     headers::to_client(response.headers_mut(), switching && upgrade);
                     if switching {

@@ -99,17 +99,21 @@ impl UpstreamGroup {
     }
 
     /// The path and query to request from server `index` for the client's
-    /// `path` and `query`, on a route whose path prefix is `prefix`.
+    /// `path` (as sent; the route's prefix matched its normalised form) and
+    /// `query`, on a route whose path prefix is `prefix`. `None` when
+    /// replacing the prefix would make a dot segment: `/api` matches
+    /// `/api../x`, and its rest `../x` must not follow the base path as a
+    /// segment of its own.
     pub fn upstream_target(
         &self,
         index: usize,
         prefix: &str,
         path: &str,
         query: Option<&str>,
-    ) -> String {
+    ) -> Option<String> {
         let server = &self.servers[index];
         let rest = if self.strip_prefix {
-            path.strip_prefix(prefix).unwrap_or(path)
+            crate::request_path::strip_normalized_prefix(path, prefix).unwrap_or(path)
         } else {
             path
         };
@@ -119,11 +123,16 @@ impl UpstreamGroup {
             target.push('/');
         }
         target.push_str(rest);
+        // The client's path was checked whole; a stripped one is checked
+        // again (a kept one only gained a checked base path in front).
+        if self.strip_prefix && crate::request_path::normalize(&target).is_err() {
+            return None;
+        }
         if let Some(query) = query {
             target.push('?');
             target.push_str(query);
         }
-        target
+        Some(target)
     }
 }
 
@@ -150,18 +159,48 @@ mod tests {
     #[test]
     fn paths_are_rewritten() {
         let (g, prefix) = group(&[("h:1", "/v1")], true, "/api");
+
         assert_eq!(
-            g.upstream_target(0, prefix, "/api/users", Some("a=1")),
-            "/v1/users?a=1"
+            g.upstream_target(0, prefix, "/api/users", Some("a=1"))
+                .as_deref(),
+            Some("/v1/users?a=1")
         );
-        assert_eq!(g.upstream_target(0, prefix, "/api", None), "/v1/");
+        assert_eq!(
+            g.upstream_target(0, prefix, "/api", None).as_deref(),
+            Some("/v1/")
+        );
+        // The prefix matched the normalised path; the rest goes as sent.
+        assert_eq!(
+            g.upstream_target(0, prefix, "/%61pi/a%2Fb", None)
+                .as_deref(),
+            Some("/v1/a%2Fb")
+        );
+        assert_eq!(
+            g.upstream_target(0, prefix, "//api/x", None).as_deref(),
+            Some("/v1/x")
+        );
+        // A rest that would become a dot segment of its own.
+        assert_eq!(g.upstream_target(0, prefix, "/api../x", None), None);
+        assert_eq!(g.upstream_target(0, prefix, "/api%2e%2e/x", None), None);
+        assert_eq!(g.upstream_target(0, prefix, "/api./x", None), None);
+        assert_eq!(
+            g.upstream_target(0, prefix, "/api.x/y", None).as_deref(),
+            Some("/v1/.x/y")
+        );
         let (g, prefix) = group(&[("h:1", "")], false, "/api");
         assert_eq!(
-            g.upstream_target(0, prefix, "/api/users", None),
-            "/api/users"
+            g.upstream_target(0, prefix, "/api/users", None).as_deref(),
+            Some("/api/users")
+        );
+        assert_eq!(
+            g.upstream_target(0, prefix, "/%61pi//x", None).as_deref(),
+            Some("/%61pi//x")
         );
         let (g, prefix) = group(&[("h:1", "")], true, "/api/");
-        assert_eq!(g.upstream_target(0, prefix, "/api/users", None), "/users");
+        assert_eq!(
+            g.upstream_target(0, prefix, "/api/users", None).as_deref(),
+            Some("/users")
+        );
     }
 
     #[test]

@@ -1,13 +1,11 @@
 //! Header rewriting between client and upstream (RFC 9110 §7.6).
 
 use hyper::header::{
-    HeaderName, HeaderValue, CONNECTION, HOST, PROXY_AUTHENTICATE, PROXY_AUTHORIZATION, TE,
-    TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
+    HeaderName, HeaderValue, CONNECTION, HOST, TE, TRAILER, TRANSFER_ENCODING, UPGRADE, VIA,
 };
 use hyper::HeaderMap;
 
 const KEEP_ALIVE: HeaderName = HeaderName::from_static("keep-alive");
-const PROXY_CONNECTION: HeaderName = HeaderName::from_static("proxy-connection");
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
@@ -67,10 +65,17 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
         || *name == TRAILER
         || *name == TRANSFER_ENCODING
         || *name == UPGRADE
-        || *name == PROXY_AUTHENTICATE
-        || *name == PROXY_AUTHORIZATION
         || *name == KEEP_ALIVE
-        || *name == PROXY_CONNECTION
+        || is_proxy_header(name)
+}
+
+/// `Proxy-*` (`Proxy-Authorization`, `Proxy-Authenticate`,
+/// `Proxy-Connection`, …) concern the hop to a proxy, and `Proxy` itself is
+/// the httpoxy vector (CGI turns it into `HTTP_PROXY`). Names are lowercase.
+fn is_proxy_header(name: &HeaderName) -> bool {
+    name.as_str()
+        .strip_prefix("proxy")
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('-'))
 }
 
 /// Rewrites a client request's headers for the upstream.
@@ -137,9 +142,24 @@ mod tests {
             ("te", "trailers"),
             ("x-forwarded-for", "10.0.0.1"),
             ("accept", "*/*"),
+            ("proxy", "http://evil.example:3128"),
+            ("proxy-foo", "1"),
+            ("proxy-authorization", "Basic eA=="),
+            ("proxy-connection", "keep-alive"),
+            ("proxyish", "kept"),
         ]);
         to_upstream(&mut headers, "127.0.0.1", None, false);
-        for gone in ["connection", "keep-alive", "x-secret", "te", "upgrade"] {
+        for gone in [
+            "connection",
+            "keep-alive",
+            "x-secret",
+            "te",
+            "upgrade",
+            "proxy",
+            "proxy-foo",
+            "proxy-authorization",
+            "proxy-connection",
+        ] {
             assert!(!headers.contains_key(gone), "{gone} kept");
         }
         assert_eq!(headers["x-forwarded-for"], "10.0.0.1, 127.0.0.1");
@@ -148,11 +168,25 @@ mod tests {
         assert_eq!(headers["host"], "example.org");
         assert_eq!(headers["via"], "1.1 flexilib");
         assert_eq!(headers["accept"], "*/*");
+        assert_eq!(headers["proxyish"], "kept");
 
         let mut headers = map(&[("host", "example.org")]);
         to_upstream(&mut headers, "::1", Some("10.1.1.1:8080"), false);
         assert_eq!(headers["host"], "10.1.1.1:8080");
         assert_eq!(headers["x-forwarded-host"], "example.org");
+    }
+
+    #[test]
+    fn proxy_headers_are_removed_from_responses_too() {
+        let mut headers = map(&[
+            ("proxy-authenticate", "Basic"),
+            ("proxy-status", "x"),
+            ("content-type", "text/plain"),
+        ]);
+        to_client(&mut headers, false);
+        assert!(!headers.contains_key("proxy-authenticate"));
+        assert!(!headers.contains_key("proxy-status"));
+        assert_eq!(headers["content-type"], "text/plain");
     }
 
     #[test]

@@ -48,6 +48,7 @@ pub async fn serve(
                 ProxyFailure::Timeout => {
                     "504 Gateway Timeout: the upstream server did not answer in time\n"
                 }
+                ProxyFailure::DotSegment => "400 Bad Request: dot segments in the path\n",
             };
             Reply::text(failure.status(), body).into_response()
         }
