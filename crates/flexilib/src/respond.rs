@@ -145,10 +145,6 @@ pub enum ReplyBody {
     /// An upstream's body, streamed.
     Stream(Incoming),
     /// Chunks from a producer, with back-pressure.
-    #[expect(
-        dead_code,
-        reason = "first users (library streaming, Lambda streaming) land next"
-    )]
     Channel(BodyReceiver),
 }
 

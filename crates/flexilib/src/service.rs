@@ -51,6 +51,10 @@ pub async fn handle(
         return Ok(log_reply(log, reply));
     }
     let routes = server.routes.load_full();
+    if crate::targets::lambda::is_invoke(&request) {
+        let served = crate::targets::lambda::invoke(&server.env, &routes, request).await;
+        return Ok(log.respond(served));
+    }
     let Some(route) = routes.find(request.uri().path(), request.headers()) else {
         let reply = Reply::text(
             StatusCode::NOT_FOUND,

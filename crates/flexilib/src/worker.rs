@@ -114,6 +114,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         server.routes.store(Arc::new(RouteTable::default()));
     }
     drop(server);
+    crate::targets::lambda::stop_all();
     crate::targets::native::copy::remove_private_dir();
     log.flush();
     result

@@ -11,12 +11,17 @@
 //! ```
 //!
 //! Library paths are relative to the directory holding the config file. A
-//! value starting with `http://` is a list of upstream servers with options.
+//! value starting with `http://` is a list of upstream servers with options;
+//! one starting with `lambda:` is a Lambda function ([`lambda`]).
+
+pub mod lambda;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use hyper::header::HeaderName;
+
+pub use lambda::LambdaSpec;
 
 /// A parsed configuration file.
 #[derive(Debug, Clone)]
@@ -62,6 +67,8 @@ pub enum TargetSpec {
     Library(PathBuf),
     /// One or more upstream HTTP servers.
     Upstream(UpstreamSpec),
+    /// A Lambda function run by the server.
+    Lambda(LambdaSpec),
 }
 
 /// `http://host:port[/base], http://… [strip_prefix=yes|no] [host=pass|upstream]`.
@@ -156,6 +163,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let matcher = parse_key(key).map_err(syntax)?;
         let target = if value.starts_with("http://") || value.starts_with("https://") {
             TargetSpec::Upstream(parse_upstream(value).map_err(syntax)?)
+        } else if let Some(function) = value.strip_prefix("lambda:") {
+            TargetSpec::Lambda(lambda::parse(function, base).map_err(syntax)?)
         } else {
             TargetSpec::Library(absolute(&base.join(value)))
         };
@@ -386,5 +395,9 @@ mod tests {
         assert!(parse_err("a = x\n").contains(":1: path prefix `a` must start with `/`"));
         assert!(parse_err("Bad Name: x / = y\n").contains("not a valid header name"));
         assert!(parse_err("Host: iam = y\n").contains("header rule needs"));
+        assert_eq!(
+            parse_err("/a = a.so\n/f = lambda:fn/bootstrap timeout=x\n"),
+            "/etc/fl/proxy.ini:2: `timeout=x`: a number of seconds above 0, at most 900"
+        );
     }
 }

@@ -5,6 +5,8 @@
 //!   computes in process).
 //! * [`upstream`] — other HTTP servers, as a reverse proxy (a target that
 //!   waits on other processes).
+//! * [`lambda`] — AWS Lambda functions run as local processes (a target
+//!   that waits on other processes).
 //!
 //! A kind provides: how to build it from its [`TargetSpec`], how to serve a
 //! request ([`Target::serve`]), and which files it depends on and what to do
@@ -12,6 +14,7 @@
 //! The [`registry`] keeps live targets across config reloads, keyed by spec.
 
 pub mod body;
+pub mod lambda;
 pub mod native;
 pub mod registry;
 pub mod upstream;
@@ -28,6 +31,7 @@ use crate::arena::ArenaUsage;
 use crate::config::TargetSpec;
 use crate::handlers::HandlerSlots;
 use crate::respond::ReplyBody;
+use lambda::LambdaFunction;
 use native::NativeLibrary;
 use upstream::{ProxyClient, UpstreamGroup};
 
@@ -38,6 +42,8 @@ pub enum Target {
     Library(Arc<NativeLibrary>),
     /// Upstream HTTP servers.
     Upstream(Arc<UpstreamGroup>),
+    /// A Lambda function and its instances.
+    Lambda(Arc<LambdaFunction>),
 }
 
 /// What every target kind may need from the server to serve a request.
@@ -88,6 +94,7 @@ impl Target {
         match spec {
             TargetSpec::Library(path) => Self::Library(Arc::new(NativeLibrary::new(path.clone()))),
             TargetSpec::Upstream(spec) => Self::Upstream(Arc::new(UpstreamGroup::new(spec))),
+            TargetSpec::Lambda(spec) => Self::Lambda(Arc::new(LambdaFunction::new(spec))),
         }
     }
 
@@ -101,6 +108,7 @@ impl Target {
         match self {
             Self::Library(library) => native::serve(env, library, request).await,
             Self::Upstream(group) => upstream::serve(env, group, request, call).await,
+            Self::Lambda(function) => lambda::serve(env, function, request, call).await,
         }
     }
 
@@ -109,6 +117,7 @@ impl Target {
         match self {
             Self::Library(library) => vec![library.path().to_path_buf()],
             Self::Upstream(_) => Vec::new(),
+            Self::Lambda(function) => vec![function.watched_path()],
         }
     }
 
@@ -116,6 +125,7 @@ impl Target {
     pub fn file_changed(&self, path: &Path) {
         match self {
             Self::Library(library) if library.path() == path => native::reload(library),
+            Self::Lambda(function) => function.file_changed(path),
             Self::Library(_) | Self::Upstream(_) => {}
         }
     }
@@ -125,6 +135,7 @@ impl Target {
     pub fn recheck(&self) {
         match self {
             Self::Library(library) => native::reload(library),
+            Self::Lambda(function) => function.recheck(),
             Self::Upstream(_) => {}
         }
     }
@@ -134,6 +145,7 @@ impl Target {
         match (self, other) {
             (Self::Library(a), Self::Library(b)) => Arc::ptr_eq(a, b),
             (Self::Upstream(a), Self::Upstream(b)) => Arc::ptr_eq(a, b),
+            (Self::Lambda(a), Self::Lambda(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -148,6 +160,7 @@ impl Target {
                 .and_then(|name| name.to_str())
                 .unwrap_or("?"),
             Self::Upstream(_) => "upstream",
+            Self::Lambda(function) => &function.spec().name,
         }
     }
 }
