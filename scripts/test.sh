@@ -32,6 +32,7 @@ cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
 # The end-to-end tests load the example cdylib from the build directory.
 cargo build --workspace
+scripts/install-lambda-clients.sh # AWS's Lambda runtime clients for the Lambda tests
 cargo test --workspace
 
 # Benchmarks: check that they run (a few seconds each); they assert no speed.
