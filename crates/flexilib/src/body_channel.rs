@@ -185,10 +185,7 @@ impl BodySender {
     }
 
     /// True once the client has gone away.
-    #[cfg_attr(
-        not(test),
-        expect(dead_code, reason = "for library streaming, which lands separately")
-    )]
+    #[expect(dead_code, reason = "for library streaming, which lands separately")]
     pub fn is_closed(&self) -> bool {
         self.shared.lock().closed
     }

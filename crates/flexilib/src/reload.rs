@@ -189,7 +189,11 @@ impl ReloadThread {
         for target in self.server.routes.load().targets() {
             for path in target.watched_paths() {
                 // A watched directory (a Lambda function's code) is watched itself.
-                let dir = if path.is_dir() { Some(path.as_path()) } else { path.parent() };
+                let dir = if path.is_dir() {
+                    Some(path.as_path())
+                } else {
+                    path.parent()
+                };
                 if let Some(dir) = dir {
                     wanted.insert(dir.to_path_buf());
                 }

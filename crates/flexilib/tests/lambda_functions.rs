@@ -14,9 +14,8 @@ use common::TempDir;
 use serde_json::Value;
 
 fn json(body: &[u8]) -> Value {
-    serde_json::from_slice(body).unwrap_or_else(|e| {
-        panic!("not JSON ({e}): {}", String::from_utf8_lossy(body))
-    })
+    serde_json::from_slice(body)
+        .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(body)))
 }
 
 fn set_cookies(response: &common::Response) -> Vec<&str> {
@@ -38,17 +37,17 @@ fn rust_function_round_trips_requests_and_responses() {
     let dir = TempDir::new("lambda-rs");
     let server = lambda::start(
         &dir,
-        &format!("/fn = lambda:{} name=hello\n", lambda::rust_bootstrap().display()),
+        &format!(
+            "/fn = lambda:{} name=hello\n",
+            lambda::rust_bootstrap().display()
+        ),
     );
     let mut client = server.client();
 
     let response = client.request(
         "GET",
         "/fn/echo?a=1&b=two&a=3",
-        &[
-            ("X-Custom", "v1"),
-            ("Cookie", "session=abc; theme=dark"),
-        ],
+        &[("X-Custom", "v1"), ("Cookie", "session=abc; theme=dark")],
         b"",
     );
     assert_eq!(response.status, 200, "{}", response.text());
@@ -78,18 +77,26 @@ fn rust_function_round_trips_requests_and_responses() {
         &body,
     );
     assert_eq!(response.status, 200);
-    assert_eq!(response.header("content-type"), Some("application/octet-stream"));
+    assert_eq!(
+        response.header("content-type"),
+        Some("application/octet-stream")
+    );
     assert_eq!(response.body, body, "binary body round trip");
 
     let response = client.request("GET", "/fn/cookies", &[], b"");
     assert_eq!(response.status, 200);
-    assert_eq!(set_cookies(&response), ["a=1; Path=/", "b=2; HttpOnly", "c=3"]);
+    assert_eq!(
+        set_cookies(&response),
+        ["a=1; Path=/", "b=2; HttpOnly", "c=3"]
+    );
     assert_eq!(response.text(), "three cookies");
 
     // One instance served all three (warm), and the log has AWS's lines.
     let reports = server
         .stderr
-        .wait_for_nth(Duration::from_secs(5), 2, |l| l.starts_with("[hello] REPORT RequestId: "))
+        .wait_for_nth(Duration::from_secs(5), 2, |l| {
+            l.starts_with("[hello] REPORT RequestId: ")
+        })
         .expect("three REPORT lines");
     let all: Vec<String> = server
         .stderr
@@ -97,16 +104,25 @@ fn rust_function_round_trips_requests_and_responses() {
         .into_iter()
         .filter(|l| l.starts_with("[hello] REPORT"))
         .collect();
-    assert!(all[0].contains("\tInit Duration: "), "cold start: {}", all[0]);
+    assert!(
+        all[0].contains("\tInit Duration: "),
+        "cold start: {}",
+        all[0]
+    );
     assert!(!reports.contains("Init Duration"), "warm: {reports}");
     let fields: Vec<&str> = reports.split('\t').collect();
-    assert!(fields[1].starts_with("Duration: ") && fields[1].ends_with(" ms"), "{reports}");
+    assert!(
+        fields[1].starts_with("Duration: ") && fields[1].ends_with(" ms"),
+        "{reports}"
+    );
     assert!(fields[2].starts_with("Billed Duration: "), "{reports}");
     assert_eq!(fields[3], "Memory Size: 128 MB");
     assert!(fields[4].starts_with("Max Memory Used: ") && fields[4].ends_with(" MB"));
     let request_id = echo["request_id"].as_str().unwrap_or_default().to_string();
     let lines = server.stderr.snapshot();
-    assert!(lines.contains(&format!("[hello] START RequestId: {request_id} Version: $LATEST")));
+    assert!(lines.contains(&format!(
+        "[hello] START RequestId: {request_id} Version: $LATEST"
+    )));
     assert!(lines.contains(&format!("[hello] END RequestId: {request_id}")));
     let access = server.log_lines(3);
     assert!(
@@ -171,7 +187,10 @@ fn python_function_sees_a_payload_2_event() {
         .and_then(|p| std::fs::canonicalize(p).ok());
     assert_eq!(seen, root, "LAMBDA_TASK_ROOT is the config's directory");
     let remaining = answer["remaining_ms"].as_u64().unwrap_or_default();
-    assert!((2000..=3000).contains(&remaining), "remaining {remaining} ms of 3 s");
+    assert!(
+        (2000..=3000).contains(&remaining),
+        "remaining {remaining} ms of 3 s"
+    );
 
     // A binary body goes in as base64 and a base64 result comes out as bytes.
     let body = binary_body();
@@ -185,11 +204,17 @@ fn python_function_sees_a_payload_2_event() {
     assert_eq!(response.body, body);
 
     let response = client.request("GET", "/py/cookies", &[], b"");
-    assert_eq!(set_cookies(&response), ["a=1; Path=/", "b=2; HttpOnly", "c=3"]);
+    assert_eq!(
+        set_cookies(&response),
+        ["a=1; Path=/", "b=2; HttpOnly", "c=3"]
+    );
 
     // Results without statusCode.
     let response = client.request("GET", "/py/plain", &[], b"");
-    assert_eq!((response.status, response.text().as_str()), (200, "just a string"));
+    assert_eq!(
+        (response.status, response.text().as_str()),
+        (200, "just a string")
+    );
     assert_eq!(response.header("content-type"), Some("application/json"));
     let response = client.request("GET", "/py/json", &[], b"");
     assert_eq!(response.status, 200);
@@ -200,7 +225,10 @@ fn python_function_sees_a_payload_2_event() {
 fn failures_answer_as_a_function_url_and_instances_recover() {
     let dir = TempDir::new("lambda-fail");
     dir.write("app.py", &lambda::python_example());
-    dir.write("broken.py", "import no_such_module_here\n\ndef handler(event, context):\n    return 1\n");
+    dir.write(
+        "broken.py",
+        "import no_such_module_here\n\ndef handler(event, context):\n    return 1\n",
+    );
     let server = lambda::start(
         &dir,
         &format!(
@@ -215,7 +243,11 @@ fn failures_answer_as_a_function_url_and_instances_recover() {
     for path in ["/rs/error", "/py/error"] {
         let response = client.request("GET", path, &[], b"");
         assert_eq!(response.status, 502, "{path}");
-        assert!(!response.text().contains("failed on purpose"), "{path}: {}", response.text());
+        assert!(
+            !response.text().contains("failed on purpose"),
+            "{path}: {}",
+            response.text()
+        );
     }
     assert_eq!(
         client.request("GET", "/rs/pid", &[], b"").text(),
@@ -228,24 +260,36 @@ fn failures_answer_as_a_function_url_and_instances_recover() {
     assert_eq!(response.status, 502);
     assert!(server
         .stderr
-        .wait_for(Duration::from_secs(5), |l| l.contains("Error: Runtime exited with error: exit status 3"))
+        .wait_for(Duration::from_secs(5), |l| l
+            .contains("Error: Runtime exited with error: exit status 3"))
         .is_some());
     let response = client.request("GET", "/rs/pid", &[], b"");
     assert_eq!(response.status, 200);
     assert_ne!(response.text(), first_pid, "recovered on a new instance");
 
     // A timeout: 502 after the timeout, the instance is killed.
-    let pid: u32 = client.request("GET", "/rs/pid", &[], b"").text().parse().unwrap_or(0);
+    let pid: u32 = client
+        .request("GET", "/rs/pid", &[], b"")
+        .text()
+        .parse()
+        .unwrap_or(0);
     let started = Instant::now();
     let response = client.request("GET", "/rs/slow?ms=5000", &[], b"");
     let took = started.elapsed();
     assert_eq!(response.status, 502);
-    assert!(took >= Duration::from_millis(950) && took < Duration::from_millis(2500), "{took:?}");
+    assert!(
+        took >= Duration::from_millis(950) && took < Duration::from_millis(2500),
+        "{took:?}"
+    );
     assert!(server
         .stderr
-        .wait_for(Duration::from_secs(2), |l| l.starts_with("[rs] ") && l.ends_with(" Task timed out after 1.00 seconds"))
+        .wait_for(Duration::from_secs(2), |l| l.starts_with("[rs] ")
+            && l.ends_with(" Task timed out after 1.00 seconds"))
         .is_some());
-    assert!(lambda::wait_gone(pid, Duration::from_secs(2)), "timed-out instance killed");
+    assert!(
+        lambda::wait_gone(pid, Duration::from_secs(2)),
+        "timed-out instance killed"
+    );
     assert_eq!(client.request("GET", "/rs/echo", &[], b"").status, 200);
 
     // An init error (the handler module does not import): 502, logged.
@@ -253,13 +297,22 @@ fn failures_answer_as_a_function_url_and_instances_recover() {
     assert_eq!(response.status, 502);
     assert!(server
         .stderr
-        .wait_for(Duration::from_secs(5), |l| l.starts_with("[broken] ") && l.contains("Runtime.ImportModuleError"))
+        .wait_for(Duration::from_secs(5), |l| l.starts_with("[broken] ")
+            && l.contains("Runtime.ImportModuleError"))
         .is_some());
     // Through the Invoke API, the init error's JSON.
-    let response = client.request("POST", "/2015-03-31/functions/broken/invocations", &[], b"{}");
+    let response = client.request(
+        "POST",
+        "/2015-03-31/functions/broken/invocations",
+        &[],
+        b"{}",
+    );
     assert_eq!(response.status, 200);
     assert_eq!(response.header("x-amz-function-error"), Some("Unhandled"));
-    assert_eq!(json(&response.body)["errorType"], "Runtime.ImportModuleError");
+    assert_eq!(
+        json(&response.body)["errorType"],
+        "Runtime.ImportModuleError"
+    );
     // The other functions are unaffected.
     assert_eq!(client.request("GET", "/py/hello", &[], b"").status, 200);
 }
@@ -268,7 +321,10 @@ fn failures_answer_as_a_function_url_and_instances_recover() {
 fn invoke_api_answers_as_aws() {
     let dir = TempDir::new("lambda-invoke");
     dir.write("app.py", &lambda::python_example());
-    let server = lambda::start(&dir, "/py = lambda:python3 -m awslambdaric app.handler name=py\n");
+    let server = lambda::start(
+        &dir,
+        "/py = lambda:python3 -m awslambdaric app.handler name=py\n",
+    );
     let mut client = server.client();
 
     let response = client.request(
@@ -280,7 +336,11 @@ fn invoke_api_answers_as_aws() {
     assert_eq!(response.status, 200);
     assert_eq!(response.header("x-amz-function-error"), None);
     assert_eq!(response.header("x-amz-executed-version"), Some("$LATEST"));
-    assert_eq!(json(&response.body), serde_json::json!({"answer": 42}), "the raw result");
+    assert_eq!(
+        json(&response.body),
+        serde_json::json!({"answer": 42}),
+        "the raw result"
+    );
 
     let response = client.request(
         "POST",
@@ -301,12 +361,16 @@ fn invoke_api_answers_as_aws() {
         br#"{"rawPath": "/slow", "queryStringParameters": {"ms": "300"}}"#,
     );
     assert_eq!(response.status, 202);
-    let id = response.header("x-amzn-requestid").unwrap_or_default().to_string();
+    let id = response
+        .header("x-amzn-requestid")
+        .unwrap_or_default()
+        .to_string();
     assert_eq!(id.len(), 36);
     assert!(
         server
             .stderr
-            .wait_for(Duration::from_secs(5), |l| l.starts_with(&format!("[py] REPORT RequestId: {id}\t")))
+            .wait_for(Duration::from_secs(5), |l| l
+                .starts_with(&format!("[py] REPORT RequestId: {id}\t")))
             .is_some(),
         "the asynchronous invocation ran"
     );
@@ -321,7 +385,10 @@ fn invoke_api_answers_as_aws() {
 
     let response = client.request("POST", "/2015-03-31/functions/nope/invocations", &[], b"{}");
     assert_eq!(response.status, 404);
-    assert_eq!(response.header("x-amzn-errortype"), Some("ResourceNotFoundException"));
+    assert_eq!(
+        response.header("x-amzn-errortype"),
+        Some("ResourceNotFoundException")
+    );
     assert_eq!(json(&response.body)["Type"], "User");
 }
 
@@ -371,9 +438,20 @@ fn a_streamed_response_reaches_the_client_chunk_by_chunk() {
         .write_all(b"GET /s/stream?ms=1200 HTTP/1.1\r\nHost: x\r\n\r\n")
         .expect("send");
     let (head, chunks) = timed_chunks(&mut stream);
-    assert!(head.starts_with("HTTP/1.1 201"), "status from the prelude: {head}");
-    assert!(head.to_ascii_lowercase().contains("set-cookie: streamed=yes"), "{head}");
-    assert!(head.to_ascii_lowercase().contains("content-type: text/plain"), "{head}");
+    assert!(
+        head.starts_with("HTTP/1.1 201"),
+        "status from the prelude: {head}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("set-cookie: streamed=yes"),
+        "{head}"
+    );
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("content-type: text/plain"),
+        "{head}"
+    );
     let body: Vec<u8> = chunks.iter().flat_map(|(_, c)| c.clone()).collect();
     assert_eq!(String::from_utf8_lossy(&body), "first\nlast\n");
     let first = chunks

@@ -74,7 +74,10 @@ fn concurrent_requests_run_on_parallel_instances_up_to_the_limit() {
     assert_eq!(server.get("/q/pid", &[]).status, 429, "queue full");
     let (response, waited) = waiting.join().expect("request thread");
     assert_eq!(response.status, 200, "the queued request ran");
-    assert!(waited >= Duration::from_millis(300), "it waited: {waited:?}");
+    assert!(
+        waited >= Duration::from_millis(300),
+        "it waited: {waited:?}"
+    );
     assert_eq!(first.join().expect("request thread").0.status, 200);
 }
 
@@ -88,7 +91,10 @@ fn idle_instances_are_stopped() {
     );
     let pid: u32 = server.get("/py/pid", &[]).text().parse().unwrap_or(0);
     assert!(pid > 0 && lambda::process_alive(pid));
-    assert!(lambda::wait_gone(pid, Duration::from_secs(3)), "idle instance reaped");
+    assert!(
+        lambda::wait_gone(pid, Duration::from_secs(3)),
+        "idle instance reaped"
+    );
     let again: u32 = server.get("/py/pid", &[]).text().parse().unwrap_or(0);
     assert!(again > 0 && again != pid, "a new instance after reaping");
 }
@@ -137,8 +143,14 @@ fn a_new_executable_takes_over_without_failed_requests() {
         .into_iter()
         .flat_map(|c| c.join().expect("load thread"))
         .collect();
-    let failed: Vec<_> = results.iter().filter(|(status, _, _)| *status != 200).collect();
-    assert!(failed.is_empty(), "failed requests during the swap: {failed:?}");
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|(status, _, _)| *status != 200)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "failed requests during the swap: {failed:?}"
+    );
     let before: HashSet<&str> = results
         .iter()
         .filter(|(_, _, at)| *at < swapped)
@@ -150,10 +162,16 @@ fn a_new_executable_takes_over_without_failed_requests() {
         .map(|(_, pid, _)| pid.as_str())
         .collect();
     assert!(!before.is_empty() && !after.is_empty());
-    assert!(before.is_disjoint(&after), "new instances within 1 s: {before:?} {after:?}");
+    assert!(
+        before.is_disjoint(&after),
+        "new instances within 1 s: {before:?} {after:?}"
+    );
     for pid in before {
         let pid: u32 = pid.parse().unwrap_or(0);
-        assert!(lambda::wait_gone(pid, Duration::from_secs(2)), "old instance {pid} stopped");
+        assert!(
+            lambda::wait_gone(pid, Duration::from_secs(2)),
+            "old instance {pid} stopped"
+        );
     }
 }
 
@@ -181,14 +199,23 @@ fn changed_python_code_takes_over_without_failed_requests() {
         .into_iter()
         .flat_map(|c| c.join().expect("load thread"))
         .collect();
-    let failed: Vec<_> = results.iter().filter(|(status, _, _)| *status != 200).collect();
-    assert!(failed.is_empty(), "failed requests during the change: {failed:?}");
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|(status, _, _)| *status != 200)
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "failed requests during the change: {failed:?}"
+    );
     let late: Vec<&str> = results
         .iter()
         .filter(|(_, _, at)| *at > changed + Duration::from_secs(1))
         .map(|(_, version, _)| version.as_str())
         .collect();
-    assert!(!late.is_empty() && late.iter().all(|v| *v == "2"), "new code within 1 s: {late:?}");
+    assert!(
+        !late.is_empty() && late.iter().all(|v| *v == "2"),
+        "new code within 1 s: {late:?}"
+    );
 }
 
 #[test]
@@ -198,14 +225,21 @@ fn config_reload_adds_changes_and_removes_functions() {
     let server = lambda::start(&dir, "/a = lambda:./bootstrap name=a\n");
     let a_pid = server.get("/a/pid", &[]).text();
     // Add b, keep a as it is.
-    dir.write("proxy.ini", "/a = lambda:./bootstrap name=a\n/b = lambda:./bootstrap name=b\n");
+    dir.write(
+        "proxy.ini",
+        "/a = lambda:./bootstrap name=a\n/b = lambda:./bootstrap name=b\n",
+    );
     server.signal("HUP");
     let deadline = Instant::now() + Duration::from_secs(5);
     while server.get("/b/pid", &[]).status != 200 && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(server.get("/b/pid", &[]).status, 200, "b added");
-    assert_eq!(server.get("/a/pid", &[]).text(), a_pid, "a kept its warm instance");
+    assert_eq!(
+        server.get("/a/pid", &[]).text(),
+        a_pid,
+        "a kept its warm instance"
+    );
     // Change a (new timeout), remove b: both old pools' instances stop.
     let b_pid: u32 = server.get("/b/pid", &[]).text().parse().unwrap_or(0);
     dir.write("proxy.ini", "/a = lambda:./bootstrap name=a timeout=5\n");
@@ -215,9 +249,15 @@ fn config_reload_adds_changes_and_removes_functions() {
         std::thread::sleep(Duration::from_millis(50));
     }
     assert_eq!(server.get("/b/pid", &[]).status, 404, "b removed");
-    assert!(lambda::wait_gone(b_pid, Duration::from_secs(3)), "b's instance stopped");
+    assert!(
+        lambda::wait_gone(b_pid, Duration::from_secs(3)),
+        "b's instance stopped"
+    );
     let a_old: u32 = a_pid.parse().unwrap_or(0);
-    assert!(lambda::wait_gone(a_old, Duration::from_secs(3)), "a's old instance stopped");
+    assert!(
+        lambda::wait_gone(a_old, Duration::from_secs(3)),
+        "a's old instance stopped"
+    );
     assert_eq!(server.get("/a/pid", &[]).status, 200);
     drop(bootstrap);
 }
@@ -242,20 +282,30 @@ fn no_instance_outlives_its_worker() {
     let busy = request_in_background(server.addr, "/rs/slow?ms=5000", &[]);
     server
         .stderr
-        .wait_for(Duration::from_secs(5), |l| l.starts_with("[rs] START") && !l.is_empty())
+        .wait_for(Duration::from_secs(5), |l| {
+            l.starts_with("[rs] START") && !l.is_empty()
+        })
         .expect("started");
     std::thread::sleep(Duration::from_millis(200));
     let children = lambda::children_of(worker);
-    assert!(children.len() >= 2, "the worker runs the instances: {children:?}");
+    assert!(
+        children.len() >= 2,
+        "the worker runs the instances: {children:?}"
+    );
     pids.extend(children);
-    assert!(pids.iter().all(|pid| *pid > 0 && lambda::process_alive(*pid)));
+    assert!(pids
+        .iter()
+        .all(|pid| *pid > 0 && lambda::process_alive(*pid)));
 
     let status = std::process::Command::new("kill")
         .args(["-KILL", &worker.to_string()])
         .status();
     assert!(status.is_ok_and(|s| s.success()));
     for pid in &pids {
-        assert!(lambda::wait_gone(*pid, Duration::from_secs(3)), "instance {pid} outlived a SIGKILLed worker");
+        assert!(
+            lambda::wait_gone(*pid, Duration::from_secs(3)),
+            "instance {pid} outlived a SIGKILLed worker"
+        );
     }
     let _ = busy.join();
 
@@ -271,6 +321,9 @@ fn no_instance_outlives_its_worker() {
     assert!(server.is_running());
     let (status, _, _) = server.terminate();
     assert!(status.success());
-    assert!(lambda::wait_gone(pid, Duration::from_secs(3)), "instance stopped on shutdown");
+    assert!(
+        lambda::wait_gone(pid, Duration::from_secs(3)),
+        "instance stopped on shutdown"
+    );
     let _ = Mutex::new(());
 }

@@ -211,7 +211,10 @@ mod tests {
     fn executable_with_options() {
         let spec = ok("functions/hello/bootstrap timeout=2 concurrency=4 memory=256 env.A=b=c");
         assert_eq!(spec.name, "bootstrap");
-        assert_eq!(spec.program, PathBuf::from("/etc/fl/functions/hello/bootstrap"));
+        assert_eq!(
+            spec.program,
+            PathBuf::from("/etc/fl/functions/hello/bootstrap")
+        );
         assert!(spec.args.is_empty() && !spec.is_interpreted());
         assert_eq!(spec.dir, PathBuf::from("/etc/fl"));
         assert_eq!(spec.timeout, Duration::from_secs(2));
@@ -233,7 +236,9 @@ mod tests {
         assert_eq!((spec.memory_mb, spec.concurrency, spec.queue), (128, 10, 5));
         assert_eq!(spec.idle, Duration::from_millis(500));
         assert_eq!(
-            ok("node ric.js index.handler handler=other.fn").handler.as_deref(),
+            ok("node ric.js index.handler handler=other.fn")
+                .handler
+                .as_deref(),
             Some("other.fn")
         );
     }

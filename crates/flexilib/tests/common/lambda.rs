@@ -13,11 +13,7 @@ const INSTALL: &str = "run scripts/install-lambda-clients.sh (see README, \"Lamb
 /// The `bootstrap` of examples/lambda-rust, built with AWS's `lambda_http`.
 pub fn rust_bootstrap() -> PathBuf {
     let path = workspace().join("target/lambda-rust/release/bootstrap");
-    assert!(
-        path.exists(),
-        "{} is missing: {INSTALL}",
-        path.display()
-    );
+    assert!(path.exists(), "{} is missing: {INSTALL}", path.display());
     path
 }
 
@@ -28,7 +24,11 @@ pub fn python_bin() -> PathBuf {
         .args(["-c", "import awslambdaric"])
         .status()
         .is_ok_and(|status| status.success());
-    assert!(ok, "awslambdaric is not installed in {}: {INSTALL}", bin.display());
+    assert!(
+        ok,
+        "awslambdaric is not installed in {}: {INSTALL}",
+        bin.display()
+    );
     bin
 }
 
@@ -106,7 +106,11 @@ pub fn children_of(parent: u32) -> Vec<u32> {
         return children;
     };
     for entry in entries.flatten() {
-        let Some(pid) = entry.file_name().to_str().and_then(|n| n.parse::<u32>().ok()) else {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<u32>().ok())
+        else {
             continue;
         };
         let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {

@@ -71,7 +71,7 @@ struct Active {
 
 #[derive(Default)]
 struct State {
-    queued: Option<Invocation>,
+    queued: Option<Box<Invocation>>,
     active: Option<Active>,
     /// The process asked for its first event.
     initialized: bool,
@@ -210,7 +210,7 @@ impl Instance {
     }
 
     /// Queues `invocation` for the process; gives it back if the instance died.
-    pub fn assign(&self, invocation: Invocation) -> Result<(), Invocation> {
+    pub fn assign(&self, invocation: Box<Invocation>) -> Result<(), Box<Invocation>> {
         let mut state = lock(&self.state);
         if state.dead || state.queued.is_some() {
             return Err(invocation);
@@ -432,7 +432,13 @@ impl Instance {
                 Some(error) => Failure::init(error),
                 None => Failure::exited(&invocation.request_id, &status),
             };
-            logs::line(name, &format!("INIT_REPORT Phase: init\tStatus: error\tError Type: {}", failure.error_type));
+            logs::line(
+                name,
+                &format!(
+                    "INIT_REPORT Phase: init\tStatus: error\tError Type: {}",
+                    failure.error_type
+                ),
+            );
             let _ = invocation.reply.send(Outcome::Failed(failure));
         }
         tracing::debug!(function = %name, pid = self.pid, %status, "instance exited");
@@ -448,7 +454,9 @@ impl Instance {
     /// Reads the process's peak memory (kept for when it is gone).
     fn read_max_memory(&self) -> u64 {
         let read = logs::max_memory_mb(self.pid);
-        self.max_memory_mb.fetch_max(read, Ordering::Relaxed).max(read)
+        self.max_memory_mb
+            .fetch_max(read, Ordering::Relaxed)
+            .max(read)
     }
 
     fn report(&self, active: &Active) {

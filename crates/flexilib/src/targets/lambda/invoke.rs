@@ -40,7 +40,10 @@ pub fn is_invoke(request: &Request<Incoming>) -> bool {
 /// The function name in an invoke path: a name, `name:qualifier`, or an ARN.
 fn function_name(path: &str) -> Option<String> {
     let raw = path.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
-    let decoded = raw.replace("%3A", ":").replace("%3a", ":").replace("%24", "$");
+    let decoded = raw
+        .replace("%3A", ":")
+        .replace("%3a", ":")
+        .replace("%24", "$");
     let name = match decoded.strip_prefix("arn:") {
         Some(arn) => arn.split(':').nth(5)?.to_string(),
         None => decoded.split(':').next()?.to_string(),
@@ -90,7 +93,9 @@ pub async fn invoke(env: &TargetEnv, routes: &RouteTable, request: Request<Incom
         return Served::plain(api_error(
             StatusCode::PAYLOAD_TOO_LARGE,
             "RequestTooLargeException",
-            &format!("Request must be smaller than {MAX_PAYLOAD} bytes for the InvokeFunction operation"),
+            &format!(
+                "Request must be smaller than {MAX_PAYLOAD} bytes for the InvokeFunction operation"
+            ),
         ));
     }
     let event = if event.is_empty() {
@@ -247,7 +252,10 @@ mod tests {
     #[test]
     fn names() {
         let name = |path: &str| function_name(path);
-        assert_eq!(name("/2015-03-31/functions/hello/invocations").as_deref(), Some("hello"));
+        assert_eq!(
+            name("/2015-03-31/functions/hello/invocations").as_deref(),
+            Some("hello")
+        );
         assert_eq!(
             name("/2015-03-31/functions/hello:%24LATEST/invocations").as_deref(),
             Some("hello")

@@ -85,7 +85,13 @@ pub fn max_memory_mb(pid: u32) -> u64 {
     status
         .lines()
         .find_map(|line| line.strip_prefix("VmHWM:"))
-        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .and_then(|rest| {
+            rest.trim()
+                .trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .ok()
+        })
         .map_or(0, |kib| kib.div_ceil(1024))
 }
 
@@ -127,7 +133,9 @@ mod tests {
             duration: Duration::from_micros(40),
             ..report
         };
-        assert!(report_text(&warm).ends_with("Duration: 0.04 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\tMax Memory Used: 25 MB"));
+        assert!(report_text(&warm).ends_with(
+            "Duration: 0.04 ms\tBilled Duration: 1 ms\tMemory Size: 128 MB\tMax Memory Used: 25 MB"
+        ));
         assert!(timed_out_message("r-2", Duration::from_secs(3))
             .ends_with("Z r-2 Task timed out after 3.00 seconds"));
         assert!(max_memory_mb(std::process::id()) > 0);

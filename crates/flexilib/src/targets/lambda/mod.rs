@@ -86,12 +86,18 @@ impl Function {
             ("AWS_LAMBDA_RUNTIME_API", api.to_string()),
             ("AWS_LAMBDA_FUNCTION_NAME", spec.name.clone()),
             ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST".into()),
-            ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", spec.memory_mb.to_string()),
+            (
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+                spec.memory_mb.to_string(),
+            ),
             (
                 "AWS_LAMBDA_FUNCTION_TIMEOUT",
                 spec.timeout.as_secs().max(1).to_string(),
             ),
-            ("AWS_LAMBDA_LOG_GROUP_NAME", format!("/aws/lambda/{}", spec.name)),
+            (
+                "AWS_LAMBDA_LOG_GROUP_NAME",
+                format!("/aws/lambda/{}", spec.name),
+            ),
             (
                 "AWS_LAMBDA_LOG_STREAM_NAME",
                 format!("{}/[$LATEST]{}", ids::log_stream_date(now), ids::hex_id()),
@@ -103,6 +109,10 @@ impl Function {
             ("LAMBDA_TASK_ROOT", task_root.clone()),
             ("LAMBDA_RUNTIME_DIR", task_root),
             ("TZ", ":UTC".into()),
+            // Python validates cached bytecode by mtime in whole seconds and
+            // size: a file saved twice within a second, same size, would run
+            // stale. Without a cache, a changed file is always read.
+            ("PYTHONDONTWRITEBYTECODE", "1".into()),
         ]
         .into_iter()
         .map(|(key, value)| (key.to_string(), value))
@@ -212,7 +222,11 @@ impl Failure {
     pub fn log_line(&self, request_id: &str) -> String {
         let message = serde_json::from_slice::<serde_json::Value>(&self.body)
             .ok()
-            .and_then(|error| error.get("errorMessage").and_then(|m| m.as_str().map(String::from)))
+            .and_then(|error| {
+                error
+                    .get("errorMessage")
+                    .and_then(|m| m.as_str().map(String::from))
+            })
             .unwrap_or_else(|| format!("RequestId: {request_id}"));
         format!("{message} {}", self.error_type)
     }
@@ -290,7 +304,8 @@ impl LambdaFunction {
         if spec.is_interpreted() {
             let in_dir = path.parent() == Some(spec.dir.as_path());
             if in_dir && !is_noise(path) {
-                self.pool.new_generation(&format!("{} changed", path.display()));
+                self.pool
+                    .new_generation(&format!("{} changed", path.display()));
             }
         } else if path == spec.program {
             self.recheck();
@@ -373,7 +388,10 @@ pub async fn serve(
 fn http_response(name: &str, outcome: Outcome) -> Response<ReplyBody> {
     match outcome {
         Outcome::Response(result) => event::result_response(&result).unwrap_or_else(|error| {
-            logs::line(name, &format!("Invalid result for an HTTP response: {error}"));
+            logs::line(
+                name,
+                &format!("Invalid result for an HTTP response: {error}"),
+            );
             aws_error(StatusCode::BAD_GATEWAY, "Internal Server Error")
         }),
         Outcome::Streaming {

@@ -103,13 +103,13 @@ impl PoolShared {
         waiting: Waiting,
     ) -> Outcome {
         let (reply, outcome) = oneshot::channel();
-        let mut invocation = Invocation {
+        let mut invocation = Box::new(Invocation {
             request_id: request_id.clone(),
             event,
             trace_id: ids::trace_id(std::time::SystemTime::now()),
             client_context,
             reply,
-        };
+        });
         loop {
             let instance = match self.acquire(waiting).await {
                 Ok(instance) => instance,
@@ -289,12 +289,6 @@ impl PoolShared {
             tracing::debug!(function = %self.function.spec.name, pid = instance.pid, "idle instance stopped");
             instance.kill();
         }
-    }
-
-    /// Number of live instances (tests, diagnostics).
-    #[cfg(test)]
-    pub fn live(&self) -> usize {
-        self.lock().instances.len()
     }
 }
 

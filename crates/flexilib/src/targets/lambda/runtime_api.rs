@@ -41,7 +41,11 @@ const STREAM_BUFFER: usize = 64 * 1024;
 const MAX_PRELUDE: usize = 64 * 1024;
 
 /// Accepts the instance's Runtime API connections until aborted.
-pub async fn serve(listener: TcpListener, instance: Arc<Instance>, shutdown: watch::Receiver<bool>) {
+pub async fn serve(
+    listener: TcpListener,
+    instance: Arc<Instance>,
+    shutdown: watch::Receiver<bool>,
+) {
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -109,7 +113,11 @@ type Answer = Response<Full<Bytes>>;
 async fn handle(instance: &Arc<Instance>, request: Request<Incoming>) -> Answer {
     let path = request.uri().path().to_string();
     let Some(call) = path.strip_prefix(PREFIX) else {
-        return error(StatusCode::NOT_FOUND, "NotFound", "unknown Runtime API path");
+        return error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "unknown Runtime API path",
+        );
     };
     let method = request.method().clone();
     match (call.split('/').collect::<Vec<_>>().as_slice(), method) {
@@ -133,14 +141,19 @@ async fn handle(instance: &Arc<Instance>, request: Request<Incoming>) -> Answer 
             instance.init_failed(body);
             accepted()
         }
-        (["invocation", "next"] | ["invocation", _, "response" | "error"] | ["init", "error"], _) => {
-            error(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "MethodNotAllowed",
-                "method not allowed",
-            )
-        }
-        _ => error(StatusCode::NOT_FOUND, "NotFound", "unknown Runtime API path"),
+        (
+            ["invocation", "next"] | ["invocation", _, "response" | "error"] | ["init", "error"],
+            _,
+        ) => error(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "MethodNotAllowed",
+            "method not allowed",
+        ),
+        _ => error(
+            StatusCode::NOT_FOUND,
+            "NotFound",
+            "unknown Runtime API path",
+        ),
     }
 }
 
