@@ -466,3 +466,182 @@ fn a_streamed_response_reaches_the_client_chunk_by_chunk() {
         last.duration_since(first)
     );
 }
+
+/// A runtime written against the Runtime API with nothing but Python's
+/// standard library: it checks the API's answers to wrong calls and
+/// reports what it saw (headers, environment) as its result.
+const CONTRACT_RUNTIME: &str = r#"
+import http.client, json, os
+
+host, port = os.environ["AWS_LAMBDA_RUNTIME_API"].rsplit(":", 1)
+
+def call(method, path, body=None, headers=None):
+    connection = http.client.HTTPConnection(host, int(port), timeout=30)
+    connection.request(method, "/2018-06-01/runtime/" + path, body=body, headers=headers or {})
+    response = connection.getresponse()
+    data = response.read()
+    connection.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, data
+
+def error_type(data):
+    try:
+        return json.loads(data).get("errorType")
+    except ValueError:
+        return None
+
+names = ["AWS_LAMBDA_FUNCTION_NAME", "AWS_LAMBDA_FUNCTION_VERSION", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE",
+         "AWS_LAMBDA_LOG_GROUP_NAME", "AWS_LAMBDA_LOG_STREAM_NAME", "AWS_REGION", "AWS_DEFAULT_REGION",
+         "AWS_EXECUTION_ENV", "LAMBDA_TASK_ROOT", "LAMBDA_RUNTIME_DIR", "TZ", "_HANDLER"]
+environment = {name: os.environ.get(name) for name in names}
+
+while True:
+    status, headers, body = call("GET", "invocation/next")
+    request_id = headers["lambda-runtime-aws-request-id"]
+    event = json.loads(body)
+    path = event.get("rawPath", "")
+    seen = {"next_status": status, "headers": headers, "env": environment}
+    unknown = call("POST", "invocation/no-such-request/response", b"{}")
+    seen["unknown_id"] = [unknown[0], error_type(unknown[2])]
+    busy = call("GET", "invocation/next")
+    seen["next_while_running"] = [busy[0], error_type(busy[2])]
+    if path.endswith("/big"):
+        big = call("POST", "invocation/" + request_id + "/response", b"x" * (7 * 1024 * 1024))
+        print("big response answered", big[0], error_type(big[2]), flush=True)
+        continue
+    if path.endswith("/fail"):
+        failed = call("POST", "invocation/" + request_id + "/error",
+                      json.dumps({"errorMessage": "custom failure", "errorType": "Custom.Failure"}),
+                      {"Lambda-Runtime-Function-Error-Type": "Custom.Failure"})
+        print("error answered", failed[0], flush=True)
+        continue
+    done = call("POST", "invocation/" + request_id + "/response", json.dumps({"statusCode": 200, "body": json.dumps(seen)}))
+    again = call("POST", "invocation/" + request_id + "/response", b"{}")
+    print("response answered", done[0], "then", again[0], error_type(again[2]), flush=True)
+"#;
+
+#[test]
+fn the_runtime_api_keeps_its_contract() {
+    let dir = TempDir::new("lambda-contract");
+    dir.write("contract.py", CONTRACT_RUNTIME);
+    let server = lambda::start(
+        &dir,
+        "/c = lambda:python3 contract.py name=contract handler=contract.handler timeout=2 memory=512\n",
+    );
+    let mut client = server.client();
+    let before = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default();
+    let response = client.request("GET", "/c/check", &[], b"");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let seen = json(&response.body);
+    assert_eq!(seen["next_status"], 200);
+    let headers = &seen["headers"];
+    assert_eq!(headers["content-type"], "application/json");
+    assert_eq!(
+        headers["lambda-runtime-aws-request-id"]
+            .as_str()
+            .map(str::len),
+        Some(36)
+    );
+    assert_eq!(
+        headers["lambda-runtime-invoked-function-arn"],
+        "arn:aws:lambda:us-east-1:123456789012:function:contract"
+    );
+    assert!(headers["lambda-runtime-trace-id"]
+        .as_str()
+        .is_some_and(|t| t.starts_with("Root=1-")));
+    let deadline: u64 = headers["lambda-runtime-deadline-ms"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .unwrap_or_default();
+    assert!(
+        deadline >= before + 1900 && deadline <= before + 3000,
+        "deadline {deadline} = start + 2 s (request sent at {before})"
+    );
+    assert_eq!(
+        seen["unknown_id"],
+        serde_json::json!([400, "InvalidRequestID"])
+    );
+    assert_eq!(
+        seen["next_while_running"],
+        serde_json::json!([403, "InvalidStateTransition"])
+    );
+    let env = &seen["env"];
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_NAME"], "contract");
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_VERSION"], "$LATEST");
+    assert_eq!(env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"], "512");
+    assert_eq!(env["AWS_LAMBDA_LOG_GROUP_NAME"], "/aws/lambda/contract");
+    assert!(env["AWS_LAMBDA_LOG_STREAM_NAME"]
+        .as_str()
+        .is_some_and(|s| s.contains("/[$LATEST]")));
+    assert_eq!(env["AWS_REGION"], "us-east-1");
+    assert_eq!(env["AWS_DEFAULT_REGION"], "us-east-1");
+    assert!(env["AWS_EXECUTION_ENV"]
+        .as_str()
+        .is_some_and(|e| e.starts_with("AWS_Lambda_")));
+    assert_eq!(env["LAMBDA_TASK_ROOT"], env["LAMBDA_RUNTIME_DIR"]);
+    assert_eq!(env["TZ"], ":UTC");
+    assert_eq!(env["_HANDLER"], "contract.handler");
+    assert!(
+        server
+            .stderr
+            .wait_for(Duration::from_secs(5), |l| l
+                == "[contract] response answered 202 then 400 InvalidRequestID")
+            .is_some(),
+        "a second result for a finished invocation is refused"
+    );
+
+    // Over 6 MiB: 413 for the runtime, 502 for the client.
+    let response = client.request("GET", "/c/big", &[], b"");
+    assert_eq!(response.status, 502);
+    assert!(server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l
+            == "[contract] big response answered 413 RequestEntityTooLarge")
+        .is_some());
+    let response = client.request(
+        "POST",
+        "/2015-03-31/functions/contract/invocations",
+        &[],
+        br#"{"rawPath": "/big"}"#,
+    );
+    assert_eq!(response.header("x-amz-function-error"), Some("Unhandled"));
+    assert_eq!(
+        json(&response.body)["errorType"],
+        "Function.ResponseSizeTooLarge"
+    );
+
+    // /error: the error JSON as the runtime posted it.
+    let response = client.request(
+        "POST",
+        "/2015-03-31/functions/contract/invocations",
+        &[],
+        br#"{"rawPath": "/fail"}"#,
+    );
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("x-amz-function-error"), Some("Unhandled"));
+    assert_eq!(
+        json(&response.body),
+        serde_json::json!({"errorMessage": "custom failure", "errorType": "Custom.Failure"})
+    );
+    assert!(server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l
+            == "[contract] error answered 202")
+        .is_some());
+
+    // The client context of an Invoke API call reaches the runtime.
+    let response = client.request(
+        "POST",
+        "/2015-03-31/functions/contract/invocations",
+        &[("X-Amz-Client-Context", "eyJjdXN0b20iOnsiYSI6MX19")],
+        b"{}",
+    );
+    let result = json(&response.body);
+    let seen = json(result["body"].as_str().unwrap_or_default().as_bytes());
+    assert_eq!(
+        seen["headers"]["lambda-runtime-client-context"],
+        r#"{"custom":{"a":1}}"#
+    );
+}

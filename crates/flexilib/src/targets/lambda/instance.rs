@@ -67,6 +67,8 @@ struct Active {
     init_duration: Option<Duration>,
     /// A `/response` or `/error` is being received.
     responding: bool,
+    /// The task that times the invocation out; stopped when it finishes.
+    deadline_timer: AbortHandle,
 }
 
 #[derive(Default)]
@@ -237,24 +239,25 @@ impl Instance {
                     let init_duration = (!state.initialized).then(|| now - self.spawned);
                     state.initialized = true;
                     let timeout = self.function.spec.timeout;
+                    let watched = Arc::downgrade(self);
+                    let request_id = invocation.request_id.clone();
+                    let deadline_timer = tokio::spawn(async move {
+                        tokio::time::sleep(timeout).await;
+                        if let Some(instance) = watched.upgrade() {
+                            instance.time_out(&request_id);
+                        }
+                    });
                     state.active = Some(Active {
                         request_id: invocation.request_id.clone(),
                         reply: Some(invocation.reply),
                         started: now,
                         init_duration,
                         responding: false,
+                        deadline_timer: deadline_timer.abort_handle(),
                     });
                     drop(state);
                     logs::start(&self.function.spec.name, &invocation.request_id);
                     let deadline = SystemTime::now() + timeout;
-                    let watched = Arc::downgrade(self);
-                    let request_id = invocation.request_id.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(timeout).await;
-                        if let Some(instance) = watched.upgrade() {
-                            instance.time_out(&request_id);
-                        }
-                    });
                     return Ok(Handout {
                         request_id: invocation.request_id,
                         event: invocation.event,
@@ -325,6 +328,7 @@ impl Instance {
         let Some(mut active) = active else {
             return;
         };
+        active.deadline_timer.abort();
         if let (Some(reply), Some(outcome)) = (active.reply.take(), outcome) {
             let _ = reply.send(outcome);
         }
@@ -420,6 +424,7 @@ impl Instance {
         let status = status.replace("exit status: ", "exit status ");
         let name = &self.function.spec.name;
         if let Some(mut active) = active {
+            active.deadline_timer.abort();
             let failure = Failure::exited(&active.request_id, &status);
             logs::line(name, &failure.log_line(&active.request_id));
             if let Some(reply) = active.reply.take() {
