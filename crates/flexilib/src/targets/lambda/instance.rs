@@ -67,8 +67,8 @@ struct Active {
     init_duration: Option<Duration>,
     /// A `/response` or `/error` is being received.
     responding: bool,
-    /// The task that times the invocation out; stopped when it finishes.
-    deadline_timer: AbortHandle,
+    /// When it times out.
+    deadline: Instant,
 }
 
 #[derive(Default)]
@@ -80,6 +80,9 @@ struct State {
     /// What the runtime posted to `/init/error`.
     init_error: Option<Bytes>,
     dead: bool,
+    /// The deadline task waits for an invocation (rather than sleeping
+    /// until a deadline) and must be told of the next one.
+    deadline_task_idle: bool,
 }
 
 /// What `/next` gets.
@@ -123,12 +126,17 @@ pub struct Instance {
     pool: Weak<PoolShared>,
     state: Mutex<State>,
     next_ready: Notify,
+    /// Wakes the deadline task (an invocation started, or the instance died).
+    deadline_armed: Notify,
     spawned: Instant,
     /// Keeps the Runtime API connections' shutdown receivers open.
     _api_shutdown: watch::Sender<bool>,
     api_task: Mutex<Option<AbortHandle>>,
     /// Peak memory last read, for reports after the process is gone.
     max_memory_mb: AtomicU64,
+    /// When it was read (reading `/proc` on every invocation costs more
+    /// than the rest of the invocation's bookkeeping).
+    max_memory_read: Mutex<Option<Instant>>,
 }
 
 impl Instance {
@@ -175,10 +183,12 @@ impl Instance {
             pool,
             state: Mutex::new(State::default()),
             next_ready: Notify::new(),
+            deadline_armed: Notify::new(),
             spawned: Instant::now(),
             _api_shutdown: api_shutdown,
             api_task: Mutex::new(None),
             max_memory_mb: AtomicU64::new(0),
+            max_memory_read: Mutex::new(None),
         });
         let api = tokio::spawn(runtime_api::serve(
             listener,
@@ -190,8 +200,10 @@ impl Instance {
         Ok((instance, child))
     }
 
-    /// Watches the process: its exit, and its time to initialize.
+    /// Watches the process: its exit, its time to initialize, and its
+    /// invocations' deadlines.
     pub fn watch(instance: &Arc<Self>, mut child: tokio::process::Child) {
+        tokio::spawn(Arc::clone(instance).enforce_deadlines());
         let watched = Arc::clone(instance);
         tokio::spawn(async move {
             let status = child.wait().await;
@@ -239,23 +251,19 @@ impl Instance {
                     let init_duration = (!state.initialized).then(|| now - self.spawned);
                     state.initialized = true;
                     let timeout = self.function.spec.timeout;
-                    let watched = Arc::downgrade(self);
-                    let request_id = invocation.request_id.clone();
-                    let deadline_timer = tokio::spawn(async move {
-                        tokio::time::sleep(timeout).await;
-                        if let Some(instance) = watched.upgrade() {
-                            instance.time_out(&request_id);
-                        }
-                    });
                     state.active = Some(Active {
                         request_id: invocation.request_id.clone(),
                         reply: Some(invocation.reply),
                         started: now,
                         init_duration,
                         responding: false,
-                        deadline_timer: deadline_timer.abort_handle(),
+                        deadline: now + timeout,
                     });
+                    let wake_deadline_task = std::mem::take(&mut state.deadline_task_idle);
                     drop(state);
+                    if wake_deadline_task {
+                        self.deadline_armed.notify_one();
+                    }
                     logs::start(&self.function.spec.name, &invocation.request_id);
                     let deadline = SystemTime::now() + timeout;
                     return Ok(Handout {
@@ -328,7 +336,6 @@ impl Instance {
         let Some(mut active) = active else {
             return;
         };
-        active.deadline_timer.abort();
         if let (Some(reply), Some(outcome)) = (active.reply.take(), outcome) {
             let _ = reply.send(outcome);
         }
@@ -350,6 +357,39 @@ impl Instance {
         lock(&self.state).dead = true;
         os::kill_process_group(self.pid);
         self.next_ready.notify_one();
+        self.deadline_armed.notify_one();
+    }
+
+    /// Times invocations out. One task per instance: it sleeps until the
+    /// running invocation's deadline and then looks again, so an invocation
+    /// that ends in time costs it nothing; it waits for a notification only
+    /// while the instance is idle.
+    async fn enforce_deadlines(self: Arc<Self>) {
+        loop {
+            let deadline = {
+                let mut state = lock(&self.state);
+                if state.dead {
+                    return;
+                }
+                match &state.active {
+                    Some(active) => Some((active.deadline, active.request_id.clone())),
+                    None => {
+                        state.deadline_task_idle = true;
+                        None
+                    }
+                }
+            };
+            match deadline {
+                None => self.deadline_armed.notified().await,
+                Some((deadline, request_id)) => {
+                    if deadline <= Instant::now() {
+                        self.time_out(&request_id);
+                    } else {
+                        tokio::time::sleep_until(deadline.into()).await;
+                    }
+                }
+            }
+        }
     }
 
     /// True while the instance can take invocations.
@@ -372,7 +412,7 @@ impl Instance {
         let Some(mut active) = active else {
             return;
         };
-        self.read_max_memory();
+        self.read_max_memory(true);
         os::kill_process_group(self.pid);
         let spec = &self.function.spec;
         let message = logs::timed_out_message(request_id, spec.timeout);
@@ -416,6 +456,7 @@ impl Instance {
                 state.init_error.take(),
             )
         };
+        self.deadline_armed.notify_one();
         // Whatever the process left running in its group goes with it.
         os::kill_process_group(self.pid);
         if let Some(groups) = live_groups().as_mut() {
@@ -424,7 +465,6 @@ impl Instance {
         let status = status.replace("exit status: ", "exit status ");
         let name = &self.function.spec.name;
         if let Some(mut active) = active {
-            active.deadline_timer.abort();
             let failure = Failure::exited(&active.request_id, &status);
             logs::line(name, &failure.log_line(&active.request_id));
             if let Some(reply) = active.reply.take() {
@@ -456,8 +496,17 @@ impl Instance {
         }
     }
 
-    /// Reads the process's peak memory (kept for when it is gone).
-    fn read_max_memory(&self) -> u64 {
+    /// The process's peak memory in MB: read from `/proc` at most once a
+    /// second (or now, if `fresh`), else the last value read.
+    fn read_max_memory(&self, fresh: bool) -> u64 {
+        {
+            let mut last = lock(&self.max_memory_read);
+            let due = fresh || last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
+            if !due {
+                return self.max_memory_mb.load(Ordering::Relaxed);
+            }
+            *last = Some(Instant::now());
+        }
         let read = logs::max_memory_mb(self.pid);
         self.max_memory_mb
             .fetch_max(read, Ordering::Relaxed)
@@ -472,7 +521,7 @@ impl Instance {
                 request_id: &active.request_id,
                 duration: active.started.elapsed(),
                 memory_mb: spec.memory_mb,
-                max_memory_mb: self.read_max_memory(),
+                max_memory_mb: self.read_max_memory(false),
                 init_duration: active.init_duration,
             },
         );

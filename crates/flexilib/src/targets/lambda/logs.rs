@@ -47,8 +47,13 @@ pub struct Report<'a> {
 /// `END RequestId: …` and
 /// `REPORT RequestId: …\tDuration: X ms\tBilled Duration: Y ms\tMemory Size: M MB\tMax Memory Used: U MB[\tInit Duration: Z ms]`.
 pub fn end(name: &str, report: &Report<'_>) {
-    line(name, &format!("END RequestId: {}", report.request_id));
-    line(name, &report_text(report));
+    // One write for both lines (one system call per invocation fewer).
+    let text = format!(
+        "END RequestId: {}\n[{name}] {}",
+        report.request_id,
+        report_text(report)
+    );
+    line(name, &text);
 }
 
 fn report_text(report: &Report<'_>) -> String {
