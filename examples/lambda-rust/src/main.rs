@@ -112,7 +112,9 @@ fn query_ms(request: &Request) -> u64 {
         .unwrap_or(0)
 }
 
-#[tokio::main]
+// One thread: a Lambda instance runs one invocation at a time, and a
+// multi-threaded runtime would hand every event between two threads.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), Error> {
     if std::env::var("FLEXI_STREAMING").is_ok_and(|v| v == "1") {
         lambda_http::run_with_streaming_response(service_fn(handle_streaming)).await
