@@ -467,6 +467,70 @@ fn a_streamed_response_reaches_the_client_chunk_by_chunk() {
     );
 }
 
+#[test]
+fn node_function_answers_and_streams() {
+    let dir = TempDir::new("lambda-node");
+    let ric = lambda::node_ric();
+    let code = lambda::node_example_dir();
+    let server = lambda::start(
+        &dir,
+        &format!(
+            "/stream = lambda:{ric} index.stream name=jsstream dir={code}\n/js = lambda:{ric} index.handler name=js dir={code}\n",
+            ric = ric.display(),
+            code = code.display()
+        ),
+    );
+    let mut client = server.client();
+    let response = client.request("GET", "/js/echo?a=1&a=2", &[("Cookie", "k=v")], b"");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let answer = json(&response.body);
+    assert_eq!(answer["event"]["rawPath"], "/js/echo");
+    assert_eq!(answer["event"]["queryStringParameters"]["a"], "1,2");
+    assert_eq!(answer["event"]["cookies"], serde_json::json!(["k=v"]));
+    assert_eq!(answer["functionName"], "js");
+    assert_eq!(answer["requestId"].as_str().map(str::len), Some(36));
+    let response = client.request("GET", "/js/cookies", &[], b"");
+    assert_eq!(
+        set_cookies(&response),
+        ["a=1; Path=/", "b=2; HttpOnly", "c=3"]
+    );
+    assert_eq!(client.request("GET", "/js/error", &[], b"").status, 502);
+    assert_eq!(
+        client.request("GET", "/js/hello", &[], b"").text(),
+        "hello from node"
+    );
+
+    // streamifyResponse with an HTTP response stream.
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+        .write_all(b"GET /stream/x?ms=1200 HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    let (head, chunks) = timed_chunks(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 201"), "{head}");
+    assert!(
+        head.to_ascii_lowercase()
+            .contains("set-cookie: streamed=yes"),
+        "{head}"
+    );
+    let body: Vec<u8> = chunks.iter().flat_map(|(_, c)| c.clone()).collect();
+    assert_eq!(String::from_utf8_lossy(&body), "first\nlast\n");
+    let first = chunks
+        .iter()
+        .find(|(_, c)| c.starts_with(b"first"))
+        .map(|(at, _)| *at);
+    let last = chunks.last().map(|(at, _)| *at);
+    let gap = last
+        .zip(first)
+        .map(|(last, first)| last.duration_since(first));
+    assert!(
+        gap.is_some_and(|gap| gap >= Duration::from_millis(900)),
+        "the first chunk arrived before the last was sent: {gap:?}"
+    );
+}
+
 /// A runtime written against the Runtime API with nothing but Python's
 /// standard library: it checks the API's answers to wrong calls and
 /// reports what it saw (headers, environment) as its result.

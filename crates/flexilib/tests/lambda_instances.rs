@@ -327,3 +327,39 @@ fn no_instance_outlives_its_worker() {
     );
     let _ = Mutex::new(());
 }
+
+#[test]
+fn a_waiting_lambda_request_holds_no_handler_slot() {
+    let dir = TempDir::new("lambda-slots");
+    let config = dir.write(
+        "proxy.ini",
+        &format!(
+            "/fn = lambda:{} name=slow concurrency=4\n/ = {}\n",
+            lambda::rust_bootstrap().display(),
+            common::rust_example().display()
+        ),
+    );
+    // One handler slot: a request holding it would block the library.
+    let server = common::ServerBuilder::new(&config)
+        .env("SERVER_THREAD_COUNT", "1")
+        .start();
+    assert_eq!(server.get("/fn/pid", &[]).status, 200);
+    let slow: Vec<_> = (0..2)
+        .map(|_| request_in_background(server.addr, "/fn/slow?ms=1500", &[]))
+        .collect();
+    server
+        .stderr
+        .wait_for_nth(Duration::from_secs(5), 2, |l| l.starts_with("[slow] START"))
+        .expect("two slow invocations running");
+    let started = Instant::now();
+    let library = server.get("/lib", &[]);
+    assert_eq!(library.status, 200);
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "the library answered while two Lambda requests waited: {:?}",
+        started.elapsed()
+    );
+    for handle in slow {
+        assert_eq!(handle.join().expect("request thread").0.status, 200);
+    }
+}

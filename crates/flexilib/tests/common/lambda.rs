@@ -139,3 +139,15 @@ pub fn worker_pid(server: &Server, n: usize) -> u32 {
         .and_then(|pid| pid.parse().ok())
         .expect("pid in the worker started line")
 }
+
+/// AWS's Node.js runtime interface client, installed into examples/lambda-node.
+pub fn node_ric() -> PathBuf {
+    let path = workspace().join("examples/lambda-node/node_modules/.bin/aws-lambda-ric");
+    assert!(path.exists(), "{} is missing: {INSTALL}", path.display());
+    path
+}
+
+/// The Node example function's directory.
+pub fn node_example_dir() -> PathBuf {
+    workspace().join("examples/lambda-node")
+}

@@ -165,6 +165,7 @@ impl Instance {
             .process_group(0)
             .kill_on_drop(true);
         os::kill_child_with_parent(command.as_std_mut());
+        let spawned = Instant::now();
         let mut child = command.spawn()?;
         let pid = child.id().unwrap_or_default();
         live_groups().get_or_insert_with(HashSet::new).insert(pid);
@@ -184,7 +185,7 @@ impl Instance {
             state: Mutex::new(State::default()),
             next_ready: Notify::new(),
             deadline_armed: Notify::new(),
-            spawned: Instant::now(),
+            spawned,
             _api_shutdown: api_shutdown,
             api_task: Mutex::new(None),
             max_memory_mb: AtomicU64::new(0),
