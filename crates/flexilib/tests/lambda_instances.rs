@@ -363,3 +363,34 @@ fn a_waiting_lambda_request_holds_no_handler_slot() {
         assert_eq!(handle.join().expect("request thread").0.status, 200);
     }
 }
+
+#[test]
+fn no_instance_outlives_a_killed_server() {
+    let dir = TempDir::new("lambda-server-kill");
+    dir.write("app.py", &lambda::python_example());
+    let server = lambda::start(
+        &dir,
+        &format!(
+            "/rs = lambda:{} name=rs\n/py = lambda:python3 -m awslambdaric app.handler name=py\n",
+            lambda::rust_bootstrap().display()
+        ),
+    );
+    let pids: Vec<u32> = ["/rs/pid", "/py/pid"]
+        .iter()
+        .map(|path| server.get(path, &[]).text().parse().unwrap_or(0))
+        .collect();
+    assert!(pids
+        .iter()
+        .all(|pid| *pid > 0 && lambda::process_alive(*pid)));
+    // SIGKILL of the supervisor: the worker is told to stop, and stops its instances.
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", &server.child.id().to_string()])
+        .status();
+    assert!(status.is_ok_and(|s| s.success()));
+    for pid in &pids {
+        assert!(
+            lambda::wait_gone(*pid, Duration::from_secs(5)),
+            "instance {pid} outlived a SIGKILLed server"
+        );
+    }
+}
