@@ -117,7 +117,7 @@ impl Target {
         match self {
             Self::Library(library) => vec![library.path().to_path_buf()],
             Self::Upstream(_) => Vec::new(),
-            Self::Lambda(function) => vec![function.watched_path()],
+            Self::Lambda(function) => function.watched_path().into_iter().collect(),
         }
     }
 

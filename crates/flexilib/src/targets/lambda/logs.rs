@@ -6,7 +6,7 @@
 use std::io::Write as _;
 use std::time::{Duration, SystemTime};
 
-use tokio::io::{AsyncBufReadExt as _, AsyncRead, BufReader};
+use tokio::io::{AsyncBufReadExt as _, AsyncRead, AsyncReadExt as _, BufReader};
 
 use super::ids;
 
@@ -100,13 +100,20 @@ pub fn max_memory_mb(pid: u32) -> u64 {
         .map_or(0, |kib| kib.div_ceil(1024))
 }
 
+/// Longest line forwarded as one; a longer one is cut into pieces.
+const MAX_LINE: u64 = 256 * 1024;
+
 /// Forwards `stream` (an instance's stdout or stderr) to stderr line by line.
 pub async fn forward(name: std::sync::Arc<str>, stream: impl AsyncRead + Unpin) {
     let mut lines = BufReader::new(stream);
     let mut buffer = Vec::new();
     loop {
         buffer.clear();
-        match lines.read_until(b'\n', &mut buffer).await {
+        match (&mut lines)
+            .take(MAX_LINE)
+            .read_until(b'\n', &mut buffer)
+            .await
+        {
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&buffer);

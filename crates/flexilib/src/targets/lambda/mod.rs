@@ -288,13 +288,14 @@ impl LambdaFunction {
     }
 
     /// What the reload thread watches: the executable, or for an
-    /// interpreter command the function's directory.
-    pub fn watched_path(&self) -> PathBuf {
+    /// interpreter command the function's directory. Nothing for a program
+    /// without arguments found in `PATH`.
+    pub fn watched_path(&self) -> Option<PathBuf> {
         let spec = self.spec();
         if spec.is_interpreted() {
-            spec.dir.clone()
+            Some(spec.dir.clone())
         } else {
-            spec.program.clone()
+            spec.program.is_absolute().then(|| spec.program.clone())
         }
     }
 
@@ -315,7 +316,7 @@ impl LambdaFunction {
     /// Compares the executable with the version serving.
     pub fn recheck(&self) {
         let spec = self.spec();
-        if spec.is_interpreted() {
+        if spec.is_interpreted() || !spec.program.is_absolute() {
             return;
         }
         let Some(now) = FileVersion::of(&spec.program) else {
