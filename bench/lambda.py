@@ -15,7 +15,9 @@ other:
 It prints median requests/s, p50 and p99 at `-c1` and `-c8`, the overhead
 of a warm invoke over a library call (p50 at -c1, lambda minus native), the
 cold start (server start to the first function response, and the first
-request's time), and the RSS of one idle instance.
+request's time), the RSS of one idle instance, and how long a code change
+takes to reach clients (a new `bootstrap` renamed into place; a changed
+Python file).
 
     python3 bench/lambda.py                 # about 2 minutes after the builds
     python3 bench/lambda.py --smoke         # a few seconds: checks that it runs
@@ -176,6 +178,62 @@ def run_round(kind, workdir, args):
         server.stop()
 
 
+def measure_reload(workdir, args, rounds=10):
+    """Median ms from a new executable renamed into place to the first
+    response from an instance of it (Rust example), and from a changed
+    Python file to the first response of the new code (awslambdaric)."""
+    results = {}
+    fn = workdir / "fn"
+    fn.mkdir(exist_ok=True)
+    shutil.copy(BOOTSTRAP, fn / "bootstrap")
+    python = ROOT / "target" / "lambda-venv" / "bin" / "python3"
+    source = (ROOT / "examples" / "lambda-python" / "app.py").read_text()
+    (fn / "app.py").write_text(source)
+    config = "/rs = lambda:fn/bootstrap name=rs\n"
+    if python.exists():
+        config += f"/py = lambda:{python} -m awslambdaric app.handler name=py dir=fn\n"
+    server = flexilib(workdir, config, args.server_cpu)
+
+    def body(path):
+        status, data = None, b""
+        request = f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode()
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as s:
+            s.sendall(request)
+            while chunk := s.recv(65536):
+                data += chunk
+        head, _, content = data.partition(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        if status != 200:
+            bench.fail(f"GET {path} answered {status} during the reload measurement")
+        return content
+
+    try:
+        times = []
+        for _ in range(rounds):
+            before = body("/rs/pid")
+            shutil.copy(BOOTSTRAP, fn / "bootstrap.new")
+            started = time.monotonic()
+            os.rename(fn / "bootstrap.new", fn / "bootstrap")
+            while body("/rs/pid") == before:
+                pass
+            times.append((time.monotonic() - started) * 1e3)
+        results["executable"] = times
+        if python.exists():
+            times = []
+            for n in range(rounds):
+                body("/py/version")
+                (fn / ".app.py.new").write_text(source.replace('VERSION = "1"', f'VERSION = "v{n}"'))
+                started = time.monotonic()
+                os.rename(fn / ".app.py.new", fn / "app.py")
+                while body("/py/version") != f"v{n}".encode():
+                    pass
+                times.append((time.monotonic() - started) * 1e3)
+            results["python"] = times
+    finally:
+        server.stop()
+    return results
+
+
 def med(values):
     values = [v for v in values if v is not None]
     return statistics.median(values) if values else float("nan")
@@ -233,6 +291,9 @@ def main():
         print(f"lambda / cargo lambda watch requests/s at -c8: "
               f"{med([r['c8']['rps'] for r in results['lambda']]) / med([r['c8']['rps'] for r in results['cargo-lambda']]):.1f}")
     print(f"idle instance RSS: {med([r['instance_rss_kb'] for r in results['lambda']]) / 1024:.1f} MB")
+    for kind, times in measure_reload(workdir, args, rounds=3 if args.smoke else 10).items():
+        print(f"hot reload, {kind} changed -> first response from the new code: median {med(times):.1f} ms "
+              f"(min {min(times):.1f}, max {max(times):.1f}, {len(times)} changes)")
     shutil.rmtree(workdir, ignore_errors=True)
 
 
