@@ -243,14 +243,18 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--duration", type=int, default=5, help="seconds per wrk run")
-    parser.add_argument("--server-cpu", type=int, default=0)
-    parser.add_argument("--client-cpu", type=int, default=1)
+    parser.add_argument("--server-cpu", default="0", help="CPU list for the servers (taskset -c)")
+    parser.add_argument("--client-cpu", default="1", help="CPU list for wrk (taskset -c)")
+    parser.add_argument("--unpinned", action="store_true",
+                        help="servers and wrk may use every CPU (instances then run beside the server)")
     parser.add_argument("--smoke", action="store_true", help="one short round (checks that it runs)")
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--no-cargo-lambda", action="store_true")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.duration = 1, 1
+    if args.unpinned:
+        args.server_cpu = args.client_cpu = f"0-{(os.cpu_count() or 1) - 1}"
     missing = [tool for tool in ("wrk", "taskset") if not shutil.which(tool)]
     if missing:
         bench.fail("missing tools: " + ", ".join(missing) + " (apt-get install -y wrk util-linux)")
