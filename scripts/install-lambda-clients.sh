@@ -2,7 +2,9 @@
 # Installs AWS's unmodified Lambda runtime clients that the Lambda tests run
 # functions with, and builds the Rust example function:
 #
-#   target/lambda-venv/         Python venv with awslambdaric (PyPI)
+#   target/lambda-venv/         Python venv with awslambdaric (PyPI), and
+#                               cargo-lambda (PyPI), whose `cargo lambda
+#                               invoke` the tests call the Invoke API with
 #   target/lambda-rust/release/bootstrap
 #                               examples/lambda-rust, built with lambda_http
 #                               (crates.io) from its own Cargo.lock
@@ -24,6 +26,10 @@ if ! "$venv/bin/python3" -c 'import awslambdaric' >/dev/null 2>&1; then
     echo "install-lambda-clients: creating $venv with awslambdaric" >&2
     python3 -m venv "$venv"
     "$venv/bin/pip" install --quiet --disable-pip-version-check 'awslambdaric>=3,<5'
+fi
+if [ ! -x "$venv/bin/cargo-lambda" ]; then
+    echo "install-lambda-clients: installing cargo-lambda into $venv" >&2
+    "$venv/bin/pip" install --quiet --disable-pip-version-check 'cargo-lambda>=1.9,<2'
 fi
 
 echo "install-lambda-clients: building examples/lambda-rust" >&2

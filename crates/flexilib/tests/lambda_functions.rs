@@ -390,6 +390,43 @@ fn invoke_api_answers_as_aws() {
         Some("ResourceNotFoundException")
     );
     assert_eq!(json(&response.body)["Type"], "User");
+
+    // A real client of the API: `cargo lambda invoke`.
+    let invoke = |name: &str, event: &str| {
+        let output = std::process::Command::new(lambda::cargo_lambda())
+            .args([
+                "lambda",
+                "invoke",
+                "--invoke-address",
+                "127.0.0.1",
+                "--invoke-port",
+            ])
+            .arg(server.addr.port().to_string())
+            .args(["--data-ascii", event, name])
+            .current_dir(dir.path())
+            .output()
+            .expect("run cargo lambda invoke");
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let (ok, out, err) = invoke("py", r#"{"rawPath": "/json"}"#);
+    assert!(ok, "cargo lambda invoke failed: {out} {err}");
+    assert_eq!(
+        json(out.trim().as_bytes()),
+        serde_json::json!({"answer": 42})
+    );
+    let (_, out, err) = invoke("py", r#"{"rawPath": "/error"}"#);
+    assert!(
+        out.contains("the handler failed on purpose")
+            || err.contains("the handler failed on purpose"),
+        "{out} {err}"
+    );
+    let (ok, out, err) = invoke("nope", "{}");
+    assert!(!ok, "an unknown function fails: {out}");
+    assert!(err.contains("Function not found"), "{err}");
 }
 
 /// Reads a chunked response on a raw socket, timing each chunk's arrival.

@@ -140,6 +140,13 @@ pub fn worker_pid(server: &Server, n: usize) -> u32 {
         .expect("pid in the worker started line")
 }
 
+/// cargo-lambda's command (from PyPI, in the venv).
+pub fn cargo_lambda() -> PathBuf {
+    let path = workspace().join("target/lambda-venv/bin/cargo-lambda");
+    assert!(path.exists(), "{} is missing: {INSTALL}", path.display());
+    path
+}
+
 /// AWS's Node.js runtime interface client, installed into examples/lambda-node.
 pub fn node_ric() -> PathBuf {
     let path = workspace().join("examples/lambda-node/node_modules/.bin/aws-lambda-ric");

@@ -231,9 +231,16 @@ fn empty(status: StatusCode, request_id: &str) -> Response<ReplyBody> {
 }
 
 /// An error of the Lambda API: `{"Type": "User", "message": …}` with
-/// `X-Amzn-ErrorType`.
+/// `X-Amzn-ErrorType`, as AWS sends it (SDKs read the header), plus
+/// `errorType` and `errorMessage`, which `cargo lambda invoke` reads.
 fn api_error(status: StatusCode, kind: &'static str, message: &str) -> Response<ReplyBody> {
-    let body = json!({"Type": "User", "message": message}).to_string();
+    let body = json!({
+        "Type": "User",
+        "message": message,
+        "errorType": kind,
+        "errorMessage": message,
+    })
+    .to_string();
     let mut response = Response::new(ReplyBody::Full(Bytes::from(body)));
     *response.status_mut() = status;
     let headers = response.headers_mut();
