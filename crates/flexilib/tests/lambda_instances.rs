@@ -394,3 +394,29 @@ fn no_instance_outlives_a_killed_server() {
         );
     }
 }
+
+#[test]
+fn a_runtime_that_never_asks_for_its_event_is_stopped() {
+    let dir = TempDir::new("lambda-stuck");
+    // A process that never calls the Runtime API.
+    let server = lambda::start(&dir, "/stuck = lambda:sleep 60 name=stuck\n");
+    let started = Instant::now();
+    let response = server.get("/stuck/x", &[]);
+    let took = started.elapsed();
+    assert_eq!(response.status, 502, "{}", response.text());
+    assert!(
+        took >= Duration::from_secs(9) && took < Duration::from_secs(14),
+        "failed after the 10 s init limit: {took:?}"
+    );
+    assert!(server
+        .stderr
+        .wait_for(Duration::from_secs(2), |l| l
+            .starts_with("[stuck] INIT_REPORT")
+            && l.ends_with("Status: timeout"))
+        .is_some());
+    let sleepers = lambda::children_of(lambda::worker_pid(&server, 0));
+    assert!(
+        sleepers.is_empty(),
+        "the stuck process was stopped: {sleepers:?}"
+    );
+}

@@ -24,8 +24,10 @@ use super::pool::PoolShared;
 use super::{ids, logs, runtime_api, Failure, Function, Outcome};
 use crate::os;
 
-/// How long an instance may take to ask for its first event (AWS's init limit).
-const INIT_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a queued invocation may wait for the runtime's `/next`: the
+/// first one bounds the runtime's start (AWS's init limit is 10 s); a later
+/// one, a runtime that stopped asking for events.
+const PICKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Process groups of every live instance of this process, killed when the
 /// worker exits.
@@ -74,15 +76,29 @@ struct Active {
 #[derive(Default)]
 struct State {
     queued: Option<Box<Invocation>>,
+    /// When `queued` was queued.
+    queued_at: Option<Instant>,
     active: Option<Active>,
     /// The process asked for its first event.
     initialized: bool,
     /// What the runtime posted to `/init/error`.
     init_error: Option<Bytes>,
     dead: bool,
-    /// The deadline task waits for an invocation (rather than sleeping
-    /// until a deadline) and must be told of the next one.
-    deadline_task_idle: bool,
+    /// What the deadline task sleeps until (`None`: it waits to be told);
+    /// it must be woken for an earlier deadline.
+    deadline_task_until: Option<Instant>,
+}
+
+impl State {
+    /// A deadline at `at` is due: true if the deadline task sleeps past it
+    /// (or waits to be told), so it must be woken to look again.
+    fn wants_deadline_task_at(&mut self, at: Instant) -> bool {
+        let wake = self.deadline_task_until.is_none_or(|until| until > at);
+        if wake {
+            self.deadline_task_until = Some(at);
+        }
+        wake
+    }
 }
 
 /// What `/next` gets.
@@ -210,13 +226,6 @@ impl Instance {
             let status = child.wait().await;
             watched.exited(status.map_or_else(|e| e.to_string(), |s| s.to_string()));
         });
-        let watched = Arc::downgrade(instance);
-        tokio::spawn(async move {
-            tokio::time::sleep(INIT_TIMEOUT).await;
-            if let Some(instance) = watched.upgrade() {
-                instance.init_deadline();
-            }
-        });
     }
 
     /// The function it runs.
@@ -230,9 +239,15 @@ impl Instance {
         if state.dead || state.queued.is_some() {
             return Err(invocation);
         }
+        let now = Instant::now();
         state.queued = Some(invocation);
+        state.queued_at = Some(now);
+        let wake_deadline_task = state.wants_deadline_task_at(now + PICKUP_TIMEOUT);
         drop(state);
         self.next_ready.notify_one();
+        if wake_deadline_task {
+            self.deadline_armed.notify_one();
+        }
         Ok(())
     }
 
@@ -260,7 +275,7 @@ impl Instance {
                         responding: false,
                         deadline: now + timeout,
                     });
-                    let wake_deadline_task = std::mem::take(&mut state.deadline_task_idle);
+                    let wake_deadline_task = state.wants_deadline_task_at(now + timeout);
                     drop(state);
                     if wake_deadline_task {
                         self.deadline_armed.notify_one();
@@ -361,10 +376,10 @@ impl Instance {
         self.deadline_armed.notify_one();
     }
 
-    /// Times invocations out. One task per instance: it sleeps until the
-    /// running invocation's deadline and then looks again, so an invocation
-    /// that ends in time costs it nothing; it waits for a notification only
-    /// while the instance is idle.
+    /// Times invocations out, and runtimes that do not ask for a queued
+    /// event. One task per instance: it sleeps until the next deadline and
+    /// then looks again, so an invocation that ends in time costs it
+    /// nothing; it waits for a notification only while the instance is idle.
     async fn enforce_deadlines(self: Arc<Self>) {
         loop {
             let deadline = {
@@ -372,25 +387,59 @@ impl Instance {
                 if state.dead {
                     return;
                 }
-                match &state.active {
-                    Some(active) => Some((active.deadline, active.request_id.clone())),
-                    None => {
-                        state.deadline_task_idle = true;
-                        None
+                let deadline = match (&state.active, &state.queued, state.queued_at) {
+                    (Some(active), _, _) => {
+                        Some((active.deadline, active.request_id.clone(), false))
                     }
-                }
+                    (None, Some(queued), Some(at)) => {
+                        Some((at + PICKUP_TIMEOUT, queued.request_id.clone(), true))
+                    }
+                    _ => None,
+                };
+                state.deadline_task_until = deadline.as_ref().map(|(at, _, _)| *at);
+                deadline
             };
             match deadline {
                 None => self.deadline_armed.notified().await,
-                Some((deadline, request_id)) => {
-                    if deadline <= Instant::now() {
-                        self.time_out(&request_id);
+                Some((deadline, request_id, pickup)) => {
+                    if deadline > Instant::now() {
+                        tokio::select! {
+                            () = tokio::time::sleep_until(deadline.into()) => {}
+                            () = self.deadline_armed.notified() => {}
+                        }
+                    } else if pickup {
+                        self.not_picked_up(&request_id);
                     } else {
-                        tokio::time::sleep_until(deadline.into()).await;
+                        self.time_out(&request_id);
                     }
                 }
             }
         }
+    }
+
+    /// The runtime did not ask for the queued invocation `request_id` in
+    /// time: the instance is killed, and its exit fails the invocation.
+    fn not_picked_up(&self, request_id: &str) {
+        let initialized = {
+            let state = lock(&self.state);
+            let still_queued = state.active.is_none()
+                && state
+                    .queued
+                    .as_ref()
+                    .is_some_and(|queued| queued.request_id == request_id);
+            if !still_queued || state.dead {
+                return;
+            }
+            state.initialized
+        };
+        let waited = PICKUP_TIMEOUT.as_secs_f64() * 1000.0;
+        let text = if initialized {
+            format!("the runtime did not ask for its next event within {waited:.0} ms; stopping it")
+        } else {
+            format!("INIT_REPORT Init Duration: {waited:.2} ms\tPhase: init\tStatus: timeout")
+        };
+        logs::line(&self.function.spec.name, &text);
+        self.kill();
     }
 
     /// True while the instance can take invocations.
@@ -423,24 +472,6 @@ impl Instance {
         }
         self.report(&active);
         self.leave_pool();
-    }
-
-    /// Ten seconds passed: the process must have asked for its first event.
-    fn init_deadline(&self) {
-        let stuck = {
-            let state = lock(&self.state);
-            !state.initialized && !state.dead
-        };
-        if stuck {
-            logs::line(
-                &self.function.spec.name,
-                &format!(
-                    "INIT_REPORT Init Duration: {:.2} ms\tPhase: init\tStatus: timeout",
-                    INIT_TIMEOUT.as_secs_f64() * 1000.0
-                ),
-            );
-            self.kill();
-        }
     }
 
     /// The process exited (`status` as text, e.g. `exit status: 1`).
