@@ -12,7 +12,7 @@ use hyper::header::{
 };
 use hyper::http::request::Parts;
 use hyper::{HeaderMap, Response, StatusCode, Version};
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use super::ids;
 use crate::respond::ReplyBody;
@@ -41,113 +41,196 @@ pub enum MalformedResult {
     Prelude(String),
 }
 
-/// The payload 2.0 event for a request.
+/// The payload 2.0 event for a request, written directly as JSON (building
+/// a `serde_json::Value` first cost more than the rest of an invocation's
+/// bookkeeping in the server).
 pub fn request_event(parts: &Parts, body: &[u8], peer_ip: &str, now: SystemTime) -> Vec<u8> {
     let uri = &parts.uri;
+    let headers = &parts.headers;
     let raw_query = uri.query().unwrap_or_default();
-    let mut headers = Map::new();
-    let mut cookies: Vec<Value> = Vec::new();
-    for name in parts.headers.keys() {
-        let values = parts.headers.get_all(name).iter().map(header_text);
-        if name == COOKIE {
-            for value in values {
-                cookies.extend(
-                    value
-                        .split(';')
-                        .map(str::trim)
-                        .filter(|cookie| !cookie.is_empty())
-                        .map(|cookie| Value::from(cookie.to_string())),
-                );
+    let mut out = Vec::with_capacity(1024 + body.len() + body.len() / 3);
+    out.extend_from_slice(br#"{"version":"2.0","routeKey":"$default","rawPath":"#);
+    push_str(&mut out, uri.path());
+    out.extend_from_slice(br#","rawQueryString":"#);
+    push_str(&mut out, raw_query);
+
+    // Cookies: every `Cookie` header, split.
+    let mut cookies = headers
+        .get_all(COOKIE)
+        .iter()
+        .flat_map(|value| value.as_bytes().split(|&b| b == b';'))
+        .map(<[u8]>::trim_ascii)
+        .filter(|cookie| !cookie.is_empty())
+        .peekable();
+    if cookies.peek().is_some() {
+        out.extend_from_slice(br#","cookies":["#);
+        for (i, cookie) in cookies.enumerate() {
+            if i > 0 {
+                out.push(b',');
             }
+            push_str(&mut out, &String::from_utf8_lossy(cookie));
+        }
+        out.push(b']');
+    }
+
+    // Headers: lower-case names, repeated values joined by commas; the
+    // forwarding headers a Function URL adds.
+    out.extend_from_slice(br#","headers":{"#);
+    let mut forwarded_for = None;
+    let mut traced = false;
+    for name in headers.keys() {
+        if name == COOKIE || name == "x-forwarded-proto" {
             continue;
         }
-        headers.insert(
-            name.as_str().to_string(),
-            Value::from(values.collect::<Vec<_>>().join(",")),
-        );
+        let joined = joined_values(headers, name);
+        if name == "x-forwarded-for" {
+            forwarded_for = Some(joined);
+            continue;
+        }
+        traced |= name == "x-amzn-trace-id";
+        push_str(&mut out, name.as_str());
+        out.push(b':');
+        push_str(&mut out, &joined);
+        out.push(b',');
     }
-    let forwarded = match headers.get("x-forwarded-for").and_then(Value::as_str) {
-        Some(earlier) => format!("{earlier}, {peer_ip}"),
-        None => peer_ip.to_string(),
-    };
-    headers.insert("x-forwarded-for".into(), forwarded.into());
-    headers.insert("x-forwarded-proto".into(), "http".into());
-    headers
-        .entry("x-amzn-trace-id")
-        .or_insert_with(|| ids::trace_id(now).into());
+    out.extend_from_slice(br#""x-forwarded-for":"#);
+    match forwarded_for {
+        Some(earlier) => push_str(&mut out, &format!("{earlier}, {peer_ip}")),
+        None => push_str(&mut out, peer_ip),
+    }
+    out.extend_from_slice(br#","x-forwarded-proto":"http""#);
+    if !traced {
+        out.extend_from_slice(br#","x-amzn-trace-id":"#);
+        push_str(&mut out, &ids::trace_id(now));
+    }
+    out.push(b'}');
 
-    let mut query = Map::new();
+    // Query parameters: decoded, repeated keys' values joined by commas.
+    let mut query: Vec<(String, String)> = Vec::new();
     for pair in raw_query.split('&').filter(|pair| !pair.is_empty()) {
         let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
         let (key, value) = (percent_decode(key), percent_decode(value));
-        match query.get_mut(&key) {
-            Some(Value::String(joined)) => {
+        match query.iter_mut().find(|(seen, _)| *seen == key) {
+            Some((_, joined)) => {
                 joined.push(',');
                 joined.push_str(&value);
             }
-            _ => {
-                query.insert(key, value.into());
-            }
+            None => query.push((key, value)),
         }
     }
+    if !query.is_empty() {
+        out.extend_from_slice(br#","queryStringParameters":{"#);
+        for (i, (key, value)) in query.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_str(&mut out, key);
+            out.push(b':');
+            push_str(&mut out, value);
+        }
+        out.push(b'}');
+    }
 
-    let domain = parts
-        .headers
+    let domain = headers
         .get(HOST)
         .map(header_text)
         .unwrap_or_else(|| "localhost".into());
-    let domain_prefix = domain.split('.').next().unwrap_or_default().to_string();
-    let user_agent = parts
-        .headers
-        .get(USER_AGENT)
-        .map(header_text)
-        .unwrap_or_default();
-    let mut event = json!({
-        "version": "2.0",
-        "routeKey": "$default",
-        "rawPath": uri.path(),
-        "rawQueryString": raw_query,
-        "headers": headers,
-        "requestContext": {
-            "accountId": ACCOUNT_ID,
-            "apiId": "flexilib",
-            "domainName": domain,
-            "domainPrefix": domain_prefix,
-            "requestId": ids::request_id(),
-            "routeKey": "$default",
-            "stage": "$default",
-            "time": ids::request_time(now),
-            "timeEpoch": ids::epoch_millis(now),
-            "http": {
-                "method": parts.method.as_str(),
-                "path": uri.path(),
-                "protocol": protocol(parts.version),
-                "sourceIp": peer_ip,
-                "userAgent": user_agent,
-            },
-        },
-        "isBase64Encoded": false,
-    });
-    if let Value::Object(event) = &mut event {
-        if !cookies.is_empty() {
-            event.insert("cookies".into(), cookies.into());
-        }
-        if !query.is_empty() {
-            event.insert("queryStringParameters".into(), query.into());
-        }
-        if !body.is_empty() {
-            let text = is_text(parts.headers.get(CONTENT_TYPE))
-                .then(|| std::str::from_utf8(body).ok())
-                .flatten();
-            let (body, encoded) = match text {
-                Some(text) => (text.to_string(), false),
-                None => (base64::engine::general_purpose::STANDARD.encode(body), true),
-            };
-            event.insert("body".into(), body.into());
-            event.insert("isBase64Encoded".into(), encoded.into());
-        }
+    let domain_prefix = domain.split('.').next().unwrap_or_default();
+    out.extend_from_slice(br#","requestContext":{"accountId":""#);
+    out.extend_from_slice(ACCOUNT_ID.as_bytes());
+    out.extend_from_slice(br#"","apiId":"flexilib","domainName":"#);
+    push_str(&mut out, &domain);
+    out.extend_from_slice(br#","domainPrefix":"#);
+    push_str(&mut out, domain_prefix);
+    out.extend_from_slice(br#","requestId":""#);
+    out.extend_from_slice(ids::request_id().as_bytes());
+    out.extend_from_slice(br#"","routeKey":"$default","stage":"$default","time":""#);
+    out.extend_from_slice(ids::request_time(now).as_bytes());
+    out.extend_from_slice(br#"","timeEpoch":"#);
+    out.extend_from_slice(
+        itoa::Buffer::new()
+            .format(ids::epoch_millis(now))
+            .as_bytes(),
+    );
+    out.extend_from_slice(br#","http":{"method":"#);
+    push_str(&mut out, parts.method.as_str());
+    out.extend_from_slice(br#","path":"#);
+    push_str(&mut out, uri.path());
+    out.extend_from_slice(br#","protocol":""#);
+    out.extend_from_slice(protocol(parts.version).as_bytes());
+    out.extend_from_slice(br#"","sourceIp":"#);
+    push_str(&mut out, peer_ip);
+    out.extend_from_slice(br#","userAgent":"#);
+    let user_agent = headers.get(USER_AGENT).map(header_text).unwrap_or_default();
+    push_str(&mut out, &user_agent);
+    out.extend_from_slice(b"}}");
+
+    // The body: text as it is, anything else in base64.
+    let text = (!body.is_empty() && is_text(headers.get(CONTENT_TYPE)))
+        .then(|| std::str::from_utf8(body).ok())
+        .flatten();
+    if let Some(text) = text {
+        out.extend_from_slice(br#","body":"#);
+        push_str(&mut out, text);
+        out.extend_from_slice(br#","isBase64Encoded":false}"#);
+    } else if body.is_empty() {
+        out.extend_from_slice(br#","isBase64Encoded":false}"#);
+    } else {
+        out.extend_from_slice(br#","body":""#);
+        let start = out.len();
+        out.resize(
+            start + base64::encoded_len(body.len(), true).unwrap_or(0),
+            0,
+        );
+        let written = base64::engine::general_purpose::STANDARD
+            .encode_slice(body, &mut out[start..])
+            .unwrap_or(0);
+        out.truncate(start + written);
+        out.extend_from_slice(br#"","isBase64Encoded":true}"#);
     }
-    event.to_string().into_bytes()
+    out
+}
+
+/// Every value of header `name`, joined by commas.
+fn joined_values(headers: &HeaderMap, name: &HeaderName) -> String {
+    let mut joined = String::new();
+    for (i, value) in headers.get_all(name).iter().enumerate() {
+        if i > 0 {
+            joined.push(',');
+        }
+        joined.push_str(&String::from_utf8_lossy(value.as_bytes()));
+    }
+    joined
+}
+
+/// `text` as a JSON string (quoted and escaped).
+fn push_str(out: &mut Vec<u8>, text: &str) {
+    out.push(b'"');
+    let bytes = text.as_bytes();
+    let mut start = 0;
+    for (i, &b) in bytes.iter().enumerate() {
+        let escaped: &[u8] = match b {
+            b'"' => b"\\\"",
+            b'\\' => b"\\\\",
+            b'\n' => b"\\n",
+            b'\r' => b"\\r",
+            b'\t' => b"\\t",
+            0..=0x1f => b"",
+            _ => continue,
+        };
+        out.extend_from_slice(&bytes[start..i]);
+        if escaped.is_empty() {
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.extend_from_slice(b"\\u00");
+            out.push(HEX[usize::from(b >> 4)]);
+            out.push(HEX[usize::from(b & 0xf)]);
+        } else {
+            out.extend_from_slice(escaped);
+        }
+        start = i + 1;
+    }
+    out.extend_from_slice(&bytes[start..]);
+    out.push(b'"');
 }
 
 /// A body is passed as text when its content type is textual (or absent)
@@ -352,6 +435,29 @@ fn header_value(name: &HeaderName, value: &Value) -> Result<HeaderValue, Malform
 mod tests {
     use super::*;
     use http_body_util::BodyExt as _;
+    use serde_json::json;
+
+    #[test]
+    fn json_strings_are_escaped() {
+        for text in [
+            "plain",
+            "q\"uote",
+            "back\\slash",
+            "tab\tnl\ncr\r",
+            "ctl\u{1}\u{1f}",
+            "ünï ✓",
+        ] {
+            let mut out = Vec::new();
+            push_str(&mut out, text);
+            let back: Result<String, _> = serde_json::from_slice(&out);
+            assert_eq!(
+                back.ok().as_deref(),
+                Some(text),
+                "{}",
+                String::from_utf8_lossy(&out)
+            );
+        }
+    }
     use hyper::Request;
 
     fn event_of(request: Request<()>, body: &[u8]) -> Value {

@@ -37,31 +37,51 @@ fn splitmix(mut x: u64) -> u64 {
     x ^ (x >> 31)
 }
 
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Appends the low `digits` (at most 32) hex digits of `value`.
+fn push_hex(out: &mut String, value: u128, digits: usize) {
+    let mut digits_buf = [0u8; 32];
+    let digits = digits.min(32);
+    for (i, digit) in digits_buf[..digits].iter_mut().enumerate() {
+        let shift = (digits - 1 - i) * 4;
+        *digit = HEX[((value >> shift) & 0xf) as usize];
+    }
+    // Hex digits are ASCII.
+    out.push_str(std::str::from_utf8(&digits_buf[..digits]).unwrap_or_default());
+}
+
 /// A request id shaped like AWS's: a version-4 UUID.
 pub fn request_id() -> String {
     let value = (random128() & !(0xF000u128 << 64) & !(0xC000u128 << 48))
         | (0x4000u128 << 64)
         | (0x8000u128 << 48);
-    let hex = format!("{value:032x}");
-    format!(
-        "{}-{}-{}-{}-{}",
-        &hex[0..8],
-        &hex[8..12],
-        &hex[12..16],
-        &hex[16..20],
-        &hex[20..32]
-    )
+    let mut id = String::with_capacity(36);
+    push_hex(&mut id, value >> 96, 8);
+    id.push('-');
+    push_hex(&mut id, value >> 80, 4);
+    id.push('-');
+    push_hex(&mut id, value >> 64, 4);
+    id.push('-');
+    push_hex(&mut id, value >> 48, 4);
+    id.push('-');
+    push_hex(&mut id, value, 12);
+    id
 }
 
 /// An X-Ray trace header: `Root=1-{epoch hex}-{24 hex};Parent={16 hex};Sampled=0`.
 pub fn trace_id(now: SystemTime) -> String {
     let secs = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
     let random = random128();
-    format!(
-        "Root=1-{secs:08x}-{:024x};Parent={:016x};Sampled=0",
-        random >> 32,
-        random as u64
-    )
+    let mut id = String::with_capacity(64);
+    id.push_str("Root=1-");
+    push_hex(&mut id, u128::from(secs), 8);
+    id.push('-');
+    push_hex(&mut id, random >> 32, 24);
+    id.push_str(";Parent=");
+    push_hex(&mut id, random, 16);
+    id.push_str(";Sampled=0");
+    id
 }
 
 /// Milliseconds since the epoch.
@@ -119,10 +139,26 @@ const MONTHS: [&str; 12] = [
 pub fn request_time(time: SystemTime) -> String {
     let c = civil(time);
     let month = MONTHS[(c.month as usize).saturating_sub(1).min(11)];
-    format!(
-        "{:02}/{month}/{}:{:02}:{:02}:{:02} +0000",
-        c.day, c.year, c.hour, c.minute, c.second
-    )
+    let mut text = String::with_capacity(26);
+    push_two(&mut text, u64::from(c.day));
+    text.push('/');
+    text.push_str(month);
+    text.push('/');
+    text.push_str(itoa::Buffer::new().format(c.year));
+    text.push(':');
+    push_two(&mut text, c.hour);
+    text.push(':');
+    push_two(&mut text, c.minute);
+    text.push(':');
+    push_two(&mut text, c.second);
+    text.push_str(" +0000");
+    text
+}
+
+/// Two decimal digits (`value` below 100).
+fn push_two(out: &mut String, value: u64) {
+    out.push(char::from(b'0' + (value / 10 % 10) as u8));
+    out.push(char::from(b'0' + (value % 10) as u8));
 }
 
 /// `2020-04-21T15:08:21.123Z`.
@@ -166,9 +202,16 @@ mod tests {
         let b = request_id();
         assert_ne!(a, b);
         assert_eq!(a.len(), 36);
+        let groups: Vec<usize> = a.split('-').map(str::len).collect();
+        assert_eq!(groups, [8, 4, 4, 4, 12], "{a}");
         assert_eq!(a.as_bytes()[14], b'4');
         assert!(matches!(a.as_bytes()[19], b'8' | b'9' | b'a' | b'b'));
-        let trace = trace_id(SystemTime::now());
-        assert!(trace.starts_with("Root=1-") && trace.ends_with(";Sampled=0"));
+        let trace = trace_id(UNIX_EPOCH + Duration::from_secs(0x5e9f_0a25));
+        assert!(trace.starts_with("Root=1-5e9f0a25-"), "{trace}");
+        assert!(trace.ends_with(";Sampled=0"));
+        assert_eq!(
+            trace.len(),
+            "Root=1-".len() + 8 + 1 + 24 + ";Parent=".len() + 16 + ";Sampled=0".len()
+        );
     }
 }

@@ -12,11 +12,19 @@ use super::ids;
 
 /// Writes one line, `[name] text`, to stderr in a single write.
 pub fn line(name: &str, text: &str) {
-    let mut buffer = Vec::with_capacity(name.len() + text.len() + 4);
+    line_of(name, &[text]);
+}
+
+/// Writes `[name] ` and `parts`, then a newline, to stderr in a single write.
+fn line_of(name: &str, parts: &[&str]) {
+    let mut buffer =
+        Vec::with_capacity(name.len() + parts.iter().map(|p| p.len()).sum::<usize>() + 4);
     buffer.push(b'[');
     buffer.extend_from_slice(name.as_bytes());
     buffer.extend_from_slice(b"] ");
-    buffer.extend_from_slice(text.as_bytes());
+    for part in parts {
+        buffer.extend_from_slice(part.as_bytes());
+    }
     buffer.push(b'\n');
     // A failing stderr has nowhere to report to.
     let _ = std::io::stderr().lock().write_all(&buffer);
@@ -24,9 +32,9 @@ pub fn line(name: &str, text: &str) {
 
 /// `START RequestId: … Version: $LATEST`.
 pub fn start(name: &str, request_id: &str) {
-    line(
+    line_of(
         name,
-        &format!("START RequestId: {request_id} Version: $LATEST"),
+        &["START RequestId: ", request_id, " Version: $LATEST"],
     );
 }
 
@@ -48,12 +56,18 @@ pub struct Report<'a> {
 /// `REPORT RequestId: …\tDuration: X ms\tBilled Duration: Y ms\tMemory Size: M MB\tMax Memory Used: U MB[\tInit Duration: Z ms]`.
 pub fn end(name: &str, report: &Report<'_>) {
     // One write for both lines (one system call per invocation fewer).
-    let text = format!(
-        "END RequestId: {}\n[{name}] {}",
-        report.request_id,
-        report_text(report)
+    let text = report_text(report);
+    line_of(
+        name,
+        &[
+            "END RequestId: ",
+            report.request_id,
+            "\n[",
+            name,
+            "] ",
+            &text,
+        ],
     );
-    line(name, &text);
 }
 
 fn report_text(report: &Report<'_>) -> String {
