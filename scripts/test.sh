@@ -34,6 +34,7 @@ cargo clippy --workspace --all-targets -- -D warnings
 cargo build --workspace
 # The Zig library tests build with Zig 0.13 and 0.17.1 from PyPI (target/tools).
 scripts/install-zig.sh
+scripts/install-lambda-clients.sh # AWS's Lambda runtime clients for the Lambda tests
 cargo test --workspace
 
 # Benchmarks: check that they run (a few seconds each); they assert no speed.

@@ -12,11 +12,6 @@
 //! never looks complete); a sender dropped without either aborts. When the
 //! client goes away every waiting producer is released with `Closed`.
 
-#![expect(
-    dead_code,
-    reason = "first users (library streaming, Lambda streaming) land next"
-)]
-
 use std::collections::VecDeque;
 use std::pin::Pin;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
@@ -177,11 +172,6 @@ impl BodySender {
         } else {
             state.writable_callbacks.push(Box::new(callback));
         }
-    }
-
-    /// True once the client has gone away.
-    pub fn is_closed(&self) -> bool {
-        self.shared.lock().closed
     }
 
     /// Ends the body normally (once; later calls change nothing).

@@ -1,5 +1,6 @@
 //! The OS boundary: process limits, memory trimming, signals, inherited
-//! sockets. With `targets::native::ffi` and `arena`, the only `unsafe` code.
+//! sockets, child processes. With `targets::native::ffi` and `arena`, the
+//! only `unsafe` code.
 
 /// Raises the soft limit on open files to the hard limit, so that the server
 /// can hold as many connections as the system allows (the usual soft limit
@@ -320,6 +321,43 @@ pub fn drop_unused_code_pages() -> usize {
         }
     }
     advised
+}
+
+/// Makes the process `command` starts receive SIGKILL when the thread that
+/// starts it (a long-lived I/O thread), and so this process, dies: even a
+/// SIGKILL of the server leaves no Lambda instance behind. A child whose
+/// parent is already gone when it starts exits at once.
+pub fn kill_child_with_parent(command: &mut std::process::Command) {
+    use std::os::unix::process::CommandExt as _;
+    let parent = std::process::id();
+    // SAFETY: the closure runs in the child between fork and exec and only
+    // makes async-signal-safe system calls (prctl, getppid, _exit); it
+    // allocates nothing and takes no lock.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            if u32::try_from(libc::getppid()).ok() != Some(parent) {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+/// Sends SIGKILL to every process in process group `group` (a Lambda
+/// instance and whatever it started). Errors (the group is gone) are ignored.
+pub fn kill_process_group(group: u32) {
+    let Ok(group) = libc::pid_t::try_from(group) else {
+        return;
+    };
+    if group <= 1 {
+        return;
+    }
+    // SAFETY: kill has no memory-safety preconditions; a negative pid names
+    // a process group, and `group` > 1 never means "every process".
+    unsafe { libc::kill(-group, libc::SIGKILL) };
 }
 
 /// Ends the process now with `status`: no unwinding, no exit handlers, no

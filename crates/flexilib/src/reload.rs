@@ -221,7 +221,13 @@ impl ReloadThread {
         }
         for target in self.server.routes.load().targets() {
             for path in target.watched_paths() {
-                if let Some(dir) = path.parent() {
+                // A watched directory (a Lambda function's code) is watched itself.
+                let dir = if path.is_dir() {
+                    Some(path.as_path())
+                } else {
+                    path.parent()
+                };
+                if let Some(dir) = dir {
                     wanted.insert(dir.to_path_buf());
                 }
             }

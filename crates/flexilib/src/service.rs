@@ -50,6 +50,10 @@ pub async fn handle(
     // A path that could leave the prefix it matches, as `/api/..%2fadmin`
     // would (see `request_path`): 400. Routes match the normalised path.
     let routes = server.routes.load_full();
+    if crate::targets::lambda::is_invoke(&request) {
+        let served = crate::targets::lambda::invoke(&server.env, &routes, request).await;
+        return Ok(log.respond(served));
+    }
     let route = match crate::request_path::normalize(request.uri().path()) {
         Ok(path) => routes.find(&path, request.headers()),
         Err(error) => {

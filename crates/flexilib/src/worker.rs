@@ -123,6 +123,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     }
     server.env.copies.remove();
     drop(server);
+    crate::targets::lambda::stop_all();
     log.flush();
     result
 }

@@ -11,7 +11,10 @@
 //! ```
 //!
 //! Library paths are relative to the directory holding the config file. A
-//! value starting with `http://` is a list of upstream servers with options.
+//! value starting with `http://` is a list of upstream servers with options;
+//! one starting with `lambda:` is a Lambda function ([`lambda`]).
+
+pub mod lambda;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +22,7 @@ use std::path::{Path, PathBuf};
 use hyper::header::HeaderName;
 
 mod library;
+pub use lambda::LambdaSpec;
 pub use library::LibrarySpec;
 
 /// A parsed configuration file.
@@ -68,6 +72,8 @@ pub enum TargetSpec {
     Library(LibrarySpec),
     /// One or more upstream HTTP servers.
     Upstream(UpstreamSpec),
+    /// A Lambda function run by the server.
+    Lambda(LambdaSpec),
 }
 
 /// `http://host:port[/base], http://… [strip_prefix=yes|no] [host=pass|upstream]`.
@@ -173,6 +179,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let matcher = parse_key(key).map_err(syntax)?;
         let target = if value.starts_with("http://") || value.starts_with("https://") {
             TargetSpec::Upstream(parse_upstream(value).map_err(syntax)?)
+        } else if let Some(function) = value.strip_prefix("lambda:") {
+            TargetSpec::Lambda(lambda::parse(function, base).map_err(syntax)?)
         } else {
             TargetSpec::Library(library::parse(value, key, base).map_err(syntax)?)
         };
@@ -435,5 +443,13 @@ mod tests {
             &config.rules[1].matcher,
             Matcher::Header { path_prefix, .. } if path_prefix == "/café"
         ));
+    }
+
+    #[test]
+    fn lambda_option_errors_name_the_line() {
+        assert_eq!(
+            parse_err("/a = a.so\n/f = lambda:fn/bootstrap timeout=x\n"),
+            "/etc/fl/proxy.ini:2: `timeout=x`: a number of seconds above 0, at most 900"
+        );
     }
 }

@@ -5,6 +5,8 @@
 //!   computes in process).
 //! * [`upstream`] — other HTTP servers, as a reverse proxy (a target that
 //!   waits on other processes).
+//! * [`lambda`] — AWS Lambda functions run as local processes (a target
+//!   that waits on other processes).
 //!
 //! A kind provides: how to build it from its [`TargetSpec`], how to serve a
 //! request ([`Target::serve`]), and which files it depends on and what to do
@@ -12,6 +14,7 @@
 //! The [`registry`] keeps live targets across config reloads, keyed by spec.
 
 pub mod body;
+pub mod lambda;
 pub mod native;
 pub mod registry;
 pub mod upstream;
@@ -28,6 +31,7 @@ use crate::arena::ArenaUsage;
 use crate::config::TargetSpec;
 use crate::handlers::HandlerSlots;
 use crate::respond::ReplyBody;
+use lambda::LambdaFunction;
 use native::{LibraryRoute, NativeLibrary};
 use upstream::{ProxyClient, UpstreamGroup};
 
@@ -38,6 +42,8 @@ pub enum Target {
     Library(Arc<LibraryRoute>),
     /// Upstream HTTP servers.
     Upstream(Arc<UpstreamGroup>),
+    /// A Lambda function and its instances.
+    Lambda(Arc<LambdaFunction>),
 }
 
 /// What every target kind may need from the server to serve a request.
@@ -108,6 +114,7 @@ impl Target {
                 spec.clone(),
             ))),
             TargetSpec::Upstream(spec) => Self::Upstream(Arc::new(UpstreamGroup::new(spec))),
+            TargetSpec::Lambda(spec) => Self::Lambda(Arc::new(LambdaFunction::new(spec))),
         }
     }
 
@@ -118,7 +125,7 @@ impl Target {
             Self::Library(route) if !route.spec.options.is_empty() => {
                 route.prepare().map_err(|error| error.to_string())
             }
-            Self::Library(_) | Self::Upstream(_) => Ok(()),
+            Self::Library(_) | Self::Upstream(_) | Self::Lambda(_) => Ok(()),
         }
     }
 
@@ -132,6 +139,7 @@ impl Target {
         match self {
             Self::Library(route) => native::serve(env, route, request).await,
             Self::Upstream(group) => upstream::serve(env, group, request, call).await,
+            Self::Lambda(function) => lambda::serve(env, function, request, call).await,
         }
     }
 
@@ -140,6 +148,7 @@ impl Target {
         match self {
             Self::Library(route) => route.watched_paths(),
             Self::Upstream(_) => Vec::new(),
+            Self::Lambda(function) => function.watched_path().into_iter().collect(),
         }
     }
 
@@ -147,6 +156,7 @@ impl Target {
     pub fn file_changed(&self, path: &Path) {
         match self {
             Self::Library(route) => route.file_changed(path),
+            Self::Lambda(function) => function.file_changed(path),
             Self::Upstream(_) => {}
         }
     }
@@ -156,6 +166,7 @@ impl Target {
     pub fn recheck(&self) {
         match self {
             Self::Library(route) => route.recheck(),
+            Self::Lambda(function) => function.recheck(),
             Self::Upstream(_) => {}
         }
     }
@@ -165,6 +176,7 @@ impl Target {
         match (self, other) {
             (Self::Library(a), Self::Library(b)) => Arc::ptr_eq(a, b),
             (Self::Upstream(a), Self::Upstream(b)) => Arc::ptr_eq(a, b),
+            (Self::Lambda(a), Self::Lambda(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -180,6 +192,7 @@ impl Target {
                 .and_then(|name| name.to_str())
                 .unwrap_or("?"),
             Self::Upstream(_) => "upstream",
+            Self::Lambda(function) => &function.spec().name,
         }
     }
 }

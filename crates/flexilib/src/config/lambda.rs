@@ -1,0 +1,261 @@
+//! The value of a Lambda rule: `lambda:COMMAND [ARG…] [option=value…]`.
+//!
+//! Tokens (separated by whitespace; no quoting) holding `=` are options, the
+//! others form the command line. A command with a `/` is relative to the
+//! config file's directory; a bare name is looked up in `PATH` when an
+//! instance starts. A command with arguments is an interpreter running the
+//! function's code (`python3 -m awslambdaric app.handler`); one without is
+//! the function itself (a `bootstrap`). Options:
+//!
+//! | option | meaning | default |
+//! |---|---|---|
+//! | `name=` | the function's name | the command's file name |
+//! | `timeout=` | seconds an invocation may run | 3 |
+//! | `memory=` | MB, reported (`AWS_LAMBDA_FUNCTION_MEMORY_SIZE`, `REPORT`) | 128 |
+//! | `concurrency=` | most instances at once | 10 |
+//! | `queue=` | requests that may wait for an instance when all are busy (then 429) | 0 |
+//! | `idle=` | seconds an idle instance is kept | 300 |
+//! | `handler=` | `_HANDLER` | the last argument, if the command has any |
+//! | `dir=` | working directory and `LAMBDA_TASK_ROOT` (relative to the config file) | the config file's directory |
+//! | `env.NAME=` | an extra environment variable | |
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// A Lambda function as the config describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LambdaSpec {
+    /// The function's name (`AWS_LAMBDA_FUNCTION_NAME`, the Invoke API's `{name}`).
+    pub name: String,
+    /// The program: an absolute path, or a bare name looked up in `PATH`.
+    pub program: PathBuf,
+    /// Its arguments.
+    pub args: Vec<String>,
+    /// Working directory and `LAMBDA_TASK_ROOT`.
+    pub dir: PathBuf,
+    /// How long one invocation may run.
+    pub timeout: Duration,
+    /// Memory size in MB (reported; not enforced).
+    pub memory_mb: u32,
+    /// Most instances running at once.
+    pub concurrency: u32,
+    /// Requests that may wait for a busy instance before 429.
+    pub queue: u32,
+    /// How long an idle instance is kept before it is stopped.
+    pub idle: Duration,
+    /// `_HANDLER`, if any.
+    pub handler: Option<String>,
+    /// Extra environment variables, in config order.
+    pub env: Vec<(String, String)>,
+}
+
+impl LambdaSpec {
+    /// True for an interpreter command (one with arguments, such as
+    /// `python3 -m awslambdaric app.handler`): its code is the function's
+    /// directory, which is watched, rather than the program file.
+    pub fn is_interpreted(&self) -> bool {
+        !self.args.is_empty()
+    }
+}
+
+/// AWS's default timeout.
+const DEFAULT_TIMEOUT: Duration = Duration::from_secs(3);
+/// AWS's largest timeout (15 minutes).
+const MAX_TIMEOUT_SECONDS: f64 = 900.0;
+
+/// Parses the text after `lambda:`; `base` is the config file's directory.
+pub fn parse(value: &str, base: &Path) -> Result<LambdaSpec, String> {
+    let mut command: Vec<&str> = Vec::new();
+    let mut name = None;
+    let mut timeout = DEFAULT_TIMEOUT;
+    let mut memory_mb = 128;
+    let mut concurrency = 10;
+    let mut queue = 0;
+    let mut idle = Duration::from_secs(300);
+    let mut handler = None;
+    let mut dir = None;
+    let mut env = Vec::new();
+    for token in value.split_whitespace() {
+        let Some((key, setting)) = token.split_once('=') else {
+            command.push(token);
+            continue;
+        };
+        if let Some(variable) = key.strip_prefix("env.") {
+            let valid = !variable.is_empty()
+                && !variable.starts_with(|c: char| c.is_ascii_digit())
+                && variable
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!(
+                    "`{key}`: an environment variable name has letters, digits and `_`"
+                ));
+            }
+            env.push((variable.to_string(), setting.to_string()));
+            continue;
+        }
+        match key {
+            "name" => {
+                let valid = !setting.is_empty()
+                    && setting.len() <= 64
+                    && setting
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+                if !valid {
+                    return Err(format!(
+                        "`name={setting}`: a function name has 1 to 64 letters, digits, `-` and `_`"
+                    ));
+                }
+                name = Some(setting.to_string());
+            }
+            "timeout" => timeout = seconds(key, setting, MAX_TIMEOUT_SECONDS)?,
+            "idle" => idle = seconds(key, setting, 86_400.0 * 365.0)?,
+            "memory" => memory_mb = number(key, setting, 128, 10_240)?,
+            "concurrency" => concurrency = number(key, setting, 1, 1000)?,
+            "queue" => queue = number(key, setting, 0, 100_000)?,
+            "handler" if !setting.is_empty() => handler = Some(setting.to_string()),
+            "dir" if !setting.is_empty() => dir = Some(absolute(&base.join(setting))),
+            "handler" | "dir" => return Err(format!("`{key}=` needs a value")),
+            _ => {
+                return Err(format!(
+                    "unknown lambda option `{key}` (name, timeout, memory, concurrency, queue, idle, handler, dir, env.NAME)"
+                ))
+            }
+        }
+    }
+    let Some((&program, args)) = command.split_first() else {
+        return Err("`lambda:` needs a command, e.g. `lambda:functions/hello/bootstrap`".into());
+    };
+    let program = if program.contains('/') {
+        absolute(&base.join(program))
+    } else {
+        PathBuf::from(program)
+    };
+    let name = match name {
+        Some(name) => name,
+        None => default_name(&program)?,
+    };
+    // An interpreter command's last argument names the handler.
+    let handler = handler.or_else(|| args.last().map(|arg| (*arg).to_string()));
+    Ok(LambdaSpec {
+        name,
+        program,
+        args: args.iter().map(|arg| (*arg).to_string()).collect(),
+        dir: dir.unwrap_or_else(|| absolute(base)),
+        timeout,
+        memory_mb,
+        concurrency,
+        queue,
+        idle,
+        handler,
+        env,
+    })
+}
+
+/// The command's file name, when it is a valid function name.
+fn default_name(program: &Path) -> Result<String, String> {
+    let file = program
+        .file_name()
+        .and_then(|name| name.to_str())
+        .unwrap_or_default();
+    let valid = !file.is_empty()
+        && file.len() <= 64
+        && file
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if valid {
+        Ok(file.to_string())
+    } else {
+        Err(format!(
+            "`{file}` is not a valid function name; give one with `name=`"
+        ))
+    }
+}
+
+fn seconds(key: &str, text: &str, max: f64) -> Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if secs.is_finite() && secs > 0.0 && secs <= max => {
+            Ok(Duration::from_secs_f64(secs))
+        }
+        _ => Err(format!(
+            "`{key}={text}`: a number of seconds above 0, at most {max}"
+        )),
+    }
+}
+
+fn number(key: &str, text: &str, min: u32, max: u32) -> Result<u32, String> {
+    match text.parse::<u32>() {
+        Ok(value) if (min..=max).contains(&value) => Ok(value),
+        _ => Err(format!(
+            "`{key}={text}`: a whole number from {min} to {max}"
+        )),
+    }
+}
+
+fn absolute(path: &Path) -> PathBuf {
+    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ok(text: &str) -> LambdaSpec {
+        match parse(text, Path::new("/etc/fl")) {
+            Ok(spec) => spec,
+            Err(error) => panic!("{text}: {error}"),
+        }
+    }
+
+    #[test]
+    fn executable_with_options() {
+        let spec = ok("functions/hello/bootstrap timeout=2 concurrency=4 memory=256 env.A=b=c");
+        assert_eq!(spec.name, "bootstrap");
+        assert_eq!(
+            spec.program,
+            PathBuf::from("/etc/fl/functions/hello/bootstrap")
+        );
+        assert!(spec.args.is_empty() && !spec.is_interpreted());
+        assert_eq!(spec.dir, PathBuf::from("/etc/fl"));
+        assert_eq!(spec.timeout, Duration::from_secs(2));
+        assert_eq!((spec.memory_mb, spec.concurrency, spec.queue), (256, 4, 0));
+        assert_eq!(spec.handler, None);
+        assert_eq!(spec.env, vec![("A".to_string(), "b=c".to_string())]);
+    }
+
+    #[test]
+    fn interpreter_defaults() {
+        let spec = ok("python3 -m awslambdaric app.handler dir=fn name=py queue=5 idle=0.5");
+        assert_eq!(spec.program, PathBuf::from("python3"));
+        assert!(spec.is_interpreted());
+        assert_eq!(spec.args, ["-m", "awslambdaric", "app.handler"]);
+        assert_eq!(spec.handler.as_deref(), Some("app.handler"));
+        assert_eq!(spec.dir, PathBuf::from("/etc/fl/fn"));
+        assert_eq!(spec.name, "py");
+        assert_eq!(spec.timeout, DEFAULT_TIMEOUT);
+        assert_eq!((spec.memory_mb, spec.concurrency, spec.queue), (128, 10, 5));
+        assert_eq!(spec.idle, Duration::from_millis(500));
+        assert_eq!(
+            ok("node ric.js index.handler handler=other.fn")
+                .handler
+                .as_deref(),
+            Some("other.fn")
+        );
+    }
+
+    #[test]
+    fn errors() {
+        let err = |text: &str| parse(text, Path::new("/x")).err().unwrap_or_default();
+        assert!(err("").contains("needs a command"));
+        assert!(err("timeout=2").contains("needs a command"));
+        assert!(err("b timeout=0").contains("`timeout=0`"));
+        assert!(err("b timeout=901").contains("at most 900"));
+        assert!(err("b memory=64").contains("from 128 to 10240"));
+        assert!(err("b concurrency=0").contains("from 1 to 1000"));
+        assert!(err("b speed=1").contains("unknown lambda option `speed`"));
+        assert!(err("b env.1X=2").contains("environment variable name"));
+        assert!(err("b name=a.b").contains("function name"));
+        assert!(err("fn/boot.strap").contains("give one with `name=`"));
+        assert!(err("b dir=").contains("needs a value"));
+    }
+}

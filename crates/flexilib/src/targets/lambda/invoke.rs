@@ -1,0 +1,277 @@
+//! The Invoke API on the server's own port, as AWS's Lambda API and its
+//! runtime interface emulator answer it, so `aws lambda invoke
+//! --endpoint-url` and `cargo lambda invoke` work:
+//!
+//! `POST /2015-03-31/functions/{name}/invocations`, body = the event.
+//! * `X-Amz-Invocation-Type: RequestResponse` (default): 200 with the
+//!   function's result as it returned it; a failure is 200 with
+//!   `X-Amz-Function-Error: Unhandled` and the error JSON; throttled: 429.
+//! * `Event`: 202 at once; the invocation runs in the background.
+//! * `DryRun`: 204.
+//! * Unknown function: 404 `ResourceNotFoundException`.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use base64::Engine as _;
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+
+use super::pool::Waiting;
+use super::{ids, Outcome, MAX_PAYLOAD};
+use crate::access_log::TargetNote;
+use crate::body_channel;
+use crate::respond::ReplyBody;
+use crate::route::RouteTable;
+use crate::targets::{body, Served, Target, TargetEnv};
+
+const PREFIX: &str = "/2015-03-31/functions/";
+const SUFFIX: &str = "/invocations";
+
+/// True for a request the Invoke API answers (before the route table).
+pub fn is_invoke(request: &Request<Incoming>) -> bool {
+    let path = request.uri().path();
+    request.method() == Method::POST && path.starts_with(PREFIX) && path.ends_with(SUFFIX)
+}
+
+/// The function name in an invoke path: a name, `name:qualifier`, or an ARN.
+fn function_name(path: &str) -> Option<String> {
+    let raw = path.strip_prefix(PREFIX)?.strip_suffix(SUFFIX)?;
+    let decoded = raw
+        .replace("%3A", ":")
+        .replace("%3a", ":")
+        .replace("%24", "$");
+    let name = match decoded.strip_prefix("arn:") {
+        Some(arn) => arn.split(':').nth(5)?.to_string(),
+        None => decoded.split(':').next()?.to_string(),
+    };
+    (!name.is_empty() && !name.contains('/')).then_some(name)
+}
+
+/// Answers one Invoke API request against the functions of `routes`.
+pub async fn invoke(env: &TargetEnv, routes: &RouteTable, request: Request<Incoming>) -> Served {
+    let name = function_name(request.uri().path()).unwrap_or_default();
+    let function = routes.targets().find_map(|target| match target {
+        Target::Lambda(function) if function.spec().name == name => Some(Arc::clone(function)),
+        _ => None,
+    });
+    let Some(function) = function else {
+        let arn = format!(
+            "arn:aws:lambda:us-east-1:{}:function:{name}",
+            super::event::ACCOUNT_ID
+        );
+        return Served::plain(api_error(
+            StatusCode::NOT_FOUND,
+            "ResourceNotFoundException",
+            &format!("Function not found: {arn}"),
+        ));
+    };
+    let (parts, body) = request.into_parts();
+    let invocation_type = parts
+        .headers
+        .get("x-amz-invocation-type")
+        .map(|value| value.as_bytes().to_vec())
+        .unwrap_or_else(|| b"RequestResponse".to_vec());
+    let client_context = parts
+        .headers
+        .get("x-amz-client-context")
+        .and_then(|value| {
+            base64::engine::general_purpose::STANDARD
+                .decode(value.as_bytes())
+                .ok()
+        })
+        .and_then(|decoded| HeaderValue::from_bytes(&decoded).ok());
+    let limit = env.max_body_bytes.max(MAX_PAYLOAD as u64);
+    let event = match body::read_whole(body, limit, env.body_timeout).await {
+        Ok(event) => event,
+        Err(reply) => return Served::plain(reply.into_response()),
+    };
+    if event.len() > MAX_PAYLOAD {
+        return Served::plain(api_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLargeException",
+            &format!(
+                "Request must be smaller than {MAX_PAYLOAD} bytes for the InvokeFunction operation"
+            ),
+        ));
+    }
+    let event = if event.is_empty() {
+        Bytes::from_static(b"{}")
+    } else {
+        event
+    };
+    let request_id = ids::request_id();
+    let started = Instant::now();
+    let note = |started: Instant| TargetNote {
+        kind: "lambda",
+        who: function.spec().name.clone(),
+        time: started.elapsed(),
+    };
+    let response = match invocation_type.as_slice() {
+        b"DryRun" => empty(StatusCode::NO_CONTENT, &request_id),
+        b"Event" => {
+            let pool = Arc::clone(&function.pool);
+            let id = request_id.clone();
+            tokio::spawn(async move {
+                // The result of an asynchronous invocation goes nowhere;
+                // the function's logs tell what happened.
+                let _ = pool
+                    .invoke_as(id, event, client_context, Waiting::Background)
+                    .await;
+            });
+            empty(StatusCode::ACCEPTED, &request_id)
+        }
+        b"RequestResponse" => {
+            let outcome = function
+                .pool
+                .invoke_as(request_id.clone(), event, client_context, Waiting::Queue)
+                .await;
+            raw_response(outcome, &request_id)
+        }
+        _ => api_error(
+            StatusCode::BAD_REQUEST,
+            "InvalidParameterValueException",
+            "X-Amz-Invocation-Type must be RequestResponse, Event or DryRun",
+        ),
+    };
+    Served {
+        response,
+        usage: crate::arena::ArenaUsage::default(),
+        note: Some(note(started)),
+    }
+}
+
+/// A synchronous invocation's answer: the result as the function returned it.
+fn raw_response(outcome: Outcome, request_id: &str) -> Response<ReplyBody> {
+    let mut function_error = false;
+    let (status, body) = match outcome {
+        Outcome::Response(result) => (StatusCode::OK, ReplyBody::Full(result)),
+        Outcome::Streaming { prelude, body, .. } => {
+            // A plain invoke of a streaming function gets its bytes as they
+            // were sent, prelude included.
+            let body = match prelude {
+                None => body,
+                Some(prelude) => prefixed(prelude, body),
+            };
+            (StatusCode::OK, ReplyBody::Channel(body))
+        }
+        Outcome::Failed(failure) => {
+            function_error = true;
+            (StatusCode::OK, ReplyBody::Full(failure.body))
+        }
+        Outcome::Throttled => {
+            return api_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Rate Exceeded.",
+            );
+        }
+    };
+    let mut response = Response::new(body);
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        HeaderName::from_static("x-amz-executed-version"),
+        HeaderValue::from_static("$LATEST"),
+    );
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        headers.insert(HeaderName::from_static("x-amzn-requestid"), id);
+    }
+    if function_error {
+        headers.insert(
+            HeaderName::from_static("x-amz-function-error"),
+            HeaderValue::from_static("Unhandled"),
+        );
+    }
+    response
+}
+
+/// `prelude`, eight NULs, then `rest`, as one streamed body.
+fn prefixed(prelude: Bytes, mut rest: body_channel::BodyReceiver) -> body_channel::BodyReceiver {
+    use http_body_util::BodyExt as _;
+    let (sender, receiver) = body_channel::channel(64 * 1024);
+    tokio::spawn(async move {
+        let mut head = prelude.to_vec();
+        head.extend_from_slice(&[0; 8]);
+        if sender.send(Bytes::from(head)).await.is_err() {
+            return;
+        }
+        while let Some(frame) = rest.frame().await {
+            match frame.map(hyper::body::Frame::into_data) {
+                Ok(Ok(data)) => {
+                    if sender.send(data).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(Err(_)) => {}
+                Err(_) => {
+                    sender.abort();
+                    return;
+                }
+            }
+        }
+        sender.finish();
+    });
+    receiver
+}
+
+fn empty(status: StatusCode, request_id: &str) -> Response<ReplyBody> {
+    let mut response = Response::new(ReplyBody::Full(Bytes::new()));
+    *response.status_mut() = status;
+    if let Ok(id) = HeaderValue::from_str(request_id) {
+        response
+            .headers_mut()
+            .insert(HeaderName::from_static("x-amzn-requestid"), id);
+    }
+    response
+}
+
+/// An error of the Lambda API: `{"Type": "User", "message": …}` with
+/// `X-Amzn-ErrorType`, as AWS sends it (SDKs read the header), plus
+/// `errorType` and `errorMessage`, which `cargo lambda invoke` reads.
+fn api_error(status: StatusCode, kind: &'static str, message: &str) -> Response<ReplyBody> {
+    let body = json!({
+        "Type": "User",
+        "message": message,
+        "errorType": kind,
+        "errorMessage": message,
+    })
+    .to_string();
+    let mut response = Response::new(ReplyBody::Full(Bytes::from(body)));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    headers.insert(
+        HeaderName::from_static("x-amzn-errortype"),
+        HeaderValue::from_static(kind),
+    );
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::function_name;
+
+    #[test]
+    fn names() {
+        let name = |path: &str| function_name(path);
+        assert_eq!(
+            name("/2015-03-31/functions/hello/invocations").as_deref(),
+            Some("hello")
+        );
+        assert_eq!(
+            name("/2015-03-31/functions/hello:%24LATEST/invocations").as_deref(),
+            Some("hello")
+        );
+        assert_eq!(
+            name("/2015-03-31/functions/arn%3Aaws%3Alambda%3Aus-east-1%3A123456789012%3Afunction%3Ahello/invocations").as_deref(),
+            Some("hello")
+        );
+        assert_eq!(name("/2015-03-31/functions//invocations"), None);
+        assert_eq!(name("/2015-03-31/functions/a/b/invocations"), None);
+    }
+}

@@ -1,0 +1,345 @@
+//! The instances of one function.
+//!
+//! An invocation takes the most recently used idle instance of the current
+//! generation (warm), or starts one (cold) while fewer than `concurrency`
+//! are running; otherwise it waits in a FIFO queue of at most `queue`
+//! requests (for at most the function's timeout) or is throttled (429).
+//! An instance is idle again once its result is in; idle instances are
+//! stopped after `idle`.
+//!
+//! Hot reload is by generation: a change of the function's code starts a
+//! new generation. Idle instances of older generations are stopped at
+//! once, busy ones as soon as their invocation ends; only instances of the
+//! current generation count against `concurrency`, so requests arriving
+//! during a swap start new instances instead of being throttled.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use hyper::header::HeaderValue;
+use tokio::sync::oneshot;
+
+use super::instance::{Instance, Invocation};
+use super::{ids, logs, Failure, Function, Outcome};
+
+/// Background (`Event`) invocations waiting for an instance, at most.
+const BACKGROUND_QUEUE: usize = 10_000;
+
+/// How a request waits when every instance is busy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Waiting {
+    /// In the function's bounded queue, then throttled.
+    Queue,
+    /// As long as it takes (asynchronous invocations).
+    Background,
+}
+
+/// What a waiting request is given.
+enum Grant {
+    /// An idle instance.
+    Instance(Arc<Instance>),
+    /// Room to start an instance of this generation.
+    Slot(u64),
+}
+
+#[derive(Default)]
+struct PoolState {
+    generation: u64,
+    /// Idle instances with the time they became idle; the last is the warmest.
+    idle: Vec<(Arc<Instance>, Instant)>,
+    /// Live instances of the current generation (starting, busy or idle).
+    current: u32,
+    waiters: VecDeque<oneshot::Sender<Grant>>,
+    /// Every live instance, by process id.
+    instances: HashMap<u32, Weak<Instance>>,
+    reaper: bool,
+}
+
+/// Why no instance could be had.
+enum AcquireError {
+    Throttled,
+    Spawn(std::io::Error),
+}
+
+/// A function's pool of instances.
+pub struct PoolShared {
+    /// The function.
+    pub function: Arc<Function>,
+    state: Mutex<PoolState>,
+}
+
+impl PoolShared {
+    /// An empty pool.
+    pub fn new(function: Function) -> Arc<Self> {
+        Arc::new(Self {
+            function: Arc::new(function),
+            state: Mutex::new(PoolState::default()),
+        })
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs one invocation and returns how it ended.
+    pub async fn invoke(
+        self: &Arc<Self>,
+        event: Bytes,
+        client_context: Option<HeaderValue>,
+        waiting: Waiting,
+    ) -> Outcome {
+        self.invoke_as(ids::request_id(), event, client_context, waiting)
+            .await
+    }
+
+    /// [`PoolShared::invoke`] with a given request id.
+    pub async fn invoke_as(
+        self: &Arc<Self>,
+        request_id: String,
+        event: Bytes,
+        client_context: Option<HeaderValue>,
+        waiting: Waiting,
+    ) -> Outcome {
+        let (reply, outcome) = oneshot::channel();
+        let mut invocation = Box::new(Invocation {
+            request_id: request_id.clone(),
+            event,
+            trace_id: ids::trace_id(std::time::SystemTime::now()),
+            client_context,
+            reply,
+        });
+        loop {
+            let instance = match self.acquire(waiting).await {
+                Ok(instance) => instance,
+                Err(AcquireError::Throttled) => return Outcome::Throttled,
+                Err(AcquireError::Spawn(error)) => {
+                    let failure = Failure::spawn(&request_id, &error);
+                    logs::line(&self.function.spec.name, &failure.log_line(&request_id));
+                    return Outcome::Failed(failure);
+                }
+            };
+            // An instance that died meanwhile gives the invocation back.
+            match instance.assign(invocation) {
+                Ok(()) => break,
+                Err(back) => invocation = back,
+            }
+        }
+        outcome
+            .await
+            .unwrap_or_else(|_| Outcome::Failed(Failure::exited(&request_id, "instance lost")))
+    }
+
+    async fn acquire(self: &Arc<Self>, waiting: Waiting) -> Result<Arc<Instance>, AcquireError> {
+        let spec = &self.function.spec;
+        let receiver = {
+            let mut state = self.lock();
+            while let Some((instance, _)) = state.idle.pop() {
+                if instance.generation == state.generation && instance.is_alive() {
+                    return Ok(instance);
+                }
+                instance.kill();
+            }
+            if state.current < spec.concurrency {
+                state.current += 1;
+                let generation = state.generation;
+                drop(state);
+                return self.start(generation);
+            }
+            let limit = match waiting {
+                Waiting::Queue => spec.queue as usize,
+                Waiting::Background => BACKGROUND_QUEUE,
+            };
+            state.waiters.retain(|waiter| !waiter.is_closed());
+            if state.waiters.len() >= limit {
+                return Err(AcquireError::Throttled);
+            }
+            let (sender, receiver) = oneshot::channel();
+            state.waiters.push_back(sender);
+            GrantReceiver {
+                receiver: Some(receiver),
+                pool: Arc::clone(self),
+            }
+        };
+        let wait = match waiting {
+            Waiting::Queue => spec.timeout,
+            Waiting::Background => Duration::from_secs(3600),
+        };
+        match receiver.wait(wait).await {
+            Some(Grant::Instance(instance)) => Ok(instance),
+            Some(Grant::Slot(generation)) => self.start(generation),
+            None => Err(AcquireError::Throttled),
+        }
+    }
+
+    /// Starts an instance in a slot already counted in `current`.
+    fn start(self: &Arc<Self>, generation: u64) -> Result<Arc<Instance>, AcquireError> {
+        match Instance::spawn(&self.function, generation, Arc::downgrade(self)) {
+            Ok((instance, child)) => {
+                let start_reaper = {
+                    let mut state = self.lock();
+                    state
+                        .instances
+                        .insert(instance.pid, Arc::downgrade(&instance));
+                    !std::mem::replace(&mut state.reaper, true)
+                };
+                Instance::watch(&instance, child);
+                if start_reaper {
+                    tokio::spawn(reap(Arc::downgrade(self), self.function.spec.idle));
+                }
+                Ok(instance)
+            }
+            Err(error) => {
+                self.give_back(Grant::Slot(generation));
+                Err(AcquireError::Spawn(error))
+            }
+        }
+    }
+
+    /// An instance finished its invocation and can take another.
+    pub fn release(&self, instance: &Arc<Instance>) {
+        let mut state = self.lock();
+        if instance.generation != state.generation || !instance.is_alive() {
+            drop(state);
+            instance.kill();
+            return;
+        }
+        let mut grant = Grant::Instance(Arc::clone(instance));
+        while let Some(waiter) = state.waiters.pop_front() {
+            match waiter.send(grant) {
+                Ok(()) => return,
+                Err(back) => grant = back,
+            }
+        }
+        state.idle.push((Arc::clone(instance), Instant::now()));
+    }
+
+    /// An instance died (once per instance; later calls do nothing).
+    pub fn remove(&self, instance: &Arc<Instance>) {
+        let mut state = self.lock();
+        if state.instances.remove(&instance.pid).is_none() {
+            return;
+        }
+        state.idle.retain(|(idle, _)| !Arc::ptr_eq(idle, instance));
+        if instance.generation == state.generation {
+            state.current = state.current.saturating_sub(1);
+            self.grant_slots(&mut state);
+        }
+    }
+
+    /// A grant a waiter will not use goes back.
+    fn give_back(&self, grant: Grant) {
+        match grant {
+            Grant::Instance(instance) => self.release(&instance),
+            Grant::Slot(generation) => {
+                let mut state = self.lock();
+                if generation == state.generation {
+                    state.current = state.current.saturating_sub(1);
+                    self.grant_slots(&mut state);
+                }
+            }
+        }
+    }
+
+    /// Lets waiters start instances while there is room.
+    fn grant_slots(&self, state: &mut PoolState) {
+        while state.current < self.function.spec.concurrency {
+            let Some(waiter) = state.waiters.pop_front() else {
+                return;
+            };
+            if waiter.send(Grant::Slot(state.generation)).is_ok() {
+                state.current += 1;
+            }
+        }
+    }
+
+    /// The function's code changed: later invocations go to new instances.
+    pub fn new_generation(&self, reason: &str) {
+        let stale = {
+            let mut state = self.lock();
+            state.generation += 1;
+            state.current = 0;
+            let stale = std::mem::take(&mut state.idle);
+            self.grant_slots(&mut state);
+            stale
+        };
+        for (instance, _) in &stale {
+            instance.kill();
+        }
+        tracing::info!(
+            function = %self.function.spec.name,
+            reason,
+            stopped_idle = stale.len(),
+            "new code: new invocations start new instances"
+        );
+    }
+
+    /// Stops idle instances unused for `idle`; true while the pool lives.
+    fn reap_idle(&self, idle: Duration) {
+        let expired: Vec<Arc<Instance>> = {
+            let mut state = self.lock();
+            let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut state.idle)
+                .into_iter()
+                .partition(|(_, since)| since.elapsed() >= idle);
+            state.idle = kept;
+            expired.into_iter().map(|(instance, _)| instance).collect()
+        };
+        for instance in expired {
+            tracing::debug!(function = %self.function.spec.name, pid = instance.pid, "idle instance stopped");
+            instance.kill();
+        }
+    }
+}
+
+impl Drop for PoolShared {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for instance in state.instances.values().filter_map(Weak::upgrade) {
+            instance.kill();
+        }
+    }
+}
+
+/// The idle-reaping task of a pool; ends with the pool.
+async fn reap(pool: Weak<PoolShared>, idle: Duration) {
+    let tick = (idle / 4).clamp(Duration::from_millis(50), Duration::from_secs(10));
+    loop {
+        tokio::time::sleep(tick).await;
+        let Some(pool) = pool.upgrade() else {
+            return;
+        };
+        pool.reap_idle(idle);
+    }
+}
+
+/// A place in the queue. A grant that arrives as the wait gives up (time
+/// out, or the request is dropped) goes back to the pool, never lost.
+struct GrantReceiver {
+    receiver: Option<oneshot::Receiver<Grant>>,
+    pool: Arc<PoolShared>,
+}
+
+impl GrantReceiver {
+    async fn wait(mut self, limit: Duration) -> Option<Grant> {
+        let receiver = self.receiver.as_mut()?;
+        match tokio::time::timeout(limit, receiver).await {
+            Ok(grant) => {
+                self.receiver = None;
+                grant.ok()
+            }
+            Err(_) => None,
+        }
+    }
+}
+
+impl Drop for GrantReceiver {
+    fn drop(&mut self) {
+        if let Some(mut receiver) = self.receiver.take() {
+            receiver.close();
+            if let Ok(grant) = receiver.try_recv() {
+                self.pool.give_back(grant);
+            }
+        }
+    }
+}
