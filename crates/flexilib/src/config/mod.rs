@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Library paths are relative to the directory holding the config file. A
-//! value starting with `http://` is a list of upstream servers with options.
+//! value starting with `http://` is a list of upstream servers with options;
+//! `worker:PATH` is the Cloudflare Workers runtime library with `script=PATH`.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use std::path::{Path, PathBuf};
 use hyper::header::HeaderName;
 
 mod library;
+mod worker;
 pub use library::LibrarySpec;
 
 /// A parsed configuration file.
@@ -160,6 +162,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         let matcher = parse_key(key).map_err(syntax)?;
         let target = if value.starts_with("http://") || value.starts_with("https://") {
             TargetSpec::Upstream(parse_upstream(value).map_err(syntax)?)
+        } else if let Some(worker) = value.strip_prefix("worker:") {
+            TargetSpec::Library(worker::parse(worker, key, base).map_err(syntax)?)
         } else {
             TargetSpec::Library(library::parse(value, key, base).map_err(syntax)?)
         };
