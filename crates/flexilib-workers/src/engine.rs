@@ -439,7 +439,9 @@ fn setup<'js>(
 ) -> Result<Entries<'js>, String> {
     let fail = |e: rquickjs::Error| exception_text(ctx, e);
     let natives = natives(ctx, state).map_err(fail)?;
-    let prelude: Function = ctx.eval(PRELUDE).map_err(fail)?;
+    let mut options = rquickjs::context::EvalOptions::default();
+    options.filename = Some("workers:runtime.js".into());
+    let prelude: Function = ctx.eval_with_options(PRELUDE, options).map_err(fail)?;
     let exports: Object = prelude.call((natives,)).map_err(fail)?;
     let get = |name: &str| exports.get::<_, Function>(name).map_err(fail);
     let entries = Entries {

@@ -168,12 +168,12 @@
   // ---------------------------------------------------------------- base64, codecs
   define('btoa', (s) => {
     const r = N.btoa(String(s));
-    if (r == null) throw new DOMException('The string to be encoded contains characters outside of the Latin1 range.', 'InvalidCharacterError');
+    if (r == null) throw new DOMException('btoa() can only operate on characters in the Latin1 (ISO/IEC 8859-1) range.', 'InvalidCharacterError');
     return r;
   });
   define('atob', (s) => {
     const r = N.atob(String(s));
-    if (r == null) throw new DOMException('The string to be decoded is not correctly encoded.', 'InvalidCharacterError');
+    if (r == null) throw new DOMException("atob() called with invalid base64-encoded data. (Only whitespace, '+', '/', alphanumeric ASCII, and up to two terminal '=' signs when the input data length is divisible by 4 are allowed.)", 'InvalidCharacterError');
     return r;
   });
 
@@ -234,7 +234,7 @@
       if (bytes.length > 0) this._bomSeen = true;
       if (!options.stream) this._bomSeen = false;
       const s = N.utf8Decode(bytes, this._fatal);
-      if (s == null) throw new TypeError('The encoded data was not valid for encoding utf-8');
+      if (s == null) throw new TypeError('Failed to decode input.');
       return s;
     }
   }
@@ -295,7 +295,7 @@
     _abort(reason) {
       if (this.aborted) return;
       this.aborted = true;
-      this.reason = reason === undefined ? new DOMException('This operation was aborted', 'AbortError') : reason;
+      this.reason = reason === undefined ? new DOMException('The operation was aborted', 'AbortError') : reason;
       const ev = new Event('abort');
       if (typeof this.onabort === 'function') this.onabort(ev);
       this.dispatchEvent(ev);
@@ -1162,8 +1162,7 @@
     for (;;) {
       const { value, done } = await reader.read();
       if (done) break;
-      if (typeof value === 'string') chunks.push(enc(value));
-      else if (isBufferSource(value)) chunks.push(copy(value));
+      if (isBufferSource(value)) chunks.push(copy(value));
       else throw new TypeError('This ReadableStream did not return bytes.');
     }
     reader.releaseLock();
@@ -1230,7 +1229,9 @@
     }
   }
 
-  const methods = ['DELETE', 'GET', 'HEAD', 'OPTIONS', 'POST', 'PUT', 'PATCH'];
+  const methods = ['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS', 'PATCH', 'CONNECT', 'TRACE', 'COPY', 'LOCK', 'MKCOL',
+    'MOVE', 'PROPFIND', 'PROPPATCH', 'SEARCH', 'UNLOCK', 'BIND', 'REBIND', 'UNBIND', 'ACL', 'REPORT', 'MKACTIVITY', 'CHECKOUT',
+    'MERGE', 'M-SEARCH', 'NOTIFY', 'SUBSCRIBE', 'UNSUBSCRIBE', 'PURGE', 'MKCALENDAR', 'LINK', 'UNLINK'];
   class Request extends Body {
     constructor(input, init = {}) {
       super();
@@ -1239,10 +1240,11 @@
       if (input instanceof Request) src = input;
       else if (input instanceof URL) input = input.href;
       const url = src ? src.url : N.urlParse(String(input), undefined);
-      if (url == null) throw new TypeError(`Fetch API cannot load: ${String(input)}`);
+      if (url == null) throw new TypeError(`Invalid URL: ${String(input)}`);
       this._url = src ? src._url : url[0];
       let method = init.method !== undefined ? String(init.method) : src ? src.method : 'GET';
-      if (methods.includes(method.toUpperCase())) method = method.toUpperCase();
+      if (!methods.includes(method.toUpperCase())) throw new TypeError(`Invalid HTTP method string: ${method}`);
+      method = method.toUpperCase();
       this._method = method;
       this._headers = new Headers(init.headers !== undefined ? init.headers : src ? src.headers : undefined);
       this._redirect = init.redirect !== undefined ? String(init.redirect) : src ? src.redirect : 'follow';
@@ -1290,7 +1292,7 @@
         throw new RangeError('Responses may only be constructed with status codes in the range 200 to 599, inclusive.');
       }
       if (!internal && body !== null && body !== undefined && nullBodyStatus.includes(status)) {
-        throw new TypeError('Response with null body status cannot have body');
+        throw new TypeError('Response with null body status (101, 204, 205, or 304) cannot have a body.');
       }
       this._status = status;
       this._statusText = init.statusText !== undefined ? String(init.statusText) : '';
@@ -1426,8 +1428,8 @@
   const crypto = {
     subtle,
     getRandomValues(ta) {
-      if (!integerArrays.some((C) => ta instanceof C)) throw new DOMException('The data argument must be an integer-type TypedArray', 'TypeMismatchError');
-      if (ta.byteLength > 65536) throw new DOMException(`The ArrayBufferView's byte length (${ta.byteLength}) exceeds the number of bytes of entropy available via this API (65536)`, 'QuotaExceededError');
+      if (!integerArrays.some((C) => ta instanceof C)) throw new DOMException('ArrayBufferView argument to getRandomValues() must be an integer-typed view.', 'TypeMismatchError');
+      if (ta.byteLength > 65536) throw new DOMException(`getRandomValues() only accepts buffers of size <= 64K but provided ${ta.byteLength} bytes.`, 'QuotaExceededError');
       view(ta).set(N.randomBytes(ta.byteLength));
       return ta;
     },
@@ -1439,6 +1441,14 @@
   define('navigator', { userAgent: 'Cloudflare-Workers', hardwareConcurrency: 1, language: 'en' });
   if (!G.performance) define('performance', { now: () => N.now(), timeOrigin: Date.now() });
   define('self', G);
+  // The Cache API as on a workers.dev route: nothing is cached.
+  class Cache {
+    async match() { return undefined; }
+    async put(req, res) { if (res && res.body) await res.arrayBuffer(); }
+    async delete() { return false; }
+  }
+  const defaultCache = new Cache();
+  define('caches', { default: defaultCache, open: async () => defaultCache });
 
   // ---------------------------------------------------------------- fetch
   async function fetch(input, init) {
