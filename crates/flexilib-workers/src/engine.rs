@@ -351,6 +351,14 @@ fn internal_error() -> Response {
     Response::ok("Internal Server Error").status(500).as_given()
 }
 
+/// The answer for a request stopped by the CPU or memory limit.
+fn resource_limits() -> Response {
+    Response::ok("Worker exceeded resource limits\n")
+        .status(503)
+        .header("content-type", "text/plain;charset=UTF-8")
+        .as_given()
+}
+
 /// Writes a line of the worker's output to stderr, prefixed with the route.
 pub fn log(route: &str, text: &str) {
     eprintln!("[{route}] {text}");
@@ -709,12 +717,7 @@ impl<'js> EventLoop<'js> {
             ..
         }) = call
         {
-            responder.complete(
-                Response::ok("Worker exceeded resource limits\n")
-                    .status(503)
-                    .header("content-type", "text/plain;charset=UTF-8")
-                    .as_given(),
-            );
+            responder.complete(resource_limits());
         }
         self.ctx.run_gc();
     }
@@ -963,9 +966,30 @@ fn natives<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>) -> rquickjs::Result<
     });
     let s = state.clone();
     let route = state.borrow().shared.config.route.clone();
-    native!("fail", move |call: f64, text: String| {
-        log(&route, &format!("Uncaught {text}"));
-        finish_failed(&s, id(call));
+    let memory_mb = state.borrow().shared.config.memory_limit / (1024 * 1024);
+    native!("fail", move |ctx: Ctx<'js>, call: f64, text: String| {
+        if text.starts_with("InternalError: out of memory") {
+            // As production: the isolate's memory limit is a resource
+            // limit (503), not the script's own error.
+            log(
+                &route,
+                &format!(
+                    "Error: Worker exceeded memory limit ({memory_mb} MB): the request was stopped"
+                ),
+            );
+            let taken = s.borrow_mut().calls.remove(&id(call));
+            if let Some(Call {
+                answer: Answer::Pending(responder),
+                ..
+            }) = taken
+            {
+                responder.complete(resource_limits());
+            }
+        } else {
+            log(&route, &format!("Uncaught {text}"));
+            finish_failed(&s, id(call));
+        }
+        ctx.run_gc();
     });
 
     // Outbound fetch.
