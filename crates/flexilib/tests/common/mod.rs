@@ -552,7 +552,13 @@ pub fn worker_dir(tag: &str, files: &[(&str, &str)], rules: &str) -> (TempDir, P
 
 /// Replaces `name` in `dir` atomically (as editors and deploy tools do).
 pub fn replace_file(dir: &TempDir, name: &str, text: &str) {
-    let staged = dir.path().join(format!(".{name}.new"));
+    let target = dir.path().join(name);
+    let file_name = target
+        .file_name()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned();
+    let staged = target.with_file_name(format!(".{file_name}.new"));
     std::fs::write(&staged, text).expect("write");
-    std::fs::rename(&staged, dir.path().join(name)).expect("rename");
+    std::fs::rename(&staged, &target).expect("rename");
 }
