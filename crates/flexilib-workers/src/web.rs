@@ -99,7 +99,7 @@ pub fn atob(text: &str) -> Option<String> {
         .chars()
         .filter(|c| !matches!(c, '\t' | '\n' | '\x0c' | '\r' | ' '))
         .collect();
-    if data.len() % 4 == 0 {
+    if data.len().is_multiple_of(4) {
         for _ in 0..2 {
             if data.ends_with('=') {
                 data.pop();
