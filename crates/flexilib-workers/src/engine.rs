@@ -317,6 +317,18 @@ fn bytes_of(array: &TypedArray<'_, u8>) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// A body handed over by JavaScript: a string (sent as UTF-8), a
+/// `Uint8Array`, or nothing.
+fn body_bytes(value: &Value<'_>) -> rquickjs::Result<Vec<u8>> {
+    if let Some(text) = value.as_string() {
+        return Ok(text.to_string()?.into_bytes());
+    }
+    if value.is_null() || value.is_undefined() {
+        return Ok(Vec::new());
+    }
+    Ok(bytes_of(&TypedArray::<u8>::from_value(value.clone())?))
+}
+
 fn opt<'js, T: rquickjs::IntoJs<'js>>(
     ctx: &Ctx<'js>,
     value: Option<T>,
@@ -875,24 +887,22 @@ fn natives<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>) -> rquickjs::Result<
 
     // Answering.
     let s = state.clone();
-    native!(
-        "respond",
-        move |call: f64,
-              status: u16,
-              status_text: String,
-              flat: Vec<String>,
-              body: Option<TypedArray<'js, u8>>| {
-            let taken = s.borrow_mut().calls.remove(&id(call));
-            if let Some(Call {
-                answer: Answer::Pending(responder),
-                ..
-            }) = taken
-            {
-                let body = body.map(|b| bytes_of(&b)).unwrap_or_default();
-                responder.complete(sdk_response(status, &status_text, &flat, body));
-            }
+    native!("respond", move |call: f64,
+                             status: u16,
+                             status_text: String,
+                             flat: Vec<String>,
+                             body: Value<'js>| {
+        let taken = s.borrow_mut().calls.remove(&id(call));
+        if let Some(Call {
+            answer: Answer::Pending(responder),
+            ..
+        }) = taken
+        {
+            let body = body_bytes(&body)?;
+            responder.complete(sdk_response(status, &status_text, &flat, body));
         }
-    );
+        Ok::<_, rquickjs::Error>(())
+    });
     let s = state.clone();
     native!(
         "respondStream",

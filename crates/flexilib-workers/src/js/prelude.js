@@ -481,10 +481,15 @@
 
   // ---------------------------------------------------------------- Headers
   const tokenRe = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+  const headerNames = new Map(); // valid names seen, lowercased
   function headerName(n) {
-    n = String(n);
-    if (!tokenRe.test(n)) throw new TypeError(`Invalid header name.`);
-    return n.toLowerCase();
+    const known = headerNames.get(n);
+    if (known !== undefined) return known;
+    const name = String(n);
+    if (!tokenRe.test(name)) throw new TypeError(`Invalid header name.`);
+    const lower = name.toLowerCase();
+    if (typeof n === 'string' && headerNames.size < 1024) headerNames.set(n, lower);
+    return lower;
   }
   function headerValue(v) {
     v = String(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
@@ -555,9 +560,12 @@
     for (const [k, v] of h._list) out.push(k, v);
     return out;
   }
-  function headersFromFlat(flat) {
-    const h = new Headers();
-    for (let i = 0; i < flat.length; i += 2) h._list.push([flat[i].toLowerCase(), flat[i + 1]]);
+  function headersFromFlat(flat, immutable) {
+    const h = Object.create(Headers.prototype);
+    const list = new Array(flat.length >> 1);
+    for (let i = 0; i < flat.length; i += 2) list[i >> 1] = [flat[i].toLowerCase(), flat[i + 1]];
+    h._list = list;
+    h._immutable = immutable;
     return h;
   }
 
@@ -1173,7 +1181,7 @@
   // [bytes | stream | null, content type | null]
   function extractBody(body) {
     if (body === null || body === undefined) return [null, null];
-    if (typeof body === 'string') return [enc(body), 'text/plain;charset=UTF-8'];
+    if (typeof body === 'string') return [body, 'text/plain;charset=UTF-8'];
     if (isBufferSource(body)) return [copy(body), null];
     if (body instanceof ReadableStream) return [body, null];
     if (body instanceof Blob) return [body._bytes.slice(), body.type || null];
@@ -1193,7 +1201,7 @@
     get body() {
       if (this._stream) return this._stream;
       if (this._bytes === null) return null;
-      this._stream = streamOfBytes(this._bytes);
+      this._stream = streamOfBytes(typeof this._bytes === 'string' ? enc(this._bytes) : this._bytes);
       this._bytes = null;
       return this._stream;
     }
@@ -1205,13 +1213,22 @@
         if (this._stream.locked) throw new TypeError('This ReadableStream is currently locked to a reader.');
         return readAll(this._stream);
       }
-      const b = this._bytes || new Uint8Array(0);
+      const b = this._bytes;
       this._bytes = null;
-      return b;
+      if (typeof b === 'string') return enc(b);
+      return b || new Uint8Array(0);
     }
     async arrayBuffer() { return toArrayBuffer(await this._consume()); }
     async bytes() { return this._consume(); }
-    async text() { return dec(await this._consume()); }
+    async text() {
+      if (typeof this._bytes === 'string' && !this._stream && !this._used) {
+        const text = this._bytes;
+        this._used = true;
+        this._bytes = null;
+        return text;
+      }
+      return dec(await this._consume());
+    }
     async json() { return JSON.parse(await this.text()); }
     async blob() {
       const b = await this._consume();
@@ -1251,15 +1268,22 @@
       this._signal = init.signal !== undefined ? init.signal : src ? src._signal : null;
       this._cf = init.cf !== undefined ? init.cf : src ? src.cf : undefined;
       let body = init.body;
+      let inherited = null;
       if (body === undefined && src) {
         if (src.bodyUsed) throw new TypeError(bodyUsedMessage);
+        inherited = src;
         body = src._stream || src._bytes;
-        src._used = src._stream !== null || src._bytes !== null;
       }
       if (body !== undefined && body !== null && (method === 'GET' || method === 'HEAD')) {
         throw new TypeError('Request with a GET or HEAD method cannot have a body.');
       }
-      this._initBody(body, this._headers);
+      if (inherited) {
+        // The body moves over as it is (no content type is implied).
+        this._initBody(null, this._headers);
+        this._bytes = inherited._bytes;
+        this._stream = inherited._stream;
+        inherited._used = inherited._stream !== null || inherited._bytes !== null;
+      } else this._initBody(body, this._headers);
     }
     get url() { return this._url; }
     get method() { return this._method; }
@@ -1649,22 +1673,41 @@
       N.respond(id, status, res._statusText, flat, res._bytes);
     }
   }
-  async function handle(id, method, url, flat, body) {
-    const headers = headersFromFlat(flat);
-    const req = new Request(url, { method, [kInternal]: true });
-    req._headers = headers;
-    req._headers._immutable = true;
+  const incomingCf = Object.freeze({ colo: 'LOCAL', country: 'XX', httpProtocol: 'HTTP/1.1', clientTcpRtt: 0, asn: 0 });
+  function incoming(method, url, flat, body) {
+    const req = Object.create(Request.prototype);
+    req._url = url;
+    req._method = method;
+    req._headers = headersFromFlat(flat, true);
+    req._redirect = 'follow';
+    req._signal = null;
+    req._cf = incomingCf;
     req._bytes = body;
-    req._cf = { colo: 'LOCAL', country: 'XX', httpProtocol: 'HTTP/1.1', clientTcpRtt: 0, asn: 0 };
-    const ctx = new ExecutionContext(id);
+    req._stream = null;
+    req._used = false;
+    return req;
+  }
+  function answer(id, res) {
     try {
-      if (typeof worker.fetch !== 'function') throw new Error('Handler does not export a fetch() function.');
-      let res = worker.fetch(req, env, ctx);
-      if (res && typeof res.then === 'function') res = await res;
       respond(id, res);
     } catch (e) {
       N.fail(id, errorText(e));
     }
+  }
+  function handle(id, method, url, flat, body) {
+    const req = incoming(method, url, flat, body);
+    const ctx = new ExecutionContext(id);
+    let res;
+    try {
+      if (typeof worker.fetch !== 'function') throw new Error('Handler does not export a fetch() function.');
+      res = worker.fetch(req, env, ctx);
+    } catch (e) {
+      N.fail(id, errorText(e));
+      return;
+    }
+    if (res !== null && typeof res === 'object' && typeof res.then === 'function') {
+      Promise.resolve(res).then((r) => answer(id, r), (e) => N.fail(id, errorText(e)));
+    } else answer(id, res);
   }
   async function scheduled(id, cron) {
     const ctx = new ExecutionContext(id);
