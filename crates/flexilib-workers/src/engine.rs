@@ -12,12 +12,13 @@ use std::future::Future;
 use std::path::{Component, Path, PathBuf};
 use std::rc::Rc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use flexilib_sdk::{BodyWriter, Responder, Response, WriteError};
 use rquickjs::loader::{ImportAttributes, Loader, Resolver};
+use rquickjs::module::WriteOptions;
 use rquickjs::{
     Array, Context, Ctx, Exception, Function, Module, Object, Runtime, TypedArray, Value,
 };
@@ -423,7 +424,18 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<Msg>, tx: Sender<Msg>, ready: SyncS
             current: 0,
             started: Instant::now(),
         }));
-        let entries = match setup(&ctx, &state, &limits) {
+        let setup_started = Instant::now();
+        let entries = setup(&ctx, &state, &limits);
+        if std::env::var_os("FLEXILIB_WORKERS_TRACE").is_some() {
+            log(
+                &route,
+                &format!(
+                    "JS setup took {:.2} ms",
+                    setup_started.elapsed().as_secs_f64() * 1000.0
+                ),
+            );
+        }
+        let entries = match entries {
             Ok(entries) => entries,
             Err(message) => {
                 let _ = ready.send((files.borrow().clone(), Err(message)));
@@ -459,9 +471,7 @@ fn setup<'js>(
 ) -> Result<Entries<'js>, String> {
     let fail = |e: rquickjs::Error| exception_text(ctx, e);
     let natives = natives(ctx, state).map_err(fail)?;
-    let mut options = rquickjs::context::EvalOptions::default();
-    options.filename = Some("workers:runtime.js".into());
-    let prelude: Function = ctx.eval_with_options(PRELUDE, options).map_err(fail)?;
+    let prelude = prelude(ctx).map_err(fail)?;
     let exports: Object = prelude.call((natives,)).map_err(fail)?;
     let get = |name: &str| exports.get::<_, Function>(name).map_err(fail);
     let entries = Entries {
@@ -507,6 +517,31 @@ fn setup<'js>(
         .call::<_, Value>((namespace, bindings))
         .map_err(fail)?;
     Ok(entries)
+}
+
+/// The prelude compiled once per process: parsing and compiling it is most
+/// of a runtime's start-up, loading its bytecode a fraction.
+static PRELUDE_BYTECODE: OnceLock<Vec<u8>> = OnceLock::new();
+
+/// The prelude's function (it takes the natives), from cached bytecode.
+fn prelude<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Function<'js>> {
+    let bytecode = match PRELUDE_BYTECODE.get() {
+        Some(bytecode) => bytecode,
+        None => {
+            let source = format!("export default {PRELUDE}");
+            let module = Module::declare(ctx.clone(), "workers:runtime.js", source)?;
+            let written = module.write(WriteOptions::default())?;
+            PRELUDE_BYTECODE.get_or_init(|| written)
+        }
+    };
+    // SAFETY: the bytes were written by `Module::write` of this very engine
+    // in this process, and live in a static for the rest of it (QuickJS
+    // keeps pointing into them).
+    let module = unsafe { Module::load(ctx.clone(), bytecode) }?;
+    let (module, promise) = module.eval()?;
+    while ctx.execute_pending_job() {}
+    promise.finish::<Value>()?;
+    module.get("default")
 }
 
 struct EventLoop<'js> {

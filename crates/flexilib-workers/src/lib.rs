@@ -53,6 +53,7 @@ impl Instance for Worker {
         let main = worker_config.main.clone();
         let default_cron = worker_config.crons.first().cloned().unwrap_or_default();
         let shared = Arc::new(Shared::new(worker_config)?);
+        let shared_ms = started.elapsed().as_secs_f64() * 1000.0;
         let mut threads = Vec::with_capacity(count);
         let mut failure = None;
         for index in 0..count {
@@ -96,10 +97,11 @@ impl Instance for Worker {
         engine::log(
             &route,
             &format!(
-                "worker ready: {} ({count} JS thread{}, built in {:.1} ms)",
+                "worker ready: {} ({count} JS thread{}, built in {:.1} ms, {:.1} ms before the JS threads)",
                 main.display(),
                 if count == 1 { "" } else { "s" },
-                started.elapsed().as_secs_f64() * 1000.0
+                started.elapsed().as_secs_f64() * 1000.0,
+                shared_ms
             ),
         );
         Ok(Worker {
