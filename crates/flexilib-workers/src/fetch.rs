@@ -6,21 +6,31 @@
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::header::{HeaderName, HeaderValue};
+use hyper_rustls::{HttpsConnector, HttpsConnectorBuilder};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
 
-/// The HTTP client shared by a route's JS threads.
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
+/// The HTTP(S) client shared by a route's JS threads.
+pub type HttpClient = Client<HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 /// Chunks of a response body as they arrive; `Err` if the body broke off.
 pub type BodyRx = tokio::sync::mpsc::Receiver<Result<Bytes, String>>;
 
-/// A new client (pooled, keep-alive).
+/// A new client (pooled, keep-alive; https verified against the system's
+/// certificate store, which honours `SSL_CERT_FILE`/`SSL_CERT_DIR`, or the
+/// Mozilla roots built in when the system has none).
 pub fn client() -> HttpClient {
     let mut connector = HttpConnector::new();
     connector.set_nodelay(true);
-    Client::builder(TokioExecutor::new()).build(connector)
+    connector.enforce_http(false);
+    let builder = HttpsConnectorBuilder::new();
+    let tls = match builder.with_native_roots() {
+        Ok(native) => native,
+        Err(_) => HttpsConnectorBuilder::new().with_webpki_roots(),
+    };
+    let https = tls.https_or_http().enable_http1().wrap_connector(connector);
+    Client::builder(TokioExecutor::new()).build(https)
 }
 
 /// A response head, and its body if it has one.
@@ -80,14 +90,8 @@ pub async fn fetch(
 ) -> Result<FetchHead, FetchError> {
     let mut redirected = false;
     for _ in 0..=20 {
-        match url.scheme() {
-            "http" => {}
-            "https" => {
-                return Err(FetchError::Invalid(format!(
-                    "Fetch API cannot load: {url}: https is not supported by this runtime yet"
-                )))
-            }
-            _ => return Err(FetchError::Invalid(format!("Fetch API cannot load: {url}"))),
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(FetchError::Invalid(format!("Fetch API cannot load: {url}")));
         }
         let mut request = hyper::Request::builder()
             .method(method.as_str())
