@@ -518,8 +518,12 @@
     delete(n) { this._check(); n = headerName(n); this._list = this._list.filter((p) => p[0] !== n); }
     get(n) {
       n = headerName(n);
-      const vs = this._list.filter((p) => p[0] === n).map((p) => p[1]);
-      return vs.length ? vs.join(', ') : null;
+      const list = this._list;
+      let value = null;
+      for (let i = 0; i < list.length; i++) {
+        if (list[i][0] === n) value = value === null ? list[i][1] : value + ', ' + list[i][1];
+      }
+      return value;
     }
     getAll(n) {
       n = headerName(n);
@@ -527,7 +531,12 @@
       return this.getSetCookie();
     }
     getSetCookie() { return this._list.filter((p) => p[0] === 'set-cookie').map((p) => p[1]); }
-    has(n) { n = headerName(n); return this._list.some((p) => p[0] === n); }
+    has(n) {
+      n = headerName(n);
+      const list = this._list;
+      for (let i = 0; i < list.length; i++) if (list[i][0] === n) return true;
+      return false;
+    }
     set(n, v) {
       this._check();
       n = headerName(n);
@@ -1196,7 +1205,12 @@
       this._bytes = b instanceof ReadableStream ? null : b;
       this._stream = b instanceof ReadableStream ? b : null;
       this._used = false;
-      if (type && !headers.has('content-type')) headers._list.push(['content-type', type]);
+      if (type) {
+        const list = headers._list;
+        let typed = false;
+        for (let i = 0; i < list.length; i++) if (list[i][0] === 'content-type') typed = true;
+        if (!typed) list.push(['content-type', type]);
+      }
     }
     get body() {
       if (this._stream) return this._stream;
@@ -1307,26 +1321,35 @@
   const nullBodyStatus = [101, 204, 205, 304];
   const redirectStatus = [301, 302, 303, 307, 308];
   class Response extends Body {
-    constructor(body = null, init = {}) {
+    constructor(body = null, init = undefined) {
       super();
-      init = init || {};
-      const internal = init[kInternal];
-      const status = init.status !== undefined ? Number(init.status) : 200;
-      if (!internal && (!Number.isInteger(status) || status < 200 || status > 599)) {
-        throw new RangeError('Responses may only be constructed with status codes in the range 200 to 599, inclusive.');
-      }
-      if (!internal && body !== null && body !== undefined && nullBodyStatus.includes(status)) {
-        throw new TypeError('Response with null body status (101, 204, 205, or 304) cannot have a body.');
+      let status = 200;
+      let statusText = '';
+      let headers;
+      let webSocket = null;
+      if (init === undefined || init === null) {
+        headers = new Headers();
+      } else {
+        const internal = init[kInternal];
+        if (init.status !== undefined) status = Number(init.status);
+        if (!internal && (!Number.isInteger(status) || status < 200 || status > 599)) {
+          throw new RangeError('Responses may only be constructed with status codes in the range 200 to 599, inclusive.');
+        }
+        if (!internal && body !== null && body !== undefined && nullBodyStatus.includes(status)) {
+          throw new TypeError('Response with null body status (101, 204, 205, or 304) cannot have a body.');
+        }
+        if (init.statusText !== undefined) statusText = String(init.statusText);
+        headers = new Headers(init.headers);
+        if (init.webSocket) webSocket = init.webSocket;
       }
       this._status = status;
-      this._statusText = init.statusText !== undefined ? String(init.statusText) : '';
-      this._headers = new Headers(init.headers);
+      this._statusText = statusText;
+      this._headers = headers;
       this._type = 'default';
-      this._urlList = [];
+      this._urlList = null;
       this._redirected = false;
-      this._webSocket = init.webSocket || null;
-      this._encodeBody = init.encodeBody || 'automatic';
-      this._initBody(body, this._headers);
+      this._webSocket = webSocket;
+      this._initBody(body, headers);
     }
     static json(data, init = {}) {
       const text = JSON.stringify(data);
@@ -1351,7 +1374,7 @@
     get ok() { return this._status >= 200 && this._status <= 299; }
     get headers() { return this._headers; }
     get redirected() { return this._redirected; }
-    get url() { return this._urlList.length ? this._urlList[this._urlList.length - 1] : ''; }
+    get url() { return this._urlList ? this._urlList[this._urlList.length - 1] : ''; }
     get type() { return this._type; }
     get webSocket() { return this._webSocket; }
     get cf() { return undefined; }
@@ -1360,7 +1383,7 @@
       const r = new Response(null, { status: this._status, statusText: this._statusText, headers: this._headers, [kInternal]: true });
       r._bytes = b instanceof ReadableStream ? null : b;
       r._stream = b instanceof ReadableStream ? b : null;
-      r._urlList = this._urlList.slice();
+      r._urlList = this._urlList && this._urlList.slice();
       r._redirected = this._redirected;
       r._type = this._type;
       return r;
