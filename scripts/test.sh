@@ -41,6 +41,8 @@ cargo test --workspace
 python3 bench/lifecycle.py --smoke --no-build
 if ensure_commands wrk:wrk nginx:nginx-light taskset:util-linux; then
     python3 bench/bench.py --smoke
+    # Cloudflare Workers hello world against workerd (from npm, when it installs).
+    python3 bench/workers.py --smoke --no-build
 else
     echo "test.sh: benchmark smoke skipped: wrk, nginx or taskset missing and not installable here (apt-get install -y wrk nginx-light util-linux as root)" >&2
 fi

@@ -12,7 +12,8 @@
 //!
 //! Library paths are relative to the directory holding the config file. A
 //! value starting with `http://` is a list of upstream servers with options;
-//! one starting with `lambda:` is a Lambda function ([`lambda`]).
+//! one starting with `lambda:` is a Lambda function ([`lambda`]);
+//! `worker:PATH` is the Cloudflare Workers runtime library with `script=PATH`.
 
 pub mod lambda;
 
@@ -23,6 +24,7 @@ use hyper::header::HeaderName;
 
 mod library;
 pub use lambda::LambdaSpec;
+mod worker;
 pub use library::LibrarySpec;
 
 /// A parsed configuration file.
@@ -181,6 +183,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             TargetSpec::Upstream(parse_upstream(value).map_err(syntax)?)
         } else if let Some(function) = value.strip_prefix("lambda:") {
             TargetSpec::Lambda(lambda::parse(function, base).map_err(syntax)?)
+        } else if let Some(worker) = value.strip_prefix("worker:") {
+            TargetSpec::Library(worker::parse(worker, key, base).map_err(syntax)?)
         } else {
             TargetSpec::Library(library::parse(value, key, base).map_err(syntax)?)
         };

@@ -613,3 +613,45 @@ pub fn private_dirs_of(pid: u32) -> Vec<String> {
         .filter(|name| name.starts_with(&prefix))
         .collect()
 }
+
+/// The Cloudflare Workers runtime library (`crates/flexilib-workers`),
+/// built by `cargo build --workspace` beside the server binary, where
+/// `worker:PATH` routes find it.
+pub fn workers_library() -> PathBuf {
+    let path = build_dir().join("libflexilib_workers.so");
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` before the tests (see README)",
+        path.display()
+    );
+    path
+}
+
+/// A temp dir holding `files` (name, contents; subdirectories are made)
+/// and a `proxy.ini` with `rules`, for worker routes.
+pub fn worker_dir(tag: &str, files: &[(&str, &str)], rules: &str) -> (TempDir, PathBuf) {
+    workers_library();
+    let dir = TempDir::new(tag);
+    for (name, contents) in files {
+        let path = dir.path().join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).expect("create dir");
+        }
+        std::fs::write(&path, contents).expect("write file");
+    }
+    let config = dir.write("proxy.ini", rules);
+    (dir, config)
+}
+
+/// Replaces `name` in `dir` atomically (as editors and deploy tools do).
+pub fn replace_file(dir: &TempDir, name: &str, text: &str) {
+    let target = dir.path().join(name);
+    let file_name = target
+        .file_name()
+        .expect("a file name")
+        .to_string_lossy()
+        .into_owned();
+    let staged = target.with_file_name(format!(".{file_name}.new"));
+    std::fs::write(&staged, text).expect("write");
+    std::fs::rename(&staged, &target).expect("rename");
+}

@@ -1,0 +1,342 @@
+//! What a worker route is built from: the route's options
+//! (`script=PATH`, `state=DIR`, `threads=N`, `cpu_ms=N`, `memory_mb=N`),
+//! and, when the script is a `wrangler.toml`, its `main`, `[vars]`,
+//! `kv_namespaces`, `[limits] cpu_ms`, `[triggers] crons` and the secrets
+//! in `.dev.vars` beside it.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Why a worker route cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// `script=` is missing.
+    #[error("a worker route needs script=PATH (a .js module or a wrangler.toml)")]
+    NoScript,
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}", path = .path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// `wrangler.toml` is not valid.
+    #[error("{path}: {message}", path = .path.display())]
+    Wrangler {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// `.dev.vars` is not valid.
+    #[error("{path}: {message}", path = .path.display())]
+    DevVars {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An option has a bad value.
+    #[error("option {key}={value}: {message}")]
+    Option {
+        /// The option.
+        key: String,
+        /// Its value.
+        value: String,
+        /// What is wrong.
+        message: &'static str,
+    },
+}
+
+/// A KV namespace binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KvBinding {
+    /// The name in `env`.
+    pub binding: String,
+    /// The namespace id (names its database file).
+    pub id: String,
+}
+
+/// Everything a worker instance needs, resolved.
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    /// The route key, for log lines.
+    pub route: String,
+    /// The module to run, absolute.
+    pub main: PathBuf,
+    /// `env` values: `[vars]` and `.dev.vars`, as a JSON object.
+    pub vars_json: String,
+    /// KV namespaces.
+    pub kv: Vec<KvBinding>,
+    /// Where KV data lives.
+    pub state_dir: PathBuf,
+    /// CPU time a request may use.
+    pub cpu_limit: Duration,
+    /// Memory limit of each JS runtime, bytes.
+    pub memory_limit: usize,
+    /// JS threads (one runtime each).
+    pub threads: usize,
+    /// `[triggers] crons`.
+    pub crons: Vec<String>,
+    /// `compatibility_date`, if given.
+    pub compatibility_date: Option<String>,
+}
+
+/// Production's default CPU limit per request (30 s).
+pub const DEFAULT_CPU_MS: u64 = 30_000;
+/// Memory limit per isolate, as on Cloudflare (128 MB).
+pub const DEFAULT_MEMORY_MB: usize = 128;
+
+#[derive(Debug, Deserialize, Default)]
+struct Wrangler {
+    main: Option<String>,
+    compatibility_date: Option<String>,
+    #[serde(default)]
+    vars: toml::Table,
+    #[serde(default)]
+    kv_namespaces: Vec<WranglerKv>,
+    limits: Option<WranglerLimits>,
+    triggers: Option<WranglerTriggers>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerKv {
+    binding: String,
+    id: Option<String>,
+    preview_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerLimits {
+    cpu_ms: Option<u64>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerTriggers {
+    #[serde(default)]
+    crons: Vec<String>,
+}
+
+fn read(path: &Path, files: &mut Vec<PathBuf>) -> Result<String, ConfigError> {
+    files.push(path.to_path_buf());
+    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
+}
+
+fn number<T: std::str::FromStr + PartialOrd + From<u8>>(
+    key: &str,
+    value: Option<&str>,
+) -> Result<Option<T>, ConfigError> {
+    let Some(value) = value else { return Ok(None) };
+    match value.parse::<T>() {
+        Ok(n) if n >= T::from(1) => Ok(Some(n)),
+        _ => Err(ConfigError::Option {
+            key: key.into(),
+            value: value.into(),
+            message: "expected a positive whole number",
+        }),
+    }
+}
+
+impl WorkerConfig {
+    /// Resolves a route's options. `option` looks an option up; paths are
+    /// relative to `config_dir`. On failure, `files` still names what was
+    /// read (so that fixing it rebuilds the route).
+    pub fn load(
+        route: &str,
+        config_dir: &Path,
+        option: impl Fn(&str) -> Option<String>,
+        files: &mut Vec<PathBuf>,
+    ) -> Result<WorkerConfig, ConfigError> {
+        let script = option("script").ok_or(ConfigError::NoScript)?;
+        let script = config_dir.join(script);
+        let is_toml = script.extension().is_some_and(|e| e == "toml");
+        let (main, base, wrangler) = if is_toml {
+            let text = read(&script, files)?;
+            let wrangler: Wrangler = toml::from_str(&text).map_err(|e| ConfigError::Wrangler {
+                path: script.clone(),
+                message: e.to_string(),
+            })?;
+            let base = script.parent().unwrap_or(config_dir).to_path_buf();
+            let main = wrangler.main.clone().ok_or_else(|| ConfigError::Wrangler {
+                path: script.clone(),
+                message: "no `main` (the worker's module)".into(),
+            })?;
+            (base.join(main), base, wrangler)
+        } else {
+            let base = script.parent().unwrap_or(config_dir).to_path_buf();
+            (script, base, Wrangler::default())
+        };
+
+        let mut vars = serde_json::Map::new();
+        for (name, value) in &wrangler.vars {
+            let json = serde_json::to_value(value).map_err(|e| ConfigError::Wrangler {
+                path: base.join("wrangler.toml"),
+                message: format!("[vars] {name}: {e}"),
+            })?;
+            vars.insert(name.clone(), json);
+        }
+        // Secrets for development, beside the config: always watched, so
+        // that creating the file rebuilds the route.
+        let dev_vars = base.join(".dev.vars");
+        files.push(dev_vars.clone());
+        if dev_vars.exists() {
+            let iter = dotenvy::from_path_iter(&dev_vars).map_err(|e| ConfigError::DevVars {
+                path: dev_vars.clone(),
+                message: e.to_string(),
+            })?;
+            for item in iter {
+                let (name, value) = item.map_err(|e| ConfigError::DevVars {
+                    path: dev_vars.clone(),
+                    message: e.to_string(),
+                })?;
+                vars.insert(name, serde_json::Value::String(value));
+            }
+        }
+
+        let kv = wrangler
+            .kv_namespaces
+            .iter()
+            .map(|ns| KvBinding {
+                binding: ns.binding.clone(),
+                id: ns
+                    .id
+                    .clone()
+                    .or_else(|| ns.preview_id.clone())
+                    .unwrap_or_else(|| ns.binding.clone()),
+            })
+            .collect();
+
+        let state_dir = match option("state") {
+            Some(dir) => config_dir.join(dir),
+            None => base.join(".wrangler/state"),
+        };
+        let cpu_ms = number::<u64>("cpu_ms", option("cpu_ms").as_deref())?
+            .or(wrangler.limits.as_ref().and_then(|l| l.cpu_ms))
+            .unwrap_or(DEFAULT_CPU_MS);
+        let memory_mb = number::<usize>("memory_mb", option("memory_mb").as_deref())?
+            .unwrap_or(DEFAULT_MEMORY_MB);
+        let threads =
+            number::<usize>("threads", option("threads").as_deref())?.unwrap_or_else(|| {
+                std::thread::available_parallelism()
+                    .map_or(1, std::num::NonZeroUsize::get)
+                    .min(4)
+            });
+        Ok(WorkerConfig {
+            route: route.to_string(),
+            main,
+            vars_json: serde_json::Value::Object(vars).to_string(),
+            kv,
+            state_dir,
+            cpu_limit: Duration::from_millis(cpu_ms),
+            memory_limit: memory_mb.saturating_mul(1024 * 1024),
+            threads,
+            crons: wrangler.triggers.map(|t| t.crons).unwrap_or_default(),
+            compatibility_date: wrangler.compatibility_date,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn dir(tag: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("flexilib-workers-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        dir
+    }
+
+    #[test]
+    fn wrangler_toml_and_dev_vars() {
+        let dir = dir("wrangler");
+        std::fs::write(
+            dir.join("wrangler.toml"),
+            r#"
+name = "app"
+main = "src/index.js"
+compatibility_date = "2025-01-01"
+[vars]
+GREETING = "hi"
+LIMITS = { max = 3, names = ["a"] }
+[[kv_namespaces]]
+binding = "CACHE"
+id = "abc123"
+[limits]
+cpu_ms = 50
+[triggers]
+crons = ["*/5 * * * *"]
+"#,
+        )
+        .expect("write");
+        std::fs::write(
+            dir.join(".dev.vars"),
+            "SECRET=\"s3cret\"\nGREETING=override\n",
+        )
+        .expect("write");
+        let mut files = Vec::new();
+        let options = |key: &str| (key == "script").then(|| "wrangler.toml".to_string());
+        let config =
+            WorkerConfig::load("/w", &dir, options, &mut files).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(config.main, dir.join("src/index.js"));
+        let vars: serde_json::Value =
+            serde_json::from_str(&config.vars_json).expect("vars are JSON");
+        assert_eq!(vars["GREETING"], "override");
+        assert_eq!(vars["SECRET"], "s3cret");
+        assert_eq!(vars["LIMITS"]["max"], 3);
+        assert_eq!(
+            config.kv,
+            vec![KvBinding {
+                binding: "CACHE".into(),
+                id: "abc123".into()
+            }]
+        );
+        assert_eq!(config.cpu_limit, Duration::from_millis(50));
+        assert_eq!(config.crons, vec!["*/5 * * * *".to_string()]);
+        assert_eq!(config.state_dir, dir.join(".wrangler/state"));
+        assert!(files.contains(&dir.join("wrangler.toml")));
+        assert!(files.contains(&dir.join(".dev.vars")));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bad_options_and_missing_main() {
+        let dir = dir("bad");
+        std::fs::write(dir.join("wrangler.toml"), "name = \"x\"\n").expect("write");
+        let mut files = Vec::new();
+        let err = WorkerConfig::load(
+            "/w",
+            &dir,
+            |k| (k == "script").then(|| "wrangler.toml".into()),
+            &mut files,
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+        assert!(err.is_err_and(|e| e.contains("no `main`")));
+        let err = WorkerConfig::load(
+            "/w",
+            &dir,
+            |k| match k {
+                "script" => Some("a.js".into()),
+                "threads" => Some("zero".into()),
+                _ => None,
+            },
+            &mut files,
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+        assert!(err.is_err_and(|e| e.contains("threads=zero")));
+        assert!(matches!(
+            WorkerConfig::load("/w", &dir, |_| None, &mut files),
+            Err(ConfigError::NoScript)
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+}

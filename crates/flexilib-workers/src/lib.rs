@@ -1,0 +1,170 @@
+//! Cloudflare Workers emulation for FlexiLib, as an ABI-2 handler library
+//! built only on the public SDK.
+//!
+//! `/app = worker:app.js` in `proxy.ini` (shorthand for this library with
+//! `script=app.js`) runs an unmodified module worker
+//! (`export default { fetch(request, env, ctx) { … } }`). Each route's
+//! instance owns a few JS threads, each with its own QuickJS runtime and
+//! the module loaded (an "isolate"); requests are handed to them through
+//! channels and answered later (`Call::respond_later`) or streamed
+//! (`BodyWriter`), so the server's I/O threads never wait on JavaScript.
+//! Timers, outbound `fetch` and KV are host-side operations: a worker
+//! awaiting one holds no handler slot and its thread runs other requests.
+
+mod config;
+mod engine;
+mod fetch;
+mod kv;
+mod web;
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc;
+use std::sync::Arc;
+use std::time::Instant;
+
+use flexilib_sdk::{export_instance, Answer, Call, Instance, InstanceConfig, Request, Response};
+
+pub use config::{ConfigError, KvBinding, WorkerConfig};
+use engine::{Incoming, Msg, Shared};
+
+/// A worker route: its JS threads.
+pub struct Worker {
+    threads: Vec<mpsc::Sender<Msg>>,
+    next: AtomicUsize,
+    default_cron: String,
+}
+
+impl Instance for Worker {
+    fn new(config: &InstanceConfig<'_>) -> Result<Self, String> {
+        let started = Instant::now();
+        let mut files = Vec::new();
+        let loaded = WorkerConfig::load(
+            config.route(),
+            config.config_dir(),
+            |key| config.option(key).map(str::to_string),
+            &mut files,
+        );
+        for file in &files {
+            config.depends_on(file);
+        }
+        let worker_config = loaded.map_err(|e| e.to_string())?;
+        let count = worker_config.threads;
+        let route = worker_config.route.clone();
+        let main = worker_config.main.clone();
+        let default_cron = worker_config.crons.first().cloned().unwrap_or_default();
+        let shared = Arc::new(Shared::new(worker_config)?);
+        let shared_ms = started.elapsed().as_secs_f64() * 1000.0;
+        let mut threads = Vec::with_capacity(count);
+        let mut failure = None;
+        for index in 0..count {
+            let (tx, rx) = mpsc::channel();
+            let (ready_tx, ready_rx) = mpsc::sync_channel(1);
+            let thread_shared = shared.clone();
+            let thread_tx = tx.clone();
+            let spawned = std::thread::Builder::new()
+                .name(format!("worker-js-{index}"))
+                .stack_size(16 * 1024 * 1024)
+                .spawn(move || engine::run(thread_shared, rx, thread_tx, ready_tx));
+            if let Err(e) = spawned {
+                failure = Some(format!("cannot start a JS thread: {e}"));
+                break;
+            }
+            match ready_rx.recv() {
+                Ok((modules, result)) => {
+                    if index == 0 {
+                        for module in &modules {
+                            config.depends_on(module);
+                        }
+                    }
+                    if let Err(message) = result {
+                        failure = Some(message);
+                        break;
+                    }
+                    threads.push(tx);
+                }
+                Err(_) => {
+                    failure = Some("a JS thread stopped while loading the module".into());
+                    break;
+                }
+            }
+        }
+        if let Some(message) = failure {
+            for thread in &threads {
+                let _ = thread.send(Msg::Shutdown);
+            }
+            return Err(message);
+        }
+        engine::log(
+            &route,
+            &format!(
+                "worker ready: {} ({count} JS thread{}, built in {:.1} ms, {:.1} ms before the JS threads)",
+                main.display(),
+                if count == 1 { "" } else { "s" },
+                started.elapsed().as_secs_f64() * 1000.0,
+                shared_ms
+            ),
+        );
+        Ok(Worker {
+            threads,
+            next: AtomicUsize::new(0),
+            default_cron,
+        })
+    }
+
+    fn handle(&self, request: &Request<'_>, call: Call) -> Answer {
+        let target = request.target();
+        let path = request.path();
+        let scheduled = path.ends_with("/__scheduled").then(|| {
+            request
+                .query()
+                .and_then(|q| {
+                    url::form_urlencoded::parse(q.as_bytes())
+                        .find(|(k, _)| k == "cron")
+                        .map(|(_, v)| v.into_owned())
+                })
+                .unwrap_or_else(|| self.default_cron.clone())
+        });
+        let host = request.header("host").unwrap_or("localhost");
+        let url = format!("http://{host}{target}");
+        let mut headers = Vec::with_capacity(request.header_count() * 2);
+        for (name, value) in request.headers() {
+            headers.push(name.to_string());
+            headers.push(String::from_utf8_lossy(value).into_owned());
+        }
+        let (responder, answer) = call.respond_later();
+        let incoming = Box::new(Incoming {
+            method: request.method().to_string(),
+            url,
+            headers,
+            body: request.body().to_vec(),
+            responder,
+            scheduled,
+        });
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len().max(1);
+        let sent = match self.threads.get(index) {
+            Some(thread) => thread.send(Msg::Request(incoming)),
+            None => Err(mpsc::SendError(Msg::Request(incoming))),
+        };
+        if let Err(mpsc::SendError(Msg::Request(incoming))) = sent {
+            incoming.responder.complete(
+                Response::ok("the worker's JS thread is gone\n")
+                    .status(503)
+                    .header("content-type", "text/plain"),
+            );
+        }
+        answer
+    }
+}
+
+impl Drop for Worker {
+    fn drop(&mut self) {
+        // The threads finish what they run (waitUntil work included, up to
+        // a grace period) and exit by themselves: this may run on one of
+        // them (the host frees an instance after its last completion).
+        for thread in &self.threads {
+            let _ = thread.send(Msg::Shutdown);
+        }
+    }
+}
+
+export_instance!(Worker);
