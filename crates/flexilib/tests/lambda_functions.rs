@@ -605,6 +605,8 @@ while True:
     seen["unknown_id"] = [unknown[0], error_type(unknown[2])]
     busy = call("GET", "invocation/next")
     seen["next_while_running"] = [busy[0], error_type(busy[2])]
+    late_init = call("POST", "init/error", b"{}")
+    seen["init_error_after_init"] = [late_init[0], error_type(late_init[2])]
     if path.endswith("/big"):
         big = call("POST", "invocation/" + request_id + "/response", b"x" * (7 * 1024 * 1024))
         print("big response answered", big[0], error_type(big[2]), flush=True)
@@ -666,6 +668,10 @@ fn the_runtime_api_keeps_its_contract() {
     );
     assert_eq!(
         seen["next_while_running"],
+        serde_json::json!([403, "InvalidStateTransition"])
+    );
+    assert_eq!(
+        seen["init_error_after_init"],
         serde_json::json!([403, "InvalidStateTransition"])
     );
     let env = &seen["env"];
