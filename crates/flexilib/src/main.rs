@@ -41,6 +41,9 @@ fn main() -> ExitCode {
     let settings = Settings::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
+        // A closed stderr must not make logging panic (its default reports
+        // the failure with `eprintln!`, which panics when stderr is gone).
+        .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

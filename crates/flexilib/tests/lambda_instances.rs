@@ -420,3 +420,65 @@ fn a_runtime_that_never_asks_for_its_event_is_stopped() {
         "the stuck process was stopped: {sleepers:?}"
     );
 }
+
+#[test]
+fn a_killed_server_whose_stderr_is_gone_leaves_no_process() {
+    use std::io::{BufRead, BufReader};
+    let dir = TempDir::new("lambda-no-stderr");
+    let config = dir.write(
+        "proxy.ini",
+        &format!(
+            "/rs = lambda:{} name=rs\n",
+            lambda::rust_bootstrap().display()
+        ),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flexilib"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", "0")
+        .env("LISTEN_ADDRESS", "127.0.0.1")
+        .env("RUST_LOG", "info")
+        .env("FLEXILIB_CONFIG", &config)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn flexilib");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (mut addr, mut worker) = (None, None);
+    let mut line = String::new();
+    while addr.is_none() || worker.is_none() {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        for word in line.split_whitespace() {
+            if let Some(a) = word.strip_prefix("address=") {
+                addr = a.parse::<std::net::SocketAddr>().ok();
+            }
+            if let Some(pid) = word.strip_prefix("pid=") {
+                worker = pid.parse::<u32>().ok();
+            }
+        }
+    }
+    let (Some(addr), Some(worker)) = (addr, worker) else {
+        let _ = child.kill();
+        panic!("no address or worker pid on stderr");
+    };
+    // Nobody reads the server's stderr any more.
+    drop(stderr);
+    let mut client = Client::connect(addr);
+    let instance: u32 = client
+        .request("GET", "/rs/pid", &[], b"")
+        .text()
+        .parse()
+        .unwrap_or(0);
+    assert!(instance > 0);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        lambda::wait_gone(worker, Duration::from_secs(10)),
+        "the worker outlived its killed supervisor"
+    );
+    assert!(lambda::wait_gone(instance, Duration::from_secs(2)));
+}
