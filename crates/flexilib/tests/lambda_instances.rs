@@ -130,15 +130,21 @@ fn load(
 fn a_new_executable_takes_over_without_failed_requests() {
     let dir = TempDir::new("lambda-swap");
     let bootstrap = lambda::copy_bootstrap(dir.path(), "bootstrap");
-    let server = lambda::start(&dir, "/fn = lambda:./bootstrap concurrency=3\n");
+    // Three load clients and one slow request: room for all four.
+    let server = lambda::start(&dir, "/fn = lambda:./bootstrap concurrency=4\n");
     assert_eq!(server.get("/fn/pid", &[]).status, 200);
     let stop = Arc::new(AtomicBool::new(false));
     let clients = load(server.addr, "/fn/pid", 3, &stop);
     std::thread::sleep(Duration::from_millis(600));
+    // An invocation in flight during the swap finishes on its old instance.
+    let in_flight = request_in_background(server.addr, "/fn/slow?ms=1000", &[]);
+    std::thread::sleep(Duration::from_millis(200));
     let swapped = Instant::now();
     lambda::replace_bootstrap(&bootstrap);
     std::thread::sleep(Duration::from_millis(1500));
     stop.store(true, Ordering::Relaxed);
+    let (slow, _) = in_flight.join().expect("in-flight request");
+    assert_eq!(slow.status, 200, "the in-flight invocation completed");
     let results: Vec<_> = clients
         .into_iter()
         .flat_map(|c| c.join().expect("load thread"))
@@ -165,6 +171,11 @@ fn a_new_executable_takes_over_without_failed_requests() {
     assert!(
         before.is_disjoint(&after),
         "new instances within 1 s: {before:?} {after:?}"
+    );
+    let slow_pid = slow.text().trim_start_matches("slept in ").to_string();
+    assert!(
+        !after.contains(slow_pid.as_str()),
+        "the in-flight invocation ran on an old instance ({slow_pid}), not a new one"
     );
     for pid in before {
         let pid: u32 = pid.parse().unwrap_or(0);
