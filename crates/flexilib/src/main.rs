@@ -75,6 +75,9 @@ const EXIT_FLUSH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(1
 /// the request path, writes directly.
 fn init_logging(worker: bool) {
     let builder = tracing_subscriber::fmt()
+        // A closed stderr must not make logging panic (its default reports
+        // the failure with `eprintln!`, which panics when stderr is gone).
+        .log_internal_errors(false)
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
             tracing_subscriber::EnvFilter::try_from_default_env()

@@ -100,13 +100,18 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
             None
         }
     };
-    let result = runtime.block_on(serve(
-        settings,
-        inherited,
-        Arc::clone(&server),
-        conn_settings,
-        reloader,
-    ));
+    // A panic out of `serve` still goes through the shutdown below: dropping
+    // the runtime while a reserve thread is held would wait for ever.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(serve(
+            settings,
+            inherited,
+            Arc::clone(&server),
+            conn_settings,
+            reloader,
+        ))
+    }))
+    .unwrap_or_else(|_| Err(anyhow::anyhow!("the server's main task panicked")));
     // Connections still open after the grace period are dropped here, and
     // their log lines written, before the final flush.
     server.env.handlers.release_reserve();

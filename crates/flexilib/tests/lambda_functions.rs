@@ -605,9 +605,36 @@ while True:
     seen["unknown_id"] = [unknown[0], error_type(unknown[2])]
     busy = call("GET", "invocation/next")
     seen["next_while_running"] = [busy[0], error_type(busy[2])]
+    late_init = call("POST", "init/error", b"{}")
+    seen["init_error_after_init"] = [late_init[0], error_type(late_init[2])]
     if path.endswith("/big"):
         big = call("POST", "invocation/" + request_id + "/response", b"x" * (7 * 1024 * 1024))
         print("big response answered", big[0], error_type(big[2]), flush=True)
+        continue
+    if path.endswith("/streamfail"):
+        # A streamed HTTP response that fails half way: an error trailer.
+        import socket
+        stream = socket.create_connection((host, int(port)))
+        prelude = json.dumps({"statusCode": 200, "headers": {"content-type": "text/plain"}}).encode() + bytes(8)
+        def chunk(data):
+            return b"%x\r\n" % len(data) + data + b"\r\n"
+        stream.sendall(
+            b"POST /2018-06-01/runtime/invocation/" + request_id.encode() + b"/response HTTP/1.1\r\n"
+            b"Host: runtime\r\nLambda-Runtime-Function-Response-Mode: streaming\r\n"
+            b"Content-Type: application/vnd.awslambda.http-integration-response\r\n"
+            b"Transfer-Encoding: chunked\r\n"
+            b"Trailer: Lambda-Runtime-Function-Error-Type, Lambda-Runtime-Function-Error-Body\r\n\r\n"
+            + chunk(prelude) + chunk(b"partial ")
+        )
+        import time
+        time.sleep(0.3)
+        stream.sendall(
+            b"0\r\nLambda-Runtime-Function-Error-Type: Runtime.StreamError\r\n"
+            b"Lambda-Runtime-Function-Error-Body: e30=\r\n\r\n"
+        )
+        answer = stream.recv(4096)
+        print("streamed failure answered", answer.split(b" ")[1].decode(), flush=True)
+        stream.close()
         continue
     if path.endswith("/fail"):
         failed = call("POST", "invocation/" + request_id + "/error",
@@ -666,6 +693,10 @@ fn the_runtime_api_keeps_its_contract() {
     );
     assert_eq!(
         seen["next_while_running"],
+        serde_json::json!([403, "InvalidStateTransition"])
+    );
+    assert_eq!(
+        seen["init_error_after_init"],
         serde_json::json!([403, "InvalidStateTransition"])
     );
     let env = &seen["env"];
@@ -730,6 +761,35 @@ fn the_runtime_api_keeps_its_contract() {
         .stderr
         .wait_for(Duration::from_secs(5), |l| l
             == "[contract] error answered 202")
+        .is_some());
+
+    // A stream that fails half way (error trailer): the client gets the
+    // head and what was sent, then the connection is cut (no final chunk).
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+        .write_all(b"GET /c/streamfail HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("send");
+    let mut received = Vec::new();
+    let _ = stream.read_to_end(&mut received);
+    let received = String::from_utf8_lossy(&received);
+    assert!(received.starts_with("HTTP/1.1 200"), "{received}");
+    assert!(received.contains("partial "), "{received}");
+    assert!(
+        !received.ends_with("0\r\n\r\n"),
+        "a failed stream must not look complete: {received:?}"
+    );
+    assert!(server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l
+            == "[contract] streamed response failed: Runtime.StreamError")
+        .is_some());
+    assert!(server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l
+            == "[contract] streamed failure answered 202")
         .is_some());
 
     // The client context of an Invoke API call reaches the runtime.

@@ -130,15 +130,21 @@ fn load(
 fn a_new_executable_takes_over_without_failed_requests() {
     let dir = TempDir::new("lambda-swap");
     let bootstrap = lambda::copy_bootstrap(dir.path(), "bootstrap");
-    let server = lambda::start(&dir, "/fn = lambda:./bootstrap concurrency=3\n");
+    // Three load clients and one slow request: room for all four.
+    let server = lambda::start(&dir, "/fn = lambda:./bootstrap concurrency=4\n");
     assert_eq!(server.get("/fn/pid", &[]).status, 200);
     let stop = Arc::new(AtomicBool::new(false));
     let clients = load(server.addr, "/fn/pid", 3, &stop);
     std::thread::sleep(Duration::from_millis(600));
+    // An invocation in flight during the swap finishes on its old instance.
+    let in_flight = request_in_background(server.addr, "/fn/slow?ms=1000", &[]);
+    std::thread::sleep(Duration::from_millis(200));
     let swapped = Instant::now();
     lambda::replace_bootstrap(&bootstrap);
     std::thread::sleep(Duration::from_millis(1500));
     stop.store(true, Ordering::Relaxed);
+    let (slow, _) = in_flight.join().expect("in-flight request");
+    assert_eq!(slow.status, 200, "the in-flight invocation completed");
     let results: Vec<_> = clients
         .into_iter()
         .flat_map(|c| c.join().expect("load thread"))
@@ -165,6 +171,11 @@ fn a_new_executable_takes_over_without_failed_requests() {
     assert!(
         before.is_disjoint(&after),
         "new instances within 1 s: {before:?} {after:?}"
+    );
+    let slow_pid = slow.text().trim_start_matches("slept in ").to_string();
+    assert!(
+        !after.contains(slow_pid.as_str()),
+        "the in-flight invocation ran on an old instance ({slow_pid}), not a new one"
     );
     for pid in before {
         let pid: u32 = pid.parse().unwrap_or(0);
@@ -419,4 +430,66 @@ fn a_runtime_that_never_asks_for_its_event_is_stopped() {
         sleepers.is_empty(),
         "the stuck process was stopped: {sleepers:?}"
     );
+}
+
+#[test]
+fn a_killed_server_whose_stderr_is_gone_leaves_no_process() {
+    use std::io::{BufRead, BufReader};
+    let dir = TempDir::new("lambda-no-stderr");
+    let config = dir.write(
+        "proxy.ini",
+        &format!(
+            "/rs = lambda:{} name=rs\n",
+            lambda::rust_bootstrap().display()
+        ),
+    );
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_flexilib"))
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("PORT", "0")
+        .env("LISTEN_ADDRESS", "127.0.0.1")
+        .env("RUST_LOG", "info")
+        .env("FLEXILIB_CONFIG", &config)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn flexilib");
+    let mut stderr = BufReader::new(child.stderr.take().expect("stderr"));
+    let (mut addr, mut worker) = (None, None);
+    let mut line = String::new();
+    while addr.is_none() || worker.is_none() {
+        line.clear();
+        if stderr.read_line(&mut line).unwrap_or(0) == 0 {
+            break;
+        }
+        for word in line.split_whitespace() {
+            if let Some(a) = word.strip_prefix("address=") {
+                addr = a.parse::<std::net::SocketAddr>().ok();
+            }
+            if let Some(pid) = word.strip_prefix("pid=") {
+                worker = pid.parse::<u32>().ok();
+            }
+        }
+    }
+    let (Some(addr), Some(worker)) = (addr, worker) else {
+        let _ = child.kill();
+        panic!("no address or worker pid on stderr");
+    };
+    // Nobody reads the server's stderr any more.
+    drop(stderr);
+    let mut client = Client::connect(addr);
+    let instance: u32 = client
+        .request("GET", "/rs/pid", &[], b"")
+        .text()
+        .parse()
+        .unwrap_or(0);
+    assert!(instance > 0);
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(
+        lambda::wait_gone(worker, Duration::from_secs(10)),
+        "the worker outlived its killed supervisor"
+    );
+    assert!(lambda::wait_gone(instance, Duration::from_secs(2)));
 }

@@ -127,6 +127,9 @@ pub enum StateError {
     /// `/next` while an invocation is running.
     #[error("an invocation is still running")]
     Busy,
+    /// `/init/error` after the runtime asked for an event.
+    #[error("the runtime is already initialized")]
+    Initialized,
     /// The instance is stopping.
     #[error("the instance is stopping")]
     Dead,
@@ -363,9 +366,16 @@ impl Instance {
     }
 
     /// `/init/error`: the runtime could not start; the instance is done.
-    pub fn init_failed(&self, error: Bytes) {
-        lock(&self.state).init_error = Some(error);
+    pub fn init_failed(&self, error: Bytes) -> Result<(), StateError> {
+        {
+            let mut state = lock(&self.state);
+            if state.initialized {
+                return Err(StateError::Initialized);
+            }
+            state.init_error = Some(error);
+        }
         self.kill();
+        Ok(())
     }
 
     /// Kills the process group (the exit is handled by the exit watcher).

@@ -10,7 +10,8 @@
 //! | `POST /2018-06-01/runtime/init/error` | 202; the instance is stopped |
 //!
 //! A call that does not fit the instance's state (`/next` during an
-//! invocation, a second result) gets 403 `InvalidStateTransition`.
+//! invocation, a second result, `/init/error` after the first `/next`) gets
+//! 403 `InvalidStateTransition`.
 //! Connections are served by [`crate::conn::serve`], like the public ones.
 
 use std::convert::Infallible;
@@ -134,12 +135,17 @@ async fn handle(instance: &Arc<Instance>, request: Request<Incoming>) -> Answer 
             let body = read_limited(request.into_body())
                 .await
                 .unwrap_or_else(|_| Bytes::from_static(b"{}"));
-            logs::line(
-                &instance.function().spec.name,
-                &format!("init error: {}", String::from_utf8_lossy(&body)),
-            );
-            instance.init_failed(body);
-            accepted()
+            let text = String::from_utf8_lossy(&body).into_owned();
+            match instance.init_failed(body) {
+                Ok(()) => {
+                    logs::line(
+                        &instance.function().spec.name,
+                        &format!("init error: {text}"),
+                    );
+                    accepted()
+                }
+                Err(problem) => state_error(&problem),
+            }
         }
         (
             ["invocation", "next"] | ["invocation", _, "response" | "error"] | ["init", "error"],
@@ -380,7 +386,7 @@ fn state_error(problem: &StateError) -> Answer {
             "InvalidRequestID",
             "Invalid request ID",
         ),
-        StateError::AlreadyResponding | StateError::Busy => error(
+        StateError::AlreadyResponding | StateError::Busy | StateError::Initialized => error(
             StatusCode::FORBIDDEN,
             "InvalidStateTransition",
             &format!("State transition is not allowed: {problem}"),
