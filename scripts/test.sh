@@ -38,7 +38,8 @@ scripts/install-lambda-clients.sh # AWS's Lambda runtime clients for the Lambda 
 cargo test --workspace
 
 # Benchmarks: check that they run (a few seconds each); they assert no speed.
-python3 bench/lifecycle.py --smoke --no-build
+# The lifecycle smoke builds the release binaries the smoke runs use.
+python3 bench/lifecycle.py --smoke
 if ensure_commands wrk:wrk nginx:nginx-light taskset:util-linux; then
     python3 bench/bench.py --smoke
     # Cloudflare Workers hello world against workerd (from npm, when it installs).
