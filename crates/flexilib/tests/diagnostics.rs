@@ -33,16 +33,8 @@ fn a_missing_library_is_remembered_until_it_appears() {
 #[test]
 fn a_failing_call_is_logged_once_in_a_while() {
     let dir = TempDir::new("nullrate");
-    compile_c_text(
-        &dir,
-        "libnull.so",
-        "#include \"flexilib.h\"\nstruct flexilib_response *handle_request(struct flexilib_request *r) { (void)r; return 0; }\n",
-    );
-    compile_c_text(
-        &dir,
-        "libnull2.so",
-        "#include \"flexilib.h\"\nstruct flexilib_response *handle_request(struct flexilib_request *r) { (void)r; return 0; }\n",
-    );
+    compile_c_text(&dir, "libnull.so", common::NULL_HANDLER_C);
+    compile_c_text(&dir, "libnull2.so", common::NULL_HANDLER_C);
     let config = dir.write("proxy.ini", "/a = libnull.so\n/b = libnull2.so\n");
     let server = ServerBuilder::new(&config).start();
     let mut client = server.client();

@@ -54,11 +54,7 @@ fn library_without_handle_request_gets_502_and_null_gets_500() {
         "libnosym.so",
         "int not_a_handler(void) { return 1; }\n",
     );
-    compile_c_text(
-        &dir,
-        "libnull.so",
-        "#include \"flexilib.h\"\nstruct flexilib_response *handle_request(struct flexilib_request *r) { (void)r; return 0; }\n",
-    );
+    compile_c_text(&dir, "libnull.so", common::NULL_HANDLER_C);
     compile_c_text(
         &dir,
         "libinitfail.so",

@@ -92,6 +92,9 @@ pub fn compile_c(src: &Path, out: &Path) {
     assert!(status.success(), "compiling {} failed", src.display());
 }
 
+/// A C library whose `handle_request` returns NULL (the server answers 500).
+pub const NULL_HANDLER_C: &str = "#include \"flexilib.h\"\nstruct flexilib_response *handle_request(struct flexilib_request *r) { (void)r; return 0; }\n";
+
 /// Compiles C source text into `dir/name`.
 pub fn compile_c_text(dir: &TempDir, name: &str, source: &str) -> PathBuf {
     let src = dir.write(&format!("{name}.c"), source);
