@@ -5,7 +5,6 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::service::service_fn;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
@@ -89,9 +88,7 @@ pub async fn accept_loop(
                 };
                 tokio::spawn(async move {
                     let service = move |activity: Arc<conn::Activity>| {
-                        service_fn(move |request| {
-                            handle(Arc::clone(&server), Arc::clone(&activity), request)
-                        })
+                        move |request| handle(Arc::clone(&server), Arc::clone(&activity), request)
                     };
                     conn::serve(stream, peer, service, settings, shutdown, draining).await;
                     drop(guard);

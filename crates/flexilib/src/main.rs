@@ -17,6 +17,7 @@ mod files;
 mod handlers;
 mod host;
 mod housekeeping;
+mod http1;
 mod last_good;
 mod listen;
 mod os;

@@ -15,7 +15,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 use hyper::{Method, Request, Response, Uri, Version};
 
 use crate::access_log::{AccessLog, Entry, TargetNote};
@@ -54,11 +54,7 @@ pub struct Finished {
 
 impl RequestLog {
     /// Starts the log of `request`, just parsed on `activity`'s connection.
-    pub fn start(
-        log: &Arc<AccessLog>,
-        activity: Arc<Activity>,
-        request: &Request<Incoming>,
-    ) -> Self {
+    pub fn start<B>(log: &Arc<AccessLog>, activity: Arc<Activity>, request: &Request<B>) -> Self {
         activity.begin_request();
         Self {
             state: Some(Box::new(Finished {

@@ -1,15 +1,14 @@
 //! One request: route it, hand it to its target, log it. Nothing here
 //! knows what kind of target a route has (see [`crate::targets`]).
 
-use std::convert::Infallible;
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
-use hyper::body::Incoming;
 use hyper::{Request, Response, StatusCode};
 
 use crate::access_log::AccessLog;
 use crate::conn::Activity;
+use crate::http1::RequestBody;
 use crate::request_log::{LoggedBody, RequestLog};
 use crate::respond::Reply;
 use crate::route::RouteTable;
@@ -32,33 +31,33 @@ pub struct Server {
 pub async fn handle(
     server: Arc<Server>,
     activity: Arc<Activity>,
-    mut request: Request<Incoming>,
-) -> Result<Response<LoggedBody>, Infallible> {
+    mut request: Request<RequestBody>,
+) -> Response<LoggedBody> {
     let log = RequestLog::start(&server.log, Arc::clone(&activity), &request);
     if activity.draining {
         let reply = Reply::text(
             StatusCode::SERVICE_UNAVAILABLE,
             "503 Service Unavailable: the server is shutting down\n",
         );
-        return Ok(log_reply(log, reply.closing()));
+        return log_reply(log, reply.closing());
     }
     // A bad Host (see `host`): 400, and the connection is closed.
     if let Err(error) = crate::host::check(&mut request) {
         let reply = Reply::text(StatusCode::BAD_REQUEST, error.response_text());
-        return Ok(log_reply(log, reply.closing()));
+        return log_reply(log, reply.closing());
     }
     // A path that could leave the prefix it matches, as `/api/..%2fadmin`
     // would (see `request_path`): 400. Routes match the normalised path.
     let routes = server.routes.load_full();
     if crate::targets::lambda::is_invoke(&request) {
         let served = crate::targets::lambda::invoke(&server.env, &routes, request).await;
-        return Ok(log.respond(served));
+        return log.respond(served);
     }
     let route = match crate::request_path::normalize(request.uri().path()) {
         Ok(path) => routes.find(&path, request.headers()),
         Err(error) => {
             let reply = Reply::text(StatusCode::BAD_REQUEST, error.response_text());
-            return Ok(log_reply(log, reply));
+            return log_reply(log, reply);
         }
     };
     let Some(route) = route else {
@@ -66,14 +65,14 @@ pub async fn handle(
             StatusCode::NOT_FOUND,
             "404 Not Found: no route matches this request\n",
         );
-        return Ok(log_reply(log, reply));
+        return log_reply(log, reply);
     };
     let call = CallInfo {
         peer_ip: &activity.peer_ip,
         route_prefix: route.prefix(),
     };
     let served = route.target.serve(&server.env, request, call).await;
-    Ok(log.respond(served))
+    log.respond(served)
 }
 
 /// A reply made by the server itself, with its log line.

@@ -13,6 +13,7 @@ use tokio::sync::watch;
 use crate::access_log::AccessLog;
 use crate::conn::{ConnSettings, ConnStats};
 use crate::handlers::HandlerSlots;
+use crate::http1::head::HeadLimits;
 use crate::last_good::LastGood;
 use crate::listen::{self, OpenConnections};
 use crate::reload::Reloader;
@@ -79,15 +80,11 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         reloads: std::sync::Mutex::new(false),
     });
 
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.keep_alive(true)
-        .writev(false)
-        .header_read_timeout(None)
-        .max_header_size(settings.max_header_bytes as usize)
-        .max_headers(settings.max_header_count())
-        .max_buf_size((settings.max_header_bytes as usize).max(8192) + 8192);
     let conn_settings = Arc::new(ConnSettings {
-        http,
+        limits: HeadLimits {
+            max_bytes: settings.max_header_bytes as usize,
+            max_fields: settings.max_header_count(),
+        },
         keepalive_timeout: settings.keepalive_timeout,
         header_read_timeout: settings.header_read_timeout,
         stats: conn_stats,

@@ -1,159 +1,677 @@
-//! The HTTP/1.1 driver of a connection: hyper's connection state machine,
-//! plus the idle keep-alive and header-read timeouts, the stalled-reader
-//! cut-off, graceful shutdown, and parking.
-//!
-//! Timeouts are enforced by a per-connection watchdog that wakes every
-//! `tick` (a quarter of the shorter timeout, between 50 ms and 1 s) and
-//! looks at counters the connection updates as it goes, so the request path
-//! arms no timer per request.
+//! The HTTP/1.1 loop of one connection, on FlexiLib's own codec
+//! ([`crate::http1`]): read a head, hand the request to the service, write
+//! the response while feeding the request body on demand, then the next
+//! request (pipelined ones are answered in order) or the close.
 
+use std::future::{poll_fn, Future};
+use std::io::IoSlice;
 use std::pin::{pin, Pin};
-use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
-use hyper_util::rt::TokioIo;
+use bytes::{Bytes, BytesMut};
+use hyper::body::{Body, Frame};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
-use tokio::time::Instant;
 
 use super::io::{CountingStream, Transport};
-use super::{Activity, ConnSettings, Phase};
+use super::watchdog::{Verdict, Watchdog};
+use super::{Activity, ConnSettings};
+use crate::http1::body::{BodyFeed, ChunkState, Decoded, Decoder, Demand};
+use crate::http1::encode::{self, BodyMode, Exchange};
+use crate::http1::head::{self, BodyFraming, Head, HeadError};
+use crate::http1::upgrade::{self, UpgradeSender, Upgraded};
+use crate::http1::RequestBody;
+use crate::respond::{BodyError, Reply};
 
-/// An idle connection hands its HTTP state (two 8 KiB buffers) back after
-/// this long and waits for its next request holding only the socket.
-const PARK_AFTER: Duration = Duration::from_millis(100);
+/// Bytes read from the socket at a time (the buffer grows as a head needs).
+const READ_SIZE: usize = 4096;
+/// Response bodies up to this size are copied behind the head (one write).
+const COPY_BODY_UP_TO: usize = 1024;
+/// How long a connection closed with unread input keeps reading (and
+/// dropping) it, so the client sees the response rather than a reset.
+const LINGER: Duration = Duration::from_secs(1);
+/// Most bytes dropped while lingering.
+const LINGER_BYTES: usize = 1024 * 1024;
 
-/// How a run of the HTTP state machine on a connection ended.
-pub enum Run<T> {
-    /// The connection is finished (closed, timed out, shut down, failed).
-    Ended,
-    /// Idle for [`PARK_AFTER`]: the socket, to wait on without hyper.
-    Parked(TokioIo<CountingStream<T>>, Instant),
+/// What the connection does after an exchange.
+enum After {
+    /// Read the next request.
+    KeepAlive,
+    /// Close; `linger`: the client may still be sending.
+    Close { linger: bool },
+    /// Close at once (the response could not be completed).
+    Cut,
+    /// Hand the socket to the upgrade's owner.
+    Upgrade(UpgradeSender),
 }
 
-/// Runs hyper on `io` until the connection ends or parks.
-pub async fn run<T, S>(
-    io: TokioIo<CountingStream<T>>,
-    service: S,
+/// What reading a head gave.
+enum Next {
+    Head(Box<Head>),
+    Close,
+    Refuse(HeadError),
+}
+
+/// Serves requests on `io` until the connection ends.
+pub async fn run<T, S, Fut, B>(
+    mut io: CountingStream<T>,
+    activity: &Activity,
+    mut service: S,
+    settings: &ConnSettings,
+    shutdown: &mut watch::Receiver<bool>,
+) where
+    T: Transport,
+    S: FnMut(Request<RequestBody>) -> Fut,
+    Fut: Future<Output = Response<B>>,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BodyError>,
+{
+    let mut buf = BytesMut::new();
+    let mut out = Vec::new();
+    let mut watchdog = Watchdog::new(settings, activity);
+    let mut closing = *shutdown.borrow();
+    loop {
+        let next = read_head(
+            &mut io,
+            &mut buf,
+            &mut out,
+            activity,
+            settings,
+            shutdown,
+            &mut closing,
+            &mut watchdog,
+        )
+        .await;
+        let head = match next {
+            Next::Head(head) => head,
+            Next::Close => break,
+            Next::Refuse(error) => {
+                tracing::debug!(peer = %activity.peer, %error, "request refused");
+                let reply = Reply::text(error.status(), error.response_text()).closing();
+                out.clear();
+                let response = reply.into_response();
+                let (parts, body) = response.into_parts();
+                let mut exchange = Exchange {
+                    head_request: false,
+                    version: hyper::Version::HTTP_11,
+                    keep_alive: false,
+                };
+                encode::head(&parts, &body.size_hint(), &mut exchange, &mut out);
+                if let crate::respond::ReplyBody::Full(text) = body {
+                    out.extend_from_slice(&text);
+                }
+                if io.write_all(&out).await.is_ok() {
+                    close(&mut io, true).await;
+                }
+                return;
+            }
+        };
+        let after = exchange(
+            &mut io,
+            &mut buf,
+            &mut out,
+            *head,
+            &mut service,
+            activity,
+            settings,
+            shutdown,
+            &mut closing,
+            &mut watchdog,
+        )
+        .await;
+        match after {
+            After::KeepAlive if !closing => {}
+            After::KeepAlive => break,
+            After::Close { linger } => {
+                close(&mut io, linger).await;
+                return;
+            }
+            After::Cut => return,
+            After::Upgrade(sender) => {
+                let read_ahead = buf.split().freeze();
+                sender.send(Upgraded::new(Box::new(io), read_ahead));
+                return;
+            }
+        }
+    }
+    close(&mut io, false).await;
+}
+
+/// Sends FIN; with `linger`, reads and drops what the client still sends
+/// for a while, so that closing does not reset the connection (and lose
+/// the response) while its data is unread.
+async fn close<T: Transport>(io: &mut CountingStream<T>, linger: bool) {
+    if io.shutdown().await.is_err() || !linger {
+        return;
+    }
+    let mut sink = [0u8; 4096];
+    let mut dropped = 0;
+    let _ = tokio::time::timeout(LINGER, async {
+        while dropped < LINGER_BYTES {
+            match io.read(&mut sink).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => dropped += n,
+            }
+        }
+    })
+    .await;
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn read_head<T: Transport>(
+    io: &mut CountingStream<T>,
+    buf: &mut BytesMut,
+    out: &mut Vec<u8>,
     activity: &Activity,
     settings: &ConnSettings,
     shutdown: &mut watch::Receiver<bool>,
-) -> Run<T>
-where
-    T: Transport,
-    S: hyper::service::HttpService<hyper::body::Incoming>,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    S::ResBody: 'static,
-    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-{
-    let peer = &activity.peer;
-    let mut connection = settings.http.serve_connection(io, service).with_upgrades();
-    let tick = (settings.keepalive_timeout.min(settings.header_read_timeout) / 4)
-        .clamp(Duration::from_millis(50), Duration::from_secs(1));
-    let mut watchdog = pin!(tokio::time::sleep(tick.min(PARK_AFTER)));
-    let mut seen = activity.phase();
-    let mut since = Instant::now();
-    let mut closing = *shutdown.borrow();
-    if closing {
-        Pin::new(&mut connection).graceful_shutdown();
-    }
-    // A client that stops reading: how long the writer has been stuck.
-    let mut written = activity.bytes_written.load(Ordering::Relaxed);
-    let mut write_stuck_since = Instant::now();
-    // When the idle timeout asked the connection to close.
-    let mut closing_since: Option<Instant> = None;
+    closing: &mut bool,
+    watchdog: &mut Watchdog,
+) -> Next {
     loop {
-        tokio::select! {
+        if !buf.is_empty() {
+            match head::parse(buf, settings.limits) {
+                Ok(Some(head)) => return Next::Head(Box::new(head)),
+                Ok(None) => activity.head_in_progress(buf.len()),
+                Err(error) => return Next::Refuse(error),
+            }
+        } else if *closing {
+            return Next::Close;
+        }
+        // A parked connection holds no buffer until the client sends.
+        let parked = buf.capacity() == 0;
+        let read = tokio::select! {
             biased;
-            result = &mut connection => {
-                if let Err(error) = result {
-                    tracing::debug!(%peer, %error, "connection ended with an error");
-                }
-                return Run::Ended;
+            read = read_more(io, buf, parked) => read,
+            _ = shutdown.changed(), if !*closing => {
+                *closing = true;
+                continue;
             }
-            _ = shutdown.changed(), if !closing => {
-                closing = true;
-                Pin::new(&mut connection).graceful_shutdown();
-            }
-            () = watchdog.as_mut() => {
-                let now = Instant::now();
-                let current = activity.phase();
-                if current != seen {
-                    seen = current;
-                    since = now;
-                }
-                let waited = now.duration_since(since);
-                let now_written = activity.bytes_written.load(Ordering::Relaxed);
-                if now_written != written || !activity.write_blocked.load(Ordering::Relaxed) {
-                    written = now_written;
-                    write_stuck_since = now;
-                } else if now.duration_since(write_stuck_since) >= settings.keepalive_timeout {
-                    tracing::debug!(%peer, "client stopped reading; closing");
-                    return Run::Ended;
-                }
-                if closing_since.is_some_and(|at| now.duration_since(at) >= settings.keepalive_timeout) {
-                    return Run::Ended;
-                }
-                match seen.0 {
-                    Phase::Idle if waited >= settings.keepalive_timeout && !closing => {
-                        closing = true;
-                        closing_since = Some(now);
-                        Pin::new(&mut connection).graceful_shutdown();
-                    }
-                    Phase::Idle
-                        if waited >= PARK_AFTER
-                            && !closing
-                            && !activity.write_blocked.load(Ordering::Relaxed) =>
-                    {
-                        // Idle, and the last write did not block, so every
-                        // response is flushed: hyper holds nothing but
-                        // buffers. Bytes it read ahead are read again first.
-                        // `None` only after an upgrade, which ends the connection.
-                        let Some(parts) = connection.into_parts() else {
-                            return Run::Ended;
-                        };
-                        let mut io = parts.io;
-                        if !parts.read_buf.is_empty() {
-                            io.inner_mut().set_prefix(parts.read_buf);
+            () = watchdog.sleep.as_mut() => {
+                match watchdog.check(activity, settings, *closing) {
+                    Verdict::Close => return Next::Close,
+                    Verdict::Park => {
+                        if buf.is_empty() {
+                            *buf = BytesMut::new();
+                            *out = Vec::new();
                         }
                         settings.stats.parked_one();
-                        return Run::Parked(io, since);
                     }
-                    Phase::ReadingHead if waited >= settings.header_read_timeout => {
-                        tracing::debug!(%peer, "request head not received in time; closing");
-                        return Run::Ended;
-                    }
-                    _ => {}
+                    Verdict::Continue => {}
                 }
-                // An idle connection is looked at again when it is due to park.
-                let next = if seen.0 == Phase::Idle && !closing {
-                    (since + PARK_AFTER).clamp(now + Duration::from_millis(10), now + tick)
-                } else {
-                    now + tick
-                };
-                watchdog.as_mut().reset(next);
+                continue;
             }
+        };
+        match read {
+            Ok(0) | Err(_) => return Next::Close,
+            Ok(_) => {}
         }
     }
 }
 
-/// Waits for the next request on a parked connection. False if the
-/// connection should end instead (keep-alive timeout, shutdown, error).
-/// A parked connection holding the start of a request head resumes at
-/// once: the header-read timeout, not the keep-alive one, bounds the rest.
-pub async fn wait_while_parked<T: Transport>(
-    io: &TokioIo<CountingStream<T>>,
-    idle_since: Instant,
+/// Reads more bytes into `buf` (after waiting for readability without a
+/// buffer, if `parked`).
+async fn read_more<T: Transport>(
+    io: &mut CountingStream<T>,
+    buf: &mut BytesMut,
+    parked: bool,
+) -> std::io::Result<usize> {
+    if parked {
+        io.readable().await?;
+    }
+    if buf.capacity() - buf.len() < READ_SIZE / 4 {
+        buf.reserve(READ_SIZE);
+    }
+    io.read_buf(buf).await
+}
+
+/// The state of one request/response exchange, polled as one: the service
+/// future, the request body fed on demand, the response written.
+struct Exchanging<B> {
+    feed: Option<BodyFeed>,
+    decoder: Decoder,
+    /// `100 Continue` is to be sent before the body is read.
+    continue_due: bool,
+    exchange: Exchange,
+    response: Option<Response<()>>,
+    body: Option<B>,
+    mode: BodyMode,
+    /// Bytes of a `Length` body still allowed.
+    length_left: u64,
+    /// Pending output: `out[out_pos..]`, then `data`, then `tail`.
+    out_pos: usize,
+    data: Bytes,
+    tail: &'static [u8],
+    trailers: Option<HeaderMap>,
+    body_done: bool,
+    /// The body broke off or was longer than it said: cut the connection.
+    broken: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn exchange<T, S, Fut, B>(
+    io: &mut CountingStream<T>,
+    buf: &mut BytesMut,
+    out: &mut Vec<u8>,
+    head: Head,
+    service: &mut S,
+    activity: &Activity,
     settings: &ConnSettings,
     shutdown: &mut watch::Receiver<bool>,
+    closing: &mut bool,
+    watchdog: &mut Watchdog,
+) -> After
+where
+    T: Transport,
+    S: FnMut(Request<RequestBody>) -> Fut,
+    Fut: Future<Output = Response<B>>,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BodyError>,
+{
+    let Head {
+        request,
+        framing,
+        keep_alive,
+        expect_continue,
+        upgrade,
+    } = head;
+    let exchange = Exchange {
+        head_request: request.method() == Method::HEAD,
+        version: request.version(),
+        keep_alive: keep_alive && !*closing && !activity.draining,
+    };
+    let (body, feed, decoder) = match framing {
+        BodyFraming::Empty => (RequestBody::empty(), None, Decoder::Done),
+        BodyFraming::Length(length) if !expect_continue && buf.len() as u64 >= length => {
+            // Checked: `length` is at most `buf.len()`.
+            let whole = buf.split_to(length as usize).freeze();
+            (RequestBody::full(whole), None, Decoder::Done)
+        }
+        BodyFraming::Length(length) => {
+            let (body, feed) = RequestBody::streamed(Some(length));
+            (body, Some(feed), Decoder::Length(length))
+        }
+        BodyFraming::Chunked => {
+            let (body, feed) = RequestBody::streamed(None);
+            (body, Some(feed), Decoder::Chunked(ChunkState::Size))
+        }
+    };
+    let mut request = request.map(|()| body);
+    let upgrade_sender = upgrade.then(|| {
+        let (sender, on_upgrade) = upgrade::pending();
+        request.extensions_mut().insert(on_upgrade);
+        sender
+    });
+    let mut future = pin!(service(request));
+    let mut state = Exchanging {
+        feed,
+        decoder,
+        continue_due: expect_continue,
+        exchange,
+        response: None,
+        body: None,
+        mode: BodyMode::None,
+        length_left: 0,
+        out_pos: 0,
+        data: Bytes::new(),
+        tail: b"",
+        trailers: None,
+        body_done: false,
+        broken: false,
+    };
+    out.clear();
+    let finished = loop {
+        let step = tokio::select! {
+            biased;
+            result = poll_fn(|cx| state.poll(cx, future.as_mut(), io, buf, out)) => Some(result),
+            _ = shutdown.changed(), if !*closing => {
+                *closing = true;
+                None
+            }
+            () = watchdog.sleep.as_mut() => {
+                if watchdog.check(activity, settings, false) == Verdict::Close {
+                    return After::Cut;
+                }
+                None
+            }
+        };
+        if let Some(result) = step {
+            break result;
+        }
+    };
+    // The response body (and with it the access-log line) is done only now
+    // that its bytes were handed to the socket.
+    drop(state.body.take());
+    if finished.is_err() || state.broken {
+        return After::Cut;
+    }
+    let status = state.response.as_ref().map(Response::status);
+    if status == Some(StatusCode::SWITCHING_PROTOCOLS) {
+        return match upgrade_sender {
+            Some(sender) => After::Upgrade(sender),
+            None => After::Close { linger: false },
+        };
+    }
+    let body_read = state.decoder.is_done();
+    if !body_read {
+        // The target answered without reading the whole body: the rest of
+        // it cannot be told from a next request.
+        return After::Close { linger: true };
+    }
+    if state.exchange.keep_alive {
+        After::KeepAlive
+    } else {
+        After::Close { linger: false }
+    }
+}
+
+impl<B> Exchanging<B>
+where
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BodyError>,
+{
+    /// Ready when the response is written (or the connection failed).
+    fn poll<T: Transport, Fut: Future<Output = Response<B>>>(
+        &mut self,
+        cx: &mut Context<'_>,
+        future: Pin<&mut Fut>,
+        io: &mut CountingStream<T>,
+        buf: &mut BytesMut,
+        out: &mut Vec<u8>,
+    ) -> Poll<Result<(), ()>> {
+        if self.feed.is_some() {
+            self.poll_feed(cx, io, buf, out)?;
+        }
+        if self.response.is_none() {
+            let Poll::Ready(response) = future.poll(cx) else {
+                if self.feed.is_none() && watch_for_close(cx, io, buf) {
+                    // The client left: dropping the service future abandons
+                    // the request (logged 499).
+                    return Poll::Ready(Err(()));
+                }
+                return self.poll_flush_interim(cx, io, out);
+            };
+            let (parts, body) = response.into_parts();
+            // A `100 Continue` not sent yet is no longer needed.
+            self.continue_due = false;
+            self.mode = encode::head(&parts, &body.size_hint(), &mut self.exchange, out);
+            if let BodyMode::Length(length) = self.mode {
+                self.length_left = length;
+            }
+            self.body_done = self.mode == BodyMode::None;
+            self.response = Some(Response::from_parts(parts, ()));
+            // A body that is not sent (HEAD, 204, 304) is done at once.
+            self.body = (!self.body_done).then_some(body);
+        }
+        self.poll_write(cx, io, out)
+    }
+
+    /// Before the response: writes a pending `100 Continue`.
+    fn poll_flush_interim<T: Transport>(
+        &mut self,
+        cx: &mut Context<'_>,
+        io: &mut CountingStream<T>,
+        out: &mut Vec<u8>,
+    ) -> Poll<Result<(), ()>> {
+        while self.out_pos < out.len() {
+            match Pin::new(&mut *io).poll_write(cx, &out[self.out_pos..]) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Err(())),
+                Poll::Ready(Ok(n)) => self.out_pos += n,
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        out.clear();
+        self.out_pos = 0;
+        Poll::Pending
+    }
+
+    /// Feeds the request body while the target asks for it.
+    fn poll_feed<T: Transport>(
+        &mut self,
+        cx: &mut Context<'_>,
+        io: &mut CountingStream<T>,
+        buf: &mut BytesMut,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ()> {
+        let Some(feed) = self.feed.take() else {
+            return Ok(());
+        };
+        let result = self.feed_while_wanted(&feed, cx, io, buf, out);
+        if let Ok(true) = result {
+            self.feed = Some(feed);
+        }
+        result.map(|_| ())
+    }
+
+    /// Feeds frames; `Ok(true)` while the body has more to come.
+    fn feed_while_wanted<T: Transport>(
+        &mut self,
+        feed: &BodyFeed,
+        cx: &mut Context<'_>,
+        io: &mut CountingStream<T>,
+        buf: &mut BytesMut,
+        out: &mut Vec<u8>,
+    ) -> Result<bool, ()> {
+        loop {
+            match feed.poll_demand(cx) {
+                Poll::Pending => return Ok(true),
+                Poll::Ready(Demand::Gone) => return Ok(false),
+                Poll::Ready(Demand::Frame) => {}
+            }
+            if self.continue_due {
+                self.continue_due = false;
+                if self.response.is_none() {
+                    out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
+                }
+            }
+            match self.decoder.decode(buf) {
+                Ok(Decoded::Data(data)) => feed.send(Frame::data(data)),
+                Ok(Decoded::Trailers(trailers)) => {
+                    feed.send(Frame::trailers(trailers));
+                    feed.finish();
+                    return Ok(false);
+                }
+                Ok(Decoded::End) => {
+                    feed.finish();
+                    return Ok(false);
+                }
+                Ok(Decoded::NeedMore) => {
+                    if !out.is_empty() && self.response.is_none() {
+                        // The `100 Continue` goes out first; the client
+                        // waits for it before it sends the body.
+                        if let Poll::Ready(Err(())) = self.poll_flush_interim(cx, io, out) {
+                            return Err(());
+                        }
+                        if !out.is_empty() {
+                            return Ok(true);
+                        }
+                    }
+                    if buf.capacity() - buf.len() < READ_SIZE / 4 {
+                        buf.reserve(READ_SIZE * 4);
+                    }
+                    match poll_read_buf(io, cx, buf) {
+                        Poll::Pending => return Ok(true),
+                        Poll::Ready(Ok(0)) => {
+                            feed.fail("the client closed the connection before the body ended");
+                            return Ok(false);
+                        }
+                        Poll::Ready(Ok(_)) => {}
+                        Poll::Ready(Err(error)) => {
+                            feed.fail(&error.to_string());
+                            return Ok(false);
+                        }
+                    }
+                }
+                Err(error) => {
+                    feed.fail(&error.to_string());
+                    return Err(());
+                }
+            }
+        }
+    }
+
+    /// Writes the head and the body; ready when all is on the socket.
+    fn poll_write<T: Transport>(
+        &mut self,
+        cx: &mut Context<'_>,
+        io: &mut CountingStream<T>,
+        out: &mut Vec<u8>,
+    ) -> Poll<Result<(), ()>> {
+        loop {
+            // Flush what is pending.
+            while self.out_pos < out.len() || !self.data.is_empty() || !self.tail.is_empty() {
+                let head = &out[self.out_pos.min(out.len())..];
+                let slices = [
+                    IoSlice::new(head),
+                    IoSlice::new(&self.data),
+                    IoSlice::new(self.tail),
+                ];
+                let written = match Pin::new(&mut *io).poll_write_vectored(cx, &slices) {
+                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Err(())),
+                    Poll::Ready(Ok(n)) => n,
+                    Poll::Pending => return Poll::Pending,
+                };
+                self.consume(written, out.len());
+            }
+            out.clear();
+            self.out_pos = 0;
+            if self.body_done {
+                return Poll::Ready(Ok(()));
+            }
+            let Some(body) = self.body.as_mut() else {
+                return Poll::Ready(Ok(()));
+            };
+            let frame = match Pin::new(body).poll_frame(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(frame) => frame,
+            };
+            let ended = match frame {
+                None => true,
+                Some(Err(error)) => {
+                    let error: BodyError = error.into();
+                    tracing::debug!(%error, "response body failed; cutting the connection");
+                    self.broken = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Some(Ok(frame)) => {
+                    match frame.into_data() {
+                        Ok(data) => self.queue_data(data, out),
+                        Err(frame) => {
+                            if let Ok(trailers) = frame.into_trailers() {
+                                self.trailers = Some(trailers);
+                            }
+                        }
+                    }
+                    self.body.as_ref().is_none_or(Body::is_end_stream)
+                }
+            };
+            if ended {
+                // Dropped before the last write, as soon as it ended: the
+                // access-log line goes out in the order requests are served.
+                self.body = None;
+                self.body_done = true;
+                match self.mode {
+                    BodyMode::Chunked => encode::chunked_end(self.trailers.as_ref(), out),
+                    BodyMode::Length(_) if self.length_left > 0 => {
+                        // Shorter than its Content-Length said.
+                        self.broken = true;
+                        return Poll::Ready(Ok(()));
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+
+    /// Queues body bytes, framed for the mode.
+    fn queue_data(&mut self, mut data: Bytes, out: &mut Vec<u8>) {
+        if data.is_empty() {
+            return;
+        }
+        match self.mode {
+            BodyMode::None => return,
+            BodyMode::Length(_) => {
+                if data.len() as u64 > self.length_left {
+                    // Longer than its Content-Length said: send what was
+                    // announced, then cut.
+                    data.truncate(self.length_left as usize);
+                    self.broken = true;
+                    self.body_done = true;
+                }
+                self.length_left -= data.len() as u64;
+            }
+            BodyMode::Chunked => {
+                encode::chunk_start(data.len(), out);
+                self.tail = b"\r\n";
+            }
+            BodyMode::UntilClose => {}
+        }
+        if data.len() <= COPY_BODY_UP_TO {
+            out.extend_from_slice(&data);
+            if self.tail == b"\r\n" {
+                out.extend_from_slice(self.tail);
+                self.tail = b"";
+            }
+        } else {
+            self.data = data;
+        }
+    }
+
+    /// `written` bytes of the pending output went out.
+    fn consume(&mut self, mut written: usize, out_len: usize) {
+        let head_left = out_len - self.out_pos.min(out_len);
+        let from_head = written.min(head_left);
+        self.out_pos += from_head;
+        written -= from_head;
+        let from_data = written.min(self.data.len());
+        let _ = self.data.split_to(from_data);
+        written -= from_data;
+        self.tail = &self.tail[written.min(self.tail.len())..];
+    }
+}
+
+/// While the target works and the body is not being read: true if the
+/// client closed the connection (or it failed). Bytes of a next request
+/// (pipelined) are kept in `buf`, up to a bound.
+fn watch_for_close<T: Transport>(
+    cx: &mut Context<'_>,
+    io: &mut CountingStream<T>,
+    buf: &mut BytesMut,
 ) -> bool {
-    if io.inner().has_prefix() {
-        return true;
+    const KEEP_AHEAD: usize = 64 * 1024;
+    while buf.len() < KEEP_AHEAD {
+        match io.poll_read_ready(cx) {
+            Poll::Ready(Ok(())) => {}
+            Poll::Ready(Err(_)) => return true,
+            Poll::Pending => return false,
+        }
+        let mut chunk = [0u8; 2048];
+        let mut read_buf = ReadBuf::new(&mut chunk);
+        match Pin::new(&mut *io).poll_read(cx, &mut read_buf) {
+            Poll::Ready(Ok(())) if read_buf.filled().is_empty() => return true,
+            Poll::Ready(Ok(())) => buf.extend_from_slice(read_buf.filled()),
+            Poll::Ready(Err(_)) => return true,
+            Poll::Pending => return false,
+        }
     }
-    let deadline = idle_since + settings.keepalive_timeout;
-    tokio::select! {
-        biased;
-        _ = shutdown.changed() => false,
-        () = tokio::time::sleep_until(deadline) => false,
-        ready = io.inner().readable() => ready.is_ok(),
-    }
+    false
+}
+
+/// Reads into the spare room of `buf` (zeroed first: this path carries
+/// request bodies only; heads are read with `read_buf`).
+fn poll_read_buf<T: Transport>(
+    io: &mut CountingStream<T>,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<std::io::Result<usize>> {
+    let filled = buf.len();
+    let room = buf.capacity() - filled;
+    buf.resize(filled + room, 0);
+    let mut read_buf = ReadBuf::new(&mut buf[filled..]);
+    let result = Pin::new(io).poll_read(cx, &mut read_buf);
+    let n = read_buf.filled().len();
+    buf.truncate(filled + n);
+    result.map(|done| done.map(|()| n))
 }

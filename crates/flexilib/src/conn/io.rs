@@ -1,4 +1,4 @@
-//! The byte stream under hyper.
+//! The byte stream of a connection.
 
 use std::future::poll_fn;
 use std::pin::Pin;
@@ -6,7 +6,6 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bytes::Bytes;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
@@ -26,32 +25,21 @@ impl Transport for TcpStream {
 }
 
 /// The stream, counting bytes read and written for the watchdog and the
-/// log. `prefix` holds bytes read ahead before the connection was parked;
-/// they are read first (and counted again, as a request head in progress).
+/// log.
 pub struct CountingStream<T> {
     inner: T,
-    prefix: Bytes,
     activity: Arc<Activity>,
 }
 
 impl<T: Transport> CountingStream<T> {
     /// `inner`, reporting to `activity`.
     pub fn new(inner: T, activity: Arc<Activity>) -> Self {
-        Self {
-            inner,
-            prefix: Bytes::new(),
-            activity,
-        }
+        Self { inner, activity }
     }
 
-    /// Bytes to be read before the stream's own.
-    pub fn set_prefix(&mut self, prefix: Bytes) {
-        self.prefix = prefix;
-    }
-
-    /// True if bytes read ahead are waiting to be read again.
-    pub fn has_prefix(&self) -> bool {
-        !self.prefix.is_empty()
+    /// Ready when the stream is readable.
+    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        self.inner.poll_read_ready(cx)
     }
 
     /// Waits until the stream is readable.
@@ -78,14 +66,7 @@ impl<T: Transport> AsyncRead for CountingStream<T> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<std::io::Result<()>> {
         let before = buf.filled().len();
-        let result = if self.prefix.is_empty() {
-            Pin::new(&mut self.inner).poll_read(cx, buf)
-        } else {
-            let n = self.prefix.len().min(buf.remaining());
-            let chunk = self.prefix.split_to(n);
-            buf.put_slice(&chunk);
-            Poll::Ready(Ok(()))
-        };
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
         let read = buf.filled().len() - before;
         if read > 0 {
             self.activity

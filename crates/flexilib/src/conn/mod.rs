@@ -1,36 +1,43 @@
 //! One client connection: what it is doing ([`Activity`], read by the
 //! timeouts and the access log) and the loop that serves it ([`serve`]).
 //!
-//! * [`http1`] — the HTTP/1.1 driver: hyper, the watchdog that enforces the
-//!   header-read, keep-alive and stalled-reader timeouts, graceful shutdown,
-//!   and parking idle connections without their buffers.
-//! * [`io`] — the byte stream under hyper: any [`io::Transport`] (TCP
-//!   today), counting bytes both ways for the watchdog and the log.
+//! * [`http1`] — the HTTP/1.1 loop on FlexiLib's codec ([`crate::http1`]):
+//!   requests in order, bodies fed on demand, responses written, graceful
+//!   shutdown, idle connections holding no buffers.
+//! * [`watchdog`] — the header-read, keep-alive and stalled-reader
+//!   timeouts, and when an idle connection parks.
+//! * [`io`] — the byte stream: any [`io::Transport`] (TCP today), counting
+//!   bytes both ways for the watchdog and the log.
 //!
 //! [`serve`] is generic over the transport and the service, so a listener
 //! other than the public one (a loopback API, a TLS stream) reuses it.
 
 mod http1;
 pub mod io;
+mod watchdog;
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::Incoming;
-use hyper::server::conn::http1::Builder;
-use hyper::service::HttpService;
-use hyper_util::rt::TokioIo;
+use std::future::Future;
+
+use bytes::Bytes;
+use hyper::body::Body;
+use hyper::{Request, Response};
 use tokio::sync::watch;
 
+use crate::http1::head::HeadLimits;
+use crate::http1::RequestBody;
+use crate::respond::BodyError;
 use io::{CountingStream, Transport};
 
 /// Connection-level settings.
 #[derive(Debug, Clone)]
 pub struct ConnSettings {
-    /// The hyper HTTP/1 builder with limits applied.
-    pub http: Builder,
+    /// Limits on request heads.
+    pub limits: HeadLimits,
     /// Close a connection idle for this long.
     pub keepalive_timeout: Duration,
     /// Close a connection whose request head takes longer than this.
@@ -72,7 +79,7 @@ pub struct Activity {
     in_flight: AtomicUsize,
     /// The last write to the socket would have blocked: hyper still holds
     /// unsent bytes.
-    write_blocked: AtomicBool,
+    pub(crate) write_blocked: AtomicBool,
     /// Bytes written to the socket, to see whether a blocked writer moves.
     bytes_written: AtomicU64,
 }
@@ -101,6 +108,15 @@ impl Activity {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// The start of the next request head (`buffered` bytes, read with the
+    /// last request) is waiting: the header-read timeout applies, not the
+    /// keep-alive one.
+    pub fn head_in_progress(&self, buffered: usize) {
+        let read = self.bytes_read.load(Ordering::Relaxed);
+        self.bytes_at_idle
+            .store(read.saturating_sub(buffered as u64), Ordering::Relaxed);
+    }
+
     /// Bytes written to the socket so far.
     pub fn bytes_written(&self) -> u64 {
         self.bytes_written.load(Ordering::Relaxed)
@@ -122,21 +138,22 @@ impl Activity {
 }
 
 /// Serves `stream` from `peer` until the client closes, a timeout fires, or
-/// shutdown. `service` makes the connection's HTTP service from its
+/// shutdown. `service` makes the connection's request handler from its
 /// [`Activity`]; `draining` marks a connection accepted during shutdown.
-pub async fn serve<T, S>(
+pub async fn serve<T, M, S, Fut, B>(
     stream: T,
     peer: SocketAddr,
-    service: impl FnOnce(Arc<Activity>) -> S,
+    service: M,
     settings: Arc<ConnSettings>,
     mut shutdown: watch::Receiver<bool>,
     draining: bool,
 ) where
     T: Transport,
-    S: HttpService<Incoming> + Clone,
-    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    S::ResBody: 'static,
-    <S::ResBody as hyper::body::Body>::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    M: FnOnce(Arc<Activity>) -> S,
+    S: FnMut(Request<RequestBody>) -> Fut,
+    Fut: Future<Output = Response<B>>,
+    B: Body<Data = Bytes> + Unpin,
+    B::Error: Into<BodyError>,
 {
     let activity = Arc::new(Activity {
         peer: peer.to_string(),
@@ -144,26 +161,7 @@ pub async fn serve<T, S>(
         draining,
         ..Activity::default()
     });
-    let mut io = TokioIo::new(CountingStream::new(stream, Arc::clone(&activity)));
+    let io = CountingStream::new(stream, Arc::clone(&activity));
     let service = service(Arc::clone(&activity));
-    loop {
-        // Boxed so that a parked connection's task does not keep room for
-        // hyper's state in its own frame.
-        let run = Box::pin(http1::run(
-            io,
-            service.clone(),
-            &activity,
-            &settings,
-            &mut shutdown,
-        ));
-        match run.await {
-            http1::Run::Ended => return,
-            http1::Run::Parked(parked, idle_since) => {
-                io = parked;
-                if !http1::wait_while_parked(&io, idle_since, &settings, &mut shutdown).await {
-                    return;
-                }
-            }
-        }
-    }
+    http1::run(io, &activity, service, &settings, &mut shutdown).await;
 }

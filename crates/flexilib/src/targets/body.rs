@@ -5,14 +5,16 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
-use hyper::body::{Body, Incoming};
+use hyper::body::Body;
+
+use crate::http1::RequestBody;
 use hyper::StatusCode;
 
 use crate::respond::Reply;
 
 /// Reads the whole body, enforcing the size limit and the time limit; the
 /// error is the reply to send instead.
-pub async fn read_whole(body: Incoming, limit: u64, timeout: Duration) -> Result<Bytes, Reply> {
+pub async fn read_whole(body: RequestBody, limit: u64, timeout: Duration) -> Result<Bytes, Reply> {
     let too_large =
         || Reply::text(StatusCode::PAYLOAD_TOO_LARGE, "413 Payload Too Large\n").closing();
     if body.size_hint().lower() > limit {

@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use hyper::body::Incoming;
+use crate::http1::RequestBody;
 use hyper::{Request, Response};
 
 use crate::access_log::TargetNote;
@@ -133,7 +133,7 @@ impl Target {
     pub async fn serve(
         &self,
         env: &TargetEnv,
-        request: Request<Incoming>,
+        request: Request<RequestBody>,
         call: CallInfo<'_>,
     ) -> Served {
         match self {

@@ -13,9 +13,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::http1::RequestBody;
 use base64::Engine as _;
 use bytes::Bytes;
-use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
@@ -32,7 +32,7 @@ const PREFIX: &str = "/2015-03-31/functions/";
 const SUFFIX: &str = "/invocations";
 
 /// True for a request the Invoke API answers (before the route table).
-pub fn is_invoke(request: &Request<Incoming>) -> bool {
+pub fn is_invoke(request: &Request<RequestBody>) -> bool {
     let path = request.uri().path();
     request.method() == Method::POST && path.starts_with(PREFIX) && path.ends_with(SUFFIX)
 }
@@ -52,7 +52,7 @@ fn function_name(path: &str) -> Option<String> {
 }
 
 /// Answers one Invoke API request against the functions of `routes`.
-pub async fn invoke(env: &TargetEnv, routes: &RouteTable, request: Request<Incoming>) -> Served {
+pub async fn invoke(env: &TargetEnv, routes: &RouteTable, request: Request<RequestBody>) -> Served {
     let name = function_name(request.uri().path()).unwrap_or_default();
     let function = routes.targets().find_map(|target| match target {
         Target::Lambda(function) if function.spec().name == name => Some(Arc::clone(function)),

@@ -31,8 +31,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Instant, SystemTime};
 
+use crate::http1::RequestBody;
 use bytes::Bytes;
-use hyper::body::Incoming;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
 use hyper::{Request, Response, StatusCode};
 use serde_json::json;
@@ -353,7 +353,7 @@ fn is_noise(path: &Path) -> bool {
 pub async fn serve(
     env: &TargetEnv,
     function: &LambdaFunction,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
     call: CallInfo<'_>,
 ) -> Served {
     let (parts, body) = request.into_parts();

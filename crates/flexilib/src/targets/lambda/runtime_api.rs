@@ -14,13 +14,12 @@
 //! 403 `InvalidStateTransition`.
 //! Connections are served by [`crate::conn::serve`], like the public ones.
 
-use std::convert::Infallible;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use crate::http1::RequestBody;
 use bytes::{Bytes, BytesMut};
 use http_body_util::{BodyExt as _, Full, LengthLimitError, Limited};
-use hyper::body::Incoming;
 use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
@@ -31,6 +30,7 @@ use super::instance::{Instance, StateError};
 use super::{logs, Failure, Outcome, MAX_PAYLOAD};
 use crate::body_channel;
 use crate::conn::{self, Activity, ConnSettings};
+use crate::http1::head::HeadLimits;
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 /// Content type of a streamed HTTP integration response (prelude, 8 NULs, body).
@@ -62,14 +62,14 @@ pub async fn serve(
             stream,
             peer,
             move |activity| {
-                hyper::service::service_fn(move |request| {
+                move |request| {
                     let instance = Arc::clone(&instance);
                     let activity = Arc::clone(&activity);
                     async move {
                         let _busy = Busy::new(activity);
-                        Ok::<_, Infallible>(handle(&instance, request).await)
+                        handle(&instance, request).await
                     }
-                })
+                }
             },
             settings(),
             shutdown.clone(),
@@ -98,10 +98,11 @@ impl Drop for Busy {
 fn settings() -> Arc<ConnSettings> {
     static SETTINGS: OnceLock<Arc<ConnSettings>> = OnceLock::new();
     Arc::clone(SETTINGS.get_or_init(|| {
-        let mut http = hyper::server::conn::http1::Builder::new();
-        http.keep_alive(true).header_read_timeout(None);
         Arc::new(ConnSettings {
-            http,
+            limits: HeadLimits {
+                max_bytes: 64 * 1024,
+                max_fields: 100,
+            },
             keepalive_timeout: Duration::from_secs(600),
             header_read_timeout: Duration::from_secs(10),
             stats: Arc::default(),
@@ -111,7 +112,7 @@ fn settings() -> Arc<ConnSettings> {
 
 type Answer = Response<Full<Bytes>>;
 
-async fn handle(instance: &Arc<Instance>, request: Request<Incoming>) -> Answer {
+async fn handle(instance: &Arc<Instance>, request: Request<RequestBody>) -> Answer {
     let path = request.uri().path().to_string();
     let Some(call) = path.strip_prefix(PREFIX) else {
         return error(
@@ -193,7 +194,7 @@ async fn next(instance: &Arc<Instance>) -> Answer {
     response
 }
 
-async fn response(instance: &Arc<Instance>, id: &str, request: Request<Incoming>) -> Answer {
+async fn response(instance: &Arc<Instance>, id: &str, request: Request<RequestBody>) -> Answer {
     if let Err(problem) = instance.begin_result(id) {
         return state_error(&problem);
     }
@@ -226,7 +227,7 @@ async fn response(instance: &Arc<Instance>, id: &str, request: Request<Incoming>
 
 /// A streamed response: the body is passed on to the client as it comes,
 /// with the function's upload held back while the client is behind.
-async fn stream(instance: &Arc<Instance>, id: &str, request: Request<Incoming>) -> Answer {
+async fn stream(instance: &Arc<Instance>, id: &str, request: Request<RequestBody>) -> Answer {
     let content_type = request.headers().get(CONTENT_TYPE).cloned();
     let integration = content_type
         .as_ref()
@@ -335,7 +336,11 @@ fn find_delimiter(buffer: &[u8]) -> Option<usize> {
     buffer.windows(8).position(|window| window == [0u8; 8])
 }
 
-async fn function_error(instance: &Arc<Instance>, id: &str, request: Request<Incoming>) -> Answer {
+async fn function_error(
+    instance: &Arc<Instance>,
+    id: &str,
+    request: Request<RequestBody>,
+) -> Answer {
     if let Err(problem) = instance.begin_result(id) {
         return state_error(&problem);
     }
@@ -362,7 +367,7 @@ enum ReadError {
     Broken,
 }
 
-async fn read_limited(body: Incoming) -> Result<Bytes, ReadError> {
+async fn read_limited(body: RequestBody) -> Result<Bytes, ReadError> {
     match Limited::new(body, MAX_PAYLOAD).collect().await {
         Ok(collected) => Ok(collected.to_bytes()),
         Err(error) if error.is::<LengthLimitError>() => Err(ReadError::TooLarge),

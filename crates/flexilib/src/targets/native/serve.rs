@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use hyper::body::Incoming;
+use crate::http1::RequestBody;
 use hyper::http::request::Parts;
 use hyper::{Request, StatusCode, Uri};
 
@@ -29,7 +29,7 @@ enum Outcome {
 }
 
 /// Serves `request` on `route`.
-pub async fn serve(env: &TargetEnv, route: &LibraryRoute, request: Request<Incoming>) -> Served {
+pub async fn serve(env: &TargetEnv, route: &LibraryRoute, request: Request<RequestBody>) -> Served {
     let (head, body) = request.into_parts();
     let body = match body::read_whole(body, env.max_body_bytes, env.body_timeout).await {
         Ok(body) => body,

@@ -7,6 +7,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use http_body_util::{Either, Empty};
 use hyper::body::{Body, Incoming};
+
+use crate::http1::{OnUpgrade, RequestBody};
 use hyper::{Method, Request, Response, StatusCode, Uri, Version};
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::client::legacy::Client;
@@ -17,7 +19,7 @@ use super::headers;
 
 /// Body sent upstream: the client's, streamed, or nothing (for requests
 /// that can be retried).
-type UpstreamBody = Either<Incoming, Empty<Bytes>>;
+type UpstreamBody = Either<RequestBody, Empty<Bytes>>;
 
 /// Timeouts and health settings of the proxy.
 #[derive(Debug, Clone)]
@@ -102,11 +104,13 @@ impl ProxyClient {
         &self,
         group: &UpstreamGroup,
         prefix: &str,
-        mut request: Request<Incoming>,
+        mut request: Request<RequestBody>,
         client_ip: &str,
     ) -> Forwarded {
         let upgrade = headers::is_upgrade(request.headers());
-        let client_side = upgrade.then(|| hyper::upgrade::on(&mut request));
+        let client_side = upgrade
+            .then(|| request.extensions_mut().remove::<OnUpgrade>())
+            .flatten();
         let (mut head, body) = request.into_parts();
         let retryable = is_idempotent(&head.method) && body.is_end_stream() && group.len() > 1;
         let mut body = if retryable { None } else { Some(body) };
@@ -256,11 +260,7 @@ fn is_timeout(error: &hyper_util::client::legacy::Error) -> bool {
 /// Copies bytes both ways between the upgraded client and upstream
 /// connections until either side closes.
 /// `open` counts the tunnel while it lasts.
-fn tunnel(
-    open: Arc<AtomicUsize>,
-    client: hyper::upgrade::OnUpgrade,
-    upstream: hyper::upgrade::OnUpgrade,
-) {
+fn tunnel(open: Arc<AtomicUsize>, client: OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
     struct Open(Arc<AtomicUsize>);
     impl Drop for Open {
         fn drop(&mut self) {
@@ -271,14 +271,18 @@ fn tunnel(
     let open = Open(open);
     tokio::spawn(async move {
         let _open = open;
-        let (client, upstream) = match tokio::try_join!(client, upstream) {
-            Ok(pair) => pair,
-            Err(error) => {
+        let (client, upstream) = tokio::join!(client, upstream);
+        let (mut client, upstream) = match (client, upstream) {
+            (Ok(client), Ok(upstream)) => (client, upstream),
+            (Err(error), _) => {
+                tracing::debug!(%error, "upgrade failed");
+                return;
+            }
+            (_, Err(error)) => {
                 tracing::debug!(%error, "upgrade failed");
                 return;
             }
         };
-        let mut client = TokioIo::new(client);
         let mut upstream = TokioIo::new(upstream);
         if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
             tracing::debug!(%error, "tunnel closed with an error");

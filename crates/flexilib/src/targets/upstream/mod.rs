@@ -15,7 +15,7 @@ pub mod headers;
 pub use forward::{ProxyClient, ProxySettings};
 pub use group::UpstreamGroup;
 
-use hyper::body::Incoming;
+use crate::http1::RequestBody;
 use hyper::Request;
 
 use crate::access_log::TargetNote;
@@ -28,7 +28,7 @@ use forward::ProxyFailure;
 pub async fn serve(
     env: &TargetEnv,
     group: &UpstreamGroup,
-    request: Request<Incoming>,
+    request: Request<RequestBody>,
     call: CallInfo<'_>,
 ) -> Served {
     let forwarded = env

@@ -1,0 +1,271 @@
+//! Writing a response head, and the framing of its body.
+
+use std::cell::RefCell;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use hyper::body::SizeHint;
+use hyper::ext::ReasonPhrase;
+use hyper::header::{CONNECTION, CONTENT_LENGTH, DATE, TRANSFER_ENCODING};
+use hyper::http::response::Parts;
+use hyper::{StatusCode, Version};
+
+/// How the response body goes on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyMode {
+    /// No body (HEAD, 1xx, 204, 304): whatever the body holds is not sent.
+    None,
+    /// Exactly this many bytes.
+    Length(u64),
+    /// Chunked transfer coding.
+    Chunked,
+    /// Until the connection closes (an HTTP/1.0 client, length unknown).
+    UntilClose,
+}
+
+/// What the head depends on besides the response.
+#[derive(Debug, Clone, Copy)]
+pub struct Exchange {
+    /// The request was `HEAD`.
+    pub head_request: bool,
+    /// The request's version.
+    pub version: Version,
+    /// The connection may stay open after this response (the client wants
+    /// it and the server is not closing); cleared if the response says
+    /// `Connection: close` or its body runs to the close.
+    pub keep_alive: bool,
+}
+
+/// Appends the head of `parts` to `out`; returns how the body is framed.
+pub fn head(
+    parts: &Parts,
+    hint: &SizeHint,
+    exchange: &mut Exchange,
+    out: &mut Vec<u8>,
+) -> BodyMode {
+    let status = parts.status;
+    let headers = &parts.headers;
+    out.extend_from_slice(b"HTTP/1.1 ");
+    out.extend_from_slice(status.as_str().as_bytes());
+    out.push(b' ');
+    match parts.extensions.get::<ReasonPhrase>() {
+        Some(reason) => out.extend_from_slice(reason.as_bytes()),
+        None => out.extend_from_slice(status.canonical_reason().unwrap_or("").as_bytes()),
+    }
+    out.extend_from_slice(b"\r\n");
+
+    let no_body = exchange.head_request
+        || status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let mut mode = if let Some(length) = headers.get(CONTENT_LENGTH) {
+        match std::str::from_utf8(length.as_bytes())
+            .ok()
+            .and_then(|text| text.trim().parse::<u64>().ok())
+        {
+            Some(length) => BodyMode::Length(length),
+            // An unreadable length from a library: send to the close.
+            None => BodyMode::UntilClose,
+        }
+    } else if headers.contains_key(TRANSFER_ENCODING) {
+        BodyMode::Chunked
+    } else if let Some(exact) = hint.exact() {
+        if !(status == StatusCode::NO_CONTENT
+            || status == StatusCode::NOT_MODIFIED
+            || status.is_informational())
+        {
+            write_field(
+                out,
+                b"content-length",
+                itoa::Buffer::new().format(exact).as_bytes(),
+            );
+        }
+        BodyMode::Length(exact)
+    } else if exchange.version == Version::HTTP_11 && !no_body {
+        write_field(out, b"transfer-encoding", b"chunked");
+        BodyMode::Chunked
+    } else if no_body {
+        BodyMode::None
+    } else {
+        BodyMode::UntilClose
+    };
+    if no_body {
+        mode = BodyMode::None;
+    }
+    if mode == BodyMode::UntilClose {
+        exchange.keep_alive = false;
+    }
+    let says_close = headers
+        .get_all(CONNECTION)
+        .iter()
+        .any(|value| has_token(value.as_bytes(), b"close"));
+    if says_close {
+        exchange.keep_alive = false;
+    }
+    for (name, value) in headers {
+        write_field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if !headers.contains_key(DATE) {
+        DATE_CACHE.with(|cache| out.extend_from_slice(cache.borrow_mut().line()));
+    }
+    if !exchange.keep_alive && !says_close && status != StatusCode::SWITCHING_PROTOCOLS {
+        write_field(out, b"connection", b"close");
+    } else if exchange.keep_alive && exchange.version == Version::HTTP_10 {
+        write_field(out, b"connection", b"keep-alive");
+    }
+    out.extend_from_slice(b"\r\n");
+    mode
+}
+
+fn write_field(out: &mut Vec<u8>, name: &[u8], value: &[u8]) {
+    out.extend_from_slice(name);
+    out.extend_from_slice(b": ");
+    out.extend_from_slice(value);
+    out.extend_from_slice(b"\r\n");
+}
+
+fn has_token(value: &[u8], token: &[u8]) -> bool {
+    value
+        .split(|&b| b == b',')
+        .any(|part| part.trim_ascii().eq_ignore_ascii_case(token))
+}
+
+/// Appends the line that starts a chunk of `len` bytes.
+pub fn chunk_start(len: usize, out: &mut Vec<u8>) {
+    let mut digits = [0u8; 16];
+    let mut at = digits.len();
+    let mut left = len;
+    loop {
+        at -= 1;
+        digits[at] = b"0123456789abcdef"[left % 16];
+        left /= 16;
+        if left == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&digits[at..]);
+    out.extend_from_slice(b"\r\n");
+}
+
+/// Appends the end of a chunked body, with `trailers` if any.
+pub fn chunked_end(trailers: Option<&hyper::HeaderMap>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"0\r\n");
+    for (name, value) in trailers.into_iter().flatten() {
+        write_field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    out.extend_from_slice(b"\r\n");
+}
+
+/// The `date` field line, formatted once a second per thread.
+struct DateCache {
+    second: u64,
+    line: Vec<u8>,
+}
+
+impl DateCache {
+    fn line(&mut self) -> &[u8] {
+        let now = SystemTime::now();
+        let second = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |since| since.as_secs());
+        if second != self.second || self.line.is_empty() {
+            self.second = second;
+            self.line.clear();
+            write_field(
+                &mut self.line,
+                b"date",
+                httpdate::fmt_http_date(now).as_bytes(),
+            );
+        }
+        &self.line
+    }
+}
+
+thread_local! {
+    static DATE_CACHE: RefCell<DateCache> = const {
+        RefCell::new(DateCache {
+            second: 0,
+            line: Vec::new(),
+        })
+    };
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::Response;
+
+    fn encode(
+        response: Response<()>,
+        hint: SizeHint,
+        mut exchange: Exchange,
+    ) -> (String, BodyMode, bool) {
+        let (parts, ()) = response.into_parts();
+        let mut out = Vec::new();
+        let mode = head(&parts, &hint, &mut exchange, &mut out);
+        (String::from_utf8(out).unwrap(), mode, exchange.keep_alive)
+    }
+
+    const GET11: Exchange = Exchange {
+        head_request: false,
+        version: Version::HTTP_11,
+        keep_alive: true,
+    };
+
+    #[test]
+    fn lengths_chunks_and_connection() {
+        let (text, mode, keep) = encode(Response::new(()), SizeHint::with_exact(5), GET11);
+        assert!(
+            text.starts_with("HTTP/1.1 200 OK\r\ncontent-length: 5\r\ndate: "),
+            "{text}"
+        );
+        assert!(text.ends_with("\r\n\r\n"));
+        assert_eq!(mode, BodyMode::Length(5));
+        assert!(keep);
+
+        let (text, mode, _) = encode(Response::new(()), SizeHint::default(), GET11);
+        assert!(text.contains("transfer-encoding: chunked\r\n"));
+        assert_eq!(mode, BodyMode::Chunked);
+
+        let old = Exchange {
+            version: Version::HTTP_10,
+            ..GET11
+        };
+        let (text, mode, keep) = encode(Response::new(()), SizeHint::default(), old);
+        assert_eq!(mode, BodyMode::UntilClose);
+        assert!(!keep);
+        assert!(text.contains("connection: close\r\n"));
+
+        let (text, _, keep) = encode(Response::new(()), SizeHint::with_exact(1), old);
+        assert!(keep);
+        assert!(text.contains("connection: keep-alive\r\n"));
+
+        let head_request = Exchange {
+            head_request: true,
+            ..GET11
+        };
+        let (text, mode, _) = encode(Response::new(()), SizeHint::with_exact(2), head_request);
+        assert!(text.contains("content-length: 2\r\n"));
+        assert_eq!(mode, BodyMode::None);
+
+        let mut closing = Response::new(());
+        closing
+            .headers_mut()
+            .insert(CONNECTION, "close".parse().unwrap());
+        let (text, _, keep) = encode(closing, SizeHint::with_exact(0), GET11);
+        assert!(!keep);
+        assert_eq!(text.matches("connection").count(), 1);
+
+        let mut odd = Response::new(());
+        *odd.status_mut() = StatusCode::from_u16(999).unwrap();
+        let (text, _, _) = encode(odd, SizeHint::with_exact(0), GET11);
+        assert!(text.starts_with("HTTP/1.1 999 \r\n"));
+    }
+
+    #[test]
+    fn chunk_framing() {
+        let mut out = Vec::new();
+        chunk_start(0x1a2b, &mut out);
+        chunk_start(0, &mut out);
+        assert_eq!(out, b"1a2b\r\n0\r\n");
+    }
+}
