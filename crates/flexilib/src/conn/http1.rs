@@ -35,6 +35,9 @@ const LINGER: Duration = Duration::from_secs(1);
 /// Most bytes dropped while lingering.
 const LINGER_BYTES: usize = 1024 * 1024;
 
+/// Completes when shutdown begins.
+type Stop = Pin<Box<dyn Future<Output = ()> + Send>>;
+
 /// What the connection does after an exchange.
 enum After {
     /// Read the next request.
@@ -49,7 +52,7 @@ enum After {
 
 /// What reading a head gave.
 enum Next {
-    Head(Box<Head>),
+    Head(Head),
     Close,
     Refuse(HeadError),
 }
@@ -72,6 +75,12 @@ pub async fn run<T, S, Fut, B>(
     let mut out = Vec::new();
     let mut watchdog = Watchdog::new(settings, activity);
     let mut closing = *shutdown.borrow();
+    // One future for the connection's life: re-creating `changed()` for
+    // every read would register and unregister a waiter each time.
+    let mut receiver = shutdown.clone();
+    let mut stop: Stop = Box::pin(async move {
+        let _ = receiver.changed().await;
+    });
     loop {
         let next = read_head(
             &mut io,
@@ -79,7 +88,7 @@ pub async fn run<T, S, Fut, B>(
             &mut out,
             activity,
             settings,
-            shutdown,
+            &mut stop,
             &mut closing,
             &mut watchdog,
         )
@@ -112,11 +121,11 @@ pub async fn run<T, S, Fut, B>(
             &mut io,
             &mut buf,
             &mut out,
-            *head,
+            head,
             &mut service,
             activity,
             settings,
-            shutdown,
+            &mut stop,
             &mut closing,
             &mut watchdog,
         )
@@ -166,14 +175,14 @@ async fn read_head<T: Transport>(
     out: &mut Vec<u8>,
     activity: &Activity,
     settings: &ConnSettings,
-    shutdown: &mut watch::Receiver<bool>,
+    stop: &mut Stop,
     closing: &mut bool,
     watchdog: &mut Watchdog,
 ) -> Next {
     loop {
         if !buf.is_empty() {
             match head::parse(buf, settings.limits) {
-                Ok(Some(head)) => return Next::Head(Box::new(head)),
+                Ok(Some(head)) => return Next::Head(head),
                 Ok(None) => activity.head_in_progress(buf.len()),
                 Err(error) => return Next::Refuse(error),
             }
@@ -185,7 +194,7 @@ async fn read_head<T: Transport>(
         let read = tokio::select! {
             biased;
             read = read_more(io, buf, parked) => read,
-            _ = shutdown.changed(), if !*closing => {
+            () = stop.as_mut(), if !*closing => {
                 *closing = true;
                 continue;
             }
@@ -259,7 +268,7 @@ async fn exchange<T, S, Fut, B>(
     service: &mut S,
     activity: &Activity,
     settings: &ConnSettings,
-    shutdown: &mut watch::Receiver<bool>,
+    stop: &mut Stop,
     closing: &mut bool,
     watchdog: &mut Watchdog,
 ) -> After
@@ -326,7 +335,7 @@ where
         let step = tokio::select! {
             biased;
             result = poll_fn(|cx| state.poll(cx, future.as_mut(), io, buf, out)) => Some(result),
-            _ = shutdown.changed(), if !*closing => {
+            () = stop.as_mut(), if !*closing => {
                 *closing = true;
                 None
             }

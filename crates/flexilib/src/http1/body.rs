@@ -70,6 +70,19 @@ impl RequestBody {
         }
     }
 
+    /// The whole body if it is all here (no await needed); otherwise the
+    /// body back.
+    pub fn into_whole(mut self) -> Result<Bytes, Self> {
+        match std::mem::replace(&mut self.kind, Kind::Empty) {
+            Kind::Empty => Ok(Bytes::new()),
+            Kind::Full(bytes) => Ok(bytes),
+            streamed @ Kind::Streamed { .. } => {
+                self.kind = streamed;
+                Err(self)
+            }
+        }
+    }
+
     /// A body the connection will feed; `length` if known.
     pub fn streamed(length: Option<u64>) -> (Self, BodyFeed) {
         let shared = Arc::new(Shared::default());

@@ -36,6 +36,8 @@ pub struct Exchange {
 }
 
 /// Appends the head of `parts` to `out`; returns how the body is framed.
+/// One pass over the fields: the framing fields are noted as they are
+/// written, and the server's own are appended after them.
 pub fn head(
     parts: &Parts,
     hint: &SizeHint,
@@ -43,7 +45,6 @@ pub fn head(
     out: &mut Vec<u8>,
 ) -> BodyMode {
     let status = parts.status;
-    let headers = &parts.headers;
     out.extend_from_slice(b"HTTP/1.1 ");
     out.extend_from_slice(status.as_str().as_bytes());
     out.push(b' ');
@@ -53,58 +54,61 @@ pub fn head(
     }
     out.extend_from_slice(b"\r\n");
 
-    let no_body = exchange.head_request
-        || status.is_informational()
-        || status == StatusCode::NO_CONTENT
-        || status == StatusCode::NOT_MODIFIED;
-    let mut mode = if let Some(length) = headers.get(CONTENT_LENGTH) {
-        match std::str::from_utf8(length.as_bytes())
-            .ok()
-            .and_then(|text| text.trim().parse::<u64>().ok())
-        {
-            Some(length) => BodyMode::Length(length),
-            // An unreadable length from a library: send to the close.
-            None => BodyMode::UntilClose,
-        }
-    } else if headers.contains_key(TRANSFER_ENCODING) {
-        BodyMode::Chunked
-    } else if let Some(exact) = hint.exact() {
-        if !(status == StatusCode::NO_CONTENT
-            || status == StatusCode::NOT_MODIFIED
-            || status.is_informational())
-        {
-            write_field(
-                out,
-                b"content-length",
-                itoa::Buffer::new().format(exact).as_bytes(),
+    // `Some(None)`: a length that does not parse.
+    let mut length: Option<Option<u64>> = None;
+    let mut chunked = false;
+    let mut says_close = false;
+    let mut has_date = false;
+    for (name, value) in &parts.headers {
+        if name == CONTENT_LENGTH {
+            length = Some(
+                std::str::from_utf8(value.as_bytes())
+                    .ok()
+                    .and_then(|text| text.trim().parse::<u64>().ok()),
             );
+        } else if name == TRANSFER_ENCODING {
+            chunked = true;
+        } else if name == CONNECTION {
+            says_close |= has_token(value.as_bytes(), b"close");
+        } else if name == DATE {
+            has_date = true;
         }
-        BodyMode::Length(exact)
-    } else if exchange.version == Version::HTTP_11 && !no_body {
-        write_field(out, b"transfer-encoding", b"chunked");
-        BodyMode::Chunked
-    } else if no_body {
-        BodyMode::None
-    } else {
-        BodyMode::UntilClose
-    };
-    if no_body {
-        mode = BodyMode::None;
-    }
-    if mode == BodyMode::UntilClose {
-        exchange.keep_alive = false;
-    }
-    let says_close = headers
-        .get_all(CONNECTION)
-        .iter()
-        .any(|value| has_token(value.as_bytes(), b"close"));
-    if says_close {
-        exchange.keep_alive = false;
-    }
-    for (name, value) in headers {
         write_field(out, name.as_str().as_bytes(), value.as_bytes());
     }
-    if !headers.contains_key(DATE) {
+
+    let bodiless_status = status.is_informational()
+        || status == StatusCode::NO_CONTENT
+        || status == StatusCode::NOT_MODIFIED;
+    let no_body = exchange.head_request || bodiless_status;
+    let mode = match length {
+        Some(Some(length)) => BodyMode::Length(length),
+        // An unreadable length from a library: send to the close.
+        Some(None) => BodyMode::UntilClose,
+        None if chunked => BodyMode::Chunked,
+        None => match hint.exact() {
+            Some(exact) => {
+                if !bodiless_status {
+                    write_field(
+                        out,
+                        b"content-length",
+                        itoa::Buffer::new().format(exact).as_bytes(),
+                    );
+                }
+                BodyMode::Length(exact)
+            }
+            None if no_body => BodyMode::None,
+            None if exchange.version == Version::HTTP_11 => {
+                write_field(out, b"transfer-encoding", b"chunked");
+                BodyMode::Chunked
+            }
+            None => BodyMode::UntilClose,
+        },
+    };
+    let mode = if no_body { BodyMode::None } else { mode };
+    if mode == BodyMode::UntilClose || says_close {
+        exchange.keep_alive = false;
+    }
+    if !has_date {
         DATE_CACHE.with(|cache| out.extend_from_slice(cache.borrow_mut().line()));
     }
     if !exchange.keep_alive && !says_close && status != StatusCode::SWITCHING_PROTOCOLS {

@@ -20,6 +20,11 @@ pub async fn read_whole(body: RequestBody, limit: u64, timeout: Duration) -> Res
     if body.size_hint().lower() > limit {
         return Err(too_large());
     }
+    // Most bodies came with their head (or there is none): no timer needed.
+    let body = match body.into_whole() {
+        Ok(whole) => return Ok(whole),
+        Err(body) => body,
+    };
     let limit = usize::try_from(limit).unwrap_or(usize::MAX);
     let Ok(collected) = tokio::time::timeout(timeout, Limited::new(body, limit).collect()).await
     else {
