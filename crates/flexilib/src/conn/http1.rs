@@ -50,7 +50,9 @@ enum After {
     Upgrade(UpgradeSender),
 }
 
-/// What reading a head gave.
+/// What reading a head gave. Not boxed: it is returned once per request,
+/// and a box would cost an allocation each time.
+#[allow(clippy::large_enum_variant)]
 enum Next {
     Head(Head),
     Close,
