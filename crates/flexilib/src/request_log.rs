@@ -21,6 +21,7 @@ use hyper::{Method, Request, Response, Uri, Version};
 use crate::access_log::{AccessLog, Entry, TargetNote};
 use crate::arena::ArenaUsage;
 use crate::conn::Activity;
+use crate::http1::encode::{EncodedFields, ResponseBody};
 use crate::respond::{BodyError, ReplyBody};
 use crate::targets::Served;
 
@@ -86,7 +87,7 @@ impl RequestLog {
             state.note = served.note;
             state
         });
-        Response::from_parts(parts, LoggedBody::new(body, state))
+        Response::from_parts(parts, LoggedBody::new(body, state, served.fields))
     }
 }
 
@@ -145,12 +146,19 @@ impl Finished {
 pub struct LoggedBody {
     body: ReplyBody,
     log: Option<Box<Finished>>,
+    fields: Option<EncodedFields>,
 }
 
 impl LoggedBody {
-    /// `body`, logged by `log` when done.
-    pub fn new(body: ReplyBody, log: Option<Box<Finished>>) -> Self {
-        Self { body, log }
+    /// `body`, logged by `log` when done; `fields` go out with the head.
+    pub fn new(body: ReplyBody, log: Option<Box<Finished>>, fields: Option<EncodedFields>) -> Self {
+        Self { body, log, fields }
+    }
+}
+
+impl ResponseBody for LoggedBody {
+    fn encoded_fields(&self) -> Option<&EncodedFields> {
+        self.fields.as_ref()
     }
 }
 

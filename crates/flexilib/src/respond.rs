@@ -7,6 +7,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use crate::body_channel::BodyReceiver;
+use crate::http1::encode::EncodedFields;
 use hyper::ext::ReasonPhrase;
 use hyper::header::{HeaderValue, CONNECTION, CONTENT_TYPE};
 use hyper::{HeaderMap, Response, StatusCode};
@@ -20,6 +21,8 @@ pub struct Reply {
     close: bool,
     /// The server may add its default headers (`content-type`).
     defaults: bool,
+    /// Fields already in wire form (a library's), sent after `headers`.
+    encoded: Option<EncodedFields>,
 }
 
 impl Reply {
@@ -32,6 +35,7 @@ impl Reply {
             body: ReplyBody::Full(Bytes::from_static(body.as_bytes())),
             close: false,
             defaults: true,
+            encoded: None,
         }
     }
 
@@ -41,26 +45,33 @@ impl Reply {
         self
     }
 
-    /// A reply from its parts; `defaults`: the server may add its default
-    /// headers (`content-type`).
-    pub fn from_parts(
+    /// A reply whose fields are already in wire form (with the default
+    /// `content-type` added by whoever encoded them, if wanted).
+    pub fn from_encoded(
         status: StatusCode,
         reason: Option<ReasonPhrase>,
-        headers: HeaderMap,
+        fields: EncodedFields,
         body: ReplyBody,
-        defaults: bool,
     ) -> Self {
         Self {
             status,
             reason,
-            headers,
+            headers: HeaderMap::new(),
             body,
             close: false,
-            defaults,
+            defaults: false,
+            encoded: Some(fields),
         }
     }
 
-    /// The hyper response. The server adds `content-type: text/plain` when
+    /// The response and the fields in wire form that go with it.
+    pub fn into_parts(mut self) -> (Response<ReplyBody>, Option<EncodedFields>) {
+        let encoded = self.encoded.take();
+        (self.into_response(), encoded)
+    }
+
+    /// The response (fields in wire form, if any, are dropped: see
+    /// [`Reply::into_parts`]). The server adds `content-type: text/plain` when
     /// the reply has no content type (as the original does), unless an
     /// ABI-2 library asked for its headers to go out as given.
     pub fn into_response(mut self) -> Response<ReplyBody> {

@@ -19,7 +19,7 @@ use super::io::{CountingStream, Transport};
 use super::watchdog::{Verdict, Watchdog};
 use super::{Activity, ConnSettings};
 use crate::http1::body::{BodyFeed, ChunkState, Decoded, Decoder, Demand};
-use crate::http1::encode::{self, BodyMode, Exchange};
+use crate::http1::encode::{self, BodyMode, Exchange, ResponseBody};
 use crate::http1::head::{self, BodyFraming, Head, HeadError};
 use crate::http1::upgrade::{self, UpgradeSender, Upgraded};
 use crate::http1::RequestBody;
@@ -70,7 +70,7 @@ pub async fn run<T, S, Fut, B>(
     T: Transport,
     S: FnMut(Request<RequestBody>) -> Fut,
     Fut: Future<Output = Response<B>>,
-    B: Body<Data = Bytes> + Unpin,
+    B: ResponseBody,
     B::Error: Into<BodyError>,
 {
     let mut buf = BytesMut::new();
@@ -109,7 +109,7 @@ pub async fn run<T, S, Fut, B>(
                     version: hyper::Version::HTTP_11,
                     keep_alive: false,
                 };
-                encode::head(&parts, &body.size_hint(), &mut exchange, &mut out);
+                encode::head(&parts, None, &body.size_hint(), &mut exchange, &mut out);
                 if let crate::respond::ReplyBody::Full(text) = body {
                     out.extend_from_slice(&text);
                 }
@@ -278,7 +278,7 @@ where
     T: Transport,
     S: FnMut(Request<RequestBody>) -> Fut,
     Fut: Future<Output = Response<B>>,
-    B: Body<Data = Bytes> + Unpin,
+    B: ResponseBody,
     B::Error: Into<BodyError>,
 {
     let Head {
@@ -380,7 +380,7 @@ where
 
 impl<B> Exchanging<B>
 where
-    B: Body<Data = Bytes> + Unpin,
+    B: ResponseBody,
     B::Error: Into<BodyError>,
 {
     /// Ready when the response is written (or the connection failed).
@@ -407,7 +407,13 @@ where
             let (parts, body) = response.into_parts();
             // A `100 Continue` not sent yet is no longer needed.
             self.continue_due = false;
-            self.mode = encode::head(&parts, &body.size_hint(), &mut self.exchange, out);
+            self.mode = encode::head(
+                &parts,
+                body.encoded_fields(),
+                &body.size_hint(),
+                &mut self.exchange,
+                out,
+            );
             if let BodyMode::Length(length) = self.mode {
                 self.length_left = length;
             }

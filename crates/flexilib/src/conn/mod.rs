@@ -23,11 +23,10 @@ use std::time::Duration;
 
 use std::future::Future;
 
-use bytes::Bytes;
-use hyper::body::Body;
 use hyper::{Request, Response};
 use tokio::sync::watch;
 
+use crate::http1::encode::ResponseBody;
 use crate::http1::head::HeadLimits;
 use crate::http1::RequestBody;
 use crate::respond::BodyError;
@@ -152,7 +151,7 @@ pub async fn serve<T, M, S, Fut, B>(
     M: FnOnce(Arc<Activity>) -> S,
     S: FnMut(Request<RequestBody>) -> Fut,
     Fut: Future<Output = Response<B>>,
-    B: Body<Data = Bytes> + Unpin,
+    B: ResponseBody,
     B::Error: Into<BodyError>,
 {
     let activity = Arc::new(Activity {

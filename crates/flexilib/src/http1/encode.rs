@@ -22,6 +22,30 @@ pub enum BodyMode {
     UntilClose,
 }
 
+/// Response fields already in wire form (`name: value` lines, each ending
+/// in CRLF), validated by whoever made them: a library's response fields
+/// go out this way without becoming a `HeaderMap` first.
+#[derive(Debug, Default)]
+pub struct EncodedFields {
+    /// The field lines.
+    pub lines: Vec<u8>,
+    /// A `content-length` among them.
+    pub content_length: Option<u64>,
+    /// A `date` among them.
+    pub has_date: bool,
+}
+
+/// A response body the connection can write; it may carry fields in wire
+/// form that go out after the response's own.
+pub trait ResponseBody: hyper::body::Body<Data = bytes::Bytes> + Unpin {
+    /// Fields to write after the response's `HeaderMap`.
+    fn encoded_fields(&self) -> Option<&EncodedFields> {
+        None
+    }
+}
+
+impl ResponseBody for http_body_util::Full<bytes::Bytes> {}
+
 /// What the head depends on besides the response.
 #[derive(Debug, Clone, Copy)]
 pub struct Exchange {
@@ -40,6 +64,7 @@ pub struct Exchange {
 /// written, and the server's own are appended after them.
 pub fn head(
     parts: &Parts,
+    extra: Option<&EncodedFields>,
     hint: &SizeHint,
     exchange: &mut Exchange,
     out: &mut Vec<u8>,
@@ -74,6 +99,13 @@ pub fn head(
             has_date = true;
         }
         write_field(out, name.as_str().as_bytes(), value.as_bytes());
+    }
+    if let Some(extra) = extra {
+        out.extend_from_slice(&extra.lines);
+        if let Some(extra_length) = extra.content_length {
+            length = Some(Some(extra_length));
+        }
+        has_date |= extra.has_date;
     }
 
     let bodiless_status = status.is_informational()
@@ -205,7 +237,7 @@ mod tests {
     ) -> (String, BodyMode, bool) {
         let (parts, ()) = response.into_parts();
         let mut out = Vec::new();
-        let mode = head(&parts, &hint, &mut exchange, &mut out);
+        let mode = head(&parts, None, &hint, &mut exchange, &mut out);
         (String::from_utf8(out).unwrap(), mode, exchange.keep_alive)
     }
 

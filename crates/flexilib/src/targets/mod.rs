@@ -23,6 +23,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::http1::encode::EncodedFields;
 use crate::http1::RequestBody;
 use hyper::{Request, Response};
 
@@ -91,6 +92,8 @@ pub struct Served {
     pub usage: ArenaUsage,
     /// Who answered and how long it took (targets that wait on others).
     pub note: Option<TargetNote>,
+    /// Response fields in wire form, written after the response's own.
+    pub fields: Option<EncodedFields>,
 }
 
 impl Served {
@@ -100,6 +103,7 @@ impl Served {
             response,
             usage: ArenaUsage::default(),
             note: None,
+            fields: None,
         }
     }
 }

@@ -141,6 +141,7 @@ pub async fn invoke(env: &TargetEnv, routes: &RouteTable, request: Request<Reque
         response,
         usage: crate::arena::ArenaUsage::default(),
         note: Some(note(started)),
+        fields: None,
     }
 }
 

@@ -382,6 +382,7 @@ pub async fn serve(
             who: function.spec().name.clone(),
             time: started.elapsed(),
         }),
+        fields: None,
     }
 }
 

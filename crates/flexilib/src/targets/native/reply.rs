@@ -1,13 +1,18 @@
-//! A library's response made into a [`Reply`]: status, reason and headers
-//! validated, framing headers dropped, a streamed body attached.
+//! A library's response made into a [`Reply`]: status, reason and fields
+//! validated, framing fields dropped, a streamed body attached. The fields
+//! are written in wire form at once ([`EncodedFields`]), in the order the
+//! library gave them, names lowercased.
 
 use hyper::ext::ReasonPhrase;
-use hyper::header::{HeaderName, HeaderValue, CONNECTION, CONTENT_LENGTH, TRANSFER_ENCODING};
-use hyper::{HeaderMap, StatusCode};
+use hyper::StatusCode;
 
 use super::LibraryResponse;
 use crate::body_channel::BodyReceiver;
+use crate::http1::encode::EncodedFields;
 use crate::respond::{Reply, ReplyBody};
+
+/// Most fields a response may have (what an HTTP header map holds).
+const MAX_FIELDS: usize = 32 * 1024;
 
 /// What makes a library's response unusable (it is answered with 500).
 #[derive(Debug, Clone, thiserror::Error)]
@@ -23,7 +28,7 @@ pub enum InvalidResponse {
     HeaderName(String),
     /// A header value with invalid bytes.
     #[error("invalid value for header {0}")]
-    HeaderValue(HeaderName),
+    HeaderValue(String),
     /// More headers than an HTTP header map holds.
     #[error("too many headers ({0})")]
     TooManyHeaders(usize),
@@ -48,31 +53,76 @@ pub fn from_library(
         Some(reason) => Some(ReasonPhrase::try_from(reason).map_err(|_| InvalidResponse::Reason)?),
         None => None,
     };
-    let too_many = InvalidResponse::TooManyHeaders(response.headers.len());
-    let mut headers =
-        HeaderMap::try_with_capacity(response.headers.len() + 1).map_err(|_| too_many.clone())?;
-    for (name, value) in response.headers {
-        let name = HeaderName::from_bytes(&name).map_err(|_| {
-            InvalidResponse::HeaderName(String::from_utf8_lossy(&name).into_owned())
-        })?;
-        let value = HeaderValue::from_maybe_shared(value)
-            .map_err(|_| InvalidResponse::HeaderValue(name.clone()))?;
+    if response.headers.len() > MAX_FIELDS {
+        return Err(InvalidResponse::TooManyHeaders(response.headers.len()));
+    }
+    let size: usize = response
+        .headers
+        .iter()
+        .map(|(name, value)| name.len() + value.len() + 4)
+        .sum();
+    let mut fields = EncodedFields {
+        lines: Vec::with_capacity(size + 26),
+        content_length: None,
+        has_date: false,
+    };
+    let mut has_content_type = false;
+    for (name, value) in &response.headers {
+        if name.is_empty() || !name.iter().all(|&b| is_token(b)) {
+            return Err(InvalidResponse::HeaderName(
+                String::from_utf8_lossy(name).into_owned(),
+            ));
+        }
+        if !value.iter().all(|&b| is_value_byte(b)) {
+            return Err(InvalidResponse::HeaderValue(
+                String::from_utf8_lossy(name).to_ascii_lowercase(),
+            ));
+        }
         // Framing and connection management belong to the server; a
         // streamed body may declare its length.
-        let length_from_library = name == CONTENT_LENGTH && stream.is_some();
-        if (name == CONTENT_LENGTH && !length_from_library)
-            || name == TRANSFER_ENCODING
-            || name == CONNECTION
+        if name.eq_ignore_ascii_case(b"content-length") {
+            if stream.is_none() {
+                continue;
+            }
+            let length = std::str::from_utf8(value)
+                .ok()
+                .and_then(|text| text.trim().parse::<u64>().ok())
+                .ok_or_else(|| InvalidResponse::HeaderValue("content-length".into()))?;
+            fields.content_length = Some(length);
+        } else if name.eq_ignore_ascii_case(b"transfer-encoding")
+            || name.eq_ignore_ascii_case(b"connection")
         {
             continue;
+        } else if name.eq_ignore_ascii_case(b"content-type") {
+            has_content_type = true;
+        } else if name.eq_ignore_ascii_case(b"date") {
+            fields.has_date = true;
         }
-        headers
-            .try_append(name, value)
-            .map_err(|_| too_many.clone())?;
+        fields.lines.extend(name.iter().map(u8::to_ascii_lowercase));
+        fields.lines.extend_from_slice(b": ");
+        fields.lines.extend_from_slice(value);
+        fields.lines.extend_from_slice(b"\r\n");
+    }
+    // The original adds `content-type: text/plain` when a handler set none.
+    if defaults && !has_content_type {
+        fields
+            .lines
+            .extend_from_slice(b"content-type: text/plain\r\n");
     }
     let body = match stream {
         Some(stream) => ReplyBody::Channel(stream),
         None => ReplyBody::Full(response.body),
     };
-    Ok(Reply::from_parts(status, reason, headers, body, defaults))
+    Ok(Reply::from_encoded(status, reason, fields, body))
+}
+
+/// A `tchar` (RFC 9110 §5.6.2): what a field name is made of.
+fn is_token(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&byte)
+}
+
+/// A byte a field value may hold (as `http::HeaderValue` accepts): visible
+/// ASCII, space, tab, and obs-text.
+fn is_value_byte(byte: u8) -> bool {
+    byte == b'\t' || (byte >= 0x20 && byte != 0x7f)
 }

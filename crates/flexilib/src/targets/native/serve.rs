@@ -50,10 +50,12 @@ pub async fn serve(env: &TargetEnv, route: &LibraryRoute, request: Request<Reque
         }
         Outcome::Unavailable(error) => unavailable(&error, route, target),
     };
+    let (response, fields) = reply.into_parts();
     Served {
-        response: reply.into_response(),
+        response,
         usage,
         note: None,
+        fields,
     }
 }
 

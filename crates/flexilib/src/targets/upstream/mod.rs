@@ -57,5 +57,6 @@ pub async fn serve(
         response,
         usage: ArenaUsage::default(),
         note,
+        fields: None,
     }
 }
