@@ -182,7 +182,9 @@ fn format_line(out: &mut Vec<u8>, entry: &Entry<'_>) {
 
 /// `1234.567ms`: milliseconds with three decimals (microsecond precision).
 fn push_millis(out: &mut Vec<u8>, duration: Duration) {
-    let micros = duration.as_micros();
+    // u64 arithmetic: u128 division is a library call (584,000 years of
+    // microseconds fit).
+    let micros = u64::try_from(duration.as_micros()).unwrap_or(u64::MAX);
     let mut integer = itoa::Buffer::new();
     out.extend_from_slice(integer.format(micros / 1000).as_bytes());
     let fraction = (micros % 1000) as u16;

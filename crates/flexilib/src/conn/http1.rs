@@ -20,7 +20,7 @@ use super::watchdog::{Verdict, Watchdog};
 use super::{Activity, ConnSettings};
 use crate::http1::body::{BodyFeed, ChunkState, Decoded, Decoder, Demand};
 use crate::http1::encode::{self, BodyMode, Exchange, ResponseBody};
-use crate::http1::head::{self, BodyFraming, Head, HeadError};
+use crate::http1::head::{self, BodyFraming, FieldSpan, Head, HeadError};
 use crate::http1::upgrade::{self, UpgradeSender, Upgraded};
 use crate::http1::RequestBody;
 use crate::respond::{BodyError, Reply};
@@ -75,6 +75,7 @@ pub async fn run<T, S, Fut, B>(
 {
     let mut buf = BytesMut::new();
     let mut out = Vec::new();
+    let mut spans = Vec::new();
     let mut watchdog = Watchdog::new(settings, activity);
     let mut closing = *shutdown.borrow();
     // One future for the connection's life: re-creating `changed()` for
@@ -88,6 +89,7 @@ pub async fn run<T, S, Fut, B>(
             &mut io,
             &mut buf,
             &mut out,
+            &mut spans,
             activity,
             settings,
             &mut stop,
@@ -175,6 +177,7 @@ async fn read_head<T: Transport>(
     io: &mut CountingStream<T>,
     buf: &mut BytesMut,
     out: &mut Vec<u8>,
+    spans: &mut Vec<FieldSpan>,
     activity: &Activity,
     settings: &ConnSettings,
     stop: &mut Stop,
@@ -183,7 +186,7 @@ async fn read_head<T: Transport>(
 ) -> Next {
     loop {
         if !buf.is_empty() {
-            match head::parse(buf, settings.limits) {
+            match head::parse(buf, settings.limits, spans) {
                 Ok(Some(head)) => return Next::Head(head),
                 Ok(None) => activity.head_in_progress(buf.len()),
                 Err(error) => return Next::Refuse(error),
@@ -207,6 +210,7 @@ async fn read_head<T: Transport>(
                         if buf.is_empty() {
                             *buf = BytesMut::new();
                             *out = Vec::new();
+                            *spans = Vec::new();
                         }
                         settings.stats.parked_one();
                     }

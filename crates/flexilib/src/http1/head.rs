@@ -81,26 +81,32 @@ pub struct Head {
 
 /// Parses the head at the start of `buf`. `Ok(None)`: incomplete, read
 /// more. On success the head's bytes are split off `buf` (the fields share
-/// them), leaving what follows (a body, a pipelined request).
-pub fn parse(buf: &mut BytesMut, limits: HeadLimits) -> Result<Option<Head>, HeadError> {
+/// them), leaving what follows (a body, a pipelined request). `spans` is
+/// the connection's scratch list, kept between requests.
+pub fn parse(
+    buf: &mut BytesMut,
+    limits: HeadLimits,
+    spans: &mut Vec<FieldSpan>,
+) -> Result<Option<Head>, HeadError> {
+    spans.clear();
     let scanned = if limits.max_fields <= INLINE_FIELDS {
         let mut table = [const { MaybeUninit::<httparse::Header<'_>>::uninit() }; INLINE_FIELDS];
-        scan(buf, limits, &mut table[..limits.max_fields])?
+        scan(buf, limits, &mut table[..limits.max_fields], spans)?
     } else {
         let mut table = Vec::with_capacity(limits.max_fields);
         table.resize_with(limits.max_fields, MaybeUninit::uninit);
-        scan(buf, limits, &mut table)?
+        scan(buf, limits, &mut table, spans)?
     };
     let Some(scanned) = scanned else {
         return Ok(None);
     };
     let head = buf.split_to(scanned.head_len).freeze();
-    build(&head, scanned).map(Some)
+    build(&head, scanned, spans).map(Some)
 }
 
 /// Where a field is in the head, as offsets (the head is frozen into
 /// shared bytes only once parsing succeeded).
-struct Field {
+pub struct FieldSpan {
     name: (usize, usize),
     value: (usize, usize),
 }
@@ -111,13 +117,13 @@ struct Scanned {
     method: Method,
     target: (usize, usize),
     version: Version,
-    fields: Vec<Field>,
 }
 
 fn scan<'b>(
     buf: &'b [u8],
     limits: HeadLimits,
     table: &mut [MaybeUninit<httparse::Header<'b>>],
+    spans: &mut Vec<FieldSpan>,
 ) -> Result<Option<Scanned>, HeadError> {
     let mut parsed = httparse::Request::new(&mut []);
     let status = httparse::ParserConfig::default().parse_request_with_uninit_headers(
@@ -151,20 +157,15 @@ fn scan<'b>(
         Some(0) => Version::HTTP_10,
         _ => Version::HTTP_11,
     };
-    let fields = parsed
-        .headers
-        .iter()
-        .map(|field| Field {
-            name: offset(field.name.as_bytes()),
-            value: offset(field.value),
-        })
-        .collect();
+    spans.extend(parsed.headers.iter().map(|field| FieldSpan {
+        name: offset(field.name.as_bytes()),
+        value: offset(field.value),
+    }));
     Ok(Some(Scanned {
         head_len,
         method,
         target: offset(parsed.path.unwrap_or("").as_bytes()),
         version,
-        fields,
     }))
 }
 
@@ -180,12 +181,11 @@ fn describe(error: httparse::Error) -> &'static str {
     }
 }
 
-fn build(head: &Bytes, scanned: Scanned) -> Result<Head, HeadError> {
+fn build(head: &Bytes, scanned: Scanned, fields: &[FieldSpan]) -> Result<Head, HeadError> {
     let Scanned {
         method,
         target,
         version,
-        fields,
         ..
     } = scanned;
     let uri = Uri::from_maybe_shared(head.slice(target.0..target.1))
@@ -198,7 +198,7 @@ fn build(head: &Bytes, scanned: Scanned) -> Result<Head, HeadError> {
     let mut upgrade_token = false;
     let mut upgrade_field = false;
     let mut expect_continue = false;
-    for field in &fields {
+    for field in fields {
         let name = HeaderName::from_bytes(&head[field.name.0..field.name.1])
             .map_err(|_| HeadError::Malformed("invalid field name"))?;
         let value = HeaderValue::from_maybe_shared(head.slice(field.value.0..field.value.1))
@@ -315,13 +315,13 @@ mod tests {
 
     fn parse_str(raw: &str) -> Result<Option<Head>, HeadError> {
         let mut buf = BytesMut::from(raw.as_bytes());
-        parse(&mut buf, LIMITS)
+        parse(&mut buf, LIMITS, &mut Vec::new())
     }
 
     #[test]
     fn a_complete_head_leaves_the_body_in_the_buffer() {
         let mut buf = BytesMut::from(&b"POST /a?b=1 HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nX-A: 1\r\nx-a: 2\r\n\r\nabcGET"[..]);
-        let head = parse(&mut buf, LIMITS).unwrap().unwrap();
+        let head = parse(&mut buf, LIMITS, &mut Vec::new()).unwrap().unwrap();
         assert_eq!(&buf[..], b"abcGET");
         assert_eq!(head.request.method(), Method::POST);
         assert_eq!(head.request.uri().path(), "/a");
