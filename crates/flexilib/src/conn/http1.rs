@@ -526,8 +526,11 @@ where
                     }
                 }
                 Err(error) => {
+                    // The target sees the error (and answers 400); the
+                    // connection closes after that answer, as the body's
+                    // end cannot be found.
                     feed.fail(&error.to_string());
-                    return Err(());
+                    return Ok(false);
                 }
             }
         }

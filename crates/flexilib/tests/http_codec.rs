@@ -1,0 +1,118 @@
+//! FlexiLib's own HTTP/1.1 codec: pipelining, HTTP/1.0, framing errors,
+//! bodies a target leaves unread, chunk extensions and trailers.
+
+mod common;
+
+use common::{standard_config, ServerBuilder, TempDir};
+use std::time::Duration;
+
+#[test]
+fn pipelined_requests_are_answered_in_order() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config).start();
+    let mut client = server.client();
+    let mut raw = Vec::new();
+    for i in 0..20 {
+        if i == 7 {
+            // A request with a body in the middle of the pipeline.
+            raw.extend_from_slice(
+                b"POST /body HTTP/1.1\r\nHost: x\r\nx-echo-body: 1\r\nContent-Length: 9\r\n\r\nbody here",
+            );
+        } else {
+            raw.extend_from_slice(
+                format!("GET /p{i} HTTP/1.1\r\nHost: x\r\nx-echo-target: 1\r\n\r\n").as_bytes(),
+            );
+        }
+    }
+    client.send_raw(&raw);
+    for i in 0..20 {
+        let response = client.read_response(false).expect("a response");
+        assert_eq!(response.status, 200);
+        if i == 7 {
+            assert_eq!(response.text(), "body here");
+        } else {
+            assert_eq!(response.text(), format!("GET /p{i}"));
+        }
+    }
+    // Still in sync afterwards.
+    assert_eq!(client.request("GET", "/", &[], b"").status, 200);
+}
+
+#[test]
+fn http10_clients_get_keep_alive_only_when_they_ask() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config).start();
+    let mut plain = server.client();
+    plain.send_raw(b"GET / HTTP/1.0\r\nHost: x\r\n\r\n");
+    let response = plain.read_response(false).expect("a response");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.version, "HTTP/1.1");
+    assert_eq!(response.header("connection"), Some("close"));
+    assert!(plain.is_closed_within(Duration::from_secs(2)));
+
+    let mut kept = server.client();
+    for _ in 0..2 {
+        kept.send_raw(b"GET / HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\n\r\n");
+        let response = kept.read_response(false).expect("a response");
+        assert_eq!(response.status, 200);
+        assert_eq!(response.header("connection"), Some("keep-alive"));
+        assert!(response.header("content-length").is_some());
+    }
+}
+
+#[test]
+fn framing_errors_are_refused_and_close_the_connection() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config).start();
+    for (raw, status) in [
+        (
+            &b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 3\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"[..],
+            400,
+        ),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 501),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501),
+        (b"POST / HTTP/1.0\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n", 400),
+        (b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", 400),
+    ] {
+        let mut client = server.client();
+        client.send_raw(raw);
+        let response = client.read_response(false).expect("a response");
+        assert_eq!(response.status, status, "{}", String::from_utf8_lossy(raw));
+        assert!(client.is_closed_within(Duration::from_secs(2)));
+    }
+    assert_eq!(server.get("/", &[]).status, 200);
+}
+
+#[test]
+fn a_body_left_unread_closes_the_connection_after_the_answer() {
+    // Only `/c` is routed: a POST elsewhere is answered 404 without its
+    // body being read, so the connection cannot be reused.
+    let dir = TempDir::new("unread");
+    common::c_example(&dir);
+    let config = dir.write("proxy.ini", "/c = libsample_c.so\n");
+    let server = ServerBuilder::new(&config).start();
+    let mut client = server.client();
+    client.send_raw(b"POST /elsewhere HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\nstart");
+    let response = client.read_response(false).expect("a response");
+    assert_eq!(response.status, 404);
+    assert!(client.is_closed_within(Duration::from_secs(5)));
+    // A body that was read keeps the connection.
+    let mut kept = server.client();
+    let first = kept.request("POST", "/c", &[], b"payload");
+    assert_eq!(first.status, 200);
+    assert_eq!(kept.request("GET", "/c", &[], b"").status, 200);
+}
+
+#[test]
+fn chunk_extensions_and_trailers_are_accepted() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config).start();
+    let mut client = server.client();
+    client.send_raw(
+        b"POST / HTTP/1.1\r\nHost: x\r\nx-echo-body: 1\r\nTransfer-Encoding: chunked\r\n\r\n4;name=value\r\nwiki\r\n5\r\npedia\r\n0\r\nX-Checksum: abc\r\n\r\n",
+    );
+    let response = client.read_response(false).expect("a response");
+    assert_eq!(response.text(), "wikipedia");
+    // The connection is in sync after the trailers.
+    assert_eq!(client.request("GET", "/", &[], b"").status, 200);
+}
