@@ -29,6 +29,9 @@ use crate::respond::{BodyError, Reply};
 const READ_SIZE: usize = 4096;
 /// Response bodies up to this size are copied behind the head (one write).
 const COPY_BODY_UP_TO: usize = 1024;
+/// Body frames are gathered behind pending output up to this size before
+/// a write.
+const GATHER_UP_TO: usize = 16 * 1024;
 /// How long a connection closed with unread input keeps reading (and
 /// dropping) it, so the client sees the response rather than a reset.
 const LINGER: Duration = Duration::from_secs(1);
@@ -537,6 +540,8 @@ where
     }
 
     /// Writes the head and the body; ready when all is on the socket.
+    /// Body frames are gathered behind the head before writing, so a small
+    /// response goes out in one write.
     fn poll_write<T: Transport>(
         &mut self,
         cx: &mut Context<'_>,
@@ -544,69 +549,86 @@ where
         out: &mut Vec<u8>,
     ) -> Poll<Result<(), ()>> {
         loop {
-            // Flush what is pending.
-            while self.out_pos < out.len() || !self.data.is_empty() || !self.tail.is_empty() {
-                let head = &out[self.out_pos.min(out.len())..];
-                let slices = [
-                    IoSlice::new(head),
-                    IoSlice::new(&self.data),
-                    IoSlice::new(self.tail),
-                ];
-                let written = match Pin::new(&mut *io).poll_write_vectored(cx, &slices) {
-                    Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Err(())),
-                    Poll::Ready(Ok(n)) => n,
-                    Poll::Pending => return Poll::Pending,
+            while !self.body_done && self.data.is_empty() && out.len() - self.out_pos < GATHER_UP_TO
+            {
+                let Some(body) = self.body.as_mut() else {
+                    break;
                 };
-                self.consume(written, out.len());
-            }
-            out.clear();
-            self.out_pos = 0;
-            if self.body_done {
-                return Poll::Ready(Ok(()));
-            }
-            let Some(body) = self.body.as_mut() else {
-                return Poll::Ready(Ok(()));
-            };
-            let frame = match Pin::new(body).poll_frame(cx) {
-                Poll::Pending => return Poll::Pending,
-                Poll::Ready(frame) => frame,
-            };
-            let ended = match frame {
-                None => true,
-                Some(Err(error)) => {
-                    let error: BodyError = error.into();
-                    tracing::debug!(%error, "response body failed; cutting the connection");
-                    self.broken = true;
+                let Poll::Ready(frame) = Pin::new(body).poll_frame(cx) else {
+                    break;
+                };
+                if self.take_frame(frame, out).is_err() {
                     return Poll::Ready(Ok(()));
                 }
-                Some(Ok(frame)) => {
-                    match frame.into_data() {
-                        Ok(data) => self.queue_data(data, out),
-                        Err(frame) => {
-                            if let Ok(trailers) = frame.into_trailers() {
-                                self.trailers = Some(trailers);
-                            }
+            }
+            if self.out_pos >= out.len() && self.data.is_empty() && self.tail.is_empty() {
+                out.clear();
+                self.out_pos = 0;
+                return if self.body_done {
+                    Poll::Ready(Ok(()))
+                } else {
+                    // The body has nothing yet; its waker is registered.
+                    Poll::Pending
+                };
+            }
+            let head = &out[self.out_pos.min(out.len())..];
+            let slices = [
+                IoSlice::new(head),
+                IoSlice::new(&self.data),
+                IoSlice::new(self.tail),
+            ];
+            let written = match Pin::new(&mut *io).poll_write_vectored(cx, &slices) {
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Err(())),
+                Poll::Ready(Ok(n)) => n,
+                Poll::Pending => return Poll::Pending,
+            };
+            self.consume(written, out.len());
+        }
+    }
+
+    /// Takes one body frame (or its end) into the output; `Err` when the
+    /// body broke off and the connection is to be cut.
+    fn take_frame(
+        &mut self,
+        frame: Option<Result<Frame<Bytes>, B::Error>>,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ()> {
+        let ended = match frame {
+            None => true,
+            Some(Err(error)) => {
+                let error: BodyError = error.into();
+                tracing::debug!(%error, "response body failed; cutting the connection");
+                self.broken = true;
+                return Err(());
+            }
+            Some(Ok(frame)) => {
+                match frame.into_data() {
+                    Ok(data) => self.queue_data(data, out),
+                    Err(frame) => {
+                        if let Ok(trailers) = frame.into_trailers() {
+                            self.trailers = Some(trailers);
                         }
                     }
-                    self.body.as_ref().is_none_or(Body::is_end_stream)
                 }
-            };
-            if ended {
-                // Dropped before the last write, as soon as it ended: the
-                // access-log line goes out in the order requests are served.
-                self.body = None;
-                self.body_done = true;
-                match self.mode {
-                    BodyMode::Chunked => encode::chunked_end(self.trailers.as_ref(), out),
-                    BodyMode::Length(_) if self.length_left > 0 => {
-                        // Shorter than its Content-Length said.
-                        self.broken = true;
-                        return Poll::Ready(Ok(()));
-                    }
-                    _ => {}
+                self.body_done || self.body.as_ref().is_none_or(Body::is_end_stream)
+            }
+        };
+        if ended {
+            // Dropped as soon as it ended, before the last write: the
+            // access-log line goes out in the order requests are served.
+            self.body = None;
+            self.body_done = true;
+            match self.mode {
+                BodyMode::Chunked => encode::chunked_end(self.trailers.as_ref(), out),
+                BodyMode::Length(_) if self.length_left > 0 => {
+                    // Shorter than its Content-Length said.
+                    self.broken = true;
+                    return Err(());
                 }
+                _ => {}
             }
         }
+        Ok(())
     }
 
     /// Queues body bytes, framed for the mode.
