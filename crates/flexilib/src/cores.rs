@@ -35,6 +35,10 @@ use crate::service::Server;
 /// Name of the control runtime's thread.
 pub const CONTROL_THREAD_NAME: &str = "flexilib-control";
 
+/// Name of the I/O threads' blocking-pool threads (at most 15 bytes, the
+/// kernel's limit).
+const BLOCKING_THREAD_NAME: &str = "flexilib-io-blk";
+
 static CONTROL: OnceLock<Handle> = OnceLock::new();
 
 /// Sets the control runtime (once, at start; later calls are ignored).
@@ -79,6 +83,14 @@ pub struct IoThreads {
     running: usize,
 }
 
+/// The I/O threads could not all start (out of threads, memory or
+/// descriptors): a lack of resources, not a bad config, so a supervised
+/// worker exits with [`crate::supervisor::EXIT_NO_RESOURCES`] and is
+/// restarted.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the I/O threads: {0}")]
+pub struct StartError(#[from] std::io::Error);
+
 /// What an I/O thread is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Role {
@@ -88,7 +100,7 @@ enum Role {
 
 /// Starts the core and reserve threads; returns once each has its runtime
 /// and socket, or the first error.
-pub fn start(plan: Plan<'_>) -> std::io::Result<IoThreads> {
+pub fn start(plan: Plan<'_>) -> Result<IoThreads, StartError> {
     let (stop, stop_rx) = watch::channel(false);
     let (done_tx, done) = mpsc::channel();
     let mut threads = IoThreads {
@@ -129,8 +141,11 @@ pub fn start(plan: Plan<'_>) -> std::io::Result<IoThreads> {
         // The thread always answers before it serves (or fails).
         match ready.recv() {
             Ok(Ok(())) => {}
-            Ok(Err(error)) => return Err(error),
-            Err(_) => return Err(std::io::Error::other("an I/O thread ended while starting")),
+            Ok(Err(error)) => return Err(error.into()),
+            Err(_) => {
+                let ended = std::io::Error::other("an I/O thread ended while starting");
+                return Err(ended.into());
+            }
         }
     }
     Ok(threads)
@@ -185,6 +200,9 @@ impl IoThread {
     fn run(self, ready: &mpsc::SyncSender<std::io::Result<()>>) {
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
+            // Its blocking pool's threads (DNS lookups for the proxy): their
+            // panics are contained like the I/O thread's.
+            .thread_name(BLOCKING_THREAD_NAME)
             .build()
         {
             Ok(runtime) => runtime,

@@ -186,8 +186,7 @@ async fn serve(
         conn_settings,
         open: Arc::clone(&open),
         shutdown: shutdown_rx,
-    })
-    .context("cannot start the I/O threads")?;
+    })?;
     // Each I/O thread holds its own duplicate.
     drop(listener);
     tracing::info!(
