@@ -30,31 +30,33 @@ impl Drop for OpenGuard {
     }
 }
 
-/// Binds the listening socket.
-pub async fn bind(address: SocketAddr) -> std::io::Result<TcpListener> {
-    TcpListener::bind(address).await
+/// Binds the listening socket (non-blocking, registered with no runtime:
+/// each I/O thread registers a duplicate with its own).
+pub async fn bind(address: SocketAddr) -> std::io::Result<std::net::TcpListener> {
+    TcpListener::bind(address).await?.into_std()
 }
 
-/// Adopts the listening socket inherited from the supervisor.
-pub fn adopt(fd: i32) -> std::io::Result<TcpListener> {
+/// Adopts the listening socket inherited from the supervisor (non-blocking,
+/// registered with no runtime).
+pub fn adopt(fd: i32) -> std::io::Result<std::net::TcpListener> {
     let listener = crate::os::adopt_listener(fd)?;
     // Not for processes a library might start.
     crate::os::close_on_exec(fd)?;
     listener.set_nonblocking(true)?;
-    TcpListener::from_std(listener)
+    Ok(listener)
 }
 
-/// Accepts connections, serving each on its own task, until the task is
-/// dropped. Once `shutdown` turns true, connections already open finish
+/// Accepts connections, serving each on its own task of the calling
+/// thread's runtime, until the future is dropped. Once `shutdown` turns true, connections already open finish
 /// their requests (and are counted in `open`), and connections accepted
 /// since are answered 503 with `Connection: close` at once, instead of
 /// waiting unanswered in the listen queue (the supervisor holds the socket
 /// open until the server exits).
 pub async fn accept_loop(
-    listener: TcpListener,
-    server: Arc<Server>,
-    settings: Arc<ConnSettings>,
-    open: Arc<OpenConnections>,
+    listener: &TcpListener,
+    server: &Arc<Server>,
+    settings: &Arc<ConnSettings>,
+    open: &Arc<OpenConnections>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut draining = *shutdown.borrow();
@@ -77,10 +79,10 @@ pub async fn accept_loop(
                 }
                 let guard = (!draining).then(|| {
                     open.0.fetch_add(1, Ordering::AcqRel);
-                    OpenGuard(Arc::clone(&open))
+                    OpenGuard(Arc::clone(open))
                 });
-                let server = Arc::clone(&server);
-                let settings = Arc::clone(&settings);
+                let server = Arc::clone(server);
+                let settings = Arc::clone(settings);
                 let shutdown = if draining {
                     never.clone()
                 } else {

@@ -13,6 +13,7 @@ mod arena;
 mod body_channel;
 mod config;
 mod conn;
+mod cores;
 mod files;
 mod handlers;
 mod host;
@@ -106,13 +107,19 @@ fn worker_process() {
     panics::exit_on_fatal_panics();
 }
 
-/// Prints an error the way every startup failure is printed.
+/// Prints an error the way every startup failure is printed; a lack of
+/// resources exits with [`supervisor::EXIT_NO_RESOURCES`] instead of
+/// `failure_code`.
 fn report(result: anyhow::Result<i32>, failure_code: i32) -> i32 {
     result.unwrap_or_else(|error| {
         // After the diagnostics logged before it.
         stderr_log::flush(EXIT_FLUSH_TIMEOUT);
         eprintln!("flexilib: error: {error:#}");
-        failure_code
+        if error.downcast_ref::<cores::StartError>().is_some() {
+            supervisor::EXIT_NO_RESOURCES
+        } else {
+            failure_code
+        }
     })
 }
 

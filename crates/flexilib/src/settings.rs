@@ -39,15 +39,17 @@ pub struct Settings {
     #[arg(long, env = "LISTEN_ADDRESS", default_value = "0.0.0.0")]
     pub listen_address: IpAddr,
 
-    /// Handler threads: how many library calls may run at once (1 to 1024).
+    /// Core threads (thread-per-core: each accepts and serves its own
+    /// connections, library calls inline) and handler slots: how many
+    /// library calls may run at once (1 to 1024).
     /// Default: the number of CPUs (at most 4 in debug builds).
     #[arg(long = "threads", env = "SERVER_THREAD_COUNT",
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_THREADS))]
     pub server_thread_count: Option<usize>,
 
-    /// Worker threads beyond SERVER_THREAD_COUNT, so that while every handler
-    /// slot is busy some worker is outside a library call and accepting,
-    /// parsing and answering go on (1 to 64).
+    /// Reserve I/O threads: they accept new connections while a core thread
+    /// is stalled in a library call, so accepting, parsing and answering go
+    /// on (1 to 64).
     #[arg(long, env = "RESERVED_IO_THREADS", default_value_t = 1,
           value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_RESERVED_IO_THREADS))]
     pub reserved_io_threads: usize,
@@ -162,7 +164,7 @@ impl Settings {
             .unwrap_or_else(default_thread_count)
     }
 
-    /// Worker threads kept free of library calls.
+    /// Reserve I/O threads.
     pub fn reserved_io_threads(&self) -> usize {
         self.reserved_io_threads
     }

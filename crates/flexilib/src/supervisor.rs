@@ -16,6 +16,8 @@
 //!   error) is not restarted: the supervisor exits with that status. A
 //!   config file broken since the last start is no such failure: children
 //!   fall back to the last good config (see [`crate::last_good`]).
+//!   One that lacked the resources to start its threads exits with
+//!   [`EXIT_NO_RESOURCES`] and is restarted like a crash.
 //!
 //! The child asks the kernel for SIGTERM should the supervisor die
 //! (`PR_SET_PDEATHSIG`): it then shuts down as after any SIGTERM, within
@@ -31,6 +33,9 @@ use crate::os::{self, Signal};
 
 /// Exit status of a worker that could not start; not worth restarting.
 pub const EXIT_STARTUP_FAILED: i32 = 78;
+/// Exit status of a worker that lacked the resources to start (threads,
+/// memory): restarted like a crash (`EX_TEMPFAIL`).
+pub const EXIT_NO_RESOURCES: i32 = 75;
 /// Environment variable carrying the inherited listening socket.
 pub const LISTEN_FD_ENV: &str = "FLEXILIB_LISTEN_FD";
 /// Environment variable carrying the supervisor's pid.

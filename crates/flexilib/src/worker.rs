@@ -1,5 +1,6 @@
 //! The server process: settings and config in, handler slots and the I/O
-//! runtime up, serve until SIGTERM/SIGINT, then shut down gracefully.
+//! threads up ([`crate::cores`]), serve until SIGTERM/SIGINT, then shut down
+//! gracefully.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -23,7 +24,7 @@ use crate::settings::Settings;
 use crate::targets::native::copy::CopyDir;
 use crate::targets::upstream::{ProxyClient, ProxySettings};
 use crate::targets::TargetEnv;
-use crate::{housekeeping, os};
+use crate::{cores, housekeeping, os};
 
 /// Runs the server until SIGTERM/SIGINT. `inherited` is the supervisor's
 /// listening socket, if any.
@@ -45,19 +46,19 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     let conn_stats = Arc::new(ConnStats::default());
     housekeeping::start(Arc::clone(&log), Arc::clone(&conn_stats))
         .context("cannot start the housekeeping thread")?;
-    // Library calls run on these workers; see `handlers`.
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(settings.handler_threads() + settings.reserved_io_threads())
-        .thread_name(crate::panics::IO_THREAD_NAME)
+    // Signals, shutdown, and tasks tied to no connection (see `cores`); the
+    // I/O threads start in `serve`.
+    let control = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name(cores::CONTROL_THREAD_NAME)
         .enable_all()
         .build()
-        .context("cannot start the I/O runtime")?;
+        .context("cannot start the control runtime")?;
+    cores::set_control(control.handle().clone());
     let handlers = HandlerSlots::start(
         settings.handler_threads(),
-        settings.reserved_io_threads(),
         settings.arena_prealloc_bytes(),
         settings.arena_retain_bytes(),
-        runtime.handle().clone(),
     )
     .context("cannot start the handler stall guard")?;
     let server = Arc::new(Server {
@@ -97,22 +98,17 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
             None
         }
     };
-    // A panic out of `serve` still goes through the shutdown below: dropping
-    // the runtime while a reserve thread is held would wait for ever.
-    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-        runtime.block_on(serve(
-            settings,
-            inherited,
-            Arc::clone(&server),
-            conn_settings,
-            reloader,
-        ))
-    }))
-    .unwrap_or_else(|_| Err(anyhow::anyhow!("the server's main task panicked")));
-    // Connections still open after the grace period are dropped here, and
-    // their log lines written, before the final flush.
-    server.env.handlers.release_reserve();
-    runtime.shutdown_timeout(Duration::from_secs(1));
+    // Connections still open after the grace period are dropped when `serve`
+    // stops the I/O threads, and their log lines written, before the final
+    // flush.
+    let result = control.block_on(serve(
+        settings,
+        inherited,
+        Arc::clone(&server),
+        conn_settings,
+        reloader,
+    ));
+    control.shutdown_timeout(Duration::from_secs(1));
     // Unload every library (`flexilib_deinit`) by dropping the route table;
     // the reload thread, which also holds the server, only borrows it.
     {
@@ -131,7 +127,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
 }
 
 /// Time shutdown may take beyond `SHUTDOWN_GRACE_SECONDS` (closing the
-/// runtime, `flexilib_deinit` of every library, the last log flush) before
+/// runtimes, `flexilib_deinit` of every library, the last log flush) before
 /// the process ends regardless.
 const SHUTDOWN_OVERRUN: Duration = Duration::from_secs(5);
 
@@ -176,6 +172,20 @@ async fn serve(
     let local = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    let open = Arc::new(OpenConnections::default());
+    let mut io_threads = cores::start(cores::Plan {
+        listener: &listener,
+        cores: settings.handler_threads(),
+        reserve: settings.reserved_io_threads(),
+        reserve_accepting: server.env.handlers.reserve_accepting(),
+        server: Arc::clone(&server),
+        conn_settings,
+        open: Arc::clone(&open),
+        shutdown: shutdown_rx,
+    })?;
+    // Each I/O thread holds its own duplicate.
+    drop(listener);
     tracing::info!(
         address = %local,
         handler_threads = settings.handler_threads(),
@@ -191,15 +201,6 @@ async fn serve(
     // Blocked since the process started (see `main`); one sent meanwhile
     // is delivered now, to the handler just installed.
     os::unblock(&[os::Signal::Hup]);
-    let (shutdown_tx, shutdown_rx) = watch::channel(false);
-    let open = Arc::new(OpenConnections::default());
-    let accept = tokio::spawn(listen::accept_loop(
-        listener,
-        Arc::clone(&server),
-        conn_settings,
-        Arc::clone(&open),
-        shutdown_rx,
-    ));
 
     let signal_name = loop {
         tokio::select! {
@@ -213,8 +214,8 @@ async fn serve(
     };
     tracing::info!(signal = signal_name, open = open.count(), "shutting down");
     start_shutdown_deadline(settings.shutdown_grace + SHUTDOWN_OVERRUN);
-    // Every receiver outlives this send: the accept loop and each connection
-    // hold one. The accept loop goes on, answering new connections 503.
+    // Every receiver outlives this send: the accept loops and each connection
+    // hold one. The accept loops go on, answering new connections 503.
     let _ = shutdown_tx.send(true);
     let deadline = tokio::time::Instant::now() + settings.shutdown_grace;
     let busy = || open.count() + server.env.proxy.open_tunnels();
@@ -227,6 +228,6 @@ async fn serve(
             "grace period over; closing remaining connections"
         );
     }
-    accept.abort();
+    io_threads.stop(Duration::from_secs(1));
     Ok(())
 }

@@ -2,7 +2,7 @@
 
 mod common;
 
-use common::{request_in_background, standard_config, ServerBuilder};
+use common::{request_in_background, rust_example, standard_config, ServerBuilder, TempDir};
 use std::time::{Duration, Instant};
 
 #[test]
@@ -104,4 +104,147 @@ fn repeated_slow_calls_never_stall_other_connections() {
         // Long enough for the reserve to be held back again.
         std::thread::sleep(Duration::from_millis(400));
     }
+}
+
+/// A config where `/lib` is the Rust example and every other path a 404,
+/// answered without a handler slot or a library call.
+fn lib_only_config() -> (TempDir, std::path::PathBuf) {
+    let dir = TempDir::new("tpc");
+    let config = dir.write(
+        "proxy.ini",
+        &format!("/lib = {}\n", rust_example().display()),
+    );
+    (dir, config)
+}
+
+/// The ids of `pid`'s threads whose name starts with `prefix`, with their names.
+fn threads_named(pid: u32, prefix: &str) -> Vec<(String, String)> {
+    let mut found = Vec::new();
+    for entry in std::fs::read_dir(format!("/proc/{pid}/task")).expect("task dir") {
+        let tid = entry
+            .expect("task")
+            .file_name()
+            .to_string_lossy()
+            .into_owned();
+        let comm = std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/comm"))
+            .unwrap_or_default()
+            .trim()
+            .to_string();
+        if comm.starts_with(prefix) {
+            found.push((tid, comm));
+        }
+    }
+    found.sort_by(|a, b| a.1.cmp(&b.1));
+    found
+}
+
+/// How often thread `tid` of `pid` has been switched out (it sleeps and
+/// wakes at least once per connection it accepts or serves).
+fn context_switches(pid: u32, tid: &str) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/status"))
+        .expect("thread status")
+        .lines()
+        .filter(|line| line.contains("ctxt_switches:"))
+        .filter_map(|line| line.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .sum()
+}
+
+#[test]
+fn a_stalled_core_thread_lets_the_reserve_accept_until_the_stall_ends() {
+    let (_dir, config) = lib_only_config();
+    let server = ServerBuilder::new(&config)
+        .env("FLEXILIB_NO_SUPERVISOR", "1")
+        .env("SERVER_THREAD_COUNT", "1")
+        .env("RESERVED_IO_THREADS", "1")
+        .start();
+    let pid = server.child.id();
+    let names: Vec<String> = threads_named(pid, "flexilib-io")
+        .into_iter()
+        .map(|(_, name)| name)
+        .filter(|name| name != "flexilib-io-blk")
+        .collect();
+    assert_eq!(
+        names,
+        ["flexilib-io-0", "flexilib-io-r0"],
+        "one core, one reserve"
+    );
+    let (reserve, _) = threads_named(pid, "flexilib-io-r").remove(0);
+
+    // The only core thread stalls in a 1.5 s call: nothing but the reserve
+    // thread can accept and answer now.
+    let slow_started = Instant::now();
+    let slow = request_in_background(server.addr, "/lib", &[("x-slow", "1500")]);
+    std::thread::sleep(Duration::from_millis(150));
+    let before = context_switches(pid, &reserve);
+    for i in 0..50 {
+        let started = Instant::now();
+        let response = server.client().request("GET", "/none", &[], b"");
+        assert_eq!(response.status, 404, "connection {i}");
+        let took = started.elapsed();
+        assert!(
+            took < Duration::from_millis(250),
+            "connection {i} waited {took:?}"
+        );
+    }
+    assert!(
+        slow_started.elapsed() < Duration::from_millis(1400),
+        "the 50 connections were served during the stall: {:?}",
+        slow_started.elapsed()
+    );
+    let during = context_switches(pid, &reserve) - before;
+    assert!(
+        during >= 25,
+        "the reserve thread served them: {during} switches"
+    );
+    let (slow, slow_took) = slow.join().expect("slow client");
+    assert_eq!(slow.status, 200);
+    assert!(slow_took >= Duration::from_millis(1500));
+
+    // 100 ms after the stall the reserve stops accepting: new connections
+    // go to the core thread and no longer even wake the reserve.
+    std::thread::sleep(Duration::from_millis(400));
+    let before = context_switches(pid, &reserve);
+    for i in 0..20 {
+        let response = server.client().request("GET", "/none", &[], b"");
+        assert_eq!(response.status, 404, "connection {i}");
+    }
+    let after = context_switches(pid, &reserve) - before;
+    assert!(
+        after <= 2,
+        "the quiet reserve thread was woken {after} times"
+    );
+}
+
+#[test]
+fn a_connection_stays_on_its_core_thread_while_it_is_stalled() {
+    // The honest limit of thread-per-core: a connection never migrates, so
+    // one already open on a core thread inside a slow call waits for it,
+    // while a new connection is answered at once by the reserve thread.
+    let (_dir, config) = lib_only_config();
+    let server = ServerBuilder::new(&config)
+        .env("SERVER_THREAD_COUNT", "1")
+        .env("RESERVED_IO_THREADS", "1")
+        .start();
+    let mut kept = server.client();
+    assert_eq!(kept.request("GET", "/none", &[], b"").status, 404);
+    // The reserve is quiet: the slow connection goes to the core thread too.
+    let slow = request_in_background(server.addr, "/lib", &[("x-slow", "1500")]);
+    std::thread::sleep(Duration::from_millis(200));
+
+    let started = Instant::now();
+    assert_eq!(server.get("/none", &[]).status, 404);
+    let new_took = started.elapsed();
+    assert!(
+        new_took < Duration::from_millis(300),
+        "new connection: {new_took:?}"
+    );
+
+    let started = Instant::now();
+    assert_eq!(kept.request("GET", "/none", &[], b"").status, 404);
+    let kept_took = started.elapsed();
+    assert!(
+        kept_took >= Duration::from_millis(900),
+        "the kept connection waited for its thread's call: {kept_took:?}"
+    );
+    assert_eq!(slow.join().expect("slow client").0.status, 200);
 }

@@ -355,13 +355,16 @@ impl Instance {
         let Some(mut active) = active else {
             return;
         };
-        if let (Some(reply), Some(outcome)) = (active.reply.take(), outcome) {
-            let _ = reply.send(outcome);
-        }
+        let reply = active.reply.take();
         self.report(&active);
         match self.pool.upgrade() {
             Some(pool) => pool.release(self),
             None => self.kill(),
+        }
+        // Only now: the waiting request runs on another thread at once, and
+        // its client's next request must find the instance back in the pool.
+        if let (Some(reply), Some(outcome)) = (reply, outcome) {
+            let _ = reply.send(outcome);
         }
     }
 
@@ -477,11 +480,14 @@ impl Instance {
         let spec = &self.function.spec;
         let message = logs::timed_out_message(request_id, spec.timeout);
         logs::line(&spec.name, &message);
-        if let Some(reply) = active.reply.take() {
+        let reply = active.reply.take();
+        self.report(&active);
+        // Out of the pool before the waiting request (on another thread)
+        // answers, so the client's next request does not count it.
+        self.leave_pool();
+        if let Some(reply) = reply {
             let _ = reply.send(Outcome::Failed(Failure::timeout(&message)));
         }
-        self.report(&active);
-        self.leave_pool();
     }
 
     /// The process exited (`status` as text, e.g. `exit status: 1`).
@@ -506,12 +512,11 @@ impl Instance {
         }
         let status = status.replace("exit status: ", "exit status ");
         let name = &self.function.spec.name;
+        let mut failed = None;
         if let Some(mut active) = active {
             let failure = Failure::exited(&active.request_id, &status);
             logs::line(name, &failure.log_line(&active.request_id));
-            if let Some(reply) = active.reply.take() {
-                let _ = reply.send(Outcome::Failed(failure));
-            }
+            failed = active.reply.take().map(|reply| (reply, failure));
             self.report(&active);
         }
         if let Some(invocation) = queued {
@@ -529,7 +534,12 @@ impl Instance {
             let _ = invocation.reply.send(Outcome::Failed(failure));
         }
         tracing::debug!(function = %name, pid = self.pid, %status, "instance exited");
+        // Out of the pool before the waiting request (on another thread)
+        // answers, so the client's next request does not count it.
         self.leave_pool();
+        if let Some((reply, failure)) = failed {
+            let _ = reply.send(Outcome::Failed(failure));
+        }
     }
 
     fn leave_pool(self: &Arc<Self>) {

@@ -115,13 +115,14 @@ pub async fn invoke(env: &TargetEnv, routes: &RouteTable, request: Request<Reque
         b"Event" => {
             let pool = Arc::clone(&function.pool);
             let id = request_id.clone();
-            tokio::spawn(async move {
+            // Tied to no connection: on the control runtime.
+            drop(crate::cores::control().spawn(async move {
                 // The result of an asynchronous invocation goes nowhere;
                 // the function's logs tell what happened.
                 let _ = pool
                     .invoke_as(id, event, client_context, Waiting::Background)
                     .await;
-            });
+            }));
             empty(StatusCode::ACCEPTED, &request_id)
         }
         b"RequestResponse" => {

@@ -175,6 +175,10 @@ impl PoolShared {
 
     /// Starts an instance in a slot already counted in `current`.
     fn start(self: &Arc<Self>, generation: u64) -> Result<Arc<Instance>, AcquireError> {
+        // The instance's process, pipes, Runtime API socket and tasks belong
+        // to the control runtime, not to the I/O thread asking: a library
+        // call blocking that thread must not stall them.
+        let _control = crate::cores::control().enter();
         match Instance::spawn(&self.function, generation, Arc::downgrade(self)) {
             Ok((instance, child)) => {
                 let start_reaper = {

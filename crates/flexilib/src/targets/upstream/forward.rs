@@ -1,6 +1,7 @@
 //! Forwarding one request to an upstream server.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::cell::RefCell;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -34,9 +35,26 @@ pub struct ProxySettings {
     pub cooldown: Duration,
 }
 
-/// The shared client: a keep-alive connection pool per upstream.
+type PooledClient = Client<HttpConnector, UpstreamBody>;
+
+thread_local! {
+    /// This I/O thread's client, with the id of the [`ProxyClient`] it was
+    /// built for.
+    static THREAD_CLIENT: RefCell<Option<(u64, PooledClient)>> = const { RefCell::new(None) };
+}
+
+/// Ids of [`ProxyClient`]s, so a thread's pool is never one built for
+/// another's settings.
+static NEXT_ID: AtomicU64 = AtomicU64::new(0);
+
+/// The proxy: a keep-alive connection pool per upstream and I/O thread.
+///
+/// Each I/O thread has its own pool (built on first use): a pooled
+/// connection's task and socket belong to the runtime that opened it, and a
+/// connection shared with a thread stalled in a library call would stall
+/// the requests of every other thread that used it.
 pub struct ProxyClient {
-    client: Client<HttpConnector, UpstreamBody>,
+    id: u64,
     settings: ProxySettings,
     /// Open upgrade tunnels, which graceful shutdown waits for like connections.
     tunnels: Arc<AtomicUsize>,
@@ -78,18 +96,37 @@ pub struct Forwarded {
 impl ProxyClient {
     /// A client with `settings`.
     pub fn new(settings: ProxySettings) -> Self {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(settings.connect_timeout));
-        connector.set_nodelay(true);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(settings.idle_timeout)
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .build(connector);
         Self {
-            client,
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             settings,
             tunnels: Arc::default(),
         }
+    }
+
+    /// Sends `request` on this thread's pool, built now if need be.
+    fn send(&self, request: Request<UpstreamBody>) -> hyper_util::client::legacy::ResponseFuture {
+        THREAD_CLIENT.with(|cell| {
+            let mut slot = cell.borrow_mut();
+            match &*slot {
+                Some((id, client)) if *id == self.id => client.request(request),
+                _ => {
+                    let client = self.build_client();
+                    let sent = client.request(request);
+                    *slot = Some((self.id, client));
+                    sent
+                }
+            }
+        })
+    }
+
+    fn build_client(&self) -> PooledClient {
+        let mut connector = HttpConnector::new();
+        connector.set_connect_timeout(Some(self.settings.connect_timeout));
+        connector.set_nodelay(true);
+        Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(self.settings.idle_timeout)
+            .pool_timer(hyper_util::rt::TokioTimer::new())
+            .build(connector)
     }
 
     /// How many upgrade tunnels are open.
@@ -161,11 +198,9 @@ impl ProxyClient {
             *upstream_request.headers_mut() = headers;
 
             let sent = Instant::now();
-            let result = tokio::time::timeout(
-                self.settings.response_timeout,
-                self.client.request(upstream_request),
-            )
-            .await;
+            let result =
+                tokio::time::timeout(self.settings.response_timeout, self.send(upstream_request))
+                    .await;
             let upstream_time = sent.elapsed();
             let authority = Some(server.authority.clone());
             match result {
