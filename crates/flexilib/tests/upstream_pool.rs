@@ -45,9 +45,13 @@ fn one_upstream_connection_serves_request_after_request() {
     assert!(posted.text().contains("body-bytes: 6"), "{}", posted.text());
     let downloaded = client.request("GET", "/download?size=300000", &[], b"");
     assert_eq!(downloaded.body.len(), 300_000);
+    // A chunked body, read to its last chunk.
+    up.release();
+    let streamed = client.request("GET", "/stream", &[], b"");
+    assert_eq!(streamed.text(), "first\nsecond\n");
     // Another client connection, same I/O thread, same upstream connection.
     assert_eq!(server.get("/echo", &[]).status, 200);
-    assert_eq!(up.count(), 13);
+    assert_eq!(up.count(), 14);
     assert_eq!(
         up.accepted(),
         1,
