@@ -117,3 +117,23 @@ fn idle_upstream_connections_close_after_the_idle_timeout() {
     assert_eq!(server.get("/echo", &[]).status, 200);
     assert_eq!(up.accepted(), 2);
 }
+
+#[test]
+fn a_pooled_connection_the_upstream_closed_is_not_used() {
+    let up = Upstream::start("c");
+    let (_dir, server) = proxy_to(&up, &[]);
+    let mut client = server.client();
+    assert_eq!(client.request("GET", "/then-close", &[], b"").text(), "bye");
+    wait_until(Duration::from_secs(5), "the upstream closes", || {
+        up.ended() == 1
+    });
+    // Not a 502 from the dead connection: a new one.
+    let response = client.request("POST", "/echo", &[], b"not idempotent");
+    assert_eq!(response.status, 200);
+    assert!(
+        response.text().contains("body-bytes: 14"),
+        "{}",
+        response.text()
+    );
+    assert_eq!(up.accepted(), 2);
+}

@@ -3,7 +3,8 @@
 //! Paths: `/echo…` describes the request it got; `/upload` counts the body;
 //! `/download?size=N` sends N bytes; `/stream` sends one chunk, then waits
 //! for [`Upstream::release`]; `/slow-head` sleeps 2 s before answering;
-//! `/reset` promises 1000 bytes, sends 10 and closes; `/http10` answers as
+//! `/reset` promises 1000 bytes, sends 10 and closes; `/then-close`
+//! answers as keep-alive, then closes the connection 50 ms later; `/http10` answers as
 //! an HTTP/1.0 server (and closes); `/ws` is a WebSocket echo. Every
 //! response carries `x-upstream: NAME`. It counts the connections it
 //! accepted and those that ended (closed by the peer or failed).
@@ -252,6 +253,12 @@ fn serve(
             "/reset" => {
                 out.write_all(format!("HTTP/1.1 200 OK\r\nx-upstream: {name}\r\ncontent-length: 1000\r\n\r\n0123456789").as_bytes())?;
                 out.flush()?;
+                std::thread::sleep(Duration::from_millis(50));
+                return Ok(());
+            }
+            "/then-close" => {
+                read_body(&mut reader, &head, |_| {})?;
+                respond(&mut out, "200 OK", name, "", b"bye")?;
                 std::thread::sleep(Duration::from_millis(50));
                 return Ok(());
             }
