@@ -4,13 +4,19 @@
 # callgrind twice, with N1 and N2 keep-alive requests, and prints
 # (Ir(N2) - Ir(N1)) / (N2 - N1): the marginal cost of one request.
 #   bench/callgrind.sh [N1 N2] [extra header, e.g. 'x-big: 1024']
+# CG_UPSTREAM=HOST:PORT routes `/` to that upstream instead of the Rust
+# example (the proxy path; the upstream's own work is not counted).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 n1=${1:-500}; n2=${2:-2500}; header=${3:-}
 command -v valgrind >/dev/null || { echo "valgrind is missing (apt-get install -y valgrind)" >&2; exit 1; }
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-echo "/ = $PWD/target/release/libflexilib_example_rust.so" > "$work/proxy.ini"
+if [ -n "${CG_UPSTREAM:-}" ]; then
+    echo "/ = http://$CG_UPSTREAM" > "$work/proxy.ini"
+else
+    echo "/ = $PWD/target/release/libflexilib_example_rust.so" > "$work/proxy.ini"
+fi
 
 run() {
     local n=$1 out="$work/cg.$1"

@@ -4,7 +4,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use bytes::Bytes;
-use hyper::body::{Body, Frame, Incoming, SizeHint};
+use hyper::body::{Body, Frame, SizeHint};
 
 use crate::body_channel::BodyReceiver;
 use crate::http1::encode::EncodedFields;
@@ -108,7 +108,7 @@ pub enum ReplyBody {
     /// The bytes still to send.
     Full(Bytes),
     /// An upstream's body, streamed.
-    Stream(Incoming),
+    Stream(crate::targets::upstream::body::UpstreamBody),
     /// Chunks from a producer, with back-pressure.
     Channel(BodyReceiver),
 }

@@ -3,9 +3,11 @@
 //! Paths: `/echo…` describes the request it got; `/upload` counts the body;
 //! `/download?size=N` sends N bytes; `/stream` sends one chunk, then waits
 //! for [`Upstream::release`]; `/slow-head` sleeps 2 s before answering;
-//! `/reset` promises 1000 bytes, sends 10 and closes; `/http10` answers as
+//! `/reset` promises 1000 bytes, sends 10 and closes; `/then-close`
+//! answers as keep-alive, then closes the connection 50 ms later; `/http10` answers as
 //! an HTTP/1.0 server (and closes); `/ws` is a WebSocket echo. Every
-//! response carries `x-upstream: NAME`.
+//! response carries `x-upstream: NAME`. It counts the connections it
+//! accepted and those that ended (closed by the peer or failed).
 // Each test crate that includes this file uses part of it.
 #![allow(dead_code)]
 
@@ -18,6 +20,8 @@ use std::time::Duration;
 pub struct Upstream {
     pub addr: SocketAddr,
     pub requests: Arc<AtomicUsize>,
+    accepted: Arc<AtomicUsize>,
+    ended: Arc<AtomicUsize>,
     released: Arc<AtomicBool>,
 }
 
@@ -27,18 +31,26 @@ impl Upstream {
         let addr = listener.local_addr().expect("addr");
         let requests = Arc::new(AtomicUsize::new(0));
         let released = Arc::new(AtomicBool::new(false));
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let ended = Arc::new(AtomicUsize::new(0));
         let (name, counter, release) = (name.to_string(), requests.clone(), released.clone());
+        let (accepts, ends) = (accepted.clone(), ended.clone());
         std::thread::spawn(move || {
             for stream in listener.incoming().flatten() {
+                accepts.fetch_add(1, Ordering::SeqCst);
                 let (name, counter, release) = (name.clone(), counter.clone(), release.clone());
+                let ends = ends.clone();
                 std::thread::spawn(move || {
                     let _ = serve(stream, &name, &counter, &release);
+                    ends.fetch_add(1, Ordering::SeqCst);
                 });
             }
         });
         Self {
             addr,
             requests,
+            accepted,
+            ended,
             released,
         }
     }
@@ -50,6 +62,16 @@ impl Upstream {
 
     pub fn count(&self) -> usize {
         self.requests.load(Ordering::SeqCst)
+    }
+
+    /// Connections accepted so far.
+    pub fn accepted(&self) -> usize {
+        self.accepted.load(Ordering::SeqCst)
+    }
+
+    /// Connections that have ended (the peer closed them, or they failed).
+    pub fn ended(&self) -> usize {
+        self.ended.load(Ordering::SeqCst)
     }
 }
 
@@ -231,6 +253,12 @@ fn serve(
             "/reset" => {
                 out.write_all(format!("HTTP/1.1 200 OK\r\nx-upstream: {name}\r\ncontent-length: 1000\r\n\r\n0123456789").as_bytes())?;
                 out.flush()?;
+                std::thread::sleep(Duration::from_millis(50));
+                return Ok(());
+            }
+            "/then-close" => {
+                read_body(&mut reader, &head, |_| {})?;
+                respond(&mut out, "200 OK", name, "", b"bye")?;
                 std::thread::sleep(Duration::from_millis(50));
                 return Ok(());
             }

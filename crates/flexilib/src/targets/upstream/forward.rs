@@ -1,26 +1,21 @@
 //! Forwarding one request to an upstream server.
 
-use std::cell::RefCell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::task::Context;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{Either, Empty};
+use http_body_util::{BodyExt, Either, Empty};
 use hyper::body::{Body, Incoming};
+use hyper::header::HOST;
+use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 
-use crate::http1::{OnUpgrade, RequestBody};
-use hyper::{Method, Request, Response, StatusCode, Uri, Version};
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::rt::{TokioExecutor, TokioIo};
-
-use super::group::UpstreamGroup;
+use super::body::{Lease, UpstreamBody};
+use super::connection::{BoxError, ConnectError, RequestBody, SendError, UpstreamConn};
+use super::group::{UpstreamGroup, UpstreamServer};
 use super::headers;
-
-/// Body sent upstream: the client's, streamed, or nothing (for requests
-/// that can be retried).
-type UpstreamBody = Either<RequestBody, Empty<Bytes>>;
+use super::pool::thread_index;
+use super::tunnel::{self, Tunnels};
 
 /// Timeouts and health settings of the proxy.
 #[derive(Debug, Clone)]
@@ -35,29 +30,11 @@ pub struct ProxySettings {
     pub cooldown: Duration,
 }
 
-type PooledClient = Client<HttpConnector, UpstreamBody>;
-
-thread_local! {
-    /// This I/O thread's client, with the id of the [`ProxyClient`] it was
-    /// built for.
-    static THREAD_CLIENT: RefCell<Option<(u64, PooledClient)>> = const { RefCell::new(None) };
-}
-
-/// Ids of [`ProxyClient`]s, so a thread's pool is never one built for
-/// another's settings.
-static NEXT_ID: AtomicU64 = AtomicU64::new(0);
-
-/// The proxy: a keep-alive connection pool per upstream and I/O thread.
-///
-/// Each I/O thread has its own pool (built on first use): a pooled
-/// connection's task and socket belong to the runtime that opened it, and a
-/// connection shared with a thread stalled in a library call would stall
-/// the requests of every other thread that used it.
+/// The proxy's client. Connections are pooled per upstream server (in its
+/// [`UpstreamServer`]), not here.
 pub struct ProxyClient {
-    id: u64,
     settings: ProxySettings,
-    /// Open upgrade tunnels, which graceful shutdown waits for like connections.
-    tunnels: Arc<AtomicUsize>,
+    tunnels: Tunnels,
 }
 
 /// Why a request got no upstream response.
@@ -86,71 +63,58 @@ impl ProxyFailure {
 /// The outcome of forwarding.
 pub struct Forwarded {
     /// The upstream's response, headers already rewritten for the client.
-    pub response: Result<Response<Incoming>, ProxyFailure>,
+    pub response: Result<Response<UpstreamBody>, ProxyFailure>,
     /// The server that answered (or failed last).
     pub upstream: Option<String>,
     /// Time from sending the request to the response head.
     pub upstream_time: Duration,
 }
 
+/// Why one attempt got no response head.
+#[derive(Debug, thiserror::Error)]
+enum AttemptError {
+    #[error(transparent)]
+    Connect(#[from] ConnectError),
+    #[error(transparent)]
+    Send(#[from] SendError),
+}
+
 impl ProxyClient {
     /// A client with `settings`.
     pub fn new(settings: ProxySettings) -> Self {
         Self {
-            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             settings,
-            tunnels: Arc::default(),
+            tunnels: Tunnels::default(),
         }
-    }
-
-    /// Sends `request` on this thread's pool, built now if need be.
-    fn send(&self, request: Request<UpstreamBody>) -> hyper_util::client::legacy::ResponseFuture {
-        THREAD_CLIENT.with(|cell| {
-            let mut slot = cell.borrow_mut();
-            match &*slot {
-                Some((id, client)) if *id == self.id => client.request(request),
-                _ => {
-                    let client = self.build_client();
-                    let sent = client.request(request);
-                    *slot = Some((self.id, client));
-                    sent
-                }
-            }
-        })
-    }
-
-    fn build_client(&self) -> PooledClient {
-        let mut connector = HttpConnector::new();
-        connector.set_connect_timeout(Some(self.settings.connect_timeout));
-        connector.set_nodelay(true);
-        Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(self.settings.idle_timeout)
-            .pool_timer(hyper_util::rt::TokioTimer::new())
-            .build(connector)
     }
 
     /// How many upgrade tunnels are open.
     pub fn open_tunnels(&self) -> usize {
-        self.tunnels.load(Ordering::Acquire)
+        self.tunnels.open()
     }
 
     /// Forwards `request` from `client_ip` to `group` (for a route whose path
     /// prefix is `prefix`), streaming bodies both ways; tunnels protocol
     /// upgrades (WebSocket).
-    pub async fn forward(
+    pub async fn forward<B>(
         &self,
         group: &UpstreamGroup,
         prefix: &str,
-        mut request: Request<RequestBody>,
+        mut request: Request<B>,
         client_ip: &str,
-    ) -> Forwarded {
+    ) -> Forwarded
+    where
+        B: Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<BoxError>,
+    {
         let upgrade = headers::is_upgrade(request.headers());
-        let client_side = upgrade
-            .then(|| request.extensions_mut().remove::<OnUpgrade>())
+        let mut client_side = upgrade
+            .then(|| tunnel::client_side(&mut request))
             .flatten();
         let (mut head, body) = request.into_parts();
-        let retryable = is_idempotent(&head.method) && body.is_end_stream() && group.len() > 1;
-        let mut body = if retryable { None } else { Some(body) };
+        let has_body = !body.is_end_stream();
+        let retryable = is_idempotent(&head.method) && !has_body && group.len() > 1;
+        let mut body = has_body.then(|| body.map_err(Into::into).boxed_unsync());
         // Headers are cloned per attempt only when a retry is possible.
         let mut original_headers = Some(std::mem::take(&mut head.headers));
 
@@ -163,31 +127,19 @@ impl ProxyClient {
                 (Some(original), true) => original.clone(),
                 _ => original_headers.take().unwrap_or_default(),
             };
-            headers::to_upstream(
-                &mut headers,
-                client_ip,
-                group.host_upstream.then_some(server.authority.as_str()),
-                upgrade,
-            );
             let Some(target) =
                 group.upstream_target(index, prefix, head.uri.path(), head.uri.query())
             else {
                 return failed(ProxyFailure::DotSegment, None, Duration::ZERO);
             };
-            let uri = server.parsed_authority.clone().and_then(|authority| {
-                let mut parts = hyper::http::uri::Parts::default();
-                parts.scheme = Some(hyper::http::uri::Scheme::HTTP);
-                parts.authority = Some(authority);
-                parts.path_and_query = target.parse().ok();
-                Uri::from_parts(parts).ok()
-            });
-            let Some(uri) = uri else {
+            let Ok(uri) = Uri::try_from(target) else {
                 return failed(
                     ProxyFailure::BadGateway,
                     Some(server.authority.clone()),
                     Duration::ZERO,
                 );
             };
+            rewrite_headers(&mut headers, group, server, client_ip, upgrade);
             let mut upstream_request = Request::new(match body.take() {
                 Some(body) => Either::Left(body),
                 None => Either::Right(Empty::new()),
@@ -198,41 +150,27 @@ impl ProxyClient {
             *upstream_request.headers_mut() = headers;
 
             let sent = Instant::now();
-            let result =
-                tokio::time::timeout(self.settings.response_timeout, self.send(upstream_request))
-                    .await;
+            let result = tokio::time::timeout(
+                self.settings.response_timeout,
+                self.exchange(server, upstream_request, upgrade),
+            )
+            .await;
             let upstream_time = sent.elapsed();
             let authority = Some(server.authority.clone());
             match result {
-                Ok(Ok(mut response)) => {
-                    // A proxy answers in its own version (RFC 9110 §6.2),
-                    // not the upstream's: an HTTP/1.0 upstream must not make
-                    // the status line `HTTP/1.0`. hyper still answers an
-                    // HTTP/1.0 client in HTTP/1.0.
-                    *response.version_mut() = Version::HTTP_11;
-                    let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
-                    headers::to_client(response.headers_mut(), switching && upgrade);
-                    if switching {
-                        if let Some(client_side) = client_side {
-                            tunnel(
-                                Arc::clone(&self.tunnels),
-                                client_side,
-                                hyper::upgrade::on(&mut response),
-                            );
-                        }
-                    }
+                Ok(Ok((response, conn))) => {
+                    let response = self.answer(server, response, conn, upgrade, &mut client_side);
                     return Forwarded {
                         response: Ok(response),
                         upstream: authority,
                         upstream_time,
                     };
                 }
-                Ok(Err(error)) if error.is_connect() => {
-                    let timed_out = is_timeout(&error);
+                Ok(Err(AttemptError::Connect(error))) => {
                     tracing::warn!(upstream = %server.authority, %error, "upstream connection failed; skipping it for a while");
                     group.mark_down(index, self.settings.cooldown);
                     last = (
-                        if timed_out {
+                        if error.is_timeout() {
                             ProxyFailure::Timeout
                         } else {
                             ProxyFailure::BadGateway
@@ -247,7 +185,7 @@ impl ProxyClient {
                     }
                     break;
                 }
-                Ok(Err(error)) => {
+                Ok(Err(AttemptError::Send(error))) => {
                     tracing::warn!(upstream = %server.authority, %error, "upstream request failed");
                     return failed(ProxyFailure::BadGateway, authority, upstream_time);
                 }
@@ -258,6 +196,120 @@ impl ProxyClient {
             }
         }
         failed(last.0, last.1, last.2)
+    }
+
+    /// Sends `request` to `server` on a pooled connection of this thread's,
+    /// or a new one; the response head and the connection to read its body
+    /// through. A pooled connection the upstream closed meanwhile hands the
+    /// request back, which then goes on a new connection.
+    async fn exchange(
+        &self,
+        server: &UpstreamServer,
+        request: Request<RequestBody>,
+        upgrade: bool,
+    ) -> Result<(Response<Incoming>, UpstreamConn), AttemptError> {
+        let pooled = {
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            server.pool.checkout(self.settings.idle_timeout, &mut cx)
+        };
+        let reused = pooled.is_some();
+        let mut conn = match pooled {
+            Some(mut conn) => {
+                if upgrade {
+                    conn.allow_upgrades();
+                }
+                conn
+            }
+            None => self.connect(server, upgrade).await?,
+        };
+        match conn.send(request).await {
+            Ok(response) => Ok((response, conn)),
+            Err(SendError::Unsent { request, .. }) if reused => {
+                let mut conn = self.connect(server, upgrade).await?;
+                let response = conn.send(*request).await?;
+                Ok((response, conn))
+            }
+            Err(error) => Err(error.into()),
+        }
+    }
+
+    async fn connect(
+        &self,
+        server: &UpstreamServer,
+        upgrade: bool,
+    ) -> Result<UpstreamConn, ConnectError> {
+        let mut conn = UpstreamConn::open(
+            server.addr,
+            &server.authority,
+            self.settings.connect_timeout,
+            thread_index(),
+        )
+        .await?;
+        if upgrade {
+            conn.allow_upgrades();
+        }
+        Ok(conn)
+    }
+
+    /// The upstream's response for the client: its version and headers
+    /// rewritten, its body read through `conn` (which goes back to the pool
+    /// at the end), or a tunnel started after a `101` to an upgrade.
+    fn answer(
+        &self,
+        server: &UpstreamServer,
+        mut response: Response<Incoming>,
+        conn: UpstreamConn,
+        upgrade: bool,
+        client_side: &mut Option<crate::http1::OnUpgrade>,
+    ) -> Response<UpstreamBody> {
+        // A proxy answers in its own version (RFC 9110 §6.2), not the
+        // upstream's: an HTTP/1.0 upstream must not make the status line
+        // `HTTP/1.0`. hyper still answers an HTTP/1.0 client in HTTP/1.0.
+        *response.version_mut() = Version::HTTP_11;
+        let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
+        headers::to_client(response.headers_mut(), switching && upgrade);
+        if switching && upgrade {
+            if let Some(client_side) = client_side.take() {
+                self.tunnels.start(client_side, conn, &mut response);
+                return response.map(UpstreamBody::detached);
+            }
+        }
+        let lease = Lease::new(conn, Arc::clone(&server.pool), self.settings.idle_timeout);
+        response.map(|body| UpstreamBody::new(body, lease))
+    }
+}
+
+/// The request's headers for `server`: hop-by-hop ones removed,
+/// `X-Forwarded-*` and `Via` added, `Host` the upstream's when the route
+/// says so (or when the client sent none, as HTTP/1.1 requires one).
+fn rewrite_headers(
+    headers: &mut HeaderMap,
+    group: &UpstreamGroup,
+    server: &UpstreamServer,
+    client_ip: &str,
+    upgrade: bool,
+) {
+    headers::to_upstream(
+        headers,
+        client_ip,
+        group.host_upstream.then_some(server.authority.as_str()),
+        upgrade,
+    );
+    if !headers.contains_key(HOST) {
+        if let Ok(value) = server.authority.parse() {
+            headers.insert(HOST, value);
+        }
+    }
+}
+
+impl ConnectError {
+    /// True if the connection timed out (504 rather than 502).
+    fn is_timeout(&self) -> bool {
+        match self {
+            ConnectError::Timeout(_) => true,
+            ConnectError::Io(error) => error.kind() == std::io::ErrorKind::TimedOut,
+            ConnectError::Handshake(_) => false,
+        }
     }
 }
 
@@ -274,53 +326,4 @@ fn is_idempotent(method: &Method) -> bool {
         *method,
         Method::GET | Method::HEAD | Method::OPTIONS | Method::PUT | Method::DELETE | Method::TRACE
     )
-}
-
-/// True if a connect error was a timeout.
-fn is_timeout(error: &hyper_util::client::legacy::Error) -> bool {
-    let mut source: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(error);
-    while let Some(cause) = source {
-        if cause
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
-            || cause.to_string().contains("timed out")
-        {
-            return true;
-        }
-        source = cause.source();
-    }
-    false
-}
-
-/// Copies bytes both ways between the upgraded client and upstream
-/// connections until either side closes.
-/// `open` counts the tunnel while it lasts.
-fn tunnel(open: Arc<AtomicUsize>, client: OnUpgrade, upstream: hyper::upgrade::OnUpgrade) {
-    struct Open(Arc<AtomicUsize>);
-    impl Drop for Open {
-        fn drop(&mut self) {
-            self.0.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-    open.fetch_add(1, Ordering::AcqRel);
-    let open = Open(open);
-    tokio::spawn(async move {
-        let _open = open;
-        let (client, upstream) = tokio::join!(client, upstream);
-        let (mut client, upstream) = match (client, upstream) {
-            (Ok(client), Ok(upstream)) => (client, upstream),
-            (Err(error), _) => {
-                tracing::debug!(%error, "upgrade failed");
-                return;
-            }
-            (_, Err(error)) => {
-                tracing::debug!(%error, "upgrade failed");
-                return;
-            }
-        };
-        let mut upstream = TokioIo::new(upstream);
-        if let Err(error) = tokio::io::copy_bidirectional(&mut client, &mut upstream).await {
-            tracing::debug!(%error, "tunnel closed with an error");
-        }
-    });
 }

@@ -1,9 +1,11 @@
 //! The servers of one upstream route.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+use super::pool::ServerPool;
 use crate::config::UpstreamSpec;
 
 /// One upstream server and its health.
@@ -11,8 +13,11 @@ use crate::config::UpstreamSpec;
 pub struct UpstreamServer {
     /// `host:port`.
     pub authority: String,
-    /// The same, parsed once.
-    pub parsed_authority: Option<hyper::http::uri::Authority>,
+    /// The same as a socket address, when it is one (else it is resolved
+    /// at each connect).
+    pub addr: Option<SocketAddr>,
+    /// Its idle keep-alive connections.
+    pub pool: Arc<ServerPool>,
     base_path: String,
     /// Milliseconds since [`epoch`] until which the server is skipped.
     down_until_ms: AtomicU64,
@@ -47,7 +52,8 @@ impl UpstreamGroup {
                 .iter()
                 .map(|url| UpstreamServer {
                     authority: url.authority.clone(),
-                    parsed_authority: url.authority.parse().ok(),
+                    addr: url.authority.parse().ok(),
+                    pool: Arc::default(),
                     base_path: url.base_path.clone(),
                     down_until_ms: AtomicU64::new(0),
                 })

@@ -6,11 +6,22 @@
 //! * [`headers`] — the header rewriting of a reverse proxy (hop-by-hop
 //!   headers, `X-Forwarded-*`, `Via`, `Host`).
 //! * [`forward`] — sending one request (streaming both ways), the retry of
-//!   idempotent requests after a connect failure, and upgrade tunnels.
+//!   idempotent requests after a connect failure.
+//! * [`connection`] — one upstream connection (hyper's `client::conn::http1`),
+//!   driven by the request's own task, no task of its own.
+//! * [`pool`] — a server's idle connections, per thread, closed after the
+//!   idle timeout.
+//! * [`body`] — the response body that drives its connection and pools it
+//!   once read to the end.
+//! * [`tunnel`] — upgrade (WebSocket) tunnels.
 
+pub mod body;
+pub mod connection;
 pub mod forward;
 pub mod group;
 pub mod headers;
+pub mod pool;
+pub mod tunnel;
 
 pub use forward::{ProxyClient, ProxySettings};
 pub use group::UpstreamGroup;
