@@ -16,9 +16,11 @@ keep-alive connections sit idle after one request each).
 Each round holds /tmp/flexilib-bench.lock (flock(2), the same lock as
 `flock /tmp/flexilib-bench.lock ...`) so that it never overlaps another
 benchmark on the machine. Builds are not under that lock: the script
-measures the CPU time that processes other than its own used during each
-round and reruns a round (up to --rounds extra times) when they used more
-than --max-foreign of one CPU; the report says how many rounds were rerun.
+measures the CPU time that everything else uses (all CPUs' user+system time
+from /proc/stat minus its own and its children's): before each round it waits up to --max-wait s for a
+quiet machine, and it reruns a round (up to --max-reruns times per scenario)
+when others used more than --max-foreign of one CPU during it; each round's
+outside load is printed and the report says how many rounds were rerun.
 
 Then, without timing: user-space instructions per request with callgrind
 (like bench/callgrind.sh: N1 and N2 requests over one keep-alive connection,
@@ -134,31 +136,41 @@ def all_cpu():
     return out
 
 
+def global_busy():
+    """user + nice + system ticks of all CPUs (no irq/softirq, no idle/iowait)."""
+    with open("/proc/stat") as f:
+        fields = f.readline().split()
+    return sum(int(x) for x in fields[1:4])
+
+
+def own_cpu():
+    """CPU seconds of this script and its reaped children (wrk, servers, taskset)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
 class ForeignCpu:
-    """CPU time used by processes other than this script's own tree over a span."""
+    """CPU time used by everything but this script's tree over a span: all
+    CPUs' user+system time (/proc/stat, so short-lived compiler processes
+    count too) minus this script's own and its children's (every server and
+    wrk it started has been reaped by the time stop() is called)."""
 
     def __init__(self):
-        self.mine = {os.getpid()}
         self.start = all_cpu()
+        self.busy0, self.own0 = global_busy(), own_cpu()
         self.t0 = time.monotonic()
 
-    def add_mine(self, pid):
-        self.mine.update(tree_pids(pid))
-
     def stop(self):
-        end = all_cpu()
         wall = time.monotonic() - self.t0
-        used, who = 0, {}
+        used = max(0.0, (global_busy() - self.busy0) / TICK - (own_cpu() - self.own0))
+        # who: the largest per-process deltas (with reaped children), for the log only
+        end, who, mine = all_cpu(), {}, set(tree_pids(os.getpid()))
         for pid, (comm, ticks) in end.items():
-            if pid in self.mine:
-                continue
-            # a process that started during the span counts from zero
             delta = ticks - self.start.get(pid, (comm, 0))[1]
-            if delta > 0:
-                used += delta
+            if pid not in mine and delta > 0:
                 who[comm] = who.get(comm, 0) + delta
         top = sorted(who.items(), key=lambda kv: -kv[1])[:3]
-        return used / TICK, wall, ", ".join(f"{c} {t / TICK:.1f}s" for c, t in top)
+        return used, wall, ", ".join(f"{c} {t / TICK:.1f}s" for c, t in top)
 
 
 class Server:
@@ -278,7 +290,6 @@ class IdleConnections:
 def measure(name, args, workdir, connections, idle, foreign):
     port = free_port()
     server = Server(name, port, args.server_cpu, workdir)
-    foreign.add_mine(server.proc.pid)
     try:
         held = IdleConnections(port, idle) if idle else None
         u0, s0 = server.cpu()
@@ -294,10 +305,25 @@ def measure(name, args, workdir, connections, idle, foreign):
         server.stop()
 
 
+def wait_quiet(args):
+    """Waits (up to --max-wait s) until other processes use less than
+    --max-foreign of a CPU over 2 s; returns the seconds waited."""
+    t0 = time.monotonic()
+    while time.monotonic() - t0 < args.max_wait:
+        probe = ForeignCpu()
+        time.sleep(2)
+        used, wall, who = probe.stop()
+        if used / wall <= args.max_foreign:
+            break
+        print(f"  waiting for a quiet machine: others use {used / wall:.0%} of a CPU ({who})", flush=True)
+    return time.monotonic() - t0
+
+
 def run_scenario(label, connections, idle, names, args, workdir, log):
     results = {n: [] for n in names}
     good, reruns, extra = 0, 0, 0
     while good < args.rounds:
+        wait_quiet(args)
         with open(LOCK, "w") as lockf:
             t = time.monotonic()
             fcntl.flock(lockf, fcntl.LOCK_EX)
@@ -311,7 +337,7 @@ def run_scenario(label, connections, idle, names, args, workdir, log):
         note = (f"{label} round {good + 1}: other processes used {used:.1f} CPU-s in {wall:.0f} s "
                 f"({busy:.0%} of a CPU{'; ' + who if who else ''}); loadavg {' '.join(load0)} -> "
                 f"{' '.join(load1)}" + (f"; waited {waited:.0f} s for the lock" if waited > 1 else ""))
-        if busy > args.max_foreign and extra < args.rounds:
+        if busy > args.max_foreign and extra < args.max_reruns:
             extra += 1
             reruns += 1
             log.append(note + " -> rerun")
@@ -361,7 +387,7 @@ def counted_run(name, tool, n, workdir):
     else:
         wrapper = ["strace", "-f", "-c", "-U", "calls,name", "-o", str(out)]
     err = open(workdir / f"{tool}.{name}.{n}.stderr", "wb")
-    env = dict(os.environ, SPIKE_TICK_MS="100")  # see src/bin/monoio.rs
+    env = dict(os.environ, SPIKE_EXIT_ON_EOF="1")  # the client's EOF ends it: see peer_closed in src/lib.rs
     proc = subprocess.Popen(wrapper + binary, stdout=subprocess.DEVNULL, stderr=err, env=env)
     try:
         deadline = time.monotonic() + 60
@@ -370,15 +396,17 @@ def counted_run(name, tool, n, workdir):
                 return None
             time.sleep(0.05)
         subprocess.run([sys.executable, "-c", CLIENT, str(port), str(n)], check=True, timeout=600)
-    finally:
-        # strace: signal the traced server itself (strace would only detach)
-        victims = tree_pids(proc.pid)[1:] if tool == "strace" else [proc.pid]
-        for pid in victims or [proc.pid]:
-            try:
-                os.kill(pid, 15)
-            except OSError:
-                pass
         proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:  # the client failed: stop it
+            # strace: signal the traced server itself (strace would only detach)
+            victims = tree_pids(proc.pid)[1:] if tool == "strace" else [proc.pid]
+            for pid in victims or [proc.pid]:
+                try:
+                    os.kill(pid, 15)
+                except OSError:
+                    pass
+            proc.wait(timeout=60)
     text = out.read_text() if out.exists() else ""
     if tool == "callgrind":
         m = re.search(r"^(?:summary|totals):\s*(\d+)", text, re.M)
@@ -462,6 +490,9 @@ def main():
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--max-foreign", type=float, default=0.10,
                         help="rerun a round when other processes used more than this fraction of one CPU")
+    parser.add_argument("--max-reruns", type=int, default=5, help="per scenario")
+    parser.add_argument("--max-wait", type=float, default=120,
+                        help="seconds to wait for a quiet machine before each round (then it runs anyway)")
     parser.add_argument("--n1", type=int, default=2000, help="callgrind/strace: requests in the first run")
     parser.add_argument("--n2", type=int, default=10000, help="callgrind/strace: requests in the second run")
     parser.add_argument("--no-callgrind", action="store_true", help="skip the instruction and syscall counts")

@@ -20,7 +20,8 @@ async fn serve(mut stream: TcpStream) {
         let (res, slice) = stream.read(slice).await;
         rbuf = slice.into_inner();
         match res {
-            Ok(0) | Err(_) => return,
+            Ok(0) => return uring_spike::peer_closed(),
+            Err(_) => return,
             Ok(_) => {}
         }
         let (consumed, close) = match handle(&rbuf, &mut wbuf) {
@@ -43,18 +44,6 @@ async fn serve(mut stream: TcpStream) {
 }
 
 async fn accept_loop(addr: String, kind: &str) {
-    // Only for runs under valgrind (run.py's counts): valgrind 3.19 keeps its
-    // big lock while a thread blocks in io_uring_enter, so the thread that
-    // waits for SIGTERM never runs. A tick that sleeps in nanosleep (which
-    // valgrind knows may block) lets it run.
-    if let Some(ms) = std::env::var("SPIKE_TICK_MS").ok().and_then(|v| v.parse().ok()) {
-        monoio::spawn(async move {
-            loop {
-                monoio::time::sleep(std::time::Duration::from_millis(ms)).await;
-                std::thread::sleep(std::time::Duration::from_millis(1));
-            }
-        });
-    }
     let listener = TcpListener::bind(&addr).unwrap();
     uring_spike::ready(kind, &addr);
     loop {
@@ -69,25 +58,17 @@ fn main() {
     let addr = uring_spike::addr();
     let legacy = std::env::args().nth(2).as_deref() == Some("legacy")
         || std::env::var("MONOIO_DRIVER").as_deref() == Ok("legacy");
-    // Timers only when the valgrind tick needs them (tokio-ct runs without
-    // a timer driver too).
-    let timer = std::env::var_os("SPIKE_TICK_MS").is_some();
-    let kind = if legacy { "monoio-legacy" } else { "monoio-uring" };
-    let fut = accept_loop(addr, kind);
-    match (legacy, timer) {
-        (false, false) => uring().build().expect(NO_URING).block_on(fut),
-        (false, true) => uring().enable_timer().build().expect(NO_URING).block_on(fut),
-        (true, false) => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new().build().unwrap().block_on(fut),
-        (true, true) => monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
-            .enable_timer()
+    // No timer driver (tokio-ct runs without one too).
+    if legacy {
+        monoio::RuntimeBuilder::<monoio::LegacyDriver>::new()
             .build()
             .unwrap()
-            .block_on(fut),
+            .block_on(accept_loop(addr, "monoio-legacy"));
+    } else {
+        monoio::RuntimeBuilder::<monoio::IoUringDriver>::new()
+            .with_entries(1024)
+            .build()
+            .expect("io_uring runtime (kernel too old or io_uring disabled?)")
+            .block_on(accept_loop(addr, "monoio-uring"));
     }
-}
-
-const NO_URING: &str = "io_uring runtime (kernel too old or io_uring disabled?)";
-
-fn uring() -> monoio::RuntimeBuilder<monoio::IoUringDriver> {
-    monoio::RuntimeBuilder::<monoio::IoUringDriver>::new().with_entries(1024)
 }

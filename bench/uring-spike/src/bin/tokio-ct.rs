@@ -10,7 +10,8 @@ async fn serve(mut stream: TcpStream) {
     let mut filled = 0;
     loop {
         let n = match stream.read(&mut rbuf[filled..]).await {
-            Ok(0) | Err(_) => return,
+            Ok(0) => return uring_spike::peer_closed(),
+            Err(_) => return,
             Ok(n) => n,
         };
         filled += n;

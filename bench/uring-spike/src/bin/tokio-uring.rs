@@ -13,7 +13,8 @@ async fn serve(stream: TcpStream) {
         let (res, slice) = stream.read(rbuf.slice(filled..BUF_SIZE)).await;
         rbuf = slice.into_inner();
         match res {
-            Ok(0) | Err(_) => return,
+            Ok(0) => return uring_spike::peer_closed(),
+            Err(_) => return,
             Ok(_) => {}
         }
         let (consumed, close) = match handle(&rbuf, &mut wbuf) {
