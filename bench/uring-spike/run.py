@@ -321,7 +321,7 @@ def wait_quiet(args):
 
 def run_scenario(label, connections, idle, names, args, workdir, log):
     results = {n: [] for n in names}
-    good, reruns, extra = 0, 0, 0
+    good, reruns, extra, loaded = 0, 0, 0, 0
     while good < args.rounds:
         wait_quiet(args)
         with open(LOCK, "w") as lockf:
@@ -343,12 +343,15 @@ def run_scenario(label, connections, idle, names, args, workdir, log):
             log.append(note + " -> rerun")
             print("  " + note + " -> rerun", flush=True)
             continue
-        log.append(note + (" (kept: rerun limit reached)" if busy > args.max_foreign else ""))
+        if busy > args.max_foreign:
+            note += " (kept: rerun limit reached)"
+            loaded += 1
+        log.append(note)
         print("  " + note, flush=True)
         for n in names:
             results[n].append(round_results[n])
         good += 1
-    return results, reruns
+    return results, reruns, loaded
 
 
 # ---------------------------------------------------------------- counts
@@ -451,15 +454,24 @@ def ratio(a, b):
     return f"{a / b:.2f}x" if a and b else "-"
 
 
+def round_ratio(results, name):
+    """Median over rounds of (this server's req/s / tokio-ct's in the same
+    round): less sensitive to drift between rounds than a ratio of medians."""
+    if BASELINE not in results:
+        return "-"
+    rs = [a["rps"] / b["rps"] for a, b in zip(results[name], results[BASELINE])]
+    return f"{statistics.median(rs):.2f}x ({min(rs):.2f}-{max(rs):.2f})"
+
+
 def report(title, results, counts):
     names = list(results)
     med = {n: {k: median([r[k] for r in results[n]]) for k in ("rps", "p50", "p99", "user_us", "sys_us")}
            for n in names}
     rounds = len(results[names[0]])
     print(f"\n## {title}  ({rounds} rounds, medians)")
-    head = (f"| {'server':<13} | {'req/s':>9} | {'vs tokio':>8} | {'vs nginx':>8} | {'p50 ms':>7} | {'p99 ms':>7} "
-            f"| {'p99 vs tokio':>12} | {'p99 vs nginx':>12} | {'user us/req':>11} | {'sys us/req':>10} "
-            f"| {'instr/req':>9} | {'syscalls/req':>12} |")
+    head = (f"| {'server':<13} | {'req/s':>9} | {'vs tokio':>8} | {'vs nginx':>8} | {'per-round vs tokio':>18} "
+            f"| {'p50 ms':>7} | {'p99 ms':>7} | {'p99 vs tokio':>12} | {'p99 vs nginx':>12} | {'user us/req':>11} "
+            f"| {'sys us/req':>10} | {'instr/req':>9} | {'syscalls/req':>12} |")
     print(head)
     print("|" + "|".join("-" * (len(c)) for c in head.split("|")[1:-1]) + "|")
     base, ngx = med.get(BASELINE), med.get("nginx")
@@ -467,7 +479,8 @@ def report(title, results, counts):
         m = med[n]
         ir, sc = counts.get(n, (None, None))
         print(f"| {n:<13} | {m['rps']:>9,.0f} | {ratio(m['rps'], base and base['rps']):>8} "
-              f"| {ratio(m['rps'], ngx and ngx['rps']):>8} | {m['p50']:>7.3f} | {m['p99']:>7.3f} "
+              f"| {ratio(m['rps'], ngx and ngx['rps']):>8} | {round_ratio(results, n):>18} "
+              f"| {m['p50']:>7.3f} | {m['p99']:>7.3f} "
               f"| {ratio(m['p99'], base and base['p99']):>12} | {ratio(m['p99'], ngx and ngx['p99']):>12} "
               f"| {m['user_us']:>11.2f} | {m['sys_us']:>10.2f} "
               f"| {(f'{ir:,.0f}' if ir else '-'):>9} | {(f'{sc:.2f}' if sc else '-'):>12} |")
@@ -538,8 +551,10 @@ def main():
     for key in [s for s in args.only.split(",") if s]:
         title, conns, idle = scenarios[key]
         print(f"\n# {title}", flush=True)
-        results, reruns = run_scenario(key, conns, idle, names, args, workdir, log)
-        all_results.append((title + (f"; {reruns} round(s) rerun for outside load" if reruns else ""), results))
+        results, reruns, loaded = run_scenario(key, conns, idle, names, args, workdir, log)
+        title += f"; {reruns} round(s) rerun for outside load" if reruns else ""
+        title += f"; {loaded} round(s) kept with outside load over {args.max_foreign:.0%} of a CPU" if loaded else ""
+        all_results.append((title, results))
         report(all_results[-1][0], results, counts)
     shutil.rmtree(workdir, ignore_errors=True)
 
