@@ -107,8 +107,9 @@ pub type BodyError = Box<dyn std::error::Error + Send + Sync>;
 pub enum ReplyBody {
     /// The bytes still to send.
     Full(Bytes),
-    /// An upstream's body, streamed.
-    Stream(crate::targets::upstream::body::UpstreamBody),
+    /// An upstream's body, streamed (boxed: it holds its connection, and
+    /// every response would otherwise be that large).
+    Stream(Box<crate::targets::upstream::body::UpstreamBody>),
     /// Chunks from a producer, with back-pressure.
     Channel(BodyReceiver),
 }

@@ -50,7 +50,12 @@ pub async fn handle(
     // would (see `request_path`): 400. Routes match the normalised path.
     let routes = server.routes.load_full();
     if crate::targets::lambda::is_invoke(&request) {
-        let served = crate::targets::lambda::invoke(&server.env, &routes, request).await;
+        let served = Box::pin(crate::targets::lambda::invoke(
+            &server.env,
+            &routes,
+            request,
+        ))
+        .await;
         return log.respond(served);
     }
     let route = match crate::request_path::normalize(request.uri().path()) {

@@ -162,7 +162,8 @@ async fn close<T: Transport>(io: &mut CountingStream<T>, linger: bool) {
     if io.shutdown().await.is_err() || !linger {
         return;
     }
-    let mut sink = [0u8; 4096];
+    // On the heap: an array here would be part of every connection's task.
+    let mut sink = vec![0u8; 4096];
     let mut dropped = 0;
     let _ = tokio::time::timeout(LINGER, async {
         while dropped < LINGER_BYTES {

@@ -140,10 +140,13 @@ impl Target {
         request: Request<RequestBody>,
         call: CallInfo<'_>,
     ) -> Served {
+        // The targets that wait on other processes have large futures; boxed,
+        // they do not make every connection's task as large as theirs (their
+        // own cost dwarfs the allocation). Library calls stay inline.
         match self {
             Self::Library(route) => native::serve(env, route, request).await,
-            Self::Upstream(group) => upstream::serve(env, group, request, call).await,
-            Self::Lambda(function) => lambda::serve(env, function, request, call).await,
+            Self::Upstream(group) => Box::pin(upstream::serve(env, group, request, call)).await,
+            Self::Lambda(function) => Box::pin(lambda::serve(env, function, request, call)).await,
         }
     }
 

@@ -108,9 +108,7 @@ impl ProxyClient {
         B::Error: Into<BoxError>,
     {
         let upgrade = headers::is_upgrade(request.headers());
-        let mut client_side = upgrade
-            .then(|| tunnel::client_side(&mut request))
-            .flatten();
+        let mut client_side = upgrade.then(|| tunnel::client_side(&mut request)).flatten();
         let (mut head, body) = request.into_parts();
         let has_body = !body.is_end_stream();
         let retryable = is_idempotent(&head.method) && !has_body && group.len() > 1;

@@ -52,7 +52,7 @@ pub async fn serve(
         time: forwarded.upstream_time,
     });
     let response = match forwarded.response {
-        Ok(response) => response.map(ReplyBody::Stream),
+        Ok(response) => response.map(|body| ReplyBody::Stream(Box::new(body))),
         Err(failure) => {
             let body = match failure {
                 ProxyFailure::BadGateway => "502 Bad Gateway: the upstream server failed\n",
