@@ -25,10 +25,17 @@ use crate::http1::upgrade::{self, UpgradeSender, Upgraded};
 use crate::http1::RequestBody;
 use crate::respond::{BodyError, Reply};
 
-/// Bytes read from the socket at a time (the buffer grows as a head needs).
-const READ_SIZE: usize = 4096;
+/// Bytes read from the socket at a time (the buffer grows as a head needs):
+/// as nginx's `client_header_buffer_size`, and small enough for malloc's
+/// per-thread cache.
+const READ_SIZE: usize = 1024;
+/// Bytes read at a time for a streamed request body.
+const BODY_READ_SIZE: usize = 16 * 1024;
 /// Response bodies up to this size are copied behind the head (one write).
 const COPY_BODY_UP_TO: usize = 1024;
+/// Bodies up to this size that arrive right behind their head are read
+/// before the target is called, and handed over whole.
+const INLINE_BODY: usize = 64 * 1024;
 /// Body frames are gathered behind pending output up to this size before
 /// a write.
 const GATHER_UP_TO: usize = 16 * 1024;
@@ -231,7 +238,9 @@ async fn read_head<T: Transport>(
 }
 
 /// Reads more bytes into `buf` (after waiting for readability without a
-/// buffer, if `parked`).
+/// buffer, if `parked`). The socket is read into the thread's scratch
+/// buffer, and only what arrived is copied: one read takes a head and the
+/// body behind it, yet the connection's buffer is the size of the request.
 async fn read_more<T: Transport>(
     io: &mut CountingStream<T>,
     buf: &mut BytesMut,
@@ -240,10 +249,37 @@ async fn read_more<T: Transport>(
     if parked {
         io.readable().await?;
     }
-    if buf.capacity() - buf.len() < READ_SIZE / 4 {
-        buf.reserve(READ_SIZE);
-    }
-    io.read_buf(buf).await
+    poll_fn(|cx| read_via_scratch(io, cx, buf)).await
+}
+
+/// Size of each I/O thread's read scratch buffer.
+const SCRATCH_SIZE: usize = 16 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+fn read_via_scratch<T: Transport>(
+    io: &mut CountingStream<T>,
+    cx: &mut Context<'_>,
+    buf: &mut BytesMut,
+) -> Poll<std::io::Result<usize>> {
+    SCRATCH.with(|cell| {
+        let mut scratch = cell.borrow_mut();
+        if scratch.is_empty() {
+            scratch.resize(SCRATCH_SIZE, 0);
+        }
+        let mut read_buf = ReadBuf::new(&mut scratch[..]);
+        match Pin::new(&mut *io).poll_read(cx, &mut read_buf) {
+            Poll::Ready(Ok(())) => {
+                let filled = read_buf.filled();
+                buf.extend_from_slice(filled);
+                Poll::Ready(Ok(filled.len()))
+            }
+            Poll::Ready(Err(error)) => Poll::Ready(Err(error)),
+            Poll::Pending => Poll::Pending,
+        }
+    })
 }
 
 /// The state of one request/response exchange, polled as one: the service
@@ -254,7 +290,8 @@ struct Exchanging<B> {
     /// `100 Continue` is to be sent before the body is read.
     continue_due: bool,
     exchange: Exchange,
-    response: Option<Response<()>>,
+    /// The response's status, once the target answered.
+    status: Option<StatusCode>,
     body: Option<B>,
     mode: BodyMode,
     /// Bytes of a `Length` body still allowed.
@@ -301,6 +338,11 @@ where
         version: request.version(),
         keep_alive: keep_alive && !*closing && !activity.draining,
     };
+    if let BodyFraming::Length(length) = framing {
+        if !expect_continue {
+            take_arrived_body(io, buf, length).await;
+        }
+    }
     let (body, feed, decoder) = match framing {
         BodyFraming::Empty => (RequestBody::empty(), None, Decoder::Done),
         BodyFraming::Length(length) if !expect_continue && buf.len() as u64 >= length => {
@@ -329,7 +371,7 @@ where
         decoder,
         continue_due: expect_continue,
         exchange,
-        response: None,
+        status: None,
         body: None,
         mode: BodyMode::None,
         length_left: 0,
@@ -366,7 +408,7 @@ where
     if finished.is_err() || state.broken {
         return After::Cut;
     }
-    let status = state.response.as_ref().map(Response::status);
+    let status = state.status;
     if status == Some(StatusCode::SWITCHING_PROTOCOLS) {
         return match upgrade_sender {
             Some(sender) => After::Upgrade(sender),
@@ -403,7 +445,7 @@ where
         if self.feed.is_some() {
             self.poll_feed(cx, io, buf, out)?;
         }
-        if self.response.is_none() {
+        if self.status.is_none() {
             let Poll::Ready(response) = future.poll(cx) else {
                 if self.feed.is_none() && watch_for_close(cx, io, buf) {
                     // The client left: dropping the service future abandons
@@ -426,7 +468,7 @@ where
                 self.length_left = length;
             }
             self.body_done = self.mode == BodyMode::None;
-            self.response = Some(Response::from_parts(parts, ()));
+            self.status = Some(parts.status);
             // A body that is not sent (HEAD, 204, 304) is done at once.
             self.body = (!self.body_done).then_some(body);
         }
@@ -487,7 +529,7 @@ where
             }
             if self.continue_due {
                 self.continue_due = false;
-                if self.response.is_none() {
+                if self.status.is_none() {
                     out.extend_from_slice(b"HTTP/1.1 100 Continue\r\n\r\n");
                 }
             }
@@ -503,7 +545,7 @@ where
                     return Ok(false);
                 }
                 Ok(Decoded::NeedMore) => {
-                    if !out.is_empty() && self.response.is_none() {
+                    if !out.is_empty() && self.status.is_none() {
                         // The `100 Continue` goes out first; the client
                         // waits for it before it sends the body.
                         if let Poll::Ready(Err(())) = self.poll_flush_interim(cx, io, out) {
@@ -513,8 +555,8 @@ where
                             return Ok(true);
                         }
                     }
-                    if buf.capacity() - buf.len() < READ_SIZE / 4 {
-                        buf.reserve(READ_SIZE * 4);
+                    if buf.capacity() - buf.len() < READ_SIZE {
+                        buf.reserve(BODY_READ_SIZE);
                     }
                     match poll_read_buf(io, cx, buf) {
                         Poll::Pending => return Ok(true),
@@ -677,6 +719,35 @@ where
         written -= from_data;
         self.tail = &self.tail[written.min(self.tail.len())..];
     }
+}
+
+/// A small body (up to [`INLINE_BODY`]) that came right behind its head but
+/// not in the same read: takes what the socket already holds, without
+/// waiting, so that the target gets the body whole.
+async fn take_arrived_body<T: Transport>(
+    io: &mut CountingStream<T>,
+    buf: &mut BytesMut,
+    length: u64,
+) {
+    let Ok(length) = usize::try_from(length) else {
+        return;
+    };
+    if buf.len() >= length || length > INLINE_BODY {
+        return;
+    }
+    buf.reserve(length - buf.len());
+    poll_fn(|cx| {
+        while buf.len() < length {
+            match poll_read_buf(io, cx, buf) {
+                Poll::Ready(Ok(n)) if n > 0 => {}
+                // Nothing more yet, the end, or an error: the streamed
+                // body path deals with it.
+                _ => break,
+            }
+        }
+        Poll::Ready(())
+    })
+    .await;
 }
 
 /// While the target works and the body is not being read: true if the
