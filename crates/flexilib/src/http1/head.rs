@@ -7,7 +7,7 @@ use hyper::header::{HeaderName, HeaderValue};
 use hyper::{HeaderMap, Method, Request, StatusCode, Uri, Version};
 
 /// Header fields a head may have before a heap-allocated table is needed.
-const INLINE_FIELDS: usize = 128;
+const INLINE_FIELDS: usize = 256;
 
 /// Limits on a request head.
 #[derive(Debug, Clone, Copy)]
