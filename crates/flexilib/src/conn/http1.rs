@@ -69,9 +69,26 @@ enum Next {
     Refuse(HeadError),
 }
 
+/// A connection's state between requests.
+struct Conn<'a, T> {
+    io: CountingStream<T>,
+    /// Bytes read and not yet consumed (a head, a body, a next request).
+    buf: BytesMut,
+    /// The response being written.
+    out: Vec<u8>,
+    /// Scratch list for parsing heads.
+    spans: Vec<FieldSpan>,
+    activity: &'a Activity,
+    settings: &'a ConnSettings,
+    stop: Stop,
+    /// Shutdown began: close once idle.
+    closing: bool,
+    watchdog: Watchdog,
+}
+
 /// Serves requests on `io` until the connection ends.
 pub async fn run<T, S, Fut, B>(
-    mut io: CountingStream<T>,
+    io: CountingStream<T>,
     activity: &Activity,
     mut service: S,
     settings: &ConnSettings,
@@ -83,36 +100,31 @@ pub async fn run<T, S, Fut, B>(
     B: ResponseBody,
     B::Error: Into<BodyError>,
 {
-    let mut buf = BytesMut::new();
-    let mut out = Vec::new();
-    let mut spans = Vec::new();
-    let mut watchdog = Watchdog::new(settings, activity);
-    let mut closing = *shutdown.borrow();
     // One future for the connection's life: re-creating `changed()` for
     // every read would register and unregister a waiter each time.
     let mut receiver = shutdown.clone();
-    let mut stop: Stop = Box::pin(async move {
-        let _ = receiver.changed().await;
-    });
+    let mut conn = Conn {
+        io,
+        buf: BytesMut::new(),
+        out: Vec::new(),
+        spans: Vec::new(),
+        activity,
+        settings,
+        stop: Box::pin(async move {
+            let _ = receiver.changed().await;
+        }),
+        closing: *shutdown.borrow(),
+        watchdog: Watchdog::new(settings, activity),
+    };
     loop {
-        let next = read_head(
-            &mut io,
-            &mut buf,
-            &mut out,
-            &mut spans,
-            activity,
-            settings,
-            &mut stop,
-            &mut closing,
-            &mut watchdog,
-        )
-        .await;
+        let next = conn.read_head().await;
         let head = match next {
             Next::Head(head) => head,
             Next::Close => break,
             Next::Refuse(error) => {
                 tracing::debug!(peer = %activity.peer, %error, "request refused");
                 let reply = Reply::text(error.status(), error.response_text()).closing();
+                let Conn { io, out, .. } = &mut conn;
                 out.clear();
                 let response = reply.into_response();
                 let (parts, body) = response.into_parts();
@@ -121,45 +133,33 @@ pub async fn run<T, S, Fut, B>(
                     version: hyper::Version::HTTP_11,
                     keep_alive: false,
                 };
-                encode::head(&parts, None, &body.size_hint(), &mut exchange, &mut out);
+                encode::head(&parts, None, &body.size_hint(), &mut exchange, out);
                 if let crate::respond::ReplyBody::Full(text) = body {
                     out.extend_from_slice(&text);
                 }
-                if io.write_all(&out).await.is_ok() {
-                    close(&mut io, true).await;
+                if io.write_all(out).await.is_ok() {
+                    close(io, true).await;
                 }
                 return;
             }
         };
-        let after = exchange(
-            &mut io,
-            &mut buf,
-            &mut out,
-            head,
-            &mut service,
-            activity,
-            settings,
-            &mut stop,
-            &mut closing,
-            &mut watchdog,
-        )
-        .await;
+        let after = conn.exchange(head, &mut service).await;
         match after {
-            After::KeepAlive if !closing => {}
+            After::KeepAlive if !conn.closing => {}
             After::KeepAlive => break,
             After::Close { linger } => {
-                close(&mut io, linger).await;
+                close(&mut conn.io, linger).await;
                 return;
             }
             After::Cut => return,
             After::Upgrade(sender) => {
-                let read_ahead = buf.split().freeze();
-                sender.send(Upgraded::new(Box::new(io), read_ahead));
+                let read_ahead = conn.buf.split().freeze();
+                sender.send(Upgraded::new(Box::new(conn.io), read_ahead));
                 return;
             }
         }
     }
-    close(&mut io, false).await;
+    close(&mut conn.io, false).await;
 }
 
 /// Sends FIN; with `linger`, reads and drops what the client still sends
@@ -181,6 +181,52 @@ async fn close<T: Transport>(io: &mut CountingStream<T>, linger: bool) {
         }
     })
     .await;
+}
+
+impl<T: Transport> Conn<'_, T> {
+    /// Reads the next request head.
+    async fn read_head(&mut self) -> Next {
+        let Conn {
+            io,
+            buf,
+            out,
+            spans,
+            activity,
+            settings,
+            stop,
+            closing,
+            watchdog,
+        } = self;
+        read_head(
+            io, buf, out, spans, activity, settings, stop, closing, watchdog,
+        )
+        .await
+    }
+
+    /// Serves one request whose head was read.
+    async fn exchange<S, Fut, B>(&mut self, head: Head, service: &mut S) -> After
+    where
+        S: FnMut(Request<RequestBody>) -> Fut,
+        Fut: Future<Output = Response<B>>,
+        B: ResponseBody,
+        B::Error: Into<BodyError>,
+    {
+        let Conn {
+            io,
+            buf,
+            out,
+            activity,
+            settings,
+            stop,
+            closing,
+            watchdog,
+            ..
+        } = self;
+        exchange(
+            io, buf, out, head, service, activity, settings, stop, closing, watchdog,
+        )
+        .await
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
