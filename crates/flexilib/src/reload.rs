@@ -70,8 +70,13 @@ impl Reloader {
                 .unwrap_or_else(PoisonError::into_inner)
                 .send(Request::Rewatch);
         }));
+        let watched_config = config_path.clone();
         let watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
+                // Writes to other files in a watched directory (an access
+                // log next to the config) would wake the reload thread for
+                // nothing, on the CPU the server works on: dropped here.
+                Ok(event) if !may_matter(&event, &watched_config) => {}
                 Ok(event) => {
                     // The receiver only goes away when the process exits.
                     let _ = events.send(Request::Changed(event));
@@ -153,12 +158,7 @@ impl ReloadThread {
             self.recheck_targets();
             return true;
         }
-        let completes_a_file = matches!(
-            event.kind,
-            EventKind::Create(_)
-                | EventKind::Access(AccessKind::Close(AccessMode::Write))
-                | EventKind::Modify(ModifyKind::Name(_))
-        );
+        let completes_a_file = completes_a_file(event);
         let mut config_changed = false;
         for path in &event.paths {
             if *path == self.config_path {
@@ -252,4 +252,23 @@ impl ReloadThread {
             }
         }
     }
+}
+
+/// The event ends the writing of a file (created, closed after writing,
+/// renamed into place).
+fn completes_a_file(event: &notify::Event) -> bool {
+    matches!(
+        event.kind,
+        EventKind::Create(_)
+            | EventKind::Access(AccessKind::Close(AccessMode::Write))
+            | EventKind::Modify(ModifyKind::Name(_))
+    )
+}
+
+/// Whether the reload thread needs to see `event`: anything about the
+/// config file, a file completed, or events lost.
+fn may_matter(event: &notify::Event, config_path: &Path) -> bool {
+    event.need_rescan()
+        || completes_a_file(event)
+        || event.paths.iter().any(|path| path == config_path)
 }
