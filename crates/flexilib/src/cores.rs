@@ -21,40 +21,19 @@
 
 use std::net::TcpListener as StdListener;
 use std::sync::mpsc;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::net::TcpListener;
-use tokio::runtime::Handle;
 use tokio::sync::watch;
 
 use crate::conn::ConnSettings;
 use crate::listen::{self, OpenConnections};
 use crate::service::Server;
 
-/// Name of the control runtime's thread.
-pub const CONTROL_THREAD_NAME: &str = "flexilib-control";
-
 /// Name of the I/O threads' blocking-pool threads (at most 15 bytes, the
 /// kernel's limit).
 const BLOCKING_THREAD_NAME: &str = "flexilib-io-blk";
-
-static CONTROL: OnceLock<Handle> = OnceLock::new();
-
-/// Sets the control runtime (once, at start; later calls are ignored).
-pub fn set_control(handle: Handle) {
-    let _ = CONTROL.set(handle);
-}
-
-/// The control runtime, for tasks tied to no client connection. Before it is
-/// set (unit tests), the runtime of the caller.
-///
-/// Tokio I/O objects (sockets, pipes, child processes) belong to the runtime
-/// they were created in: create them inside `control().enter()` when the
-/// control runtime's tasks will use them.
-pub fn control() -> Handle {
-    CONTROL.get().cloned().unwrap_or_else(Handle::current)
-}
 
 /// What every I/O thread serves with.
 pub struct Plan<'a> {

@@ -13,6 +13,7 @@ mod arena;
 mod body_channel;
 mod config;
 mod conn;
+mod control;
 mod cores;
 mod files;
 mod handlers;

@@ -16,7 +16,7 @@ pub const IO_THREAD_NAME: &str = "flexilib-io";
 /// Whether a panic on the thread named `name` is contained by tokio.
 fn is_task_thread(name: Option<&str>) -> bool {
     name.is_some_and(|name| {
-        name.starts_with(IO_THREAD_NAME) || name == crate::cores::CONTROL_THREAD_NAME
+        name.starts_with(IO_THREAD_NAME) || name == crate::control::CONTROL_THREAD_NAME
     })
 }
 

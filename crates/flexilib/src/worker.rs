@@ -50,11 +50,11 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     // I/O threads start in `serve`.
     let control = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(1)
-        .thread_name(cores::CONTROL_THREAD_NAME)
+        .thread_name(crate::control::CONTROL_THREAD_NAME)
         .enable_all()
         .build()
         .context("cannot start the control runtime")?;
-    cores::set_control(control.handle().clone());
+    crate::control::set(control.handle().clone());
     let handlers = HandlerSlots::start(
         settings.handler_threads(),
         settings.arena_prealloc_bytes(),

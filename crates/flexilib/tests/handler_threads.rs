@@ -149,6 +149,23 @@ fn context_switches(pid: u32, tid: &str) -> u64 {
         .sum()
 }
 
+/// Waits until thread `tid` is blocked in `nanosleep`/`clock_nanosleep`
+/// (the example library's `x-slow`), read from `/proc/.../syscall`.
+fn wait_until_sleeping(pid: u32, tid: &str, timeout: Duration) -> bool {
+    let until = Instant::now() + timeout;
+    while Instant::now() < until {
+        let syscall =
+            std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall")).unwrap_or_default();
+        // x86-64: 35 nanosleep, 230 clock_nanosleep; aarch64: 101, 115.
+        let number = syscall.split_whitespace().next().unwrap_or("");
+        if matches!(number, "35" | "230" | "101" | "115") {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    false
+}
+
 #[test]
 fn a_stalled_core_thread_lets_the_reserve_accept_until_the_stall_ends() {
     let (_dir, config) = lib_only_config();
@@ -169,12 +186,18 @@ fn a_stalled_core_thread_lets_the_reserve_accept_until_the_stall_ends() {
         "one core, one reserve"
     );
     let (reserve, _) = threads_named(pid, "flexilib-io-r").remove(0);
+    let (core, _) = threads_named(pid, "flexilib-io-0").remove(0);
 
     // The only core thread stalls in a 1.5 s call: nothing but the reserve
-    // thread can accept and answer now.
+    // thread can accept and answer now. Wait until the call is running (a
+    // loaded machine may take a while to get there).
     let slow_started = Instant::now();
     let slow = request_in_background(server.addr, "/lib", &[("x-slow", "1500")]);
-    std::thread::sleep(Duration::from_millis(150));
+    assert!(
+        wait_until_sleeping(pid, &core, Duration::from_secs(1)),
+        "the core thread never entered the slow call"
+    );
+    std::thread::sleep(Duration::from_millis(50));
     let before = context_switches(pid, &reserve);
     for i in 0..50 {
         let started = Instant::now();

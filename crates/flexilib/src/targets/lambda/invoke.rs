@@ -116,7 +116,7 @@ pub async fn invoke(env: &TargetEnv, routes: &RouteTable, request: Request<Reque
             let pool = Arc::clone(&function.pool);
             let id = request_id.clone();
             // Tied to no connection: on the control runtime.
-            drop(crate::cores::control().spawn(async move {
+            drop(crate::control::handle().spawn(async move {
                 // The result of an asynchronous invocation goes nowhere;
                 // the function's logs tell what happened.
                 let _ = pool

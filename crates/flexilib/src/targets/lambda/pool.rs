@@ -178,7 +178,7 @@ impl PoolShared {
         // The instance's process, pipes, Runtime API socket and tasks belong
         // to the control runtime, not to the I/O thread asking: a library
         // call blocking that thread must not stall them.
-        let _control = crate::cores::control().enter();
+        let _control = crate::control::handle().enter();
         match Instance::spawn(&self.function, generation, Arc::downgrade(self)) {
             Ok((instance, child)) => {
                 let start_reaper = {
