@@ -116,3 +116,46 @@ fn chunk_extensions_and_trailers_are_accepted() {
     // The connection is in sync after the trailers.
     assert_eq!(client.request("GET", "/", &[], b"").status, 200);
 }
+
+#[test]
+fn library_response_fields_keep_their_order_and_lose_framing_fields() {
+    let dir = TempDir::new("order");
+    common::compile_c_text(
+        &dir,
+        "liborder.so",
+        r#"
+#include "flexilib.h"
+static struct flexilib_header fields[] = {
+    { .name_ptr = "X-B", .name_len = 3, .value_ptr = "1", .value_len = 1 },
+    { .name_ptr = "X-A", .name_len = 3, .value_ptr = "2", .value_len = 1 },
+    { .name_ptr = "Content-Length", .name_len = 14, .value_ptr = "999", .value_len = 3 },
+    { .name_ptr = "X-B", .name_len = 3, .value_ptr = "3", .value_len = 1 },
+    { .name_ptr = "Connection", .name_len = 10, .value_ptr = "close", .value_len = 5 },
+};
+static struct flexilib_response response = { .ptr = "ordered", .len = 7, .headers = fields, .headers_len = 5 };
+struct flexilib_response *handle_request(struct flexilib_request *req) {
+    (void)req;
+    return &response;
+}
+"#,
+    );
+    let config = dir.write("proxy.ini", "/ = liborder.so\n");
+    let server = ServerBuilder::new(&config).start();
+    let mut client = server.client();
+    let response = client.request("GET", "/", &[], b"");
+    assert_eq!(response.text(), "ordered");
+    let names: Vec<(&str, &str)> = response
+        .headers
+        .iter()
+        .filter(|(name, _)| name.starts_with("x-"))
+        .map(|(name, value)| (name.as_str(), value.as_str()))
+        .collect();
+    // As the library gave them (names lowercased), not grouped by name.
+    assert_eq!(names, [("x-b", "1"), ("x-a", "2"), ("x-b", "3")]);
+    // The server owns framing: the library's length and `Connection` are gone.
+    assert_eq!(response.header("content-length"), Some("7"));
+    assert_eq!(response.header("connection"), None);
+    assert_eq!(response.header("content-type"), Some("text/plain"));
+    // And the connection stays open.
+    assert_eq!(client.request("GET", "/", &[], b"").text(), "ordered");
+}
