@@ -348,6 +348,8 @@ struct Exchanging<B> {
     tail: &'static [u8],
     trailers: Option<HeaderMap>,
     body_done: bool,
+    /// The end of a chunked body is still to be written.
+    end_due: bool,
     /// The body broke off or was longer than it said: cut the connection.
     broken: bool,
 }
@@ -426,6 +428,7 @@ where
         tail: b"",
         trailers: None,
         body_done: false,
+        end_due: false,
         broken: false,
     };
     out.clear();
@@ -638,7 +641,12 @@ where
         out: &mut Vec<u8>,
     ) -> Poll<Result<(), ()>> {
         loop {
-            while !self.body_done && self.data.is_empty() && out.len() - self.out_pos < GATHER_UP_TO
+            // Only behind `out`: a pending `data` or chunk-ending `tail`
+            // goes out after it, so nothing may be appended until they left.
+            while !self.body_done
+                && self.data.is_empty()
+                && self.tail.is_empty()
+                && out.len() - self.out_pos < GATHER_UP_TO
             {
                 let Some(body) = self.body.as_mut() else {
                     break;
@@ -653,6 +661,12 @@ where
             if self.out_pos >= out.len() && self.data.is_empty() && self.tail.is_empty() {
                 out.clear();
                 self.out_pos = 0;
+                if self.end_due {
+                    // The last chunk is written: now the chunked body's end.
+                    self.end_due = false;
+                    encode::chunked_end(self.trailers.as_ref(), out);
+                    continue;
+                }
                 return if self.body_done {
                     Poll::Ready(Ok(()))
                 } else {
@@ -708,7 +722,8 @@ where
             self.body = None;
             self.body_done = true;
             match self.mode {
-                BodyMode::Chunked => encode::chunked_end(self.trailers.as_ref(), out),
+                // Appended once what is pending (the last chunk) is out.
+                BodyMode::Chunked => self.end_due = true,
                 BodyMode::Length(_) if self.length_left > 0 => {
                     // Shorter than its Content-Length said.
                     self.broken = true;
