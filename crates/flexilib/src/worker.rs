@@ -172,6 +172,12 @@ async fn serve(
     let local = listener
         .local_addr()
         .context("cannot read the bound address")?;
+    // Before any connection is accepted: a SIGTERM that comes once requests
+    // are being served must find its handler (the default would kill the
+    // worker mid-request).
+    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
+    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
+    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
     let open = Arc::new(OpenConnections::default());
     let mut io_threads = cores::start(cores::Plan {
@@ -195,9 +201,6 @@ async fn serve(
     // Startup code (argument parsing, config loading) is not needed again.
     os::drop_unused_code_pages();
 
-    let mut terminate = signal(SignalKind::terminate()).context("cannot handle SIGTERM")?;
-    let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
-    let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     // Blocked since the process started (see `main`); one sent meanwhile
     // is delivered now, to the handler just installed.
     os::unblock(&[os::Signal::Hup]);

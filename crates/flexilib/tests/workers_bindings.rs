@@ -176,8 +176,8 @@ fn kv_data_survives_a_restart() {
         server.get("/put?key=kept&value=across", &[]).text(),
         "stored"
     );
-    let (status, _, _) = server.terminate();
-    assert!(status.success());
+    let (status, _, stderr) = server.terminate();
+    assert!(status.success(), "{status:?}: {:#?}", stderr.snapshot());
     let server = ServerBuilder::new(&config).start();
     assert_eq!(server.get("/get?key=kept", &[]).text(), "\"across\"");
 }
