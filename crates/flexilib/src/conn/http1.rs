@@ -25,12 +25,6 @@ use crate::http1::upgrade::{self, UpgradeSender, Upgraded};
 use crate::http1::RequestBody;
 use crate::respond::{BodyError, Reply};
 
-/// Bytes read from the socket at a time (the buffer grows as a head needs):
-/// as nginx's `client_header_buffer_size`, and small enough for malloc's
-/// per-thread cache.
-const READ_SIZE: usize = 1024;
-/// Bytes read at a time for a streamed request body.
-const BODY_READ_SIZE: usize = 16 * 1024;
 /// Response bodies up to this size are copied behind the head (one write).
 const COPY_BODY_UP_TO: usize = 1024;
 /// Bodies up to this size that arrive right behind their head are read
@@ -604,10 +598,7 @@ where
                             return Ok(true);
                         }
                     }
-                    if buf.capacity() - buf.len() < READ_SIZE {
-                        buf.reserve(BODY_READ_SIZE);
-                    }
-                    match poll_read_buf(io, cx, buf) {
+                    match read_via_scratch(io, cx, buf) {
                         Poll::Pending => return Ok(true),
                         Poll::Ready(Ok(0)) => {
                             feed.fail("the client closed the connection before the body ended");
@@ -799,7 +790,7 @@ async fn take_arrived_body<T: Transport>(
     buf.reserve(length - buf.len());
     poll_fn(|cx| {
         while buf.len() < length {
-            match poll_read_buf(io, cx, buf) {
+            match read_via_scratch(io, cx, buf) {
                 Poll::Ready(Ok(n)) if n > 0 => {}
                 // Nothing more yet, the end, or an error: the streamed
                 // body path deals with it.
@@ -821,36 +812,11 @@ fn watch_for_close<T: Transport>(
 ) -> bool {
     const KEEP_AHEAD: usize = 64 * 1024;
     while buf.len() < KEEP_AHEAD {
-        match io.poll_read_ready(cx) {
-            Poll::Ready(Ok(())) => {}
-            Poll::Ready(Err(_)) => return true,
-            Poll::Pending => return false,
-        }
-        let mut chunk = [0u8; 2048];
-        let mut read_buf = ReadBuf::new(&mut chunk);
-        match Pin::new(&mut *io).poll_read(cx, &mut read_buf) {
-            Poll::Ready(Ok(())) if read_buf.filled().is_empty() => return true,
-            Poll::Ready(Ok(())) => buf.extend_from_slice(read_buf.filled()),
-            Poll::Ready(Err(_)) => return true,
+        match read_via_scratch(io, cx, buf) {
+            Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return true,
+            Poll::Ready(Ok(_)) => {}
             Poll::Pending => return false,
         }
     }
     false
-}
-
-/// Reads into the spare room of `buf` (zeroed first: this path carries
-/// request bodies only; heads are read with `read_buf`).
-fn poll_read_buf<T: Transport>(
-    io: &mut CountingStream<T>,
-    cx: &mut Context<'_>,
-    buf: &mut BytesMut,
-) -> Poll<std::io::Result<usize>> {
-    let filled = buf.len();
-    let room = buf.capacity() - filled;
-    buf.resize(filled + room, 0);
-    let mut read_buf = ReadBuf::new(&mut buf[filled..]);
-    let result = Pin::new(io).poll_read(cx, &mut read_buf);
-    let n = read_buf.filled().len();
-    buf.truncate(filled + n);
-    result.map(|done| done.map(|()| n))
 }

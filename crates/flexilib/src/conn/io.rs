@@ -37,11 +37,6 @@ impl<T: Transport> CountingStream<T> {
         Self { inner, activity }
     }
 
-    /// Ready when the stream is readable.
-    pub fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
-        self.inner.poll_read_ready(cx)
-    }
-
     /// Waits until the stream is readable.
     pub async fn readable(&self) -> std::io::Result<()> {
         poll_fn(|cx| self.inner.poll_read_ready(cx)).await
