@@ -20,6 +20,7 @@ mod handlers;
 mod host;
 mod housekeeping;
 mod http1;
+mod invoke_api;
 mod last_good;
 mod listen;
 mod os;

@@ -49,15 +49,6 @@ pub async fn handle(
     // A path that could leave the prefix it matches, as `/api/..%2fadmin`
     // would (see `request_path`): 400. Routes match the normalised path.
     let routes = server.routes.load_full();
-    if crate::targets::lambda::is_invoke(&request) {
-        let served = Box::pin(crate::targets::lambda::invoke(
-            &server.env,
-            &routes,
-            request,
-        ))
-        .await;
-        return log.respond(served);
-    }
     let route = match crate::request_path::normalize(request.uri().path()) {
         Ok(path) => routes.find(&path, request.headers()),
         Err(error) => {

@@ -140,6 +140,26 @@ pub struct Settings {
           value_parser = clap::builder::FalseyValueParser::new())]
     pub no_supervisor: bool,
 
+    /// Address of the Lambda Invoke API (`POST
+    /// /2015-03-31/functions/{name}/invocations`, as `aws lambda invoke
+    /// --endpoint-url` and `cargo lambda invoke` call it), e.g.
+    /// `127.0.0.1:9001`. Off by default: it reaches every function whatever
+    /// its route, so it is never served on the public port.
+    #[arg(long, env = "INVOKE_API_ADDRESS")]
+    pub invoke_api_address: Option<std::net::SocketAddr>,
+
+    /// Most asynchronous (`Event`) invocations waiting or running at once,
+    /// across functions; past it the Invoke API answers 429.
+    #[arg(long, env = "EVENT_QUEUE_MAX", default_value_t = 1000,
+          value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub event_queue_max: u64,
+
+    /// Most bytes of asynchronous (`Event`) invocation payloads held at
+    /// once, across functions; past it the Invoke API answers 429.
+    #[arg(long, env = "EVENT_QUEUE_MAX_BYTES", default_value_t = 64 * 1024 * 1024,
+          value_parser = clap::value_parser!(u64).range(1024..=(1u64 << 34)))]
+    pub event_queue_max_bytes: u64,
+
     /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", value_name = "SHUTDOWN_GRACE_SECONDS",
           default_value = "30", value_parser = parse_seconds)]

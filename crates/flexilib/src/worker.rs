@@ -21,6 +21,7 @@ use crate::reload::Reloader;
 use crate::route::RouteTable;
 use crate::service::Server;
 use crate::settings::Settings;
+use crate::targets::lambda::event_queue::EventQueue;
 use crate::targets::native::copy::CopyDir;
 use crate::targets::upstream::{ProxyClient, ProxySettings};
 use crate::targets::TargetEnv;
@@ -179,6 +180,21 @@ async fn serve(
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    if let Some(address) = settings.invoke_api_address {
+        let listener = crate::invoke_api::bind(address)
+            .await
+            .with_context(|| format!("cannot listen for the Invoke API on {address}"))?;
+        let bound = listener.local_addr().unwrap_or(address);
+        let events = EventQueue::new(settings.event_queue_max, settings.event_queue_max_bytes);
+        tokio::spawn(crate::invoke_api::serve(
+            listener,
+            Arc::clone(&server),
+            events,
+            Arc::clone(&conn_settings),
+            shutdown_rx.clone(),
+        ));
+        tracing::info!(invoke_api = %bound, "Lambda Invoke API ready");
+    }
     let open = Arc::new(OpenConnections::default());
     let mut io_threads = cores::start(cores::Plan {
         listener: &listener,

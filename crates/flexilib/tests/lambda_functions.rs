@@ -237,6 +237,7 @@ fn failures_answer_as_a_function_url_and_instances_recover() {
         ),
     );
     let mut client = server.client();
+    let mut invoke_client = server.invoke_client();
     let first_pid = client.request("GET", "/rs/pid", &[], b"").text();
 
     // Handler errors: 502, no stack trace for the client.
@@ -301,7 +302,7 @@ fn failures_answer_as_a_function_url_and_instances_recover() {
             && l.contains("Runtime.ImportModuleError"))
         .is_some());
     // Through the Invoke API, the init error's JSON.
-    let response = client.request(
+    let response = invoke_client.request(
         "POST",
         "/2015-03-31/functions/broken/invocations",
         &[],
@@ -325,9 +326,9 @@ fn invoke_api_answers_as_aws() {
         &dir,
         "/py = lambda:python3 -m awslambdaric app.handler name=py\n",
     );
-    let mut client = server.client();
+    let mut invoke_client = server.invoke_client();
 
-    let response = client.request(
+    let response = invoke_client.request(
         "POST",
         "/2015-03-31/functions/py/invocations",
         &[],
@@ -342,7 +343,7 @@ fn invoke_api_answers_as_aws() {
         "the raw result"
     );
 
-    let response = client.request(
+    let response = invoke_client.request(
         "POST",
         "/2015-03-31/functions/py:$LATEST/invocations",
         &[],
@@ -354,7 +355,7 @@ fn invoke_api_answers_as_aws() {
     assert_eq!(error["errorType"], "ValueError");
     assert_eq!(error["errorMessage"], "the handler failed on purpose");
 
-    let response = client.request(
+    let response = invoke_client.request(
         "POST",
         "/2015-03-31/functions/py/invocations",
         &[("X-Amz-Invocation-Type", "Event")],
@@ -375,7 +376,7 @@ fn invoke_api_answers_as_aws() {
         "the asynchronous invocation ran"
     );
 
-    let response = client.request(
+    let response = invoke_client.request(
         "POST",
         "/2015-03-31/functions/py/invocations",
         &[("X-Amz-Invocation-Type", "DryRun")],
@@ -383,7 +384,8 @@ fn invoke_api_answers_as_aws() {
     );
     assert_eq!(response.status, 204);
 
-    let response = client.request("POST", "/2015-03-31/functions/nope/invocations", &[], b"{}");
+    let response =
+        invoke_client.request("POST", "/2015-03-31/functions/nope/invocations", &[], b"{}");
     assert_eq!(response.status, 404);
     assert_eq!(
         response.header("x-amzn-errortype"),
@@ -401,7 +403,7 @@ fn invoke_api_answers_as_aws() {
                 "127.0.0.1",
                 "--invoke-port",
             ])
-            .arg(server.addr.port().to_string())
+            .arg(server.invoke_addr().port().to_string())
             .args(["--data-ascii", event, name])
             .current_dir(dir.path())
             .output()
@@ -656,6 +658,7 @@ fn the_runtime_api_keeps_its_contract() {
         "/c = lambda:python3 contract.py name=contract handler=contract.handler timeout=2 memory=512\n",
     );
     let mut client = server.client();
+    let mut invoke_client = server.invoke_client();
     let before = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as u64)
@@ -732,7 +735,7 @@ fn the_runtime_api_keeps_its_contract() {
         .wait_for(Duration::from_secs(5), |l| l
             == "[contract] big response answered 413 RequestEntityTooLarge")
         .is_some());
-    let response = client.request(
+    let response = invoke_client.request(
         "POST",
         "/2015-03-31/functions/contract/invocations",
         &[],
@@ -745,7 +748,7 @@ fn the_runtime_api_keeps_its_contract() {
     );
 
     // /error: the error JSON as the runtime posted it.
-    let response = client.request(
+    let response = invoke_client.request(
         "POST",
         "/2015-03-31/functions/contract/invocations",
         &[],
@@ -793,7 +796,7 @@ fn the_runtime_api_keeps_its_contract() {
         .is_some());
 
     // The client context of an Invoke API call reaches the runtime.
-    let response = client.request(
+    let response = invoke_client.request(
         "POST",
         "/2015-03-31/functions/contract/invocations",
         &[("X-Amz-Client-Context", "eyJjdXN0b20iOnsiYSI6MX19")],

@@ -47,12 +47,18 @@ pub fn python_example() -> String {
         .expect("read examples/lambda-python/app.py")
 }
 
-/// Starts a server for `config` (written into `dir`), with the venv in PATH.
+/// Starts a server for `config` (written into `dir`), with the venv in PATH
+/// and the Invoke API on a free loopback port ([`Server::invoke_client`]).
 pub fn start(dir: &TempDir, config: &str) -> Server {
+    builder(dir, config).start()
+}
+
+/// The builder [`start`] uses, to add settings.
+pub fn builder(dir: &TempDir, config: &str) -> ServerBuilder {
     let path = dir.write("proxy.ini", config);
     ServerBuilder::new(&path)
         .env("PATH", &path_with_python())
-        .start()
+        .env("INVOKE_API_ADDRESS", "127.0.0.1:0")
 }
 
 /// Copies the Rust example into `dir` (so that it can be replaced there).

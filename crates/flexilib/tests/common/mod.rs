@@ -305,6 +305,24 @@ impl Server {
         Client::connect(self.addr)
     }
 
+    /// The Lambda Invoke API's address, from the `invoke_api=ADDR` line the
+    /// server logs when `INVOKE_API_ADDRESS` is set.
+    pub fn invoke_addr(&self) -> SocketAddr {
+        let line = self
+            .stderr
+            .wait_for(Duration::from_secs(10), |l| l.contains("invoke_api="))
+            .expect("the server logs its Invoke API address (INVOKE_API_ADDRESS set?)");
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("invoke_api="))
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {line:?}"))
+    }
+
+    /// A client of the Lambda Invoke API's listener.
+    pub fn invoke_client(&self) -> Client {
+        Client::connect(self.invoke_addr())
+    }
+
     /// One request on a fresh connection.
     pub fn get(&self, path: &str, headers: &[(&str, &str)]) -> Response {
         let mut client = self.client();

@@ -39,6 +39,29 @@ pub enum MalformedResult {
     /// The streaming prelude is not a JSON object.
     #[error("invalid streaming prelude: {0}")]
     Prelude(String),
+    /// More header fields than a response may carry.
+    #[error("more than {MAX_RESULT_FIELDS} header fields")]
+    TooManyFields,
+}
+
+/// Most header fields (cookies included) a result may set. API Gateway
+/// and Function URLs cap a response head at a few KiB; past this bound a
+/// result is malformed (502), not a head the server would choke on.
+pub const MAX_RESULT_FIELDS: usize = 1000;
+
+/// Appends one field, within [`MAX_RESULT_FIELDS`].
+fn append(
+    headers: &mut HeaderMap,
+    name: HeaderName,
+    value: HeaderValue,
+) -> Result<(), MalformedResult> {
+    if headers.len() >= MAX_RESULT_FIELDS {
+        return Err(MalformedResult::TooManyFields);
+    }
+    headers
+        .try_append(name, value)
+        .map(drop)
+        .map_err(|_| MalformedResult::TooManyFields)
 }
 
 /// The payload 2.0 event for a request, written directly as JSON (building
@@ -321,7 +344,8 @@ pub fn result_response(payload: &[u8]) -> Result<Response<ReplyBody>, MalformedR
                 continue;
             }
             for value in values {
-                headers.append(name.clone(), header_value(&name, value)?);
+                let value = header_value(&name, value)?;
+                append(&mut headers, name.clone(), value)?;
             }
         }
     }
@@ -384,7 +408,9 @@ fn status_of(value: Option<&Value>) -> Result<StatusCode, MalformedResult> {
         _ => None,
     };
     code.and_then(|code| u16::try_from(code).ok())
-        .filter(|code| (100..=599).contains(code))
+        // 1xx are interim responses, never a result: sent as the final
+        // answer they would break the framing of the connection.
+        .filter(|code| (200..=599).contains(code))
         .and_then(|code| StatusCode::from_u16(code).ok())
         .ok_or_else(|| MalformedResult::Status(value.map(Value::to_string).unwrap_or_default()))
 }
@@ -398,7 +424,8 @@ fn add_headers(headers: &mut HeaderMap, value: Option<&Value>) -> Result<(), Mal
         if is_framing(&name) {
             continue;
         }
-        headers.append(name.clone(), header_value(&name, value)?);
+        let value = header_value(&name, value)?;
+        append(headers, name, value)?;
     }
     Ok(())
 }
@@ -408,7 +435,7 @@ fn add_cookies(headers: &mut HeaderMap, value: Option<&Value>) -> Result<(), Mal
         return Ok(());
     };
     for cookie in cookies {
-        headers.append(SET_COOKIE, header_value(&SET_COOKIE, cookie)?);
+        append(headers, SET_COOKIE, header_value(&SET_COOKIE, cookie)?)?;
     }
     Ok(())
 }

@@ -1,14 +1,20 @@
-//! The Invoke API on the server's own port, as AWS's Lambda API and its
-//! runtime interface emulator answer it, so `aws lambda invoke
-//! --endpoint-url` and `cargo lambda invoke` work:
+//! The Invoke API, as AWS's Lambda API and its runtime interface emulator
+//! answer it, so `aws lambda invoke --endpoint-url` and `cargo lambda
+//! invoke` work. It is served only on its own listener
+//! (`INVOKE_API_ADDRESS`, see `crate::invoke_api`), never on the public
+//! port: it reaches every function, whatever route guards it.
 //!
-//! `POST /2015-03-31/functions/{name}/invocations`, body = the event.
+//! `POST /2015-03-31/functions/{name}/invocations`, body = the event
+//! (at most `MAX_BODY_BYTES` and AWS's 6 MiB).
 //! * `X-Amz-Invocation-Type: RequestResponse` (default): 200 with the
 //!   function's result as it returned it; a failure is 200 with
 //!   `X-Amz-Function-Error: Unhandled` and the error JSON; throttled: 429.
-//! * `Event`: 202 at once; the invocation runs in the background.
+//! * `Event`: 202 once the event has room in the [`EventQueue`] (at most
+//!   1 MiB, AWS's asynchronous limit); it runs in the background. A full
+//!   queue: 429, so an accepted event always runs.
 //! * `DryRun`: 204.
-//! * Unknown function: 404 `ResourceNotFoundException`.
+//! * Unknown function: 404 `ResourceNotFoundException`; any other path or
+//!   method: 404 `UnknownOperationException`.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -20,6 +26,7 @@ use hyper::header::{HeaderName, HeaderValue, CONTENT_TYPE};
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 
+use super::event_queue::EventQueue;
 use super::pool::Waiting;
 use super::{ids, Outcome, MAX_PAYLOAD};
 use crate::access_log::TargetNote;
@@ -31,8 +38,11 @@ use crate::targets::{body, Served, Target, TargetEnv};
 const PREFIX: &str = "/2015-03-31/functions/";
 const SUFFIX: &str = "/invocations";
 
-/// True for a request the Invoke API answers (before the route table).
-pub fn is_invoke(request: &Request<RequestBody>) -> bool {
+/// Largest asynchronous (`Event`) payload, AWS's limit.
+pub const MAX_EVENT_PAYLOAD: usize = 1024 * 1024;
+
+/// True for a request the Invoke API answers.
+fn is_invoke(request: &Request<RequestBody>) -> bool {
     let path = request.uri().path();
     request.method() == Method::POST && path.starts_with(PREFIX) && path.ends_with(SUFFIX)
 }
@@ -51,8 +61,21 @@ fn function_name(path: &str) -> Option<String> {
     (!name.is_empty() && !name.contains('/')).then_some(name)
 }
 
-/// Answers one Invoke API request against the functions of `routes`.
-pub async fn invoke(env: &TargetEnv, routes: &RouteTable, request: Request<RequestBody>) -> Served {
+/// Answers one Invoke API request against the functions of `routes`;
+/// asynchronous invocations are held in `events`.
+pub async fn invoke(
+    env: &TargetEnv,
+    routes: &RouteTable,
+    events: &Arc<EventQueue>,
+    request: Request<RequestBody>,
+) -> Served {
+    if !is_invoke(&request) {
+        return Served::plain(api_error(
+            StatusCode::NOT_FOUND,
+            "UnknownOperationException",
+            "Unknown operation: this endpoint serves POST /2015-03-31/functions/{name}/invocations",
+        ));
+    }
     let name = function_name(request.uri().path()).unwrap_or_default();
     let function = routes.targets().find_map(|target| match target {
         Target::Lambda(function) if function.spec().name == name => Some(Arc::clone(function)),
@@ -84,7 +107,9 @@ pub async fn invoke(env: &TargetEnv, routes: &RouteTable, request: Request<Reque
                 .ok()
         })
         .and_then(|decoded| HeaderValue::from_bytes(&decoded).ok());
-    let limit = env.max_body_bytes.max(MAX_PAYLOAD as u64);
+    // `MAX_BODY_BYTES` holds here too; AWS's 6 MiB limit is answered in
+    // AWS's words below.
+    let limit = env.max_body_bytes.min(MAX_PAYLOAD as u64 + 1);
     let event = match body::read_whole(body, limit, env.body_timeout).await {
         Ok(event) => event,
         Err(reply) => return Served::plain(reply.into_response()),
@@ -112,19 +137,34 @@ pub async fn invoke(env: &TargetEnv, routes: &RouteTable, request: Request<Reque
     };
     let response = match invocation_type.as_slice() {
         b"DryRun" => empty(StatusCode::NO_CONTENT, &request_id),
-        b"Event" => {
-            let pool = Arc::clone(&function.pool);
-            let id = request_id.clone();
-            // Tied to no connection: on the control runtime.
-            drop(crate::control::handle().spawn(async move {
-                // The result of an asynchronous invocation goes nowhere;
-                // the function's logs tell what happened.
-                let _ = pool
-                    .invoke_as(id, event, client_context, Waiting::Background)
-                    .await;
-            }));
-            empty(StatusCode::ACCEPTED, &request_id)
-        }
+        b"Event" if event.len() > MAX_EVENT_PAYLOAD => api_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "RequestTooLargeException",
+            &format!(
+                "Request must be smaller than {MAX_EVENT_PAYLOAD} bytes for the InvokeAsync operation"
+            ),
+        ),
+        b"Event" => match events.reserve(event.len()) {
+            None => api_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "TooManyRequestsException",
+                "Rate Exceeded. (the queue of asynchronous invocations is full: EVENT_QUEUE_MAX, EVENT_QUEUE_MAX_BYTES)",
+            ),
+            Some(ticket) => {
+                let pool = Arc::clone(&function.pool);
+                let id = request_id.clone();
+                // Tied to no connection: on the control runtime.
+                drop(crate::control::handle().spawn(async move {
+                    // The result of an asynchronous invocation goes nowhere;
+                    // the function's logs tell what happened.
+                    let _ = pool
+                        .invoke_as(id, event, client_context, Waiting::Background)
+                        .await;
+                    drop(ticket);
+                }));
+                empty(StatusCode::ACCEPTED, &request_id)
+            }
+        },
         b"RequestResponse" => {
             let outcome = function
                 .pool

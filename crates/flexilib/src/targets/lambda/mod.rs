@@ -10,7 +10,9 @@
 //!   deadline, crash, init error; no orphans.
 //! * [`runtime_api`] — the Runtime API each instance talks to, on its own
 //!   loopback port.
-//! * [`invoke`] — the Invoke API (`POST /2015-03-31/functions/{name}/invocations`).
+//! * [`invoke`] — the Invoke API (`POST /2015-03-31/functions/{name}/invocations`),
+//!   served on its own listener (`crate::invoke_api`).
+//! * [`event_queue`] — the bound on asynchronous (`Event`) invocations.
 //! * [`logs`] — instance output and the `START`/`END`/`REPORT` lines.
 //! * [`ids`] — request ids, trace ids, dates.
 //!
@@ -18,6 +20,7 @@
 //! asynchronously for a process, as an upstream request does.
 
 pub mod event;
+pub mod event_queue;
 pub mod ids;
 pub mod instance;
 pub mod invoke;
@@ -42,7 +45,7 @@ use crate::body_channel::BodyReceiver;
 use crate::config::LambdaSpec;
 use crate::respond::ReplyBody;
 use crate::targets::{body, CallInfo, Served, TargetEnv};
-pub use invoke::{invoke, is_invoke};
+pub use invoke::invoke;
 use pool::PoolShared;
 
 /// Largest event or result (AWS's synchronous payload limit, 6 MiB).

@@ -24,15 +24,13 @@ use tokio::sync::oneshot;
 use super::instance::{Instance, Invocation};
 use super::{ids, logs, Failure, Function, Outcome};
 
-/// Background (`Event`) invocations waiting for an instance, at most.
-const BACKGROUND_QUEUE: usize = 10_000;
-
 /// How a request waits when every instance is busy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Waiting {
     /// In the function's bounded queue, then throttled.
     Queue,
-    /// As long as it takes (asynchronous invocations).
+    /// As long as it takes, behind every queued request (asynchronous
+    /// invocations, bounded by the Invoke API's event queue).
     Background,
 }
 
@@ -51,10 +49,24 @@ struct PoolState {
     idle: Vec<(Arc<Instance>, Instant)>,
     /// Live instances of the current generation (starting, busy or idle).
     current: u32,
+    /// Requests waiting (`Waiting::Queue`): served first.
     waiters: VecDeque<oneshot::Sender<Grant>>,
+    /// Asynchronous invocations waiting (`Waiting::Background`): served
+    /// when no request waits, so events never take a request's place in
+    /// its queue.
+    background: VecDeque<oneshot::Sender<Grant>>,
     /// Every live instance, by process id.
     instances: HashMap<u32, Weak<Instance>>,
     reaper: bool,
+}
+
+impl PoolState {
+    /// The next waiter to serve: requests before asynchronous invocations.
+    fn next_waiter(&mut self) -> Option<oneshot::Sender<Grant>> {
+        self.waiters
+            .pop_front()
+            .or_else(|| self.background.pop_front())
+    }
 }
 
 /// Why no instance could be had.
@@ -147,24 +159,25 @@ impl PoolShared {
                 drop(state);
                 return self.start(generation);
             }
-            let limit = match waiting {
-                Waiting::Queue => spec.queue as usize,
-                Waiting::Background => BACKGROUND_QUEUE,
-            };
-            state.waiters.retain(|waiter| !waiter.is_closed());
-            if state.waiters.len() >= limit {
-                return Err(AcquireError::Throttled);
-            }
             let (sender, receiver) = oneshot::channel();
-            state.waiters.push_back(sender);
+            match waiting {
+                Waiting::Queue => {
+                    state.waiters.retain(|waiter| !waiter.is_closed());
+                    if state.waiters.len() >= spec.queue as usize {
+                        return Err(AcquireError::Throttled);
+                    }
+                    state.waiters.push_back(sender);
+                }
+                Waiting::Background => state.background.push_back(sender),
+            }
             GrantReceiver {
                 receiver: Some(receiver),
                 pool: Arc::clone(self),
             }
         };
         let wait = match waiting {
-            Waiting::Queue => spec.timeout,
-            Waiting::Background => Duration::from_secs(3600),
+            Waiting::Queue => Some(spec.timeout),
+            Waiting::Background => None,
         };
         match receiver.wait(wait).await {
             Some(Grant::Instance(instance)) => Ok(instance),
@@ -210,7 +223,7 @@ impl PoolShared {
             return;
         }
         let mut grant = Grant::Instance(Arc::clone(instance));
-        while let Some(waiter) = state.waiters.pop_front() {
+        while let Some(waiter) = state.next_waiter() {
             match waiter.send(grant) {
                 Ok(()) => return,
                 Err(back) => grant = back,
@@ -249,7 +262,7 @@ impl PoolShared {
     /// Lets waiters start instances while there is room.
     fn grant_slots(&self, state: &mut PoolState) {
         while state.current < self.function.spec.concurrency {
-            let Some(waiter) = state.waiters.pop_front() else {
+            let Some(waiter) = state.next_waiter() else {
                 return;
             };
             if waiter.send(Grant::Slot(state.generation)).is_ok() {
@@ -325,15 +338,15 @@ struct GrantReceiver {
 }
 
 impl GrantReceiver {
-    async fn wait(mut self, limit: Duration) -> Option<Grant> {
+    /// Waits for a grant, for at most `limit` (`None`: as long as it takes).
+    async fn wait(mut self, limit: Option<Duration>) -> Option<Grant> {
         let receiver = self.receiver.as_mut()?;
-        match tokio::time::timeout(limit, receiver).await {
-            Ok(grant) => {
-                self.receiver = None;
-                grant.ok()
-            }
-            Err(_) => None,
-        }
+        let grant = match limit {
+            Some(limit) => tokio::time::timeout(limit, receiver).await.ok()?,
+            None => receiver.await,
+        };
+        self.receiver = None;
+        grant.ok()
     }
 }
 
