@@ -26,6 +26,7 @@ mod listen;
 mod os;
 mod panics;
 mod private_dirs;
+mod process_tree;
 mod rate_limit;
 mod reason;
 mod reload;

@@ -390,6 +390,46 @@ pub fn effective_uid() -> u32 {
     unsafe { libc::geteuid() }
 }
 
+/// Makes this process a child subreaper (`PR_SET_CHILD_SUBREAPER`): a
+/// process started below it whose parent exits (a Lambda function's
+/// `setsid sleep 300 &`) becomes its child instead of `init`'s, so it can
+/// still be found and ended.
+pub fn become_child_subreaper() -> std::io::Result<()> {
+    // SAFETY: prctl with PR_SET_CHILD_SUBREAPER takes an integer flag and
+    // no pointers.
+    let rc = unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1 as libc::c_ulong) };
+    if rc != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Sends SIGKILL to process `pid` (errors, e.g. an exited process, ignored).
+pub fn kill_process(pid: u32) {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return;
+    };
+    if pid <= 1 {
+        return;
+    }
+    // SAFETY: kill has no memory-safety preconditions; `pid` > 1 names one
+    // process.
+    unsafe { libc::kill(pid, libc::SIGKILL) };
+}
+
+/// Reaps child `pid` if it has exited; true if it was reaped (or is not
+/// this process's child). Never waits, and never touches another child.
+pub fn reap_exited_child(pid: u32) -> bool {
+    let Ok(pid) = libc::pid_t::try_from(pid) else {
+        return true;
+    };
+    let mut status = 0;
+    // SAFETY: waitpid for one given child with WNOHANG; `status` is a valid,
+    // writable int for the call.
+    let rc = unsafe { libc::waitpid(pid, &mut status, libc::WNOHANG) };
+    rc == pid || rc < 0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,6 +51,11 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Returns the exit code for the supervisor.
 pub fn run(listen_fd: i32, last_good: Option<&LastGood>) -> std::io::Result<i32> {
     let signals = os::SignalSet::block(&[Signal::Child, Signal::Term, Signal::Int, Signal::Hup])?;
+    // What a dead worker's Lambda instances left behind comes here, not to
+    // `init`, and is ended (see `end_strays`).
+    if let Err(error) = os::become_child_subreaper() {
+        tracing::warn!(%error, "cannot become a child subreaper: processes left by a killed worker's functions may outlive it");
+    }
     let mut crashes_in_a_row = 0u32;
     loop {
         let started = Instant::now();
@@ -60,6 +65,7 @@ pub fn run(listen_fd: i32, last_good: Option<&LastGood>) -> std::io::Result<i32>
                 // The supervisor only waits from here on: let its RSS show that.
                 os::drop_unused_code_pages();
                 let (status, stopping) = supervise(&mut child, &signals)?;
+                end_strays();
                 // Library copies a crashed worker could not remove.
                 crate::private_dirs::remove_all_of(child.id());
                 (Some(status), stopping, started.elapsed())
@@ -159,8 +165,23 @@ fn supervise(child: &mut Child, signals: &os::SignalSet) -> std::io::Result<(Exi
                 os::send_signal(child.id(), signal);
             }
             Some(Signal::Hup) => os::send_signal(child.id(), Signal::Hup),
-            Some(Signal::Child) | None => {}
+            Some(Signal::Child) | None => {
+                // Orphans of a worker's processes, if any, exited: reap them.
+                let worker = child.id();
+                crate::process_tree::end_strays(&|pid| pid == worker, &|_| false);
+            }
         }
+    }
+}
+
+/// Kills and reaps every child but the worker: the processes a killed
+/// worker's instances left (their leaders die with the worker,
+/// `PR_SET_PDEATHSIG`; what they started comes to this subreaper). Waits at
+/// most a second for them to go.
+fn end_strays() {
+    let deadline = Instant::now() + Duration::from_secs(1);
+    while crate::process_tree::end_strays(&|_| false, &|_| false) > 0 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

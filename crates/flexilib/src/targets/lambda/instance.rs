@@ -9,7 +9,6 @@
 //! request and writes `END` and `REPORT`; a live instance then goes back to
 //! its pool, a dead one leaves it.
 
-use std::collections::HashSet;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
@@ -21,7 +20,7 @@ use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::AbortHandle;
 
 use super::pool::PoolShared;
-use super::{ids, logs, runtime_api, Failure, Function, Outcome};
+use super::{ids, logs, reaper, runtime_api, Failure, Function, Outcome};
 use crate::os;
 
 /// How long a queued invocation may wait for the runtime's `/next`: the
@@ -29,20 +28,10 @@ use crate::os;
 /// one, a runtime that stopped asking for events.
 const PICKUP_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Process groups of every live instance of this process, killed when the
-/// worker exits.
-static LIVE_GROUPS: Mutex<Option<HashSet<u32>>> = Mutex::new(None);
-
-fn live_groups() -> MutexGuard<'static, Option<HashSet<u32>>> {
-    LIVE_GROUPS.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// Kills every instance still running (worker shutdown).
+/// Kills every instance still running, and whatever they left behind
+/// (worker shutdown).
 pub fn kill_all() {
-    let groups = live_groups().take().unwrap_or_default();
-    for group in groups {
-        os::kill_process_group(group);
-    }
+    reaper::end_all();
 }
 
 /// One request for the function.
@@ -84,6 +73,9 @@ struct State {
     /// What the runtime posted to `/init/error`.
     init_error: Option<Bytes>,
     dead: bool,
+    /// The leader was reaped: its pid (and process group id) may name
+    /// another process now, so nothing is sent to it any more.
+    reaped: bool,
     /// What the deadline task sleeps until (`None`: it waits to be told);
     /// it must be woken for an earlier deadline.
     deadline_task_until: Option<Instant>,
@@ -141,6 +133,10 @@ pub struct Instance {
     pub generation: u64,
     /// Its process id (and process group id).
     pub pid: u32,
+    /// The mark in its processes' environment (see `reaper`).
+    pub mark: String,
+    /// Its Runtime API's address.
+    pub api: std::net::SocketAddr,
     function: Arc<Function>,
     pool: Weak<PoolShared>,
     state: Mutex<State>,
@@ -173,11 +169,13 @@ impl Instance {
         let address = listener.local_addr()?;
         let listener = tokio::net::TcpListener::from_std(listener)?;
         let spec = &function.spec;
+        let mark = reaper::new_mark();
         let mut command = tokio::process::Command::new(&spec.program);
         command
             .args(&spec.args)
             .current_dir(&spec.dir)
             .envs(function.environment(address))
+            .env(crate::process_tree::INSTANCE_MARK, &mark)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -185,9 +183,15 @@ impl Instance {
             .kill_on_drop(true);
         os::kill_child_with_parent(command.as_std_mut());
         let spawned = Instant::now();
-        let mut child = command.spawn()?;
+        let mut child = match command.spawn() {
+            Ok(child) => child,
+            Err(error) => {
+                reaper::start_failed(&mark);
+                return Err(error);
+            }
+        };
         let pid = child.id().unwrap_or_default();
-        live_groups().get_or_insert_with(HashSet::new).insert(pid);
+        reaper::leader_started(pid);
         let name: Arc<str> = Arc::from(spec.name.as_str());
         if let Some(stdout) = child.stdout.take() {
             tokio::spawn(logs::forward(Arc::clone(&name), stdout));
@@ -199,6 +203,8 @@ impl Instance {
         let instance = Arc::new(Self {
             generation,
             pid,
+            mark,
+            api: address,
             function: Arc::clone(function),
             pool,
             state: Mutex::new(State::default()),
@@ -383,8 +389,7 @@ impl Instance {
 
     /// Kills the process group (the exit is handled by the exit watcher).
     pub fn kill(&self) {
-        lock(&self.state).dead = true;
-        os::kill_process_group(self.pid);
+        self.kill_group_once_dead();
         self.next_ready.notify_one();
         self.deadline_armed.notify_one();
     }
@@ -455,6 +460,18 @@ impl Instance {
         self.kill();
     }
 
+    /// Marks the instance dead and kills its process group, unless its
+    /// leader was already reaped (then the group id may name strangers).
+    fn kill_group_once_dead(&self) {
+        let mut state = lock(&self.state);
+        state.dead = true;
+        if !state.reaped {
+            // Under the lock: the exit watcher sets `reaped` under it too,
+            // just after the reap, so the group is still ours here.
+            os::kill_process_group(self.pid);
+        }
+    }
+
     /// True while the instance can take invocations.
     pub fn is_alive(&self) -> bool {
         !lock(&self.state).dead
@@ -476,7 +493,7 @@ impl Instance {
             return;
         };
         self.read_max_memory(true);
-        os::kill_process_group(self.pid);
+        self.kill_group_once_dead();
         let spec = &self.function.spec;
         let message = logs::timed_out_message(request_id, spec.timeout);
         logs::line(&spec.name, &message);
@@ -498,6 +515,7 @@ impl Instance {
         let (active, queued, init_error) = {
             let mut state = lock(&self.state);
             state.dead = true;
+            state.reaped = true;
             (
                 state.active.take(),
                 state.queued.take(),
@@ -505,11 +523,10 @@ impl Instance {
             )
         };
         self.deadline_armed.notify_one();
-        // Whatever the process left running in its group goes with it.
-        os::kill_process_group(self.pid);
-        if let Some(groups) = live_groups().as_mut() {
-            groups.remove(&self.pid);
-        }
+        // The leader is reaped: its group id may be reused, so what it left
+        // running (in its group or not) is found and ended by the reaper,
+        // as children of the server (a child subreaper).
+        reaper::ended(self.pid, &self.mark);
         let status = status.replace("exit status: ", "exit status ");
         let name = &self.function.spec.name;
         let mut failed = None;

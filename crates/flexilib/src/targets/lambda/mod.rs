@@ -8,6 +8,8 @@
 //!   by generation.
 //! * [`instance`] — one process and the state of its one invocation:
 //!   deadline, crash, init error; no orphans.
+//! * [`reaper`] — live instances' marks and leaders; ending what an
+//!   instance leaves behind.
 //! * [`runtime_api`] — the Runtime API each instance talks to, on its own
 //!   loopback port.
 //! * [`invoke`] — the Invoke API (`POST /2015-03-31/functions/{name}/invocations`),
@@ -26,6 +28,7 @@ pub mod instance;
 pub mod invoke;
 pub mod logs;
 pub mod pool;
+pub mod reaper;
 pub mod runtime_api;
 
 use std::net::SocketAddr;

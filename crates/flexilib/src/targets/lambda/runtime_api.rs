@@ -1,6 +1,8 @@
 //! The Lambda Runtime API an instance's runtime client talks to, served on
-//! the instance's own loopback port (`AWS_LAMBDA_RUNTIME_API`), so every
-//! call is known to come from that instance:
+//! the instance's own loopback port (`AWS_LAMBDA_RUNTIME_API`). A
+//! connection is served only if one of the instance's processes made it
+//! (checked through `/proc` when it is accepted); any other gets 403 and is
+//! closed, so every call is known to come from that instance:
 //!
 //! | call | answer |
 //! |---|---|
@@ -31,6 +33,7 @@ use super::{logs, Failure, Outcome, MAX_PAYLOAD};
 use crate::body_channel;
 use crate::conn::{self, Activity, ConnSettings};
 use crate::http1::head::HeadLimits;
+use crate::process_tree;
 
 const PREFIX: &str = "/2018-06-01/runtime/";
 /// Content type of a streamed HTTP integration response (prelude, 8 NULs, body).
@@ -38,6 +41,9 @@ const HTTP_INTEGRATION: &str = "application/vnd.awslambda.http-integration-respo
 /// Bytes of a streamed body buffered towards a slow client before the
 /// function's upload is made to wait.
 const STREAM_BUFFER: usize = 64 * 1024;
+/// Connections one instance's Runtime API serves at once (a runtime client
+/// uses one or two).
+const MAX_CONNECTIONS: usize = 16;
 /// Largest streaming prelude.
 const MAX_PRELUDE: usize = 64 * 1024;
 
@@ -47,7 +53,12 @@ pub async fn serve(
     instance: Arc<Instance>,
     shutdown: watch::Receiver<bool>,
 ) {
+    let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
+        // At the cap, new connections wait in the listen queue.
+        let Ok(permit) = Arc::clone(&permits).acquire_owned().await else {
+            return;
+        };
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
             Err(error) => {
@@ -58,24 +69,85 @@ pub async fn serve(
         };
         let _ = stream.set_nodelay(true);
         let instance = Arc::clone(&instance);
-        tokio::spawn(conn::serve(
-            stream,
-            peer,
-            move |activity| {
-                move |request| {
-                    let instance = Arc::clone(&instance);
-                    let activity = Arc::clone(&activity);
-                    async move {
-                        let _busy = Busy::new(activity);
-                        handle(&instance, request).await
+        let shutdown = shutdown.clone();
+        // Checked on the connection's own task: a flood of strangers does
+        // not hold up the instance's own connection.
+        tokio::spawn(async move {
+            let _permit = permit;
+            let owner = Arc::clone(&instance);
+            let local = instance.api;
+            let checked =
+                tokio::task::spawn_blocking(move || from_instance(&owner, peer, local)).await;
+            if !checked.unwrap_or(false) {
+                refuse(stream, &instance).await;
+                return;
+            }
+            conn::serve(
+                stream,
+                peer,
+                move |activity| {
+                    move |request| {
+                        let instance = Arc::clone(&instance);
+                        let activity = Arc::clone(&activity);
+                        async move {
+                            let _busy = Busy::new(activity);
+                            handle(&instance, request).await
+                        }
                     }
-                }
-            },
-            settings(),
-            shutdown.clone(),
-            false,
-        ));
+                },
+                settings(),
+                shutdown,
+                false,
+            )
+            .await;
+        });
     }
+}
+
+/// True if the connection from `peer` to the instance's Runtime API at
+/// `local` was made by one of the instance's processes: its leader, a
+/// descendant, or a process carrying its mark that the server inherited as
+/// a child subreaper. Found through `/proc`: the connecting socket's inode
+/// in `/proc/net/tcp`, then the processes holding it. Anything else (another
+/// local process or user, a worker's `fetch`, the server itself) is refused.
+fn from_instance(
+    instance: &Instance,
+    peer: std::net::SocketAddr,
+    local: std::net::SocketAddr,
+) -> bool {
+    let Some(inode) = process_tree::connecting_socket_inode(peer, local) else {
+        return false;
+    };
+    if process_tree::holds_socket(instance.pid, inode) {
+        return true;
+    }
+    let table = process_tree::snapshot();
+    let me = std::process::id();
+    let mut candidates = process_tree::descendants(&table, instance.pid);
+    for (pid, process) in &table {
+        if process.ppid == me
+            && process_tree::instance_mark(*pid).as_deref() == Some(instance.mark.as_str())
+        {
+            candidates.push(*pid);
+            candidates.extend(process_tree::descendants(&table, *pid));
+        }
+    }
+    candidates
+        .into_iter()
+        .any(|pid| process_tree::holds_socket(pid, inode))
+}
+
+/// Answers a connection from outside the instance 403 and closes it.
+async fn refuse(mut stream: tokio::net::TcpStream, instance: &Instance) {
+    use tokio::io::AsyncWriteExt as _;
+    let name = &instance.function().spec.name;
+    tracing::warn!(function = %name, "Runtime API connection from a process outside the instance refused");
+    let body = r#"{"errorMessage":"this Runtime API belongs to another process","errorType":"AccessDenied"}"#;
+    let answer = format!(
+        "HTTP/1.1 403 Forbidden\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let _ = tokio::time::timeout(Duration::from_secs(1), stream.write_all(answer.as_bytes())).await;
 }
 
 /// Marks the connection busy while a call (a long poll) is in progress, so
