@@ -208,3 +208,26 @@ fn malformed_chunked_bodies_are_refused() {
         "hello"
     );
 }
+
+#[test]
+fn a_request_target_over_the_limit_is_414_and_long_fields_431() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config)
+        .env("MAX_HEADER_BYTES", "4096")
+        .start();
+    let mut client = server.client();
+    client.send_raw(format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(5000)).as_bytes());
+    let response = client.read_response(false).expect("a response");
+    assert_eq!(response.status, 414, "{}", response.text());
+    assert!(client.is_closed_within(Duration::from_secs(2)));
+    let mut client = server.client();
+    client.send_raw(
+        format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Long: {}\r\n\r\n",
+            "a".repeat(5000)
+        )
+        .as_bytes(),
+    );
+    let response = client.read_response(false).expect("a response");
+    assert_eq!(response.status, 431, "{}", response.text());
+}
