@@ -159,3 +159,75 @@ struct flexilib_response *handle_request(struct flexilib_request *req) {
     // And the connection stays open.
     assert_eq!(client.request("GET", "/", &[], b"").text(), "ordered");
 }
+
+/// Chunked bodies that a lenient peer would read differently (a bare LF,
+/// NUL or bare CR in a chunk extension, white space around the size,
+/// extensions past the per-body cap, a bare LF in the trailers) are
+/// refused with 400, and the connection is closed.
+#[test]
+fn malformed_chunked_bodies_are_refused() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config).start();
+    let mut many_extensions = Vec::new();
+    for _ in 0..5 {
+        many_extensions.extend_from_slice(b"1;");
+        many_extensions.extend(std::iter::repeat_n(b'x', 4000));
+        many_extensions.extend_from_slice(b"\r\nA\r\n");
+    }
+    many_extensions.extend_from_slice(b"0\r\n\r\n");
+    let cases: [(&str, &[u8]); 9] = [
+        ("bare LF in an extension", b"5;a\nb\r\nhello\r\n0\r\n\r\n"),
+        ("NUL in an extension", b"5;a\0b\r\nhello\r\n0\r\n\r\n"),
+        ("bare CR in an extension", b"5;a\rb\r\nhello\r\n0\r\n\r\n"),
+        ("space before the size", b" 5\r\nhello\r\n0\r\n\r\n"),
+        ("space after the size", b"5 \r\nhello\r\n0\r\n\r\n"),
+        ("tab after the size", b"5\t\r\nhello\r\n0\r\n\r\n"),
+        ("bare LF after the size", b"5\nhello\r\n0\r\n\r\n"),
+        (
+            "bare LF in the trailers",
+            b"5\r\nhello\r\n0\r\nX-A: 1\nX-B: 2\r\n\r\n",
+        ),
+        ("20 KB of extensions", &many_extensions),
+    ];
+    for (what, body) in cases {
+        let mut client = server.client();
+        let mut raw =
+            b"POST / HTTP/1.1\r\nHost: x\r\nx-echo-body: 1\r\nTransfer-Encoding: chunked\r\n\r\n"
+                .to_vec();
+        raw.extend_from_slice(body);
+        client.send_raw(&raw);
+        let response = client.read_response(false).expect("a response");
+        assert_eq!(response.status, 400, "{what}: {}", response.text());
+        assert!(client.is_closed_within(Duration::from_secs(2)), "{what}");
+    }
+    // White space before an extension's `;` is allowed (RFC 9112 BWS).
+    let mut client = server.client();
+    client.send_raw(b"POST / HTTP/1.1\r\nHost: x\r\nx-echo-body: 1\r\nTransfer-Encoding: chunked\r\n\r\n5 ;a=1\r\nhello\r\n0\r\n\r\n");
+    assert_eq!(
+        client.read_response(false).expect("a response").text(),
+        "hello"
+    );
+}
+
+#[test]
+fn a_request_target_over_the_limit_is_414_and_long_fields_431() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config)
+        .env("MAX_HEADER_BYTES", "4096")
+        .start();
+    let mut client = server.client();
+    client.send_raw(format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(5000)).as_bytes());
+    let response = client.read_response(false).expect("a response");
+    assert_eq!(response.status, 414, "{}", response.text());
+    assert!(client.is_closed_within(Duration::from_secs(2)));
+    let mut client = server.client();
+    client.send_raw(
+        format!(
+            "GET / HTTP/1.1\r\nHost: x\r\nX-Long: {}\r\n\r\n",
+            "a".repeat(5000)
+        )
+        .as_bytes(),
+    );
+    let response = client.read_response(false).expect("a response");
+    assert_eq!(response.status, 431, "{}", response.text());
+}

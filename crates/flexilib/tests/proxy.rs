@@ -348,3 +348,98 @@ fn an_http10_upstream_is_answered_in_http11() {
     let again = client.request("GET", "/http10", &[], b"");
     assert_eq!((again.version.as_str(), again.status), ("HTTP/1.1", 200));
 }
+
+#[test]
+fn an_http10_upgrade_is_forwarded_as_a_plain_request() {
+    // RFC 9110 §7.8: `Upgrade` in HTTP/1.0 is ignored, never tunnelled.
+    let up = Upstream::start("u");
+    let (_dir, server) = proxy_server(&format!("/ = http://{}\n", up.addr), &[]);
+    let mut client = server.client();
+    client.send_raw(
+        b"GET /echo HTTP/1.0\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    let response = client.read_response(false).expect("a response");
+    assert_eq!(response.status, 200);
+    assert_eq!(response.header("upgrade"), None);
+    let text = response.text();
+    assert!(text.starts_with("GET /echo\n"), "{text}");
+    for line in text.lines() {
+        assert!(
+            !line.starts_with("upgrade:") && !line.starts_with("connection:"),
+            "{line:?} forwarded:\n{text}"
+        );
+    }
+    // The same request in HTTP/1.1 is a WebSocket handshake (the upstream
+    // answers `/ws` with 101).
+    let mut client = server.client();
+    client.send_raw(
+        b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    );
+    assert_eq!(client.read_response(true).expect("a response").status, 101);
+}
+
+#[test]
+fn head_of_a_chunked_upstream_resource_gets_no_invented_length() {
+    let up = Upstream::start("c");
+    let (_dir, server) = proxy_server(&format!("/ = http://{}\n", up.addr), &[]);
+    let mut client = server.client();
+    let get = client.request("GET", "/chunked", &[], b"");
+    assert_eq!(get.text(), "hello");
+    let head = client.request("HEAD", "/chunked", &[], b"");
+    assert_eq!(head.status, 200);
+    assert_eq!(head.header("x-upstream"), Some("c"));
+    // The upstream sent no length (its GET is chunked): none is made up.
+    assert_eq!(head.header("content-length"), None, "{:?}", head.headers);
+    // A HEAD whose upstream sends a length passes it on.
+    let sized = client.request("HEAD", "/download?size=1234", &[], b"");
+    assert_eq!(sized.header("content-length"), Some("1234"));
+    // The connection is still in sync.
+    assert_eq!(client.request("GET", "/chunked", &[], b"").text(), "hello");
+}
+
+#[test]
+fn a_malformed_chunked_body_is_the_clients_fault() {
+    let up = Upstream::start("b");
+    let (_dir, server) = proxy_server(&format!("/ = http://{}\n", up.addr), &[]);
+    let mut client = server.client();
+    client.send_raw(
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n5;a\nb\r\nworld\r\n0\r\n\r\n",
+    );
+    let response = client.read_response(false).expect("a response");
+    assert_eq!(response.status, 400, "{}", response.text());
+    assert!(client.is_closed_within(Duration::from_secs(5)));
+    let logged = server
+        .stdout
+        .wait_for(Duration::from_secs(5), |line| line.contains("POST /echo"))
+        .expect("a log line");
+    assert!(logged.contains("\" 400 "), "{logged}");
+    let warnings: Vec<String> = server
+        .stderr
+        .snapshot()
+        .into_iter()
+        .filter(|line| line.contains("WARN"))
+        .collect();
+    assert!(warnings.is_empty(), "the upstream was blamed: {warnings:?}");
+}
+
+#[test]
+fn repeated_equal_content_lengths_are_forwarded_as_one() {
+    let up = Upstream::start("l");
+    let (_dir, server) = proxy_server(&format!("/ = http://{}\n", up.addr), &[]);
+    for raw in [
+        &b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2, 2\r\n\r\nab"[..],
+        b"POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab",
+    ] {
+        let mut client = server.client();
+        client.send_raw(raw);
+        let response = client.read_response(false).expect("a response");
+        assert_eq!(response.status, 200);
+        let text = response.text();
+        let lengths: Vec<&str> = text
+            .lines()
+            .filter(|line| line.starts_with("content-length:"))
+            .collect();
+        assert_eq!(lengths, ["content-length: 2"], "{text}");
+        assert!(text.contains("body-bytes: 2"), "{text}");
+    }
+}

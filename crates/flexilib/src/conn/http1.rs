@@ -18,7 +18,7 @@ use tokio::sync::watch;
 use super::io::{CountingStream, Transport};
 use super::watchdog::{Verdict, Watchdog};
 use super::{Activity, ConnSettings};
-use crate::http1::body::{BodyFeed, ChunkState, Decoded, Decoder, Demand};
+use crate::http1::body::{BodyFeed, BodyReadError, Decoded, Decoder, Demand};
 use crate::http1::encode::{self, BodyMode, Exchange, ResponseBody};
 use crate::http1::head::{self, BodyFraming, FieldSpan, Head, HeadError};
 use crate::http1::upgrade::{self, UpgradeSender, Upgraded};
@@ -398,7 +398,7 @@ where
         }
         BodyFraming::Chunked => {
             let (body, feed) = RequestBody::streamed(None);
-            (body, Some(feed), Decoder::Chunked(ChunkState::Size))
+            (body, Some(feed), Decoder::chunked())
         }
     };
     let mut request = request.map(|()| body);
@@ -601,12 +601,12 @@ where
                     match read_via_scratch(io, cx, buf) {
                         Poll::Pending => return Ok(true),
                         Poll::Ready(Ok(0)) => {
-                            feed.fail("the client closed the connection before the body ended");
+                            feed.fail(BodyReadError::Closed);
                             return Ok(false);
                         }
                         Poll::Ready(Ok(_)) => {}
                         Poll::Ready(Err(error)) => {
-                            feed.fail(&error.to_string());
+                            feed.fail(BodyReadError::Io(error.kind()));
                             return Ok(false);
                         }
                     }
@@ -615,7 +615,7 @@ where
                     // The target sees the error (and answers 400); the
                     // connection closes after that answer, as the body's
                     // end cannot be found.
-                    feed.fail(&error.to_string());
+                    feed.fail(error.into());
                     return Ok(false);
                 }
             }

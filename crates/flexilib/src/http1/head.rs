@@ -24,6 +24,10 @@ pub enum HeadError {
     /// Longer than `MAX_HEADER_BYTES` or more fields than `MAX_HEADER_COUNT`.
     #[error("request head too large")]
     TooLarge,
+    /// The request line alone is longer than `MAX_HEADER_BYTES`: the
+    /// target is too long.
+    #[error("request target too long")]
+    UriTooLong,
     /// Not HTTP/1.x syntax.
     #[error("malformed request head: {0}")]
     Malformed(&'static str),
@@ -37,6 +41,7 @@ impl HeadError {
     pub fn status(self) -> StatusCode {
         match self {
             Self::TooLarge => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            Self::UriTooLong => StatusCode::URI_TOO_LONG,
             Self::Malformed(_) => StatusCode::BAD_REQUEST,
             Self::UnsupportedCoding => StatusCode::NOT_IMPLEMENTED,
         }
@@ -46,6 +51,7 @@ impl HeadError {
     pub fn response_text(self) -> &'static str {
         match self {
             Self::TooLarge => "431 Request Header Fields Too Large\n",
+            Self::UriTooLong => "414 URI Too Long\n",
             Self::Malformed(_) => "400 Bad Request: malformed request\n",
             Self::UnsupportedCoding => "501 Not Implemented: unsupported transfer coding\n",
         }
@@ -75,7 +81,8 @@ pub struct Head {
     pub keep_alive: bool,
     /// `Expect: 100-continue`: send `100 Continue` before reading the body.
     pub expect_continue: bool,
-    /// `Connection: upgrade` with an `Upgrade` field.
+    /// `Connection: upgrade` with an `Upgrade` field, in HTTP/1.1 (an
+    /// HTTP/1.0 request's `Upgrade` is ignored: RFC 9110 §7.8).
     pub upgrade: bool,
 }
 
@@ -135,7 +142,7 @@ fn scan<'b>(
         Ok(httparse::Status::Complete(len)) => len,
         Ok(httparse::Status::Partial) => {
             return if buf.len() >= limits.max_bytes {
-                Err(HeadError::TooLarge)
+                Err(too_large(buf, limits.max_bytes))
             } else {
                 Ok(None)
             };
@@ -144,7 +151,7 @@ fn scan<'b>(
         Err(error) => return Err(HeadError::Malformed(describe(error))),
     };
     if head_len > limits.max_bytes {
-        return Err(HeadError::TooLarge);
+        return Err(too_large(buf, limits.max_bytes));
     }
     let base = buf.as_ptr() as usize;
     let offset = |part: &[u8]| {
@@ -167,6 +174,16 @@ fn scan<'b>(
         target: offset(parsed.path.unwrap_or("").as_bytes()),
         version,
     }))
+}
+
+/// A head over `max_bytes`: 414 when the request line alone does not fit
+/// (as nginx answers a request line longer than its buffers), else 431.
+fn too_large(buf: &[u8], max_bytes: usize) -> HeadError {
+    if buf[..buf.len().min(max_bytes)].contains(&b'\n') {
+        HeadError::TooLarge
+    } else {
+        HeadError::UriTooLong
+    }
 }
 
 fn describe(error: httparse::Error) -> &'static str {
@@ -192,6 +209,8 @@ fn build(head: &Bytes, scanned: Scanned, fields: &[FieldSpan]) -> Result<Head, H
         .map_err(|_| HeadError::Malformed("invalid request target"))?;
     let mut headers = HeaderMap::with_capacity(fields.len());
     let mut length: Option<u64> = None;
+    // `Content-Length` given more than once, or as a list of equal values.
+    let mut length_repeated = false;
     let mut chunked = false;
     let mut close = false;
     let mut keep_alive = false;
@@ -209,6 +228,7 @@ fn build(head: &Bytes, scanned: Scanned, fields: &[FieldSpan]) -> Result<Head, H
                 if length.is_some_and(|seen| seen != parsed) {
                     return Err(HeadError::Malformed("conflicting Content-Length"));
                 }
+                length_repeated |= length.is_some() || value.as_bytes().contains(&b',');
                 length = Some(parsed);
             }
             hyper::header::TRANSFER_ENCODING => {
@@ -259,6 +279,10 @@ fn build(head: &Bytes, scanned: Scanned, fields: &[FieldSpan]) -> Result<Head, H
         (false, Some(0)) | (false, None) => BodyFraming::Empty,
         (false, Some(length)) => BodyFraming::Length(length),
     };
+    if let (true, Some(length)) = (length_repeated, length) {
+        // One value, as targets and upstreams expect (`2, 2` → `2`).
+        headers.insert(hyper::header::CONTENT_LENGTH, HeaderValue::from(length));
+    }
     let mut request = Request::new(());
     *request.method_mut() = method;
     *request.uri_mut() = uri;
@@ -269,7 +293,7 @@ fn build(head: &Bytes, scanned: Scanned, fields: &[FieldSpan]) -> Result<Head, H
         framing,
         keep_alive: !close && (version == Version::HTTP_11 || keep_alive),
         expect_continue: expect_continue && version == Version::HTTP_11,
-        upgrade: upgrade_token && upgrade_field,
+        upgrade: upgrade_token && upgrade_field && version == Version::HTTP_11,
     })
 }
 
@@ -370,6 +394,11 @@ mod tests {
             .unwrap()
             .unwrap();
         assert!(head.upgrade);
+        // RFC 9110 §7.8: an HTTP/1.0 request's `Upgrade` is ignored.
+        let head = parse_str("GET / HTTP/1.0\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n")
+            .unwrap()
+            .unwrap();
+        assert!(!head.upgrade);
         for bad in [
             "GET / HTTP/1.1\r\nContent-Length: abc\r\n\r\n",
             "GET / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
@@ -386,5 +415,39 @@ mod tests {
             parse_str("POST / HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n").unwrap_err(),
             HeadError::UnsupportedCoding
         );
+    }
+
+    #[test]
+    fn a_request_line_over_the_limit_is_414_and_fields_over_it_431() {
+        let long_target = format!("GET /{} HTTP/1.1\r\nHost: x\r\n\r\n", "a".repeat(9000));
+        assert_eq!(parse_str(&long_target).unwrap_err(), HeadError::UriTooLong);
+        assert_eq!(HeadError::UriTooLong.status(), StatusCode::URI_TOO_LONG);
+        // Still incomplete, but the request line alone is past the limit.
+        let partial = format!("GET /{}", "a".repeat(9000));
+        assert_eq!(parse_str(&partial).unwrap_err(), HeadError::UriTooLong);
+        let long_field = format!("GET /short HTTP/1.1\r\nx: {}\r\n\r\n", "a".repeat(9000));
+        assert_eq!(parse_str(&long_field).unwrap_err(), HeadError::TooLarge);
+    }
+
+    #[test]
+    fn repeated_equal_content_lengths_become_one() {
+        for raw in [
+            "POST / HTTP/1.1\r\nContent-Length: 2, 2\r\n\r\nab",
+            "POST / HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nab",
+        ] {
+            let head = parse_str(raw).unwrap().unwrap();
+            assert_eq!(head.framing, BodyFraming::Length(2));
+            let values: Vec<_> = head
+                .request
+                .headers()
+                .get_all("content-length")
+                .iter()
+                .collect();
+            assert_eq!(values, ["2"], "{raw}");
+        }
+        let head = parse_str("POST / HTTP/1.1\r\nContent-Length: 2\r\n\r\nab")
+            .unwrap()
+            .unwrap();
+        assert_eq!(head.request.headers()["content-length"], "2");
     }
 }

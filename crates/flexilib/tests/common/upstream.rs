@@ -1,11 +1,13 @@
 //! A small HTTP/1.1 upstream server for the proxy tests, on std threads.
 //!
 //! Paths: `/echo…` describes the request it got; `/upload` counts the body;
-//! `/download?size=N` sends N bytes; `/stream` sends one chunk, then waits
+//! `/download?size=N` sends N bytes (to `HEAD`, only their length); `/stream` sends one chunk, then waits
 //! for [`Upstream::release`]; `/slow-head` sleeps 2 s before answering;
 //! `/reset` promises 1000 bytes, sends 10 and closes; `/then-close`
 //! answers as keep-alive, then closes the connection 50 ms later; `/http10` answers as
-//! an HTTP/1.0 server (and closes); `/ws` is a WebSocket echo. Every
+//! an HTTP/1.0 server (and closes); `/chunked` sends `hello` chunked (to
+//! `HEAD`, the same head: `transfer-encoding: chunked`, no length); `/ws`
+//! is a WebSocket echo. Every
 //! response carries `x-upstream: NAME`. It counts the connections it
 //! accepted and those that ended (closed by the peer or failed).
 // Each test crate that includes this file uses part of it.
@@ -230,7 +232,7 @@ fn serve(
                     .as_bytes(),
                 )?;
                 let chunk = vec![b'd'; 64 * 1024];
-                let mut left = size;
+                let mut left = if head.method == "HEAD" { 0 } else { size };
                 while left > 0 {
                     let n = left.min(chunk.len());
                     out.write_all(&chunk[..n])?;
@@ -269,6 +271,16 @@ fn serve(
                         .as_bytes(),
                 )?;
                 return Ok(());
+            }
+            "/chunked" => {
+                read_body(&mut reader, &head, |_| {})?;
+                out.write_all(
+                    format!("HTTP/1.1 200 OK\r\nx-upstream: {name}\r\ntransfer-encoding: chunked\r\n\r\n")
+                        .as_bytes(),
+                )?;
+                if head.method != "HEAD" {
+                    out.write_all(b"5\r\nhello\r\n0\r\n\r\n")?;
+                }
             }
             "/ws" => return websocket_echo(out, reader, &head),
             _ => {

@@ -43,6 +43,10 @@ impl Lease {
 pub struct UpstreamBody {
     body: Incoming,
     lease: Option<Lease>,
+    /// The answer to a `HEAD`: it has no body, and its size is not known
+    /// here (the upstream's `content-length`, if it sent one, is among the
+    /// fields), so none is made up.
+    head_response: bool,
 }
 
 impl UpstreamBody {
@@ -55,12 +59,27 @@ impl UpstreamBody {
         } else {
             Some(lease)
         };
-        Self { body, lease }
+        Self {
+            body,
+            lease,
+            head_response: false,
+        }
     }
 
     /// `body` without a connection to drive (an upgrade's empty body).
     pub fn detached(body: Incoming) -> Self {
-        Self { body, lease: None }
+        Self {
+            body,
+            lease: None,
+            head_response: false,
+        }
+    }
+
+    /// Marks the body as the answer to a `HEAD` request: its size is
+    /// unknown, so the connection adds no `content-length` of its own.
+    pub fn for_head(mut self) -> Self {
+        self.head_response = true;
+        self
     }
 }
 
@@ -107,6 +126,9 @@ impl Body for UpstreamBody {
     }
 
     fn size_hint(&self) -> SizeHint {
+        if self.head_response {
+            return SizeHint::default();
+        }
         self.body.size_hint()
     }
 }

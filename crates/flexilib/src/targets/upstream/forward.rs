@@ -1,12 +1,14 @@
 //! Forwarding one request to an upstream server.
 
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::Context;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use http_body_util::{BodyExt, Either, Empty};
-use hyper::body::{Body, Incoming};
+use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::HOST;
 use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 
@@ -47,6 +49,9 @@ pub enum ProxyFailure {
     /// Replacing the route's prefix by the base path would have made a
     /// dot segment (`/api../x` for prefix `/api`): 400, nothing sent.
     DotSegment,
+    /// The client's request body could not be read (malformed chunks, or
+    /// the client left mid-body): 400, the upstream is not to blame.
+    ClientBody,
 }
 
 impl ProxyFailure {
@@ -55,7 +60,7 @@ impl ProxyFailure {
         match self {
             ProxyFailure::BadGateway => StatusCode::BAD_GATEWAY,
             ProxyFailure::Timeout => StatusCode::GATEWAY_TIMEOUT,
-            ProxyFailure::DotSegment => StatusCode::BAD_REQUEST,
+            ProxyFailure::DotSegment | ProxyFailure::ClientBody => StatusCode::BAD_REQUEST,
         }
     }
 }
@@ -107,12 +112,25 @@ impl ProxyClient {
         B: Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<BoxError>,
     {
-        let upgrade = headers::is_upgrade(request.headers());
+        // An HTTP/1.0 request's `Upgrade` is ignored (RFC 9110 §7.8): it is
+        // forwarded as a plain request, `Upgrade` removed with the other
+        // hop-by-hop fields.
+        let upgrade =
+            request.version() == Version::HTTP_11 && headers::is_upgrade(request.headers());
         let mut client_side = upgrade.then(|| tunnel::client_side(&mut request)).flatten();
         let (mut head, body) = request.into_parts();
         let has_body = !body.is_end_stream();
         let retryable = is_idempotent(&head.method) && !has_body && group.len() > 1;
-        let mut body = has_body.then(|| body.map_err(Into::into).boxed_unsync());
+        let head_request = head.method == Method::HEAD;
+        let client_body_failed = has_body.then(|| Arc::new(AtomicBool::new(false)));
+        let mut body = client_body_failed.as_ref().map(|failed| {
+            Watched {
+                body,
+                failed: Arc::clone(failed),
+            }
+            .map_err(Into::into)
+            .boxed_unsync()
+        });
         // Headers are cloned per attempt only when a retry is possible.
         let mut original_headers = Some(std::mem::take(&mut head.headers));
 
@@ -157,7 +175,11 @@ impl ProxyClient {
             let authority = Some(server.authority.clone());
             match result {
                 Ok(Ok((response, conn))) => {
-                    let response = self.answer(server, response, conn, upgrade, &mut client_side);
+                    let mut response =
+                        self.answer(server, response, conn, upgrade, &mut client_side);
+                    if head_request {
+                        response = response.map(UpstreamBody::for_head);
+                    }
                     return Forwarded {
                         response: Ok(response),
                         upstream: authority,
@@ -182,6 +204,15 @@ impl ProxyClient {
                         continue;
                     }
                     break;
+                }
+                Ok(Err(AttemptError::Send(error)))
+                    if client_body_failed
+                        .as_ref()
+                        .is_some_and(|failed| failed.load(Ordering::Acquire)) =>
+                {
+                    // The client's fault, not the upstream's: no warning.
+                    tracing::debug!(upstream = %server.authority, %error, "request body unreadable; not forwarded in full");
+                    return failed(ProxyFailure::ClientBody, authority, upstream_time);
                 }
                 Ok(Err(AttemptError::Send(error))) => {
                     tracing::warn!(upstream = %server.authority, %error, "upstream request failed");
@@ -308,6 +339,37 @@ impl ConnectError {
             ConnectError::Io(error) => error.kind() == std::io::ErrorKind::TimedOut,
             ConnectError::Handshake(_) => false,
         }
+    }
+}
+
+/// The client's request body on its way upstream, noting a failure to read
+/// it (then the request fails by the client's fault, not the upstream's).
+struct Watched<B> {
+    body: B,
+    failed: Arc<AtomicBool>,
+}
+
+impl<B: Body + Unpin> Body for Watched<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<B::Data>, B::Error>>> {
+        let frame = Pin::new(&mut self.body).poll_frame(cx);
+        if let Poll::Ready(Some(Err(_))) = &frame {
+            self.failed.store(true, Ordering::Release);
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -60,6 +60,7 @@ pub async fn serve(
                     "504 Gateway Timeout: the upstream server did not answer in time\n"
                 }
                 ProxyFailure::DotSegment => "400 Bad Request: dot segments in the path\n",
+                ProxyFailure::ClientBody => "400 Bad Request: unreadable body\n",
             };
             Reply::text(failure.status(), body).into_response()
         }
