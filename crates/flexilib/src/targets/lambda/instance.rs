@@ -19,8 +19,7 @@ use hyper::header::HeaderValue;
 use tokio::sync::{oneshot, watch, Notify};
 use tokio::task::AbortHandle;
 
-use super::pool::PoolShared;
-use super::{ids, logs, reaper, runtime_api, Failure, Function, Outcome};
+use super::{ids, logs, reaper, Failure, Function, Outcome};
 use crate::os;
 
 /// How long a queued invocation may wait for the runtime's `/next`: the
@@ -32,6 +31,15 @@ const PICKUP_TIMEOUT: Duration = Duration::from_secs(10);
 /// (worker shutdown).
 pub fn kill_all() {
     reaper::end_all();
+}
+
+/// Who keeps an instance between invocations (the function's pool): told
+/// synchronously, so a client's next request finds the instance back.
+pub trait Owner: Send + Sync {
+    /// The instance finished its invocation and can take another.
+    fn release(&self, instance: &Arc<Instance>);
+    /// The instance died (told once or more; later calls do nothing).
+    fn remove(&self, instance: &Arc<Instance>);
 }
 
 /// One request for the function.
@@ -138,7 +146,7 @@ pub struct Instance {
     /// Its Runtime API's address.
     pub api: std::net::SocketAddr,
     function: Arc<Function>,
-    pool: Weak<PoolShared>,
+    pool: Weak<dyn Owner>,
     state: Mutex<State>,
     next_ready: Notify,
     /// Wakes the deadline task (an invocation started, or the instance died).
@@ -155,19 +163,17 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// Starts a process for `function`: a Runtime API listener on an
-    /// ephemeral loopback port, then the command with the Lambda environment.
+    /// Starts a process for `function` whose Runtime API is at `api` (the
+    /// owner serves it there: [`Instance::runtime_api_shutdown`],
+    /// [`Instance::set_runtime_api_task`]), with the Lambda environment.
     /// The caller registers the instance, then hands the child to
     /// [`Instance::watch`].
     pub fn spawn(
         function: &Arc<Function>,
         generation: u64,
-        pool: Weak<PoolShared>,
+        address: std::net::SocketAddr,
+        pool: Weak<dyn Owner>,
     ) -> std::io::Result<(Arc<Self>, tokio::process::Child)> {
-        let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
-        listener.set_nonblocking(true)?;
-        let address = listener.local_addr()?;
-        let listener = tokio::net::TcpListener::from_std(listener)?;
         let spec = &function.spec;
         let mark = reaper::new_mark();
         let mut command = tokio::process::Command::new(&spec.program);
@@ -199,7 +205,7 @@ impl Instance {
         if let Some(stderr) = child.stderr.take() {
             tokio::spawn(logs::forward(name, stderr));
         }
-        let (api_shutdown, shutdown_rx) = watch::channel(false);
+        let (api_shutdown, _) = watch::channel(false);
         let instance = Arc::new(Self {
             generation,
             pid,
@@ -216,14 +222,18 @@ impl Instance {
             max_memory_mb: AtomicU64::new(0),
             max_memory_read: Mutex::new(None),
         });
-        let api = tokio::spawn(runtime_api::serve(
-            listener,
-            Arc::clone(&instance),
-            shutdown_rx,
-        ));
-        *lock(&instance.api_task) = Some(api.abort_handle());
         tracing::debug!(function = %spec.name, pid, api = %address, "instance started");
         Ok((instance, child))
+    }
+
+    /// What the Runtime API's connections watch to close.
+    pub fn runtime_api_shutdown(&self) -> watch::Receiver<bool> {
+        self._api_shutdown.subscribe()
+    }
+
+    /// The task serving the Runtime API, aborted when the process exits.
+    pub fn set_runtime_api_task(&self, task: AbortHandle) {
+        *lock(&self.api_task) = Some(task);
     }
 
     /// Watches the process: its exit, its time to initialize, and its

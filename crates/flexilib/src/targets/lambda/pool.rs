@@ -21,7 +21,8 @@ use bytes::Bytes;
 use hyper::header::HeaderValue;
 use tokio::sync::oneshot;
 
-use super::instance::{Instance, Invocation};
+use super::instance::{Instance, Invocation, Owner};
+use super::runtime_api;
 use super::{ids, logs, Failure, Function, Outcome};
 
 /// How a request waits when every instance is busy.
@@ -192,8 +193,22 @@ impl PoolShared {
         // to the control runtime, not to the I/O thread asking: a library
         // call blocking that thread must not stall them.
         let _control = crate::control::handle().enter();
-        match Instance::spawn(&self.function, generation, Arc::downgrade(self)) {
+        let (listener, address) = match runtime_api::bind() {
+            Ok(bound) => bound,
+            Err(error) => {
+                self.give_back(Grant::Slot(generation));
+                return Err(AcquireError::Spawn(error));
+            }
+        };
+        let owner: Weak<dyn Owner> = Arc::downgrade(self) as Weak<dyn Owner>;
+        match Instance::spawn(&self.function, generation, address, owner) {
             Ok((instance, child)) => {
+                let api = tokio::spawn(runtime_api::serve(
+                    listener,
+                    Arc::clone(&instance),
+                    instance.runtime_api_shutdown(),
+                ));
+                instance.set_runtime_api_task(api.abort_handle());
                 let start_reaper = {
                     let mut state = self.lock();
                     state
@@ -211,37 +226,6 @@ impl PoolShared {
                 self.give_back(Grant::Slot(generation));
                 Err(AcquireError::Spawn(error))
             }
-        }
-    }
-
-    /// An instance finished its invocation and can take another.
-    pub fn release(&self, instance: &Arc<Instance>) {
-        let mut state = self.lock();
-        if instance.generation != state.generation || !instance.is_alive() {
-            drop(state);
-            instance.kill();
-            return;
-        }
-        let mut grant = Grant::Instance(Arc::clone(instance));
-        while let Some(waiter) = state.next_waiter() {
-            match waiter.send(grant) {
-                Ok(()) => return,
-                Err(back) => grant = back,
-            }
-        }
-        state.idle.push((Arc::clone(instance), Instant::now()));
-    }
-
-    /// An instance died (once per instance; later calls do nothing).
-    pub fn remove(&self, instance: &Arc<Instance>) {
-        let mut state = self.lock();
-        if state.instances.remove(&instance.pid).is_none() {
-            return;
-        }
-        state.idle.retain(|(idle, _)| !Arc::ptr_eq(idle, instance));
-        if instance.generation == state.generation {
-            state.current = state.current.saturating_sub(1);
-            self.grant_slots(&mut state);
         }
     }
 
@@ -305,6 +289,39 @@ impl PoolShared {
         for instance in expired {
             tracing::debug!(function = %self.function.spec.name, pid = instance.pid, "idle instance stopped");
             instance.kill();
+        }
+    }
+}
+
+impl Owner for PoolShared {
+    /// An instance finished its invocation and can take another.
+    fn release(&self, instance: &Arc<Instance>) {
+        let mut state = self.lock();
+        if instance.generation != state.generation || !instance.is_alive() {
+            drop(state);
+            instance.kill();
+            return;
+        }
+        let mut grant = Grant::Instance(Arc::clone(instance));
+        while let Some(waiter) = state.next_waiter() {
+            match waiter.send(grant) {
+                Ok(()) => return,
+                Err(back) => grant = back,
+            }
+        }
+        state.idle.push((Arc::clone(instance), Instant::now()));
+    }
+
+    /// An instance died (once per instance; later calls do nothing).
+    fn remove(&self, instance: &Arc<Instance>) {
+        let mut state = self.lock();
+        if state.instances.remove(&instance.pid).is_none() {
+            return;
+        }
+        state.idle.retain(|(idle, _)| !Arc::ptr_eq(idle, instance));
+        if instance.generation == state.generation {
+            state.current = state.current.saturating_sub(1);
+            self.grant_slots(&mut state);
         }
     }
 }

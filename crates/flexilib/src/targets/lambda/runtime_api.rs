@@ -47,6 +47,14 @@ const MAX_CONNECTIONS: usize = 16;
 /// Largest streaming prelude.
 const MAX_PRELUDE: usize = 64 * 1024;
 
+/// A listener for an instance's Runtime API, on an ephemeral loopback port.
+pub fn bind() -> std::io::Result<(TcpListener, std::net::SocketAddr)> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    listener.set_nonblocking(true)?;
+    let address = listener.local_addr()?;
+    Ok((TcpListener::from_std(listener)?, address))
+}
+
 /// Accepts the instance's Runtime API connections until aborted.
 pub async fn serve(
     listener: TcpListener,
