@@ -28,7 +28,6 @@ mod panics;
 mod private_dirs;
 mod process_tree;
 mod rate_limit;
-mod reason;
 mod reload;
 mod request_log;
 mod request_path;

@@ -86,7 +86,9 @@ impl Reply {
         let mut response = Response::new(self.body);
         *response.status_mut() = self.status;
         *response.headers_mut() = self.headers;
-        if let Some(reason) = self.reason.or_else(|| crate::reason::fallback(self.status)) {
+        // Without one, the encoder writes the registered reason, or an
+        // empty one (as nginx does) for a status that has none.
+        if let Some(reason) = self.reason {
             response.extensions_mut().insert(reason);
         }
         response
