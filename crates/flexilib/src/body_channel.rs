@@ -12,9 +12,10 @@
 //! never looks complete); a sender dropped without either aborts. When the
 //! client goes away every waiting producer is released with `Closed`.
 
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::collections::VecDeque;
 use std::pin::Pin;
-use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::task::{Context, Poll, Waker};
 
 use bytes::Bytes;
@@ -60,7 +61,7 @@ struct Shared {
 
 impl Shared {
     fn lock(&self) -> MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock()
     }
 
     /// Wakes every waiting producer (room, or closed). Callbacks run
@@ -130,14 +131,9 @@ impl BodySender {
                 Err(SendError::Full(back)) => chunk = back,
                 other => return other,
             }
-            let state = self.shared.lock();
+            let mut state = self.shared.lock();
             if state.buffered >= self.shared.limit && !state.closed {
-                drop(
-                    self.shared
-                        .room
-                        .wait(state)
-                        .unwrap_or_else(PoisonError::into_inner),
-                );
+                self.shared.room.wait(&mut state);
             }
         }
     }

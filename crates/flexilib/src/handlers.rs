@@ -17,9 +17,10 @@
 //!
 //! Each I/O thread owns a [`RequestArena`], created on its first call.
 
+use parking_lot::Mutex;
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::thread::Thread;
 use std::time::Duration;
 
@@ -189,21 +190,17 @@ impl StallGuard {
         let handle = std::thread::Builder::new()
             .name("flexilib-stall-guard".into())
             .spawn(move || watcher.run())?;
-        *guard.thread.lock().unwrap_or_else(PoisonError::into_inner) =
-            Some(handle.thread().clone());
+        *guard.thread.lock() = Some(handle.thread().clone());
         Ok(guard)
     }
 
     /// A new I/O thread's call counter.
     fn register(&self, core: bool) -> Arc<AtomicU64> {
         let calls = Arc::new(AtomicU64::new(0));
-        self.counters
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(Counter {
-                calls: Arc::clone(&calls),
-                core,
-            });
+        self.counters.lock().push(Counter {
+            calls: Arc::clone(&calls),
+            core,
+        });
         calls
     }
 
@@ -216,7 +213,7 @@ impl StallGuard {
     }
 
     fn unpark(&self) {
-        if let Some(thread) = &*self.thread.lock().unwrap_or_else(PoisonError::into_inner) {
+        if let Some(thread) = &*self.thread.lock() {
             thread.unpark();
         }
     }
@@ -239,7 +236,7 @@ impl StallGuard {
             std::thread::sleep(STALL_TICK);
             {
                 // Re-read the list only when an I/O thread registered since.
-                let list = self.counters.lock().unwrap_or_else(PoisonError::into_inner);
+                let list = self.counters.lock();
                 if list.len() != counters.len() {
                     counters = list
                         .iter()

@@ -19,10 +19,11 @@
 //! libraries present in both keep their loaded generation, dropped ones are
 //! unloaded when their last in-flight request ends.
 
+use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
@@ -65,10 +66,7 @@ impl Reloader {
         let events = requests.clone();
         let rewatch = Mutex::new(requests.clone());
         let _ = server.env.files_changed.set(Box::new(move || {
-            let _ = rewatch
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .send(Request::Rewatch);
+            let _ = rewatch.lock().send(Request::Rewatch);
         }));
         let watched_config = config_path.clone();
         let watcher =
@@ -122,10 +120,7 @@ impl ReloadThread {
                 None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
             let server = Arc::clone(&self.server);
-            let stopped = server
-                .reloads
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
+            let stopped = server.reloads.lock();
             if *stopped {
                 return;
             }

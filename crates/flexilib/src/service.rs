@@ -24,7 +24,7 @@ pub struct Server {
     pub log: Arc<AccessLog>,
     /// Held by every reload; `true` once shutdown has unloaded everything,
     /// after which nothing may be reloaded.
-    pub reloads: std::sync::Mutex<bool>,
+    pub reloads: parking_lot::Mutex<bool>,
 }
 
 /// Serves one request; never fails (errors become responses).

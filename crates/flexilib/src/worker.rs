@@ -79,7 +79,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
             files_changed: std::sync::OnceLock::new(),
         },
         log: Arc::clone(&log),
-        reloads: std::sync::Mutex::new(false),
+        reloads: parking_lot::Mutex::new(false),
     });
 
     let conn_settings = Arc::new(ConnSettings {
@@ -113,10 +113,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     // Unload every library (`flexilib_deinit`) by dropping the route table;
     // the reload thread, which also holds the server, only borrows it.
     {
-        let mut stopped = server
-            .reloads
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut stopped = server.reloads.lock();
         *stopped = true;
         server.routes.store(Arc::new(RouteTable::default()));
     }

@@ -9,9 +9,10 @@
 //! request and writes `END` and `REPORT`; a live instance then goes back to
 //! its pool, a dead one leaves it.
 
+use parking_lot::Mutex;
 use std::process::Stdio;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant, SystemTime};
 
 use bytes::Bytes;
@@ -233,7 +234,7 @@ impl Instance {
 
     /// The task serving the Runtime API, aborted when the process exits.
     pub fn set_runtime_api_task(&self, task: AbortHandle) {
-        *lock(&self.api_task) = Some(task);
+        *self.api_task.lock() = Some(task);
     }
 
     /// Watches the process: its exit, its time to initialize, and its
@@ -254,7 +255,7 @@ impl Instance {
 
     /// Queues `invocation` for the process; gives it back if the instance died.
     pub fn assign(&self, invocation: Box<Invocation>) -> Result<(), Box<Invocation>> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if state.dead || state.queued.is_some() {
             return Err(invocation);
         }
@@ -274,7 +275,7 @@ impl Instance {
     pub async fn next(self: &Arc<Self>) -> Result<Handout, StateError> {
         loop {
             {
-                let mut state = lock(&self.state);
+                let mut state = self.state.lock();
                 if state.dead {
                     return Err(StateError::Dead);
                 }
@@ -317,7 +318,7 @@ impl Instance {
 
     /// A `/response` or `/error` for `request_id` begins; at most one at a time.
     pub fn begin_result(&self, request_id: &str) -> Result<(), StateError> {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         let dead = state.dead;
         match &mut state.active {
             Some(active) if active.request_id == request_id => {
@@ -335,7 +336,7 @@ impl Instance {
     /// The result arrived badly (the connection broke): the invocation may
     /// still be finished by another call, the deadline or the exit.
     pub fn abandon_result(&self, request_id: &str) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         if let Some(active) = &mut state.active {
             if active.request_id == request_id {
                 active.responding = false;
@@ -347,7 +348,7 @@ impl Instance {
     /// invocation runs on until [`Instance::finish`].
     pub fn stream_started(&self, request_id: &str, outcome: Outcome) {
         let reply = {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             match &mut state.active {
                 Some(active) if active.request_id == request_id => active.reply.take(),
                 _ => None,
@@ -362,7 +363,7 @@ impl Instance {
     /// goes to the waiting request, and the instance goes back to its pool.
     pub fn finish(self: &Arc<Self>, request_id: &str, outcome: Option<Outcome>) {
         let active = {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             match &state.active {
                 Some(active) if active.request_id == request_id => state.active.take(),
                 _ => None,
@@ -387,7 +388,7 @@ impl Instance {
     /// `/init/error`: the runtime could not start; the instance is done.
     pub fn init_failed(&self, error: Bytes) -> Result<(), StateError> {
         {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             if state.initialized {
                 return Err(StateError::Initialized);
             }
@@ -411,7 +412,7 @@ impl Instance {
     async fn enforce_deadlines(self: Arc<Self>) {
         loop {
             let deadline = {
-                let mut state = lock(&self.state);
+                let mut state = self.state.lock();
                 if state.dead {
                     return;
                 }
@@ -449,7 +450,7 @@ impl Instance {
     /// time: the instance is killed, and its exit fails the invocation.
     fn not_picked_up(&self, request_id: &str) {
         let initialized = {
-            let state = lock(&self.state);
+            let state = self.state.lock();
             let still_queued = state.active.is_none()
                 && state
                     .queued
@@ -473,7 +474,7 @@ impl Instance {
     /// Marks the instance dead and kills its process group, unless its
     /// leader was already reaped (then the group id may name strangers).
     fn kill_group_once_dead(&self) {
-        let mut state = lock(&self.state);
+        let mut state = self.state.lock();
         state.dead = true;
         if !state.reaped {
             // Under the lock: the exit watcher sets `reaped` under it too,
@@ -484,13 +485,13 @@ impl Instance {
 
     /// True while the instance can take invocations.
     pub fn is_alive(&self) -> bool {
-        !lock(&self.state).dead
+        !self.state.lock().dead
     }
 
     /// The deadline of `request_id` passed.
     fn time_out(self: &Arc<Self>, request_id: &str) {
         let active = {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             match &state.active {
                 Some(active) if active.request_id == request_id => {
                     state.dead = true;
@@ -519,11 +520,11 @@ impl Instance {
 
     /// The process exited (`status` as text, e.g. `exit status: 1`).
     fn exited(self: &Arc<Self>, status: String) {
-        if let Some(task) = lock(&self.api_task).take() {
+        if let Some(task) = self.api_task.lock().take() {
             task.abort();
         }
         let (active, queued, init_error) = {
-            let mut state = lock(&self.state);
+            let mut state = self.state.lock();
             state.dead = true;
             state.reaped = true;
             (
@@ -579,7 +580,7 @@ impl Instance {
     /// second (or now, if `fresh`), else the last value read.
     fn read_max_memory(&self, fresh: bool) -> u64 {
         {
-            let mut last = lock(&self.max_memory_read);
+            let mut last = self.max_memory_read.lock();
             let due = fresh || last.is_none_or(|at| at.elapsed() >= Duration::from_secs(1));
             if !due {
                 return self.max_memory_mb.load(Ordering::Relaxed);
@@ -605,8 +606,4 @@ impl Instance {
             },
         );
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

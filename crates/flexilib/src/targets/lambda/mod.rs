@@ -31,10 +31,11 @@ pub mod pool;
 pub mod reaper;
 pub mod runtime_api;
 
+use parking_lot::Mutex;
 use std::net::SocketAddr;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use crate::http1::RequestBody;
@@ -328,10 +329,7 @@ impl LambdaFunction {
         let Some(now) = FileVersion::of(&spec.program) else {
             return;
         };
-        let mut seen = self
-            .seen_version
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut seen = self.seen_version.lock();
         if *seen != Some(now) {
             *seen = Some(now);
             drop(seen);

@@ -13,8 +13,9 @@
 //! current generation count against `concurrency`, so requests arriving
 //! during a swap start new instances instead of being throttled.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -93,7 +94,7 @@ impl PoolShared {
     }
 
     fn lock(&self) -> MutexGuard<'_, PoolState> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.lock()
     }
 
     /// Runs one invocation and returns how it ended.
@@ -328,7 +329,7 @@ impl Owner for PoolShared {
 
 impl Drop for PoolShared {
     fn drop(&mut self) {
-        let state = self.state.get_mut().unwrap_or_else(PoisonError::into_inner);
+        let state = self.state.get_mut();
         for instance in state.instances.values().filter_map(Weak::upgrade) {
             instance.kill();
         }

@@ -11,9 +11,10 @@
 //! instance (or that carry none), with everything below them, and reaps
 //! them. At shutdown [`end_all`] ends every instance and every stray.
 
+use parking_lot::{Condvar, Mutex, MutexGuard};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Condvar, Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use crate::os;
@@ -54,10 +55,7 @@ fn registry() -> &'static Registry {
 }
 
 fn live() -> MutexGuard<'static, Live> {
-    registry()
-        .live
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
+    registry().live.lock()
 }
 
 /// A fresh mark for an instance about to start, registered as live.
@@ -130,20 +128,15 @@ fn run() {
     loop {
         {
             let registry = registry();
-            let mut live = registry.live.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut live = registry.live.lock();
             if pending == 0 {
                 while !live.wake {
-                    live = registry
-                        .woken
-                        .wait(live)
-                        .unwrap_or_else(PoisonError::into_inner);
+                    registry.woken.wait(&mut live);
                 }
             } else if !live.wake {
-                live = registry
+                registry
                     .woken
-                    .wait_timeout(live, Duration::from_millis(250))
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .0;
+                    .wait_for(&mut live, Duration::from_millis(250));
             }
             live.wake = false;
         }

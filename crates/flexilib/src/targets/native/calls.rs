@@ -14,10 +14,11 @@
 //! The callbacks in [`HOST`] are the C entry points; each may be called from
 //! any thread.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::collections::HashMap;
 use std::ffi::{c_char, c_int, c_void};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, LazyLock, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, LazyLock};
 
 use bytes::Bytes;
 use flexilib_abi as abi;
@@ -61,7 +62,7 @@ static CALLS: LazyLock<Mutex<HashMap<u64, LiveCall>>> = LazyLock::new(Mutex::def
 static NEXT_CALL: AtomicU64 = AtomicU64::new(1);
 
 fn calls() -> MutexGuard<'static, HashMap<u64, LiveCall>> {
-    CALLS.lock().unwrap_or_else(PoisonError::into_inner)
+    CALLS.lock()
 }
 
 /// A call registered before the library sees it.

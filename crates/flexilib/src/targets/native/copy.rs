@@ -8,11 +8,12 @@
 //! `dlopen`s the copy, and deletes it at once: the mapping keeps the data,
 //! and the configured file can be rewritten, renamed or deleted freely.
 
+use parking_lot::Mutex;
 use std::io::Read;
 use std::os::unix::fs::{FileExt as _, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::OnceLock;
 
 use super::elf::{self, ElfProblem};
 use crate::private_dirs::PrivateDir;
@@ -181,7 +182,7 @@ impl LazyDir {
         if let Some(dir) = self.get() {
             return Ok(dir);
         }
-        let _creating = self.creating.lock().unwrap_or_else(PoisonError::into_inner);
+        let _creating = self.creating.lock();
         if let Some(dir) = self.get() {
             return Ok(dir);
         }

@@ -8,8 +8,9 @@
 //! holds an `Arc` to it). A file that fails to load leaves the current
 //! generation serving.
 
+use parking_lot::Mutex;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
@@ -97,7 +98,7 @@ impl NativeLibrary {
         if let Some(current) = self.current.load_full() {
             return Ok(current);
         }
-        let mut state = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.loading.lock();
         if let Some(current) = self.current.load_full() {
             return Ok(current);
         }
@@ -129,7 +130,7 @@ impl NativeLibrary {
 
     /// Loads the file again if it changed since the current generation.
     pub fn reload(&self) -> Reloaded {
-        let mut state = self.loading.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.loading.lock();
         let Some(current) = self.current.load_full() else {
             return Reloaded::NotLoaded;
         };

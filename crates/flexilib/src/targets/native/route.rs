@@ -7,9 +7,10 @@
 //! requests in flight finish on the old one, which is freed after its last
 //! request. A build that fails leaves the current instance serving.
 
+use parking_lot::Mutex;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
@@ -117,7 +118,7 @@ impl LibraryRoute {
         &self,
         generation: &Arc<Generation>,
     ) -> Result<Arc<Instance>, InstanceError> {
-        let mut state = self.building.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.building.lock();
         if let Some(instance) = self.instance.load_full() {
             return Ok(instance);
         }
@@ -159,7 +160,7 @@ impl LibraryRoute {
         if let Some(instance) = self.instance.load_full() {
             paths.extend(instance.depends_on.iter().map(|(path, _)| path.clone()));
         }
-        let state = self.building.lock().unwrap_or_else(PoisonError::into_inner);
+        let state = self.building.lock();
         if let Some((_, files, _)) = &state.failed {
             paths.extend(files.iter().cloned());
         }
@@ -194,7 +195,7 @@ impl LibraryRoute {
     /// library generation or read a file that changed (or `changed` was a
     /// file of a failed build).
     fn rebuild_if_stale(&self, changed: Option<&Path>) {
-        let mut state = self.building.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut state = self.building.lock();
         let current = self.instance.load_full();
         let Some(current) = current else {
             // Never built, or failed: the next request builds, unless the
