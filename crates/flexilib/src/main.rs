@@ -52,6 +52,9 @@ use crate::settings::Settings;
 
 fn main() -> ExitCode {
     let settings = Settings::parse();
+    if settings.check {
+        return ExitCode::from(check(&settings));
+    }
     let worker = std::env::var_os(supervisor::LISTEN_FD_ENV).is_some() || settings.no_supervisor;
     init_logging(worker);
     let code = match std::env::var(supervisor::LISTEN_FD_ENV) {
@@ -68,6 +71,37 @@ fn main() -> ExitCode {
     };
     stderr_log::flush(EXIT_FLUSH_TIMEOUT);
     ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
+/// `--check`: loads the config as the server would (the rules, the files
+/// they name, the instances of libraries with options), says what it
+/// found, and tears it down. 0 if it would serve, 2 if not.
+fn check(settings: &Settings) -> u8 {
+    let config = match config::load(&settings.config) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("flexilib: error: {error}");
+            return 2;
+        }
+    };
+    for warning in &config.warnings {
+        eprintln!("flexilib: warning: {warning}");
+    }
+    let copies = std::sync::Arc::new(targets::native::copy::CopyDir::default());
+    let built = route::RouteTable::build(&config, None, &copies);
+    let code = match &built {
+        Ok(table) => {
+            println!("{}: OK, {} routes", settings.config.display(), table.len());
+            0
+        }
+        Err(error) => {
+            eprintln!("flexilib: error: {error}");
+            2
+        }
+    };
+    drop(built);
+    copies.remove();
+    code
 }
 
 /// Longest wait at exit for queued diagnostics to reach stderr.

@@ -187,6 +187,9 @@ impl ReloadThread {
                 };
                 let routes = table.len();
                 self.server.routes.store(Arc::new(table));
+                for warning in &config.warnings {
+                    tracing::warn!("{warning}");
+                }
                 tracing::info!(cause, config = %self.config_path.display(), routes, "config reloaded");
                 if let Some(last_good) = &self.last_good {
                     last_good.save(&config.text);

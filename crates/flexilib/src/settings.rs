@@ -23,12 +23,24 @@ const MAX_RETAIN_KB: u64 = 1024 * 1024;
 /// Largest request body (`MAX_BODY_BYTES`): 1 GiB.
 const MAX_BODY_BYTES: u64 = 1 << 30;
 
+/// What `--help` says about `proxy.ini` after the settings.
+const ROUTE_SYNTAX: &str = "\
+Routes (proxy.ini, one `KEY = TARGET` per line, first match wins):
+  KEY is a path prefix (`/api`) or a header rule (`Host: example.com /`).
+  /          = lib/libhello.so [key=value ...]     a shared library (C ABI)
+  /api       = http://127.0.0.1:9000[/base], http://... [strip_prefix=yes|no] [host=upstream]
+  /fn        = lambda:COMMAND [ARGS] [name= timeout= memory= concurrency= queue= idle= handler= dir= env.NAME=]
+  /w         = worker:app.js | worker:wrangler.toml [key=value ...]
+Check a config without serving: flexilib --check --config proxy.ini (exit 0, or 2 with FILE:LINE).
+Every setting and target option: README.md (Settings, proxy.ini).";
+
 /// Run-time settings of the server.
 #[derive(Debug, Clone, Parser)]
 #[command(
     name = "flexilib",
     version,
-    about = "A low-latency HTTP server whose request handlers are shared libraries loaded at run time"
+    about = "A low-latency HTTP server whose request handlers are shared libraries loaded at run time",
+    after_help = ROUTE_SYNTAX
 )]
 pub struct Settings {
     /// TCP port to listen on (0 picks a free port; the address is logged).
@@ -159,6 +171,11 @@ pub struct Settings {
     #[arg(long, env = "EVENT_QUEUE_MAX_BYTES", default_value_t = 64 * 1024 * 1024,
           value_parser = clap::value_parser!(u64).range(1024..=(1u64 << 34)))]
     pub event_queue_max_bytes: u64,
+
+    /// Check the config (rules, the files they name, library options) and
+    /// exit: 0 if it would serve, 2 (with FILE:LINE) if not.
+    #[arg(long)]
+    pub check: bool,
 
     /// Seconds in-flight requests may take to finish after SIGTERM/SIGINT.
     #[arg(long, env = "SHUTDOWN_GRACE_SECONDS", value_name = "SHUTDOWN_GRACE_SECONDS",

@@ -36,6 +36,9 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     }
     let last_good = LastGood::from_env();
     let config = LastGood::load_or_fall_back(last_good.as_ref(), &settings.config)?;
+    for warning in &config.warnings {
+        tracing::warn!("{warning}");
+    }
     for rule in &config.rules {
         tracing::debug!(line = rule.line, matcher = ?rule.matcher, target = ?rule.target, "route");
     }

@@ -152,6 +152,36 @@ pub fn parse(value: &str, base: &Path) -> Result<LambdaSpec, String> {
     })
 }
 
+/// The function's command and directory exist: a command with a `/` as a
+/// file, one without in `PATH`; `dir=` as a directory. The error names the
+/// path.
+pub fn check_files(spec: &LambdaSpec) -> Result<(), String> {
+    if !spec.dir.is_dir() {
+        return Err(format!(
+            "the function's directory {} does not exist",
+            spec.dir.display()
+        ));
+    }
+    let program = &spec.program;
+    if program.components().count() > 1 || program.is_absolute() {
+        if !program.is_file() {
+            return Err(format!(
+                "the function's command {} does not exist",
+                program.display()
+            ));
+        }
+        return Ok(());
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    if std::env::split_paths(&path).any(|dir| dir.join(program).is_file()) {
+        return Ok(());
+    }
+    Err(format!(
+        "the function's command `{}` is not in PATH",
+        program.display()
+    ))
+}
+
 /// The command's file name, when it is a valid function name.
 fn default_name(program: &Path) -> Result<String, String> {
     let file = program

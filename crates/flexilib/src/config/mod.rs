@@ -36,6 +36,9 @@ pub struct Config {
     pub rules: Vec<Rule>,
     /// The text they were parsed from.
     pub text: String,
+    /// What may be a mistake but is served anyway (a library file that does
+    /// not exist yet), each naming `FILE:LINE`; the server logs them.
+    pub warnings: Vec<String>,
 }
 
 /// One `KEY = TARGET` line.
@@ -123,9 +126,78 @@ pub enum ConfigError {
     },
 }
 
-/// Reads and parses the config file at `path`.
+/// Reads and parses the config file at `path`, and checks the files its
+/// rules name ([`check_files`]).
 pub fn load(path: &Path) -> Result<Config, ConfigError> {
-    parse(path, &read(path)?)
+    let mut config = parse(path, &read(path)?)?;
+    check_files(&mut config)?;
+    Ok(config)
+}
+
+/// Checks the files the rules name: a Lambda function's command or `dir=`
+/// that does not exist is an error; a library file that does not exist is
+/// a warning (it may appear later: it is watched, and requests get 502
+/// until it does).
+pub fn check_files(config: &mut Config) -> Result<(), ConfigError> {
+    let path = config.path.clone();
+    let mut warnings = Vec::new();
+    for rule in &config.rules {
+        let at = |message: String| ConfigError::Syntax {
+            path: path.clone(),
+            line: rule.line,
+            message,
+        };
+        match &rule.target {
+            TargetSpec::Lambda(function) => lambda::check_files(function).map_err(at)?,
+            TargetSpec::Library(library) => {
+                if !library.path.exists() {
+                    warnings.push(format!(
+                        "{}:{}: library {} does not exist (yet): requests get 502 until it appears",
+                        path.display(),
+                        rule.line,
+                        library.path.display()
+                    ));
+                }
+            }
+            TargetSpec::Upstream(_) => {}
+        }
+    }
+    config.warnings = warnings;
+    Ok(())
+}
+
+/// Target kinds a rule's value may start with.
+const SCHEMES: [&str; 4] = ["http://", "https://", "lambda:", "worker:"];
+
+/// An error for a value that starts like a target kind FlexiLib does not
+/// know (`htp://x`, `wroker:app.js`), with the nearest known one; `None`
+/// for a library path (which has no `name:` before its first `/`).
+fn unknown_scheme(value: &str) -> Option<String> {
+    let first = value.split_whitespace().next()?;
+    let (scheme, _) = first.split_once(':')?;
+    let looks_like_scheme = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !looks_like_scheme {
+        return None;
+    }
+    let written = if first[scheme.len()..].starts_with("://") {
+        format!("{scheme}://")
+    } else {
+        format!("{scheme}:")
+    };
+    let nearest = SCHEMES
+        .iter()
+        .min_by_key(|known| strsim::levenshtein(&written.to_ascii_lowercase(), known))
+        .copied()
+        .unwrap_or("http://");
+    Some(format!(
+        "unknown target kind `{written}`: did you mean `{nearest}`? (a target is a library path, `http://…`, `lambda:COMMAND` or `worker:SCRIPT`)"
+    ))
 }
 
 /// The text of the config file at `path` (a regular file: a FIFO or device
@@ -179,6 +251,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             )));
         }
         let matcher = parse_key(key).map_err(syntax)?;
+        let known = SCHEMES.iter().any(|scheme| value.starts_with(scheme));
+        if let Some(message) = (!known).then(|| unknown_scheme(value)).flatten() {
+            return Err(syntax(message));
+        }
         let target = if value.starts_with("http://") || value.starts_with("https://") {
             TargetSpec::Upstream(parse_upstream(value).map_err(syntax)?)
         } else if let Some(function) = value.strip_prefix("lambda:") {
@@ -198,6 +274,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         path: path.to_path_buf(),
         rules,
         text: text.to_string(),
+        warnings: Vec::new(),
     })
 }
 
