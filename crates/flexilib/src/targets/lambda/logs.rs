@@ -131,15 +131,43 @@ pub async fn forward(name: std::sync::Arc<str>, stream: impl AsyncRead + Unpin) 
             Ok(0) | Err(_) => return,
             Ok(_) => {
                 let text = String::from_utf8_lossy(&buffer);
-                line(&name, text.trim_end_matches(['\n', '\r']));
+                for part in record_lines(&text) {
+                    line(&name, part);
+                }
             }
         }
     }
 }
 
+/// The lines of one record: runtime clients write a multi-line record
+/// (awslambdaric's traceback) as one line with `\r` between its lines, as
+/// CloudWatch shows it; here each gets its own prefixed line. A record that
+/// is only its ending is one empty line.
+fn record_lines(record: &str) -> impl Iterator<Item = &str> {
+    let record = record.trim_end_matches(['\n', '\r']);
+    let mut parts = record.split('\r');
+    let first = parts.next();
+    first
+        .into_iter()
+        .chain(parts.filter(|part| !part.is_empty()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn carriage_returns_split_a_record() {
+        fn split(record: &str) -> Vec<&str> {
+            record_lines(record).collect()
+        }
+        assert_eq!(
+            split("[ERROR] boom\rTraceback:\r  File \"app.py\"\n"),
+            vec!["[ERROR] boom", "Traceback:", "  File \"app.py\""]
+        );
+        assert_eq!(split("plain\r\n"), vec!["plain"]);
+        assert_eq!(split("\n"), vec![""]);
+    }
 
     #[test]
     fn report_format() {
