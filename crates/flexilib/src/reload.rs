@@ -36,6 +36,10 @@ use crate::service::Server;
 
 /// Quiet time after the last config-file event before it is re-read.
 pub const CONFIG_DEBOUNCE: Duration = Duration::from_millis(50);
+/// When files were completed, everything is looked at again after this: a
+/// library that still looks half written then is reported.
+const WRITING_RECHECK: Duration =
+    Duration::from_millis(crate::targets::native::library::WRITING_GRACE.as_millis() as u64 + 100);
 
 /// What the reload thread is asked to do.
 enum Request {
@@ -114,8 +118,15 @@ struct ReloadThread {
 impl ReloadThread {
     fn run(&mut self, inbox: &Receiver<Request>) {
         let mut config_due: Option<Instant> = None;
+        // A library file that looked half written is looked at again once
+        // its grace has passed (then a failure is logged).
+        let mut recheck_due: Option<Instant> = None;
         loop {
-            let request = match config_due {
+            let due = match (config_due, recheck_due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let request = match due {
                 Some(due) => inbox.recv_timeout(due.saturating_duration_since(Instant::now())),
                 None => inbox.recv().map_err(|_| RecvTimeoutError::Disconnected),
             };
@@ -129,6 +140,9 @@ impl ReloadThread {
                     if self.on_change(&event) {
                         config_due = Some(Instant::now() + CONFIG_DEBOUNCE);
                     }
+                    if completes_a_file(&event) {
+                        recheck_due = Some(Instant::now() + WRITING_RECHECK);
+                    }
                     // A rebuilt instance may depend on other files.
                     self.update_watches();
                 }
@@ -138,8 +152,15 @@ impl ReloadThread {
                     self.reload_config("SIGHUP");
                 }
                 Err(RecvTimeoutError::Timeout) => {
-                    config_due = None;
-                    self.reload_config("file change");
+                    let now = Instant::now();
+                    if config_due.is_some_and(|due| due <= now) {
+                        config_due = None;
+                        self.reload_config("file change");
+                    }
+                    if recheck_due.is_some_and(|due| due <= now) {
+                        recheck_due = None;
+                        self.recheck_targets();
+                    }
                 }
                 Err(RecvTimeoutError::Disconnected) => return,
             }

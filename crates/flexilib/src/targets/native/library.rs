@@ -46,6 +46,29 @@ struct LoadState {
     /// missing, are answered without copying and loading it again (and
     /// without logging the same failure again).
     failed: Option<(Option<FileVersion>, String)>,
+    /// Since when the file has looked half written (empty, not yet ELF,
+    /// or cut short), and at which version: a reload that finds it so stays
+    /// quiet until [`WRITING_GRACE`] has passed on that same version.
+    writing: Option<(FileVersion, Instant)>,
+}
+
+/// How long a library file may look half written (a linker writing it in
+/// place: `cc -o lib.so`) before a reload that fails on it is logged.
+pub const WRITING_GRACE: Duration = Duration::from_secs(2);
+
+/// True for a load error that a file still being written gives.
+fn looks_half_written(error: &LoadError) -> bool {
+    use super::copy::CopyError;
+    use super::elf::ElfProblem;
+    matches!(
+        error,
+        LoadError::Copy {
+            source: CopyError::Elf(
+                ElfProblem::NotElf | ElfProblem::TooShort { .. } | ElfProblem::Incomplete { .. }
+            ),
+            ..
+        }
+    )
 }
 
 /// One loaded version of the library.
@@ -69,6 +92,9 @@ pub enum Reloaded {
     Loaded(u64),
     /// The new file could not be loaded (logged); the old generation keeps serving.
     Failed,
+    /// The new file looks half written (not logged yet): look again after
+    /// [`WRITING_GRACE`]; the old generation keeps serving.
+    Writing,
 }
 
 impl NativeLibrary {
@@ -134,20 +160,43 @@ impl NativeLibrary {
         let Some(current) = self.current.load_full() else {
             return Reloaded::NotLoaded;
         };
-        match FileVersion::of(&self.path) {
+        let version = match FileVersion::of(&self.path) {
             Ok(version) if version == current.version => return Reloaded::Unchanged,
             // Deleted (a delete + create is under way): wait for the create.
             Err(_) => return Reloaded::Unchanged,
-            Ok(_) => {}
-        }
+            Ok(version) => version,
+        };
         match self.load(state.last + 1) {
             Ok(generation) => {
                 let number = generation.number;
                 state.last = number;
+                state.writing = None;
                 self.current.store(Some(Arc::new(generation)));
                 Reloaded::Loaded(number)
             }
+            Err(error) if looks_half_written(&error) => {
+                let since = match state.writing {
+                    Some((seen, since)) if seen == version => since,
+                    _ => {
+                        state.writing = Some((version, Instant::now()));
+                        Instant::now()
+                    }
+                };
+                if since.elapsed() < WRITING_GRACE {
+                    tracing::debug!(library = %self.path.display(), %error, "library file still being written");
+                    return Reloaded::Writing;
+                }
+                state.writing = None;
+                tracing::warn!(
+                    library = %self.path.display(),
+                    serving = current.number,
+                    %error,
+                    "reload failed; the current generation keeps serving"
+                );
+                Reloaded::Failed
+            }
             Err(error) => {
+                state.writing = None;
                 tracing::warn!(
                     library = %self.path.display(),
                     serving = current.number,
