@@ -159,7 +159,19 @@ pub fn check_files(config: &mut Config) -> Result<(), ConfigError> {
                     ));
                 }
             }
-            TargetSpec::Upstream(_) => {}
+            TargetSpec::Upstream(upstream) => {
+                let prefix = match &rule.matcher {
+                    Matcher::PathPrefix(prefix) => prefix,
+                    Matcher::Header { path_prefix, .. } => path_prefix,
+                };
+                if upstream.strip_prefix && !prefix.ends_with('/') {
+                    warnings.push(format!(
+                        "{}:{}: the prefix `{prefix}` is replaced by the upstream's path but does not end in `/`: it also matches `{prefix}x/…`, sent as `/x/…`; write `{prefix}/`",
+                        path.display(),
+                        rule.line,
+                    ));
+                }
+            }
         }
     }
     config.warnings = warnings;
@@ -331,6 +343,9 @@ fn parse_upstream(value: &str) -> Result<UpstreamSpec, String> {
     let mut servers = Vec::new();
     let mut strip_prefix = None;
     let mut host_upstream = false;
+    // Any path after the authority, even `/`: the matched prefix is then
+    // replaced by it, as nginx's `proxy_pass` with a URI does.
+    let mut has_path = false;
     for token in value
         .split(|c: char| c.is_whitespace() || c == ',')
         .filter(|t| !t.is_empty())
@@ -380,6 +395,7 @@ fn parse_upstream(value: &str) -> Result<UpstreamSpec, String> {
         if let Err(error) = crate::request_path::normalize(path) {
             return Err(format!("`{token}`: the base path has {error}"));
         }
+        has_path |= !path.is_empty();
         servers.push(UpstreamUrl {
             authority: authority.to_string(),
             base_path: path.trim_end_matches('/').to_string(),
@@ -388,9 +404,8 @@ fn parse_upstream(value: &str) -> Result<UpstreamSpec, String> {
     if servers.is_empty() {
         return Err("no upstream URL".into());
     }
-    let has_base = servers.iter().any(|s| !s.base_path.is_empty());
     Ok(UpstreamSpec {
-        strip_prefix: strip_prefix.unwrap_or(has_base),
+        strip_prefix: strip_prefix.unwrap_or(has_path),
         servers,
         host_upstream,
     })
