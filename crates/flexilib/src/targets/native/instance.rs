@@ -125,6 +125,7 @@ pub fn build(
         depends_on: report_dependency,
         fail: report_failure,
     };
+    let started = std::time::SystemTime::now();
     // SAFETY: `config` and everything it points to (strings of `spec`,
     // `config_dir`, `options`, `report`) live on this frame for the call.
     let pointer = unsafe { generation.library.new_instance(&config) };
@@ -151,7 +152,11 @@ pub fn build(
     let depends_on = files
         .into_iter()
         .map(|path| {
-            let version = FileVersion::of(&path).ok();
+            // A file saved again while the constructor ran (two saves a few
+            // ms apart) may hold newer bytes than it read: its version is
+            // left unknown, so the instance counts as stale and the next
+            // look (an event, or the reload thread's recheck) rebuilds it.
+            let version = FileVersion::settled_since(&path, started);
             (path, version)
         })
         .collect();
