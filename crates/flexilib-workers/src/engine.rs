@@ -1,15 +1,23 @@
 //! One JS thread: a QuickJS runtime and context with the worker's module
-//! loaded, and its event loop. Requests, finished host operations (fetch,
-//! KV, body chunks, room to write) and shutdown arrive as messages; timers
-//! are kept here. Every stretch of JavaScript (a "turn": one message or
-//! timer, then the microtasks it queued) runs under the request's CPU
-//! budget, enforced by the runtime's interrupt handler.
+//! loaded (an "isolate"), and its event loop. Requests, finished host
+//! operations (fetch, KV, body chunks, room to write) and shutdown arrive
+//! as messages; timers are kept here. Every stretch of JavaScript (a
+//! "turn": one message or timer, then the microtasks it queued) runs under
+//! the CPU budget of the request that started the chain, on the thread's
+//! CPU clock, enforced by the runtime's interrupt handler.
+//!
+//! A request lives until it has answered and its `waitUntil` work is
+//! done (or 30 s after the answer); then its timers and host operations
+//! are cancelled, as workerd does. A request past its CPU budget is
+//! stopped; if it leaves microtasks behind (they cannot be told apart or
+//! dropped), the isolate is torn down and a fresh one loaded, so no work
+//! outlives the budget that paid for it.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
-use std::path::{Component, Path, PathBuf};
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, OnceLock};
@@ -17,21 +25,30 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use flexilib_sdk::{BodyWriter, Responder, Response, WriteError};
-use rquickjs::loader::{ImportAttributes, Loader, Resolver};
 use rquickjs::module::WriteOptions;
 use rquickjs::{
     Array, Context, Ctx, Exception, Function, Module, Object, Runtime, TypedArray, Value,
 };
 
 use crate::config::WorkerConfig;
+use crate::cpu::{self, Limits};
 use crate::fetch::{BodyRx, FetchHead, HttpClient, Redirect};
 use crate::kv::KvStore;
+use crate::loader::{ProjectLoader, ProjectResolver};
+use crate::modules::Project;
+use crate::queue::Queue;
 use crate::web;
 
 const PRELUDE: &str = include_str!("js/prelude.js");
 
 /// How long a retired instance's threads may finish `waitUntil` work.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// How long `waitUntil` work may run on after the response (workerd's 30 s).
+const WAIT_UNTIL_LIMIT: Duration = Duration::from_secs(30);
+
+/// workerd's error for timers started outside a request.
+const GLOBAL_SCOPE: &str = "Disallowed operation called within global scope. Asynchronous I/O (ex: fetch() or connect()), setting a timeout, and generating random values are not allowed within global scope. To fix this error, perform this operation within a handler. https://developers.cloudflare.com/workers/runtime-apis/handlers/";
 
 /// What a route's JS threads share.
 pub struct Shared {
@@ -41,6 +58,8 @@ pub struct Shared {
     pub kv: Vec<Arc<KvStore>>,
     /// Outbound HTTP.
     pub client: HttpClient,
+    /// Where modules come from.
+    pub project: Project,
     tokio: Option<tokio::runtime::Runtime>,
     handle: tokio::runtime::Handle,
 }
@@ -54,6 +73,7 @@ impl Shared {
             .map(|ns| KvStore::open(&config.state_dir, &ns.id).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
+        let project = Project::new(&config.root).map_err(|e| e.to_string())?;
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .max_blocking_threads(4)
@@ -70,6 +90,7 @@ impl Shared {
             config,
             kv,
             client,
+            project,
             tokio: Some(tokio),
             handle,
         })
@@ -104,8 +125,8 @@ pub struct Incoming {
 pub enum Msg {
     /// A request.
     Request(Box<Incoming>),
-    /// A host operation finished.
-    Done(u64, OpResult),
+    /// A host operation of isolate generation `.0` finished.
+    Done(u64, u64, OpResult),
     /// The instance is retired: finish what is running, then exit.
     Shutdown,
 }
@@ -142,28 +163,39 @@ enum Answer {
     Streaming(BodyWriter),
 }
 
+/// A request, from its arrival until its answer is complete and its
+/// `waitUntil` work done.
 struct Call {
-    answer: Answer,
+    /// `None` once answered.
+    answer: Option<Answer>,
+    /// CPU time its JavaScript used.
     cpu: Duration,
+    /// `waitUntil` promises not yet settled.
+    waits: u32,
+    /// When it was answered.
+    answered_at: Option<Instant>,
 }
 
 struct State {
     shared: Arc<Shared>,
     tx: Sender<Msg>,
+    generation: u64,
     calls: HashMap<u64, Call>,
     next_call: u64,
     timers: BinaryHeap<Reverse<(Instant, u64)>>,
     timer_owner: HashMap<u64, u64>,
     ops: HashMap<u64, u64>,
-    bodies: HashMap<u64, BodyRx>,
+    bodies: HashMap<u64, (u64, BodyRx)>,
     next_body: u64,
     current: u64,
     started: Instant,
+    /// Timers and ops of finished requests, for the prelude to drop.
+    forgotten: (Vec<u64>, Vec<u64>),
 }
 
 impl State {
     fn idle(&self) -> bool {
-        self.calls.is_empty() && self.ops.is_empty() && self.timer_owner.is_empty()
+        self.calls.is_empty()
     }
 
     fn pop_due(&mut self, now: Instant) -> Option<(u64, u64)> {
@@ -183,103 +215,100 @@ impl State {
         self.timers.peek().map(|Reverse((at, _))| *at)
     }
 
+    /// When the next answered request's `waitUntil` work runs out of time.
+    fn next_wait_limit(&self) -> Option<Instant> {
+        self.calls
+            .values()
+            .filter(|c| c.waits > 0)
+            .filter_map(|c| c.answered_at)
+            .min()
+            .map(|at| at + WAIT_UNTIL_LIMIT)
+    }
+
+    /// Takes request `call`'s answer (to give it), noting when.
+    fn take_answer(&mut self, call: u64) -> Option<Answer> {
+        let call = self.calls.get_mut(&call)?;
+        let answer = call.answer.take();
+        if answer.is_some() {
+            call.answered_at = Some(Instant::now());
+        }
+        answer
+    }
+
+    /// Ends request `call` if it has answered and has no `waitUntil` work.
+    fn finish_if_done(&mut self, call: u64) {
+        if self
+            .calls
+            .get(&call)
+            .is_some_and(|c| c.answer.is_none() && c.waits == 0)
+        {
+            self.finish(call);
+        }
+    }
+
+    /// Ends request `call`: its timers, host operations and fetched
+    /// bodies are cancelled. Returns it (an answer not given is dropped by
+    /// the caller).
+    fn finish(&mut self, call: u64) -> Option<Call> {
+        let ended = self.calls.remove(&call)?;
+        let (timers, ops) = &mut self.forgotten;
+        self.timer_owner.retain(|timer, owner| {
+            let keep = *owner != call;
+            if !keep {
+                timers.push(*timer);
+            }
+            keep
+        });
+        self.ops.retain(|op, owner| {
+            let keep = *owner != call;
+            if !keep {
+                ops.push(*op);
+            }
+            keep
+        });
+        self.bodies.retain(|_, (owner, _)| *owner != call);
+        if self.calls.is_empty() {
+            self.timers.clear();
+        }
+        Some(ended)
+    }
+
+    /// Whether JavaScript running now may start host work: only for a
+    /// live request.
+    fn may_start(&self) -> bool {
+        self.calls.contains_key(&self.current)
+    }
+
     /// Runs `future` on the I/O runtime; its result settles op `op`.
     fn spawn(&mut self, op: u64, future: impl Future<Output = OpResult> + Send + 'static) {
+        if !self.may_start() {
+            return;
+        }
         self.ops.insert(op, self.current);
         let tx = self.tx.clone();
+        let generation = self.generation;
         self.shared.handle.spawn(async move {
             let result = future.await;
-            let _ = tx.send(Msg::Done(op, result));
+            let _ = tx.send(Msg::Done(generation, op, result));
         });
     }
 
     /// Runs blocking `work` (SQLite) off the JS thread; its result settles op `op`.
     fn spawn_blocking(&mut self, op: u64, work: impl FnOnce() -> OpResult + Send + 'static) {
+        if !self.may_start() {
+            return;
+        }
         self.ops.insert(op, self.current);
         let tx = self.tx.clone();
+        let generation = self.generation;
         self.shared.handle.spawn_blocking(move || {
-            let _ = tx.send(Msg::Done(op, work()));
+            let _ = tx.send(Msg::Done(generation, op, work()));
         });
     }
 }
 
-/// The CPU deadline of the running turn, checked by the interrupt handler.
-#[derive(Default)]
-struct Limits {
-    deadline: Cell<Option<Instant>>,
-    fired: Cell<bool>,
-}
-
-impl Limits {
-    fn check(&self) -> bool {
-        match self.deadline.get() {
-            Some(deadline) if Instant::now() >= deadline => {
-                self.fired.set(true);
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Resolves relative imports against the importing module's path.
-struct FsResolver;
-
-impl Resolver for FsResolver {
-    fn resolve<'js>(
-        &mut self,
-        _ctx: &Ctx<'js>,
-        base: &str,
-        name: &str,
-        _attributes: Option<ImportAttributes<'js>>,
-    ) -> rquickjs::Result<String> {
-        if !(name.starts_with("./") || name.starts_with("../") || name.starts_with('/')) {
-            return Err(rquickjs::Error::new_resolving_message(
-                base,
-                name,
-                "only relative module paths can be imported (bundle packages first)",
-            ));
-        }
-        let dir = Path::new(base).parent().unwrap_or(Path::new("/"));
-        Ok(normalize(&dir.join(name)).to_string_lossy().into_owned())
-    }
-}
-
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
-/// Loads modules from files, noting each (they are watched).
-struct FsLoader {
-    files: Rc<RefCell<Vec<PathBuf>>>,
-}
-
-impl Loader for FsLoader {
-    fn load<'js>(
-        &mut self,
-        ctx: &Ctx<'js>,
-        name: &str,
-        _attributes: Option<ImportAttributes<'js>>,
-    ) -> rquickjs::Result<Module<'js>> {
-        self.files.borrow_mut().push(PathBuf::from(name));
-        let source = std::fs::read(name)
-            .map_err(|e| rquickjs::Error::new_loading_message(name, e.to_string()))?;
-        Module::declare(ctx.clone(), name, source)
-    }
-}
-
 /// `name: message` and the stack of a thrown value.
-fn value_text(value: &Value<'_>) -> String {
+pub fn value_text(value: &Value<'_>) -> String {
     if let Some(object) = value.as_object() {
         let get = |key: &str| object.get::<_, Option<String>>(key).ok().flatten();
         let name = get("name").unwrap_or_else(|| "Error".into());
@@ -378,15 +407,74 @@ pub fn log(route: &str, text: &str) {
 }
 
 /// Runs a JS thread until its instance is retired. `ready` gets the files
-/// read and whether the module loaded.
-pub fn run(shared: Arc<Shared>, rx: Receiver<Msg>, tx: Sender<Msg>, ready: SyncSender<Ready>) {
+/// read and whether the module loaded; `queue` is this thread's bound.
+pub fn run(
+    shared: Arc<Shared>,
+    queue: Arc<Queue>,
+    rx: Receiver<Msg>,
+    tx: Sender<Msg>,
+    ready: SyncSender<Ready>,
+) {
     batch_scheduling();
+    let mut ready = Some(ready);
+    let mut generation = 0;
+    loop {
+        generation += 1;
+        match isolate(&shared, &queue, &rx, &tx, generation, ready.take()) {
+            Outcome::Exit => return,
+            Outcome::Reset => log(
+                &shared.config.route,
+                "the JS runtime was reset: a request exceeded its CPU limit and left work \
+                 behind; requests in flight on this thread were answered 503, the module is \
+                 loaded again",
+            ),
+        }
+    }
+}
+
+/// How an isolate's event loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The instance is retired (or the module no longer loads).
+    Exit,
+    /// Tear the isolate down and start a fresh one.
+    Reset,
+}
+
+/// What a turn left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Reset,
+}
+
+/// Builds an isolate (runtime, context, the module loaded) and runs its
+/// event loop. The first isolate of a thread reports to `ready`.
+fn isolate(
+    shared: &Arc<Shared>,
+    queue: &Queue,
+    rx: &Receiver<Msg>,
+    tx: &Sender<Msg>,
+    generation: u64,
+    ready: Option<SyncSender<Ready>>,
+) -> Outcome {
+    let route = shared.config.route.clone();
     let files = Rc::new(RefCell::new(vec![shared.config.main.clone()]));
+    let report = |ready: Option<SyncSender<Ready>>, result: Result<(), String>| match ready {
+        Some(ready) => {
+            let _ = ready.send((files.borrow().clone(), result));
+        }
+        None => {
+            if let Err(message) = result {
+                log(&route, &format!("the JS thread stops: {message}"));
+            }
+        }
+    };
     let runtime = match Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
-            let _ = ready.send((Vec::new(), Err(format!("cannot create a JS runtime: {e}"))));
-            return;
+            report(ready, Err(format!("cannot create a JS runtime: {e}")));
+            return Outcome::Exit;
         }
     };
     runtime.set_memory_limit(shared.config.memory_limit);
@@ -396,25 +484,30 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<Msg>, tx: Sender<Msg>, ready: SyncS
         let limits = limits.clone();
         runtime.set_interrupt_handler(Some(Box::new(move || limits.check())));
     }
+    let project = Rc::new(shared.project.clone());
     runtime.set_loader(
-        FsResolver,
-        FsLoader {
+        ProjectResolver {
+            project: project.clone(),
+        },
+        ProjectLoader {
+            project,
             files: files.clone(),
+            route: route.clone(),
         },
     );
     let context = match Context::full(&runtime) {
         Ok(context) => context,
         Err(e) => {
-            let _ = ready.send((Vec::new(), Err(format!("cannot create a JS context: {e}"))));
-            return;
+            report(ready, Err(format!("cannot create a JS context: {e}")));
+            return Outcome::Exit;
         }
     };
     context.with(|ctx| {
-        let route = shared.config.route.clone();
         let cpu_limit = shared.config.cpu_limit;
         let state = Rc::new(RefCell::new(State {
-            shared,
-            tx,
+            shared: shared.clone(),
+            tx: tx.clone(),
+            generation,
             calls: HashMap::new(),
             next_call: 0,
             timers: BinaryHeap::new(),
@@ -424,6 +517,7 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<Msg>, tx: Sender<Msg>, ready: SyncS
             next_body: 0,
             current: 0,
             started: Instant::now(),
+            forgotten: (Vec::new(), Vec::new()),
         }));
         let setup_started = Instant::now();
         let entries = setup(&ctx, &state, &limits);
@@ -439,22 +533,21 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<Msg>, tx: Sender<Msg>, ready: SyncS
         let entries = match entries {
             Ok(entries) => entries,
             Err(message) => {
-                let _ = ready.send((files.borrow().clone(), Err(message)));
-                return;
+                report(ready, Err(message));
+                return Outcome::Exit;
             }
         };
-        let _ = ready.send((files.borrow().clone(), Ok(())));
-        drop(ready);
+        report(ready, Ok(()));
         EventLoop {
             ctx: ctx.clone(),
             state,
             entries,
             limits,
-            route,
+            route: route.clone(),
             cpu_limit,
         }
-        .run(&rx);
-    });
+        .run(rx, queue)
+    })
 }
 
 /// The prelude's entry points.
@@ -463,6 +556,7 @@ struct Entries<'js> {
     scheduled: Function<'js>,
     fire: Function<'js>,
     settle: Function<'js>,
+    forget: Function<'js>,
 }
 
 fn setup<'js>(
@@ -480,22 +574,30 @@ fn setup<'js>(
         scheduled: get("scheduled")?,
         fire: get("fire")?,
         settle: get("settle")?,
+        forget: get("forget")?,
     };
-    let config = state.borrow().shared.config.clone();
-    let main = config.main.to_string_lossy().into_owned();
-    let source = std::fs::read(&config.main)
-        .map_err(|e| format!("cannot read {}: {e}", config.main.display()))?;
+    let shared = state.borrow().shared.clone();
+    let config = &shared.config;
+    let project = &shared.project;
+    let shown = project.shown(&config.main);
+    let main = project
+        .locate(&config.main, &shown)
+        .map_err(|e| format!("the main module: {e}"))?;
+    let source = project
+        .read(&main)
+        .map_err(|e| format!("the main module: {e}"))?;
+    let main = main.to_string_lossy().into_owned();
     // Top-level code runs under the CPU limit too.
-    limits.deadline.set(Some(Instant::now() + config.cpu_limit));
+    limits.arm(config.cpu_limit);
     let loaded = (|| {
         let module = Module::declare(ctx.clone(), main.as_str(), source)?;
         let (module, promise) = module.eval()?;
-        while ctx.execute_pending_job() {}
+        while !limits.fired() && ctx.execute_pending_job() {}
         promise.finish::<Value>()?;
         module.namespace()
     })();
-    limits.deadline.set(None);
-    if limits.fired.replace(false) {
+    limits.disarm();
+    if limits.take_fired() {
         return Err(format!(
             "{main}: the module's top-level code exceeded the CPU limit ({} ms)",
             config.cpu_limit.as_millis()
@@ -566,43 +668,73 @@ struct EventLoop<'js> {
 }
 
 impl<'js> EventLoop<'js> {
-    fn run(&self, rx: &Receiver<Msg>) {
+    fn run(&self, rx: &Receiver<Msg>, queue: &Queue) -> Outcome {
         let mut retire_by: Option<Instant> = None;
-        loop {
-            loop {
-                let due = self.state.borrow_mut().pop_due(Instant::now());
+        let outcome = loop {
+            // The timers due now, not those they set again while running:
+            // messages get their turn between two rounds.
+            let now = Instant::now();
+            let mut flow = Flow::Continue;
+            while flow == Flow::Continue {
+                let due = self.state.borrow_mut().pop_due(now);
                 let Some((timer, owner)) = due else { break };
-                self.turn(owner, || self.entries.fire.call((timer as f64,)));
+                flow = self.turn(owner, || self.entries.fire.call((timer as f64,)));
+            }
+            if flow == Flow::Continue {
+                self.expire_waits(now);
+            }
+            if flow == Flow::Reset {
+                break Outcome::Reset;
             }
             if let Some(by) = retire_by {
                 if self.state.borrow().idle() || Instant::now() >= by {
-                    break;
+                    break Outcome::Exit;
                 }
             }
-            let next = self.state.borrow().next_timer();
-            let until = match (next, retire_by) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+            let until = {
+                let state = self.state.borrow();
+                [state.next_timer(), state.next_wait_limit(), retire_by]
+                    .into_iter()
+                    .flatten()
+                    .min()
             };
             let message = match until {
                 Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
                     Ok(message) => message,
                     Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Disconnected) => break Outcome::Exit,
                 },
                 None => match rx.recv() {
                     Ok(message) => message,
-                    Err(_) => break,
+                    Err(_) => break Outcome::Exit,
                 },
             };
-            match message {
-                Msg::Request(incoming) => self.request(*incoming),
-                Msg::Done(op, result) => self.done(op, result),
-                Msg::Shutdown => retire_by = Some(Instant::now() + SHUTDOWN_GRACE),
+            let flow = match message {
+                Msg::Request(incoming) => {
+                    queue.leave(incoming.body.len());
+                    self.request(*incoming)
+                }
+                Msg::Done(generation, op, result)
+                    if generation == self.state.borrow().generation =>
+                {
+                    self.done(op, result)
+                }
+                Msg::Done(..) => Flow::Continue,
+                Msg::Shutdown => {
+                    retire_by = Some(Instant::now() + SHUTDOWN_GRACE);
+                    Flow::Continue
+                }
+            };
+            if flow == Flow::Reset {
+                break Outcome::Reset;
             }
-        }
-        // Whatever is left is abandoned: dropped responders answer 500,
-        // dropped body writers abort their bodies.
+        };
+        // A retiring instance does not start again.
+        let outcome = if retire_by.is_some() {
+            Outcome::Exit
+        } else {
+            outcome
+        };
         let calls: Vec<Call> = self
             .state
             .borrow_mut()
@@ -610,10 +742,21 @@ impl<'js> EventLoop<'js> {
             .drain()
             .map(|(_, c)| c)
             .collect();
-        drop(calls);
+        for call in calls {
+            match (outcome, call.answer) {
+                // The requests in flight go down with the isolate.
+                (Outcome::Reset, Some(Answer::Pending(responder))) => {
+                    responder.complete(resource_limits());
+                }
+                // Whatever is left is abandoned: dropped responders answer
+                // 500, dropped body writers abort their bodies.
+                (_, answer) => drop(answer),
+            }
+        }
+        outcome
     }
 
-    fn request(&self, incoming: Incoming) {
+    fn request(&self, incoming: Incoming) -> Flow {
         let call = {
             let mut state = self.state.borrow_mut();
             state.next_call += 1;
@@ -621,8 +764,10 @@ impl<'js> EventLoop<'js> {
             state.calls.insert(
                 call,
                 Call {
-                    answer: Answer::Pending(incoming.responder),
+                    answer: Some(Answer::Pending(incoming.responder)),
                     cpu: Duration::ZERO,
+                    waits: 0,
+                    answered_at: None,
                 },
             );
             call
@@ -650,9 +795,9 @@ impl<'js> EventLoop<'js> {
         }
     }
 
-    fn done(&self, op: u64, result: OpResult) {
+    fn done(&self, op: u64, result: OpResult) -> Flow {
         let Some(owner) = self.state.borrow_mut().ops.remove(&op) else {
-            return; // cancelled
+            return Flow::Continue; // cancelled
         };
         self.turn(owner, || {
             let ctx = &self.ctx;
@@ -664,15 +809,15 @@ impl<'js> EventLoop<'js> {
                 ),
                 OpResult::Ok(payload) => (
                     true,
-                    self.payload(payload)?,
+                    self.payload(owner, payload)?,
                     Value::new_undefined(ctx.clone()),
                 ),
             };
             self.entries.settle.call((op as f64, ok, a, b))
-        });
+        })
     }
 
-    fn payload(&self, payload: Payload) -> rquickjs::Result<Value<'js>> {
+    fn payload(&self, owner: u64, payload: Payload) -> rquickjs::Result<Value<'js>> {
         let ctx = &self.ctx;
         Ok(match payload {
             Payload::Undefined => Value::new_undefined(ctx.clone()),
@@ -690,7 +835,7 @@ impl<'js> EventLoop<'js> {
                         let mut state = self.state.borrow_mut();
                         state.next_body += 1;
                         let id = state.next_body;
-                        state.bodies.insert(id, rx);
+                        state.bodies.insert(id, (owner, rx));
                         id
                     }
                     None => 0,
@@ -706,7 +851,7 @@ impl<'js> EventLoop<'js> {
             }
             Payload::Chunk(body, rx, chunk) => match chunk {
                 Some(bytes) => {
-                    self.state.borrow_mut().bodies.insert(body, rx);
+                    self.state.borrow_mut().bodies.insert(body, (owner, rx));
                     TypedArray::<u8>::new(ctx.clone(), bytes.to_vec())?.into_value()
                 }
                 None => Value::new_null(ctx.clone()),
@@ -714,52 +859,96 @@ impl<'js> EventLoop<'js> {
         })
     }
 
-    /// Runs JavaScript for request `owner` (0: none), then the microtasks
-    /// it queued, under the request's remaining CPU budget.
-    fn turn(&self, owner: u64, f: impl FnOnce() -> rquickjs::Result<Value<'js>>) {
+    /// Runs JavaScript for live request `owner`, then the microtasks it
+    /// queued, under the request's remaining CPU budget. Work for a request
+    /// that has ended is not run.
+    fn turn(&self, owner: u64, f: impl FnOnce() -> rquickjs::Result<Value<'js>>) -> Flow {
         let budget = {
             let mut state = self.state.borrow_mut();
+            let Some(call) = state.calls.get(&owner) else {
+                return Flow::Continue;
+            };
+            let budget = self.cpu_limit.saturating_sub(call.cpu);
             state.current = owner;
-            state
-                .calls
-                .get(&owner)
-                .map_or(self.cpu_limit, |c| self.cpu_limit.saturating_sub(c.cpu))
+            budget
         };
-        let mut owner = owner;
-        let mut started = Instant::now();
-        self.limits.deadline.set(Some(started + budget));
-        let mut error = f().err().map(|e| exception_text(&self.ctx, e));
-        loop {
-            if !self.limits.fired.get() {
-                while self.ctx.execute_pending_job() {
-                    if self.limits.fired.get() {
-                        break;
-                    }
+        let started = self.limits.arm(budget);
+        let error = f().err().map(|e| exception_text(&self.ctx, e));
+        if !self.limits.fired() {
+            while self.ctx.execute_pending_job() {
+                if self.limits.fired() {
+                    break;
                 }
             }
-            if !self.limits.fired.replace(false) {
-                break;
-            }
-            self.charge(owner, started);
+        }
+        self.limits.disarm();
+        let used = cpu::thread_time().saturating_sub(started);
+        if let Some(call) = self.state.borrow_mut().calls.get_mut(&owner) {
+            call.cpu += used;
+        }
+        let flow = if self.limits.take_fired() {
             self.exceeded(owner);
-            error = None;
-            // Microtasks left over run with a fresh budget, charged to no request.
-            owner = 0;
-            self.state.borrow_mut().current = 0;
-            started = Instant::now();
-            self.limits.deadline.set(Some(started + self.cpu_limit));
-        }
-        self.limits.deadline.set(None);
-        self.charge(owner, started);
-        if let Some(text) = error {
-            self.fail(owner, &text);
-        }
+            // Microtasks left behind belong to this request, and QuickJS
+            // cannot drop them: the isolate goes. (Whether one is left is
+            // seen by running it under a spent budget: it stops at once.)
+            self.limits.arm(Duration::ZERO);
+            let left = self.ctx.execute_pending_job();
+            self.limits.disarm();
+            self.limits.take_fired();
+            if left {
+                Flow::Reset
+            } else {
+                Flow::Continue
+            }
+        } else {
+            if let Some(text) = error {
+                self.fail(owner, &text);
+            }
+            Flow::Continue
+        };
+        self.state.borrow_mut().current = 0;
+        self.forget();
+        flow
     }
 
-    fn charge(&self, owner: u64, since: Instant) {
-        if let Some(call) = self.state.borrow_mut().calls.get_mut(&owner) {
-            call.cpu += since.elapsed();
+    /// Lets the prelude drop the callbacks of cancelled timers and ops.
+    fn forget(&self) {
+        let (timers, ops) = std::mem::take(&mut self.state.borrow_mut().forgotten);
+        if timers.is_empty() && ops.is_empty() {
+            return;
         }
+        let ids = |ids: Vec<u64>| ids.into_iter().map(|id| id as f64).collect::<Vec<_>>();
+        self.limits.arm(self.cpu_limit);
+        let _ = self
+            .entries
+            .forget
+            .call::<_, Value>((ids(timers), ids(ops)));
+        self.limits.disarm();
+        self.limits.take_fired();
+    }
+
+    /// Ends requests whose `waitUntil` work ran out of time.
+    fn expire_waits(&self, now: Instant) {
+        let expired: Vec<u64> = self
+            .state
+            .borrow()
+            .calls
+            .iter()
+            .filter(|(_, c)| c.waits > 0)
+            .filter(|(_, c)| c.answered_at.is_some_and(|at| at + WAIT_UNTIL_LIMIT <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for call in expired {
+            log(
+                &self.route,
+                &format!(
+                    "waitUntil() work still running {} s after the response was cancelled",
+                    WAIT_UNTIL_LIMIT.as_secs()
+                ),
+            );
+            self.state.borrow_mut().finish(call);
+        }
+        self.forget();
     }
 
     fn exceeded(&self, owner: u64) {
@@ -770,12 +959,8 @@ impl<'js> EventLoop<'js> {
                 self.cpu_limit.as_millis()
             ),
         );
-        let call = self.state.borrow_mut().calls.remove(&owner);
-        if let Some(Call {
-            answer: Answer::Pending(responder),
-            ..
-        }) = call
-        {
+        let call = self.state.borrow_mut().finish(owner);
+        if let Some(Answer::Pending(responder)) = call.and_then(|c| c.answer) {
             responder.complete(resource_limits());
         }
         self.ctx.run_gc();
@@ -783,21 +968,19 @@ impl<'js> EventLoop<'js> {
 
     fn fail(&self, owner: u64, text: &str) {
         log(&self.route, &format!("Uncaught {text}"));
-        finish_failed(&self.state, owner);
+        answer_failed(&self.state, owner, internal_error());
         self.ctx.run_gc();
     }
 }
 
-/// Answers a failed request 500 (or aborts its body).
-fn finish_failed(state: &Rc<RefCell<State>>, call: u64) {
-    let call = state.borrow_mut().calls.remove(&call);
-    if let Some(Call {
-        answer: Answer::Pending(responder),
-        ..
-    }) = call
-    {
-        responder.complete(internal_error());
+/// Answers request `call` with `response` if it has not answered (or
+/// aborts its streamed body), and ends it if nothing else runs for it.
+fn answer_failed(state: &Rc<RefCell<State>>, call: u64, response: Response) {
+    let answer = state.borrow_mut().take_answer(call);
+    if let Some(Answer::Pending(responder)) = answer {
+        responder.complete(response);
     }
+    state.borrow_mut().finish_if_done(call);
 }
 
 fn type_error(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
@@ -919,13 +1102,20 @@ fn natives<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>) -> rquickjs::Result<
 
     // Timers.
     let s = state.clone();
-    native!("timerStart", move |timer: f64, ms: f64| {
+    native!("timerStart", move |ctx: Ctx<'js>, timer: f64, ms: f64| {
         let mut state = s.borrow_mut();
-        let delay = Duration::from_secs_f64((ms.max(0.0) / 1000.0).min(1e9));
-        let at = Instant::now() + delay;
-        let owner = state.current;
-        state.timers.push(Reverse((at, id(timer))));
-        state.timer_owner.insert(id(timer), owner);
+        if state.current == 0 {
+            return Err(Exception::throw_message(&ctx, GLOBAL_SCOPE));
+        }
+        // A timer set by an ended request (its leftover microtasks) never fires.
+        if state.may_start() {
+            let delay = Duration::from_secs_f64((ms.max(0.0) / 1000.0).min(1e9));
+            let at = Instant::now() + delay;
+            let owner = state.current;
+            state.timers.push(Reverse((at, id(timer))));
+            state.timer_owner.insert(id(timer), owner);
+        }
+        Ok(())
     });
     let s = state.clone();
     native!("timerCancel", move |timer: f64| {
@@ -939,46 +1129,40 @@ fn natives<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>) -> rquickjs::Result<
                              status_text: String,
                              flat: Vec<String>,
                              body: Value<'js>| {
-        let taken = s.borrow_mut().calls.remove(&id(call));
-        if let Some(Call {
-            answer: Answer::Pending(responder),
-            ..
-        }) = taken
-        {
-            let body = body_bytes(&body)?;
-            responder.complete(sdk_response(status, &status_text, &flat, body));
-        }
-        Ok::<_, rquickjs::Error>(())
+        let call = id(call);
+        let taken = s.borrow_mut().take_answer(call);
+        let result = match taken {
+            Some(Answer::Pending(responder)) => body_bytes(&body).map(|body| {
+                responder.complete(sdk_response(status, &status_text, &flat, body));
+            }),
+            _ => Ok(()),
+        };
+        s.borrow_mut().finish_if_done(call);
+        result
     });
     let s = state.clone();
     native!(
         "respondStream",
         move |call: f64, status: u16, status_text: String, flat: Vec<String>| {
             let call = id(call);
-            let taken = s.borrow_mut().calls.remove(&call);
-            if let Some(Call {
-                answer: Answer::Pending(responder),
-                cpu,
-            }) = taken
-            {
+            let taken = s.borrow_mut().take_answer(call);
+            if let Some(Answer::Pending(responder)) = taken {
                 let head = sdk_response(status, &status_text, &flat, Vec::new());
                 if let Some(writer) = responder.stream(head) {
-                    s.borrow_mut().calls.insert(
-                        call,
-                        Call {
-                            answer: Answer::Streaming(writer),
-                            cpu,
-                        },
-                    );
+                    if let Some(live) = s.borrow_mut().calls.get_mut(&call) {
+                        live.answer = Some(Answer::Streaming(writer));
+                        live.answered_at = None;
+                    }
                 }
             }
+            s.borrow_mut().finish_if_done(call);
         }
     );
     let s = state.clone();
     native!("write", move |call: f64, chunk: TypedArray<'js, u8>| {
         let state = s.borrow();
         let Some(Call {
-            answer: Answer::Streaming(writer),
+            answer: Some(Answer::Streaming(writer)),
             ..
         }) = state.calls.get(&id(call))
         else {
@@ -994,15 +1178,19 @@ fn natives<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>) -> rquickjs::Result<
     native!("onWritable", move |op: f64, call: f64| {
         let op = id(op);
         let mut state = s.borrow_mut();
+        if !state.may_start() {
+            return;
+        }
         let current = state.current;
         state.ops.insert(op, current);
         let tx = state.tx.clone();
+        let generation = state.generation;
         let notify = move || {
-            let _ = tx.send(Msg::Done(op, OpResult::Ok(Payload::Undefined)));
+            let _ = tx.send(Msg::Done(generation, op, OpResult::Ok(Payload::Undefined)));
         };
         match state.calls.get(&id(call)) {
             Some(Call {
-                answer: Answer::Streaming(writer),
+                answer: Some(Answer::Streaming(writer)),
                 ..
             }) => writer.on_writable(notify),
             _ => notify(),
@@ -1010,15 +1198,26 @@ fn natives<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>) -> rquickjs::Result<
     });
     let s = state.clone();
     native!("end", move |call: f64, ok: bool| {
-        let taken = s.borrow_mut().calls.remove(&id(call));
-        if let Some(Call {
-            answer: Answer::Streaming(writer),
-            ..
-        }) = taken
-        {
+        let call = id(call);
+        let taken = s.borrow_mut().take_answer(call);
+        if let Some(Answer::Streaming(writer)) = taken {
             if ok {
                 writer.finish();
             }
+        }
+        s.borrow_mut().finish_if_done(call);
+    });
+    let s = state.clone();
+    native!("waitUntil", move |call: f64, delta: i32| {
+        let call = id(call);
+        let mut state = s.borrow_mut();
+        if let Some(live) = state.calls.get_mut(&call) {
+            live.waits = if delta > 0 {
+                live.waits.saturating_add(1)
+            } else {
+                live.waits.saturating_sub(1)
+            };
+            state.finish_if_done(call);
         }
     });
     let s = state.clone();
@@ -1034,17 +1233,10 @@ fn natives<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>) -> rquickjs::Result<
                     "Error: Worker exceeded memory limit ({memory_mb} MB): the request was stopped"
                 ),
             );
-            let taken = s.borrow_mut().calls.remove(&id(call));
-            if let Some(Call {
-                answer: Answer::Pending(responder),
-                ..
-            }) = taken
-            {
-                responder.complete(resource_limits());
-            }
+            answer_failed(&s, id(call), resource_limits());
         } else {
             log(&route, &format!("Uncaught {text}"));
-            finish_failed(&s, id(call));
+            answer_failed(&s, id(call), internal_error());
         }
         ctx.run_gc();
     });
@@ -1080,7 +1272,7 @@ fn natives<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>) -> rquickjs::Result<
     native!("bodyRead", move |op: f64, body: f64| {
         let (op, body) = (id(op), id(body));
         let mut state = s.borrow_mut();
-        match state.bodies.remove(&body) {
+        match state.bodies.remove(&body).map(|(_, rx)| rx) {
             Some(mut rx) => state.spawn(op, async move {
                 match rx.recv().await {
                     Some(Ok(chunk)) => OpResult::Ok(Payload::Chunk(body, rx, Some(chunk))),
