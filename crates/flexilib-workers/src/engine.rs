@@ -14,9 +14,6 @@
 //! outlives the budget that paid for it.
 
 use std::cell::RefCell;
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::future::Future;
 use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
@@ -24,31 +21,24 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use flexilib_sdk::{BodyWriter, Responder, Response, WriteError};
+use flexilib_sdk::{Responder, Response};
 use rquickjs::module::WriteOptions;
-use rquickjs::{
-    Array, Context, Ctx, Exception, Function, Module, Object, Runtime, TypedArray, Value,
-};
+use rquickjs::{Array, Context, Ctx, Function, Module, Object, Runtime, TypedArray, Value};
 
 use crate::config::WorkerConfig;
 use crate::cpu::{self, Limits};
-use crate::fetch::{BodyRx, FetchHead, HttpClient, Redirect};
+use crate::fetch::{BodyRx, FetchHead, HttpClient};
 use crate::kv::KvStore;
 use crate::loader::{ProjectLoader, ProjectResolver};
 use crate::modules::Project;
+use crate::natives::{natives, opt};
 use crate::queue::Queue;
-use crate::web;
+use crate::state::{Answer, Call, State, WAIT_UNTIL_LIMIT};
 
 const PRELUDE: &str = include_str!("js/prelude.js");
 
 /// How long a retired instance's threads may finish `waitUntil` work.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// How long `waitUntil` work may run on after the response (workerd's 30 s).
-const WAIT_UNTIL_LIMIT: Duration = Duration::from_secs(30);
-
-/// workerd's error for timers started outside a request.
-const GLOBAL_SCOPE: &str = "Disallowed operation called within global scope. Asynchronous I/O (ex: fetch() or connect()), setting a timeout, and generating random values are not allowed within global scope. To fix this error, perform this operation within a handler. https://developers.cloudflare.com/workers/runtime-apis/handlers/";
 
 /// What a route's JS threads share.
 pub struct Shared {
@@ -61,7 +51,8 @@ pub struct Shared {
     /// Where modules come from.
     pub project: Project,
     tokio: Option<tokio::runtime::Runtime>,
-    handle: tokio::runtime::Handle,
+    /// Spawns host work on the runtime above.
+    pub(crate) handle: tokio::runtime::Handle,
 }
 
 impl Shared {
@@ -158,155 +149,6 @@ pub enum Payload {
 /// Why a thread's module could not be loaded, with the files it read.
 pub type Ready = (Vec<PathBuf>, Result<(), String>);
 
-enum Answer {
-    Pending(Responder),
-    Streaming(BodyWriter),
-}
-
-/// A request, from its arrival until its answer is complete and its
-/// `waitUntil` work done.
-struct Call {
-    /// `None` once answered.
-    answer: Option<Answer>,
-    /// CPU time its JavaScript used.
-    cpu: Duration,
-    /// `waitUntil` promises not yet settled.
-    waits: u32,
-    /// When it was answered.
-    answered_at: Option<Instant>,
-}
-
-struct State {
-    shared: Arc<Shared>,
-    tx: Sender<Msg>,
-    generation: u64,
-    calls: HashMap<u64, Call>,
-    next_call: u64,
-    timers: BinaryHeap<Reverse<(Instant, u64)>>,
-    timer_owner: HashMap<u64, u64>,
-    ops: HashMap<u64, u64>,
-    bodies: HashMap<u64, (u64, BodyRx)>,
-    next_body: u64,
-    current: u64,
-    started: Instant,
-    /// Timers and ops of finished requests, for the prelude to drop.
-    forgotten: (Vec<u64>, Vec<u64>),
-}
-
-impl State {
-    fn idle(&self) -> bool {
-        self.calls.is_empty()
-    }
-
-    fn pop_due(&mut self, now: Instant) -> Option<(u64, u64)> {
-        while let Some(Reverse((at, id))) = self.timers.peek().copied() {
-            if at > now {
-                return None;
-            }
-            self.timers.pop();
-            if let Some(owner) = self.timer_owner.remove(&id) {
-                return Some((id, owner));
-            }
-        }
-        None
-    }
-
-    fn next_timer(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _))| *at)
-    }
-
-    /// When the next answered request's `waitUntil` work runs out of time.
-    fn next_wait_limit(&self) -> Option<Instant> {
-        self.calls
-            .values()
-            .filter(|c| c.waits > 0)
-            .filter_map(|c| c.answered_at)
-            .min()
-            .map(|at| at + WAIT_UNTIL_LIMIT)
-    }
-
-    /// Takes request `call`'s answer (to give it), noting when.
-    fn take_answer(&mut self, call: u64) -> Option<Answer> {
-        let call = self.calls.get_mut(&call)?;
-        let answer = call.answer.take();
-        if answer.is_some() {
-            call.answered_at = Some(Instant::now());
-        }
-        answer
-    }
-
-    /// Ends request `call` if it has answered and has no `waitUntil` work.
-    fn finish_if_done(&mut self, call: u64) {
-        if self
-            .calls
-            .get(&call)
-            .is_some_and(|c| c.answer.is_none() && c.waits == 0)
-        {
-            self.finish(call);
-        }
-    }
-
-    /// Ends request `call`: its timers, host operations and fetched
-    /// bodies are cancelled. Returns it (an answer not given is dropped by
-    /// the caller).
-    fn finish(&mut self, call: u64) -> Option<Call> {
-        let ended = self.calls.remove(&call)?;
-        let (timers, ops) = &mut self.forgotten;
-        self.timer_owner.retain(|timer, owner| {
-            let keep = *owner != call;
-            if !keep {
-                timers.push(*timer);
-            }
-            keep
-        });
-        self.ops.retain(|op, owner| {
-            let keep = *owner != call;
-            if !keep {
-                ops.push(*op);
-            }
-            keep
-        });
-        self.bodies.retain(|_, (owner, _)| *owner != call);
-        if self.calls.is_empty() {
-            self.timers.clear();
-        }
-        Some(ended)
-    }
-
-    /// Whether JavaScript running now may start host work: only for a
-    /// live request.
-    fn may_start(&self) -> bool {
-        self.calls.contains_key(&self.current)
-    }
-
-    /// Runs `future` on the I/O runtime; its result settles op `op`.
-    fn spawn(&mut self, op: u64, future: impl Future<Output = OpResult> + Send + 'static) {
-        if !self.may_start() {
-            return;
-        }
-        self.ops.insert(op, self.current);
-        let tx = self.tx.clone();
-        let generation = self.generation;
-        self.shared.handle.spawn(async move {
-            let result = future.await;
-            let _ = tx.send(Msg::Done(generation, op, result));
-        });
-    }
-
-    /// Runs blocking `work` (SQLite) off the JS thread; its result settles op `op`.
-    fn spawn_blocking(&mut self, op: u64, work: impl FnOnce() -> OpResult + Send + 'static) {
-        if !self.may_start() {
-            return;
-        }
-        self.ops.insert(op, self.current);
-        let tx = self.tx.clone();
-        let generation = self.generation;
-        self.shared.handle.spawn_blocking(move || {
-            let _ = tx.send(Msg::Done(generation, op, work()));
-        });
-    }
-}
-
 /// `name: message` and the stack of a thrown value.
 pub fn value_text(value: &Value<'_>) -> String {
     if let Some(object) = value.as_object() {
@@ -338,72 +180,26 @@ fn exception_text(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
     }
 }
 
-/// A copy of a `Uint8Array`'s bytes.
-fn bytes_of(array: &TypedArray<'_, u8>) -> Vec<u8> {
-    // SAFETY: the slice borrowed from the engine is copied at once; no
-    // JavaScript runs while it is alive.
-    unsafe { array.as_bytes() }
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default()
-}
-
-/// A body handed over by JavaScript: a string (sent as UTF-8), a
-/// `Uint8Array`, or nothing.
-fn body_bytes(value: &Value<'_>) -> rquickjs::Result<Vec<u8>> {
-    if let Some(text) = value.as_string() {
-        return Ok(text.to_string()?.into_bytes());
-    }
-    if value.is_null() || value.is_undefined() {
-        return Ok(Vec::new());
-    }
-    Ok(bytes_of(&TypedArray::<u8>::from_value(value.clone())?))
-}
-
-fn opt<'js, T: rquickjs::IntoJs<'js>>(
-    ctx: &Ctx<'js>,
-    value: Option<T>,
-) -> rquickjs::Result<Value<'js>> {
-    match value {
-        Some(value) => value.into_js(ctx),
-        None => Ok(Value::new_null(ctx.clone())),
-    }
-}
-
-fn id(number: f64) -> u64 {
-    if number.is_finite() && number >= 0.0 {
-        number as u64
-    } else {
-        0
-    }
-}
-
-fn sdk_response(status: u16, status_text: &str, flat: &[String], body: Vec<u8>) -> Response {
-    let mut response = Response::new().status(status).as_given();
-    if !status_text.is_empty() {
-        response = response.reason(status_text);
-    }
-    for pair in flat.chunks_exact(2) {
-        response.add_header(pair[0].clone(), pair[1].clone());
-    }
-    response.body(body)
-}
-
 /// Production's answer to an uncaught exception: no details, no type.
-fn internal_error() -> Response {
+pub(crate) fn internal_error() -> Response {
     Response::ok("Internal Server Error").status(500).as_given()
 }
 
 /// The answer for a request stopped by the CPU or memory limit.
-fn resource_limits() -> Response {
+pub(crate) fn resource_limits() -> Response {
     Response::ok("Worker exceeded resource limits\n")
         .status(503)
         .header("content-type", "text/plain;charset=UTF-8")
         .as_given()
 }
 
-/// Writes a line of the worker's output to stderr, prefixed with the route.
+/// Writes a line of the worker's output to stderr, prefixed with the route,
+/// in one `write` (this library's copy of std does not share the server's
+/// stderr lock: pieces written apart could interleave with its lines).
 pub fn log(route: &str, text: &str) {
-    eprintln!("[{route}] {text}");
+    use std::io::Write as _;
+    let line = format!("[{route}] {text}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// Runs a JS thread until its instance is retired. `ready` gets the files
@@ -504,21 +300,11 @@ fn isolate(
     };
     context.with(|ctx| {
         let cpu_limit = shared.config.cpu_limit;
-        let state = Rc::new(RefCell::new(State {
-            shared: shared.clone(),
-            tx: tx.clone(),
+        let state = Rc::new(RefCell::new(State::new(
+            shared.clone(),
+            tx.clone(),
             generation,
-            calls: HashMap::new(),
-            next_call: 0,
-            timers: BinaryHeap::new(),
-            timer_owner: HashMap::new(),
-            ops: HashMap::new(),
-            bodies: HashMap::new(),
-            next_body: 0,
-            current: 0,
-            started: Instant::now(),
-            forgotten: (Vec::new(), Vec::new()),
-        }));
+        )));
         let setup_started = Instant::now();
         let entries = setup(&ctx, &state, &limits);
         if std::env::var_os("FLEXILIB_WORKERS_TRACE").is_some() {
@@ -975,400 +761,10 @@ impl<'js> EventLoop<'js> {
 
 /// Answers request `call` with `response` if it has not answered (or
 /// aborts its streamed body), and ends it if nothing else runs for it.
-fn answer_failed(state: &Rc<RefCell<State>>, call: u64, response: Response) {
+pub(crate) fn answer_failed(state: &Rc<RefCell<State>>, call: u64, response: Response) {
     let answer = state.borrow_mut().take_answer(call);
     if let Some(Answer::Pending(responder)) = answer {
         responder.complete(response);
     }
     state.borrow_mut().finish_if_done(call);
-}
-
-fn type_error(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
-    Exception::throw_type(ctx, message)
-}
-
-/// The native functions the prelude builds the Web APIs on.
-fn natives<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>) -> rquickjs::Result<Object<'js>> {
-    let n = Object::new(ctx.clone())?;
-    let route = state.borrow().shared.config.route.clone();
-    macro_rules! native {
-        ($name:literal, $f:expr) => {
-            n.set($name, Function::new(ctx.clone(), $f)?.with_name($name)?)?;
-        };
-    }
-
-    native!("log", move |level: i32, text: String| {
-        let prefix = match level {
-            2 => "warn: ",
-            3 => "error: ",
-            _ => "",
-        };
-        log(&route, &format!("{prefix}{text}"));
-    });
-    let s = state.clone();
-    native!("now", move || s.borrow().started.elapsed().as_secs_f64()
-        * 1000.0);
-    native!("utf8Encode", |ctx: Ctx<'js>, text: String| {
-        TypedArray::<u8>::new(ctx, text.into_bytes())
-    });
-    native!("utf8Decode", |ctx: Ctx<'js>,
-                           bytes: TypedArray<'js, u8>,
-                           fatal: bool| {
-        let bytes = bytes_of(&bytes);
-        let text = if fatal {
-            String::from_utf8(bytes).ok()
-        } else {
-            Some(String::from_utf8_lossy(&bytes).into_owned())
-        };
-        opt(&ctx, text)
-    });
-    native!("btoa", |ctx: Ctx<'js>, text: String| opt(
-        &ctx,
-        web::btoa(&text)
-    ));
-    native!("atob", |ctx: Ctx<'js>, text: String| opt(
-        &ctx,
-        web::atob(&text)
-    ));
-    native!("base64UrlEncode", |bytes: TypedArray<'js, u8>| {
-        web::base64url_encode(&bytes_of(&bytes))
-    });
-    native!("base64UrlDecode", |ctx: Ctx<'js>, text: String| {
-        match web::base64url_decode(&text) {
-            Some(bytes) => {
-                Ok::<_, rquickjs::Error>(TypedArray::<u8>::new(ctx, bytes)?.into_value())
-            }
-            None => Ok(Value::new_null(ctx)),
-        }
-    });
-    native!("urlParse", |ctx: Ctx<'js>,
-                         input: String,
-                         base: Option<String>| {
-        opt(
-            &ctx,
-            web::url_parse(&input, base.as_deref()).map(|u| web::url_parts(&u)),
-        )
-    });
-    native!("urlSet", |ctx: Ctx<'js>,
-                       href: String,
-                       field: String,
-                       value: String| {
-        opt(
-            &ctx,
-            web::url_set(&href, &field, &value).map(|u| web::url_parts(&u)),
-        )
-    });
-    native!("formDecode", |text: String| web::form_decode(&text));
-    native!("formEncode", |flat: Vec<String>| web::form_encode(&flat));
-    native!("randomBytes", |ctx: Ctx<'js>, n: usize| {
-        TypedArray::<u8>::new(ctx, web::random_bytes(n.min(1 << 20)))
-    });
-    native!("uuid", web::uuid_v4);
-    native!("digest", |ctx: Ctx<'js>,
-                       algorithm: String,
-                       data: TypedArray<'js, u8>| {
-        let digest = web::digest(&algorithm, &bytes_of(&data))
-            .map_err(|e| type_error(&ctx, &e.to_string()))?;
-        TypedArray::<u8>::new(ctx, digest)
-    });
-    native!("hmac", |ctx: Ctx<'js>,
-                     algorithm: String,
-                     key: TypedArray<'js, u8>,
-                     data: TypedArray<'js, u8>| {
-        let mac = web::hmac(&algorithm, &bytes_of(&key), &bytes_of(&data))
-            .map_err(|e| type_error(&ctx, &e.to_string()))?;
-        TypedArray::<u8>::new(ctx, mac)
-    });
-    native!(
-        "timingSafeEqual",
-        |a: TypedArray<'js, u8>, b: TypedArray<'js, u8>| {
-            web::timing_safe_equal(&bytes_of(&a), &bytes_of(&b))
-        }
-    );
-    native!("multipart", |ctx: Ctx<'js>,
-                          body: TypedArray<'js, u8>,
-                          boundary: String| {
-        let parts = web::multipart(bytes_of(&body), &boundary)
-            .map_err(|e| type_error(&ctx, &format!("Failed to parse body as FormData: {e}")))?;
-        let flat = Array::new(ctx.clone())?;
-        for (i, part) in parts.into_iter().enumerate() {
-            flat.set(i * 4, part.name)?;
-            flat.set(i * 4 + 1, opt(&ctx, part.filename)?)?;
-            flat.set(i * 4 + 2, opt(&ctx, part.content_type)?)?;
-            flat.set(i * 4 + 3, TypedArray::<u8>::new(ctx.clone(), part.data)?)?;
-        }
-        Ok::<_, rquickjs::Error>(flat)
-    });
-
-    // Timers.
-    let s = state.clone();
-    native!("timerStart", move |ctx: Ctx<'js>, timer: f64, ms: f64| {
-        let mut state = s.borrow_mut();
-        if state.current == 0 {
-            return Err(Exception::throw_message(&ctx, GLOBAL_SCOPE));
-        }
-        // A timer set by an ended request (its leftover microtasks) never fires.
-        if state.may_start() {
-            let delay = Duration::from_secs_f64((ms.max(0.0) / 1000.0).min(1e9));
-            let at = Instant::now() + delay;
-            let owner = state.current;
-            state.timers.push(Reverse((at, id(timer))));
-            state.timer_owner.insert(id(timer), owner);
-        }
-        Ok(())
-    });
-    let s = state.clone();
-    native!("timerCancel", move |timer: f64| {
-        s.borrow_mut().timer_owner.remove(&id(timer));
-    });
-
-    // Answering.
-    let s = state.clone();
-    native!("respond", move |call: f64,
-                             status: u16,
-                             status_text: String,
-                             flat: Vec<String>,
-                             body: Value<'js>| {
-        let call = id(call);
-        let taken = s.borrow_mut().take_answer(call);
-        let result = match taken {
-            Some(Answer::Pending(responder)) => body_bytes(&body).map(|body| {
-                responder.complete(sdk_response(status, &status_text, &flat, body));
-            }),
-            _ => Ok(()),
-        };
-        s.borrow_mut().finish_if_done(call);
-        result
-    });
-    let s = state.clone();
-    native!(
-        "respondStream",
-        move |call: f64, status: u16, status_text: String, flat: Vec<String>| {
-            let call = id(call);
-            let taken = s.borrow_mut().take_answer(call);
-            if let Some(Answer::Pending(responder)) = taken {
-                let head = sdk_response(status, &status_text, &flat, Vec::new());
-                if let Some(writer) = responder.stream(head) {
-                    if let Some(live) = s.borrow_mut().calls.get_mut(&call) {
-                        live.answer = Some(Answer::Streaming(writer));
-                        live.answered_at = None;
-                    }
-                }
-            }
-            s.borrow_mut().finish_if_done(call);
-        }
-    );
-    let s = state.clone();
-    native!("write", move |call: f64, chunk: TypedArray<'js, u8>| {
-        let state = s.borrow();
-        let Some(Call {
-            answer: Some(Answer::Streaming(writer)),
-            ..
-        }) = state.calls.get(&id(call))
-        else {
-            return 2;
-        };
-        match writer.try_write(&bytes_of(&chunk)) {
-            Ok(()) => 0,
-            Err(WriteError::Full) => 1,
-            Err(WriteError::Closed) => 2,
-        }
-    });
-    let s = state.clone();
-    native!("onWritable", move |op: f64, call: f64| {
-        let op = id(op);
-        let mut state = s.borrow_mut();
-        if !state.may_start() {
-            return;
-        }
-        let current = state.current;
-        state.ops.insert(op, current);
-        let tx = state.tx.clone();
-        let generation = state.generation;
-        let notify = move || {
-            let _ = tx.send(Msg::Done(generation, op, OpResult::Ok(Payload::Undefined)));
-        };
-        match state.calls.get(&id(call)) {
-            Some(Call {
-                answer: Some(Answer::Streaming(writer)),
-                ..
-            }) => writer.on_writable(notify),
-            _ => notify(),
-        }
-    });
-    let s = state.clone();
-    native!("end", move |call: f64, ok: bool| {
-        let call = id(call);
-        let taken = s.borrow_mut().take_answer(call);
-        if let Some(Answer::Streaming(writer)) = taken {
-            if ok {
-                writer.finish();
-            }
-        }
-        s.borrow_mut().finish_if_done(call);
-    });
-    let s = state.clone();
-    native!("waitUntil", move |call: f64, delta: i32| {
-        let call = id(call);
-        let mut state = s.borrow_mut();
-        if let Some(live) = state.calls.get_mut(&call) {
-            live.waits = if delta > 0 {
-                live.waits.saturating_add(1)
-            } else {
-                live.waits.saturating_sub(1)
-            };
-            state.finish_if_done(call);
-        }
-    });
-    let s = state.clone();
-    let route = state.borrow().shared.config.route.clone();
-    let memory_mb = state.borrow().shared.config.memory_limit / (1024 * 1024);
-    native!("fail", move |ctx: Ctx<'js>, call: f64, text: String| {
-        if text.starts_with("InternalError: out of memory") {
-            // As production: the isolate's memory limit is a resource
-            // limit (503), not the script's own error.
-            log(
-                &route,
-                &format!(
-                    "Error: Worker exceeded memory limit ({memory_mb} MB): the request was stopped"
-                ),
-            );
-            answer_failed(&s, id(call), resource_limits());
-        } else {
-            log(&route, &format!("Uncaught {text}"));
-            answer_failed(&s, id(call), internal_error());
-        }
-        ctx.run_gc();
-    });
-
-    // Outbound fetch.
-    let s = state.clone();
-    native!("fetch", move |ctx: Ctx<'js>,
-                           op: f64,
-                           method: String,
-                           url: String,
-                           flat: Vec<String>,
-                           body: Option<TypedArray<'js, u8>>,
-                           redirect: String| {
-        let url = url::Url::parse(&url)
-            .map_err(|_| type_error(&ctx, &format!("Fetch API cannot load: {url}")))?;
-        let redirect = match redirect.as_str() {
-            "manual" => Redirect::Manual,
-            "error" => Redirect::Error,
-            _ => Redirect::Follow,
-        };
-        let body = body.map(|b| bytes_of(&b));
-        let mut state = s.borrow_mut();
-        let client = state.shared.client.clone();
-        state.spawn(id(op), async move {
-            match crate::fetch::fetch(client, method, url, flat, body, redirect).await {
-                Ok(head) => OpResult::Ok(Payload::Head(head)),
-                Err(e) => OpResult::Err("TypeError", e.to_string()),
-            }
-        });
-        Ok::<_, rquickjs::Error>(())
-    });
-    let s = state.clone();
-    native!("bodyRead", move |op: f64, body: f64| {
-        let (op, body) = (id(op), id(body));
-        let mut state = s.borrow_mut();
-        match state.bodies.remove(&body).map(|(_, rx)| rx) {
-            Some(mut rx) => state.spawn(op, async move {
-                match rx.recv().await {
-                    Some(Ok(chunk)) => OpResult::Ok(Payload::Chunk(body, rx, Some(chunk))),
-                    Some(Err(e)) => OpResult::Err("TypeError", e),
-                    None => OpResult::Ok(Payload::Chunk(body, rx, None)),
-                }
-            }),
-            None => state.spawn(op, async { OpResult::Ok(Payload::Null) }),
-        }
-    });
-    let s = state.clone();
-    native!("bodyCancel", move |body: f64| {
-        s.borrow_mut().bodies.remove(&id(body));
-    });
-    let s = state.clone();
-    native!("opCancel", move |op: f64| {
-        s.borrow_mut().ops.remove(&id(op));
-    });
-
-    // KV.
-    let kv_store = |ctx: &Ctx<'js>, state: &Rc<RefCell<State>>, ns: usize| {
-        state
-            .borrow()
-            .shared
-            .kv
-            .get(ns)
-            .cloned()
-            .ok_or_else(|| type_error(ctx, "unknown KV namespace"))
-    };
-    let s = state.clone();
-    native!("kvGet", move |ctx: Ctx<'js>,
-                           op: f64,
-                           ns: usize,
-                           key: String| {
-        let store = kv_store(&ctx, &s, ns)?;
-        s.borrow_mut()
-            .spawn_blocking(id(op), move || match store.get(&key) {
-                Ok(Some((value, metadata))) => OpResult::Ok(Payload::Entry(value, metadata)),
-                Ok(None) => OpResult::Ok(Payload::Null),
-                Err(e) => OpResult::Err("Error", e.to_string()),
-            });
-        Ok::<_, rquickjs::Error>(())
-    });
-    let s = state.clone();
-    native!(
-        "kvPut",
-        move |ctx: Ctx<'js>,
-              op: f64,
-              ns: usize,
-              key: String,
-              value: TypedArray<'js, u8>,
-              expiration: f64,
-              metadata: Option<String>| {
-            let store = kv_store(&ctx, &s, ns)?;
-            let value = bytes_of(&value);
-            let expiration = if expiration.is_finite() {
-                expiration as i64
-            } else {
-                0
-            };
-            s.borrow_mut().spawn_blocking(id(op), move || {
-                match store.put(&key, &value, expiration, metadata.as_deref()) {
-                    Ok(()) => OpResult::Ok(Payload::Undefined),
-                    Err(e) => OpResult::Err("Error", e.to_string()),
-                }
-            });
-            Ok::<_, rquickjs::Error>(())
-        }
-    );
-    let s = state.clone();
-    native!("kvDelete", move |ctx: Ctx<'js>,
-                              op: f64,
-                              ns: usize,
-                              key: String| {
-        let store = kv_store(&ctx, &s, ns)?;
-        s.borrow_mut()
-            .spawn_blocking(id(op), move || match store.delete(&key) {
-                Ok(()) => OpResult::Ok(Payload::Undefined),
-                Err(e) => OpResult::Err("Error", e.to_string()),
-            });
-        Ok::<_, rquickjs::Error>(())
-    });
-    let s = state.clone();
-    native!("kvList", move |ctx: Ctx<'js>,
-                            op: f64,
-                            ns: usize,
-                            prefix: String,
-                            limit: usize,
-                            cursor: String| {
-        let store = kv_store(&ctx, &s, ns)?;
-        s.borrow_mut()
-            .spawn_blocking(id(op), move || match store.list(&prefix, limit, &cursor) {
-                Ok(json) => OpResult::Ok(Payload::Text(json)),
-                Err(e) => OpResult::Err("Error", e.to_string()),
-            });
-        Ok::<_, rquickjs::Error>(())
-    });
-    Ok(n)
 }

@@ -20,7 +20,9 @@ mod fetch;
 mod kv;
 mod loader;
 mod modules;
+mod natives;
 mod queue;
+mod state;
 mod web;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
