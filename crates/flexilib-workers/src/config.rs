@@ -1,5 +1,6 @@
 //! What a worker route is built from: the route's options
-//! (`script=PATH`, `state=DIR`, `threads=N`, `cpu_ms=N`, `memory_mb=N`),
+//! (`script=PATH`, `state=DIR`, `threads=N`, `cpu_ms=N`, `memory_mb=N`,
+//! `queue=N`, `queue_mb=N`, `test_scheduled=1`),
 //! and, when the script is a `wrangler.toml`, its `main`, `[vars]`,
 //! `kv_namespaces`, `[limits] cpu_ms`, `[triggers] crons` and the secrets
 //! in `.dev.vars` beside it.
@@ -67,6 +68,9 @@ pub struct WorkerConfig {
     pub route: String,
     /// The module to run, absolute.
     pub main: PathBuf,
+    /// The project directory (of the `wrangler.toml`, or of the script):
+    /// modules are imported from it only.
+    pub root: PathBuf,
     /// `env` values: `[vars]` and `.dev.vars`, as a JSON object.
     pub vars_json: String,
     /// KV namespaces.
@@ -79,6 +83,13 @@ pub struct WorkerConfig {
     pub memory_limit: usize,
     /// JS threads (one runtime each).
     pub threads: usize,
+    /// Requests that may wait for each JS thread.
+    pub queue: usize,
+    /// Body bytes those requests may hold.
+    pub queue_bytes: usize,
+    /// Whether `…/__scheduled` runs `scheduled()` (as `wrangler dev
+    /// --test-scheduled`); otherwise it is a path like any other.
+    pub test_scheduled: bool,
     /// `[triggers] crons`.
     pub crons: Vec<String>,
     /// `compatibility_date`, if given.
@@ -89,6 +100,10 @@ pub struct WorkerConfig {
 pub const DEFAULT_CPU_MS: u64 = 30_000;
 /// Memory limit per isolate, as on Cloudflare (128 MB).
 pub const DEFAULT_MEMORY_MB: usize = 128;
+/// Requests that may wait for a busy JS thread.
+pub const DEFAULT_QUEUE: usize = 256;
+/// Body bytes the requests waiting for a JS thread may hold (MiB).
+pub const DEFAULT_QUEUE_MB: usize = 64;
 
 #[derive(Debug, Deserialize, Default)]
 struct Wrangler {
@@ -139,6 +154,18 @@ fn number<T: std::str::FromStr + PartialOrd + From<u8>>(
             key: key.into(),
             value: value.into(),
             message: "expected a positive whole number",
+        }),
+    }
+}
+
+fn flag(key: &str, value: Option<&str>) -> Result<bool, ConfigError> {
+    match value {
+        None | Some("0" | "false" | "no") => Ok(false),
+        Some("1" | "true" | "yes") => Ok(true),
+        Some(other) => Err(ConfigError::Option {
+            key: key.into(),
+            value: other.into(),
+            message: "expected 1 or 0",
         }),
     }
 }
@@ -221,6 +248,10 @@ impl WorkerConfig {
             .unwrap_or(DEFAULT_CPU_MS);
         let memory_mb = number::<usize>("memory_mb", option("memory_mb").as_deref())?
             .unwrap_or(DEFAULT_MEMORY_MB);
+        let queue = number::<usize>("queue", option("queue").as_deref())?.unwrap_or(DEFAULT_QUEUE);
+        let queue_mb =
+            number::<usize>("queue_mb", option("queue_mb").as_deref())?.unwrap_or(DEFAULT_QUEUE_MB);
+        let test_scheduled = flag("test_scheduled", option("test_scheduled").as_deref())?;
         let threads =
             number::<usize>("threads", option("threads").as_deref())?.unwrap_or_else(|| {
                 std::thread::available_parallelism()
@@ -230,12 +261,16 @@ impl WorkerConfig {
         Ok(WorkerConfig {
             route: route.to_string(),
             main,
+            root: base,
             vars_json: serde_json::Value::Object(vars).to_string(),
             kv,
             state_dir,
             cpu_limit: Duration::from_millis(cpu_ms),
             memory_limit: memory_mb.saturating_mul(1024 * 1024),
             threads,
+            queue,
+            queue_bytes: queue_mb.saturating_mul(1024 * 1024),
+            test_scheduled,
             crons: wrangler.triggers.map(|t| t.crons).unwrap_or_default(),
             compatibility_date: wrangler.compatibility_date,
         })
@@ -301,6 +336,9 @@ crons = ["*/5 * * * *"]
         assert_eq!(config.cpu_limit, Duration::from_millis(50));
         assert_eq!(config.crons, vec!["*/5 * * * *".to_string()]);
         assert_eq!(config.state_dir, dir.join(".wrangler/state"));
+        assert_eq!(config.root, dir);
+        assert!(!config.test_scheduled);
+        assert_eq!(config.queue, DEFAULT_QUEUE);
         assert!(files.contains(&dir.join("wrangler.toml")));
         assert!(files.contains(&dir.join(".dev.vars")));
         let _ = std::fs::remove_dir_all(&dir);
@@ -333,6 +371,19 @@ crons = ["*/5 * * * *"]
         .map(|_| ())
         .map_err(|e| e.to_string());
         assert!(err.is_err_and(|e| e.contains("threads=zero")));
+        let err = WorkerConfig::load(
+            "/w",
+            &dir,
+            |k| match k {
+                "script" => Some("a.js".into()),
+                "test_scheduled" => Some("maybe".into()),
+                _ => None,
+            },
+            &mut files,
+        )
+        .map(|_| ())
+        .map_err(|e| e.to_string());
+        assert!(err.is_err_and(|e| e.contains("test_scheduled=maybe")));
         assert!(matches!(
             WorkerConfig::load("/w", &dir, |_| None, &mut files),
             Err(ConfigError::NoScript)

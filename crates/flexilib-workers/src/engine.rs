@@ -1,32 +1,39 @@
 //! One JS thread: a QuickJS runtime and context with the worker's module
-//! loaded, and its event loop. Requests, finished host operations (fetch,
-//! KV, body chunks, room to write) and shutdown arrive as messages; timers
-//! are kept here. Every stretch of JavaScript (a "turn": one message or
-//! timer, then the microtasks it queued) runs under the request's CPU
-//! budget, enforced by the runtime's interrupt handler.
+//! loaded (an "isolate"), and its event loop. Requests, finished host
+//! operations (fetch, KV, body chunks, room to write) and shutdown arrive
+//! as messages; timers are kept here. Every stretch of JavaScript (a
+//! "turn": one message or timer, then the microtasks it queued) runs under
+//! the CPU budget of the request that started the chain, on the thread's
+//! CPU clock, enforced by the runtime's interrupt handler.
+//!
+//! A request lives until it has answered and its `waitUntil` work is
+//! done (or 30 s after the answer); then its timers and host operations
+//! are cancelled, as workerd does. A request past its CPU budget is
+//! stopped; if it leaves microtasks behind (they cannot be told apart or
+//! dropped), the isolate is torn down and a fresh one loaded, so no work
+//! outlives the budget that paid for it.
 
-use std::cell::{Cell, RefCell};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
-use std::future::Future;
-use std::path::{Component, Path, PathBuf};
+use std::cell::RefCell;
+use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use flexilib_sdk::{BodyWriter, Responder, Response, WriteError};
-use rquickjs::loader::{ImportAttributes, Loader, Resolver};
+use flexilib_sdk::{Responder, Response};
 use rquickjs::module::WriteOptions;
-use rquickjs::{
-    Array, Context, Ctx, Exception, Function, Module, Object, Runtime, TypedArray, Value,
-};
+use rquickjs::{Array, Context, Ctx, Function, Module, Object, Runtime, TypedArray, Value};
 
 use crate::config::WorkerConfig;
-use crate::fetch::{BodyRx, FetchHead, HttpClient, Redirect};
+use crate::cpu::{self, Limits};
+use crate::fetch::{BodyRx, FetchHead, HttpClient};
 use crate::kv::KvStore;
-use crate::web;
+use crate::loader::{ProjectLoader, ProjectResolver};
+use crate::modules::Project;
+use crate::natives::{natives, opt};
+use crate::queue::Queue;
+use crate::state::{Answer, Call, State, WAIT_UNTIL_LIMIT};
 
 const PRELUDE: &str = include_str!("js/prelude.js");
 
@@ -41,8 +48,11 @@ pub struct Shared {
     pub kv: Vec<Arc<KvStore>>,
     /// Outbound HTTP.
     pub client: HttpClient,
+    /// Where modules come from.
+    pub project: Project,
     tokio: Option<tokio::runtime::Runtime>,
-    handle: tokio::runtime::Handle,
+    /// Spawns host work on the runtime above.
+    pub(crate) handle: tokio::runtime::Handle,
 }
 
 impl Shared {
@@ -54,6 +64,7 @@ impl Shared {
             .map(|ns| KvStore::open(&config.state_dir, &ns.id).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
+        let project = Project::new(&config.root).map_err(|e| e.to_string())?;
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .max_blocking_threads(4)
@@ -70,6 +81,7 @@ impl Shared {
             config,
             kv,
             client,
+            project,
             tokio: Some(tokio),
             handle,
         })
@@ -104,8 +116,8 @@ pub struct Incoming {
 pub enum Msg {
     /// A request.
     Request(Box<Incoming>),
-    /// A host operation finished.
-    Done(u64, OpResult),
+    /// A host operation of isolate generation `.0` finished.
+    Done(u64, u64, OpResult),
     /// The instance is retired: finish what is running, then exit.
     Shutdown,
 }
@@ -137,149 +149,8 @@ pub enum Payload {
 /// Why a thread's module could not be loaded, with the files it read.
 pub type Ready = (Vec<PathBuf>, Result<(), String>);
 
-enum Answer {
-    Pending(Responder),
-    Streaming(BodyWriter),
-}
-
-struct Call {
-    answer: Answer,
-    cpu: Duration,
-}
-
-struct State {
-    shared: Arc<Shared>,
-    tx: Sender<Msg>,
-    calls: HashMap<u64, Call>,
-    next_call: u64,
-    timers: BinaryHeap<Reverse<(Instant, u64)>>,
-    timer_owner: HashMap<u64, u64>,
-    ops: HashMap<u64, u64>,
-    bodies: HashMap<u64, BodyRx>,
-    next_body: u64,
-    current: u64,
-    started: Instant,
-}
-
-impl State {
-    fn idle(&self) -> bool {
-        self.calls.is_empty() && self.ops.is_empty() && self.timer_owner.is_empty()
-    }
-
-    fn pop_due(&mut self, now: Instant) -> Option<(u64, u64)> {
-        while let Some(Reverse((at, id))) = self.timers.peek().copied() {
-            if at > now {
-                return None;
-            }
-            self.timers.pop();
-            if let Some(owner) = self.timer_owner.remove(&id) {
-                return Some((id, owner));
-            }
-        }
-        None
-    }
-
-    fn next_timer(&self) -> Option<Instant> {
-        self.timers.peek().map(|Reverse((at, _))| *at)
-    }
-
-    /// Runs `future` on the I/O runtime; its result settles op `op`.
-    fn spawn(&mut self, op: u64, future: impl Future<Output = OpResult> + Send + 'static) {
-        self.ops.insert(op, self.current);
-        let tx = self.tx.clone();
-        self.shared.handle.spawn(async move {
-            let result = future.await;
-            let _ = tx.send(Msg::Done(op, result));
-        });
-    }
-
-    /// Runs blocking `work` (SQLite) off the JS thread; its result settles op `op`.
-    fn spawn_blocking(&mut self, op: u64, work: impl FnOnce() -> OpResult + Send + 'static) {
-        self.ops.insert(op, self.current);
-        let tx = self.tx.clone();
-        self.shared.handle.spawn_blocking(move || {
-            let _ = tx.send(Msg::Done(op, work()));
-        });
-    }
-}
-
-/// The CPU deadline of the running turn, checked by the interrupt handler.
-#[derive(Default)]
-struct Limits {
-    deadline: Cell<Option<Instant>>,
-    fired: Cell<bool>,
-}
-
-impl Limits {
-    fn check(&self) -> bool {
-        match self.deadline.get() {
-            Some(deadline) if Instant::now() >= deadline => {
-                self.fired.set(true);
-                true
-            }
-            _ => false,
-        }
-    }
-}
-
-/// Resolves relative imports against the importing module's path.
-struct FsResolver;
-
-impl Resolver for FsResolver {
-    fn resolve<'js>(
-        &mut self,
-        _ctx: &Ctx<'js>,
-        base: &str,
-        name: &str,
-        _attributes: Option<ImportAttributes<'js>>,
-    ) -> rquickjs::Result<String> {
-        if !(name.starts_with("./") || name.starts_with("../") || name.starts_with('/')) {
-            return Err(rquickjs::Error::new_resolving_message(
-                base,
-                name,
-                "only relative module paths can be imported (bundle packages first)",
-            ));
-        }
-        let dir = Path::new(base).parent().unwrap_or(Path::new("/"));
-        Ok(normalize(&dir.join(name)).to_string_lossy().into_owned())
-    }
-}
-
-fn normalize(path: &Path) -> PathBuf {
-    let mut out = PathBuf::new();
-    for part in path.components() {
-        match part {
-            Component::ParentDir => {
-                out.pop();
-            }
-            Component::CurDir => {}
-            other => out.push(other.as_os_str()),
-        }
-    }
-    out
-}
-
-/// Loads modules from files, noting each (they are watched).
-struct FsLoader {
-    files: Rc<RefCell<Vec<PathBuf>>>,
-}
-
-impl Loader for FsLoader {
-    fn load<'js>(
-        &mut self,
-        ctx: &Ctx<'js>,
-        name: &str,
-        _attributes: Option<ImportAttributes<'js>>,
-    ) -> rquickjs::Result<Module<'js>> {
-        self.files.borrow_mut().push(PathBuf::from(name));
-        let source = std::fs::read(name)
-            .map_err(|e| rquickjs::Error::new_loading_message(name, e.to_string()))?;
-        Module::declare(ctx.clone(), name, source)
-    }
-}
-
 /// `name: message` and the stack of a thrown value.
-fn value_text(value: &Value<'_>) -> String {
+pub fn value_text(value: &Value<'_>) -> String {
     if let Some(object) = value.as_object() {
         let get = |key: &str| object.get::<_, Option<String>>(key).ok().flatten();
         let name = get("name").unwrap_or_else(|| "Error".into());
@@ -309,84 +180,97 @@ fn exception_text(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
     }
 }
 
-/// A copy of a `Uint8Array`'s bytes.
-fn bytes_of(array: &TypedArray<'_, u8>) -> Vec<u8> {
-    // SAFETY: the slice borrowed from the engine is copied at once; no
-    // JavaScript runs while it is alive.
-    unsafe { array.as_bytes() }
-        .map(<[u8]>::to_vec)
-        .unwrap_or_default()
-}
-
-/// A body handed over by JavaScript: a string (sent as UTF-8), a
-/// `Uint8Array`, or nothing.
-fn body_bytes(value: &Value<'_>) -> rquickjs::Result<Vec<u8>> {
-    if let Some(text) = value.as_string() {
-        return Ok(text.to_string()?.into_bytes());
-    }
-    if value.is_null() || value.is_undefined() {
-        return Ok(Vec::new());
-    }
-    Ok(bytes_of(&TypedArray::<u8>::from_value(value.clone())?))
-}
-
-fn opt<'js, T: rquickjs::IntoJs<'js>>(
-    ctx: &Ctx<'js>,
-    value: Option<T>,
-) -> rquickjs::Result<Value<'js>> {
-    match value {
-        Some(value) => value.into_js(ctx),
-        None => Ok(Value::new_null(ctx.clone())),
-    }
-}
-
-fn id(number: f64) -> u64 {
-    if number.is_finite() && number >= 0.0 {
-        number as u64
-    } else {
-        0
-    }
-}
-
-fn sdk_response(status: u16, status_text: &str, flat: &[String], body: Vec<u8>) -> Response {
-    let mut response = Response::new().status(status).as_given();
-    if !status_text.is_empty() {
-        response = response.reason(status_text);
-    }
-    for pair in flat.chunks_exact(2) {
-        response.add_header(pair[0].clone(), pair[1].clone());
-    }
-    response.body(body)
-}
-
 /// Production's answer to an uncaught exception: no details, no type.
-fn internal_error() -> Response {
+pub(crate) fn internal_error() -> Response {
     Response::ok("Internal Server Error").status(500).as_given()
 }
 
 /// The answer for a request stopped by the CPU or memory limit.
-fn resource_limits() -> Response {
+pub(crate) fn resource_limits() -> Response {
     Response::ok("Worker exceeded resource limits\n")
         .status(503)
         .header("content-type", "text/plain;charset=UTF-8")
         .as_given()
 }
 
-/// Writes a line of the worker's output to stderr, prefixed with the route.
+/// Writes a line of the worker's output to stderr, prefixed with the route,
+/// in one `write` (this library's copy of std does not share the server's
+/// stderr lock: pieces written apart could interleave with its lines).
 pub fn log(route: &str, text: &str) {
-    eprintln!("[{route}] {text}");
+    use std::io::Write as _;
+    let line = format!("[{route}] {text}\n");
+    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// Runs a JS thread until its instance is retired. `ready` gets the files
-/// read and whether the module loaded.
-pub fn run(shared: Arc<Shared>, rx: Receiver<Msg>, tx: Sender<Msg>, ready: SyncSender<Ready>) {
+/// read and whether the module loaded; `queue` is this thread's bound.
+pub fn run(
+    shared: Arc<Shared>,
+    queue: Arc<Queue>,
+    rx: Receiver<Msg>,
+    tx: Sender<Msg>,
+    ready: SyncSender<Ready>,
+) {
     batch_scheduling();
+    let mut ready = Some(ready);
+    let mut generation = 0;
+    loop {
+        generation += 1;
+        match isolate(&shared, &queue, &rx, &tx, generation, ready.take()) {
+            Outcome::Exit => return,
+            Outcome::Reset => log(
+                &shared.config.route,
+                "the JS runtime was reset: a request exceeded its CPU limit and left work \
+                 behind; requests in flight on this thread were answered 503, the module is \
+                 loaded again",
+            ),
+        }
+    }
+}
+
+/// How an isolate's event loop ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Outcome {
+    /// The instance is retired (or the module no longer loads).
+    Exit,
+    /// Tear the isolate down and start a fresh one.
+    Reset,
+}
+
+/// What a turn left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Reset,
+}
+
+/// Builds an isolate (runtime, context, the module loaded) and runs its
+/// event loop. The first isolate of a thread reports to `ready`.
+fn isolate(
+    shared: &Arc<Shared>,
+    queue: &Queue,
+    rx: &Receiver<Msg>,
+    tx: &Sender<Msg>,
+    generation: u64,
+    ready: Option<SyncSender<Ready>>,
+) -> Outcome {
+    let route = shared.config.route.clone();
     let files = Rc::new(RefCell::new(vec![shared.config.main.clone()]));
+    let report = |ready: Option<SyncSender<Ready>>, result: Result<(), String>| match ready {
+        Some(ready) => {
+            let _ = ready.send((files.borrow().clone(), result));
+        }
+        None => {
+            if let Err(message) = result {
+                log(&route, &format!("the JS thread stops: {message}"));
+            }
+        }
+    };
     let runtime = match Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
-            let _ = ready.send((Vec::new(), Err(format!("cannot create a JS runtime: {e}"))));
-            return;
+            report(ready, Err(format!("cannot create a JS runtime: {e}")));
+            return Outcome::Exit;
         }
     };
     runtime.set_memory_limit(shared.config.memory_limit);
@@ -396,35 +280,31 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<Msg>, tx: Sender<Msg>, ready: SyncS
         let limits = limits.clone();
         runtime.set_interrupt_handler(Some(Box::new(move || limits.check())));
     }
+    let project = Rc::new(shared.project.clone());
     runtime.set_loader(
-        FsResolver,
-        FsLoader {
+        ProjectResolver {
+            project: project.clone(),
+        },
+        ProjectLoader {
+            project,
             files: files.clone(),
+            route: route.clone(),
         },
     );
     let context = match Context::full(&runtime) {
         Ok(context) => context,
         Err(e) => {
-            let _ = ready.send((Vec::new(), Err(format!("cannot create a JS context: {e}"))));
-            return;
+            report(ready, Err(format!("cannot create a JS context: {e}")));
+            return Outcome::Exit;
         }
     };
     context.with(|ctx| {
-        let route = shared.config.route.clone();
         let cpu_limit = shared.config.cpu_limit;
-        let state = Rc::new(RefCell::new(State {
-            shared,
-            tx,
-            calls: HashMap::new(),
-            next_call: 0,
-            timers: BinaryHeap::new(),
-            timer_owner: HashMap::new(),
-            ops: HashMap::new(),
-            bodies: HashMap::new(),
-            next_body: 0,
-            current: 0,
-            started: Instant::now(),
-        }));
+        let state = Rc::new(RefCell::new(State::new(
+            shared.clone(),
+            tx.clone(),
+            generation,
+        )));
         let setup_started = Instant::now();
         let entries = setup(&ctx, &state, &limits);
         if std::env::var_os("FLEXILIB_WORKERS_TRACE").is_some() {
@@ -439,22 +319,21 @@ pub fn run(shared: Arc<Shared>, rx: Receiver<Msg>, tx: Sender<Msg>, ready: SyncS
         let entries = match entries {
             Ok(entries) => entries,
             Err(message) => {
-                let _ = ready.send((files.borrow().clone(), Err(message)));
-                return;
+                report(ready, Err(message));
+                return Outcome::Exit;
             }
         };
-        let _ = ready.send((files.borrow().clone(), Ok(())));
-        drop(ready);
+        report(ready, Ok(()));
         EventLoop {
             ctx: ctx.clone(),
             state,
             entries,
             limits,
-            route,
+            route: route.clone(),
             cpu_limit,
         }
-        .run(&rx);
-    });
+        .run(rx, queue)
+    })
 }
 
 /// The prelude's entry points.
@@ -463,6 +342,7 @@ struct Entries<'js> {
     scheduled: Function<'js>,
     fire: Function<'js>,
     settle: Function<'js>,
+    forget: Function<'js>,
 }
 
 fn setup<'js>(
@@ -480,22 +360,30 @@ fn setup<'js>(
         scheduled: get("scheduled")?,
         fire: get("fire")?,
         settle: get("settle")?,
+        forget: get("forget")?,
     };
-    let config = state.borrow().shared.config.clone();
-    let main = config.main.to_string_lossy().into_owned();
-    let source = std::fs::read(&config.main)
-        .map_err(|e| format!("cannot read {}: {e}", config.main.display()))?;
+    let shared = state.borrow().shared.clone();
+    let config = &shared.config;
+    let project = &shared.project;
+    let shown = project.shown(&config.main);
+    let main = project
+        .locate(&config.main, &shown)
+        .map_err(|e| format!("the main module: {e}"))?;
+    let source = project
+        .read(&main)
+        .map_err(|e| format!("the main module: {e}"))?;
+    let main = main.to_string_lossy().into_owned();
     // Top-level code runs under the CPU limit too.
-    limits.deadline.set(Some(Instant::now() + config.cpu_limit));
+    limits.arm(config.cpu_limit);
     let loaded = (|| {
         let module = Module::declare(ctx.clone(), main.as_str(), source)?;
         let (module, promise) = module.eval()?;
-        while ctx.execute_pending_job() {}
+        while !limits.fired() && ctx.execute_pending_job() {}
         promise.finish::<Value>()?;
         module.namespace()
     })();
-    limits.deadline.set(None);
-    if limits.fired.replace(false) {
+    limits.disarm();
+    if limits.take_fired() {
         return Err(format!(
             "{main}: the module's top-level code exceeded the CPU limit ({} ms)",
             config.cpu_limit.as_millis()
@@ -566,43 +454,73 @@ struct EventLoop<'js> {
 }
 
 impl<'js> EventLoop<'js> {
-    fn run(&self, rx: &Receiver<Msg>) {
+    fn run(&self, rx: &Receiver<Msg>, queue: &Queue) -> Outcome {
         let mut retire_by: Option<Instant> = None;
-        loop {
-            loop {
-                let due = self.state.borrow_mut().pop_due(Instant::now());
+        let outcome = loop {
+            // The timers due now, not those they set again while running:
+            // messages get their turn between two rounds.
+            let now = Instant::now();
+            let mut flow = Flow::Continue;
+            while flow == Flow::Continue {
+                let due = self.state.borrow_mut().pop_due(now);
                 let Some((timer, owner)) = due else { break };
-                self.turn(owner, || self.entries.fire.call((timer as f64,)));
+                flow = self.turn(owner, || self.entries.fire.call((timer as f64,)));
+            }
+            if flow == Flow::Continue {
+                self.expire_waits(now);
+            }
+            if flow == Flow::Reset {
+                break Outcome::Reset;
             }
             if let Some(by) = retire_by {
                 if self.state.borrow().idle() || Instant::now() >= by {
-                    break;
+                    break Outcome::Exit;
                 }
             }
-            let next = self.state.borrow().next_timer();
-            let until = match (next, retire_by) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
+            let until = {
+                let state = self.state.borrow();
+                [state.next_timer(), state.next_wait_limit(), retire_by]
+                    .into_iter()
+                    .flatten()
+                    .min()
             };
             let message = match until {
                 Some(at) => match rx.recv_timeout(at.saturating_duration_since(Instant::now())) {
                     Ok(message) => message,
                     Err(RecvTimeoutError::Timeout) => continue,
-                    Err(RecvTimeoutError::Disconnected) => break,
+                    Err(RecvTimeoutError::Disconnected) => break Outcome::Exit,
                 },
                 None => match rx.recv() {
                     Ok(message) => message,
-                    Err(_) => break,
+                    Err(_) => break Outcome::Exit,
                 },
             };
-            match message {
-                Msg::Request(incoming) => self.request(*incoming),
-                Msg::Done(op, result) => self.done(op, result),
-                Msg::Shutdown => retire_by = Some(Instant::now() + SHUTDOWN_GRACE),
+            let flow = match message {
+                Msg::Request(incoming) => {
+                    queue.leave(incoming.body.len());
+                    self.request(*incoming)
+                }
+                Msg::Done(generation, op, result)
+                    if generation == self.state.borrow().generation =>
+                {
+                    self.done(op, result)
+                }
+                Msg::Done(..) => Flow::Continue,
+                Msg::Shutdown => {
+                    retire_by = Some(Instant::now() + SHUTDOWN_GRACE);
+                    Flow::Continue
+                }
+            };
+            if flow == Flow::Reset {
+                break Outcome::Reset;
             }
-        }
-        // Whatever is left is abandoned: dropped responders answer 500,
-        // dropped body writers abort their bodies.
+        };
+        // A retiring instance does not start again.
+        let outcome = if retire_by.is_some() {
+            Outcome::Exit
+        } else {
+            outcome
+        };
         let calls: Vec<Call> = self
             .state
             .borrow_mut()
@@ -610,10 +528,21 @@ impl<'js> EventLoop<'js> {
             .drain()
             .map(|(_, c)| c)
             .collect();
-        drop(calls);
+        for call in calls {
+            match (outcome, call.answer) {
+                // The requests in flight go down with the isolate.
+                (Outcome::Reset, Some(Answer::Pending(responder))) => {
+                    responder.complete(resource_limits());
+                }
+                // Whatever is left is abandoned: dropped responders answer
+                // 500, dropped body writers abort their bodies.
+                (_, answer) => drop(answer),
+            }
+        }
+        outcome
     }
 
-    fn request(&self, incoming: Incoming) {
+    fn request(&self, incoming: Incoming) -> Flow {
         let call = {
             let mut state = self.state.borrow_mut();
             state.next_call += 1;
@@ -621,8 +550,10 @@ impl<'js> EventLoop<'js> {
             state.calls.insert(
                 call,
                 Call {
-                    answer: Answer::Pending(incoming.responder),
+                    answer: Some(Answer::Pending(incoming.responder)),
                     cpu: Duration::ZERO,
+                    waits: 0,
+                    answered_at: None,
                 },
             );
             call
@@ -650,9 +581,9 @@ impl<'js> EventLoop<'js> {
         }
     }
 
-    fn done(&self, op: u64, result: OpResult) {
+    fn done(&self, op: u64, result: OpResult) -> Flow {
         let Some(owner) = self.state.borrow_mut().ops.remove(&op) else {
-            return; // cancelled
+            return Flow::Continue; // cancelled
         };
         self.turn(owner, || {
             let ctx = &self.ctx;
@@ -664,15 +595,15 @@ impl<'js> EventLoop<'js> {
                 ),
                 OpResult::Ok(payload) => (
                     true,
-                    self.payload(payload)?,
+                    self.payload(owner, payload)?,
                     Value::new_undefined(ctx.clone()),
                 ),
             };
             self.entries.settle.call((op as f64, ok, a, b))
-        });
+        })
     }
 
-    fn payload(&self, payload: Payload) -> rquickjs::Result<Value<'js>> {
+    fn payload(&self, owner: u64, payload: Payload) -> rquickjs::Result<Value<'js>> {
         let ctx = &self.ctx;
         Ok(match payload {
             Payload::Undefined => Value::new_undefined(ctx.clone()),
@@ -690,7 +621,7 @@ impl<'js> EventLoop<'js> {
                         let mut state = self.state.borrow_mut();
                         state.next_body += 1;
                         let id = state.next_body;
-                        state.bodies.insert(id, rx);
+                        state.bodies.insert(id, (owner, rx));
                         id
                     }
                     None => 0,
@@ -706,7 +637,7 @@ impl<'js> EventLoop<'js> {
             }
             Payload::Chunk(body, rx, chunk) => match chunk {
                 Some(bytes) => {
-                    self.state.borrow_mut().bodies.insert(body, rx);
+                    self.state.borrow_mut().bodies.insert(body, (owner, rx));
                     TypedArray::<u8>::new(ctx.clone(), bytes.to_vec())?.into_value()
                 }
                 None => Value::new_null(ctx.clone()),
@@ -714,52 +645,96 @@ impl<'js> EventLoop<'js> {
         })
     }
 
-    /// Runs JavaScript for request `owner` (0: none), then the microtasks
-    /// it queued, under the request's remaining CPU budget.
-    fn turn(&self, owner: u64, f: impl FnOnce() -> rquickjs::Result<Value<'js>>) {
+    /// Runs JavaScript for live request `owner`, then the microtasks it
+    /// queued, under the request's remaining CPU budget. Work for a request
+    /// that has ended is not run.
+    fn turn(&self, owner: u64, f: impl FnOnce() -> rquickjs::Result<Value<'js>>) -> Flow {
         let budget = {
             let mut state = self.state.borrow_mut();
+            let Some(call) = state.calls.get(&owner) else {
+                return Flow::Continue;
+            };
+            let budget = self.cpu_limit.saturating_sub(call.cpu);
             state.current = owner;
-            state
-                .calls
-                .get(&owner)
-                .map_or(self.cpu_limit, |c| self.cpu_limit.saturating_sub(c.cpu))
+            budget
         };
-        let mut owner = owner;
-        let mut started = Instant::now();
-        self.limits.deadline.set(Some(started + budget));
-        let mut error = f().err().map(|e| exception_text(&self.ctx, e));
-        loop {
-            if !self.limits.fired.get() {
-                while self.ctx.execute_pending_job() {
-                    if self.limits.fired.get() {
-                        break;
-                    }
+        let started = self.limits.arm(budget);
+        let error = f().err().map(|e| exception_text(&self.ctx, e));
+        if !self.limits.fired() {
+            while self.ctx.execute_pending_job() {
+                if self.limits.fired() {
+                    break;
                 }
             }
-            if !self.limits.fired.replace(false) {
-                break;
-            }
-            self.charge(owner, started);
+        }
+        self.limits.disarm();
+        let used = cpu::thread_time().saturating_sub(started);
+        if let Some(call) = self.state.borrow_mut().calls.get_mut(&owner) {
+            call.cpu += used;
+        }
+        let flow = if self.limits.take_fired() {
             self.exceeded(owner);
-            error = None;
-            // Microtasks left over run with a fresh budget, charged to no request.
-            owner = 0;
-            self.state.borrow_mut().current = 0;
-            started = Instant::now();
-            self.limits.deadline.set(Some(started + self.cpu_limit));
-        }
-        self.limits.deadline.set(None);
-        self.charge(owner, started);
-        if let Some(text) = error {
-            self.fail(owner, &text);
-        }
+            // Microtasks left behind belong to this request, and QuickJS
+            // cannot drop them: the isolate goes. (Whether one is left is
+            // seen by running it under a spent budget: it stops at once.)
+            self.limits.arm(Duration::ZERO);
+            let left = self.ctx.execute_pending_job();
+            self.limits.disarm();
+            self.limits.take_fired();
+            if left {
+                Flow::Reset
+            } else {
+                Flow::Continue
+            }
+        } else {
+            if let Some(text) = error {
+                self.fail(owner, &text);
+            }
+            Flow::Continue
+        };
+        self.state.borrow_mut().current = 0;
+        self.forget();
+        flow
     }
 
-    fn charge(&self, owner: u64, since: Instant) {
-        if let Some(call) = self.state.borrow_mut().calls.get_mut(&owner) {
-            call.cpu += since.elapsed();
+    /// Lets the prelude drop the callbacks of cancelled timers and ops.
+    fn forget(&self) {
+        let (timers, ops) = std::mem::take(&mut self.state.borrow_mut().forgotten);
+        if timers.is_empty() && ops.is_empty() {
+            return;
         }
+        let ids = |ids: Vec<u64>| ids.into_iter().map(|id| id as f64).collect::<Vec<_>>();
+        self.limits.arm(self.cpu_limit);
+        let _ = self
+            .entries
+            .forget
+            .call::<_, Value>((ids(timers), ids(ops)));
+        self.limits.disarm();
+        self.limits.take_fired();
+    }
+
+    /// Ends requests whose `waitUntil` work ran out of time.
+    fn expire_waits(&self, now: Instant) {
+        let expired: Vec<u64> = self
+            .state
+            .borrow()
+            .calls
+            .iter()
+            .filter(|(_, c)| c.waits > 0)
+            .filter(|(_, c)| c.answered_at.is_some_and(|at| at + WAIT_UNTIL_LIMIT <= now))
+            .map(|(id, _)| *id)
+            .collect();
+        for call in expired {
+            log(
+                &self.route,
+                &format!(
+                    "waitUntil() work still running {} s after the response was cancelled",
+                    WAIT_UNTIL_LIMIT.as_secs()
+                ),
+            );
+            self.state.borrow_mut().finish(call);
+        }
+        self.forget();
     }
 
     fn exceeded(&self, owner: u64) {
@@ -770,12 +745,8 @@ impl<'js> EventLoop<'js> {
                 self.cpu_limit.as_millis()
             ),
         );
-        let call = self.state.borrow_mut().calls.remove(&owner);
-        if let Some(Call {
-            answer: Answer::Pending(responder),
-            ..
-        }) = call
-        {
+        let call = self.state.borrow_mut().finish(owner);
+        if let Some(Answer::Pending(responder)) = call.and_then(|c| c.answer) {
             responder.complete(resource_limits());
         }
         self.ctx.run_gc();
@@ -783,400 +754,17 @@ impl<'js> EventLoop<'js> {
 
     fn fail(&self, owner: u64, text: &str) {
         log(&self.route, &format!("Uncaught {text}"));
-        finish_failed(&self.state, owner);
+        answer_failed(&self.state, owner, internal_error());
         self.ctx.run_gc();
     }
 }
 
-/// Answers a failed request 500 (or aborts its body).
-fn finish_failed(state: &Rc<RefCell<State>>, call: u64) {
-    let call = state.borrow_mut().calls.remove(&call);
-    if let Some(Call {
-        answer: Answer::Pending(responder),
-        ..
-    }) = call
-    {
-        responder.complete(internal_error());
+/// Answers request `call` with `response` if it has not answered (or
+/// aborts its streamed body), and ends it if nothing else runs for it.
+pub(crate) fn answer_failed(state: &Rc<RefCell<State>>, call: u64, response: Response) {
+    let answer = state.borrow_mut().take_answer(call);
+    if let Some(Answer::Pending(responder)) = answer {
+        responder.complete(response);
     }
-}
-
-fn type_error(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
-    Exception::throw_type(ctx, message)
-}
-
-/// The native functions the prelude builds the Web APIs on.
-fn natives<'js>(ctx: &Ctx<'js>, state: &Rc<RefCell<State>>) -> rquickjs::Result<Object<'js>> {
-    let n = Object::new(ctx.clone())?;
-    let route = state.borrow().shared.config.route.clone();
-    macro_rules! native {
-        ($name:literal, $f:expr) => {
-            n.set($name, Function::new(ctx.clone(), $f)?.with_name($name)?)?;
-        };
-    }
-
-    native!("log", move |level: i32, text: String| {
-        let prefix = match level {
-            2 => "warn: ",
-            3 => "error: ",
-            _ => "",
-        };
-        log(&route, &format!("{prefix}{text}"));
-    });
-    let s = state.clone();
-    native!("now", move || s.borrow().started.elapsed().as_secs_f64()
-        * 1000.0);
-    native!("utf8Encode", |ctx: Ctx<'js>, text: String| {
-        TypedArray::<u8>::new(ctx, text.into_bytes())
-    });
-    native!("utf8Decode", |ctx: Ctx<'js>,
-                           bytes: TypedArray<'js, u8>,
-                           fatal: bool| {
-        let bytes = bytes_of(&bytes);
-        let text = if fatal {
-            String::from_utf8(bytes).ok()
-        } else {
-            Some(String::from_utf8_lossy(&bytes).into_owned())
-        };
-        opt(&ctx, text)
-    });
-    native!("btoa", |ctx: Ctx<'js>, text: String| opt(
-        &ctx,
-        web::btoa(&text)
-    ));
-    native!("atob", |ctx: Ctx<'js>, text: String| opt(
-        &ctx,
-        web::atob(&text)
-    ));
-    native!("base64UrlEncode", |bytes: TypedArray<'js, u8>| {
-        web::base64url_encode(&bytes_of(&bytes))
-    });
-    native!("base64UrlDecode", |ctx: Ctx<'js>, text: String| {
-        match web::base64url_decode(&text) {
-            Some(bytes) => {
-                Ok::<_, rquickjs::Error>(TypedArray::<u8>::new(ctx, bytes)?.into_value())
-            }
-            None => Ok(Value::new_null(ctx)),
-        }
-    });
-    native!("urlParse", |ctx: Ctx<'js>,
-                         input: String,
-                         base: Option<String>| {
-        opt(
-            &ctx,
-            web::url_parse(&input, base.as_deref()).map(|u| web::url_parts(&u)),
-        )
-    });
-    native!("urlSet", |ctx: Ctx<'js>,
-                       href: String,
-                       field: String,
-                       value: String| {
-        opt(
-            &ctx,
-            web::url_set(&href, &field, &value).map(|u| web::url_parts(&u)),
-        )
-    });
-    native!("formDecode", |text: String| web::form_decode(&text));
-    native!("formEncode", |flat: Vec<String>| web::form_encode(&flat));
-    native!("randomBytes", |ctx: Ctx<'js>, n: usize| {
-        TypedArray::<u8>::new(ctx, web::random_bytes(n.min(1 << 20)))
-    });
-    native!("uuid", web::uuid_v4);
-    native!("digest", |ctx: Ctx<'js>,
-                       algorithm: String,
-                       data: TypedArray<'js, u8>| {
-        let digest = web::digest(&algorithm, &bytes_of(&data))
-            .map_err(|e| type_error(&ctx, &e.to_string()))?;
-        TypedArray::<u8>::new(ctx, digest)
-    });
-    native!("hmac", |ctx: Ctx<'js>,
-                     algorithm: String,
-                     key: TypedArray<'js, u8>,
-                     data: TypedArray<'js, u8>| {
-        let mac = web::hmac(&algorithm, &bytes_of(&key), &bytes_of(&data))
-            .map_err(|e| type_error(&ctx, &e.to_string()))?;
-        TypedArray::<u8>::new(ctx, mac)
-    });
-    native!(
-        "timingSafeEqual",
-        |a: TypedArray<'js, u8>, b: TypedArray<'js, u8>| {
-            web::timing_safe_equal(&bytes_of(&a), &bytes_of(&b))
-        }
-    );
-    native!("multipart", |ctx: Ctx<'js>,
-                          body: TypedArray<'js, u8>,
-                          boundary: String| {
-        let parts = web::multipart(bytes_of(&body), &boundary)
-            .map_err(|e| type_error(&ctx, &format!("Failed to parse body as FormData: {e}")))?;
-        let flat = Array::new(ctx.clone())?;
-        for (i, part) in parts.into_iter().enumerate() {
-            flat.set(i * 4, part.name)?;
-            flat.set(i * 4 + 1, opt(&ctx, part.filename)?)?;
-            flat.set(i * 4 + 2, opt(&ctx, part.content_type)?)?;
-            flat.set(i * 4 + 3, TypedArray::<u8>::new(ctx.clone(), part.data)?)?;
-        }
-        Ok::<_, rquickjs::Error>(flat)
-    });
-
-    // Timers.
-    let s = state.clone();
-    native!("timerStart", move |timer: f64, ms: f64| {
-        let mut state = s.borrow_mut();
-        let delay = Duration::from_secs_f64((ms.max(0.0) / 1000.0).min(1e9));
-        let at = Instant::now() + delay;
-        let owner = state.current;
-        state.timers.push(Reverse((at, id(timer))));
-        state.timer_owner.insert(id(timer), owner);
-    });
-    let s = state.clone();
-    native!("timerCancel", move |timer: f64| {
-        s.borrow_mut().timer_owner.remove(&id(timer));
-    });
-
-    // Answering.
-    let s = state.clone();
-    native!("respond", move |call: f64,
-                             status: u16,
-                             status_text: String,
-                             flat: Vec<String>,
-                             body: Value<'js>| {
-        let taken = s.borrow_mut().calls.remove(&id(call));
-        if let Some(Call {
-            answer: Answer::Pending(responder),
-            ..
-        }) = taken
-        {
-            let body = body_bytes(&body)?;
-            responder.complete(sdk_response(status, &status_text, &flat, body));
-        }
-        Ok::<_, rquickjs::Error>(())
-    });
-    let s = state.clone();
-    native!(
-        "respondStream",
-        move |call: f64, status: u16, status_text: String, flat: Vec<String>| {
-            let call = id(call);
-            let taken = s.borrow_mut().calls.remove(&call);
-            if let Some(Call {
-                answer: Answer::Pending(responder),
-                cpu,
-            }) = taken
-            {
-                let head = sdk_response(status, &status_text, &flat, Vec::new());
-                if let Some(writer) = responder.stream(head) {
-                    s.borrow_mut().calls.insert(
-                        call,
-                        Call {
-                            answer: Answer::Streaming(writer),
-                            cpu,
-                        },
-                    );
-                }
-            }
-        }
-    );
-    let s = state.clone();
-    native!("write", move |call: f64, chunk: TypedArray<'js, u8>| {
-        let state = s.borrow();
-        let Some(Call {
-            answer: Answer::Streaming(writer),
-            ..
-        }) = state.calls.get(&id(call))
-        else {
-            return 2;
-        };
-        match writer.try_write(&bytes_of(&chunk)) {
-            Ok(()) => 0,
-            Err(WriteError::Full) => 1,
-            Err(WriteError::Closed) => 2,
-        }
-    });
-    let s = state.clone();
-    native!("onWritable", move |op: f64, call: f64| {
-        let op = id(op);
-        let mut state = s.borrow_mut();
-        let current = state.current;
-        state.ops.insert(op, current);
-        let tx = state.tx.clone();
-        let notify = move || {
-            let _ = tx.send(Msg::Done(op, OpResult::Ok(Payload::Undefined)));
-        };
-        match state.calls.get(&id(call)) {
-            Some(Call {
-                answer: Answer::Streaming(writer),
-                ..
-            }) => writer.on_writable(notify),
-            _ => notify(),
-        }
-    });
-    let s = state.clone();
-    native!("end", move |call: f64, ok: bool| {
-        let taken = s.borrow_mut().calls.remove(&id(call));
-        if let Some(Call {
-            answer: Answer::Streaming(writer),
-            ..
-        }) = taken
-        {
-            if ok {
-                writer.finish();
-            }
-        }
-    });
-    let s = state.clone();
-    let route = state.borrow().shared.config.route.clone();
-    let memory_mb = state.borrow().shared.config.memory_limit / (1024 * 1024);
-    native!("fail", move |ctx: Ctx<'js>, call: f64, text: String| {
-        if text.starts_with("InternalError: out of memory") {
-            // As production: the isolate's memory limit is a resource
-            // limit (503), not the script's own error.
-            log(
-                &route,
-                &format!(
-                    "Error: Worker exceeded memory limit ({memory_mb} MB): the request was stopped"
-                ),
-            );
-            let taken = s.borrow_mut().calls.remove(&id(call));
-            if let Some(Call {
-                answer: Answer::Pending(responder),
-                ..
-            }) = taken
-            {
-                responder.complete(resource_limits());
-            }
-        } else {
-            log(&route, &format!("Uncaught {text}"));
-            finish_failed(&s, id(call));
-        }
-        ctx.run_gc();
-    });
-
-    // Outbound fetch.
-    let s = state.clone();
-    native!("fetch", move |ctx: Ctx<'js>,
-                           op: f64,
-                           method: String,
-                           url: String,
-                           flat: Vec<String>,
-                           body: Option<TypedArray<'js, u8>>,
-                           redirect: String| {
-        let url = url::Url::parse(&url)
-            .map_err(|_| type_error(&ctx, &format!("Fetch API cannot load: {url}")))?;
-        let redirect = match redirect.as_str() {
-            "manual" => Redirect::Manual,
-            "error" => Redirect::Error,
-            _ => Redirect::Follow,
-        };
-        let body = body.map(|b| bytes_of(&b));
-        let mut state = s.borrow_mut();
-        let client = state.shared.client.clone();
-        state.spawn(id(op), async move {
-            match crate::fetch::fetch(client, method, url, flat, body, redirect).await {
-                Ok(head) => OpResult::Ok(Payload::Head(head)),
-                Err(e) => OpResult::Err("TypeError", e.to_string()),
-            }
-        });
-        Ok::<_, rquickjs::Error>(())
-    });
-    let s = state.clone();
-    native!("bodyRead", move |op: f64, body: f64| {
-        let (op, body) = (id(op), id(body));
-        let mut state = s.borrow_mut();
-        match state.bodies.remove(&body) {
-            Some(mut rx) => state.spawn(op, async move {
-                match rx.recv().await {
-                    Some(Ok(chunk)) => OpResult::Ok(Payload::Chunk(body, rx, Some(chunk))),
-                    Some(Err(e)) => OpResult::Err("TypeError", e),
-                    None => OpResult::Ok(Payload::Chunk(body, rx, None)),
-                }
-            }),
-            None => state.spawn(op, async { OpResult::Ok(Payload::Null) }),
-        }
-    });
-    let s = state.clone();
-    native!("bodyCancel", move |body: f64| {
-        s.borrow_mut().bodies.remove(&id(body));
-    });
-    let s = state.clone();
-    native!("opCancel", move |op: f64| {
-        s.borrow_mut().ops.remove(&id(op));
-    });
-
-    // KV.
-    let kv_store = |ctx: &Ctx<'js>, state: &Rc<RefCell<State>>, ns: usize| {
-        state
-            .borrow()
-            .shared
-            .kv
-            .get(ns)
-            .cloned()
-            .ok_or_else(|| type_error(ctx, "unknown KV namespace"))
-    };
-    let s = state.clone();
-    native!("kvGet", move |ctx: Ctx<'js>,
-                           op: f64,
-                           ns: usize,
-                           key: String| {
-        let store = kv_store(&ctx, &s, ns)?;
-        s.borrow_mut()
-            .spawn_blocking(id(op), move || match store.get(&key) {
-                Ok(Some((value, metadata))) => OpResult::Ok(Payload::Entry(value, metadata)),
-                Ok(None) => OpResult::Ok(Payload::Null),
-                Err(e) => OpResult::Err("Error", e.to_string()),
-            });
-        Ok::<_, rquickjs::Error>(())
-    });
-    let s = state.clone();
-    native!(
-        "kvPut",
-        move |ctx: Ctx<'js>,
-              op: f64,
-              ns: usize,
-              key: String,
-              value: TypedArray<'js, u8>,
-              expiration: f64,
-              metadata: Option<String>| {
-            let store = kv_store(&ctx, &s, ns)?;
-            let value = bytes_of(&value);
-            let expiration = if expiration.is_finite() {
-                expiration as i64
-            } else {
-                0
-            };
-            s.borrow_mut().spawn_blocking(id(op), move || {
-                match store.put(&key, &value, expiration, metadata.as_deref()) {
-                    Ok(()) => OpResult::Ok(Payload::Undefined),
-                    Err(e) => OpResult::Err("Error", e.to_string()),
-                }
-            });
-            Ok::<_, rquickjs::Error>(())
-        }
-    );
-    let s = state.clone();
-    native!("kvDelete", move |ctx: Ctx<'js>,
-                              op: f64,
-                              ns: usize,
-                              key: String| {
-        let store = kv_store(&ctx, &s, ns)?;
-        s.borrow_mut()
-            .spawn_blocking(id(op), move || match store.delete(&key) {
-                Ok(()) => OpResult::Ok(Payload::Undefined),
-                Err(e) => OpResult::Err("Error", e.to_string()),
-            });
-        Ok::<_, rquickjs::Error>(())
-    });
-    let s = state.clone();
-    native!("kvList", move |ctx: Ctx<'js>,
-                            op: f64,
-                            ns: usize,
-                            prefix: String,
-                            limit: usize,
-                            cursor: String| {
-        let store = kv_store(&ctx, &s, ns)?;
-        s.borrow_mut()
-            .spawn_blocking(id(op), move || match store.list(&prefix, limit, &cursor) {
-                Ok(json) => OpResult::Ok(Payload::Text(json)),
-                Err(e) => OpResult::Err("Error", e.to_string()),
-            });
-        Ok::<_, rquickjs::Error>(())
-    });
-    Ok(n)
+    state.borrow_mut().finish_if_done(call);
 }

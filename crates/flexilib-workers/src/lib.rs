@@ -10,11 +10,19 @@
 //! (`BodyWriter`), so the server's I/O threads never wait on JavaScript.
 //! Timers, outbound `fetch` and KV are host-side operations: a worker
 //! awaiting one holds no handler slot and its thread runs other requests.
+//! Each thread's queue is bounded ([`queue::Queue`]): past it a request is
+//! answered 503 at once.
 
 mod config;
+mod cpu;
 mod engine;
 mod fetch;
 mod kv;
+mod loader;
+mod modules;
+mod natives;
+mod queue;
+mod state;
 mod web;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,12 +34,20 @@ use flexilib_sdk::{export_instance, Answer, Call, Instance, InstanceConfig, Requ
 
 pub use config::{ConfigError, KvBinding, WorkerConfig};
 use engine::{Incoming, Msg, Shared};
+use queue::Queue;
+
+/// A JS thread, as the handler side sees it.
+struct Thread {
+    tx: mpsc::Sender<Msg>,
+    queue: Arc<Queue>,
+}
 
 /// A worker route: its JS threads.
 pub struct Worker {
-    threads: Vec<mpsc::Sender<Msg>>,
+    threads: Vec<Thread>,
     next: AtomicUsize,
     default_cron: String,
+    test_scheduled: bool,
 }
 
 impl Instance for Worker {
@@ -52,6 +68,8 @@ impl Instance for Worker {
         let route = worker_config.route.clone();
         let main = worker_config.main.clone();
         let default_cron = worker_config.crons.first().cloned().unwrap_or_default();
+        let test_scheduled = worker_config.test_scheduled;
+        let (queue_count, queue_bytes) = (worker_config.queue, worker_config.queue_bytes);
         let shared = Arc::new(Shared::new(worker_config)?);
         let shared_ms = started.elapsed().as_secs_f64() * 1000.0;
         let mut threads = Vec::with_capacity(count);
@@ -61,10 +79,12 @@ impl Instance for Worker {
             let (ready_tx, ready_rx) = mpsc::sync_channel(1);
             let thread_shared = shared.clone();
             let thread_tx = tx.clone();
+            let queue = Arc::new(Queue::new(queue_count, queue_bytes));
+            let thread_queue = queue.clone();
             let spawned = std::thread::Builder::new()
                 .name(format!("worker-js-{index}"))
                 .stack_size(16 * 1024 * 1024)
-                .spawn(move || engine::run(thread_shared, rx, thread_tx, ready_tx));
+                .spawn(move || engine::run(thread_shared, thread_queue, rx, thread_tx, ready_tx));
             if let Err(e) = spawned {
                 failure = Some(format!("cannot start a JS thread: {e}"));
                 break;
@@ -80,7 +100,7 @@ impl Instance for Worker {
                         failure = Some(message);
                         break;
                     }
-                    threads.push(tx);
+                    threads.push(Thread { tx, queue });
                 }
                 Err(_) => {
                     failure = Some("a JS thread stopped while loading the module".into());
@@ -90,7 +110,7 @@ impl Instance for Worker {
         }
         if let Some(message) = failure {
             for thread in &threads {
-                let _ = thread.send(Msg::Shutdown);
+                let _ = thread.tx.send(Msg::Shutdown);
             }
             return Err(message);
         }
@@ -108,13 +128,15 @@ impl Instance for Worker {
             threads,
             next: AtomicUsize::new(0),
             default_cron,
+            test_scheduled,
         })
     }
 
     fn handle(&self, request: &Request<'_>, call: Call) -> Answer {
         let target = request.target();
         let path = request.path();
-        let scheduled = path.ends_with("/__scheduled").then(|| {
+        // Only on a route that asks for it, as `wrangler dev --test-scheduled`.
+        let scheduled = (self.test_scheduled && path.ends_with("/__scheduled")).then(|| {
             request
                 .query()
                 .and_then(|q| {
@@ -131,26 +153,29 @@ impl Instance for Worker {
             headers.push(name.to_string());
             headers.push(String::from_utf8_lossy(value).into_owned());
         }
+        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len().max(1);
+        let Some(thread) = self.threads.get(index) else {
+            return unavailable("the worker has no JS thread\n").into();
+        };
+        let body = request.body();
+        if !thread.queue.enter(body.len()) {
+            return unavailable("the worker's request queue is full\n").into();
+        }
         let (responder, answer) = call.respond_later();
         let incoming = Box::new(Incoming {
             method: request.method().to_string(),
             url,
             headers,
-            body: request.body().to_vec(),
+            body: body.to_vec(),
             responder,
             scheduled,
         });
-        let index = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len().max(1);
-        let sent = match self.threads.get(index) {
-            Some(thread) => thread.send(Msg::Request(incoming)),
-            None => Err(mpsc::SendError(Msg::Request(incoming))),
-        };
-        if let Err(mpsc::SendError(Msg::Request(incoming))) = sent {
-            incoming.responder.complete(
-                Response::ok("the worker's JS thread is gone\n")
-                    .status(503)
-                    .header("content-type", "text/plain"),
-            );
+        if let Err(mpsc::SendError(Msg::Request(incoming))) = thread.tx.send(Msg::Request(incoming))
+        {
+            thread.queue.leave(incoming.body.len());
+            incoming
+                .responder
+                .complete(unavailable("the worker's JS thread is gone\n"));
         }
         answer
     }
@@ -162,9 +187,16 @@ impl Drop for Worker {
         // a grace period) and exit by themselves: this may run on one of
         // them (the host frees an instance after its last completion).
         for thread in &self.threads {
-            let _ = thread.send(Msg::Shutdown);
+            let _ = thread.tx.send(Msg::Shutdown);
         }
     }
+}
+
+/// 503 with a plain-text reason.
+fn unavailable(reason: &'static str) -> Response {
+    Response::ok(reason)
+        .status(503)
+        .header("content-type", "text/plain")
 }
 
 export_instance!(Worker);

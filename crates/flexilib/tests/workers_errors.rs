@@ -33,9 +33,11 @@ fn start() -> (common::TempDir, common::Server) {
         &[
             ("app.js", APP),
             ("broken.js", BROKEN),
+            // A project of its own: modules come from its directory only.
+            ("limits/app.js", APP),
             (
                 "limits/wrangler.toml",
-                "name = \"limits\"\nmain = \"../app.js\"\n[limits]\ncpu_ms = 300\n",
+                "name = \"limits\"\nmain = \"app.js\"\n[limits]\ncpu_ms = 300\n",
             ),
         ],
         "/broken = worker:broken.js\n/limits = worker:limits/wrangler.toml threads=1 memory_mb=32\n/ = worker:app.js\n",

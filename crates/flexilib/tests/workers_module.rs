@@ -1,6 +1,7 @@
 //! Cloudflare Workers emulation, the module worker model: `fetch` sync and
 //! async, the request the worker sees, `ctx.waitUntil`,
-//! `passThroughOnException`, `scheduled` through `/__scheduled`, and
+//! `passThroughOnException`, `scheduled` through `/__scheduled` (on a
+//! route with `test_scheduled=1`), and
 //! timers that hold no handler slot.
 
 mod common;
@@ -55,7 +56,7 @@ fn start() -> (common::TempDir, common::Server) {
     let (dir, config) = worker_dir(
         "workers-module",
         &[("app.js", APP)],
-        "/ = worker:app.js threads=1\n",
+        "/ = worker:app.js threads=1 test_scheduled=1\n",
     );
     let server = ServerBuilder::new(&config)
         .env("SERVER_THREAD_COUNT", "2")

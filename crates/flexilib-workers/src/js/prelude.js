@@ -1631,8 +1631,14 @@
   let route = '';
   class ExecutionContext {
     constructor(id) { this._id = id; this._passThrough = false; }
+    // The request lives on (its timers and I/O too) until every promise
+    // given here has settled.
     waitUntil(p) {
-      Promise.resolve(p).catch((e) => N.log(3, 'Uncaught (in promise) ' + errorText(e)));
+      const id = this._id;
+      N.waitUntil(id, 1);
+      Promise.resolve(p)
+        .catch((e) => N.log(3, 'Uncaught (in promise) ' + errorText(e)))
+        .then(() => N.waitUntil(id, -1));
     }
     passThroughOnException() { this._passThrough = true; }
   }
@@ -1757,5 +1763,10 @@
       p[1](b === 'AbortError' || b === 'TimeoutError' ? new DOMException(a, b) : new E(a));
     }
   }
-  return { setup, handle, scheduled, fire: fireTimer, settle, errorText };
+  // Timers and ops of an ended request: they will never fire or settle.
+  function forget(timerIds, opIds) {
+    for (const t of timerIds) timerFns.delete(t);
+    for (const o of opIds) pending.delete(o);
+  }
+  return { setup, handle, scheduled, fire: fireTimer, settle, forget, errorText };
 });

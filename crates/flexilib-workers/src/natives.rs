@@ -1,0 +1,462 @@
+//! The native functions the prelude builds the Web APIs on: text and
+//! bytes, URLs, crypto, timers, answering (whole or streamed), outbound
+//! `fetch`, KV, and `waitUntil` bookkeeping.
+
+use std::cell::RefCell;
+use std::cmp::Reverse;
+use std::rc::Rc;
+use std::time::{Duration, Instant};
+
+use flexilib_sdk::{Response, WriteError};
+use rquickjs::{Array, Ctx, Exception, Function, Object, TypedArray, Value};
+
+use crate::engine::{answer_failed, internal_error, log, resource_limits, Msg, OpResult, Payload};
+use crate::fetch::Redirect;
+use crate::state::{Answer, Call, State};
+use crate::web;
+
+/// workerd's error for timers started outside a request.
+const GLOBAL_SCOPE: &str = "Disallowed operation called within global scope. Asynchronous I/O (ex: fetch() or connect()), setting a timeout, and generating random values are not allowed within global scope. To fix this error, perform this operation within a handler. https://developers.cloudflare.com/workers/runtime-apis/handlers/";
+
+/// A copy of a `Uint8Array`'s bytes.
+pub(crate) fn bytes_of(array: &TypedArray<'_, u8>) -> Vec<u8> {
+    // SAFETY: the slice borrowed from the engine is copied at once; no
+    // JavaScript runs while it is alive.
+    unsafe { array.as_bytes() }
+        .map(<[u8]>::to_vec)
+        .unwrap_or_default()
+}
+
+/// A body handed over by JavaScript: a string (sent as UTF-8), a
+/// `Uint8Array`, or nothing.
+fn body_bytes(value: &Value<'_>) -> rquickjs::Result<Vec<u8>> {
+    if let Some(text) = value.as_string() {
+        return Ok(text.to_string()?.into_bytes());
+    }
+    if value.is_null() || value.is_undefined() {
+        return Ok(Vec::new());
+    }
+    Ok(bytes_of(&TypedArray::<u8>::from_value(value.clone())?))
+}
+
+pub(crate) fn opt<'js, T: rquickjs::IntoJs<'js>>(
+    ctx: &Ctx<'js>,
+    value: Option<T>,
+) -> rquickjs::Result<Value<'js>> {
+    match value {
+        Some(value) => value.into_js(ctx),
+        None => Ok(Value::new_null(ctx.clone())),
+    }
+}
+
+fn id(number: f64) -> u64 {
+    if number.is_finite() && number >= 0.0 {
+        number as u64
+    } else {
+        0
+    }
+}
+
+fn sdk_response(status: u16, status_text: &str, flat: &[String], body: Vec<u8>) -> Response {
+    let mut response = Response::new().status(status).as_given();
+    if !status_text.is_empty() {
+        response = response.reason(status_text);
+    }
+    for pair in flat.chunks_exact(2) {
+        response.add_header(pair[0].clone(), pair[1].clone());
+    }
+    response.body(body)
+}
+
+fn type_error(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
+    Exception::throw_type(ctx, message)
+}
+
+/// The native functions the prelude builds the Web APIs on.
+pub(crate) fn natives<'js>(
+    ctx: &Ctx<'js>,
+    state: &Rc<RefCell<State>>,
+) -> rquickjs::Result<Object<'js>> {
+    let n = Object::new(ctx.clone())?;
+    let route = state.borrow().shared.config.route.clone();
+    macro_rules! native {
+        ($name:literal, $f:expr) => {
+            n.set($name, Function::new(ctx.clone(), $f)?.with_name($name)?)?;
+        };
+    }
+
+    native!("log", move |level: i32, text: String| {
+        let prefix = match level {
+            2 => "warn: ",
+            3 => "error: ",
+            _ => "",
+        };
+        log(&route, &format!("{prefix}{text}"));
+    });
+    let s = state.clone();
+    native!("now", move || s.borrow().started.elapsed().as_secs_f64()
+        * 1000.0);
+    native!("utf8Encode", |ctx: Ctx<'js>, text: String| {
+        TypedArray::<u8>::new(ctx, text.into_bytes())
+    });
+    native!("utf8Decode", |ctx: Ctx<'js>,
+                           bytes: TypedArray<'js, u8>,
+                           fatal: bool| {
+        let bytes = bytes_of(&bytes);
+        let text = if fatal {
+            String::from_utf8(bytes).ok()
+        } else {
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        };
+        opt(&ctx, text)
+    });
+    native!("btoa", |ctx: Ctx<'js>, text: String| opt(
+        &ctx,
+        web::btoa(&text)
+    ));
+    native!("atob", |ctx: Ctx<'js>, text: String| opt(
+        &ctx,
+        web::atob(&text)
+    ));
+    native!("base64UrlEncode", |bytes: TypedArray<'js, u8>| {
+        web::base64url_encode(&bytes_of(&bytes))
+    });
+    native!("base64UrlDecode", |ctx: Ctx<'js>, text: String| {
+        match web::base64url_decode(&text) {
+            Some(bytes) => {
+                Ok::<_, rquickjs::Error>(TypedArray::<u8>::new(ctx, bytes)?.into_value())
+            }
+            None => Ok(Value::new_null(ctx)),
+        }
+    });
+    native!("urlParse", |ctx: Ctx<'js>,
+                         input: String,
+                         base: Option<String>| {
+        opt(
+            &ctx,
+            web::url_parse(&input, base.as_deref()).map(|u| web::url_parts(&u)),
+        )
+    });
+    native!("urlSet", |ctx: Ctx<'js>,
+                       href: String,
+                       field: String,
+                       value: String| {
+        opt(
+            &ctx,
+            web::url_set(&href, &field, &value).map(|u| web::url_parts(&u)),
+        )
+    });
+    native!("formDecode", |text: String| web::form_decode(&text));
+    native!("formEncode", |flat: Vec<String>| web::form_encode(&flat));
+    native!("randomBytes", |ctx: Ctx<'js>, n: usize| {
+        TypedArray::<u8>::new(ctx, web::random_bytes(n.min(1 << 20)))
+    });
+    native!("uuid", web::uuid_v4);
+    native!("digest", |ctx: Ctx<'js>,
+                       algorithm: String,
+                       data: TypedArray<'js, u8>| {
+        let digest = web::digest(&algorithm, &bytes_of(&data))
+            .map_err(|e| type_error(&ctx, &e.to_string()))?;
+        TypedArray::<u8>::new(ctx, digest)
+    });
+    native!("hmac", |ctx: Ctx<'js>,
+                     algorithm: String,
+                     key: TypedArray<'js, u8>,
+                     data: TypedArray<'js, u8>| {
+        let mac = web::hmac(&algorithm, &bytes_of(&key), &bytes_of(&data))
+            .map_err(|e| type_error(&ctx, &e.to_string()))?;
+        TypedArray::<u8>::new(ctx, mac)
+    });
+    native!(
+        "timingSafeEqual",
+        |a: TypedArray<'js, u8>, b: TypedArray<'js, u8>| {
+            web::timing_safe_equal(&bytes_of(&a), &bytes_of(&b))
+        }
+    );
+    native!("multipart", |ctx: Ctx<'js>,
+                          body: TypedArray<'js, u8>,
+                          boundary: String| {
+        let parts = web::multipart(bytes_of(&body), &boundary)
+            .map_err(|e| type_error(&ctx, &format!("Failed to parse body as FormData: {e}")))?;
+        let flat = Array::new(ctx.clone())?;
+        for (i, part) in parts.into_iter().enumerate() {
+            flat.set(i * 4, part.name)?;
+            flat.set(i * 4 + 1, opt(&ctx, part.filename)?)?;
+            flat.set(i * 4 + 2, opt(&ctx, part.content_type)?)?;
+            flat.set(i * 4 + 3, TypedArray::<u8>::new(ctx.clone(), part.data)?)?;
+        }
+        Ok::<_, rquickjs::Error>(flat)
+    });
+
+    // Timers.
+    let s = state.clone();
+    native!("timerStart", move |ctx: Ctx<'js>, timer: f64, ms: f64| {
+        let mut state = s.borrow_mut();
+        if state.current == 0 {
+            return Err(Exception::throw_message(&ctx, GLOBAL_SCOPE));
+        }
+        // A timer set by an ended request (its leftover microtasks) never fires.
+        if state.may_start() {
+            let delay = Duration::from_secs_f64((ms.max(0.0) / 1000.0).min(1e9));
+            let at = Instant::now() + delay;
+            let owner = state.current;
+            state.timers.push(Reverse((at, id(timer))));
+            state.timer_owner.insert(id(timer), owner);
+        }
+        Ok(())
+    });
+    let s = state.clone();
+    native!("timerCancel", move |timer: f64| {
+        s.borrow_mut().timer_owner.remove(&id(timer));
+    });
+
+    // Answering.
+    let s = state.clone();
+    native!("respond", move |call: f64,
+                             status: u16,
+                             status_text: String,
+                             flat: Vec<String>,
+                             body: Value<'js>| {
+        let call = id(call);
+        let taken = s.borrow_mut().take_answer(call);
+        let result = match taken {
+            Some(Answer::Pending(responder)) => body_bytes(&body).map(|body| {
+                responder.complete(sdk_response(status, &status_text, &flat, body));
+            }),
+            _ => Ok(()),
+        };
+        s.borrow_mut().finish_if_done(call);
+        result
+    });
+    let s = state.clone();
+    native!(
+        "respondStream",
+        move |call: f64, status: u16, status_text: String, flat: Vec<String>| {
+            let call = id(call);
+            let taken = s.borrow_mut().take_answer(call);
+            if let Some(Answer::Pending(responder)) = taken {
+                let head = sdk_response(status, &status_text, &flat, Vec::new());
+                if let Some(writer) = responder.stream(head) {
+                    if let Some(live) = s.borrow_mut().calls.get_mut(&call) {
+                        live.answer = Some(Answer::Streaming(writer));
+                        live.answered_at = None;
+                    }
+                }
+            }
+            s.borrow_mut().finish_if_done(call);
+        }
+    );
+    let s = state.clone();
+    native!("write", move |call: f64, chunk: TypedArray<'js, u8>| {
+        let state = s.borrow();
+        let Some(Call {
+            answer: Some(Answer::Streaming(writer)),
+            ..
+        }) = state.calls.get(&id(call))
+        else {
+            return 2;
+        };
+        match writer.try_write(&bytes_of(&chunk)) {
+            Ok(()) => 0,
+            Err(WriteError::Full) => 1,
+            Err(WriteError::Closed) => 2,
+        }
+    });
+    let s = state.clone();
+    native!("onWritable", move |op: f64, call: f64| {
+        let op = id(op);
+        let mut state = s.borrow_mut();
+        if !state.may_start() {
+            return;
+        }
+        let current = state.current;
+        state.ops.insert(op, current);
+        let tx = state.tx.clone();
+        let generation = state.generation;
+        let notify = move || {
+            let _ = tx.send(Msg::Done(generation, op, OpResult::Ok(Payload::Undefined)));
+        };
+        match state.calls.get(&id(call)) {
+            Some(Call {
+                answer: Some(Answer::Streaming(writer)),
+                ..
+            }) => writer.on_writable(notify),
+            _ => notify(),
+        }
+    });
+    let s = state.clone();
+    native!("end", move |call: f64, ok: bool| {
+        let call = id(call);
+        let taken = s.borrow_mut().take_answer(call);
+        if let Some(Answer::Streaming(writer)) = taken {
+            if ok {
+                writer.finish();
+            }
+        }
+        s.borrow_mut().finish_if_done(call);
+    });
+    let s = state.clone();
+    native!("waitUntil", move |call: f64, delta: i32| {
+        let call = id(call);
+        let mut state = s.borrow_mut();
+        if let Some(live) = state.calls.get_mut(&call) {
+            live.waits = if delta > 0 {
+                live.waits.saturating_add(1)
+            } else {
+                live.waits.saturating_sub(1)
+            };
+            state.finish_if_done(call);
+        }
+    });
+    let s = state.clone();
+    let route = state.borrow().shared.config.route.clone();
+    let memory_mb = state.borrow().shared.config.memory_limit / (1024 * 1024);
+    native!("fail", move |ctx: Ctx<'js>, call: f64, text: String| {
+        if text.starts_with("InternalError: out of memory") {
+            // As production: the isolate's memory limit is a resource
+            // limit (503), not the script's own error.
+            log(
+                &route,
+                &format!(
+                    "Error: Worker exceeded memory limit ({memory_mb} MB): the request was stopped"
+                ),
+            );
+            answer_failed(&s, id(call), resource_limits());
+        } else {
+            log(&route, &format!("Uncaught {text}"));
+            answer_failed(&s, id(call), internal_error());
+        }
+        ctx.run_gc();
+    });
+
+    // Outbound fetch.
+    let s = state.clone();
+    native!("fetch", move |ctx: Ctx<'js>,
+                           op: f64,
+                           method: String,
+                           url: String,
+                           flat: Vec<String>,
+                           body: Option<TypedArray<'js, u8>>,
+                           redirect: String| {
+        let url = url::Url::parse(&url)
+            .map_err(|_| type_error(&ctx, &format!("Fetch API cannot load: {url}")))?;
+        let redirect = match redirect.as_str() {
+            "manual" => Redirect::Manual,
+            "error" => Redirect::Error,
+            _ => Redirect::Follow,
+        };
+        let body = body.map(|b| bytes_of(&b));
+        let mut state = s.borrow_mut();
+        let client = state.shared.client.clone();
+        state.spawn(id(op), async move {
+            match crate::fetch::fetch(client, method, url, flat, body, redirect).await {
+                Ok(head) => OpResult::Ok(Payload::Head(head)),
+                Err(e) => OpResult::Err("TypeError", e.to_string()),
+            }
+        });
+        Ok::<_, rquickjs::Error>(())
+    });
+    let s = state.clone();
+    native!("bodyRead", move |op: f64, body: f64| {
+        let (op, body) = (id(op), id(body));
+        let mut state = s.borrow_mut();
+        match state.bodies.remove(&body).map(|(_, rx)| rx) {
+            Some(mut rx) => state.spawn(op, async move {
+                match rx.recv().await {
+                    Some(Ok(chunk)) => OpResult::Ok(Payload::Chunk(body, rx, Some(chunk))),
+                    Some(Err(e)) => OpResult::Err("TypeError", e),
+                    None => OpResult::Ok(Payload::Chunk(body, rx, None)),
+                }
+            }),
+            None => state.spawn(op, async { OpResult::Ok(Payload::Null) }),
+        }
+    });
+    let s = state.clone();
+    native!("bodyCancel", move |body: f64| {
+        s.borrow_mut().bodies.remove(&id(body));
+    });
+    let s = state.clone();
+    native!("opCancel", move |op: f64| {
+        s.borrow_mut().ops.remove(&id(op));
+    });
+
+    // KV.
+    let kv_store = |ctx: &Ctx<'js>, state: &Rc<RefCell<State>>, ns: usize| {
+        state
+            .borrow()
+            .shared
+            .kv
+            .get(ns)
+            .cloned()
+            .ok_or_else(|| type_error(ctx, "unknown KV namespace"))
+    };
+    let s = state.clone();
+    native!("kvGet", move |ctx: Ctx<'js>,
+                           op: f64,
+                           ns: usize,
+                           key: String| {
+        let store = kv_store(&ctx, &s, ns)?;
+        s.borrow_mut()
+            .spawn_blocking(id(op), move || match store.get(&key) {
+                Ok(Some((value, metadata))) => OpResult::Ok(Payload::Entry(value, metadata)),
+                Ok(None) => OpResult::Ok(Payload::Null),
+                Err(e) => OpResult::Err("Error", e.to_string()),
+            });
+        Ok::<_, rquickjs::Error>(())
+    });
+    let s = state.clone();
+    native!(
+        "kvPut",
+        move |ctx: Ctx<'js>,
+              op: f64,
+              ns: usize,
+              key: String,
+              value: TypedArray<'js, u8>,
+              expiration: f64,
+              metadata: Option<String>| {
+            let store = kv_store(&ctx, &s, ns)?;
+            let value = bytes_of(&value);
+            let expiration = if expiration.is_finite() {
+                expiration as i64
+            } else {
+                0
+            };
+            s.borrow_mut().spawn_blocking(id(op), move || {
+                match store.put(&key, &value, expiration, metadata.as_deref()) {
+                    Ok(()) => OpResult::Ok(Payload::Undefined),
+                    Err(e) => OpResult::Err("Error", e.to_string()),
+                }
+            });
+            Ok::<_, rquickjs::Error>(())
+        }
+    );
+    let s = state.clone();
+    native!("kvDelete", move |ctx: Ctx<'js>,
+                              op: f64,
+                              ns: usize,
+                              key: String| {
+        let store = kv_store(&ctx, &s, ns)?;
+        s.borrow_mut()
+            .spawn_blocking(id(op), move || match store.delete(&key) {
+                Ok(()) => OpResult::Ok(Payload::Undefined),
+                Err(e) => OpResult::Err("Error", e.to_string()),
+            });
+        Ok::<_, rquickjs::Error>(())
+    });
+    let s = state.clone();
+    native!("kvList", move |ctx: Ctx<'js>,
+                            op: f64,
+                            ns: usize,
+                            prefix: String,
+                            limit: usize,
+                            cursor: String| {
+        let store = kv_store(&ctx, &s, ns)?;
+        s.borrow_mut()
+            .spawn_blocking(id(op), move || match store.list(&prefix, limit, &cursor) {
+                Ok(json) => OpResult::Ok(Payload::Text(json)),
+                Err(e) => OpResult::Err("Error", e.to_string()),
+            });
+        Ok::<_, rquickjs::Error>(())
+    });
+    Ok(n)
+}
