@@ -95,6 +95,96 @@ struct flexilib_request {
 
 struct flexilib_host;
 
+/* ---- Small helpers for the common reads (inline, no host call) ---- */
+
+/* ASCII lowercase of c. */
+static inline char flexilib_ascii_lower(char c)
+{
+    return (c >= 'A' && c <= 'Z') ? (char)(c - 'A' + 'a') : c;
+}
+
+/* The value of the first request header called `name` (compared ASCII
+ * case-insensitively; `name` is NUL-terminated), its length in *len;
+ * NULL (and *len 0) if there is none. Not NUL-terminated: it points into
+ * the request, valid during the call. */
+static inline const char *flexilib_header_value(const struct flexilib_request *req,
+                                                const char *name, size_t *len)
+{
+    size_t name_len = 0;
+    while (name[name_len] != '\0')
+        name_len++;
+    *len = 0;
+    for (size_t i = 0; req->headers != NULL && i < req->headers_len; i++) {
+        const struct flexilib_header *h = &req->headers[i];
+        if (h->name_len != name_len || h->name_ptr == NULL)
+            continue;
+        size_t j = 0;
+        while (j < name_len &&
+               flexilib_ascii_lower(h->name_ptr[j]) == flexilib_ascii_lower(name[j]))
+            j++;
+        if (j == name_len) {
+            *len = h->value_len;
+            return h->value_ptr;
+        }
+    }
+    return NULL;
+}
+
+/* The value of the first query parameter called `name` (NUL-terminated,
+ * compared exactly) in req->target (`/path?a=1&b=x`), its length in *len;
+ * NULL (and *len 0) if there is none. `?a` and `?a=` give an empty value.
+ * The value is as sent: still percent-encoded (`%20`, `+`). It points
+ * into the request, valid during the call. */
+static inline const char *flexilib_query_param(const struct flexilib_request *req,
+                                               const char *name, size_t *len)
+{
+    size_t name_len = 0;
+    while (name[name_len] != '\0')
+        name_len++;
+    *len = 0;
+    const char *p = req->target;
+    const char *end = req->target + req->target_len;
+    while (p < end && *p != '?')
+        p++;
+    while (p < end) {
+        p++; /* past '?' or '&' */
+        const char *key = p;
+        while (p < end && *p != '=' && *p != '&' && *p != '#')
+            p++;
+        size_t key_len = (size_t)(p - key);
+        const char *value = p;
+        if (p < end && *p == '=')
+            value = ++p;
+        while (p < end && *p != '&' && *p != '#')
+            p++;
+        if (key_len == name_len) {
+            size_t j = 0;
+            while (j < name_len && key[j] == name[j])
+                j++;
+            if (j == name_len) {
+                *len = (size_t)(p - value);
+                return value;
+            }
+        }
+        if (p < end && *p == '#')
+            break;
+    }
+    return NULL;
+}
+
+/* len bytes of src copied into the request arena (ABI >= 1), or NULL when
+ * out of memory. For response bodies and header values built per request. */
+static inline char *flexilib_copy(struct flexilib_request *req, const char *src, size_t len)
+{
+    static char empty;
+    if (len == 0)
+        return &empty;
+    char *dst = (char *)req->alloc(req->arena, len, 1);
+    for (size_t i = 0; dst != NULL && i < len; i++)
+        dst[i] = src[i];
+    return dst;
+}
+
 struct flexilib_response {
     char *ptr;               /* body                                    */
     size_t len;

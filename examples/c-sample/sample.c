@@ -10,20 +10,21 @@
  *                  Content-Type (the server adds text/plain)
  *   x-json         body {"lang":"c"}, Content-Type: application/json
  *   x-reason: TEXT status 299 with reason phrase TEXT
+ *   x-query: NAME  body: the raw value of query parameter NAME
+ *                  (404 "no NAME" without one)
  *   x-null         returns NULL (the server answers 500)
  * Every response carries "X-Lang: C".
  *
  * All returned memory comes from req->alloc(req->arena, ...): it is released
  * by the server after it copied the response, so nothing is freed here.
- * Only the project header is included besides the C library's own.
+ * Only the project header is included besides the C library's own; its
+ * inline helpers do the reads (flexilib_header_value, flexilib_query_param)
+ * and the arena copies (flexilib_copy).
  */
-#define _POSIX_C_SOURCE 200809L /* strncasecmp under strict -std=c11 */
-
 #include "flexilib.h"
 
 #include <stdatomic.h>
 #include <string.h>
-#include <strings.h>
 
 /* The host ABI version passed to flexilib_init (0: not called, i.e. an old
  * host whose requests lack the alloc/arena fields). */
@@ -43,22 +44,6 @@ void request_deinit(void)
     atomic_fetch_add_explicit(&deinit_calls, 1, memory_order_relaxed);
 }
 
-/* The first header called `name` (ASCII case-insensitive), or NULL. */
-static const struct flexilib_header *
-find_header(const struct flexilib_request *req, const char *name)
-{
-    size_t name_len = strlen(name);
-    if (req->headers == NULL)
-        return NULL;
-    for (size_t i = 0; i < req->headers_len; i++) {
-        const struct flexilib_header *h = &req->headers[i];
-        if (h->name_len == name_len && h->name_ptr != NULL &&
-            strncasecmp(h->name_ptr, name, name_len) == 0)
-            return h;
-    }
-    return NULL;
-}
-
 /* Request-scoped memory; NULL on failure. Zero bytes are not requested from
  * the host: a pointer to a static byte is returned instead. */
 static void *arena_alloc(struct flexilib_request *req, size_t size,
@@ -70,24 +55,14 @@ static void *arena_alloc(struct flexilib_request *req, size_t size,
     return req->alloc(req->arena, size, align);
 }
 
-/* Copies len bytes into the arena; NULL on failure. */
-static char *arena_copy(struct flexilib_request *req, const char *src,
-                        size_t len)
-{
-    char *dst = arena_alloc(req, len, 1);
-    if (dst != NULL && len > 0)
-        memcpy(dst, src, len);
-    return dst;
-}
-
 /* Fills header *h with arena copies of name and value; 0 on failure. */
 static int set_header(struct flexilib_request *req, struct flexilib_header *h,
                       const char *name, const char *value, size_t value_len)
 {
     h->name_len = strlen(name);
-    h->name_ptr = arena_copy(req, name, h->name_len);
+    h->name_ptr = flexilib_copy(req, name, h->name_len);
     h->value_len = value_len;
-    h->value_ptr = arena_copy(req, value, value_len);
+    h->value_ptr = flexilib_copy(req, value, value_len);
     return h->name_ptr != NULL && h->value_ptr != NULL;
 }
 
@@ -142,7 +117,8 @@ struct flexilib_response *handle_request(struct flexilib_request *req)
     if (req == NULL || atomic_load(&host_abi_version) < 1 ||
         req->abi_version < 1 || req->alloc == NULL)
         return NULL;
-    if (find_header(req, "x-null") != NULL)
+    size_t len;
+    if (flexilib_header_value(req, "x-null", &len) != NULL)
         return NULL;
 
     struct flexilib_response *resp =
@@ -159,25 +135,44 @@ struct flexilib_response *handle_request(struct flexilib_request *req)
                     sizeof lang - 1))
         return NULL;
 
-    if (find_header(req, "x-json") != NULL) {
+    const char *query_name = flexilib_header_value(req, "x-query", &len);
+    if (query_name != NULL) {
+        /* The header's value is not NUL-terminated: copy it to one. */
+        char name[64];
+        if (len >= sizeof name)
+            len = sizeof name - 1;
+        memcpy(name, query_name, len);
+        name[len] = '\0';
+        size_t value_len;
+        const char *value = flexilib_query_param(req, name, &value_len);
+        if (value == NULL) {
+            static const char none[] = "no such query parameter";
+            resp->status = 404;
+            value = none;
+            value_len = sizeof none - 1;
+        }
+        resp->len = value_len;
+        resp->ptr = flexilib_copy(req, value, value_len);
+    } else if (flexilib_header_value(req, "x-json", &len) != NULL) {
         static const char json[] = "{\"lang\":\"c\"}";
         static const char type[] = "application/json";
         if (!set_header(req, &headers[resp->headers_len++], "Content-Type",
                         type, sizeof type - 1))
             return NULL;
         resp->len = sizeof json - 1;
-        resp->ptr = arena_copy(req, json, resp->len);
+        resp->ptr = flexilib_copy(req, json, resp->len);
     } else {
         resp->ptr = hello_body(req, &resp->len);
     }
     if (resp->ptr == NULL)
         return NULL;
 
-    const struct flexilib_header *reason = find_header(req, "x-reason");
+    size_t reason_len;
+    const char *reason = flexilib_header_value(req, "x-reason", &reason_len);
     if (reason != NULL) {
         resp->status = 299;
-        resp->reason_len = reason->value_len;
-        resp->reason_ptr = arena_copy(req, reason->value_ptr, reason->value_len);
+        resp->reason_len = reason_len;
+        resp->reason_ptr = flexilib_copy(req, reason, reason_len);
         if (resp->reason_ptr == NULL)
             return NULL;
     }

@@ -106,4 +106,17 @@ fn c_example_through_the_header_only() {
 
     let null = server.get("/c", &[("x-null", "1")]);
     assert_eq!(null.status, 500);
+
+    // The header's inline helpers: a query parameter by name, raw.
+    for (target, name, status, body) in [
+        ("/c?a=1&name=Ada%20L&b", "name", 200, "Ada%20L"),
+        ("/c?a=1&name=Ada&b", "b", 200, ""),
+        ("/c?first&x=2#frag", "x", 200, "2"),
+        ("/c?ab=1", "a", 404, "no such query parameter"),
+        ("/c", "a", 404, "no such query parameter"),
+    ] {
+        let response = server.get(target, &[("X-Query", name)]);
+        assert_eq!(response.status, status, "{target} {name}");
+        assert_eq!(response.text(), body, "{target} {name}");
+    }
 }
