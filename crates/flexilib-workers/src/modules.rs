@@ -11,14 +11,20 @@
 //! blocking (`O_NONBLOCK`: a FIFO answers at once), must be regular files
 //! once open, and are read up to [`MAX_MODULE_BYTES`].
 //!
+//! A module is read once per instance: every isolate of the instance
+//! (each thread's, and one built afresh after a reset) compiles the same
+//! source, even if the file changed since (a change builds a new instance).
+//!
 //! Package imports (`node_modules`) are a later addition: they belong in
 //! [`Project::resolve`].
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{File, FileType, OpenOptions};
 use std::io::Read as _;
 use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The largest module file read (10 MiB, Cloudflare's limit for a whole
 /// paid-plan worker).
@@ -65,11 +71,13 @@ pub enum ModuleError {
     },
 }
 
-/// A worker's project directory.
+/// A worker's project directory, and the modules read from it.
 #[derive(Debug, Clone)]
 pub struct Project {
     /// Canonical.
     root: PathBuf,
+    /// Sources read, by canonical path (shared by the clones).
+    sources: Arc<Mutex<HashMap<PathBuf, Arc<Vec<u8>>>>>,
 }
 
 impl Project {
@@ -79,7 +87,10 @@ impl Project {
             dir: dir.to_path_buf(),
             source,
         })?;
-        Ok(Project { root })
+        Ok(Project {
+            root,
+            sources: Arc::default(),
+        })
     }
 
     /// The canonical project directory.
@@ -140,9 +151,29 @@ impl Project {
         Ok(())
     }
 
-    /// Reads module `path` (a canonical path from [`Project::resolve`]),
-    /// checking again what was actually opened.
+    /// The source of module `path` (a canonical path from
+    /// [`Project::resolve`]): as first read by this instance, or read now.
     pub fn read(&self, path: &Path) -> Result<Vec<u8>, ModuleError> {
+        let cached = self
+            .sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .cloned();
+        if let Some(source) = cached {
+            return Ok(source.to_vec());
+        }
+        let source = self.read_file(path)?;
+        self.sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(path.to_path_buf(), Arc::new(source.clone()));
+        Ok(source)
+    }
+
+    /// Reads module `path` from its file, checking again what was actually
+    /// opened.
+    fn read_file(&self, path: &Path) -> Result<Vec<u8>, ModuleError> {
         let shown = self.shown(path);
         self.check(path, &shown)?;
         let (file, metadata) = open_regular(path).map_err(|e| match e {
@@ -315,6 +346,12 @@ mod tests {
         let root = project.root().to_path_buf();
         assert_eq!(
             project.read(&root.join("lib/a.mjs")).expect("read"),
+            b"export const a = 1;\n"
+        );
+        // Read once: a later edit is for the next instance.
+        std::fs::write(root.join("lib/a.mjs"), "export const a = 2;\n").expect("write");
+        assert_eq!(
+            project.clone().read(&root.join("lib/a.mjs")).expect("read"),
             b"export const a = 1;\n"
         );
         assert!(matches!(

@@ -274,6 +274,27 @@ fn a_finished_requests_timers_are_cancelled_and_a_timer_storm_is_stopped() {
     assert_eq!(then_fine(&server, "/fine").text(), "fine");
 }
 
+#[test]
+fn a_reset_runtime_loads_the_instances_code_even_after_a_broken_edit() {
+    let (dir, server) = storms();
+    assert_eq!(server.get("/fine", &[]).text(), "fine");
+    // The edit does not build (the old instance keeps serving); the reset
+    // that follows must not pick the broken file up.
+    common::replace_file(&dir, "index.js", "export default { fetch( {\n");
+    server
+        .stderr
+        .wait_for(Duration::from_secs(10), |l| l.contains("SyntaxError"))
+        .expect("the broken edit is logged");
+    then_fine(&server, "/micro");
+    server
+        .stderr
+        .wait_for(Duration::from_secs(10), |l| {
+            l.contains("JS runtime was reset")
+        })
+        .expect("the reset is logged");
+    assert_eq!(server.get("/fine", &[]).text(), "fine");
+}
+
 const SPIN: &str = r#"
 export default {
   fetch(request) {
