@@ -135,9 +135,14 @@ struct WranglerTriggers {
     crons: Vec<String>,
 }
 
+/// The largest `wrangler.toml` or `.dev.vars` read (1 MiB).
+const MAX_CONFIG_BYTES: u64 = 1024 * 1024;
+
+/// Reads a configuration file: a regular file, opened without blocking,
+/// at most [`MAX_CONFIG_BYTES`].
 fn read(path: &Path, files: &mut Vec<PathBuf>) -> Result<String, ConfigError> {
     files.push(path.to_path_buf());
-    std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+    crate::modules::read_text(path, MAX_CONFIG_BYTES).map_err(|source| ConfigError::Read {
         path: path.to_path_buf(),
         source,
     })
@@ -213,11 +218,9 @@ impl WorkerConfig {
         let dev_vars = base.join(".dev.vars");
         files.push(dev_vars.clone());
         if dev_vars.exists() {
-            let iter = dotenvy::from_path_iter(&dev_vars).map_err(|e| ConfigError::DevVars {
-                path: dev_vars.clone(),
-                message: e.to_string(),
-            })?;
-            for item in iter {
+            // Already named in `files` above.
+            let text = read(&dev_vars, &mut Vec::new())?;
+            for item in dotenvy::from_read_iter(text.as_bytes()) {
                 let (name, value) = item.map_err(|e| ConfigError::DevVars {
                     path: dev_vars.clone(),
                     message: e.to_string(),

@@ -11,14 +11,20 @@
 //! blocking (`O_NONBLOCK`: a FIFO answers at once), must be regular files
 //! once open, and are read up to [`MAX_MODULE_BYTES`].
 //!
+//! A module is read once per instance: every isolate of the instance
+//! (each thread's, and one built afresh after a reset) compiles the same
+//! source, even if the file changed since (a change builds a new instance).
+//!
 //! Package imports (`node_modules`) are a later addition: they belong in
 //! [`Project::resolve`].
 
+use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{File, FileType, OpenOptions};
 use std::io::Read as _;
 use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 /// The largest module file read (10 MiB, Cloudflare's limit for a whole
 /// paid-plan worker).
@@ -65,11 +71,13 @@ pub enum ModuleError {
     },
 }
 
-/// A worker's project directory.
+/// A worker's project directory, and the modules read from it.
 #[derive(Debug, Clone)]
 pub struct Project {
     /// Canonical.
     root: PathBuf,
+    /// Sources read, by canonical path (shared by the clones).
+    sources: Arc<Mutex<HashMap<PathBuf, Arc<Vec<u8>>>>>,
 }
 
 impl Project {
@@ -79,7 +87,10 @@ impl Project {
             dir: dir.to_path_buf(),
             source,
         })?;
-        Ok(Project { root })
+        Ok(Project {
+            root,
+            sources: Arc::default(),
+        })
     }
 
     /// The canonical project directory.
@@ -140,25 +151,38 @@ impl Project {
         Ok(())
     }
 
-    /// Reads module `path` (a canonical path from [`Project::resolve`]),
-    /// checking again what was actually opened.
+    /// The source of module `path` (a canonical path from
+    /// [`Project::resolve`]): as first read by this instance, or read now.
     pub fn read(&self, path: &Path) -> Result<Vec<u8>, ModuleError> {
+        let cached = self
+            .sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(path)
+            .cloned();
+        if let Some(source) = cached {
+            return Ok(source.to_vec());
+        }
+        let source = self.read_file(path)?;
+        self.sources
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(path.to_path_buf(), Arc::new(source.clone()));
+        Ok(source)
+    }
+
+    /// Reads module `path` from its file, checking again what was actually
+    /// opened.
+    fn read_file(&self, path: &Path) -> Result<Vec<u8>, ModuleError> {
         let shown = self.shown(path);
         self.check(path, &shown)?;
-        let file = OpenOptions::new()
-            .read(true)
-            .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
-            .open(path)
-            .map_err(|e| match e.kind() {
-                std::io::ErrorKind::NotFound => ModuleError::NotFound(shown.clone()),
-                _ => ModuleError::Io(shown.clone(), e),
-            })?;
-        let metadata = file
-            .metadata()
-            .map_err(|e| ModuleError::Io(shown.clone(), e))?;
-        if let Some(what) = not_regular(metadata.file_type()) {
-            return Err(ModuleError::NotRegular(shown, what));
-        }
+        let (file, metadata) = open_regular(path).map_err(|e| match e {
+            OpenError::NotRegular(what) => ModuleError::NotRegular(shown.clone(), what),
+            OpenError::Io(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                ModuleError::NotFound(shown.clone())
+            }
+            OpenError::Io(e) => ModuleError::Io(shown.clone(), e),
+        })?;
         // A directory on the way may have been replaced by a link since
         // `resolve`: where the open file really is decides.
         if let Some(real) = opened_path(&file) {
@@ -178,6 +202,55 @@ impl Project {
         }
         Ok(source)
     }
+}
+
+/// Why [`open_regular`] failed.
+#[derive(Debug, thiserror::Error)]
+pub enum OpenError {
+    /// A directory, FIFO, device or socket.
+    #[error("not a regular file ({0})")]
+    NotRegular(&'static str),
+    /// The file system said no.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+/// Opens `path` for reading if it is a regular file (symbolic links
+/// followed), without blocking: its type is checked before opening (so
+/// nothing else is opened), the open is `O_NONBLOCK` (a FIFO swapped in
+/// between opens at once) and the type of what was opened is checked
+/// again. Returns the file and its metadata.
+pub fn open_regular(path: &Path) -> Result<(File, std::fs::Metadata), OpenError> {
+    if let Some(what) = not_regular(std::fs::metadata(path)?.file_type()) {
+        return Err(OpenError::NotRegular(what));
+    }
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOCTTY)
+        .open(path)?;
+    let metadata = file.metadata()?;
+    if let Some(what) = not_regular(metadata.file_type()) {
+        return Err(OpenError::NotRegular(what));
+    }
+    Ok((file, metadata))
+}
+
+/// Reads the regular file `path` (see [`open_regular`]) as UTF-8, up to
+/// `limit` bytes (more is an error).
+pub fn read_text(path: &Path, limit: u64) -> std::io::Result<String> {
+    let (file, _) = open_regular(path).map_err(|e| match e {
+        OpenError::Io(e) => e,
+        other => std::io::Error::new(std::io::ErrorKind::InvalidInput, other.to_string()),
+    })?;
+    let mut text = String::new();
+    file.take(limit + 1).read_to_string(&mut text)?;
+    if text.len() as u64 > limit {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("larger than {limit} bytes"),
+        ));
+    }
+    Ok(text)
 }
 
 /// What a file is, if it is not a regular file.
@@ -275,6 +348,12 @@ mod tests {
             project.read(&root.join("lib/a.mjs")).expect("read"),
             b"export const a = 1;\n"
         );
+        // Read once: a later edit is for the next instance.
+        std::fs::write(root.join("lib/a.mjs"), "export const a = 2;\n").expect("write");
+        assert_eq!(
+            project.clone().read(&root.join("lib/a.mjs")).expect("read"),
+            b"export const a = 1;\n"
+        );
         assert!(matches!(
             project.read(&dir.join("outside.js")),
             Err(ModuleError::Outside(_))
@@ -287,6 +366,21 @@ mod tests {
         let big = root.join("big.js");
         std::fs::write(&big, vec![b' '; MAX_MODULE_BYTES as usize + 1]).expect("write");
         assert!(matches!(project.read(&big), Err(ModuleError::TooLarge(_))));
+        let fifo = root.join("fifo.js");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo");
+        assert!(matches!(
+            project.read(&fifo),
+            Err(ModuleError::NotRegular(_, "a FIFO"))
+        ));
+        assert!(matches!(
+            read_text(&fifo, 10).map_err(|e| e.to_string()),
+            Err(e) if e == "not a regular file (a FIFO)"
+        ));
+        assert!(
+            read_text(&root.join("index.js"), 5).is_err(),
+            "over the limit"
+        );
         let message = project
             .read(&root.join("nope.js"))
             .expect_err("missing")

@@ -274,6 +274,85 @@ fn a_finished_requests_timers_are_cancelled_and_a_timer_storm_is_stopped() {
     assert_eq!(then_fine(&server, "/fine").text(), "fine");
 }
 
+#[test]
+fn a_reset_runtime_loads_the_instances_code_even_after_a_broken_edit() {
+    let (dir, server) = storms();
+    assert_eq!(server.get("/fine", &[]).text(), "fine");
+    // The edit does not build (the old instance keeps serving); the reset
+    // that follows must not pick the broken file up.
+    common::replace_file(&dir, "index.js", "export default { fetch( {\n");
+    server
+        .stderr
+        .wait_for(Duration::from_secs(10), |l| l.contains("SyntaxError"))
+        .expect("the broken edit is logged");
+    then_fine(&server, "/micro");
+    server
+        .stderr
+        .wait_for(Duration::from_secs(10), |l| {
+            l.contains("JS runtime was reset")
+        })
+        .expect("the reset is logged");
+    assert_eq!(server.get("/fine", &[]).text(), "fine");
+}
+
+const LINGER: &str = r#"
+let ticks = 0;
+export default {
+  async fetch(request, env, ctx) {
+    const path = new URL(request.url).pathname;
+    if (path === '/linger') {
+      setInterval(() => { ticks += 1; }, 50);
+      ctx.waitUntil(new Promise(() => {}));
+      return new Response('lingering');
+    }
+    if (path === '/ticks') return new Response(String(ticks));
+    if (path === '/pause') {
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      return new Response('paused');
+    }
+    return new Response('fine');
+  },
+};
+"#;
+
+#[test]
+fn wait_until_work_is_cancelled_30_s_after_the_response() {
+    let (_dir, config) = worker_dir(
+        "workers-sandbox-linger",
+        &[("index.js", LINGER), ("global.js", "setTimeout(() => {}, 10);\nexport default { fetch() { return new Response('x'); } };\n")],
+        "/global = worker:global.js\n/ = worker:index.js threads=1\n",
+    );
+    let server = ServerBuilder::new(&config)
+        .env("SERVER_THREAD_COUNT", "2")
+        .start();
+    // As on workerd, no timer in global scope.
+    assert!(server.get("/global", &[]).status >= 500);
+    server
+        .stderr
+        .wait_for(Duration::from_secs(10), |l| {
+            l.contains("Disallowed operation called within global scope")
+        })
+        .expect("the global-scope timer is refused");
+
+    assert_eq!(server.get("/linger", &[]).text(), "lingering");
+    // While its waitUntil promise is pending, the request's timers run.
+    assert_eq!(server.get("/pause", &[]).text(), "paused");
+    assert_ne!(server.get("/ticks", &[]).text(), "0");
+    server
+        .stderr
+        .wait_for(Duration::from_secs(45), |l| {
+            l.contains("waitUntil() work still running 30 s after the response was cancelled")
+        })
+        .expect("the lingering request is ended");
+    let ticks = server.get("/ticks", &[]).text();
+    assert_eq!(server.get("/pause", &[]).text(), "paused");
+    assert_eq!(
+        server.get("/ticks", &[]).text(),
+        ticks,
+        "its interval is cancelled"
+    );
+}
+
 const SPIN: &str = r#"
 export default {
   fetch(request) {
