@@ -20,6 +20,9 @@ const MAX_RESERVED_IO_THREADS: u64 = 64;
 const MAX_PREALLOCATION_KB: u64 = 256 * 1024;
 /// Largest arena retained between requests in KiB (`ARENA_RETAIN_KB`): 1 GiB.
 const MAX_RETAIN_KB: u64 = 1024 * 1024;
+/// Default connection cap (`MAX_CONNECTIONS`), if the open file limit
+/// allows it.
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Largest request body (`MAX_BODY_BYTES`): 1 GiB.
 const MAX_BODY_BYTES: u64 = 1 << 30;
 
@@ -104,6 +107,15 @@ pub struct Settings {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024,
           value_parser = clap::value_parser!(u64).range(0..=MAX_BODY_BYTES))]
     pub max_body_bytes: u64,
+
+    /// Most client connections open at once on the public listener (1 to
+    /// 10,000,000). At the cap, a keep-alive connection idle for 100 ms or
+    /// more is closed to make room; with none idle, the newcomer gets 503.
+    /// Default: 10,000, or half the open file limit if that is lower (a
+    /// proxied request holds a second descriptor).
+    #[arg(long, env = "MAX_CONNECTIONS",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
+    pub max_connections: Option<usize>,
 
     /// Seconds a client may take to send a complete request head.
     #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", value_name = "HEADER_READ_TIMEOUT_SECONDS",
@@ -199,6 +211,17 @@ impl Settings {
     pub fn handler_threads(&self) -> usize {
         self.server_thread_count
             .unwrap_or_else(default_thread_count)
+    }
+
+    /// The connection cap: `MAX_CONNECTIONS`, or the default for an open
+    /// file limit of `open_files` (if known).
+    pub fn max_connections(&self, open_files: Option<u64>) -> usize {
+        self.max_connections.unwrap_or_else(|| {
+            let half = open_files.map_or(usize::MAX, |files| {
+                usize::try_from(files / 2).unwrap_or(usize::MAX)
+            });
+            DEFAULT_MAX_CONNECTIONS.min(half).max(1)
+        })
     }
 
     /// Reserve I/O threads.

@@ -105,7 +105,7 @@ pub async fn serve(
                 },
                 settings(),
                 shutdown,
-                false,
+                None,
             )
             .await;
         });
@@ -186,6 +186,8 @@ fn settings() -> Arc<ConnSettings> {
             keepalive_timeout: Duration::from_secs(600),
             header_read_timeout: Duration::from_secs(10),
             stats: Arc::default(),
+            limit: None,
+            log: None,
         })
     }))
 }
