@@ -462,8 +462,36 @@ struct Exchanging<B> {
     body_done: bool,
     /// The end of a chunked body is still to be written.
     end_due: bool,
-    /// The body broke off or was longer than it said: cut the connection.
-    broken: bool,
+    /// The target's body broke off or did not match its length: the
+    /// connection is cut once what can be sent is sent.
+    cut: Option<Cut>,
+}
+
+/// Why an exchange ended with the connection cut, and whose fault it was.
+#[derive(Debug, thiserror::Error)]
+enum Cut {
+    /// The client closed the connection, or writing to it failed.
+    #[error("the client closed the connection")]
+    ClientGone,
+    /// The client stopped reading its response (the watchdog's timeout).
+    #[error("the client stopped reading its response")]
+    ClientStalled,
+    /// The target's response body failed midway.
+    #[error("the response body failed: {0}")]
+    TargetBody(BodyError),
+    /// The target's body was shorter or longer than its `Content-Length`.
+    #[error("the response body did not match its Content-Length")]
+    TargetLength,
+}
+
+impl Cut {
+    /// The side that failed, for the log.
+    fn side(&self) -> &'static str {
+        match self {
+            Self::ClientGone | Self::ClientStalled => "client",
+            Self::TargetBody(_) | Self::TargetLength => "target",
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -541,7 +569,7 @@ where
         trailers: None,
         body_done: false,
         end_due: false,
-        broken: false,
+        cut: None,
     };
     out.clear();
     let finished = loop {
@@ -554,7 +582,7 @@ where
             }
             () = watchdog.sleep.as_mut() => {
                 if watchdog.check(activity, settings, false) == Verdict::Close {
-                    return After::Cut;
+                    break Err(Cut::ClientStalled);
                 }
                 None
             }
@@ -566,7 +594,8 @@ where
     // The response body (and with it the access-log line) is done only now
     // that its bytes were handed to the socket.
     drop(state.body.take());
-    if finished.is_err() || state.broken {
+    if let Some(cut) = finished.err().or(state.cut) {
+        tracing::debug!(peer = %activity.peer, side = cut.side(), %cut, "connection cut");
         return After::Cut;
     }
     let status = state.status;
@@ -602,7 +631,7 @@ where
         io: &mut CountingStream<T>,
         buf: &mut BytesMut,
         out: &mut Vec<u8>,
-    ) -> Poll<Result<(), ()>> {
+    ) -> Poll<Result<(), Cut>> {
         if self.feed.is_some() {
             self.poll_feed(cx, io, buf, out)?;
         }
@@ -611,7 +640,7 @@ where
                 if self.feed.is_none() && watch_for_close(cx, io, buf) {
                     // The client left: dropping the service future abandons
                     // the request (logged 499).
-                    return Poll::Ready(Err(()));
+                    return Poll::Ready(Err(Cut::ClientGone));
                 }
                 return self.poll_flush_interim(cx, io, out);
             };
@@ -642,10 +671,12 @@ where
         cx: &mut Context<'_>,
         io: &mut CountingStream<T>,
         out: &mut Vec<u8>,
-    ) -> Poll<Result<(), ()>> {
+    ) -> Poll<Result<(), Cut>> {
         while self.out_pos < out.len() {
             match Pin::new(&mut *io).poll_write(cx, &out[self.out_pos..]) {
-                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Err(())),
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    return Poll::Ready(Err(Cut::ClientGone))
+                }
                 Poll::Ready(Ok(n)) => self.out_pos += n,
                 Poll::Pending => return Poll::Pending,
             }
@@ -662,7 +693,7 @@ where
         io: &mut CountingStream<T>,
         buf: &mut BytesMut,
         out: &mut Vec<u8>,
-    ) -> Result<(), ()> {
+    ) -> Result<(), Cut> {
         let Some(feed) = self.feed.take() else {
             return Ok(());
         };
@@ -681,7 +712,7 @@ where
         io: &mut CountingStream<T>,
         buf: &mut BytesMut,
         out: &mut Vec<u8>,
-    ) -> Result<bool, ()> {
+    ) -> Result<bool, Cut> {
         loop {
             match feed.poll_demand(cx) {
                 Poll::Pending => return Ok(true),
@@ -709,8 +740,8 @@ where
                     if !out.is_empty() && self.status.is_none() {
                         // The `100 Continue` goes out first; the client
                         // waits for it before it sends the body.
-                        if let Poll::Ready(Err(())) = self.poll_flush_interim(cx, io, out) {
-                            return Err(());
+                        if let Poll::Ready(Err(cut)) = self.poll_flush_interim(cx, io, out) {
+                            return Err(cut);
                         }
                         if !out.is_empty() {
                             return Ok(true);
@@ -748,7 +779,7 @@ where
         cx: &mut Context<'_>,
         io: &mut CountingStream<T>,
         out: &mut Vec<u8>,
-    ) -> Poll<Result<(), ()>> {
+    ) -> Poll<Result<(), Cut>> {
         loop {
             // Only behind `out`: a pending `data` or chunk-ending `tail`
             // goes out after it, so nothing may be appended until they left.
@@ -763,7 +794,7 @@ where
                 let Poll::Ready(frame) = Pin::new(body).poll_frame(cx) else {
                     break;
                 };
-                if self.take_frame(frame, out).is_err() {
+                if !self.take_frame(frame, out) {
                     return Poll::Ready(Ok(()));
                 }
             }
@@ -790,7 +821,9 @@ where
                 IoSlice::new(self.tail),
             ];
             let written = match Pin::new(&mut *io).poll_write_vectored(cx, &slices) {
-                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Err(())),
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    return Poll::Ready(Err(Cut::ClientGone))
+                }
                 Poll::Ready(Ok(n)) => n,
                 Poll::Pending => return Poll::Pending,
             };
@@ -798,20 +831,18 @@ where
         }
     }
 
-    /// Takes one body frame (or its end) into the output; `Err` when the
-    /// body broke off and the connection is to be cut.
+    /// Takes one body frame (or its end) into the output; false when the
+    /// body broke off (`cut` says why) and the connection is to be cut.
     fn take_frame(
         &mut self,
         frame: Option<Result<Frame<Bytes>, B::Error>>,
         out: &mut Vec<u8>,
-    ) -> Result<(), ()> {
+    ) -> bool {
         let ended = match frame {
             None => true,
             Some(Err(error)) => {
-                let error: BodyError = error.into();
-                tracing::debug!(%error, "response body failed; cutting the connection");
-                self.broken = true;
-                return Err(());
+                self.cut = Some(Cut::TargetBody(error.into()));
+                return false;
             }
             Some(Ok(frame)) => {
                 match frame.into_data() {
@@ -835,13 +866,13 @@ where
                 BodyMode::Chunked => self.end_due = true,
                 BodyMode::Length(_) if self.length_left > 0 => {
                     // Shorter than its Content-Length said.
-                    self.broken = true;
-                    return Err(());
+                    self.cut = Some(Cut::TargetLength);
+                    return false;
                 }
                 _ => {}
             }
         }
-        Ok(())
+        true
     }
 
     /// Queues body bytes, framed for the mode.
@@ -856,7 +887,7 @@ where
                     // Longer than its Content-Length said: send what was
                     // announced, then cut.
                     data.truncate(self.length_left as usize);
-                    self.broken = true;
+                    self.cut = Some(Cut::TargetLength);
                     self.body_done = true;
                 }
                 self.length_left -= data.len() as u64;
