@@ -22,6 +22,8 @@ mod loader;
 mod modules;
 mod natives;
 mod queue;
+mod report;
+mod shared;
 mod state;
 mod web;
 
@@ -33,8 +35,8 @@ use std::time::Instant;
 use flexilib_sdk::{export_instance, Answer, Call, Instance, InstanceConfig, Request, Response};
 
 pub use config::{ConfigError, KvBinding, WorkerConfig};
-use engine::{Incoming, Msg, Shared};
 use queue::Queue;
+use shared::{Incoming, Msg, Shared};
 
 /// A JS thread, as the handler side sees it.
 struct Thread {
@@ -114,7 +116,7 @@ impl Instance for Worker {
             }
             return Err(message);
         }
-        engine::log(
+        report::log(
             &route,
             &format!(
                 "worker ready: {} ({count} JS thread{}, built in {:.1} ms, {:.1} ms before the JS threads)",

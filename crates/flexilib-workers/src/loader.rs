@@ -74,8 +74,8 @@ pub fn declare<'js>(
         Ok(module) => Ok(module),
         Err(error) if error.is_exception() => {
             let thrown = ctx.catch();
-            let full = crate::engine::value_text(&thrown);
-            crate::engine::log(route, &format!("cannot compile {name}: {full}"));
+            let full = crate::report::value_text(&thrown);
+            crate::report::log(route, &format!("cannot compile {name}: {full}"));
             let kind = thrown
                 .as_object()
                 .and_then(|o| o.get::<_, Option<String>>("name").ok().flatten())

@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 use flexilib_sdk::{Response, WriteError};
 use rquickjs::{Array, Ctx, Exception, Function, Object, TypedArray, Value};
 
-use crate::engine::{answer_failed, internal_error, log, resource_limits, Msg, OpResult, Payload};
 use crate::fetch::Redirect;
-use crate::state::{Answer, Call, State};
+use crate::report::{internal_error, log, resource_limits};
+use crate::shared::{Msg, OpResult, Payload};
+use crate::state::{answer_failed, Answer, Call, State};
 use crate::web;
 
 /// workerd's error for timers started outside a request.

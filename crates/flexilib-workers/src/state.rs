@@ -3,17 +3,19 @@
 //! bodies, each owned by the request that started it, and the end of a
 //! request, which cancels what it owns.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
+use std::rc::Rc;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flexilib_sdk::{BodyWriter, Responder};
+use flexilib_sdk::{BodyWriter, Responder, Response};
 
-use crate::engine::{Msg, OpResult, Shared};
 use crate::fetch::BodyRx;
+use crate::shared::{Msg, OpResult, Shared};
 
 /// How long `waitUntil` work may run on after the response (workerd's 30 s).
 pub(crate) const WAIT_UNTIL_LIMIT: Duration = Duration::from_secs(30);
@@ -209,4 +211,14 @@ impl State {
             let _ = tx.send(Msg::Done(generation, op, work()));
         });
     }
+}
+
+/// Answers request `call` with `response` if it has not answered (or
+/// aborts its streamed body), and ends it if nothing else runs for it.
+pub(crate) fn answer_failed(state: &Rc<RefCell<State>>, call: u64, response: Response) {
+    let answer = state.borrow_mut().take_answer(call);
+    if let Some(Answer::Pending(responder)) = answer {
+        responder.complete(response);
+    }
+    state.borrow_mut().finish_if_done(call);
 }

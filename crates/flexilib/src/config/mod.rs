@@ -24,7 +24,7 @@ use hyper::header::HeaderName;
 
 mod library;
 pub use lambda::LambdaSpec;
-mod worker;
+mod cloudflare_worker;
 pub use library::LibrarySpec;
 
 /// A parsed configuration file.
@@ -272,7 +272,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         } else if let Some(function) = value.strip_prefix("lambda:") {
             TargetSpec::Lambda(lambda::parse(function, base).map_err(syntax)?)
         } else if let Some(worker) = value.strip_prefix("worker:") {
-            TargetSpec::Library(worker::parse(worker, key, base).map_err(syntax)?)
+            TargetSpec::Library(cloudflare_worker::parse(worker, key, base).map_err(syntax)?)
         } else {
             TargetSpec::Library(library::parse(value, key, base).map_err(syntax)?)
         };

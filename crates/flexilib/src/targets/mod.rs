@@ -13,11 +13,11 @@
 //! when one changes ([`Target::watched_paths`], [`Target::file_changed`]).
 //! The [`registry`] keeps live targets across config reloads, keyed by spec.
 
-pub mod body;
 pub mod lambda;
 pub mod native;
 pub mod registry;
 pub mod upstream;
+pub mod whole_body;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

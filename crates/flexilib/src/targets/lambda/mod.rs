@@ -33,7 +33,6 @@ pub mod runtime_api;
 
 use parking_lot::Mutex;
 use std::net::SocketAddr;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -47,8 +46,9 @@ use serde_json::json;
 use crate::access_log::TargetNote;
 use crate::body_channel::BodyReceiver;
 use crate::config::LambdaSpec;
+use crate::file_version::FileVersion;
 use crate::respond::ReplyBody;
-use crate::targets::{body, CallInfo, Served, TargetEnv};
+use crate::targets::{whole_body, CallInfo, Served, TargetEnv};
 pub use invoke::invoke;
 use pool::PoolShared;
 
@@ -254,34 +254,13 @@ impl std::fmt::Debug for LambdaFunction {
     }
 }
 
-/// A file's identity and content version: a replaced or rewritten file differs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileVersion {
-    device: u64,
-    inode: u64,
-    size: u64,
-    modified: Option<SystemTime>,
-}
-
-impl FileVersion {
-    fn of(path: &Path) -> Option<Self> {
-        let meta = std::fs::metadata(path).ok()?;
-        Some(Self {
-            device: meta.dev(),
-            inode: meta.ino(),
-            size: meta.len(),
-            modified: meta.modified().ok(),
-        })
-    }
-}
-
 impl LambdaFunction {
     /// A function with no instance yet.
     pub fn new(spec: &LambdaSpec) -> Self {
         let seen = if spec.is_interpreted() {
             None
         } else {
-            FileVersion::of(&spec.program)
+            FileVersion::of(&spec.program).ok()
         };
         Self {
             pool: PoolShared::new(Function::new(spec.clone())),
@@ -326,7 +305,7 @@ impl LambdaFunction {
         if spec.is_interpreted() || !spec.program.is_absolute() {
             return;
         }
-        let Some(now) = FileVersion::of(&spec.program) else {
+        let Ok(now) = FileVersion::of(&spec.program) else {
             return;
         };
         let mut seen = self.seen_version.lock();
@@ -361,7 +340,7 @@ pub async fn serve(
     call: CallInfo<'_>,
 ) -> Served {
     let (parts, body) = request.into_parts();
-    let body = match body::read_whole(body, env.max_body_bytes, env.body_timeout).await {
+    let body = match whole_body::read_whole(body, env.max_body_bytes, env.body_timeout).await {
         Ok(body) => body,
         Err(reply) => return Served::plain(reply.into_response()),
     };

@@ -22,7 +22,7 @@ use bytes::Bytes;
 use hyper::header::HeaderValue;
 use tokio::sync::oneshot;
 
-use super::instance::{Instance, Invocation, Owner};
+use super::instance::{FunctionInstance, Invocation, Owner};
 use super::runtime_api;
 use super::{ids, logs, Failure, Function, Outcome};
 
@@ -39,7 +39,7 @@ pub enum Waiting {
 /// What a waiting request is given.
 enum Grant {
     /// An idle instance.
-    Instance(Arc<Instance>),
+    Instance(Arc<FunctionInstance>),
     /// Room to start an instance of this generation.
     Slot(u64),
 }
@@ -48,7 +48,7 @@ enum Grant {
 struct PoolState {
     generation: u64,
     /// Idle instances with the time they became idle; the last is the warmest.
-    idle: Vec<(Arc<Instance>, Instant)>,
+    idle: Vec<(Arc<FunctionInstance>, Instant)>,
     /// Live instances of the current generation (starting, busy or idle).
     current: u32,
     /// Requests waiting (`Waiting::Queue`): served first.
@@ -58,7 +58,7 @@ struct PoolState {
     /// its queue.
     background: VecDeque<oneshot::Sender<Grant>>,
     /// Every live instance, by process id.
-    instances: HashMap<u32, Weak<Instance>>,
+    instances: HashMap<u32, Weak<FunctionInstance>>,
     reaper: bool,
 }
 
@@ -145,7 +145,10 @@ impl PoolShared {
             .unwrap_or_else(|_| Outcome::Failed(Failure::exited(&request_id, "instance lost")))
     }
 
-    async fn acquire(self: &Arc<Self>, waiting: Waiting) -> Result<Arc<Instance>, AcquireError> {
+    async fn acquire(
+        self: &Arc<Self>,
+        waiting: Waiting,
+    ) -> Result<Arc<FunctionInstance>, AcquireError> {
         let spec = &self.function.spec;
         let receiver = {
             let mut state = self.lock();
@@ -189,7 +192,7 @@ impl PoolShared {
     }
 
     /// Starts an instance in a slot already counted in `current`.
-    fn start(self: &Arc<Self>, generation: u64) -> Result<Arc<Instance>, AcquireError> {
+    fn start(self: &Arc<Self>, generation: u64) -> Result<Arc<FunctionInstance>, AcquireError> {
         // The instance's process, pipes, Runtime API socket and tasks belong
         // to the control runtime, not to the I/O thread asking: a library
         // call blocking that thread must not stall them.
@@ -202,7 +205,7 @@ impl PoolShared {
             }
         };
         let owner: Weak<dyn Owner> = Arc::downgrade(self) as Weak<dyn Owner>;
-        match Instance::spawn(&self.function, generation, address, owner) {
+        match FunctionInstance::spawn(&self.function, generation, address, owner) {
             Ok((instance, child)) => {
                 let api = tokio::spawn(runtime_api::serve(
                     listener,
@@ -217,7 +220,7 @@ impl PoolShared {
                         .insert(instance.pid, Arc::downgrade(&instance));
                     !std::mem::replace(&mut state.reaper, true)
                 };
-                Instance::watch(&instance, child);
+                FunctionInstance::watch(&instance, child);
                 if start_reaper {
                     tokio::spawn(reap(Arc::downgrade(self), self.function.spec.idle));
                 }
@@ -279,7 +282,7 @@ impl PoolShared {
 
     /// Stops idle instances unused for `idle`; true while the pool lives.
     fn reap_idle(&self, idle: Duration) {
-        let expired: Vec<Arc<Instance>> = {
+        let expired: Vec<Arc<FunctionInstance>> = {
             let mut state = self.lock();
             let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut state.idle)
                 .into_iter()
@@ -296,7 +299,7 @@ impl PoolShared {
 
 impl Owner for PoolShared {
     /// An instance finished its invocation and can take another.
-    fn release(&self, instance: &Arc<Instance>) {
+    fn release(&self, instance: &Arc<FunctionInstance>) {
         let mut state = self.lock();
         if instance.generation != state.generation || !instance.is_alive() {
             drop(state);
@@ -314,7 +317,7 @@ impl Owner for PoolShared {
     }
 
     /// An instance died (once per instance; later calls do nothing).
-    fn remove(&self, instance: &Arc<Instance>) {
+    fn remove(&self, instance: &Arc<FunctionInstance>) {
         let mut state = self.lock();
         if state.instances.remove(&instance.pid).is_none() {
             return;

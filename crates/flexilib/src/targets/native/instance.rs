@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use flexilib_abi as abi;
 
-use super::copy::FileVersion;
 use super::library::Generation;
 use crate::config::LibrarySpec;
+use crate::file_version::FileVersion;
 
 /// Why an instance could not be built.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -33,7 +33,7 @@ pub enum InstanceError {
 
 /// One built instance.
 #[derive(Debug)]
-pub struct Instance {
+pub struct LibraryInstance {
     pointer: *mut c_void,
     /// The library generation it belongs to (kept loaded while it lives).
     pub generation: Arc<Generation>,
@@ -46,11 +46,11 @@ pub struct Instance {
 // SAFETY: the ABI requires instances to be usable from any thread and by
 // several requests at once (include/flexilib.h); the pointer is only passed
 // back to the library that made it.
-unsafe impl Send for Instance {}
+unsafe impl Send for LibraryInstance {}
 // SAFETY: as above.
-unsafe impl Sync for Instance {}
+unsafe impl Sync for LibraryInstance {}
 
-impl Instance {
+impl LibraryInstance {
     /// The pointer requests carry.
     pub fn pointer(&self) -> *mut c_void {
         self.pointer
@@ -64,7 +64,7 @@ impl Instance {
     }
 }
 
-impl Drop for Instance {
+impl Drop for LibraryInstance {
     fn drop(&mut self) {
         // SAFETY: the pointer came from this generation's constructor, is
         // freed once (here), and no request uses it: every request holds an
@@ -90,7 +90,7 @@ pub fn build(
     generation: &Arc<Generation>,
     spec: &LibrarySpec,
     number: u64,
-) -> Result<Instance, BuildFailure> {
+) -> Result<LibraryInstance, BuildFailure> {
     let failed = |message: String| InstanceError::Failed {
         path: spec.path.clone(),
         route: spec.route.clone(),
@@ -160,7 +160,7 @@ pub fn build(
             (path, version)
         })
         .collect();
-    Ok(Instance {
+    Ok(LibraryInstance {
         pointer,
         generation: Arc::clone(generation),
         number,

@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
-use super::instance::{self, Instance, InstanceError};
+use super::instance::{self, InstanceError, LibraryInstance};
 use super::library::Generation;
 use super::{LoadError, NativeLibrary, Reloaded};
 use crate::config::LibrarySpec;
@@ -36,7 +36,7 @@ pub struct Resolved {
     /// The generation to call.
     pub generation: Arc<Generation>,
     /// The instance, if the library builds them.
-    pub instance: Option<Arc<Instance>>,
+    pub instance: Option<Arc<LibraryInstance>>,
 }
 
 /// One route to a library.
@@ -46,7 +46,7 @@ pub struct LibraryRoute {
     pub library: Arc<NativeLibrary>,
     /// The route's library spec (path, options).
     pub spec: LibrarySpec,
-    instance: ArcSwapOption<Instance>,
+    instance: ArcSwapOption<LibraryInstance>,
     building: Mutex<BuildState>,
     /// Set when a build while serving found files to watch.
     new_files: AtomicBool,
@@ -117,7 +117,7 @@ impl LibraryRoute {
     fn build_if_missing(
         &self,
         generation: &Arc<Generation>,
-    ) -> Result<Arc<Instance>, InstanceError> {
+    ) -> Result<Arc<LibraryInstance>, InstanceError> {
         let mut state = self.building.lock();
         if let Some(instance) = self.instance.load_full() {
             return Ok(instance);

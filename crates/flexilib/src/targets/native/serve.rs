@@ -16,7 +16,7 @@ use super::LoadError;
 use crate::body_channel::BodyReceiver;
 use crate::handlers::SlotArena;
 use crate::respond::Reply;
-use crate::targets::{body, Served, TargetEnv};
+use crate::targets::{whole_body, Served, TargetEnv};
 
 /// What the call in the handler slot came to.
 enum Outcome {
@@ -31,7 +31,7 @@ enum Outcome {
 /// Serves `request` on `route`.
 pub async fn serve(env: &TargetEnv, route: &LibraryRoute, request: Request<RequestBody>) -> Served {
     let (head, body) = request.into_parts();
-    let body = match body::read_whole(body, env.max_body_bytes, env.body_timeout).await {
+    let body = match whole_body::read_whole(body, env.max_body_bytes, env.body_timeout).await {
         Ok(body) => body,
         Err(reply) => return Served::plain(reply.into_response()),
     };

@@ -12,11 +12,11 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::HOST;
 use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 
-use super::body::{Lease, UpstreamBody};
 use super::connection::{BoxError, ConnectError, RequestBody, SendError, UpstreamConn};
 use super::group::{UpstreamGroup, UpstreamServer};
 use super::headers;
-use super::pool::thread_index;
+use super::idle_pool::thread_index;
+use super::response_body::{Lease, UpstreamBody};
 use super::tunnel::{self, Tunnels};
 
 /// Timeouts and health settings of the proxy.

@@ -1,0 +1,123 @@
+//! What a route's JS threads share (configuration, KV stores, the outbound
+//! HTTP client, the project's modules, the host-side runtime) and the
+//! messages a JS thread receives.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use flexilib_sdk::Responder;
+
+use crate::config::WorkerConfig;
+use crate::fetch::{BodyRx, FetchHead, HttpClient};
+use crate::kv::KvStore;
+use crate::modules::Project;
+
+/// What a route's JS threads share.
+pub struct Shared {
+    /// The resolved configuration.
+    pub config: WorkerConfig,
+    /// KV namespaces, by binding index.
+    pub kv: Vec<Arc<KvStore>>,
+    /// Outbound HTTP.
+    pub client: HttpClient,
+    /// Where modules come from.
+    pub project: Project,
+    tokio: Option<tokio::runtime::Runtime>,
+    /// Spawns host work on the runtime above.
+    pub(crate) handle: tokio::runtime::Handle,
+}
+
+impl Shared {
+    /// Opens the KV stores and starts the host-side runtime.
+    pub fn new(config: WorkerConfig) -> Result<Shared, String> {
+        let kv = config
+            .kv
+            .iter()
+            .map(|ns| KvStore::open(&config.state_dir, &ns.id).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| e.to_string())?;
+        let project = Project::new(&config.root).map_err(|e| e.to_string())?;
+        let tokio = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(4)
+            .thread_name("worker-io")
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start the worker's I/O runtime: {e}"))?;
+        let handle = tokio.handle().clone();
+        let client = {
+            let _guard = handle.enter();
+            crate::fetch::client()
+        };
+        Ok(Shared {
+            config,
+            kv,
+            client,
+            project,
+            tokio: Some(tokio),
+            handle,
+        })
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.tokio.take() {
+            runtime.shutdown_background();
+        }
+    }
+}
+
+/// A request handed to a JS thread.
+pub struct Incoming {
+    /// Method.
+    pub method: String,
+    /// Absolute URL.
+    pub url: String,
+    /// name, value, name, value, …
+    pub headers: Vec<String>,
+    /// The whole body.
+    pub body: Vec<u8>,
+    /// Answers it.
+    pub responder: Responder,
+    /// `Some(cron)` for `/__scheduled`.
+    pub scheduled: Option<String>,
+}
+
+/// A message to a JS thread.
+pub enum Msg {
+    /// A request.
+    Request(Box<Incoming>),
+    /// A host operation of isolate generation `.0` finished.
+    Done(u64, u64, OpResult),
+    /// The instance is retired: finish what is running, then exit.
+    Shutdown,
+}
+
+/// The outcome of a host operation.
+pub enum OpResult {
+    /// Resolve with this.
+    Ok(Payload),
+    /// Reject with an error of this class and message.
+    Err(&'static str, String),
+}
+
+/// What an operation resolves with.
+pub enum Payload {
+    /// `undefined`.
+    Undefined,
+    /// `null`.
+    Null,
+    /// A string.
+    Text(String),
+    /// `[Uint8Array, metadata JSON | null]`, a KV value.
+    Entry(Vec<u8>, Option<String>),
+    /// A fetch response head.
+    Head(FetchHead),
+    /// A body chunk (`None` at the end), with the body's channel to keep.
+    Chunk(u64, BodyRx, Option<Bytes>),
+}
+
+/// Why a thread's module could not be loaded, with the files it read.
+pub type Ready = (Vec<PathBuf>, Result<(), String>);
