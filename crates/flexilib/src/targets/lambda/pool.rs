@@ -172,6 +172,11 @@ impl PoolShared {
                         return Err(AcquireError::Throttled);
                     }
                     state.waiters.push_back(sender);
+                    tracing::debug!(
+                        function = %spec.name,
+                        waiting = state.waiters.len(),
+                        "invocation queued for a busy instance"
+                    );
                 }
                 Waiting::Background => state.background.push_back(sender),
             }
