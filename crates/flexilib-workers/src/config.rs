@@ -94,6 +94,9 @@ pub struct WorkerConfig {
     pub crons: Vec<String>,
     /// `compatibility_date`, if given.
     pub compatibility_date: Option<String>,
+    /// What is wrong but not fatal in `wrangler.toml` (unknown keys,
+    /// bindings not emulated), each with its file and line.
+    pub warnings: Vec<String>,
 }
 
 /// Production's default CPU limit per request (30 s).
@@ -188,9 +191,16 @@ impl WorkerConfig {
         let script = option("script").ok_or(ConfigError::NoScript)?;
         let script = config_dir.join(script);
         let is_toml = script.extension().is_some_and(|e| e == "toml");
+        let mut warnings = Vec::new();
         let (main, base, wrangler) = if is_toml {
             let text = read(&script, files)?;
-            let wrangler: Wrangler = toml::from_str(&text).map_err(|e| ConfigError::Wrangler {
+            let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Wrangler {
+                path: script.clone(),
+                message: e.to_string(),
+            })?;
+            let shown = script.file_name().unwrap_or_default().to_string_lossy();
+            warnings = crate::wrangler_keys::check(&table, &text, &shown);
+            let wrangler: Wrangler = table.try_into().map_err(|e| ConfigError::Wrangler {
                 path: script.clone(),
                 message: e.to_string(),
             })?;
@@ -276,6 +286,7 @@ impl WorkerConfig {
             test_scheduled,
             crons: wrangler.triggers.map(|t| t.crons).unwrap_or_default(),
             compatibility_date: wrangler.compatibility_date,
+            warnings,
         })
     }
 }

@@ -26,6 +26,7 @@ mod report;
 mod shared;
 mod state;
 mod web;
+mod wrangler_keys;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -66,6 +67,9 @@ impl Instance for Worker {
             config.depends_on(file);
         }
         let worker_config = loaded.map_err(|e| e.to_string())?;
+        for warning in &worker_config.warnings {
+            report::log(config.route(), &format!("warning: {warning}"));
+        }
         let count = worker_config.threads;
         let route = worker_config.route.clone();
         let main = worker_config.main.clone();

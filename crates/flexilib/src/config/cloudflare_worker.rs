@@ -41,6 +41,7 @@ pub fn parse(value: &str, route: &str, base: &Path) -> Result<LibrarySpec, Strin
     }
     spec.options
         .insert(0, ("script".to_string(), script.to_string()));
+    spec.runtime = Some("worker");
     Ok(spec)
 }
 

@@ -435,6 +435,7 @@ mod tests {
             options: Vec::new(),
             route: route.into(),
             config_dir: "/etc/fl".into(),
+            runtime: None,
         })
     }
 

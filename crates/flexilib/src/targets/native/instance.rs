@@ -20,7 +20,7 @@ pub enum InstanceError {
     #[error("{path} takes no options: it exports no flexilib_instance_new", path = .0.display())]
     NoConstructor(PathBuf),
     /// The constructor returned NULL.
-    #[error("{path}: the instance for route `{route}` failed: {message}", path = .path.display())]
+    #[error("{}: {message}", failed_what(.path, .route, *.runtime))]
     Failed {
         /// The library.
         path: PathBuf,
@@ -28,7 +28,21 @@ pub enum InstanceError {
         route: String,
         /// What the library said.
         message: String,
+        /// The runtime the route is for (`worker`), if any.
+        runtime: Option<&'static str>,
     },
+}
+
+/// What failed, as its author knows it: "the worker for route `/w` did not
+/// start", or the library and route for a plain library.
+fn failed_what(path: &std::path::Path, route: &str, runtime: Option<&str>) -> String {
+    match runtime {
+        Some(runtime) => format!("the {runtime} for route `{route}` did not start"),
+        None => format!(
+            "{}: the instance for route `{route}` failed",
+            path.display()
+        ),
+    }
 }
 
 /// One built instance.
@@ -95,6 +109,7 @@ pub fn build(
         path: spec.path.clone(),
         route: spec.route.clone(),
         message,
+        runtime: spec.runtime,
     };
     let config_dir = CString::new(spec.config_dir.as_os_str().as_bytes()).map_err(|_| {
         (

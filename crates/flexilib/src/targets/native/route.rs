@@ -107,6 +107,8 @@ impl LibraryRoute {
         match self.resolve() {
             Ok(_) => Ok(()),
             Err(RouteError::Instance(error @ InstanceError::NoConstructor(_))) => Err(error),
+            // Logged where the build failed.
+            Err(RouteError::Instance(_)) => Ok(()),
             Err(error) => {
                 tracing::warn!(route = %self.spec.route, %error, "library route not ready; its requests get 502 until it is");
                 Ok(())
@@ -140,7 +142,7 @@ impl LibraryRoute {
                 Ok(instance)
             }
             Err((error, files)) => {
-                tracing::warn!(route = %self.spec.route, %error, "library instance failed; the route answers 502 until a file it read changes");
+                tracing::warn!(route = %self.spec.route, %error, "route instance failed; the route answers 502 until a file it read changes");
                 self.new_files.store(!files.is_empty(), Ordering::Relaxed);
                 state.failed = Some((generation.number, files, error.clone()));
                 Err(error)

@@ -176,8 +176,14 @@ fn unavailable(error: &RouteError, route: &LibraryRoute, target: &Uri) -> Reply 
             tracing::debug!(%target, route = %route.spec.route, %error, "library instance unavailable");
         }
     }
-    Reply::text(
-        StatusCode::BAD_GATEWAY,
-        "502 Bad Gateway: handler library could not be loaded\n",
-    )
+    let text = match (error, route.spec.runtime) {
+        (RouteError::Load(_), _) => "502 Bad Gateway: handler library could not be loaded\n",
+        (RouteError::Instance(_), Some("worker")) => {
+            "502 Bad Gateway: the worker for this route did not start (its script failed to load); the server log says why\n"
+        }
+        (RouteError::Instance(_), _) => {
+            "502 Bad Gateway: the handler library's instance for this route could not be built; the server log says why\n"
+        }
+    };
+    Reply::text(StatusCode::BAD_GATEWAY, text)
 }
