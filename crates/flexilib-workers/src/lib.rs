@@ -13,6 +13,7 @@
 //! Each thread's queue is bounded ([`queue::Queue`]): past it a request is
 //! answered 503 at once.
 
+mod compile;
 mod config;
 mod cpu;
 mod engine;
