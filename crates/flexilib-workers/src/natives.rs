@@ -111,6 +111,30 @@ pub(crate) fn natives<'js>(
         };
         opt(&ctx, text)
     });
+    native!("encodingName", |ctx: Ctx<'js>, label: String| opt(
+        &ctx,
+        web::encoding_name(&label)
+    ));
+    native!(
+        "legacyDecode",
+        |ctx: Ctx<'js>,
+         name: String,
+         bytes: TypedArray<'js, u8>,
+         fatal: bool,
+         stream: bool,
+         strip_bom: bool| {
+            let decoded = web::decode_legacy(&name, &bytes_of(&bytes), fatal, stream, strip_bom);
+            match decoded {
+                Some((text, used)) => {
+                    let pair = rquickjs::Array::new(ctx.clone())?;
+                    pair.set(0, text)?;
+                    pair.set(1, used)?;
+                    rquickjs::Result::Ok(pair.into_value())
+                }
+                None => rquickjs::Result::Ok(Value::new_null(ctx)),
+            }
+        }
+    );
     native!("btoa", |ctx: Ctx<'js>, text: String| opt(
         &ctx,
         web::btoa(&text)
@@ -349,10 +373,19 @@ pub(crate) fn natives<'js>(
         let body = body.map(|b| bytes_of(&b));
         let mut state = s.borrow_mut();
         let client = state.shared.client.clone();
+        let route = state.shared.config.route.clone();
         state.spawn(id(op), async move {
+            let shown = url.to_string();
             match crate::fetch::fetch(client, method, url, flat, body, redirect).await {
                 Ok(head) => OpResult::Ok(Payload::Head(head)),
-                Err(e) => OpResult::Err("TypeError", e.to_string()),
+                Err(error) => {
+                    if let crate::fetch::FetchError::Network(chain) = &error {
+                        // workerd's message says little; the log says why.
+                        log(&route, &format!("fetch {shown} failed: {chain}"));
+                    }
+                    let (class, message) = error.workerd_error();
+                    OpResult::Err(class, message)
+                }
             }
         });
         Ok::<_, rquickjs::Error>(())

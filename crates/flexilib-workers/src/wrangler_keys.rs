@@ -164,9 +164,9 @@ mod tests {
         assert_eq!(
             warnings,
             [
-                "wrangler.toml:8: `d1_databases` is not emulated by FlexiLib yet; its bindings are not in `env`",
                 "wrangler.toml:2: unexpected top-level field `flavour`; wrangler ignores it too",
                 "wrangler.toml:5: unexpected top-level field `kv_namespace` (did you mean `kv_namespaces`?); wrangler ignores it too",
+                "wrangler.toml:8: `d1_databases` is not emulated by FlexiLib yet; its bindings are not in `env`",
             ]
         );
     }

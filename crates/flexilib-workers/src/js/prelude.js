@@ -198,13 +198,19 @@
   class TextDecoder {
     constructor(label = 'utf-8', options = {}) {
       const l = String(label).trim().toLowerCase();
-      if (!utf8Labels.includes(l)) throw new RangeError(`"${label}" is not a supported encoding`);
+      this._legacy = null;
+      if (!utf8Labels.includes(l)) {
+        // Every other WHATWG encoding, by encoding_rs.
+        const name = N.encodingName(l);
+        if (name == null) throw new RangeError(`"${label}" is not a valid encoding.`);
+        if (name !== 'utf-8') this._legacy = name;
+      }
       this._fatal = !!options.fatal;
       this._ignoreBOM = !!options.ignoreBOM;
       this._pending = null;
       this._bomSeen = false;
     }
-    get encoding() { return 'utf-8'; }
+    get encoding() { return this._legacy || 'utf-8'; }
     get fatal() { return this._fatal; }
     get ignoreBOM() { return this._ignoreBOM; }
     decode(input, options = {}) {
@@ -212,6 +218,14 @@
       if (this._pending) {
         bytes = concat([this._pending, bytes]);
         this._pending = null;
+      }
+      if (this._legacy) {
+        const stream = !!options.stream;
+        const pair = N.legacyDecode(this._legacy, bytes, this._fatal, stream, !this._ignoreBOM && !this._bomSeen);
+        if (pair == null) throw new TypeError('Failed to decode input.');
+        if (pair[1] < bytes.length) this._pending = bytes.slice(pair[1]);
+        this._bomSeen = stream && (this._bomSeen || pair[1] > 0);
+        return pair[0];
       }
       if (options.stream) {
         // Keep an incomplete trailing sequence for the next call.
