@@ -391,7 +391,10 @@ impl<'js> EventLoop<'js> {
             state.calls.insert(
                 call,
                 Call {
-                    answer: Some(Answer::Pending(incoming.responder)),
+                    answer: Some(match incoming.responder {
+                        Some(responder) => Answer::Pending(responder),
+                        None => Answer::Cron(incoming.scheduled.clone().unwrap_or_default()),
+                    }),
                     cpu: Duration::ZERO,
                     waits: 0,
                     answered_at: None,

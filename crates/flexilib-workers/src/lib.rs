@@ -16,6 +16,7 @@
 mod compile;
 mod config;
 mod cpu;
+mod crons;
 mod engine;
 mod fetch;
 mod kv;
@@ -46,9 +47,10 @@ struct Thread {
     queue: Arc<Queue>,
 }
 
-/// A worker route: its JS threads.
+/// A worker route: its JS threads, and the schedule of its crons.
 pub struct Worker {
     threads: Vec<Thread>,
+    _schedule: Option<crons::Schedule>,
     next: AtomicUsize,
     default_cron: String,
     test_scheduled: bool,
@@ -68,6 +70,7 @@ impl Instance for Worker {
             config.depends_on(file);
         }
         let worker_config = loaded.map_err(|e| e.to_string())?;
+        let crons = crons::parse(&worker_config.crons).map_err(|e| e.to_string())?;
         for warning in &worker_config.warnings {
             report::log(config.route(), &format!("warning: {warning}"));
         }
@@ -121,6 +124,8 @@ impl Instance for Worker {
             }
             return Err(message);
         }
+        let schedule = start_schedule(&route, crons, &threads)
+            .map_err(|e| format!("cannot start the cron schedule: {e}"))?;
         report::log(
             &route,
             &format!(
@@ -133,6 +138,7 @@ impl Instance for Worker {
         );
         Ok(Worker {
             threads,
+            _schedule: schedule,
             next: AtomicUsize::new(0),
             default_cron,
             test_scheduled,
@@ -174,18 +180,56 @@ impl Instance for Worker {
             url,
             headers,
             body: body.to_vec(),
-            responder,
+            responder: Some(responder),
             scheduled,
         });
         if let Err(mpsc::SendError(Msg::Request(incoming))) = thread.tx.send(Msg::Request(incoming))
         {
             thread.queue.leave(incoming.body.len());
-            incoming
-                .responder
-                .complete(unavailable("the worker's JS thread is gone\n"));
+            if let Some(responder) = incoming.responder {
+                responder.complete(unavailable("the worker's JS thread is gone\n"));
+            }
         }
         answer
     }
+}
+
+/// Starts firing `crons` at the JS threads, round robin.
+fn start_schedule(
+    route: &str,
+    crons: Vec<(String, croner::Cron)>,
+    threads: &[Thread],
+) -> std::io::Result<Option<crons::Schedule>> {
+    let targets: Vec<(mpsc::Sender<Msg>, Arc<Queue>)> = threads
+        .iter()
+        .map(|t| (t.tx.clone(), t.queue.clone()))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let shown = route.to_string();
+    crons::start(route, crons, move |cron| {
+        let index = next.fetch_add(1, Ordering::Relaxed) % targets.len().max(1);
+        let Some((tx, queue)) = targets.get(index) else {
+            return;
+        };
+        if !queue.enter(0) {
+            report::log(
+                &shown,
+                &format!("cron `{cron}` skipped: the JS thread's queue is full"),
+            );
+            return;
+        }
+        let incoming = Box::new(Incoming {
+            method: "GET".into(),
+            url: "http://localhost/cdn-cgi/handler/scheduled".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            responder: None,
+            scheduled: Some(cron.to_string()),
+        });
+        if tx.send(Msg::Request(incoming)).is_err() {
+            queue.leave(0);
+        }
+    })
 }
 
 impl Drop for Worker {

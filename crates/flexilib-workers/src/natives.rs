@@ -248,6 +248,15 @@ pub(crate) fn natives<'js>(
             Some(Answer::Pending(responder)) => body_bytes(&body).map(|body| {
                 responder.complete(sdk_response(status, &status_text, &flat, body));
             }),
+            // A cron's scheduled event: nobody to answer; a failure is
+            // logged (its exception was, as it was thrown).
+            Some(Answer::Cron(cron)) => {
+                if status != 200 {
+                    let route = s.borrow().shared.config.route.clone();
+                    log(&route, &format!("cron `{cron}`: scheduled() failed"));
+                }
+                Ok(())
+            }
             _ => Ok(()),
         };
         s.borrow_mut().finish_if_done(call);

@@ -79,8 +79,8 @@ pub struct Incoming {
     pub headers: Vec<String>,
     /// The whole body.
     pub body: Vec<u8>,
-    /// Answers it.
-    pub responder: Responder,
+    /// Answers it (`None` for a scheduled event of `[triggers] crons`).
+    pub responder: Option<Responder>,
     /// `Some(cron)` for `/__scheduled`.
     pub scheduled: Option<String>,
 }

@@ -26,6 +26,9 @@ pub(crate) enum Answer {
     Pending(Responder),
     /// Its head is sent; its body is being written.
     Streaming(BodyWriter),
+    /// A scheduled event fired by `[triggers] crons` (this cron): nobody
+    /// waits for the answer, but the event lives until it comes.
+    Cron(String),
 }
 
 /// A request, from its arrival until its answer is complete and its
