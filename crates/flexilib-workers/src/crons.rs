@@ -104,7 +104,7 @@ mod tests {
         let (at, index) = next_after(&crons, &now).expect("a next firing");
         assert_eq!(index, 1);
         assert_eq!(at.to_rfc3339(), "2026-12-06T10:15:00+00:00");
-        let error = parse(&["61 * * * *".into()]).err().expect("an error");
+        let error = parse(&["61 * * * *".into()]).expect_err("an error");
         assert!(
             error
                 .to_string()
