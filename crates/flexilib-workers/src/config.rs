@@ -75,6 +75,10 @@ pub struct WorkerConfig {
     pub vars_json: String,
     /// KV namespaces.
     pub kv: Vec<KvBinding>,
+    /// The worker's `name`: what service bindings of other workers call.
+    pub name: Option<String>,
+    /// Service bindings: `env` name → the `name` of the worker it calls.
+    pub services: Vec<(String, String)>,
     /// Where KV data lives.
     pub state_dir: PathBuf,
     /// CPU time a request may use.
@@ -110,14 +114,24 @@ pub const DEFAULT_QUEUE_MB: usize = 64;
 
 #[derive(Debug, Deserialize, Default)]
 struct Wrangler {
+    name: Option<String>,
     main: Option<String>,
     compatibility_date: Option<String>,
     #[serde(default)]
     vars: toml::Table,
     #[serde(default)]
     kv_namespaces: Vec<WranglerKv>,
+    #[serde(default)]
+    services: Vec<WranglerService>,
     limits: Option<WranglerLimits>,
     triggers: Option<WranglerTriggers>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerService {
+    binding: String,
+    service: String,
+    entrypoint: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -272,6 +286,19 @@ impl WorkerConfig {
             })
             .collect();
 
+        let services = wrangler
+            .services
+            .iter()
+            .map(|service| {
+                if let Some(entrypoint) = &service.entrypoint {
+                    warnings.push(format!(
+                        "[[services]] {}: `entrypoint = \"{entrypoint}\"` is not emulated yet; calls go to the default export",
+                        service.binding
+                    ));
+                }
+                (service.binding.clone(), service.service.clone())
+            })
+            .collect();
         let state_dir = match option("state") {
             Some(dir) => config_dir.join(dir),
             None => base.join(".wrangler/state"),
@@ -306,6 +333,8 @@ impl WorkerConfig {
             test_scheduled,
             crons: wrangler.triggers.map(|t| t.crons).unwrap_or_default(),
             compatibility_date: wrangler.compatibility_date,
+            name: wrangler.name,
+            services,
             warnings,
         })
     }

@@ -25,6 +25,7 @@ mod modules;
 mod natives;
 mod queue;
 mod report;
+mod services;
 mod shared;
 mod state;
 mod web;
@@ -51,6 +52,8 @@ struct Thread {
 pub struct Worker {
     threads: Vec<Thread>,
     _schedule: Option<crons::Schedule>,
+    /// What service bindings reach, while this instance serves.
+    _service: Option<Arc<services::Endpoint>>,
     next: AtomicUsize,
     default_cron: String,
     test_scheduled: bool,
@@ -126,6 +129,19 @@ impl Instance for Worker {
         }
         let schedule = start_schedule(&route, crons, &threads)
             .map_err(|e| format!("cannot start the cron schedule: {e}"))?;
+        let service = shared.config.name.as_deref().map(|name| {
+            let endpoint = Arc::new(services::Endpoint::new(
+                &route,
+                threads.iter().map(|t| (t.tx.clone(), t.queue.clone())).collect(),
+            ));
+            if let Some(other) = services::register(name, &endpoint) {
+                report::log(
+                    &route,
+                    &format!("warning: the worker name \"{name}\" was the route {other}'s: service bindings now reach this route"),
+                );
+            }
+            endpoint
+        });
         report::log(
             &route,
             &format!(
@@ -139,6 +155,7 @@ impl Instance for Worker {
         Ok(Worker {
             threads,
             _schedule: schedule,
+            _service: service,
             next: AtomicUsize::new(0),
             default_cron,
             test_scheduled,
@@ -181,6 +198,7 @@ impl Instance for Worker {
             headers,
             body: body.to_vec(),
             responder: Some(responder),
+            service: None,
             scheduled,
         });
         if let Err(mpsc::SendError(Msg::Request(incoming))) = thread.tx.send(Msg::Request(incoming))
@@ -224,6 +242,7 @@ fn start_schedule(
             headers: Vec::new(),
             body: Vec::new(),
             responder: None,
+            service: None,
             scheduled: Some(cron.to_string()),
         });
         if tx.send(Msg::Request(incoming)).is_err() {

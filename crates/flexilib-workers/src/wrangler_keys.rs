@@ -6,6 +6,8 @@
 
 /// Keys this runtime reads.
 const READ: &[&str] = &[
+    "name",
+    "services",
     "main",
     "compatibility_date",
     "vars",
@@ -17,7 +19,6 @@ const READ: &[&str] = &[
 /// Keys wrangler knows that change nothing when running locally here
 /// (deployment, build and account settings).
 const NOT_LOCAL: &[&str] = &[
-    "name",
     "account_id",
     "zone_id",
     "workers_dev",
@@ -61,7 +62,6 @@ const NOT_EMULATED: &[&str] = &[
     "r2_buckets",
     "durable_objects",
     "migrations",
-    "services",
     "queues",
     "assets",
     "site",

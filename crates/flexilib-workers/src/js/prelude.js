@@ -1513,6 +1513,10 @@
 
   // ---------------------------------------------------------------- fetch
   async function fetch(input, init) {
+    return fetchVia(null, input, init);
+  }
+  // `service`: the name of a worker of this server (a service binding).
+  async function fetchVia(service, input, init) {
     const req = new Request(input, init);
     const signal = req._signal;
     if (signal && signal.aborted) throw signal.reason;
@@ -1527,7 +1531,11 @@
     const onAbort = () => { if (opId) N.opCancel(opId); abortReject(signal.reason); };
     if (signal) signal.addEventListener('abort', onAbort);
     const head = await Promise.race([
-      op((id) => { opId = id; N.fetch(id, req.method, req.url, flatHeaders(req.headers), body, req.redirect); }),
+      op((id) => {
+        opId = id;
+        if (service === null) N.fetch(id, req.method, req.url, flatHeaders(req.headers), body, req.redirect);
+        else N.serviceFetch(id, service, req.method, req.url, flatHeaders(req.headers), body);
+      }),
       aborted,
     ]).finally(() => { if (signal) signal.removeEventListener('abort', onAbort); });
     const [status, statusText, flat, bodyId, finalUrl, redirected] = head;
@@ -1552,6 +1560,12 @@
     return res;
   }
   define('fetch', fetch);
+  // A service binding (`env.X` for `[[services]] binding = "X"`).
+  class Fetcher {
+    constructor(service) { this._service = service; }
+    fetch(input, init) { return fetchVia(this._service, input, init); }
+    connect() { throw new Error('connect() is not supported by service bindings here'); }
+  }
 
   // ---------------------------------------------------------------- KV
   const kvTypes = ['text', 'json', 'arrayBuffer', 'stream'];
@@ -1661,6 +1675,7 @@
     env = {};
     for (const k of Object.keys(bindings.vars)) env[k] = bindings.vars[k];
     for (const k of Object.keys(bindings.kv)) env[k] = new KVNamespace(bindings.kv[k]);
+    for (const k of Object.keys(bindings.services)) env[k] = new Fetcher(bindings.services[k]);
     if (typeof mod.default === 'undefined') {
       throw new TypeError('The worker has no default export: FlexiLib runs module workers (export default { fetch(request, env, ctx) { … } })');
     }
