@@ -16,6 +16,7 @@
 mod compile;
 mod config;
 mod cpu;
+mod d1;
 mod engine;
 mod fetch;
 mod kv;
@@ -23,6 +24,7 @@ mod loader;
 mod modules;
 mod natives;
 mod queue;
+mod r2;
 mod report;
 mod shared;
 mod state;
