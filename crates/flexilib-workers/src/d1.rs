@@ -85,10 +85,12 @@ fn code_name(code: i32) -> &'static str {
 fn sqlite_message(error: &rusqlite::Error) -> String {
     match error {
         rusqlite::Error::SqliteFailure(failure, message) => {
-            let text = message
-                .clone()
-                .unwrap_or_else(|| failure.to_string());
+            let text = message.clone().unwrap_or_else(|| failure.to_string());
             format!("{text}: {}", code_name(failure.extended_code))
+        }
+        // A syntax error, which rusqlite words with the SQL and offset.
+        rusqlite::Error::SqlInputError { error, msg, .. } => {
+            format!("{msg}: {}", code_name(error.extended_code))
         }
         rusqlite::Error::InvalidParameterCount(..) | rusqlite::Error::InvalidParameterName(_) => {
             "Wrong number of parameter bindings for SQL query.".into()
@@ -133,7 +135,9 @@ fn cell(value: ValueRef<'_>) -> serde_json::Value {
     match value {
         ValueRef::Null => serde_json::Value::Null,
         ValueRef::Integer(n) => n.into(),
-        ValueRef::Real(x) => serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into),
+        ValueRef::Real(x) => {
+            serde_json::Number::from_f64(x).map_or(serde_json::Value::Null, Into::into)
+        }
         ValueRef::Text(text) => String::from_utf8_lossy(text).into_owned().into(),
         ValueRef::Blob(bytes) => bytes.iter().map(|&b| serde_json::Value::from(b)).collect(),
     }
@@ -331,7 +335,10 @@ mod tests {
         assert_eq!(out[0]["meta"]["last_row_id"], 3);
         assert_eq!(out[0]["meta"]["changed_db"], true);
 
-        let select = query("SELECT name, data FROM t WHERE id = ?", vec![Value::Integer(3)]);
+        let select = query(
+            "SELECT name, data FROM t WHERE id = ?",
+            vec![Value::Integer(3)],
+        );
         let out: serde_json::Value =
             serde_json::from_str(&db.query(&[select]).expect("select")).expect("json");
         assert_eq!(out[0]["columns"], json!(["name", "data"]));
@@ -368,7 +375,9 @@ mod tests {
         )
         .expect("json");
         assert_eq!(out["line"], 1);
-        assert!(out["error"].as_str().is_some_and(|e| e.contains("syntax error")));
+        assert!(out["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("syntax error")));
         drop(db);
         let again = D1Database::open(&dir, "db/1").expect("reopen");
         let out: serde_json::Value = serde_json::from_str(
@@ -377,7 +386,11 @@ mod tests {
                 .expect("select"),
         )
         .expect("json");
-        assert_eq!(out[0]["rows"], json!([["a"], ["b"], ["c"]]), "persisted, exec rolled back");
+        assert_eq!(
+            out[0]["rows"],
+            json!([["a"], ["b"], ["c"]]),
+            "persisted, exec rolled back"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -571,8 +571,7 @@ pub(crate) fn natives<'js>(
                            value: TypedArray<'js, u8>,
                            options: String| {
         let store = r2_bucket(&ctx, &s, bucket)?;
-        let options: crate::r2::PutOptions =
-            from_json(&ctx, Some(options))?.unwrap_or_default();
+        let options: crate::r2::PutOptions = from_json(&ctx, Some(options))?.unwrap_or_default();
         let value = bytes_of(&value);
         s.borrow_mut()
             .spawn_blocking(id(op), move || match store.put(&key, &value, &options) {
@@ -583,53 +582,49 @@ pub(crate) fn natives<'js>(
         Ok::<_, rquickjs::Error>(())
     });
     let s = state.clone();
+    native!("r2Get", move |ctx: Ctx<'js>,
+                           op: f64,
+                           bucket: usize,
+                           key: String,
+                           range: Option<String>,
+                           only_if: Option<String>,
+                           body: bool| {
+        let store = r2_bucket(&ctx, &s, bucket)?;
+        let range: Option<crate::r2::RangeSpec> = from_json(&ctx, range)?;
+        let only_if: Option<crate::r2::Conditions> = from_json(&ctx, only_if)?;
+        let action = if body { "get" } else { "head" };
+        s.borrow_mut().spawn_blocking(id(op), move || {
+            match store.get(&key, range.as_ref(), only_if.as_ref(), body) {
+                Ok(Some(found)) => OpResult::Ok(match found.body {
+                    Some(bytes) => Payload::Entry(bytes, Some(found.meta)),
+                    None => Payload::Text(found.meta),
+                }),
+                Ok(None) => OpResult::Ok(Payload::Null),
+                Err(e) => OpResult::Err("Error", format!("{action}: {e}")),
+            }
+        });
+        Ok::<_, rquickjs::Error>(())
+    });
+    let s = state.clone();
     native!(
-        "r2Get",
-        move |ctx: Ctx<'js>,
-              op: f64,
-              bucket: usize,
-              key: String,
-              range: Option<String>,
-              only_if: Option<String>,
-              body: bool| {
+        "r2Delete",
+        move |ctx: Ctx<'js>, op: f64, bucket: usize, keys: Vec<String>| {
             let store = r2_bucket(&ctx, &s, bucket)?;
-            let range: Option<crate::r2::RangeSpec> = from_json(&ctx, range)?;
-            let only_if: Option<crate::r2::Conditions> = from_json(&ctx, only_if)?;
-            let action = if body { "get" } else { "head" };
-            s.borrow_mut().spawn_blocking(id(op), move || {
-                match store.get(&key, range.as_ref(), only_if.as_ref(), body) {
-                    Ok(Some(found)) => OpResult::Ok(match found.body {
-                        Some(bytes) => Payload::Entry(bytes, Some(found.meta)),
-                        None => Payload::Text(found.meta),
-                    }),
-                    Ok(None) => OpResult::Ok(Payload::Null),
-                    Err(e) => OpResult::Err("Error", format!("{action}: {e}")),
-                }
-            });
+            s.borrow_mut()
+                .spawn_blocking(id(op), move || match store.delete(&keys) {
+                    Ok(()) => OpResult::Ok(Payload::Undefined),
+                    Err(e) => OpResult::Err("Error", format!("delete: {e}")),
+                });
             Ok::<_, rquickjs::Error>(())
         }
     );
-    let s = state.clone();
-    native!("r2Delete", move |ctx: Ctx<'js>,
-                              op: f64,
-                              bucket: usize,
-                              keys: Vec<String>| {
-        let store = r2_bucket(&ctx, &s, bucket)?;
-        s.borrow_mut()
-            .spawn_blocking(id(op), move || match store.delete(&keys) {
-                Ok(()) => OpResult::Ok(Payload::Undefined),
-                Err(e) => OpResult::Err("Error", format!("delete: {e}")),
-            });
-        Ok::<_, rquickjs::Error>(())
-    });
     let s = state.clone();
     native!("r2List", move |ctx: Ctx<'js>,
                             op: f64,
                             bucket: usize,
                             options: String| {
         let store = r2_bucket(&ctx, &s, bucket)?;
-        let options: crate::r2::ListOptions =
-            from_json(&ctx, Some(options))?.unwrap_or_default();
+        let options: crate::r2::ListOptions = from_json(&ctx, Some(options))?.unwrap_or_default();
         s.borrow_mut()
             .spawn_blocking(id(op), move || match store.list(&options) {
                 Ok(json) => OpResult::Ok(Payload::Text(json)),

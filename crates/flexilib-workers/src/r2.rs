@@ -79,7 +79,10 @@ impl ObjectMeta {
             "customMetadata": parse(&self.custom_metadata),
         });
         if let (Some((offset, length)), Some(map)) = (range, object.as_object_mut()) {
-            map.insert("range".into(), json!({ "offset": offset, "length": length }));
+            map.insert(
+                "range".into(),
+                json!({ "offset": offset, "length": length }),
+            );
         }
         object
     }
@@ -128,7 +131,9 @@ impl Conditions {
         let at = |ms: f64| truncate(ms as i64);
         let if_match = match &self.etag_matches {
             Some(list) => listed(list, false),
-            None => self.uploaded_before.is_none_or(|before| uploaded < at(before)),
+            None => self
+                .uploaded_before
+                .is_none_or(|before| uploaded < at(before)),
         };
         let if_none_match = match &self.etag_does_not_match {
             Some(list) => !listed(list, true),
@@ -292,8 +297,7 @@ fn random_hex() -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-const COLUMNS: &str =
-    "key, version, size, etag, uploaded, http_metadata, custom_metadata, blob";
+const COLUMNS: &str = "key, version, size, etag, uploaded, http_metadata, custom_metadata, blob";
 
 fn meta_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<(ObjectMeta, String)> {
     Ok((
@@ -590,9 +594,18 @@ mod tests {
             suffix,
             header: None,
         };
-        assert_eq!(spec(Some(2.0), Some(3.0), None).resolve(10).ok().flatten(), Some((2, 3)));
-        assert_eq!(spec(Some(8.0), Some(5.0), None).resolve(10).ok().flatten(), Some((8, 2)));
-        assert_eq!(spec(None, None, Some(4.0)).resolve(10).ok().flatten(), Some((6, 4)));
+        assert_eq!(
+            spec(Some(2.0), Some(3.0), None).resolve(10).ok().flatten(),
+            Some((2, 3))
+        );
+        assert_eq!(
+            spec(Some(8.0), Some(5.0), None).resolve(10).ok().flatten(),
+            Some((8, 2))
+        );
+        assert_eq!(
+            spec(None, None, Some(4.0)).resolve(10).ok().flatten(),
+            Some((6, 4))
+        );
         assert!(spec(Some(11.0), None, None).resolve(10).is_err());
         assert!(spec(None, Some(0.0), None).resolve(10).is_err());
         assert_eq!(header_range("bytes=0-3", 10), Some((0, 4)));
@@ -619,7 +632,10 @@ mod tests {
             etag_does_not_match: Some(vec!["W/abc".into()]),
             ..Conditions::default()
         };
-        assert!(!none.hold(Some(("abc", 0))), "If-None-Match compares weakly");
+        assert!(
+            !none.hold(Some(("abc", 0))),
+            "If-None-Match compares weakly"
+        );
         assert!(none.hold(None));
         let after = Conditions {
             uploaded_after: Some(1_500.0),

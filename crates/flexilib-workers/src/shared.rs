@@ -10,11 +10,11 @@ use bytes::Bytes;
 use flexilib_sdk::Responder;
 
 use crate::config::WorkerConfig;
-use crate::fetch::{BodyRx, FetchHead, HttpClient};
 use crate::d1::D1Database;
+use crate::fetch::{BodyRx, FetchHead, HttpClient};
 use crate::kv::KvStore;
-use crate::r2::R2Bucket;
 use crate::modules::Project;
+use crate::r2::R2Bucket;
 
 /// What a route's JS threads share.
 pub struct Shared {
