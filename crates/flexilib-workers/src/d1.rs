@@ -88,9 +88,14 @@ fn sqlite_message(error: &rusqlite::Error) -> String {
             let text = message.clone().unwrap_or_else(|| failure.to_string());
             format!("{text}: {}", code_name(failure.extended_code))
         }
-        // A syntax error, which rusqlite words with the SQL and offset.
-        rusqlite::Error::SqlInputError { error, msg, .. } => {
-            format!("{msg}: {}", code_name(error.extended_code))
+        // A syntax error, with where it is, as workerd's SQLite words it.
+        rusqlite::Error::SqlInputError {
+            error, msg, offset, ..
+        } => {
+            format!(
+                "{msg} at offset {offset}: {}",
+                code_name(error.extended_code)
+            )
         }
         rusqlite::Error::InvalidParameterCount(..) | rusqlite::Error::InvalidParameterName(_) => {
             "Wrong number of parameter bindings for SQL query.".into()

@@ -446,8 +446,9 @@ impl R2Bucket {
             return Ok(None);
         };
         if !body {
+            // `head` gives the whole object's range too, as wrangler dev's R2 does.
             return Ok(Some(Found {
-                meta: meta.to_json(None).to_string(),
+                meta: meta.to_json(Some((0, meta.size))).to_string(),
                 body: None,
             }));
         }

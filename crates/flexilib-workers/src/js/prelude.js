@@ -1732,8 +1732,6 @@
       return { prepare: (q) => db.prepare(q), batch: (s) => db.batch(s), getBookmark: () => null };
     }
   }
-  define('D1Database', D1Database);
-  define('D1PreparedStatement', D1PreparedStatement);
 
   // ---------------------------------------------------------------- R2
   const r2HttpFields = [
@@ -1815,21 +1813,24 @@
     constructor(md5) { this.md5 = hexBytes(md5); }
     toJSON() { return { md5: Array.from(new Uint8Array(this.md5), (b) => b.toString(16).padStart(2, '0')).join('') }; }
   }
+  // Not globals, as in workerd; own properties in workerd's order (its
+  // lazily defined instance properties), so JSON.stringify gives the same.
   class R2Object {
     constructor(m) {
-      this.key = m.key;
-      this.version = m.version;
-      this.size = m.size;
-      this.etag = m.etag;
-      this.httpEtag = `"${m.etag}"`;
-      this.checksums = new R2Checksums(m.etag);
-      this.uploaded = new Date(m.uploaded);
+      this.ssecKeyMd5 = undefined;
+      this.storageClass = 'Standard';
+      this.range = m.range;
+      this.customMetadata = m.customMetadata;
       const http = Object.assign({}, m.httpMetadata);
       if (http.cacheExpiry !== undefined) http.cacheExpiry = new Date(http.cacheExpiry);
       this.httpMetadata = http;
-      this.customMetadata = m.customMetadata;
-      this.range = m.range;
-      this.storageClass = 'Standard';
+      this.uploaded = new Date(m.uploaded);
+      this.checksums = new R2Checksums(m.etag);
+      this.httpEtag = `"${m.etag}"`;
+      this.etag = m.etag;
+      this.size = m.size;
+      this.version = m.version;
+      this.key = m.key;
     }
     writeHttpMetadata(headers) {
       for (const [field, header] of r2HttpFields) {
@@ -1962,9 +1963,6 @@
       return out;
     }
   }
-  define('R2Bucket', R2Bucket);
-  define('R2Object', R2Object);
-  define('R2ObjectBody', R2ObjectBody);
 
   // ---------------------------------------------------------------- the worker
   let worker = null;
