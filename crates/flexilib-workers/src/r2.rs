@@ -441,6 +441,26 @@ impl R2Bucket {
         only_if: Option<&Conditions>,
         body: bool,
     ) -> Result<Option<Found>, R2Error> {
+        // Another instance of the route (during a reload) may replace the
+        // object between reading its row and opening its blob: read again.
+        let mut attempts = 3;
+        loop {
+            match self.get_once(key, range, only_if, body) {
+                Err(R2Error::Io(e)) if e.kind() == std::io::ErrorKind::NotFound && attempts > 1 => {
+                    attempts -= 1;
+                }
+                outcome => return outcome,
+            }
+        }
+    }
+
+    fn get_once(
+        &self,
+        key: &str,
+        range: Option<&RangeSpec>,
+        only_if: Option<&Conditions>,
+        body: bool,
+    ) -> Result<Option<Found>, R2Error> {
         let conn = self.conn();
         let Some((meta, blob)) = Self::row(&conn, key)? else {
             return Ok(None);
@@ -516,7 +536,7 @@ impl R2Bucket {
                 .map_err(|_| R2Error::Cursor)?;
             let text = String::from_utf8(bytes).map_err(|_| R2Error::Cursor)?;
             let kind = text.chars().next().ok_or(R2Error::Cursor)?;
-            let value = text[kind.len_utf8()..].to_string();
+            let value = text.get(kind.len_utf8()..).unwrap_or_default().to_string();
             match kind {
                 'k' => after = after.max(value),
                 'p' => {
@@ -545,11 +565,15 @@ impl R2Bucket {
             {
                 continue;
             }
-            let rest = &meta.key[prefix.len()..];
+            // (SQLite's length() stops at a NUL: the prefix is checked here too.)
+            let Some(rest) = meta.key.strip_prefix(prefix) else {
+                continue;
+            };
             let rolled = (!delimiter.is_empty())
                 .then(|| rest.find(delimiter))
                 .flatten()
-                .map(|at| format!("{prefix}{}", &rest[..at + delimiter.len()]));
+                .and_then(|at| rest.get(..at + delimiter.len()))
+                .map(|head| format!("{prefix}{head}"));
             if let Some(rolled) = &rolled {
                 if prefixes.last() == Some(rolled) {
                     continue;

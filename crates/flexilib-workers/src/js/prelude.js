@@ -1932,7 +1932,6 @@
     }
     async delete(keys) {
       const list = (Array.isArray(keys) ? keys : [keys]).map((k) => r2Key(k, 'delete'));
-      if (list.length > 1000) throw new Error('delete: You can only delete up to 1000 keys at once. (10029)');
       await op((id) => N.r2Delete(id, this._bucket, list));
     }
     async list(options) {
