@@ -2,8 +2,8 @@
 //! (`script=PATH`, `state=DIR`, `threads=N`, `cpu_ms=N`, `memory_mb=N`,
 //! `queue=N`, `queue_mb=N`, `test_scheduled=1`),
 //! and, when the script is a `wrangler.toml`, its `main`, `[vars]`,
-//! `kv_namespaces`, `[limits] cpu_ms`, `[triggers] crons` and the secrets
-//! in `.dev.vars` beside it.
+//! `kv_namespaces`, `d1_databases`, `r2_buckets`, `[limits] cpu_ms`,
+//! `[triggers] crons` and the secrets in `.dev.vars` beside it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -61,6 +61,26 @@ pub struct KvBinding {
     pub id: String,
 }
 
+/// A D1 database binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct D1Binding {
+    /// The name in `env`.
+    pub binding: String,
+    /// The database id (names its database file): `database_id`, else
+    /// `preview_database_id`, else `database_name`, else the binding.
+    pub id: String,
+}
+
+/// An R2 bucket binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct R2Binding {
+    /// The name in `env`.
+    pub binding: String,
+    /// The bucket (names its directory): `bucket_name`, else
+    /// `preview_bucket_name`, else the binding.
+    pub bucket: String,
+}
+
 /// Everything a worker instance needs, resolved.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -79,7 +99,11 @@ pub struct WorkerConfig {
     pub name: Option<String>,
     /// Service bindings: `env` name → the `name` of the worker it calls.
     pub services: Vec<(String, String)>,
-    /// Where KV data lives.
+    /// D1 databases.
+    pub d1: Vec<D1Binding>,
+    /// R2 buckets.
+    pub r2: Vec<R2Binding>,
+    /// Where KV, D1 and R2 data live.
     pub state_dir: PathBuf,
     /// CPU time a request may use.
     pub cpu_limit: Duration,
@@ -123,6 +147,10 @@ struct Wrangler {
     kv_namespaces: Vec<WranglerKv>,
     #[serde(default)]
     services: Vec<WranglerService>,
+    #[serde(default)]
+    d1_databases: Vec<WranglerD1>,
+    #[serde(default)]
+    r2_buckets: Vec<WranglerR2>,
     limits: Option<WranglerLimits>,
     triggers: Option<WranglerTriggers>,
 }
@@ -139,6 +167,21 @@ struct WranglerKv {
     binding: String,
     id: Option<String>,
     preview_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerD1 {
+    binding: String,
+    database_name: Option<String>,
+    database_id: Option<String>,
+    preview_database_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerR2 {
+    binding: String,
+    bucket_name: Option<String>,
+    preview_bucket_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -285,6 +328,31 @@ impl WorkerConfig {
                     .unwrap_or_else(|| ns.binding.clone()),
             })
             .collect();
+        let d1 = wrangler
+            .d1_databases
+            .iter()
+            .map(|db| D1Binding {
+                binding: db.binding.clone(),
+                id: db
+                    .database_id
+                    .clone()
+                    .or_else(|| db.preview_database_id.clone())
+                    .or_else(|| db.database_name.clone())
+                    .unwrap_or_else(|| db.binding.clone()),
+            })
+            .collect();
+        let r2 = wrangler
+            .r2_buckets
+            .iter()
+            .map(|bucket| R2Binding {
+                binding: bucket.binding.clone(),
+                bucket: bucket
+                    .bucket_name
+                    .clone()
+                    .or_else(|| bucket.preview_bucket_name.clone())
+                    .unwrap_or_else(|| bucket.binding.clone()),
+            })
+            .collect();
 
         let services = wrangler
             .services
@@ -324,6 +392,8 @@ impl WorkerConfig {
             root: base,
             vars_json: serde_json::Value::Object(vars).to_string(),
             kv,
+            d1,
+            r2,
             state_dir,
             cpu_limit: Duration::from_millis(cpu_ms),
             memory_limit: memory_mb.saturating_mul(1024 * 1024),
@@ -367,6 +437,13 @@ LIMITS = { max = 3, names = ["a"] }
 [[kv_namespaces]]
 binding = "CACHE"
 id = "abc123"
+[[d1_databases]]
+binding = "DB"
+database_name = "app-db"
+database_id = "d1-uuid"
+[[r2_buckets]]
+binding = "FILES"
+bucket_name = "files"
 [limits]
 cpu_ms = 50
 [triggers]
@@ -394,6 +471,20 @@ crons = ["*/5 * * * *"]
             vec![KvBinding {
                 binding: "CACHE".into(),
                 id: "abc123".into()
+            }]
+        );
+        assert_eq!(
+            config.d1,
+            vec![D1Binding {
+                binding: "DB".into(),
+                id: "d1-uuid".into()
+            }]
+        );
+        assert_eq!(
+            config.r2,
+            vec![R2Binding {
+                binding: "FILES".into(),
+                bucket: "files".into()
             }]
         );
         assert_eq!(config.cpu_limit, Duration::from_millis(50));

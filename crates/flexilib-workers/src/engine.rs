@@ -250,6 +250,16 @@ fn setup<'js>(
             .map_err(fail)?;
     }
     bindings.set("services", services).map_err(fail)?;
+    let d1 = Object::new(ctx.clone()).map_err(fail)?;
+    for (index, db) in config.d1.iter().enumerate() {
+        d1.set(db.binding.as_str(), index).map_err(fail)?;
+    }
+    bindings.set("d1", d1).map_err(fail)?;
+    let r2 = Object::new(ctx.clone()).map_err(fail)?;
+    for (index, bucket) in config.r2.iter().enumerate() {
+        r2.set(bucket.binding.as_str(), index).map_err(fail)?;
+    }
+    bindings.set("r2", r2).map_err(fail)?;
     get("setup")?
         .call::<_, Value>((namespace, bindings))
         .map_err(fail)?;

@@ -1,6 +1,6 @@
 //! The native functions the prelude builds the Web APIs on: text and
 //! bytes, URLs, crypto, timers, answering (whole or streamed), outbound
-//! `fetch`, KV, and `waitUntil` bookkeeping.
+//! `fetch`, KV, D1, R2, and `waitUntil` bookkeeping.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -76,6 +76,52 @@ fn sdk_response(status: u16, status_text: &str, flat: &[String], body: Vec<u8>) 
 
 fn type_error(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
     Exception::throw_type(ctx, message)
+}
+
+/// The largest number JavaScript holds exactly (2^53 - 1).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// A value bound to a D1 statement (the prelude has already made booleans
+/// 1/0 and byte arrays `Uint8Array`s): a whole number binds as INTEGER,
+/// other numbers as REAL, as D1 binds them.
+fn sql_value(ctx: &Ctx<'_>, value: &Value<'_>) -> rquickjs::Result<rusqlite::types::Value> {
+    use rusqlite::types::Value as Sql;
+    if value.is_null() || value.is_undefined() {
+        return Ok(Sql::Null);
+    }
+    if let Some(text) = value.as_string() {
+        return Ok(Sql::Text(text.to_string()?));
+    }
+    if let Some(n) = value.as_int() {
+        return Ok(Sql::Integer(i64::from(n)));
+    }
+    if let Some(x) = value.as_float() {
+        return Ok(if x.fract() == 0.0 && x.abs() <= MAX_SAFE_INTEGER {
+            Sql::Integer(x as i64)
+        } else {
+            Sql::Real(x)
+        });
+    }
+    if let Some(b) = value.as_bool() {
+        return Ok(Sql::Integer(i64::from(b)));
+    }
+    match TypedArray::<u8>::from_value(value.clone()) {
+        Ok(bytes) => Ok(Sql::Blob(bytes_of(&bytes))),
+        Err(_) => Err(type_error(ctx, "D1_TYPE_ERROR: unsupported value")),
+    }
+}
+
+/// JSON from the prelude (`null` for none) made a Rust value.
+fn from_json<T: serde::de::DeserializeOwned>(
+    ctx: &Ctx<'_>,
+    text: Option<String>,
+) -> rquickjs::Result<Option<T>> {
+    match text {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| type_error(ctx, &format!("invalid options: {e}"))),
+    }
 }
 
 /// The native functions the prelude builds the Web APIs on.
@@ -576,6 +622,133 @@ pub(crate) fn natives<'js>(
             .spawn_blocking(id(op), move || match store.list(&prefix, limit, &cursor) {
                 Ok(json) => OpResult::Ok(Payload::Text(json)),
                 Err(e) => OpResult::Err("Error", e.to_string()),
+            });
+        Ok::<_, rquickjs::Error>(())
+    });
+
+    // D1.
+    let d1_database = |ctx: &Ctx<'js>, state: &Rc<RefCell<State>>, db: usize| {
+        state
+            .borrow()
+            .shared
+            .d1
+            .get(db)
+            .cloned()
+            .ok_or_else(|| type_error(ctx, "unknown D1 database"))
+    };
+    let s = state.clone();
+    native!("d1Query", move |ctx: Ctx<'js>,
+                             op: f64,
+                             db: usize,
+                             sqls: Vec<String>,
+                             params: Array<'js>| {
+        let database = d1_database(&ctx, &s, db)?;
+        let mut queries = Vec::with_capacity(sqls.len());
+        for (index, sql) in sqls.into_iter().enumerate() {
+            let values: Array<'js> = params.get(index)?;
+            let mut bound = Vec::with_capacity(values.len());
+            for value in values.iter::<Value<'js>>() {
+                bound.push(sql_value(&ctx, &value?)?);
+            }
+            queries.push(crate::d1::Query { sql, params: bound });
+        }
+        s.borrow_mut()
+            .spawn_blocking(id(op), move || match database.query(&queries) {
+                Ok(json) => OpResult::Ok(Payload::Text(json)),
+                Err(e) => OpResult::Err("Error", e.to_string()),
+            });
+        Ok::<_, rquickjs::Error>(())
+    });
+    let s = state.clone();
+    native!("d1Exec", move |ctx: Ctx<'js>,
+                            op: f64,
+                            db: usize,
+                            lines: Vec<String>| {
+        let database = d1_database(&ctx, &s, db)?;
+        s.borrow_mut()
+            .spawn_blocking(id(op), move || match database.exec(&lines) {
+                Ok(json) => OpResult::Ok(Payload::Text(json)),
+                Err(e) => OpResult::Err("Error", e.to_string()),
+            });
+        Ok::<_, rquickjs::Error>(())
+    });
+
+    // R2.
+    let r2_bucket = |ctx: &Ctx<'js>, state: &Rc<RefCell<State>>, bucket: usize| {
+        state
+            .borrow()
+            .shared
+            .r2
+            .get(bucket)
+            .cloned()
+            .ok_or_else(|| type_error(ctx, "unknown R2 bucket"))
+    };
+    let s = state.clone();
+    native!("r2Put", move |ctx: Ctx<'js>,
+                           op: f64,
+                           bucket: usize,
+                           key: String,
+                           value: TypedArray<'js, u8>,
+                           options: String| {
+        let store = r2_bucket(&ctx, &s, bucket)?;
+        let options: crate::r2::PutOptions = from_json(&ctx, Some(options))?.unwrap_or_default();
+        let value = bytes_of(&value);
+        s.borrow_mut()
+            .spawn_blocking(id(op), move || match store.put(&key, &value, &options) {
+                Ok(Some(json)) => OpResult::Ok(Payload::Text(json)),
+                Ok(None) => OpResult::Ok(Payload::Null),
+                Err(e) => OpResult::Err("Error", format!("put: {e}")),
+            });
+        Ok::<_, rquickjs::Error>(())
+    });
+    let s = state.clone();
+    native!("r2Get", move |ctx: Ctx<'js>,
+                           op: f64,
+                           bucket: usize,
+                           key: String,
+                           range: Option<String>,
+                           only_if: Option<String>,
+                           body: bool| {
+        let store = r2_bucket(&ctx, &s, bucket)?;
+        let range: Option<crate::r2::RangeSpec> = from_json(&ctx, range)?;
+        let only_if: Option<crate::r2::Conditions> = from_json(&ctx, only_if)?;
+        let action = if body { "get" } else { "head" };
+        s.borrow_mut().spawn_blocking(id(op), move || {
+            match store.get(&key, range.as_ref(), only_if.as_ref(), body) {
+                Ok(Some(found)) => OpResult::Ok(match found.body {
+                    Some(bytes) => Payload::Entry(bytes, Some(found.meta)),
+                    None => Payload::Text(found.meta),
+                }),
+                Ok(None) => OpResult::Ok(Payload::Null),
+                Err(e) => OpResult::Err("Error", format!("{action}: {e}")),
+            }
+        });
+        Ok::<_, rquickjs::Error>(())
+    });
+    let s = state.clone();
+    native!(
+        "r2Delete",
+        move |ctx: Ctx<'js>, op: f64, bucket: usize, keys: Vec<String>| {
+            let store = r2_bucket(&ctx, &s, bucket)?;
+            s.borrow_mut()
+                .spawn_blocking(id(op), move || match store.delete(&keys) {
+                    Ok(()) => OpResult::Ok(Payload::Undefined),
+                    Err(e) => OpResult::Err("Error", format!("delete: {e}")),
+                });
+            Ok::<_, rquickjs::Error>(())
+        }
+    );
+    let s = state.clone();
+    native!("r2List", move |ctx: Ctx<'js>,
+                            op: f64,
+                            bucket: usize,
+                            options: String| {
+        let store = r2_bucket(&ctx, &s, bucket)?;
+        let options: crate::r2::ListOptions = from_json(&ctx, Some(options))?.unwrap_or_default();
+        s.borrow_mut()
+            .spawn_blocking(id(op), move || match store.list(&options) {
+                Ok(json) => OpResult::Ok(Payload::Text(json)),
+                Err(e) => OpResult::Err("Error", format!("list: {e}")),
             });
         Ok::<_, rquickjs::Error>(())
     });

@@ -1,4 +1,5 @@
-//! What a route's JS threads share (configuration, KV stores, the outbound
+//! What a route's JS threads share (configuration, KV stores, D1
+//! databases, R2 buckets, the outbound
 //! HTTP client, the project's modules, the host-side runtime) and the
 //! messages a JS thread receives.
 
@@ -9,9 +10,11 @@ use bytes::Bytes;
 use flexilib_sdk::Responder;
 
 use crate::config::WorkerConfig;
+use crate::d1::D1Database;
 use crate::fetch::{BodyRx, FetchHead, HttpClient};
 use crate::kv::KvStore;
 use crate::modules::Project;
+use crate::r2::R2Bucket;
 
 /// What a route's JS threads share.
 pub struct Shared {
@@ -19,6 +22,10 @@ pub struct Shared {
     pub config: WorkerConfig,
     /// KV namespaces, by binding index.
     pub kv: Vec<Arc<KvStore>>,
+    /// D1 databases, by binding index.
+    pub d1: Vec<Arc<D1Database>>,
+    /// R2 buckets, by binding index.
+    pub r2: Vec<Arc<R2Bucket>>,
     /// Outbound HTTP.
     pub client: HttpClient,
     /// Where modules come from.
@@ -29,7 +36,8 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Opens the KV stores and starts the host-side runtime.
+    /// Opens the KV stores, D1 databases and R2 buckets and starts the
+    /// host-side runtime.
     pub fn new(config: WorkerConfig) -> Result<Shared, String> {
         let kv = config
             .kv
@@ -37,6 +45,18 @@ impl Shared {
             .map(|ns| KvStore::open(&config.state_dir, &ns.id).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| e.to_string())?;
+        let d1 = config
+            .d1
+            .iter()
+            .map(|db| D1Database::open(&config.state_dir, &db.id).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("D1 database: {e}"))?;
+        let r2 = config
+            .r2
+            .iter()
+            .map(|bucket| R2Bucket::open(&config.state_dir, &bucket.bucket).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("R2 bucket: {e}"))?;
         let project = Project::new(&config.root).map_err(|e| e.to_string())?;
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -53,6 +73,8 @@ impl Shared {
         Ok(Shared {
             config,
             kv,
+            d1,
+            r2,
             client,
             project,
             tokio: Some(tokio),

@@ -12,6 +12,8 @@ const READ: &[&str] = &[
     "compatibility_date",
     "vars",
     "kv_namespaces",
+    "d1_databases",
+    "r2_buckets",
     "limits",
     "triggers",
 ];
@@ -58,8 +60,6 @@ const NOT_LOCAL: &[&str] = &[
 
 /// Keys wrangler knows for features this runtime does not emulate yet.
 const NOT_EMULATED: &[&str] = &[
-    "d1_databases",
-    "r2_buckets",
     "durable_objects",
     "migrations",
     "queues",
@@ -158,7 +158,7 @@ mod tests {
 
     #[test]
     fn unknown_keys_warn_with_their_line_and_the_nearest_known_key() {
-        let text = "name = \"w\"\nflavour = 1\nmain = \"a.js\"\n\n[[kv_namespace]]\nbinding = \"KV\"\n\n[[d1_databases]]\nbinding = \"DB\"\n";
+        let text = "name = \"w\"\nflavour = 1\nmain = \"a.js\"\n\n[[kv_namespace]]\nbinding = \"KV\"\n\n[[d1_databases]]\nbinding = \"DB\"\n\n[[queues]]\nbinding = \"Q\"\n";
         let table: toml::Table = toml::from_str(text).expect("toml");
         let warnings = check(table.keys().map(String::as_str), text, "wrangler.toml");
         assert_eq!(
@@ -166,7 +166,7 @@ mod tests {
             [
                 "wrangler.toml:2: unexpected top-level field `flavour`; wrangler ignores it too",
                 "wrangler.toml:5: unexpected top-level field `kv_namespace` (did you mean `kv_namespaces`?); wrangler ignores it too",
-                "wrangler.toml:8: `d1_databases` is not emulated by FlexiLib yet; its bindings are not in `env`",
+                "wrangler.toml:11: `queues` is not emulated by FlexiLib yet; its bindings are not in `env`",
             ]
         );
     }

@@ -125,7 +125,7 @@ fn unknown_wrangler_keys_warn_with_their_line_as_wrangler_does() {
         &[
             (
                 "app/wrangler.toml",
-                "name = \"keys\"\nmain = \"index.js\"\n\n[[kv_namespace]]\nbinding = \"KV\"\nid = \"k\"\n\n[[d1_databases]]\nbinding = \"DB\"\n",
+                "name = \"keys\"\nmain = \"index.js\"\n\n[[kv_namespace]]\nbinding = \"KV\"\nid = \"k\"\n\n[[vectorize]]\nbinding = \"VECTORS\"\n",
             ),
             (
                 "app/index.js",
@@ -148,7 +148,7 @@ fn unknown_wrangler_keys_warn_with_their_line_as_wrangler_does() {
     );
     let not_emulated = server
         .stderr
-        .wait_for(Duration::from_secs(5), |l| l.contains("d1_databases"))
+        .wait_for(Duration::from_secs(5), |l| l.contains("vectorize"))
         .expect("the binding that is not emulated is named");
     assert!(
         not_emulated.contains("wrangler.toml:8") && not_emulated.contains("not emulated"),

@@ -1157,7 +1157,7 @@
   define('TransformStream', TransformStream);
   define('IdentityTransformStream', class IdentityTransformStream extends TransformStream {});
   define('FixedLengthStream', class FixedLengthStream extends TransformStream {
-    constructor(length) { super(); this._length = length; }
+    constructor(length) { super(); this._length = length; this.readable._length = Number(length); }
   });
   define('ByteLengthQueuingStrategy', class { constructor({ highWaterMark }) { this.highWaterMark = highWaterMark; } size(c) { return c.byteLength; } });
   define('CountQueuingStrategy', class { constructor({ highWaterMark }) { this.highWaterMark = highWaterMark; } size() { return 1; } });
@@ -1176,9 +1176,11 @@
     get encoding() { return 'utf-8'; }
   });
 
+  // A stream of known bytes: its length is known (`_length`), as R2's put
+  // asks of a stream.
   function streamOfBytes(bytes) {
     let done = false;
-    return new ReadableStream({
+    const stream = new ReadableStream({
       type: 'bytes',
       pull(c) {
         if (!done && bytes.byteLength > 0) c.enqueue(bytes.slice());
@@ -1186,6 +1188,8 @@
         c.close();
       },
     });
+    stream._length = bytes.byteLength;
+    return stream;
   }
   async function readAll(stream) {
     const reader = stream.getReader();
@@ -1554,6 +1558,11 @@
     }
     const res = new Response(stream, { status, statusText, [kInternal]: true });
     res._headers = headersFromFlat(flat);
+    if (stream) {
+      // A body with a Content-Length has a known length (R2's put takes it).
+      const length = res._headers.get('content-length');
+      if (length !== null && /^\d+$/.test(length)) stream._length = Number(length);
+    }
     res._headers._immutable = true;
     res._urlList = [finalUrl];
     res._redirected = redirected;
@@ -1653,6 +1662,335 @@
     }
   }
 
+  // ---------------------------------------------------------------- D1
+  // Errors as D1 words them: `D1_ERROR: <SQLite's message>: SQLITE_…`,
+  // with that message as the cause.
+  function d1Error(kind, message) {
+    return new Error(`${kind}: ${message}`, { cause: new Error(message) });
+  }
+  // A bound value as D1 keeps it: numbers, strings, null; booleans as 1/0;
+  // bytes (ArrayBuffer, views, arrays of byte values) as an array of bytes.
+  function d1Value(v) {
+    const t = typeof v;
+    if (t === 'number' || t === 'string') return v;
+    if (t === 'boolean') return v ? 1 : 0;
+    if (t === 'object') {
+      if (v === null) return null;
+      if (Array.isArray(v) && v.every((b) => typeof b === 'number' && b >= 0 && b < 256)) return v;
+      if (v instanceof ArrayBuffer) return Array.from(new Uint8Array(v));
+      if (ArrayBuffer.isView(v)) return Array.from(v);
+    }
+    const shown = t === 'symbol' ? v.toString() : `${v}`;
+    throw new Error(`D1_TYPE_ERROR: Type '${t}' not supported for value '${shown}'`, {
+      cause: new Error(`Type '${t}' not supported for value '${shown}'`),
+    });
+  }
+  // Runs statements (one transaction) as [{ columns, rows, meta }].
+  async function d1Query(db, statements) {
+    const sqls = statements.map((s) => s.statement);
+    const params = statements.map((s) => s.params.map((v) => (Array.isArray(v) ? new Uint8Array(v) : v)));
+    let json;
+    try {
+      json = await op((id) => N.d1Query(id, db, sqls, params));
+    } catch (e) {
+      throw d1Error('D1_ERROR', e.message);
+    }
+    return JSON.parse(json);
+  }
+  function d1Row(columns, row) {
+    const o = {};
+    for (let i = 0; i < columns.length; i++) o[columns[i]] = row[i];
+    return o;
+  }
+  function d1Result(r) {
+    return { success: true, meta: r.meta, results: r.rows.map((row) => d1Row(r.columns, row)) };
+  }
+  class D1PreparedStatement {
+    constructor(db, statement, params) {
+      this._db = db;
+      this.statement = statement;
+      this.params = params;
+    }
+    bind(...values) { return new D1PreparedStatement(this._db, this.statement, values.map(d1Value)); }
+    async first(column) {
+      const [r] = await d1Query(this._db, [this]);
+      if (r.rows.length === 0) return null;
+      const row = d1Row(r.columns, r.rows[0]);
+      if (column === undefined) return row;
+      if (row[column] === undefined) {
+        throw new Error(`D1_COLUMN_NOTFOUND: Column not found (${column})`, { cause: new Error('Column not found') });
+      }
+      return row[column];
+    }
+    async all() { return d1Result((await d1Query(this._db, [this]))[0]); }
+    // As wrangler dev answers it: the rows too (none for a write).
+    async run() { return d1Result((await d1Query(this._db, [this]))[0]); }
+    async raw(options) {
+      const [r] = await d1Query(this._db, [this]);
+      return options && options.columnNames ? [r.columns, ...r.rows] : r.rows;
+    }
+  }
+  class D1Database {
+    constructor(db) { this._db = db; }
+    prepare(query) { return new D1PreparedStatement(this._db, String(query), []); }
+    async batch(statements) {
+      if (!Array.isArray(statements) || !statements.every((s) => s instanceof D1PreparedStatement)) {
+        throw new TypeError('batch() takes an array of prepared statements (D1PreparedStatement).');
+      }
+      return (await d1Query(this._db, statements)).map(d1Result);
+    }
+    async exec(query) {
+      // As D1: each line is a query; the first that fails is named.
+      const lines = String(query).trim().split('\n');
+      let json;
+      try {
+        json = await op((id) => N.d1Exec(id, this._db, lines));
+      } catch (e) {
+        throw d1Error('D1_EXEC_ERROR', e.message);
+      }
+      const r = JSON.parse(json);
+      if (r.error !== undefined) {
+        throw d1Error('D1_EXEC_ERROR', `Error in line ${r.line + 1}: ${lines[r.line]}: ${r.error}`);
+      }
+      return { count: r.count, duration: r.duration };
+    }
+    // Sessions (read replication): one local database serves them all.
+    withSession() {
+      const db = this;
+      return { prepare: (q) => db.prepare(q), batch: (s) => db.batch(s), getBookmark: () => null };
+    }
+  }
+
+  // ---------------------------------------------------------------- R2
+  const r2HttpFields = [
+    ['contentType', 'content-type'], ['contentLanguage', 'content-language'],
+    ['contentDisposition', 'content-disposition'], ['contentEncoding', 'content-encoding'],
+    ['cacheControl', 'cache-control'], ['cacheExpiry', 'expires'],
+  ];
+  function r2Key(key, action) {
+    key = String(key);
+    if (enc(key).length > 1024) throw new Error(`${action}: The specified object name is not valid. (10020)`);
+    return key;
+  }
+  // httpMetadata (an object or Headers) as stored: strings, cacheExpiry in ms.
+  function r2HttpMetadata(m) {
+    const out = {};
+    if (m === undefined || m === null) return out;
+    const isHeaders = m instanceof Headers;
+    for (const [field, header] of r2HttpFields) {
+      const v = isHeaders ? m.get(header) : m[field];
+      if (v === undefined || v === null) continue;
+      if (field === 'cacheExpiry') {
+        const t = new Date(v).getTime();
+        if (!Number.isNaN(t)) out[field] = t;
+      } else out[field] = String(v);
+    }
+    return out;
+  }
+  function r2Etags(v) {
+    if (v === undefined || v === null) return null;
+    const list = Array.isArray(v) ? v : String(v).split(',');
+    return list.map((e) => {
+      e = String(e).trim();
+      const weak = e.startsWith('W/');
+      if (weak) e = e.slice(2);
+      if (e.length >= 2 && e.startsWith('"') && e.endsWith('"')) e = e.slice(1, -1);
+      return (weak ? 'W/' : '') + e;
+    }).filter((e) => e !== '' && e !== 'W/');
+  }
+  function r2Time(v) {
+    if (v === undefined || v === null) return null;
+    const t = new Date(v).getTime();
+    return Number.isNaN(t) ? null : t;
+  }
+  // onlyIf (an R2Conditional or Headers) as the host takes it.
+  function r2Conditions(c) {
+    if (c === undefined || c === null) return null;
+    if (c instanceof Headers) {
+      return {
+        etagMatches: r2Etags(c.get('if-match')),
+        etagDoesNotMatch: r2Etags(c.get('if-none-match')),
+        uploadedBefore: r2Time(c.get('if-unmodified-since')),
+        uploadedAfter: r2Time(c.get('if-modified-since')),
+        secondsGranularity: true,
+      };
+    }
+    return {
+      etagMatches: r2Etags(c.etagMatches),
+      etagDoesNotMatch: r2Etags(c.etagDoesNotMatch),
+      uploadedBefore: r2Time(c.uploadedBefore),
+      uploadedAfter: r2Time(c.uploadedAfter),
+      secondsGranularity: !!c.secondsGranularity,
+    };
+  }
+  function r2Range(r) {
+    if (r === undefined || r === null) return null;
+    if (r instanceof Headers) {
+      const h = r.get('range');
+      return h === null ? null : { header: h };
+    }
+    const num = (v) => (v === undefined || v === null ? null : Number(v));
+    return { offset: num(r.offset), length: num(r.length), suffix: num(r.suffix) };
+  }
+  function hexBytes(hex) {
+    const out = new Uint8Array(hex.length >> 1);
+    for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
+    return out.buffer;
+  }
+  class R2Checksums {
+    constructor(md5) { this.md5 = hexBytes(md5); }
+    toJSON() { return { md5: Array.from(new Uint8Array(this.md5), (b) => b.toString(16).padStart(2, '0')).join('') }; }
+  }
+  // Not globals, as in workerd; own properties in workerd's order (its
+  // lazily defined instance properties), so JSON.stringify gives the same.
+  class R2Object {
+    constructor(m) {
+      this.ssecKeyMd5 = undefined;
+      this.storageClass = 'Standard';
+      this.range = m.range;
+      this.customMetadata = m.customMetadata;
+      const http = Object.assign({}, m.httpMetadata);
+      if (http.cacheExpiry !== undefined) http.cacheExpiry = new Date(http.cacheExpiry);
+      this.httpMetadata = http;
+      this.uploaded = new Date(m.uploaded);
+      this.checksums = new R2Checksums(m.etag);
+      this.httpEtag = `"${m.etag}"`;
+      this.etag = m.etag;
+      this.size = m.size;
+      this.version = m.version;
+      this.key = m.key;
+    }
+    writeHttpMetadata(headers) {
+      for (const [field, header] of r2HttpFields) {
+        const v = this.httpMetadata[field];
+        if (v === undefined) continue;
+        headers.set(header, field === 'cacheExpiry' ? v.toUTCString() : v);
+      }
+    }
+  }
+  class R2ObjectBody extends R2Object {
+    constructor(m, bytes) {
+      super(m);
+      Object.defineProperty(this, '_bytes', { value: bytes, writable: true, enumerable: false });
+      Object.defineProperty(this, '_stream', { value: null, writable: true, enumerable: false });
+      Object.defineProperty(this, '_used', { value: false, writable: true, enumerable: false });
+    }
+    get body() {
+      if (!this._stream) {
+        this._stream = streamOfBytes(this._used ? new Uint8Array(0) : this._bytes);
+        this._bytes = null;
+      }
+      return this._stream;
+    }
+    get bodyUsed() { return this._used || (this._stream !== null && this._stream._disturbed); }
+    async _consume() {
+      if (this.bodyUsed) throw new TypeError(bodyUsedMessage);
+      this._used = true;
+      if (this._stream) {
+        if (this._stream.locked) throw new TypeError('This ReadableStream is currently locked to a reader.');
+        return readAll(this._stream);
+      }
+      const b = this._bytes;
+      this._bytes = null;
+      return b;
+    }
+    async arrayBuffer() { return toArrayBuffer(await this._consume()); }
+    async bytes() { return this._consume(); }
+    async text() { return dec(await this._consume()); }
+    async json() { return JSON.parse(await this.text()); }
+    async blob() { return new Blob([await this._consume()], { type: this.httpMetadata.contentType || '' }); }
+  }
+  const r2PutTypes = "Failed to execute 'put' on 'R2Bucket': parameter 2 is not of type 'ReadableStream or ArrayBuffer or ArrayBufferView or string or Blob'.";
+  class R2Bucket {
+    constructor(bucket) { this._bucket = bucket; }
+    async head(key) {
+      key = r2Key(key, 'head');
+      const r = await op((id) => N.r2Get(id, this._bucket, key, null, null, false));
+      return r === null ? null : new R2Object(JSON.parse(r));
+    }
+    async get(key, options) {
+      key = r2Key(key, 'get');
+      options = options || {};
+      const range = r2Range(options.range);
+      const onlyIf = r2Conditions(options.onlyIf);
+      const r = await op((id) => N.r2Get(id, this._bucket, key,
+        range && JSON.stringify(range), onlyIf && JSON.stringify(onlyIf), true));
+      if (r === null) return null;
+      // onlyIf did not hold: the object, without its body.
+      if (typeof r === 'string') return new R2Object(JSON.parse(r));
+      return new R2ObjectBody(JSON.parse(r[1]), r[0]);
+    }
+    async put(key, value, options) {
+      key = r2Key(key, 'put');
+      options = options || {};
+      let bytes;
+      if (value === null || value === undefined) bytes = new Uint8Array(0);
+      else if (typeof value === 'string') bytes = enc(value);
+      else if (isBufferSource(value)) bytes = copy(value);
+      else if (value instanceof Blob) bytes = value._bytes;
+      else if (value instanceof ReadableStream) {
+        if (typeof value._length !== 'number') {
+          throw new TypeError('Provided readable stream must have a known length (request/response body or readable half of FixedLengthStream)');
+        }
+        bytes = await readAll(value);
+      } else throw new TypeError(r2PutTypes);
+      const customMetadata = {};
+      let metadataSize = 0;
+      if (options.customMetadata !== undefined && options.customMetadata !== null) {
+        for (const k of Object.keys(options.customMetadata)) {
+          const v = String(options.customMetadata[k]);
+          customMetadata[k] = v;
+          metadataSize += enc(k).length + enc(v).length;
+        }
+      }
+      if (metadataSize > 2048) throw new Error('put: Your metadata headers exceed the maximum allowed metadata size. (10012)');
+      let md5 = null;
+      if (options.md5 !== undefined && options.md5 !== null) {
+        md5 = typeof options.md5 === 'string' ? options.md5
+          : Array.from(view(options.md5), (b) => b.toString(16).padStart(2, '0')).join('');
+      }
+      const put = {
+        httpMetadata: r2HttpMetadata(options.httpMetadata),
+        customMetadata,
+        onlyIf: r2Conditions(options.onlyIf),
+        md5,
+      };
+      const r = await op((id) => N.r2Put(id, this._bucket, key, bytes, JSON.stringify(put)));
+      return r === null ? null : new R2Object(JSON.parse(r));
+    }
+    async delete(keys) {
+      const list = (Array.isArray(keys) ? keys : [keys]).map((k) => r2Key(k, 'delete'));
+      await op((id) => N.r2Delete(id, this._bucket, list));
+    }
+    async list(options) {
+      options = options || {};
+      const limit = options.limit === undefined ? 1000 : Number(options.limit);
+      if (!(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) {
+        throw new Error('list: MaxKeys params must be positive integer <= 1000. (10022)');
+      }
+      const include = Array.isArray(options.include) ? options.include : [];
+      const query = {
+        prefix: options.prefix === undefined || options.prefix === null ? '' : String(options.prefix),
+        delimiter: options.delimiter === undefined || options.delimiter === null ? '' : String(options.delimiter),
+        cursor: options.cursor === undefined || options.cursor === null ? '' : String(options.cursor),
+        startAfter: options.startAfter === undefined || options.startAfter === null ? '' : String(options.startAfter),
+        limit,
+      };
+      const r = JSON.parse(await op((id) => N.r2List(id, this._bucket, JSON.stringify(query))));
+      // Metadata only when asked for, as R2 lists.
+      const objects = r.objects.map((m) => {
+        const o = new R2Object(m);
+        if (!include.includes('httpMetadata')) o.httpMetadata = {};
+        if (!include.includes('customMetadata')) o.customMetadata = {};
+        return o;
+      });
+      const out = { objects, truncated: r.truncated };
+      if (r.truncated) out.cursor = r.cursor;
+      out.delimitedPrefixes = r.delimitedPrefixes;
+      return out;
+    }
+  }
+
   // ---------------------------------------------------------------- the worker
   let worker = null;
   let env = null;
@@ -1676,6 +2014,8 @@
     for (const k of Object.keys(bindings.vars)) env[k] = bindings.vars[k];
     for (const k of Object.keys(bindings.kv)) env[k] = new KVNamespace(bindings.kv[k]);
     for (const k of Object.keys(bindings.services)) env[k] = new Fetcher(bindings.services[k]);
+    for (const k of Object.keys(bindings.d1)) env[k] = new D1Database(bindings.d1[k]);
+    for (const k of Object.keys(bindings.r2)) env[k] = new R2Bucket(bindings.r2[k]);
     if (typeof mod.default === 'undefined') {
       throw new TypeError('The worker has no default export: FlexiLib runs module workers (export default { fetch(request, env, ctx) { … } })');
     }
