@@ -34,6 +34,7 @@ Routes (proxy.ini, one `KEY = TARGET` per line, first match wins):
   /api       = http://127.0.0.1:9000[/base], http://... [strip_prefix=yes|no] [host=upstream]
   /fn        = lambda:COMMAND [ARGS] [name= timeout= memory= concurrency= queue= idle= handler= dir= env.NAME=]
   /w         = worker:app.js | worker:wrangler.toml [key=value ...]
+  /app       = sam:template.yaml [param.NAME=value ...]      an AWS SAM application
 Check a config without serving: flexilib --check --config proxy.ini (exit 0, or 2 with FILE:LINE).
 Every setting and target option: README.md (Settings, proxy.ini).";
 

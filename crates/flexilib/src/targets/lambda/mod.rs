@@ -268,6 +268,12 @@ impl LambdaFunction {
         }
     }
 
+    /// Runs one invocation of `event`, waiting in the function's queue
+    /// when every instance is busy.
+    pub async fn invoke(&self, event: Bytes) -> Outcome {
+        self.pool.invoke(event, None, pool::Waiting::Queue).await
+    }
+
     /// Its config.
     pub fn spec(&self) -> &LambdaSpec {
         &self.pool.function.spec
@@ -370,7 +376,7 @@ pub async fn serve(
 }
 
 /// What a Function URL client gets for `outcome`.
-fn http_response(name: &str, outcome: Outcome) -> Response<ReplyBody> {
+pub(crate) fn http_response(name: &str, outcome: Outcome) -> Response<ReplyBody> {
     match outcome {
         Outcome::Response(result) => event::result_response(&result).unwrap_or_else(|error| {
             logs::line(
