@@ -728,7 +728,10 @@ fn function(
         let path = prop("Path")?;
         if let Some(path) = &path {
             check_path(path).map_err(|message| {
-                context.error(event.line, format!("{id}.{event_name}: {message}"))
+                context.error(
+                    props.get("Path").map_or(event_id.line, |n| n.line),
+                    format!("{id}.{event_name}: {message}"),
+                )
             })?;
         }
         match kind.as_str() {
@@ -737,11 +740,11 @@ fn function(
                     None | Some("2.0") => Payload::V2,
                     Some("1.0") => Payload::V1,
                     Some(other) => {
-                        return Err(context.error(event.line, format!("{id}.{event_name}: `PayloadFormatVersion: {other}`: 1.0 or 2.0")))
+                        return Err(context.error(event_id.line, format!("{id}.{event_name}: `PayloadFormatVersion: {other}`: 1.0 or 2.0")))
                     }
                 };
                 if path.is_none() && props.get("Method").is_some() {
-                    return Err(context.error(event.line, format!("{id}.{event_name}: a `Method` without a `Path`")));
+                    return Err(context.error(event_id.line, format!("{id}.{event_name}: a `Method` without a `Path`")));
                 }
                 let stage = api_ref("ApiId")
                     .and_then(|api| stages.get(&api).cloned())
@@ -751,15 +754,15 @@ fn function(
                     method: if path.is_some() { method } else { None },
                     path,
                     stage,
-                    line: event.line,
+                    line: event_id.line,
                 });
             }
             "Api" => {
                 let Some(path) = path else {
-                    return Err(context.error(event.line, format!("{id}.{event_name}: an `Api` event needs a `Path`")));
+                    return Err(context.error(event_id.line, format!("{id}.{event_name}: an `Api` event needs a `Path`")));
                 };
                 if props.get("Method").is_none() {
-                    return Err(context.error(event.line, format!("{id}.{event_name}: an `Api` event needs a `Method`")));
+                    return Err(context.error(event_id.line, format!("{id}.{event_name}: an `Api` event needs a `Method`")));
                 }
                 let stage = api_ref("RestApiId")
                     .and_then(|api| stages.get(&api).cloned())
@@ -769,12 +772,12 @@ fn function(
                     method,
                     path: Some(path),
                     stage,
-                    line: event.line,
+                    line: event_id.line,
                 });
             }
             other => warnings.push(format!(
                 "{}: {id}.{event_name}: event `Type: {other}`: not emulated (the function is callable through the Invoke API)",
-                at(event.line)
+                at(event_id.line)
             )),
         }
     }
@@ -829,4 +832,174 @@ fn check_path(path: &str) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A template in a fresh directory with a `fn/` code directory.
+    fn load_text(text: &str, params: &[(&str, &str)]) -> Result<SamApp, TemplateError> {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let dir = std::env::temp_dir().join(format!(
+            "flexilib-sam-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
+        let _ = std::fs::create_dir_all(dir.join("fn"));
+        let _ = std::fs::write(dir.join("fn/bootstrap"), "");
+        let template = dir.join("template.yaml");
+        let _ = std::fs::write(&template, text);
+        let spec = SamSpec {
+            template,
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_string(), (*v).to_string()))
+                .collect(),
+        };
+        let app = load(&spec);
+        let _ = std::fs::remove_dir_all(&dir);
+        app
+    }
+
+    const APP: &str = r#"Transform: AWS::Serverless-2016-10-31
+Parameters:
+  Stage:
+    Type: String
+    Default: dev
+  Size:
+    Type: Number
+    Default: 256
+Globals:
+  Function:
+    Timeout: 7
+    Runtime: provided.al2023
+    Handler: ignored
+    Environment:
+      Variables:
+        STAGE: !Ref Stage
+        SHARED: global
+Resources:
+  Api:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn/
+      MemorySize: !Ref Size
+      ReservedConcurrentExecutions: 3
+      Environment:
+        Variables:
+          SHARED: local
+          ARN: !GetAtt Api.Arn
+          URL: !Sub "https://${AWS::Region}.example/${Stage}/${!Literal}"
+          JOINED: !Join ["-", [a, !Ref Stage]]
+          LONG: {"Fn::Sub": "${Stage}-long"}
+      Events:
+        Get:
+          Type: HttpApi
+          Properties: {Path: "/items/{id}", Method: get, PayloadFormatVersion: "1.0"}
+        Rest:
+          Type: Api
+          Properties: {Path: /r, Method: ANY}
+        Default:
+          Type: HttpApi
+        Queue:
+          Type: SQS
+          Properties: {Queue: !GetAtt Q.Arn}
+  Q:
+    Type: AWS::SQS::Queue
+  Machine:
+    Type: AWS::Serverless::StateMachine
+"#;
+
+    #[test]
+    fn functions_globals_parameters_and_events() {
+        let app = match load_text(APP, &[("Stage", "prod")]) {
+            Ok(app) => app,
+            Err(error) => panic!("{error}"),
+        };
+        let [function] = app.functions.as_slice() else {
+            panic!("one function: {app:?}")
+        };
+        let spec = &function.spec;
+        assert_eq!(spec.name, "Api");
+        assert!(spec.program.ends_with("fn/bootstrap") && spec.args.is_empty());
+        assert_eq!(spec.timeout, Duration::from_secs(7), "from Globals");
+        assert_eq!((spec.memory_mb, spec.concurrency), (256, 3));
+        let env: HashMap<_, _> = spec.env.iter().cloned().collect();
+        assert_eq!(env["STAGE"], "prod", "param.Stage overrides the default");
+        assert_eq!(env["SHARED"], "local", "the function's value wins");
+        assert_eq!(
+            env["ARN"],
+            "arn:aws:lambda:us-east-1:123456789012:function:Api"
+        );
+        assert!(
+            env["URL"].ends_with(".example/prod/${Literal}"),
+            "{}",
+            env["URL"]
+        );
+        assert_eq!(env["JOINED"], "a-prod");
+        assert_eq!(env["LONG"], "prod-long");
+        let routes: Vec<_> = function
+            .routes
+            .iter()
+            .map(|r| (r.api, r.method.clone(), r.path.clone(), r.stage.clone()))
+            .collect();
+        assert_eq!(
+            routes,
+            [
+                (
+                    ApiKind::Http(Payload::V1),
+                    Some("GET".into()),
+                    Some("/items/{id}".into()),
+                    "$default".into()
+                ),
+                (ApiKind::Rest, None, Some("/r".into()), "Prod".into()),
+                (ApiKind::Http(Payload::V2), None, None, "$default".into()),
+            ]
+        );
+        assert!(app.has_http_api);
+        let warnings = app.warnings.join("\n");
+        assert!(
+            warnings.contains("template.yaml:41: Api.Queue: event `Type: SQS`: not emulated"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("AWS::Serverless::StateMachine: not emulated (Machine)"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("AWS::SQS::Queue: not emulated (Q)"),
+            "{warnings}"
+        );
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let error = |text: &str, params: &[(&str, &str)]| match load_text(text, params) {
+            Ok(app) => panic!("expected an error: {app:?}"),
+            Err(error) => (error.line, error.message),
+        };
+        let (line, message) = error("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: python3.12\n      Handler: !Ref Nope\n", &[]);
+        assert_eq!(line, 6);
+        assert!(
+            message.contains("`Ref Nope`: no parameter or resource"),
+            "{message}"
+        );
+        let (line, message) = error("Resources:\n  F:\n    Type: [unclosed\n", &[]);
+        assert!(line >= 3, "{line}: {message}");
+        let (line, message) = error("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: fn\n      Runtime: provided.al2\n      Events:\n        E:\n          Type: HttpApi\n          Properties: {Path: items, Method: GET}\n", &[]);
+        assert_eq!(line, 10, "{message}");
+        assert!(message.contains("must start with `/`"), "{message}");
+        let (_, message) = error(APP, &[("Nope", "1")]);
+        assert!(
+            message.contains("declares no parameter `Nope`"),
+            "{message}"
+        );
+        let (line, message) = error("Parameters:\n  P:\n    Type: String\nResources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: !Ref P\n", &[]);
+        assert_eq!(line, 8);
+        assert!(message.contains("has no Default"), "{message}");
+        let (line, message) = error("Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: missing/\n      Runtime: provided.al2\n", &[]);
+        assert_eq!(line, 2);
+        assert!(message.contains("does not exist"), "{message}");
+    }
 }

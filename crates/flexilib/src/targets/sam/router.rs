@@ -163,8 +163,12 @@ impl Route {
     }
 }
 
-/// The specificity key and parameters if `segments` match `parts`.
-fn match_path(segments: &[Segment], parts: &[&str]) -> Option<(Vec<u8>, Vec<(String, String)>)> {
+/// Path parameters, in path order.
+type Params = Vec<(String, String)>;
+
+/// The specificity key (lower is more specific) and parameters if
+/// `segments` match `parts`.
+fn match_path(segments: &[Segment], parts: &[&str]) -> Option<(Vec<u8>, Params)> {
     let mut key = Vec::with_capacity(segments.len() + 1);
     let mut params = Vec::new();
     for (i, segment) in segments.iter().enumerate() {
