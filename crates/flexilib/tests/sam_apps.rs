@@ -1,0 +1,473 @@
+//! AWS SAM applications behind a `sam:` route, served from an unmodified
+//! template (examples/sam-app, copied so that it can be edited): HTTP API
+//! functions in Python and Node, a REST API function (payload 1.0), path
+//! parameters, greedy paths, the most specific route, API Gateway's answers
+//! for requests no route takes, Globals and Parameters, template errors
+//! with their file and line, and edits served while running.
+
+mod common;
+#[path = "common/lambda.rs"]
+mod lambda;
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::time::Duration;
+
+use common::{workspace, Server, ServerBuilder, TempDir};
+use serde_json::Value;
+
+fn json(response: &common::Response) -> Value {
+    serde_json::from_slice(&response.body).unwrap_or_else(|e| {
+        panic!(
+            "not JSON ({e}), status {}: {}",
+            response.status,
+            response.text()
+        )
+    })
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).expect("create directory");
+    for entry in std::fs::read_dir(from).expect("read directory").flatten() {
+        let target = to.join(entry.file_name());
+        if entry.path().is_dir() {
+            copy_dir(&entry.path(), &target);
+        } else {
+            std::fs::copy(entry.path(), &target).expect("copy file");
+        }
+    }
+}
+
+/// `PATH` with the venv's python3 (awslambdaric) and aws-lambda-ric.
+fn path_with_clients() -> String {
+    let ric = lambda::node_ric();
+    format!(
+        "{}:{}",
+        ric.parent().map(Path::display).expect("bin dir"),
+        lambda::path_with_python()
+    )
+}
+
+/// A copy of examples/sam-app in `dir/app`, served under `/app/` with `options`.
+fn builder(dir: &TempDir, options: &str) -> ServerBuilder {
+    copy_dir(
+        &workspace().join("examples/sam-app"),
+        &dir.path().join("app"),
+    );
+    let config = dir.write(
+        "proxy.ini",
+        &format!("/app/ = sam:app/template.yaml {options}\n"),
+    );
+    ServerBuilder::new(&config)
+        .env("PATH", &path_with_clients())
+        .env("INVOKE_API_ADDRESS", "127.0.0.1:0")
+}
+
+fn start(dir: &TempDir, options: &str) -> Server {
+    builder(dir, options).start()
+}
+
+/// Writes `contents` to `path` atomically (write beside it, then rename).
+fn replace_file(path: &Path, contents: &str) {
+    let staging = path.with_extension("tmp~");
+    std::fs::write(&staging, contents).expect("write staging file");
+    std::fs::rename(&staging, path).expect("rename");
+}
+
+#[test]
+fn http_api_functions_in_python_and_node() {
+    let dir = TempDir::new("sam-http");
+    let server = start(&dir, "param.Greeting=howdy");
+    let mut client = server.client();
+
+    let hello = client.request("GET", "/app/hello", &[], b"");
+    assert_eq!(hello.status, 200, "{}", hello.text());
+    let body = json(&hello);
+    assert_eq!(
+        body["message"], "howdy from python",
+        "param.Greeting overrides the default"
+    );
+    assert_eq!(body["routeKey"], "GET /hello");
+    assert_eq!(body["rawPath"], "/hello", "the path within the API");
+    assert_eq!(body["pathParameters"], Value::Null);
+    assert_eq!(body["stage"], "$default");
+    assert_eq!(body["function"], "HelloFunction", "the logical ID");
+    assert_eq!(body["memory"], 512, "the function's MemorySize wins");
+    assert_eq!(body["timeout"], "5", "Timeout from Globals");
+    assert_eq!(
+        body["env"],
+        serde_json::json!({"STAGE": "dev", "TABLE": "items-dev", "GREETING": "howdy"}),
+        "Globals' variables merged with the function's"
+    );
+
+    let item = json(&client.request("GET", "/app/items/42", &[], b""));
+    assert_eq!(item["routeKey"], "GET /items/{id}");
+    assert_eq!(item["pathParameters"], serde_json::json!({"id": "42"}));
+    assert_eq!(item["function"], "HelloFunction");
+
+    // A literal path beats a parameter: /items/latest is NodeFunction's.
+    let latest = json(&client.request("GET", "/app/items/latest", &[], b""));
+    assert_eq!(latest["function"], "NodeFunction");
+    assert_eq!(latest["routeKey"], "GET /items/latest");
+    assert_eq!(
+        latest["stage"], "dev",
+        "Globals reach the Node function too"
+    );
+
+    let node = json(&client.request("GET", "/app/node/ada", &[], b""));
+    assert_eq!(node["message"], "hello from node, ada");
+    assert_eq!(node["routeKey"], "GET /node/{name}");
+
+    // A greedy parameter takes the rest of the path, any method (ANY).
+    let files = client.request("DELETE", "/app/files/a/b/c.txt", &[], b"");
+    assert_eq!(files.status, 200, "{}", files.text());
+    let files = json(&files);
+    assert_eq!(files["routeKey"], "ANY /files/{path+}");
+    assert_eq!(
+        files["pathParameters"],
+        serde_json::json!({"path": "a/b/c.txt"})
+    );
+
+    // The log names functions by logical ID; the template's other
+    // resources are named once as not emulated.
+    assert!(server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l
+            .starts_with("[NodeFunction] REPORT RequestId: "))
+        .is_some());
+}
+
+#[test]
+fn rest_api_events_are_payload_1_0() {
+    let dir = TempDir::new("sam-rest");
+    let server = start(&dir, "");
+    let mut client = server.client();
+    let response = client.request(
+        "GET",
+        "/app/rest/items/9?q=1&q=2&one=x",
+        &[("X-Multi", "first"), ("X-Multi", "second")],
+        b"",
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    // Both the result's `headers` and each of its `multiValueHeaders`.
+    assert_eq!(response.header("x-api"), Some("rest"));
+    let cookies: Vec<&str> = response
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+        .map(|(_, value)| value.as_str())
+        .collect();
+    assert_eq!(cookies, ["a=1", "b=2"]);
+    let body = json(&response);
+    assert_eq!(body["function"], "RestFunction");
+    let event = &body["event"];
+
+    // The fields of AWS's documented example of a REST proxy integration's
+    // input ("Input format of a Lambda function for proxy integration",
+    // API Gateway developer guide), not our own writer's list.
+    let documented: BTreeSet<&str> = [
+        "resource",
+        "path",
+        "httpMethod",
+        "headers",
+        "multiValueHeaders",
+        "queryStringParameters",
+        "multiValueQueryStringParameters",
+        "pathParameters",
+        "stageVariables",
+        "requestContext",
+        "body",
+        "isBase64Encoded",
+    ]
+    .into();
+    let keys = |value: &Value| -> BTreeSet<String> {
+        value
+            .as_object()
+            .map(|o| o.keys().cloned().collect())
+            .unwrap_or_default()
+    };
+    let event_keys = keys(event);
+    for key in &documented {
+        assert!(
+            event_keys.contains(*key),
+            "event lacks {key}: {event_keys:?}"
+        );
+    }
+    for key in [
+        "accountId",
+        "apiId",
+        "domainName",
+        "domainPrefix",
+        "extendedRequestId",
+        "httpMethod",
+        "identity",
+        "path",
+        "protocol",
+        "requestId",
+        "requestTime",
+        "requestTimeEpoch",
+        "resourceId",
+        "resourcePath",
+        "stage",
+    ] {
+        assert!(
+            event["requestContext"].get(key).is_some(),
+            "requestContext lacks {key}: {}",
+            event["requestContext"]
+        );
+    }
+    for key in [
+        "accessKey",
+        "accountId",
+        "caller",
+        "cognitoAuthenticationProvider",
+        "cognitoAuthenticationType",
+        "cognitoIdentityId",
+        "cognitoIdentityPoolId",
+        "principalOrgId",
+        "sourceIp",
+        "user",
+        "userAgent",
+        "userArn",
+    ] {
+        assert!(
+            event["requestContext"]["identity"].get(key).is_some(),
+            "identity lacks {key}"
+        );
+    }
+    assert_eq!(event["resource"], "/rest/items/{id}");
+    assert_eq!(event["path"], "/rest/items/9");
+    assert_eq!(event["httpMethod"], "GET");
+    assert_eq!(event["headers"]["x-multi"], "second", "the last value");
+    assert_eq!(
+        event["multiValueHeaders"]["x-multi"],
+        serde_json::json!(["first", "second"])
+    );
+    assert_eq!(
+        event["queryStringParameters"],
+        serde_json::json!({"q": "2", "one": "x"})
+    );
+    assert_eq!(
+        event["multiValueQueryStringParameters"],
+        serde_json::json!({"q": ["1", "2"], "one": ["x"]})
+    );
+    assert_eq!(event["pathParameters"], serde_json::json!({"id": "9"}));
+    assert_eq!(event["stageVariables"], Value::Null, "absent maps are null");
+    assert_eq!(event["body"], Value::Null);
+    assert_eq!(event["isBase64Encoded"], false);
+    let context = &event["requestContext"];
+    assert_eq!(context["resourcePath"], "/rest/items/{id}");
+    assert_eq!(context["stage"], "Prod", "SAM's REST stage");
+    assert_eq!(context["path"], "/Prod/rest/items/9");
+    assert_eq!(context["identity"]["sourceIp"], "127.0.0.1");
+    assert!(context["requestTimeEpoch"]
+        .as_u64()
+        .is_some_and(|ms| ms > 1_600_000_000_000));
+    assert!(
+        event.get("version").is_none(),
+        "REST events have no version"
+    );
+
+    let created = client.request(
+        "POST",
+        "/app/rest/items",
+        &[("Content-Type", "application/json")],
+        br#"{"name":"x"}"#,
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let event = &json(&created)["event"];
+    assert_eq!(event["body"], r#"{"name":"x"}"#);
+    assert_eq!(event["queryStringParameters"], Value::Null);
+    assert_eq!(event["pathParameters"], Value::Null);
+}
+
+#[test]
+fn requests_no_route_takes_get_api_gateways_answers() {
+    let dir = TempDir::new("sam-miss");
+    let server = start(&dir, "");
+    let mut client = server.client();
+    // HTTP API: a path without the method, or no path at all: 404.
+    for (method, path) in [
+        ("POST", "/app/hello"),
+        ("GET", "/app/nowhere"),
+        ("GET", "/app/files"),
+    ] {
+        let response = client.request(method, path, &[], b"");
+        assert_eq!(response.status, 404, "{method} {path}");
+        assert_eq!(json(&response), serde_json::json!({"message": "Not Found"}));
+    }
+    // A REST resource without the method: 403.
+    let response = client.request("DELETE", "/app/rest/items/1", &[], b"");
+    assert_eq!(response.status, 403);
+    assert_eq!(
+        json(&response),
+        serde_json::json!({"message": "Missing Authentication Token"})
+    );
+    drop(server);
+
+    // A REST API alone answers 403 for any path it does not have.
+    let rest = TempDir::new("sam-rest-only");
+    copy_dir(
+        &workspace().join("examples/sam-app/rest"),
+        &rest.path().join("rest"),
+    );
+    rest.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  R:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: rest\n      Handler: app.handler\n      Runtime: python3.12\n      Events:\n        Get:\n          Type: Api\n          Properties: {Path: /r, Method: GET}\n",
+    );
+    let config = rest.write("proxy.ini", "/ = sam:template.yaml\n");
+    let server = ServerBuilder::new(&config)
+        .env("PATH", &lambda::path_with_python())
+        .start();
+    assert_eq!(server.get("/r", &[]).status, 200);
+    let response = server.get("/other", &[]);
+    assert_eq!(response.status, 403);
+    assert_eq!(
+        json(&response),
+        serde_json::json!({"message": "Missing Authentication Token"})
+    );
+}
+
+#[test]
+fn functions_are_invoked_by_logical_id() {
+    let dir = TempDir::new("sam-invoke");
+    let server = start(&dir, "");
+    let mut invoke = server.invoke_client();
+    let event = br#"{"httpMethod":"PUT","path":"/x","headers":{}}"#;
+    let response = invoke.request(
+        "POST",
+        "/2015-03-31/functions/RestFunction/invocations",
+        &[],
+        event,
+    );
+    assert_eq!(response.status, 200, "{}", response.text());
+    let result = json(&response);
+    assert_eq!(result["statusCode"], 200);
+    let body: Value = result["body"]
+        .as_str()
+        .and_then(|b| serde_json::from_str(b).ok())
+        .unwrap_or_default();
+    assert_eq!(body["function"], "RestFunction");
+    assert_eq!(body["event"]["httpMethod"], "PUT");
+}
+
+#[test]
+fn unsupported_parts_of_a_template_are_named_at_load() {
+    let dir = TempDir::new("sam-unsupported");
+    copy_dir(
+        &workspace().join("examples/sam-app/hello"),
+        &dir.path().join("hello"),
+    );
+    dir.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Hello:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: hello\n      Handler: app.handler\n      Runtime: python3.12\n      Layers: [arn:aws:lambda:us-east-1:123456789012:layer:x:1]\n      Events:\n        Api:\n          Type: HttpApi\n        Nightly:\n          Type: Schedule\n          Properties: {Schedule: rate(1 day)}\n  Flow:\n    Type: AWS::Serverless::StateMachine\n  Java:\n    Type: AWS::Serverless::Function\n    Properties: {Runtime: java21, Handler: a.B}\n",
+    );
+    let config = dir.write("proxy.ini", "/ = sam:template.yaml\n");
+    let server = ServerBuilder::new(&config)
+        .env("PATH", &lambda::path_with_python())
+        .start();
+    for expected in [
+        "template.yaml: AWS::Serverless::StateMachine: not emulated (Flow)",
+        "template.yaml:9: Hello: `Layers`: not emulated",
+        "template.yaml:13: Hello.Nightly: event `Type: Schedule`: not emulated",
+        "template.yaml:20: Java: `Runtime: java21`: not emulated",
+    ] {
+        assert!(
+            server
+                .stderr
+                .wait_for(Duration::from_secs(5), |l| l.contains(expected))
+                .is_some(),
+            "no warning {expected:?}:\n{}",
+            server.stderr.snapshot().join("\n")
+        );
+    }
+    // The HttpApi event without a path is the `$default` route.
+    let response = server.get("/any/path/at/all", &[]);
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(json(&response)["routeKey"], "$default");
+}
+
+#[test]
+fn template_errors_name_the_template_file_and_line() {
+    let dir = TempDir::new("sam-error");
+    dir.write(
+        "template.yaml",
+        "Resources:\n  F:\n    Type: AWS::Serverless::Function\n    Properties:\n      Runtime: python3.12\n      Handler: app.handler\n      Environment:\n        Variables:\n          TABLE: !Ref Missing\n",
+    );
+    let config = dir.write("proxy.ini", "# a comment\n/ = sam:template.yaml\n");
+    let (status, stderr) = ServerBuilder::new(&config)
+        .env("PATH", &lambda::path_with_python())
+        .run_to_exit_within(Duration::from_secs(10));
+    assert!(!status.success());
+    let template = dir.path().join("template.yaml");
+    let expected = format!(
+        "{}:9: `Ref Missing`: no parameter or resource of that name (the `sam:` rule at {}:2)",
+        template.display(),
+        config.display()
+    );
+    assert!(stderr.contains(&expected), "{expected}\nnot in:\n{stderr}");
+
+    dir.write("template.yaml", "Resources:\n  F:\n    Type: [AWS\n");
+    let (status, stderr) = ServerBuilder::new(&config).run_to_exit_within(Duration::from_secs(10));
+    assert!(!status.success());
+    assert!(
+        stderr.contains(&format!("{}:3:", template.display()))
+            || stderr.contains(&format!("{}:4:", template.display())),
+        "a YAML error names its line:\n{stderr}"
+    );
+}
+
+#[test]
+fn edits_are_served_on_the_next_request() {
+    let dir = TempDir::new("sam-edit");
+    let server = start(&dir, "");
+    assert_eq!(
+        json(&server.get("/app/hello", &[]))["message"],
+        "hello from python"
+    );
+
+    // A handler file: the function's next request runs the new code.
+    let app = dir.path().join("app/hello/app.py");
+    let code = std::fs::read_to_string(&app).expect("read app.py");
+    replace_file(&app, &code.replace("from python", "from edited python"));
+    server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| {
+            l.contains("new code: new invocations start new instances")
+                && l.contains("HelloFunction")
+        })
+        .expect("the change is seen");
+    assert_eq!(
+        json(&server.get("/app/hello", &[]))["message"],
+        "hello from edited python"
+    );
+
+    // The template: a new parameter default and a new route.
+    let template = dir.path().join("app/template.yaml");
+    let text = std::fs::read_to_string(&template).expect("read template");
+    let edited = text
+        .replace("Default: hello", "Default: hey")
+        .replace("Path: /hello", "Path: /greeting");
+    replace_file(&template, &edited);
+    server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| {
+            l.contains("SAM template reloaded")
+        })
+        .expect("the template is read again");
+    assert_eq!(
+        json(&server.get("/app/greeting", &[]))["message"],
+        "hey from edited python"
+    );
+    assert_eq!(server.get("/app/hello", &[]).status, 404);
+
+    // A broken template is logged; the previous routes keep serving.
+    replace_file(&template, &edited.replace("Resources:", "Resources: [oops"));
+    server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| {
+            l.contains("SAM template rejected")
+        })
+        .expect("the broken template is logged");
+    assert_eq!(server.get("/app/greeting", &[]).status, 200);
+}
