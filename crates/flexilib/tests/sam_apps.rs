@@ -420,7 +420,9 @@ fn template_errors_name_the_template_file_and_line() {
 #[test]
 fn edits_are_served_on_the_next_request() {
     let dir = TempDir::new("sam-edit");
-    let server = start(&dir, "");
+    let server = builder(&dir, "")
+        .env("RUST_LOG", "info,flexilib::reload=debug")
+        .start();
     assert_eq!(
         json(&server.get("/app/hello", &[]))["message"],
         "hello from python"
@@ -460,6 +462,54 @@ fn edits_are_served_on_the_next_request() {
         "hey from edited python"
     );
     assert_eq!(server.get("/app/hello", &[]).status, 404);
+
+    // A new function in a new directory, behind an HTTP API route with
+    // payload 1.0; its directory is watched too.
+    copy_dir(&dir.path().join("app/rest"), &dir.path().join("app/v1"));
+    let edited = edited.replace(
+        "\nOutputs:",
+        "  V1Function:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: v1/\n      Handler: app.handler\n      Runtime: python3.12\n      Events:\n        Get:\n          Type: HttpApi\n          Properties:\n            Path: /v1/{id}\n            Method: GET\n            PayloadFormatVersion: \"1.0\"\n\nOutputs:",
+    );
+    replace_file(&template, &edited);
+    server
+        .stderr
+        .wait_for_nth(Duration::from_secs(5), 1, |l| {
+            l.contains("SAM template reloaded")
+        })
+        .expect("the template is read again");
+    let response = server.get("/app/v1/3?a=1", &[]);
+    assert_eq!(response.status, 200, "{}", response.text());
+    let body = json(&response);
+    assert_eq!(body["function"], "V1Function");
+    let event = &body["event"];
+    assert_eq!(event["version"], "1.0");
+    assert_eq!(event["resource"], "/v1/{id}");
+    assert_eq!(event["path"], "/v1/3");
+    assert_eq!(event["pathParameters"], serde_json::json!({"id": "3"}));
+    assert_eq!(
+        event["multiValueQueryStringParameters"],
+        serde_json::json!({"a": ["1"]})
+    );
+    assert_eq!(event["requestContext"]["routeKey"], "GET /v1/{id}");
+    assert_eq!(event["requestContext"]["stage"], "$default");
+    let v1_app = dir.path().join("app/v1/app.py");
+    let code = std::fs::read_to_string(&v1_app).expect("read v1/app.py");
+    // The reload thread watches v1/ once the edit is read.
+    let v1_dir = format!("dir={}", dir.path().join("app/v1").display());
+    server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| {
+            l.contains("watching directory") && l.contains(&v1_dir)
+        })
+        .expect("the new directory is watched");
+    replace_file(&v1_app, &code.replace("201 if created else 200", "203"));
+    server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| {
+            l.contains("new code: new invocations start new instances") && l.contains("V1Function")
+        })
+        .expect("the new directory is watched");
+    assert_eq!(server.get("/app/v1/3", &[]).status, 203);
 
     // A broken template is logged; the previous routes keep serving.
     replace_file(&template, &edited.replace("Resources:", "Resources: [oops"));
