@@ -521,3 +521,71 @@ fn edits_are_served_on_the_next_request() {
         .expect("the broken template is logged");
     assert_eq!(server.get("/app/greeting", &[]).status, 200);
 }
+
+/// The command lines of the worker's child processes (the instances).
+fn instance_commands(server: &Server) -> Vec<String> {
+    let worker = lambda::worker_pid(server, 0);
+    lambda::children_of(worker)
+        .into_iter()
+        .filter_map(|pid| std::fs::read(format!("/proc/{pid}/cmdline")).ok())
+        .map(|cmdline| {
+            String::from_utf8_lossy(&cmdline)
+                .trim_end_matches('\0')
+                .replace('\0', " ")
+        })
+        .collect()
+}
+
+#[test]
+fn functions_run_the_shipped_runtime_clients_or_aws_ones() {
+    // By default, FlexiLib's own clients: nothing installed but python3 and
+    // node (the machine's PATH, without awslambdaric or aws-lambda-ric).
+    let dir = TempDir::new("sam-shipped");
+    copy_dir(
+        &workspace().join("examples/sam-app"),
+        &dir.path().join("app"),
+    );
+    let config = dir.write("proxy.ini", "/app/ = sam:app/template.yaml\n");
+    let server = ServerBuilder::new(&config).start();
+    assert_eq!(server.get("/app/hello", &[]).status, 200);
+    assert_eq!(server.get("/app/node/x", &[]).status, 200);
+    let commands = instance_commands(&server);
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.contains("python3 ") && c.ends_with("/flexilib_runtime.py app.handler")),
+        "{commands:?}"
+    );
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.starts_with("node ") && c.ends_with("/flexilib_runtime.mjs index.handler")),
+        "{commands:?}"
+    );
+    drop(server);
+
+    // `client=aws`: AWS's clients, as installed.
+    let dir = TempDir::new("sam-aws-clients");
+    let server = start(&dir, "client=aws");
+    assert_eq!(
+        json(&server.get("/app/hello", &[]))["function"],
+        "HelloFunction"
+    );
+    assert_eq!(
+        json(&server.get("/app/node/x", &[]))["function"],
+        "NodeFunction"
+    );
+    let commands = instance_commands(&server);
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.contains("-m awslambdaric app.handler")),
+        "{commands:?}"
+    );
+    assert!(
+        commands
+            .iter()
+            .any(|c| c.contains("aws-lambda-ric") && c.ends_with("index.handler")),
+        "{commands:?}"
+    );
+}

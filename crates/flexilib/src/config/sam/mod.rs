@@ -1,4 +1,4 @@
-//! The value of a SAM rule: `sam:PATH/template.yaml [param.NAME=value…]`,
+//! The value of a SAM rule: `sam:PATH/template.yaml [param.NAME=value…] [client=aws]`,
 //! and the template it names ([`template`]): the functions of an AWS SAM
 //! application, each a Lambda function ([`LambdaSpec`]) with the API
 //! routes its `HttpApi` and `Api` events declare.
@@ -22,18 +22,30 @@ pub struct SamSpec {
     /// `param.NAME=value` options: overrides of the template's
     /// `Parameters` defaults, as `sam deploy --parameter-overrides`.
     pub params: Vec<(String, String)>,
+    /// `client=aws`: Python and Node functions run with AWS's runtime
+    /// clients (`awslambdaric`, `aws-lambda-ric`), installed where they
+    /// run, instead of the ones FlexiLib ships.
+    pub aws_clients: bool,
 }
 
 /// Parses the text after `sam:`; `base` is the config file's directory.
 pub fn parse(value: &str, base: &Path) -> Result<SamSpec, String> {
     let mut template = None;
     let mut params = Vec::new();
+    let mut aws_clients = false;
     for token in value.split_whitespace() {
         match token.split_once('=') {
+            Some(("client", "aws")) => aws_clients = true,
+            Some(("client", "flexilib")) => aws_clients = false,
+            Some(("client", other)) => {
+                return Err(format!(
+                    "`client={other}`: `flexilib` (the runtime clients FlexiLib ships, the default) or `aws` (awslambdaric, aws-lambda-ric)"
+                ))
+            }
             Some((key, setting)) => {
                 let Some(name) = key.strip_prefix("param.") else {
                     return Err(format!(
-                        "unknown sam option `{key}` (param.NAME=value overrides a template parameter)"
+                        "unknown sam option `{key}` (param.NAME=value overrides a template parameter; client=flexilib|aws)"
                     ));
                 };
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -58,6 +70,7 @@ pub fn parse(value: &str, base: &Path) -> Result<SamSpec, String> {
     Ok(SamSpec {
         template: std::path::absolute(&path).unwrap_or(path),
         params,
+        aws_clients,
     })
 }
 
@@ -85,5 +98,7 @@ mod tests {
         assert!(err("t.yaml speed=1").contains("unknown sam option `speed`"));
         assert!(err("t.yaml param.a-b=1").contains("letters and digits"));
         assert!(err("a.yaml b.yaml").contains("names one template"));
+        assert!(err("t.yaml client=x").contains("`client=x`"));
+        assert!(parse("t.yaml client=aws", Path::new("/x")).is_ok_and(|s| s.aws_clients));
     }
 }

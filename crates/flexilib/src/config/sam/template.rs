@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::yaml::{self, Node, Value};
 use super::SamSpec;
-use crate::config::LambdaSpec;
+use crate::config::{LambdaSpec, RuntimeClient};
 
 /// The account id of the pseudo parameter `AWS::AccountId` (the one events carry).
 const ACCOUNT_ID: &str = "123456789012";
@@ -108,6 +108,8 @@ struct Context<'a> {
     /// Resource logical IDs and their types.
     resources: HashMap<String, String>,
     region: String,
+    /// `client=aws`: run AWS's installed runtime clients, not FlexiLib's.
+    aws_clients: bool,
 }
 
 impl Context<'_> {
@@ -384,6 +386,7 @@ fn interpret(spec: &SamSpec, root: &Node) -> Result<SamApp, TemplateError> {
             .ok()
             .filter(|r| !r.is_empty())
             .unwrap_or_else(|| "us-east-1".into()),
+        aws_clients: spec.aws_clients,
     };
     for (name, parameter) in root
         .get("Parameters")
@@ -630,36 +633,40 @@ fn function(
         ));
     };
     let handler = text("Handler")?;
-    let needs_handler = || {
-        handler.clone().ok_or_else(|| {
-            context.error(
-                line,
-                format!("{id}: `Runtime: {runtime}` needs a `Handler`"),
-            )
-        })
-    };
-    let (program, args) = if runtime.starts_with("python3") {
-        (
-            PathBuf::from("python3"),
-            vec!["-m".into(), "awslambdaric".into(), needs_handler()?],
-        )
-    } else if runtime.starts_with("nodejs") {
-        let handler = needs_handler()?;
-        let local = dir.join("node_modules/.bin/aws-lambda-ric");
-        let program = if local.is_file() {
-            local
-        } else {
-            PathBuf::from("aws-lambda-ric")
-        };
-        (program, vec![handler])
-    } else if runtime.starts_with("provided") {
-        (dir.join("bootstrap"), Vec::new())
-    } else {
+    let Some(managed) = crate::config::lambda::managed_runtime(&runtime, handler.as_deref(), &dir)
+    else {
         warnings.push(format!(
             "{}: {id}: `Runtime: {runtime}`: not emulated (python3.x, nodejs*.x and provided.* are; the function is not served)",
             at(runtime_line)
         ));
         return Ok(None);
+    };
+    let crate::config::lambda::ManagedCommand {
+        program,
+        args,
+        client,
+    } = managed.map_err(|message| context.error(line, format!("{id}: {message} (`Handler`)")))?;
+    // `client=aws`: AWS's own runtime clients, installed where the function runs.
+    let (program, args, client) = match client {
+        Some(RuntimeClient::Python) if context.aws_clients => (
+            program,
+            ["-m", "awslambdaric"]
+                .iter()
+                .map(|a| (*a).to_string())
+                .chain(args)
+                .collect(),
+            None,
+        ),
+        Some(RuntimeClient::Node) if context.aws_clients => {
+            let local = dir.join("node_modules/.bin/aws-lambda-ric");
+            let program = if local.is_file() {
+                local
+            } else {
+                PathBuf::from("aws-lambda-ric")
+            };
+            (program, args, None)
+        }
+        shipped => (program, args, shipped),
     };
 
     let number = |key: &str, min: u64, max: u64| -> Result<Option<u64>, TemplateError> {
@@ -793,6 +800,7 @@ fn function(
         idle: Duration::from_secs(300),
         handler,
         env,
+        client,
     };
     crate::config::lambda::check_files(&spec)
         .map_err(|message| context.error(line, format!("{id}: {message}")))?;
@@ -852,6 +860,7 @@ mod tests {
         let _ = std::fs::write(&template, text);
         let spec = SamSpec {
             template,
+            aws_clients: false,
             params: params
                 .iter()
                 .map(|(k, v)| ((*k).to_string(), (*v).to_string()))

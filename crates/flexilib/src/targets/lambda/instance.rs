@@ -176,8 +176,16 @@ impl FunctionInstance {
         pool: Weak<dyn Owner>,
     ) -> std::io::Result<(Arc<Self>, tokio::process::Child)> {
         let spec = &function.spec;
+        // The runtime client FlexiLib ships, if the function runs one.
+        let client_script = spec
+            .client
+            .map(super::runtime_clients::script)
+            .transpose()?;
         let mark = reaper::new_mark();
         let mut command = tokio::process::Command::new(&spec.program);
+        if let Some(script) = client_script {
+            command.arg(script);
+        }
         command
             .args(&spec.args)
             .current_dir(&spec.dir)

@@ -17,6 +17,8 @@
 //! * [`event_queue`] — the bound on asynchronous (`Event`) invocations.
 //! * [`logs`] — instance output and the `START`/`END`/`REPORT` lines.
 //! * [`ids`] — request ids, trace ids, dates.
+//! * [`runtime_clients`] — the Python and Node runtime clients FlexiLib
+//!   ships, written where instances can run them.
 //!
 //! A request to a function never holds a handler slot: it waits
 //! asynchronously for a process, as an upstream request does.
@@ -30,6 +32,7 @@ pub mod logs;
 pub mod pool;
 pub mod reaper;
 pub mod runtime_api;
+pub mod runtime_clients;
 
 use parking_lot::Mutex;
 use std::net::SocketAddr;
@@ -58,6 +61,7 @@ pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// Kills every instance of every function (worker shutdown).
 pub fn stop_all() {
     instance::kill_all();
+    runtime_clients::remove();
 }
 
 /// What every instance of a function shares.
