@@ -33,8 +33,9 @@ Routes (proxy.ini, one `KEY = TARGET` per line, first match wins):
   /          = lib/libhello.so [key=value ...]     a shared library (C ABI)
   /api       = http://127.0.0.1:9000[/base], http://... [strip_prefix=yes|no] [host=upstream]
   /fn        = lambda:COMMAND [ARGS] [name= timeout= memory= concurrency= queue= idle= handler= dir= env.NAME=]
+  /py        = lambda:runtime=python3.12|nodejs20.x|provided.al2023 handler=app.handler dir=fn [options]
   /w         = worker:app.js | worker:wrangler.toml [key=value ...]
-  /app       = sam:template.yaml [param.NAME=value ...]      an AWS SAM application
+  /app       = sam:template.yaml [param.NAME=value ...] [client=aws]   an AWS SAM application
 Check a config without serving: flexilib --check --config proxy.ini (exit 0, or 2 with FILE:LINE).
 Every setting and target option: README.md (Settings, proxy.ini).";
 
