@@ -180,6 +180,13 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub event_queue_max: u64,
 
+    /// Where the dependencies of Lambda functions run by FlexiLib's runtime
+    /// clients are installed (`requirements.txt`, `package.json`), one
+    /// directory per set. Default: `$XDG_CACHE_HOME/flexilib`, else
+    /// `$HOME/.cache/flexilib`.
+    #[arg(long, env = "LAMBDA_CACHE_DIR")]
+    pub lambda_cache_dir: Option<std::path::PathBuf>,
+
     /// Most bytes of asynchronous (`Event`) invocation payloads held at
     /// once, across functions; past it the Invoke API answers 429.
     #[arg(long, env = "EVENT_QUEUE_MAX_BYTES", default_value_t = 64 * 1024 * 1024,

@@ -265,3 +265,76 @@ fn runtime_option_errors_name_the_line() {
         "{stderr}"
     );
 }
+
+#[test]
+fn dependencies_are_installed_into_the_cache_or_fail_clearly() {
+    let dir = TempDir::new("shipped-deps");
+    let cache = TempDir::new("shipped-deps-cache");
+    // A local package, so no registry is needed: a `file:` dependency.
+    std::fs::create_dir_all(dir.path().join("localdep")).expect("mkdir");
+    dir.write(
+        "localdep/package.json",
+        r#"{"name": "localdep", "version": "1.0.0", "main": "index.js"}"#,
+    );
+    dir.write("localdep/index.js", "exports.answer = () => 42;\n");
+    std::fs::create_dir_all(dir.path().join("js")).expect("mkdir");
+    dir.write(
+        "js/package.json",
+        &format!(
+            r#"{{"name": "fn", "version": "1.0.0", "dependencies": {{"localdep": "file:{}"}}}}"#,
+            dir.path().join("localdep").display()
+        ),
+    );
+    dir.write(
+        "js/index.js",
+        "const dep = require('localdep');\nexports.handler = async () => ({ answer: dep.answer() });\n",
+    );
+    std::fs::create_dir_all(dir.path().join("py")).expect("mkdir");
+    dir.write("py/requirements.txt", "this is not a requirement !!\n");
+    dir.write("py/app.py", "def handler(event, context):\n    return 1\n");
+    let config = dir.write(
+        "proxy.ini",
+        "/js = lambda:runtime=nodejs20.x handler=index.handler dir=js\n\
+         /py = lambda:runtime=python3.12 handler=app.handler dir=py\n",
+    );
+    let server = ServerBuilder::new(&config)
+        .env("INVOKE_API_ADDRESS", "127.0.0.1:0")
+        .env("LAMBDA_CACHE_DIR", &cache.path().display().to_string())
+        .start();
+
+    let (status, error, result) = invoke(&server, "js", "{}");
+    assert_eq!((status, error), (200, None), "{result}");
+    assert_eq!(result, serde_json::json!({"answer": 42}));
+    assert!(server
+        .stderr
+        .snapshot()
+        .iter()
+        .any(|l| l.starts_with("[js] installing dependencies from package.json into ")));
+    let entries: Vec<_> = std::fs::read_dir(cache.path())
+        .expect("the cache exists")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        entries.len() == 1 && entries[0].starts_with("node-"),
+        "{entries:?}"
+    );
+
+    // An installation that fails: a 502, and a log line that says why.
+    let response = server.get("/py", &[]);
+    assert_eq!(response.status, 502);
+    assert_eq!(
+        json(&response),
+        serde_json::json!({"Message": "Internal Server Error"})
+    );
+    let failed = server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| {
+            l.starts_with("[py] installing dependencies from requirements.txt failed: ")
+        })
+        .expect("the failure is logged");
+    assert!(failed.contains("this is not a requirement"), "{failed}");
+    let (_, error, result) = invoke(&server, "py", "{}");
+    assert_eq!(error.as_deref(), Some("Unhandled"));
+    assert_eq!(result["errorType"], "Runtime.DependencyInstallFailed");
+}

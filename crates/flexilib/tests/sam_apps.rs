@@ -61,6 +61,16 @@ fn builder(dir: &TempDir, options: &str) -> ServerBuilder {
     ServerBuilder::new(&config)
         .env("PATH", &path_with_clients())
         .env("INVOKE_API_ADDRESS", "127.0.0.1:0")
+        .env("LAMBDA_CACHE_DIR", &shared_cache())
+}
+
+/// The dependency cache the tests share (examples/sam-app's `humanize` is
+/// installed from PyPI once, by the first test that needs it).
+fn shared_cache() -> String {
+    workspace()
+        .join("target/sam-test-cache")
+        .display()
+        .to_string()
 }
 
 fn start(dir: &TempDir, options: &str) -> Server {
@@ -98,6 +108,10 @@ fn http_api_functions_in_python_and_node() {
         body["env"],
         serde_json::json!({"STAGE": "dev", "TABLE": "items-dev", "GREETING": "howdy"}),
         "Globals' variables merged with the function's"
+    );
+    assert_eq!(
+        body["served"], "1,234,567",
+        "requirements.txt's humanize is installed"
     );
 
     let item = json(&client.request("GET", "/app/items/42", &[], b""));
@@ -317,6 +331,7 @@ fn requests_no_route_takes_get_api_gateways_answers() {
     );
     let config = rest.write("proxy.ini", "/ = sam:template.yaml\n");
     let server = ServerBuilder::new(&config)
+        .env("LAMBDA_CACHE_DIR", &shared_cache())
         .env("PATH", &lambda::path_with_python())
         .start();
     assert_eq!(server.get("/r", &[]).status, 200);
@@ -364,6 +379,7 @@ fn unsupported_parts_of_a_template_are_named_at_load() {
     );
     let config = dir.write("proxy.ini", "/ = sam:template.yaml\n");
     let server = ServerBuilder::new(&config)
+        .env("LAMBDA_CACHE_DIR", &shared_cache())
         .env("PATH", &lambda::path_with_python())
         .start();
     for expected in [
@@ -420,13 +436,38 @@ fn template_errors_name_the_template_file_and_line() {
 #[test]
 fn edits_are_served_on_the_next_request() {
     let dir = TempDir::new("sam-edit");
+    let cache = TempDir::new("sam-edit-cache");
     let server = builder(&dir, "")
         .env("RUST_LOG", "info,flexilib::reload=debug")
+        .env("LAMBDA_CACHE_DIR", &cache.path().display().to_string())
         .start();
-    assert_eq!(
-        json(&server.get("/app/hello", &[]))["message"],
-        "hello from python"
+    let hello = json(&server.get("/app/hello", &[]));
+    assert_eq!(hello["message"], "hello from python");
+    assert_eq!(hello["humanize"], "4.12.3");
+    assert!(server.stderr.snapshot().iter().any(|l| l
+        .starts_with("[HelloFunction] installing dependencies from requirements.txt into ")
+        && l.contains(&cache.path().display().to_string())));
+
+    // A dependency change: installed again, into a cache entry of its own.
+    replace_file(
+        &dir.path().join("app/hello/requirements.txt"),
+        "humanize==4.11.0\n",
     );
+    server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| {
+            l.contains("new code: new invocations start new instances")
+                && l.contains("requirements.txt")
+        })
+        .expect("the change is seen");
+    assert_eq!(json(&server.get("/app/hello", &[]))["humanize"], "4.11.0");
+    let installs = server
+        .stderr
+        .snapshot()
+        .iter()
+        .filter(|l| l.starts_with("[HelloFunction] dependencies installed in "))
+        .count();
+    assert_eq!(installs, 2, "one installation per set of dependencies");
 
     // A handler file: the function's next request runs the new code.
     let app = dir.path().join("app/hello/app.py");
@@ -546,7 +587,9 @@ fn functions_run_the_shipped_runtime_clients_or_aws_ones() {
         &dir.path().join("app"),
     );
     let config = dir.write("proxy.ini", "/app/ = sam:app/template.yaml\n");
-    let server = ServerBuilder::new(&config).start();
+    let server = ServerBuilder::new(&config)
+        .env("LAMBDA_CACHE_DIR", &shared_cache())
+        .start();
     assert_eq!(server.get("/app/hello", &[]).status, 200);
     assert_eq!(server.get("/app/node/x", &[]).status, 200);
     let commands = instance_commands(&server);

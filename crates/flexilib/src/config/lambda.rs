@@ -48,15 +48,19 @@ pub struct LambdaSpec {
     pub handler: Option<String>,
     /// Extra environment variables, in config order.
     pub env: Vec<(String, String)>,
-    /// The runtime client FlexiLib ships that `program` runs (its script
-    /// goes before `args`), if any.
-    pub client: Option<RuntimeClient>,
+    /// The language of a managed runtime (`runtime=`, a SAM `Runtime`):
+    /// its dependencies (`requirements.txt`, `package.json`) are installed.
+    pub language: Option<Language>,
+    /// `program` runs the language's runtime client that FlexiLib ships
+    /// (its script goes before `args`).
+    pub shipped_client: bool,
 }
 
-/// A runtime client FlexiLib ships (`runtimes/` in the crate), for the
-/// managed runtimes, so a function needs nothing installed.
+/// The language of a managed runtime that FlexiLib runs with a runtime
+/// client it ships (`runtimes/` in the crate), so a function needs nothing
+/// installed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum RuntimeClient {
+pub enum Language {
     /// `python3 flexilib_runtime.py module.function`.
     Python,
     /// `node flexilib_runtime.mjs file.export`.
@@ -70,8 +74,8 @@ pub struct ManagedCommand {
     pub program: PathBuf,
     /// The handler, for an interpreter.
     pub args: Vec<String>,
-    /// The shipped client the interpreter runs.
-    pub client: Option<RuntimeClient>,
+    /// The interpreter's language (its shipped client runs the handler).
+    pub language: Option<Language>,
 }
 
 /// How a managed runtime runs `handler` in `dir`, or `None` for a runtime
@@ -91,19 +95,19 @@ pub fn managed_runtime(
         needs_handler().map(|h| ManagedCommand {
             program: PathBuf::from("python3"),
             args: vec![h],
-            client: Some(RuntimeClient::Python),
+            language: Some(Language::Python),
         })
     } else if runtime.starts_with("nodejs") {
         needs_handler().map(|h| ManagedCommand {
             program: PathBuf::from("node"),
             args: vec![h],
-            client: Some(RuntimeClient::Node),
+            language: Some(Language::Node),
         })
     } else if runtime.starts_with("provided") {
         Ok(ManagedCommand {
             program: dir.join("bootstrap"),
             args: Vec::new(),
-            client: None,
+            language: None,
         })
     } else {
         return None;
@@ -202,7 +206,7 @@ pub fn parse(value: &str, base: &Path) -> Result<LambdaSpec, String> {
         let ManagedCommand {
             program,
             args,
-            client,
+            language,
         } = managed.map_err(|_| {
             format!("`runtime={runtime}` needs `handler=` (`app.handler`, `index.handler`)")
         })?;
@@ -223,7 +227,8 @@ pub fn parse(value: &str, base: &Path) -> Result<LambdaSpec, String> {
             idle,
             handler,
             env,
-            client,
+            shipped_client: language.is_some(),
+            language,
         });
     }
     let Some((&program, args)) = command.split_first() else {
@@ -255,7 +260,8 @@ pub fn parse(value: &str, base: &Path) -> Result<LambdaSpec, String> {
         idle,
         handler,
         env,
-        client: None,
+        language: None,
+        shipped_client: false,
     })
 }
 
@@ -385,17 +391,18 @@ mod tests {
         let spec = ok("runtime=python3.12 handler=app.handler dir=fns/py");
         assert_eq!(spec.program, PathBuf::from("python3"));
         assert_eq!(spec.args, ["app.handler"]);
-        assert_eq!(spec.client, Some(RuntimeClient::Python));
+        assert_eq!(spec.language, Some(Language::Python));
+        assert!(spec.shipped_client);
         assert_eq!(spec.name, "py", "the directory's name");
         assert!(spec.is_interpreted(), "its directory is watched");
         let spec = ok("runtime=nodejs20.x handler=index.handler dir=js name=web");
         assert_eq!(
-            (spec.program, spec.client, spec.name.as_str()),
-            (PathBuf::from("node"), Some(RuntimeClient::Node), "web")
+            (spec.program, spec.language, spec.name.as_str()),
+            (PathBuf::from("node"), Some(Language::Node), "web")
         );
         let spec = ok("runtime=provided.al2023 dir=rs");
         assert_eq!(spec.program, PathBuf::from("/etc/fl/rs/bootstrap"));
-        assert_eq!((spec.client, spec.args.len()), (None, 0));
+        assert_eq!((spec.language, spec.args.len()), (None, 0));
         let err = |text: &str| parse(text, Path::new("/x")).err().unwrap_or_default();
         assert!(err("runtime=python3.12 dir=a").contains("needs `handler=`"));
         assert!(

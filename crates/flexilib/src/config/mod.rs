@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 use hyper::header::HeaderName;
 
 mod library;
-pub use lambda::{LambdaSpec, RuntimeClient};
+pub use lambda::{LambdaSpec, Language};
 pub use sam::SamSpec;
 mod cloudflare_worker;
 pub use library::LibrarySpec;

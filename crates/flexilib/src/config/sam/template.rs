@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::yaml::{self, Node, Value};
 use super::SamSpec;
-use crate::config::{LambdaSpec, RuntimeClient};
+use crate::config::{LambdaSpec, Language};
 
 /// The account id of the pseudo parameter `AWS::AccountId` (the one events carry).
 const ACCOUNT_ID: &str = "123456789012";
@@ -644,29 +644,29 @@ fn function(
     let crate::config::lambda::ManagedCommand {
         program,
         args,
-        client,
+        language,
     } = managed.map_err(|message| context.error(line, format!("{id}: {message} (`Handler`)")))?;
     // `client=aws`: AWS's own runtime clients, installed where the function runs.
-    let (program, args, client) = match client {
-        Some(RuntimeClient::Python) if context.aws_clients => (
+    let (program, args, shipped_client) = match language {
+        Some(Language::Python) if context.aws_clients => (
             program,
             ["-m", "awslambdaric"]
                 .iter()
                 .map(|a| (*a).to_string())
                 .chain(args)
                 .collect(),
-            None,
+            false,
         ),
-        Some(RuntimeClient::Node) if context.aws_clients => {
+        Some(Language::Node) if context.aws_clients => {
             let local = dir.join("node_modules/.bin/aws-lambda-ric");
             let program = if local.is_file() {
                 local
             } else {
                 PathBuf::from("aws-lambda-ric")
             };
-            (program, args, None)
+            (program, args, false)
         }
-        shipped => (program, args, shipped),
+        shipped => (program, args, shipped.is_some()),
     };
 
     let number = |key: &str, min: u64, max: u64| -> Result<Option<u64>, TemplateError> {
@@ -800,7 +800,8 @@ fn function(
         idle: Duration::from_secs(300),
         handler,
         env,
-        client,
+        language,
+        shipped_client,
     };
     crate::config::lambda::check_files(&spec)
         .map_err(|message| context.error(line, format!("{id}: {message}")))?;

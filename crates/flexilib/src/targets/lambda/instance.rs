@@ -174,11 +174,13 @@ impl FunctionInstance {
         generation: u64,
         address: std::net::SocketAddr,
         pool: Weak<dyn Owner>,
+        environment: &[(String, String)],
     ) -> std::io::Result<(Arc<Self>, tokio::process::Child)> {
         let spec = &function.spec;
         // The runtime client FlexiLib ships, if the function runs one.
         let client_script = spec
-            .client
+            .language
+            .filter(|_| spec.shipped_client)
             .map(super::runtime_clients::script)
             .transpose()?;
         let mark = reaper::new_mark();
@@ -190,6 +192,7 @@ impl FunctionInstance {
             .args(&spec.args)
             .current_dir(&spec.dir)
             .envs(function.environment(address))
+            .envs(environment.iter().map(|(k, v)| (k, v)))
             .env(crate::process_tree::INSTANCE_MARK, &mark)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

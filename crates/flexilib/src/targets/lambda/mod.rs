@@ -17,12 +17,15 @@
 //! * [`event_queue`] — the bound on asynchronous (`Event`) invocations.
 //! * [`logs`] — instance output and the `START`/`END`/`REPORT` lines.
 //! * [`ids`] — request ids, trace ids, dates.
+//! * [`dependencies`] — `requirements.txt` / `package.json` installed into
+//!   a cache, as `sam build` installs them.
 //! * [`runtime_clients`] — the Python and Node runtime clients FlexiLib
 //!   ships, written where instances can run them.
 //!
 //! A request to a function never holds a handler slot: it waits
 //! asynchronously for a process, as an upstream request does.
 
+pub mod dependencies;
 pub mod event;
 pub mod event_queue;
 pub mod ids;

@@ -10,7 +10,7 @@ use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
-use crate::config::RuntimeClient;
+use crate::config::Language;
 use crate::private_dirs::PrivateDir;
 
 const PYTHON: &str = include_str!("../../../runtimes/python/flexilib_runtime.py");
@@ -21,7 +21,7 @@ static DIR: OnceLock<PrivateDir> = OnceLock::new();
 static CREATING: Mutex<()> = Mutex::new(());
 
 /// The path of `client`'s program, written on first use.
-pub fn script(client: RuntimeClient) -> std::io::Result<PathBuf> {
+pub fn script(client: Language) -> std::io::Result<PathBuf> {
     let dir = match DIR.get() {
         Some(dir) => dir,
         None => {
@@ -38,8 +38,8 @@ pub fn script(client: RuntimeClient) -> std::io::Result<PathBuf> {
         }
     };
     Ok(dir.path().join(match client {
-        RuntimeClient::Python => "flexilib_runtime.py",
-        RuntimeClient::Node => "flexilib_runtime.mjs",
+        Language::Python => "flexilib_runtime.py",
+        Language::Node => "flexilib_runtime.mjs",
     }))
 }
 
