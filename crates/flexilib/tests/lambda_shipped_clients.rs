@@ -77,7 +77,8 @@ fn python_handlers_run_without_an_installed_client() {
         "/py = lambda:runtime=python3.12 handler=app.handler dir=py timeout=2 memory=256\n\
          /missing = lambda:runtime=python3.12 handler=app.nothing dir=py name=missing\n\
          /import = lambda:runtime=python3.12 handler=broken_import.handler dir=py name=imports\n\
-         /syntax = lambda:runtime=python3.12 handler=broken_syntax.handler dir=py name=syntax\n",
+         /syntax = lambda:runtime=python3.12 handler=broken_syntax.handler dir=py name=syntax\n\
+         /future = lambda:runtime=python3.99 handler=app.handler dir=py name=future\n",
     );
 
     let (status, error, result) = invoke(&server, "py", r#"{"n": 7}"#);
@@ -165,6 +166,16 @@ fn python_handlers_run_without_an_installed_client() {
         );
     }
     assert_eq!(server.get("/missing", &[]).status, 502);
+
+    // The interpreter is the one installed; a different version is logged.
+    let (_, error, result) = invoke(&server, "future", "{}");
+    assert_eq!(error, None, "{result}");
+    assert!(server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l.starts_with(
+            "[future] Runtime python3.99 requested: running Python 3."
+        ))
+        .is_some());
 }
 
 #[test]
@@ -200,6 +211,7 @@ exports.callback = (event, context, callback) => {
         "/js = lambda:runtime=nodejs20.x handler=index.handler dir=js timeout=2\n\
          /cb = lambda:runtime=nodejs20.x handler=index.callback dir=js name=cb\n\
          /esm = lambda:runtime=nodejs22.x handler=esm.handler dir=js name=esm\n\
+         /future = lambda:runtime=nodejs99.x handler=esm.handler dir=js name=future\n\
          /missing = lambda:runtime=nodejs20.x handler=index.nothing dir=js name=missing\n\
          /nofile = lambda:runtime=nodejs20.x handler=nofile.handler dir=js name=nofile\n",
     );
@@ -243,6 +255,17 @@ exports.callback = (event, context, callback) => {
         200,
         "the function still answers"
     );
+
+    assert_eq!(
+        invoke(&server, "future", r#"{"n": 6}"#).2,
+        serde_json::json!({"via": "esm", "n": 6})
+    );
+    assert!(server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l.starts_with(
+            "[future] Runtime nodejs99.x requested: running Node "
+        ))
+        .is_some());
 
     for (name, error_type) in [
         ("missing", "Runtime.HandlerNotFound"),

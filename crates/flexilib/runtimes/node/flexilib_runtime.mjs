@@ -157,12 +157,23 @@ function invoke(handler, event, context) {
   });
 }
 
+// Says so when Node is not the version `Runtime` names.
+function noteVersion() {
+  const match = /^AWS_Lambda_nodejs(\d+)/.exec(process.env.AWS_EXECUTION_ENV || "");
+  if (match && match[1] !== process.versions.node.split(".")[0]) {
+    process.stderr.write(
+      `Runtime nodejs${match[1]}.x requested: running Node ${process.versions.node} (the node installed here)\n`,
+    );
+  }
+}
+
 async function main() {
   const spec = process.argv[2];
   if (!spec) {
     process.stderr.write("usage: node flexilib_runtime.mjs file.export\n");
     process.exit(2);
   }
+  noteVersion();
   const root = process.env.LAMBDA_TASK_ROOT || process.cwd();
   let handler;
   try {

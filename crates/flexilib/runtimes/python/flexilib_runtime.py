@@ -199,6 +199,17 @@ def load_handler(spec):
     return handler
 
 
+def note_version():
+    """Says so when the interpreter is not the version `Runtime` names."""
+    requested = os.environ.get("AWS_EXECUTION_ENV", "").removeprefix("AWS_Lambda_python")
+    running = f"{sys.version_info.major}.{sys.version_info.minor}"
+    if requested and requested != running and requested[0].isdigit():
+        sys.stderr.write(
+            f"Runtime python{requested} requested: running Python {sys.version.split()[0]}"
+            " (the python3 installed here)\n"
+        )
+
+
 def main():
     if len(sys.argv) != 2:
         sys.exit("usage: flexilib_runtime.py module.function")
@@ -209,6 +220,7 @@ def main():
     log_handler = LambdaLogHandler()
     logging.getLogger().addHandler(log_handler)
 
+    note_version()
     api = RuntimeApi(os.environ["AWS_LAMBDA_RUNTIME_API"])
     try:
         handler = load_handler(sys.argv[1])

@@ -54,6 +54,9 @@ pub struct LambdaSpec {
     /// `program` runs the language's runtime client that FlexiLib ships
     /// (its script goes before `args`).
     pub shipped_client: bool,
+    /// The managed runtime's identifier (`python3.12`, `nodejs20.x`):
+    /// `AWS_EXECUTION_ENV` is `AWS_Lambda_` and it, as on AWS.
+    pub runtime: Option<String>,
 }
 
 /// The language of a managed runtime that FlexiLib runs with a runtime
@@ -229,6 +232,7 @@ pub fn parse(value: &str, base: &Path) -> Result<LambdaSpec, String> {
             env,
             shipped_client: language.is_some(),
             language,
+            runtime: Some(runtime.to_string()),
         });
     }
     let Some((&program, args)) = command.split_first() else {
@@ -262,6 +266,7 @@ pub fn parse(value: &str, base: &Path) -> Result<LambdaSpec, String> {
         env,
         language: None,
         shipped_client: false,
+        runtime: None,
     })
 }
 

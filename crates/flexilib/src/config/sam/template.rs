@@ -802,6 +802,7 @@ fn function(
         env,
         language,
         shipped_client,
+        runtime: Some(runtime),
     };
     crate::config::lambda::check_files(&spec)
         .map_err(|message| context.error(line, format!("{id}: {message}")))?;

@@ -119,7 +119,13 @@ impl Function {
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
             ("AWS_REGION", self.region.clone()),
             ("AWS_DEFAULT_REGION", self.region.clone()),
-            ("AWS_EXECUTION_ENV", "AWS_Lambda_flexilib".into()),
+            (
+                "AWS_EXECUTION_ENV",
+                format!(
+                    "AWS_Lambda_{}",
+                    spec.runtime.as_deref().unwrap_or("flexilib")
+                ),
+            ),
             ("LAMBDA_TASK_ROOT", task_root.clone()),
             ("LAMBDA_RUNTIME_DIR", task_root),
             ("TZ", ":UTC".into()),
