@@ -233,6 +233,8 @@ fn rest_api_events_are_payload_1_0() {
     for key in [
         "accessKey",
         "accountId",
+        "apiKey",
+        "apiKeyId",
         "caller",
         "cognitoAuthenticationProvider",
         "cognitoAuthenticationType",
@@ -631,4 +633,66 @@ fn functions_run_the_shipped_runtime_clients_or_aws_ones() {
             .any(|c| c.contains("aws-lambda-ric") && c.ends_with("index.handler")),
         "{commands:?}"
     );
+}
+
+#[test]
+fn lambda_http_reads_every_event_format() {
+    // AWS's `lambda_http` (over the `aws_lambda_events` types) parses the
+    // REST (1.0), HTTP API 1.0 and HTTP API 2.0 events and answers in the
+    // matching result format, headers, cookies and binary bodies included.
+    let dir = TempDir::new("sam-lambda-http");
+    std::fs::create_dir_all(dir.path().join("rs")).expect("mkdir");
+    lambda::copy_bootstrap(&dir.path().join("rs"), "bootstrap");
+    dir.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nResources:\n  Rust:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: rs/\n      Handler: bootstrap\n      Runtime: provided.al2023\n      Events:\n        Rest:\n          Type: Api\n          Properties: {Path: '/rest/{proxy+}', Method: ANY}\n        V1:\n          Type: HttpApi\n          Properties: {Path: '/v1/{proxy+}', Method: ANY, PayloadFormatVersion: '1.0'}\n        V2:\n          Type: HttpApi\n          Properties: {Path: '/v2/{proxy+}', Method: ANY}\n",
+    );
+    let config = dir.write("proxy.ini", "/api/ = sam:template.yaml\n");
+    let server = ServerBuilder::new(&config).start();
+    let mut client = server.client();
+    for api in ["rest", "v1", "v2"] {
+        let response = client.request(
+            "GET",
+            &format!("/api/{api}/x/echo?a=1&b=two"),
+            &[("X-Custom", "v1")],
+            b"",
+        );
+        assert_eq!(response.status, 200, "{api}: {}", response.text());
+        let echo = json(&response);
+        assert_eq!(echo["method"], "GET", "{api}");
+        assert!(
+            echo["path"]
+                .as_str()
+                .is_some_and(|p| p.ends_with(&format!("/{api}/x/echo"))),
+            "{api}: {echo}"
+        );
+        let query = echo["query"].as_str().unwrap_or_default();
+        assert!(
+            query.contains("a=1") && query.contains("b=two"),
+            "{api}: {query}"
+        );
+        assert_eq!(echo["headers"]["x-custom"], "v1", "{api}");
+        assert_eq!(echo["function_name"], "Rust", "{api}");
+
+        let response = client.request("GET", &format!("/api/{api}/cookies"), &[], b"");
+        assert_eq!(response.status, 200, "{api}");
+        let mut cookies: Vec<&str> = response
+            .headers
+            .iter()
+            .filter(|(name, _)| name.eq_ignore_ascii_case("set-cookie"))
+            .map(|(_, value)| value.as_str())
+            .collect();
+        cookies.sort_unstable();
+        assert_eq!(cookies, ["a=1; Path=/", "b=2; HttpOnly", "c=3"], "{api}");
+
+        let body: Vec<u8> = (0..=255u8).collect();
+        let response = client.request(
+            "POST",
+            &format!("/api/{api}/bin"),
+            &[("Content-Type", "application/octet-stream")],
+            &body,
+        );
+        assert_eq!(response.status, 200, "{api}");
+        assert_eq!(response.body, body, "{api}: a binary body both ways");
+    }
 }

@@ -123,6 +123,8 @@ pub fn request_event(
         "identity": {
             "accessKey": null,
             "accountId": null,
+            "apiKey": null,
+            "apiKeyId": null,
             "caller": null,
             "cognitoAuthenticationProvider": null,
             "cognitoAuthenticationType": null,
