@@ -696,3 +696,56 @@ fn lambda_http_reads_every_event_format() {
         assert_eq!(response.body, body, "{api}: a binary body both ways");
     }
 }
+
+#[test]
+fn powertools_resolvers_route_the_events() {
+    // AWS Lambda Powertools (from PyPI, through requirements.txt) routes
+    // with its own resolvers on the events FlexiLib writes: the REST
+    // resolver on payload 1.0, the HTTP API resolver on payload 2.0.
+    let dir = TempDir::new("sam-powertools");
+    let handler = |resolver: &str, route: &str| {
+        format!(
+            "from aws_lambda_powertools.event_handler import {resolver}\n\
+             app = {resolver}()\n\n\
+             @app.get(\"{route}/<item_id>\")\n\
+             def get_item(item_id):\n\
+             \x20   event = app.current_event\n\
+             \x20   return {{\"id\": item_id, \"q\": event.get_query_string_value(\"q\"),\n\
+             \x20           \"agent\": event.get_header_value(\"x-agent\"), \"resolver\": \"{resolver}\"}}\n\n\
+             def handler(event, context):\n\
+             \x20   return app.resolve(event, context)\n"
+        )
+    };
+    for (code_dir, resolver, route) in [
+        ("rest", "APIGatewayRestResolver", "/todos"),
+        ("http", "APIGatewayHttpResolver", "/things"),
+    ] {
+        std::fs::create_dir_all(dir.path().join(code_dir)).expect("mkdir");
+        dir.write(
+            &format!("{code_dir}/requirements.txt"),
+            "aws-lambda-powertools==3.23.0\n",
+        );
+        dir.write(&format!("{code_dir}/app.py"), &handler(resolver, route));
+    }
+    dir.write(
+        "template.yaml",
+        "Transform: AWS::Serverless-2016-10-31\nGlobals:\n  Function:\n    Runtime: python3.12\n    Handler: app.handler\n    Timeout: 10\nResources:\n  Rest:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: rest/\n      Events:\n        Get:\n          Type: Api\n          Properties: {Path: '/todos/{id}', Method: get}\n  Http:\n    Type: AWS::Serverless::Function\n    Properties:\n      CodeUri: http/\n      Events:\n        Get:\n          Type: HttpApi\n          Properties: {Path: '/things/{id}', Method: get}\n",
+    );
+    let config = dir.write("proxy.ini", "/pt/ = sam:template.yaml\n");
+    let server = ServerBuilder::new(&config)
+        .env("LAMBDA_CACHE_DIR", &shared_cache())
+        .start();
+    let mut client = server.client();
+    for (path, resolver) in [
+        ("/pt/todos/7?q=a&q=b", "APIGatewayRestResolver"),
+        ("/pt/things/7?q=b", "APIGatewayHttpResolver"),
+    ] {
+        let response = client.request("GET", path, &[("X-Agent", "test")], b"");
+        assert_eq!(response.status, 200, "{path}: {}", response.text());
+        assert_eq!(
+            json(&response),
+            serde_json::json!({"id": "7", "q": "b", "agent": "test", "resolver": resolver}),
+            "{path}"
+        );
+    }
+}
