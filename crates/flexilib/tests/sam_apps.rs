@@ -459,7 +459,7 @@ fn edits_are_served_on_the_next_request() {
         .stderr
         .wait_for(Duration::from_secs(5), |l| {
             l.contains("new code: new invocations start new instances")
-                && l.contains("requirements.txt")
+                && l.contains("hello/requirements.txt changed")
         })
         .expect("the change is seen");
     assert_eq!(json(&server.get("/app/hello", &[]))["humanize"], "4.11.0");
@@ -479,7 +479,7 @@ fn edits_are_served_on_the_next_request() {
         .stderr
         .wait_for(Duration::from_secs(5), |l| {
             l.contains("new code: new invocations start new instances")
-                && l.contains("HelloFunction")
+                && l.contains("hello/app.py changed")
         })
         .expect("the change is seen");
     assert_eq!(

@@ -221,13 +221,18 @@ async fn install(
             pip
         }
     };
+    // Marked as the server's helper: the reaper, which ends unmarked
+    // children of the server, leaves it and its own children alone.
+    let mark = super::reaper::helper_mark();
     command
+        .env(crate::process_tree::INSTANCE_MARK, &mark)
         .stdin(std::process::Stdio::null())
         .kill_on_drop(false);
     let output = command
         .output()
         .await
         .map_err(|e| format!("cannot run the installer: {e}"));
+    super::reaper::helper_ended(&mark);
     let failure = match output {
         Ok(output) if output.status.success() => None,
         Ok(output) => Some(format!(
