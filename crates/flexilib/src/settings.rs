@@ -35,7 +35,7 @@ Routes (proxy.ini, one `KEY = TARGET` per line, first match wins):
   /fn        = lambda:COMMAND [ARGS] [name= timeout= memory= concurrency= queue= idle= handler= dir= env.NAME=]
   /py        = lambda:runtime=python3.12|nodejs20.x|provided.al2023 handler=app.handler dir=fn [options]
   /w         = worker:app.js | worker:wrangler.toml [key=value ...]
-  /app       = sam:template.yaml [param.NAME=value ...] [client=aws]   an AWS SAM application
+  /app       = sam:template.yaml [param.NAME=value ...] [client=aws] [function=ID]   an AWS SAM application
 Check a config without serving: flexilib --check --config proxy.ini (exit 0, or 2 with FILE:LINE).
 Every setting and target option: README.md (Settings, proxy.ini).";
 

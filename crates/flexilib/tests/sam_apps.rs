@@ -749,3 +749,65 @@ fn powertools_resolvers_route_the_events() {
         );
     }
 }
+
+#[test]
+fn function_urls_are_served_by_a_function_rule() {
+    let dir = TempDir::new("sam-url");
+    copy_dir(
+        &workspace().join("examples/sam-app"),
+        &dir.path().join("app"),
+    );
+    let config = dir.write(
+        "proxy.ini",
+        "/url/ = sam:app/template.yaml function=HelloFunction\n/app/ = sam:app/template.yaml\n",
+    );
+    let server = ServerBuilder::new(&config)
+        .env("LAMBDA_CACHE_DIR", &shared_cache())
+        .start();
+    let mut client = server.client();
+    // Every method and path, as a Function URL: `$default`, the full path.
+    for method in ["GET", "DELETE"] {
+        let response = client.request(method, "/url/any/path?x=1", &[], b"");
+        assert_eq!(response.status, 200, "{method}: {}", response.text());
+        let body = json(&response);
+        assert_eq!(body["function"], "HelloFunction");
+        assert_eq!(body["routeKey"], "$default");
+        assert_eq!(body["rawPath"], "/url/any/path");
+        assert_eq!(body["pathParameters"], Value::Null);
+    }
+    // The API rule beside it still routes as API Gateway.
+    assert_eq!(client.request("DELETE", "/app/hello", &[], b"").status, 404);
+    drop(server);
+
+    // A function without FunctionUrlConfig, or none of that name: errors
+    // naming the template's line.
+    let template = dir.path().join("app/template.yaml");
+    let text = std::fs::read_to_string(&template).expect("read template");
+    let node_line = text
+        .lines()
+        .position(|l| l.trim_start() == "NodeFunction:")
+        .map(|i| i + 1)
+        .expect("NodeFunction in the template");
+    for (id, expected) in [
+        (
+            "NodeFunction",
+            format!(
+                "{}:{node_line}: `function=NodeFunction`: NodeFunction has no `FunctionUrlConfig`",
+                template.display()
+            ),
+        ),
+        (
+            "Nope",
+            "`function=Nope`: the template serves no function `Nope`".to_string(),
+        ),
+    ] {
+        let config = dir.write(
+            "bad.ini",
+            &format!("/url/ = sam:app/template.yaml function={id}\n"),
+        );
+        let (status, stderr) =
+            ServerBuilder::new(&config).run_to_exit_within(Duration::from_secs(10));
+        assert!(!status.success());
+        assert!(stderr.contains(&expected), "{expected}\nnot in:\n{stderr}");
+    }
+}

@@ -1,4 +1,4 @@
-//! The value of a SAM rule: `sam:PATH/template.yaml [param.NAME=value…] [client=aws]`,
+//! The value of a SAM rule: `sam:PATH/template.yaml [param.NAME=value…] [client=aws] [function=ID]`,
 //! and the template it names ([`template`]): the functions of an AWS SAM
 //! application, each a Lambda function ([`LambdaSpec`]) with the API
 //! routes its `HttpApi` and `Api` events declare.
@@ -26,6 +26,9 @@ pub struct SamSpec {
     /// clients (`awslambdaric`, `aws-lambda-ric`), installed where they
     /// run, instead of the ones FlexiLib ships.
     pub aws_clients: bool,
+    /// `function=ID`: the rule serves that function's Function URL (its
+    /// `FunctionUrlConfig`) instead of the template's APIs.
+    pub function: Option<String>,
 }
 
 /// Parses the text after `sam:`; `base` is the config file's directory.
@@ -33,6 +36,7 @@ pub fn parse(value: &str, base: &Path) -> Result<SamSpec, String> {
     let mut template = None;
     let mut params = Vec::new();
     let mut aws_clients = false;
+    let mut function = None;
     for token in value.split_whitespace() {
         match token.split_once('=') {
             Some(("client", "aws")) => aws_clients = true,
@@ -42,10 +46,18 @@ pub fn parse(value: &str, base: &Path) -> Result<SamSpec, String> {
                     "`client={other}`: `flexilib` (the runtime clients FlexiLib ships, the default) or `aws` (awslambdaric, aws-lambda-ric)"
                 ))
             }
+            Some(("function", id)) => {
+                if id.is_empty() || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+                    return Err(format!(
+                        "`function={id}`: a function's logical ID has letters and digits"
+                    ));
+                }
+                function = Some(id.to_string());
+            }
             Some((key, setting)) => {
                 let Some(name) = key.strip_prefix("param.") else {
                     return Err(format!(
-                        "unknown sam option `{key}` (param.NAME=value overrides a template parameter; client=flexilib|aws)"
+                        "unknown sam option `{key}` (param.NAME=value overrides a template parameter; client=flexilib|aws; function=ID)"
                     ));
                 };
                 if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric()) {
@@ -71,6 +83,7 @@ pub fn parse(value: &str, base: &Path) -> Result<SamSpec, String> {
         template: std::path::absolute(&path).unwrap_or(path),
         params,
         aws_clients,
+        function,
     })
 }
 
@@ -100,5 +113,8 @@ mod tests {
         assert!(err("a.yaml b.yaml").contains("names one template"));
         assert!(err("t.yaml client=x").contains("`client=x`"));
         assert!(parse("t.yaml client=aws", Path::new("/x")).is_ok_and(|s| s.aws_clients));
+        assert!(parse("t.yaml function=Hello", Path::new("/x"))
+            .is_ok_and(|s| s.function.as_deref() == Some("Hello")));
+        assert!(err("t.yaml function=a.b").contains("logical ID"));
     }
 }

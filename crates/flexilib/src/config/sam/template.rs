@@ -49,6 +49,10 @@ pub struct SamFunction {
     pub spec: LambdaSpec,
     /// Its HTTP routes.
     pub routes: Vec<ApiRoute>,
+    /// It has a `FunctionUrlConfig` (a rule with `function=` serves it).
+    pub function_url: bool,
+    /// The line of its logical ID.
+    pub line: usize,
 }
 
 /// An API Gateway route to a function.
@@ -97,7 +101,25 @@ pub fn load(spec: &SamSpec) -> Result<SamApp, TemplateError> {
         .and_then(|mut file| std::io::Read::read_to_string(&mut file, &mut text))
         .map_err(|e| error(1, format!("cannot read the SAM template: {e}")))?;
     let root = yaml::parse(&text).map_err(|e| error(e.line, e.message))?;
-    interpret(spec, &root)
+    let app = interpret(spec, &root)?;
+    if let Some(wanted) = &spec.function {
+        match app.functions.iter().find(|f| f.spec.name == *wanted) {
+            Some(function) if function.function_url => {}
+            Some(function) => {
+                return Err(error(
+                    function.line,
+                    format!("`function={wanted}`: {wanted} has no `FunctionUrlConfig`"),
+                ))
+            }
+            None => {
+                return Err(error(
+                    root.get("Resources").map_or(1, |r| r.line),
+                    format!("`function={wanted}`: the template serves no function `{wanted}`"),
+                ))
+            }
+        }
+    }
+    Ok(app)
 }
 
 /// What intrinsics resolve against.
@@ -588,13 +610,24 @@ fn function(
         ));
         return Ok(None);
     }
-    for feature in [
-        "Layers",
-        "FunctionUrlConfig",
-        "InlineCode",
-        "SnapStart",
-        "VpcConfig",
-    ] {
+    let url_config = properties.get("FunctionUrlConfig");
+    if let Some(config) = url_config {
+        if let Some(auth) = config.get("AuthType") {
+            if context.text(auth)?.as_deref() == Some("AWS_IAM") {
+                warnings.push(format!(
+                    "{}: {id}: `FunctionUrlConfig.AuthType: AWS_IAM`: not enforced (the URL is open)",
+                    at(auth.line)
+                ));
+            }
+        }
+        if let Some(cors) = config.get("Cors") {
+            warnings.push(format!(
+                "{}: {id}: `FunctionUrlConfig.Cors`: not emulated",
+                at(cors.line)
+            ));
+        }
+    }
+    for feature in ["Layers", "InlineCode", "SnapStart", "VpcConfig"] {
         if let Some(node) = properties.get(feature) {
             warnings.push(format!(
                 "{}: {id}: `{feature}`: not emulated",
@@ -806,7 +839,12 @@ fn function(
     };
     crate::config::lambda::check_files(&spec)
         .map_err(|message| context.error(line, format!("{id}: {message}")))?;
-    Ok(Some(SamFunction { spec, routes }))
+    Ok(Some(SamFunction {
+        spec,
+        routes,
+        function_url: url_config.is_some(),
+        line,
+    }))
 }
 
 /// A route path API Gateway accepts: `/`-rooted segments, each a literal,
@@ -863,6 +901,7 @@ mod tests {
         let spec = SamSpec {
             template,
             aws_clients: false,
+            function: None,
             params: params
                 .iter()
                 .map(|(k, v)| ((*k).to_string(), (*v).to_string()))

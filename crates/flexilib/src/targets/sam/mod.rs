@@ -7,7 +7,9 @@
 //!   `$default`; 404 (HTTP API) or 403 (REST API) for no route.
 //! * [`event_v1`] — payload format 1.0 (REST APIs): the event and the result.
 //!
-//! Payload 2.0 events are the Lambda target's, with the route's `routeKey`,
+//! With `function=ID` the rule serves that function's Function URL
+//! instead (the Lambda target's own `serve`). Payload 2.0 events are the
+//! Lambda target's, with the route's `routeKey`,
 //! `pathParameters` and stage. The template is watched: an edit that reads
 //! well replaces the routes and functions (unchanged functions keep their
 //! warm instances); one that does not is logged and the previous routes
@@ -52,6 +54,8 @@ pub struct SamApplication {
 struct Loaded {
     functions: Vec<Arc<LambdaFunction>>,
     router: Router,
+    /// `function=`: the function whose Function URL the rule serves.
+    url_function: Option<usize>,
 }
 
 impl std::fmt::Debug for SamApplication {
@@ -67,7 +71,7 @@ impl SamApplication {
     pub fn new(spec: &SamSpec) -> Self {
         let seen = FileVersion::of(&spec.template).ok();
         let (loaded, first_error) = match template::load(spec) {
-            Ok(app) => (build(&app, &[]), None),
+            Ok(app) => (build(&app, &[], spec.function.as_deref()), None),
             Err(error) => (Loaded::default(), Some(error.to_string())),
         };
         Self {
@@ -131,7 +135,7 @@ impl SamApplication {
                     tracing::warn!("{warning}");
                 }
                 let current = self.loaded.load();
-                let loaded = build(&app, &current.functions);
+                let loaded = build(&app, &current.functions, self.spec.function.as_deref());
                 let functions = loaded.functions.len();
                 self.loaded.store(Arc::new(loaded));
                 tracing::info!(
@@ -148,8 +152,9 @@ impl SamApplication {
 }
 
 /// Functions and routes for `app`, reusing the functions of `previous`
-/// whose description did not change (their warm instances stay).
-fn build(app: &template::SamApp, previous: &[Arc<LambdaFunction>]) -> Loaded {
+/// whose description did not change (their warm instances stay); `url`
+/// names the function whose Function URL the rule serves, if any.
+fn build(app: &template::SamApp, previous: &[Arc<LambdaFunction>], url: Option<&str>) -> Loaded {
     let reusable: HashMap<_, _> = previous
         .iter()
         .map(|function| (function.spec().clone(), Arc::clone(function)))
@@ -170,7 +175,12 @@ fn build(app: &template::SamApp, previous: &[Arc<LambdaFunction>]) -> Loaded {
             .enumerate()
             .flat_map(|(index, function)| function.routes.iter().map(move |route| (index, route))),
     );
-    Loaded { functions, router }
+    let url_function = url.and_then(|id| app.functions.iter().position(|f| f.spec.name == id));
+    Loaded {
+        functions,
+        router,
+        url_function,
+    }
 }
 
 /// Serves one request as API Gateway would.
@@ -181,6 +191,10 @@ pub async fn serve(
     call: CallInfo<'_>,
 ) -> Served {
     let loaded = app.loaded.load_full();
+    if let Some(function) = loaded.url_function.and_then(|i| loaded.functions.get(i)) {
+        // A Function URL: every path and method, as a `lambda:` route.
+        return lambda::serve(env, function, request, call).await;
+    }
     let (parts, body) = request.into_parts();
     // The path within the API: what follows the rule's prefix.
     let rest = crate::request_path::strip_normalized_prefix(parts.uri.path(), call.route_prefix)
