@@ -75,6 +75,10 @@ pub struct WorkerConfig {
     pub vars_json: String,
     /// KV namespaces.
     pub kv: Vec<KvBinding>,
+    /// The worker's `name`: what service bindings of other workers call.
+    pub name: Option<String>,
+    /// Service bindings: `env` name → the `name` of the worker it calls.
+    pub services: Vec<(String, String)>,
     /// Where KV data lives.
     pub state_dir: PathBuf,
     /// CPU time a request may use.
@@ -110,14 +114,24 @@ pub const DEFAULT_QUEUE_MB: usize = 64;
 
 #[derive(Debug, Deserialize, Default)]
 struct Wrangler {
+    name: Option<String>,
     main: Option<String>,
     compatibility_date: Option<String>,
     #[serde(default)]
     vars: toml::Table,
     #[serde(default)]
     kv_namespaces: Vec<WranglerKv>,
+    #[serde(default)]
+    services: Vec<WranglerService>,
     limits: Option<WranglerLimits>,
     triggers: Option<WranglerTriggers>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerService {
+    binding: String,
+    service: String,
+    entrypoint: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -190,20 +204,34 @@ impl WorkerConfig {
     ) -> Result<WorkerConfig, ConfigError> {
         let script = option("script").ok_or(ConfigError::NoScript)?;
         let script = config_dir.join(script);
-        let is_toml = script.extension().is_some_and(|e| e == "toml");
+        let extension = script.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let is_config = matches!(extension, "toml" | "json" | "jsonc");
         let mut warnings = Vec::new();
-        let (main, base, wrangler) = if is_toml {
+        let (main, base, wrangler) = if is_config {
             let text = read(&script, files)?;
-            let table: toml::Table = toml::from_str(&text).map_err(|e| ConfigError::Wrangler {
-                path: script.clone(),
-                message: e.to_string(),
-            })?;
             let shown = script.file_name().unwrap_or_default().to_string_lossy();
-            warnings = crate::wrangler_keys::check(&table, &text, &shown);
-            let wrangler: Wrangler = table.try_into().map_err(|e| ConfigError::Wrangler {
+            let invalid = |message: String| ConfigError::Wrangler {
                 path: script.clone(),
-                message: e.to_string(),
-            })?;
+                message,
+            };
+            let wrangler: Wrangler = if extension == "toml" {
+                let table: toml::Table =
+                    toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+                warnings =
+                    crate::wrangler_keys::check(table.keys().map(String::as_str), &text, &shown);
+                table.try_into().map_err(|e| invalid(e.to_string()))?
+            } else {
+                // wrangler.json / wrangler.jsonc: JSON with comments and
+                // trailing commas, as wrangler reads it.
+                let options = jsonc_parser::ParseOptions::default();
+                let json: serde_json::Map<String, serde_json::Value> =
+                    jsonc_parser::parse_to_serde_value(&text, &options)
+                        .map_err(|e| invalid(e.to_string()))?;
+                warnings =
+                    crate::wrangler_keys::check(json.keys().map(String::as_str), &text, &shown);
+                serde_json::from_value(serde_json::Value::Object(json))
+                    .map_err(|e| invalid(e.to_string()))?
+            };
             let base = script.parent().unwrap_or(config_dir).to_path_buf();
             let main = wrangler.main.clone().ok_or_else(|| ConfigError::Wrangler {
                 path: script.clone(),
@@ -227,6 +255,12 @@ impl WorkerConfig {
         // that creating the file rebuilds the route.
         let dev_vars = base.join(".dev.vars");
         files.push(dev_vars.clone());
+        // Dependencies: a changed manifest or lock file (an `npm install`)
+        // rebuilds the route; the packages' files it loads are watched as
+        // they are loaded.
+        for manifest in ["package.json", "package-lock.json"] {
+            files.push(base.join(manifest));
+        }
         if dev_vars.exists() {
             // Already named in `files` above.
             let text = read(&dev_vars, &mut Vec::new())?;
@@ -252,6 +286,19 @@ impl WorkerConfig {
             })
             .collect();
 
+        let services = wrangler
+            .services
+            .iter()
+            .map(|service| {
+                if let Some(entrypoint) = &service.entrypoint {
+                    warnings.push(format!(
+                        "[[services]] {}: `entrypoint = \"{entrypoint}\"` is not emulated yet; calls go to the default export",
+                        service.binding
+                    ));
+                }
+                (service.binding.clone(), service.service.clone())
+            })
+            .collect();
         let state_dir = match option("state") {
             Some(dir) => config_dir.join(dir),
             None => base.join(".wrangler/state"),
@@ -286,6 +333,8 @@ impl WorkerConfig {
             test_scheduled,
             crons: wrangler.triggers.map(|t| t.crons).unwrap_or_default(),
             compatibility_date: wrangler.compatibility_date,
+            name: wrangler.name,
+            services,
             warnings,
         })
     }

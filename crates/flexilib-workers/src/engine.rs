@@ -243,6 +243,13 @@ fn setup<'js>(
         kv.set(ns.binding.as_str(), index).map_err(fail)?;
     }
     bindings.set("kv", kv).map_err(fail)?;
+    let services = Object::new(ctx.clone()).map_err(fail)?;
+    for (binding, service) in &config.services {
+        services
+            .set(binding.as_str(), service.as_str())
+            .map_err(fail)?;
+    }
+    bindings.set("services", services).map_err(fail)?;
     get("setup")?
         .call::<_, Value>((namespace, bindings))
         .map_err(fail)?;
@@ -372,9 +379,7 @@ impl<'js> EventLoop<'js> {
         for call in calls {
             match (outcome, call.answer) {
                 // The requests in flight go down with the isolate.
-                (Outcome::Reset, Some(Answer::Pending(responder))) => {
-                    responder.complete(resource_limits());
-                }
+                (Outcome::Reset, Some(answer)) => answer.fail_with(resource_limits()),
                 // Whatever is left is abandoned: dropped responders answer
                 // 500, dropped body writers abort their bodies.
                 (_, answer) => drop(answer),
@@ -391,7 +396,13 @@ impl<'js> EventLoop<'js> {
             state.calls.insert(
                 call,
                 Call {
-                    answer: Some(Answer::Pending(incoming.responder)),
+                    answer: Some(match (incoming.responder, incoming.service) {
+                        (Some(responder), _) => Answer::Pending(responder),
+                        (None, Some(reply)) => Answer::Service(reply),
+                        (None, None) => {
+                            Answer::Cron(incoming.scheduled.clone().unwrap_or_default())
+                        }
+                    }),
                     cpu: Duration::ZERO,
                     waits: 0,
                     answered_at: None,
@@ -587,8 +598,8 @@ impl<'js> EventLoop<'js> {
             ),
         );
         let call = self.state.borrow_mut().finish(owner);
-        if let Some(Answer::Pending(responder)) = call.and_then(|c| c.answer) {
-            responder.complete(resource_limits());
+        if let Some(answer) = call.and_then(|c| c.answer) {
+            answer.fail_with(resource_limits());
         }
         self.ctx.run_gc();
     }

@@ -13,8 +13,10 @@
 //! Each thread's queue is bounded ([`queue::Queue`]): past it a request is
 //! answered 503 at once.
 
+mod compile;
 mod config;
 mod cpu;
+mod crons;
 mod engine;
 mod fetch;
 mod kv;
@@ -23,6 +25,7 @@ mod modules;
 mod natives;
 mod queue;
 mod report;
+mod services;
 mod shared;
 mod state;
 mod web;
@@ -45,9 +48,12 @@ struct Thread {
     queue: Arc<Queue>,
 }
 
-/// A worker route: its JS threads.
+/// A worker route: its JS threads, and the schedule of its crons.
 pub struct Worker {
     threads: Vec<Thread>,
+    _schedule: Option<crons::Schedule>,
+    /// What service bindings reach, while this instance serves.
+    _service: Option<Arc<services::Endpoint>>,
     next: AtomicUsize,
     default_cron: String,
     test_scheduled: bool,
@@ -67,6 +73,7 @@ impl Instance for Worker {
             config.depends_on(file);
         }
         let worker_config = loaded.map_err(|e| e.to_string())?;
+        let crons = crons::parse(&worker_config.crons).map_err(|e| e.to_string())?;
         for warning in &worker_config.warnings {
             report::log(config.route(), &format!("warning: {warning}"));
         }
@@ -120,6 +127,21 @@ impl Instance for Worker {
             }
             return Err(message);
         }
+        let schedule = start_schedule(&route, crons, &threads)
+            .map_err(|e| format!("cannot start the cron schedule: {e}"))?;
+        let service = shared.config.name.as_deref().map(|name| {
+            let endpoint = Arc::new(services::Endpoint::new(
+                &route,
+                threads.iter().map(|t| (t.tx.clone(), t.queue.clone())).collect(),
+            ));
+            if let Some(other) = services::register(name, &endpoint) {
+                report::log(
+                    &route,
+                    &format!("warning: the worker name \"{name}\" was the route {other}'s: service bindings now reach this route"),
+                );
+            }
+            endpoint
+        });
         report::log(
             &route,
             &format!(
@@ -132,6 +154,8 @@ impl Instance for Worker {
         );
         Ok(Worker {
             threads,
+            _schedule: schedule,
+            _service: service,
             next: AtomicUsize::new(0),
             default_cron,
             test_scheduled,
@@ -173,18 +197,58 @@ impl Instance for Worker {
             url,
             headers,
             body: body.to_vec(),
-            responder,
+            responder: Some(responder),
+            service: None,
             scheduled,
         });
         if let Err(mpsc::SendError(Msg::Request(incoming))) = thread.tx.send(Msg::Request(incoming))
         {
             thread.queue.leave(incoming.body.len());
-            incoming
-                .responder
-                .complete(unavailable("the worker's JS thread is gone\n"));
+            if let Some(responder) = incoming.responder {
+                responder.complete(unavailable("the worker's JS thread is gone\n"));
+            }
         }
         answer
     }
+}
+
+/// Starts firing `crons` at the JS threads, round robin.
+fn start_schedule(
+    route: &str,
+    crons: Vec<(String, croner::Cron)>,
+    threads: &[Thread],
+) -> std::io::Result<Option<crons::Schedule>> {
+    let targets: Vec<(mpsc::Sender<Msg>, Arc<Queue>)> = threads
+        .iter()
+        .map(|t| (t.tx.clone(), t.queue.clone()))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let shown = route.to_string();
+    crons::start(route, crons, move |cron| {
+        let index = next.fetch_add(1, Ordering::Relaxed) % targets.len().max(1);
+        let Some((tx, queue)) = targets.get(index) else {
+            return;
+        };
+        if !queue.enter(0) {
+            report::log(
+                &shown,
+                &format!("cron `{cron}` skipped: the JS thread's queue is full"),
+            );
+            return;
+        }
+        let incoming = Box::new(Incoming {
+            method: "GET".into(),
+            url: "http://localhost/cdn-cgi/handler/scheduled".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            responder: None,
+            service: None,
+            scheduled: Some(cron.to_string()),
+        });
+        if tx.send(Msg::Request(incoming)).is_err() {
+            queue.leave(0);
+        }
+    })
 }
 
 impl Drop for Worker {

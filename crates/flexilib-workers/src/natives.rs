@@ -12,6 +12,7 @@ use rquickjs::{Array, Ctx, Exception, Function, Object, TypedArray, Value};
 
 use crate::fetch::Redirect;
 use crate::report::{internal_error, log, resource_limits};
+use crate::services::ServiceAnswer;
 use crate::shared::{Msg, OpResult, Payload};
 use crate::state::{answer_failed, Answer, Call, State};
 use crate::web;
@@ -49,6 +50,10 @@ pub(crate) fn opt<'js, T: rquickjs::IntoJs<'js>>(
         None => Ok(Value::new_null(ctx.clone())),
     }
 }
+
+/// The largest streamed body a worker answers a service binding's call
+/// with (it is gathered whole): 32 MiB.
+const MAX_SERVICE_BODY: usize = 32 << 20;
 
 fn id(number: f64) -> u64 {
     if number.is_finite() && number >= 0.0 {
@@ -111,6 +116,30 @@ pub(crate) fn natives<'js>(
         };
         opt(&ctx, text)
     });
+    native!("encodingName", |ctx: Ctx<'js>, label: String| opt(
+        &ctx,
+        web::encoding_name(&label)
+    ));
+    native!(
+        "legacyDecode",
+        |ctx: Ctx<'js>,
+         name: String,
+         bytes: TypedArray<'js, u8>,
+         fatal: bool,
+         stream: bool,
+         strip_bom: bool| {
+            let decoded = web::decode_legacy(&name, &bytes_of(&bytes), fatal, stream, strip_bom);
+            match decoded {
+                Some((text, used)) => {
+                    let pair = rquickjs::Array::new(ctx.clone())?;
+                    pair.set(0, text)?;
+                    pair.set(1, used)?;
+                    rquickjs::Result::Ok(pair.into_value())
+                }
+                None => rquickjs::Result::Ok(Value::new_null(ctx)),
+            }
+        }
+    );
     native!("btoa", |ctx: Ctx<'js>, text: String| opt(
         &ctx,
         web::btoa(&text)
@@ -224,6 +253,23 @@ pub(crate) fn natives<'js>(
             Some(Answer::Pending(responder)) => body_bytes(&body).map(|body| {
                 responder.complete(sdk_response(status, &status_text, &flat, body));
             }),
+            Some(Answer::Service(reply)) => body_bytes(&body).map(|body| {
+                let _ = reply.send(ServiceAnswer {
+                    status,
+                    status_text: status_text.clone(),
+                    headers: flat.clone(),
+                    body,
+                });
+            }),
+            // A cron's scheduled event: nobody to answer; a failure is
+            // logged (its exception was, as it was thrown).
+            Some(Answer::Cron(cron)) => {
+                if status != 200 {
+                    let route = s.borrow().shared.config.route.clone();
+                    log(&route, &format!("cron `{cron}`: scheduled() failed"));
+                }
+                Ok(())
+            }
             _ => Ok(()),
         };
         s.borrow_mut().finish_if_done(call);
@@ -235,13 +281,27 @@ pub(crate) fn natives<'js>(
         move |call: f64, status: u16, status_text: String, flat: Vec<String>| {
             let call = id(call);
             let taken = s.borrow_mut().take_answer(call);
-            if let Some(Answer::Pending(responder)) = taken {
-                let head = sdk_response(status, &status_text, &flat, Vec::new());
-                if let Some(writer) = responder.stream(head) {
-                    if let Some(live) = s.borrow_mut().calls.get_mut(&call) {
-                        live.answer = Some(Answer::Streaming(writer));
-                        live.answered_at = None;
-                    }
+            let streaming = match taken {
+                Some(Answer::Pending(responder)) => {
+                    let head = sdk_response(status, &status_text, &flat, Vec::new());
+                    responder.stream(head).map(Answer::Streaming)
+                }
+                // A service's caller gets the body gathered, at its end.
+                Some(Answer::Service(reply)) => Some(Answer::ServiceStream(
+                    ServiceAnswer {
+                        status,
+                        status_text,
+                        headers: flat,
+                        body: Vec::new(),
+                    },
+                    reply,
+                )),
+                _ => None,
+            };
+            if let Some(streaming) = streaming {
+                if let Some(live) = s.borrow_mut().calls.get_mut(&call) {
+                    live.answer = Some(streaming);
+                    live.answered_at = None;
                 }
             }
             s.borrow_mut().finish_if_done(call);
@@ -249,7 +309,18 @@ pub(crate) fn natives<'js>(
     );
     let s = state.clone();
     native!("write", move |call: f64, chunk: TypedArray<'js, u8>| {
-        let state = s.borrow();
+        let mut state = s.borrow_mut();
+        if let Some(Call {
+            answer: Some(Answer::ServiceStream(answer, _)),
+            ..
+        }) = state.calls.get_mut(&id(call))
+        {
+            if answer.body.len() + chunk.len() > MAX_SERVICE_BODY {
+                return 2;
+            }
+            answer.body.extend_from_slice(&bytes_of(&chunk));
+            return 0;
+        }
         let Some(Call {
             answer: Some(Answer::Streaming(writer)),
             ..
@@ -289,10 +360,12 @@ pub(crate) fn natives<'js>(
     native!("end", move |call: f64, ok: bool| {
         let call = id(call);
         let taken = s.borrow_mut().take_answer(call);
-        if let Some(Answer::Streaming(writer)) = taken {
-            if ok {
-                writer.finish();
+        match taken {
+            Some(Answer::Streaming(writer)) if ok => writer.finish(),
+            Some(Answer::ServiceStream(answer, reply)) if ok => {
+                let _ = reply.send(answer);
             }
+            _ => {}
         }
         s.borrow_mut().finish_if_done(call);
     });
@@ -330,6 +403,44 @@ pub(crate) fn natives<'js>(
         ctx.run_gc();
     });
 
+    // Service bindings: another worker of this server, in process.
+    let s = state.clone();
+    native!(
+        "serviceFetch",
+        move |op: f64,
+              service: String,
+              method: String,
+              url: String,
+              flat: Vec<String>,
+              body: Option<TypedArray<'js, u8>>| {
+            let body = body.map(|b| bytes_of(&b)).unwrap_or_default();
+            let mut state = s.borrow_mut();
+            state.spawn(id(op), async move {
+                let head_request = method == "HEAD";
+                match crate::services::call(&service, method, url.clone(), flat, body).await {
+                    Ok(answer) => {
+                        let no_body =
+                            head_request || matches!(answer.status, 101 | 204 | 205 | 304);
+                        let body = (!no_body).then(|| {
+                            let (tx, rx) = tokio::sync::mpsc::channel(1);
+                            let _ = tx.try_send(Ok(bytes::Bytes::from(answer.body)));
+                            rx
+                        });
+                        OpResult::Ok(Payload::Head(crate::fetch::FetchHead {
+                            status: answer.status,
+                            status_text: answer.status_text,
+                            headers: answer.headers,
+                            body,
+                            url,
+                            redirected: false,
+                        }))
+                    }
+                    Err(error) => OpResult::Err("Error", error.to_string()),
+                }
+            });
+        }
+    );
+
     // Outbound fetch.
     let s = state.clone();
     native!("fetch", move |ctx: Ctx<'js>,
@@ -349,10 +460,19 @@ pub(crate) fn natives<'js>(
         let body = body.map(|b| bytes_of(&b));
         let mut state = s.borrow_mut();
         let client = state.shared.client.clone();
+        let route = state.shared.config.route.clone();
         state.spawn(id(op), async move {
+            let shown = url.to_string();
             match crate::fetch::fetch(client, method, url, flat, body, redirect).await {
                 Ok(head) => OpResult::Ok(Payload::Head(head)),
-                Err(e) => OpResult::Err("TypeError", e.to_string()),
+                Err(error) => {
+                    if let crate::fetch::FetchError::Network(chain) = &error {
+                        // workerd's message says little; the log says why.
+                        log(&route, &format!("fetch {shown} failed: {chain}"));
+                    }
+                    let (class, message) = error.workerd_error();
+                    OpResult::Err(class, message)
+                }
             }
         });
         Ok::<_, rquickjs::Error>(())

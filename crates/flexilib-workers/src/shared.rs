@@ -79,8 +79,11 @@ pub struct Incoming {
     pub headers: Vec<String>,
     /// The whole body.
     pub body: Vec<u8>,
-    /// Answers it.
-    pub responder: Responder,
+    /// Answers it (`None` for a scheduled event of `[triggers] crons` and
+    /// for a call through a service binding).
+    pub responder: Option<Responder>,
+    /// Answers a call through a service binding.
+    pub service: Option<crate::services::ReplyTx>,
     /// `Some(cron)` for `/__scheduled`.
     pub scheduled: Option<String>,
 }

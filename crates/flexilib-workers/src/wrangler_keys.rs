@@ -6,6 +6,8 @@
 
 /// Keys this runtime reads.
 const READ: &[&str] = &[
+    "name",
+    "services",
     "main",
     "compatibility_date",
     "vars",
@@ -17,7 +19,6 @@ const READ: &[&str] = &[
 /// Keys wrangler knows that change nothing when running locally here
 /// (deployment, build and account settings).
 const NOT_LOCAL: &[&str] = &[
-    "name",
     "account_id",
     "zone_id",
     "workers_dev",
@@ -61,7 +62,6 @@ const NOT_EMULATED: &[&str] = &[
     "r2_buckets",
     "durable_objects",
     "migrations",
-    "services",
     "queues",
     "assets",
     "site",
@@ -85,12 +85,12 @@ const NOT_EMULATED: &[&str] = &[
     "logfwdr",
 ];
 
-/// Warnings for the top-level keys of `table`; `text` is the file the
-/// table came from (to give each key's line) and `file` its name as shown.
-pub fn check(table: &toml::Table, text: &str, file: &str) -> Vec<String> {
+/// Warnings for the top-level `keys` of a wrangler configuration; `text`
+/// is the file they came from (TOML or JSON, to give each key's line) and
+/// `file` its name as shown.
+pub fn check<'k>(keys: impl Iterator<Item = &'k str>, text: &str, file: &str) -> Vec<String> {
     let mut warnings = Vec::new();
-    for key in table.keys() {
-        let key = key.as_str();
+    for key in keys {
         if READ.contains(&key) || NOT_LOCAL.contains(&key) {
             continue;
         }
@@ -123,11 +123,18 @@ pub fn check(table: &toml::Table, text: &str, file: &str) -> Vec<String> {
 }
 
 /// The line (from 1) where top-level `key` is written: `key = …`,
-/// `key.sub = …`, `[key]`, `[key.sub]` or `[[key]]`.
+/// `key.sub = …`, `[key]`, `[key.sub]` or `[[key]]` in TOML, `"key":` in
+/// JSON.
 fn line_of(text: &str, key: &str) -> Option<usize> {
+    let json_key = format!("\"{key}\"");
     text.lines()
         .position(|line| {
             let line = line.trim_start();
+            if let Some(rest) = line.strip_prefix(&json_key) {
+                if rest.trim_start().starts_with(':') {
+                    return true;
+                }
+            }
             let name = line.trim_start_matches('[').trim_start();
             let rest = name
                 .strip_prefix(key)
@@ -153,13 +160,13 @@ mod tests {
     fn unknown_keys_warn_with_their_line_and_the_nearest_known_key() {
         let text = "name = \"w\"\nflavour = 1\nmain = \"a.js\"\n\n[[kv_namespace]]\nbinding = \"KV\"\n\n[[d1_databases]]\nbinding = \"DB\"\n";
         let table: toml::Table = toml::from_str(text).expect("toml");
-        let warnings = check(&table, text, "wrangler.toml");
+        let warnings = check(table.keys().map(String::as_str), text, "wrangler.toml");
         assert_eq!(
             warnings,
             [
-                "wrangler.toml:8: `d1_databases` is not emulated by FlexiLib yet; its bindings are not in `env`",
                 "wrangler.toml:2: unexpected top-level field `flavour`; wrangler ignores it too",
                 "wrangler.toml:5: unexpected top-level field `kv_namespace` (did you mean `kv_namespaces`?); wrangler ignores it too",
+                "wrangler.toml:8: `d1_databases` is not emulated by FlexiLib yet; its bindings are not in `env`",
             ]
         );
     }

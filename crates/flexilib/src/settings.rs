@@ -100,7 +100,7 @@ pub struct Settings {
 
     /// Most header fields in a request head; more gets 431. Never more than
     /// MAX_HEADER_BYTES can hold (4 bytes per field).
-    #[arg(long = "max-header-count", env = "MAX_HEADER_COUNT", default_value_t = 256,
+    #[arg(long = "max-header-count", env = "MAX_HEADER_COUNT", value_name = "MAX_HEADER_COUNT", default_value_t = 256,
           value_parser = clap::value_parser!(u16).range(1..=MAX_HEADER_COUNT as i64))]
     pub max_header_fields: u16,
 
@@ -137,7 +137,8 @@ pub struct Settings {
 
     /// Seconds a library may take to complete a request it answered
     /// "pending" (ABI 2); then 504.
-    #[arg(long, env = "LIBRARY_COMPLETION_TIMEOUT_SECONDS", default_value = "300", value_parser = parse_seconds)]
+    #[arg(long, env = "LIBRARY_COMPLETION_TIMEOUT_SECONDS", value_name = "LIBRARY_COMPLETION_TIMEOUT_SECONDS",
+          default_value = "300", value_parser = parse_seconds)]
     pub library_completion_timeout: Duration,
 
     /// Seconds to establish a connection to an upstream server (then 504).
@@ -204,15 +205,11 @@ pub struct Settings {
     pub shutdown_grace: Duration,
 }
 
-/// The highest `MAX_HEADER_COUNT`. hyper allocates and fills two slots
-/// (32 bytes each) per allowed field for every head it parses (beyond 100,
-/// on the heap): 2048 keeps each allocation at 64 KiB, well under glibc's
-/// 128 KiB `mmap` threshold. (With 4096 and `MAX_HEADER_BYTES=1048576`, some
-/// runs returned memory to the kernel with `madvise` on every other
-/// request.) Any count above hyper's 100 puts those slots on the heap:
-/// about 1,100 more user-space instructions per request, whatever the count
-/// (bench/callgrind.sh: 16.1k at 100, 17.2k at 101 and at 256); the default,
-/// 256, pays that to serve what nginx serves (150 small headers, say).
+/// The highest `MAX_HEADER_COUNT`. The head parser's field table has a
+/// slot per allowed field: on the stack up to 256 (`http1::head`), on the
+/// heap beyond; 2048 keeps that allocation well under glibc's 128 KiB
+/// `mmap` threshold, so it never returns memory to the kernel per request.
+/// The default, 256, serves what nginx serves (150 small headers, say).
 pub const MAX_HEADER_COUNT: usize = 2048;
 
 impl Settings {

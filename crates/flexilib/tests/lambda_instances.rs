@@ -224,7 +224,8 @@ fn changed_python_code_takes_over_without_failed_requests() {
         .collect();
     assert!(
         failed.is_empty(),
-        "failed requests during the change: {failed:?}"
+        "failed requests during the change: {failed:?}; server log:\n{}",
+        server.stderr.snapshot().join("\n")
     );
     let late: Vec<&str> = results
         .iter()

@@ -198,13 +198,19 @@
   class TextDecoder {
     constructor(label = 'utf-8', options = {}) {
       const l = String(label).trim().toLowerCase();
-      if (!utf8Labels.includes(l)) throw new RangeError(`"${label}" is not a supported encoding`);
+      this._legacy = null;
+      if (!utf8Labels.includes(l)) {
+        // Every other WHATWG encoding, by encoding_rs.
+        const name = N.encodingName(l);
+        if (name == null) throw new RangeError(`"${label}" is not a valid encoding.`);
+        if (name !== 'utf-8') this._legacy = name;
+      }
       this._fatal = !!options.fatal;
       this._ignoreBOM = !!options.ignoreBOM;
       this._pending = null;
       this._bomSeen = false;
     }
-    get encoding() { return 'utf-8'; }
+    get encoding() { return this._legacy || 'utf-8'; }
     get fatal() { return this._fatal; }
     get ignoreBOM() { return this._ignoreBOM; }
     decode(input, options = {}) {
@@ -212,6 +218,14 @@
       if (this._pending) {
         bytes = concat([this._pending, bytes]);
         this._pending = null;
+      }
+      if (this._legacy) {
+        const stream = !!options.stream;
+        const pair = N.legacyDecode(this._legacy, bytes, this._fatal, stream, !this._ignoreBOM && !this._bomSeen);
+        if (pair == null) throw new TypeError('Failed to decode input.');
+        if (pair[1] < bytes.length) this._pending = bytes.slice(pair[1]);
+        this._bomSeen = stream && (this._bomSeen || pair[1] > 0);
+        return pair[0];
       }
       if (options.stream) {
         // Keep an incomplete trailing sequence for the next call.
@@ -1499,6 +1513,10 @@
 
   // ---------------------------------------------------------------- fetch
   async function fetch(input, init) {
+    return fetchVia(null, input, init);
+  }
+  // `service`: the name of a worker of this server (a service binding).
+  async function fetchVia(service, input, init) {
     const req = new Request(input, init);
     const signal = req._signal;
     if (signal && signal.aborted) throw signal.reason;
@@ -1513,7 +1531,11 @@
     const onAbort = () => { if (opId) N.opCancel(opId); abortReject(signal.reason); };
     if (signal) signal.addEventListener('abort', onAbort);
     const head = await Promise.race([
-      op((id) => { opId = id; N.fetch(id, req.method, req.url, flatHeaders(req.headers), body, req.redirect); }),
+      op((id) => {
+        opId = id;
+        if (service === null) N.fetch(id, req.method, req.url, flatHeaders(req.headers), body, req.redirect);
+        else N.serviceFetch(id, service, req.method, req.url, flatHeaders(req.headers), body);
+      }),
       aborted,
     ]).finally(() => { if (signal) signal.removeEventListener('abort', onAbort); });
     const [status, statusText, flat, bodyId, finalUrl, redirected] = head;
@@ -1538,6 +1560,12 @@
     return res;
   }
   define('fetch', fetch);
+  // A service binding (`env.X` for `[[services]] binding = "X"`).
+  class Fetcher {
+    constructor(service) { this._service = service; }
+    fetch(input, init) { return fetchVia(this._service, input, init); }
+    connect() { throw new Error('connect() is not supported by service bindings here'); }
+  }
 
   // ---------------------------------------------------------------- KV
   const kvTypes = ['text', 'json', 'arrayBuffer', 'stream'];
@@ -1647,6 +1675,7 @@
     env = {};
     for (const k of Object.keys(bindings.vars)) env[k] = bindings.vars[k];
     for (const k of Object.keys(bindings.kv)) env[k] = new KVNamespace(bindings.kv[k]);
+    for (const k of Object.keys(bindings.services)) env[k] = new Fetcher(bindings.services[k]);
     if (typeof mod.default === 'undefined') {
       throw new TypeError('The worker has no default export: FlexiLib runs module workers (export default { fetch(request, env, ctx) { … } })');
     }
