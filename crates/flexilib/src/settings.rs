@@ -33,7 +33,9 @@ Routes (proxy.ini, one `KEY = TARGET` per line, first match wins):
   /          = lib/libhello.so [key=value ...]     a shared library (C ABI)
   /api       = http://127.0.0.1:9000[/base], http://... [strip_prefix=yes|no] [host=upstream]
   /fn        = lambda:COMMAND [ARGS] [name= timeout= memory= concurrency= queue= idle= handler= dir= env.NAME=]
+  /py        = lambda:runtime=python3.12|nodejs20.x|provided.al2023 handler=app.handler dir=fn [options]
   /w         = worker:app.js | worker:wrangler.toml [key=value ...]
+  /app       = sam:template.yaml [param.NAME=value ...] [client=aws] [function=ID]   an AWS SAM application
 Check a config without serving: flexilib --check --config proxy.ini (exit 0, or 2 with FILE:LINE).
 Every setting and target option: README.md (Settings, proxy.ini).";
 
@@ -178,6 +180,13 @@ pub struct Settings {
     #[arg(long, env = "EVENT_QUEUE_MAX", default_value_t = 1000,
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub event_queue_max: u64,
+
+    /// Where the dependencies of Lambda functions run by FlexiLib's runtime
+    /// clients are installed (`requirements.txt`, `package.json`), one
+    /// directory per set. Default: `$XDG_CACHE_HOME/flexilib`, else
+    /// `$HOME/.cache/flexilib`.
+    #[arg(long, env = "LAMBDA_CACHE_DIR")]
+    pub lambda_cache_dir: Option<std::path::PathBuf>,
 
     /// Most bytes of asynchronous (`Event`) invocation payloads held at
     /// once, across functions; past it the Invoke API answers 429.

@@ -199,6 +199,12 @@ async fn serve(
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    crate::targets::lambda::dependencies::set_cache_dir(
+        settings
+            .lambda_cache_dir
+            .clone()
+            .unwrap_or_else(crate::targets::lambda::dependencies::default_cache_dir),
+    );
     if let Some(address) = settings.invoke_api_address {
         let listener = crate::invoke_api::bind(address)
             .await

@@ -13,9 +13,11 @@
 //! Library paths are relative to the directory holding the config file. A
 //! value starting with `http://` is a list of upstream servers with options;
 //! one starting with `lambda:` is a Lambda function ([`lambda`]);
-//! `worker:PATH` is the Cloudflare Workers runtime library with `script=PATH`.
+//! `worker:PATH` is the Cloudflare Workers runtime library with `script=PATH`;
+//! `sam:PATH` is an AWS SAM application ([`sam`]).
 
 pub mod lambda;
+pub mod sam;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +25,8 @@ use std::path::{Path, PathBuf};
 use hyper::header::HeaderName;
 
 mod library;
-pub use lambda::LambdaSpec;
+pub use lambda::{LambdaSpec, Language};
+pub use sam::SamSpec;
 mod cloudflare_worker;
 pub use library::LibrarySpec;
 
@@ -79,6 +82,8 @@ pub enum TargetSpec {
     Upstream(UpstreamSpec),
     /// A Lambda function run by the server.
     Lambda(LambdaSpec),
+    /// An AWS SAM application: its functions behind its API routes.
+    Sam(SamSpec),
 }
 
 /// `http://host:port[/base], http://… [strip_prefix=yes|no] [host=pass|upstream]`.
@@ -113,6 +118,17 @@ pub enum ConfigError {
         /// The I/O error: part of the message, deliberately not the error's
         /// `source`, which would print it twice in a chain (`{:#}`).
         error: std::io::Error,
+    },
+    /// A SAM template a rule names cannot be served; the error names the
+    /// template's file and line, then the rule's.
+    #[error("{error} (the `sam:` rule at {path}:{line})", path = .path.display())]
+    Template {
+        /// The config file.
+        path: PathBuf,
+        /// The rule's line.
+        line: usize,
+        /// The template's error.
+        error: sam::TemplateError,
     },
     /// A line is malformed.
     #[error("{path}:{line}: {message}", path = .path.display())]
@@ -149,6 +165,14 @@ pub fn check_files(config: &mut Config) -> Result<(), ConfigError> {
         };
         match &rule.target {
             TargetSpec::Lambda(function) => lambda::check_files(function).map_err(at)?,
+            TargetSpec::Sam(spec) => {
+                let app = sam::template::load(spec).map_err(|error| ConfigError::Template {
+                    path: path.clone(),
+                    line: rule.line,
+                    error,
+                })?;
+                warnings.extend(app.warnings);
+            }
             TargetSpec::Library(library) => {
                 if !library.path.exists() {
                     warnings.push(format!(
@@ -179,7 +203,7 @@ pub fn check_files(config: &mut Config) -> Result<(), ConfigError> {
 }
 
 /// Target kinds a rule's value may start with.
-const SCHEMES: [&str; 4] = ["http://", "https://", "lambda:", "worker:"];
+const SCHEMES: [&str; 5] = ["http://", "https://", "lambda:", "worker:", "sam:"];
 
 /// An error for a value that starts like a target kind FlexiLib does not
 /// know (`htp://x`, `wroker:app.js`), with the nearest known one; `None`
@@ -208,7 +232,7 @@ fn unknown_scheme(value: &str) -> Option<String> {
         .copied()
         .unwrap_or("http://");
     Some(format!(
-        "unknown target kind `{written}`: did you mean `{nearest}`? (a target is a library path, `http://…`, `lambda:COMMAND` or `worker:SCRIPT`)"
+        "unknown target kind `{written}`: did you mean `{nearest}`? (a target is a library path, `http://…`, `lambda:COMMAND`, `worker:SCRIPT` or `sam:TEMPLATE`)"
     ))
 }
 
@@ -271,6 +295,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             TargetSpec::Upstream(parse_upstream(value).map_err(syntax)?)
         } else if let Some(function) = value.strip_prefix("lambda:") {
             TargetSpec::Lambda(lambda::parse(function, base).map_err(syntax)?)
+        } else if let Some(template) = value.strip_prefix("sam:") {
+            TargetSpec::Sam(sam::parse(template, base).map_err(syntax)?)
         } else if let Some(worker) = value.strip_prefix("worker:") {
             TargetSpec::Library(cloudflare_worker::parse(worker, key, base).map_err(syntax)?)
         } else {

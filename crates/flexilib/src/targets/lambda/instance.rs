@@ -174,14 +174,25 @@ impl FunctionInstance {
         generation: u64,
         address: std::net::SocketAddr,
         pool: Weak<dyn Owner>,
+        environment: &[(String, String)],
     ) -> std::io::Result<(Arc<Self>, tokio::process::Child)> {
         let spec = &function.spec;
+        // The runtime client FlexiLib ships, if the function runs one.
+        let client_script = spec
+            .language
+            .filter(|_| spec.shipped_client)
+            .map(super::runtime_clients::script)
+            .transpose()?;
         let mark = reaper::new_mark();
         let mut command = tokio::process::Command::new(&spec.program);
+        if let Some(script) = client_script {
+            command.arg(script);
+        }
         command
             .args(&spec.args)
             .current_dir(&spec.dir)
             .envs(function.environment(address))
+            .envs(environment.iter().map(|(k, v)| (k, v)))
             .env(crate::process_tree::INSTANCE_MARK, &mark)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

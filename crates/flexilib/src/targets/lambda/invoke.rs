@@ -33,7 +33,7 @@ use crate::access_log::TargetNote;
 use crate::body_channel;
 use crate::respond::ReplyBody;
 use crate::route::RouteTable;
-use crate::targets::{whole_body, Served, Target, TargetEnv};
+use crate::targets::{whole_body, Served, TargetEnv};
 
 const PREFIX: &str = "/2015-03-31/functions/";
 const SUFFIX: &str = "/invocations";
@@ -77,9 +77,11 @@ pub async fn invoke(
         ));
     }
     let name = function_name(request.uri().path()).unwrap_or_default();
-    let function = routes.targets().find_map(|target| match target {
-        Target::Lambda(function) if function.spec().name == name => Some(Arc::clone(function)),
-        _ => None,
+    let function = routes.targets().find_map(|target| {
+        target
+            .functions()
+            .into_iter()
+            .find(|function| function.spec().name == name)
     });
     let Some(function) = function else {
         let arn = format!(

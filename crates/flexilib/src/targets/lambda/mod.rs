@@ -17,10 +17,15 @@
 //! * [`event_queue`] — the bound on asynchronous (`Event`) invocations.
 //! * [`logs`] — instance output and the `START`/`END`/`REPORT` lines.
 //! * [`ids`] — request ids, trace ids, dates.
+//! * [`dependencies`] — `requirements.txt` / `package.json` installed into
+//!   a cache, as `sam build` installs them.
+//! * [`runtime_clients`] — the Python and Node runtime clients FlexiLib
+//!   ships, written where instances can run them.
 //!
 //! A request to a function never holds a handler slot: it waits
 //! asynchronously for a process, as an upstream request does.
 
+pub mod dependencies;
 pub mod event;
 pub mod event_queue;
 pub mod ids;
@@ -30,6 +35,7 @@ pub mod logs;
 pub mod pool;
 pub mod reaper;
 pub mod runtime_api;
+pub mod runtime_clients;
 
 use parking_lot::Mutex;
 use std::net::SocketAddr;
@@ -58,6 +64,7 @@ pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// Kills every instance of every function (worker shutdown).
 pub fn stop_all() {
     instance::kill_all();
+    runtime_clients::remove();
 }
 
 /// What every instance of a function shares.
@@ -112,7 +119,13 @@ impl Function {
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
             ("AWS_REGION", self.region.clone()),
             ("AWS_DEFAULT_REGION", self.region.clone()),
-            ("AWS_EXECUTION_ENV", "AWS_Lambda_flexilib".into()),
+            (
+                "AWS_EXECUTION_ENV",
+                format!(
+                    "AWS_Lambda_{}",
+                    spec.runtime.as_deref().unwrap_or("flexilib")
+                ),
+            ),
             ("LAMBDA_TASK_ROOT", task_root.clone()),
             ("LAMBDA_RUNTIME_DIR", task_root),
             ("TZ", ":UTC".into()),
@@ -268,6 +281,12 @@ impl LambdaFunction {
         }
     }
 
+    /// Runs one invocation of `event`, waiting in the function's queue
+    /// when every instance is busy.
+    pub async fn invoke(&self, event: Bytes) -> Outcome {
+        self.pool.invoke(event, None, pool::Waiting::Queue).await
+    }
+
     /// Its config.
     pub fn spec(&self) -> &LambdaSpec {
         &self.pool.function.spec
@@ -370,7 +389,7 @@ pub async fn serve(
 }
 
 /// What a Function URL client gets for `outcome`.
-fn http_response(name: &str, outcome: Outcome) -> Response<ReplyBody> {
+pub(crate) fn http_response(name: &str, outcome: Outcome) -> Response<ReplyBody> {
     match outcome {
         Outcome::Response(result) => event::result_response(&result).unwrap_or_else(|error| {
             logs::line(
