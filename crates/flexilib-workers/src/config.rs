@@ -71,6 +71,15 @@ pub struct D1Binding {
     pub id: String,
 }
 
+/// A Durable Object namespace binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectBinding {
+    /// The name in `env`.
+    pub binding: String,
+    /// The class the main module exports (names its storage file).
+    pub class_name: String,
+}
+
 /// An R2 bucket binding.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct R2Binding {
@@ -103,6 +112,8 @@ pub struct WorkerConfig {
     pub d1: Vec<D1Binding>,
     /// R2 buckets.
     pub r2: Vec<R2Binding>,
+    /// Durable Object namespaces (classes of the main module).
+    pub objects: Vec<ObjectBinding>,
     /// Where KV, D1 and R2 data live.
     pub state_dir: PathBuf,
     /// CPU time a request may use.
@@ -151,6 +162,7 @@ struct Wrangler {
     d1_databases: Vec<WranglerD1>,
     #[serde(default)]
     r2_buckets: Vec<WranglerR2>,
+    durable_objects: Option<WranglerObjects>,
     limits: Option<WranglerLimits>,
     triggers: Option<WranglerTriggers>,
 }
@@ -175,6 +187,19 @@ struct WranglerD1 {
     database_name: Option<String>,
     database_id: Option<String>,
     preview_database_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerObjects {
+    #[serde(default)]
+    bindings: Vec<WranglerObject>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerObject {
+    name: String,
+    class_name: String,
+    script_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -354,6 +379,20 @@ impl WorkerConfig {
             })
             .collect();
 
+        let mut objects = Vec::new();
+        for object in wrangler.durable_objects.iter().flat_map(|d| &d.bindings) {
+            if let Some(script) = &object.script_name {
+                warnings.push(format!(
+                    "[[durable_objects.bindings]] {}: `script_name = \"{script}\"` (a class of another worker) is not emulated yet; it is not in `env`",
+                    object.name
+                ));
+                continue;
+            }
+            objects.push(ObjectBinding {
+                binding: object.name.clone(),
+                class_name: object.class_name.clone(),
+            });
+        }
         let services = wrangler
             .services
             .iter()
@@ -394,6 +433,7 @@ impl WorkerConfig {
             kv,
             d1,
             r2,
+            objects,
             state_dir,
             cpu_limit: Duration::from_millis(cpu_ms),
             memory_limit: memory_mb.saturating_mul(1024 * 1024),

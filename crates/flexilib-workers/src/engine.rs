@@ -180,6 +180,7 @@ fn isolate(
 /// The prelude's entry points.
 struct Entries<'js> {
     handle: Function<'js>,
+    object: Function<'js>,
     scheduled: Function<'js>,
     fire: Function<'js>,
     settle: Function<'js>,
@@ -198,6 +199,7 @@ fn setup<'js>(
     let get = |name: &str| exports.get::<_, Function>(name).map_err(fail);
     let entries = Entries {
         handle: get("handle")?,
+        object: get("object")?,
         scheduled: get("scheduled")?,
         fire: get("fire")?,
         settle: get("settle")?,
@@ -250,6 +252,16 @@ fn setup<'js>(
             .map_err(fail)?;
     }
     bindings.set("services", services).map_err(fail)?;
+    let objects = Object::new(ctx.clone()).map_err(fail)?;
+    for (index, object) in config.objects.iter().enumerate() {
+        let entry = Object::new(ctx.clone()).map_err(fail)?;
+        entry.set("index", index).map_err(fail)?;
+        entry
+            .set("className", object.class_name.as_str())
+            .map_err(fail)?;
+        objects.set(object.binding.as_str(), entry).map_err(fail)?;
+    }
+    bindings.set("objects", objects).map_err(fail)?;
     let d1 = Object::new(ctx.clone()).map_err(fail)?;
     for (index, db) in config.d1.iter().enumerate() {
         d1.set(db.binding.as_str(), index).map_err(fail)?;
@@ -426,8 +438,27 @@ impl<'js> EventLoop<'js> {
             headers,
             body,
             scheduled,
+            object,
             ..
         } = incoming;
+        if let Some(target) = object {
+            return self.turn(call, || {
+                let body = if body.is_empty() {
+                    Value::new_null(self.ctx.clone())
+                } else {
+                    TypedArray::<u8>::new(self.ctx.clone(), body)?.into_value()
+                };
+                // [binding index, object id, RPC method or ''].
+                let which = vec![
+                    target.binding.to_string(),
+                    target.id,
+                    target.rpc.unwrap_or_default(),
+                ];
+                self.entries
+                    .object
+                    .call((call as f64, which, method, url, headers, body))
+            });
+        }
         match scheduled {
             Some(cron) => self.turn(call, || self.entries.scheduled.call((call as f64, cron))),
             None => self.turn(call, || {

@@ -24,6 +24,7 @@ mod kv;
 mod loader;
 mod modules;
 mod natives;
+mod objects;
 mod queue;
 mod r2;
 mod report;
@@ -96,6 +97,10 @@ impl Instance for Worker {
             let thread_tx = tx.clone();
             let queue = Arc::new(Queue::new(queue_count, queue_bytes));
             let thread_queue = queue.clone();
+            if index == 0 {
+                // Durable Objects live on the first JS thread.
+                let _ = shared.objects_home.set((tx.clone(), queue.clone()));
+            }
             let spawned = std::thread::Builder::new()
                 .name(format!("worker-js-{index}"))
                 .stack_size(16 * 1024 * 1024)
@@ -201,6 +206,7 @@ impl Instance for Worker {
             body: body.to_vec(),
             responder: Some(responder),
             service: None,
+            object: None,
             scheduled,
         });
         if let Err(mpsc::SendError(Msg::Request(incoming))) = thread.tx.send(Msg::Request(incoming))
@@ -245,6 +251,7 @@ fn start_schedule(
             body: Vec::new(),
             responder: None,
             service: None,
+            object: None,
             scheduled: Some(cron.to_string()),
         });
         if tx.send(Msg::Request(incoming)).is_err() {

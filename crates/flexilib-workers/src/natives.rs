@@ -51,6 +51,10 @@ pub(crate) fn opt<'js, T: rquickjs::IntoJs<'js>>(
     }
 }
 
+/// How long a call to a Durable Object waits for the previous call to the
+/// same object to end.
+const OBJECT_CALL_WAIT: Duration = Duration::from_secs(30);
+
 /// The largest streamed body a worker answers a service binding's call
 /// with (it is gathered whole): 32 MiB.
 const MAX_SERVICE_BODY: usize = 32 << 20;
@@ -487,6 +491,126 @@ pub(crate) fn natives<'js>(
         }
     );
 
+    // Durable Objects: calls go to the object's home JS thread; storage
+    // runs off the JS thread.
+    let s = state.clone();
+    native!(
+        "objectCall",
+        // `which`: [binding index, object id, RPC method or ''].
+        move |ctx: Ctx<'js>,
+              op: f64,
+              which: Vec<String>,
+              method: String,
+              url: String,
+              flat: Vec<String>,
+              body: Option<TypedArray<'js, u8>>| {
+            let body = body.map(|b| bytes_of(&b)).unwrap_or_default();
+            let mut state = s.borrow_mut();
+            let Some(home) = state.shared.objects_home.get().cloned() else {
+                return Err(type_error(&ctx, "Durable Objects are not running"));
+            };
+            let (Some(binding), Some(object)) = (
+                which.first().and_then(|b| b.parse::<usize>().ok()),
+                which.get(1).cloned(),
+            ) else {
+                return Err(type_error(&ctx, "not a Durable Object"));
+            };
+            let shared = state.shared.clone();
+            let key = format!("{binding}:{object}");
+            let lock = shared
+                .object_locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(key.clone())
+                .or_default()
+                .clone();
+            let target = crate::shared::ObjectTarget {
+                binding,
+                id: object,
+                rpc: which.get(2).filter(|m| !m.is_empty()).cloned(),
+            };
+            state.spawn(id(op), async move {
+                let turn = tokio::time::timeout(OBJECT_CALL_WAIT, lock.lock()).await;
+                let result = match turn {
+                    Ok(_turn) => {
+                        crate::services::call_object(&home, target, method, url.clone(), flat, body)
+                            .await
+                    }
+                    Err(_) => Err(crate::services::ServiceError::NoAnswer(format!(
+                        "Durable Object {key}: the previous call to it did not end within {} s (a call to itself?)",
+                        OBJECT_CALL_WAIT.as_secs()
+                    ))),
+                };
+                {
+                    let mut locks = shared
+                        .object_locks
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    // Only the map's and this call's: nobody waits.
+                    if std::sync::Arc::strong_count(&lock) <= 2 {
+                        locks.remove(&key);
+                    }
+                }
+                match result {
+                    Ok(answer) => {
+                        let no_body = matches!(answer.status, 101 | 204 | 205 | 304);
+                        let body = (!no_body).then(|| {
+                            let (tx, rx) = tokio::sync::mpsc::channel(1);
+                            let _ = tx.try_send(Ok(bytes::Bytes::from(answer.body)));
+                            rx
+                        });
+                        OpResult::Ok(Payload::Head(crate::fetch::FetchHead {
+                            status: answer.status,
+                            status_text: answer.status_text,
+                            headers: answer.headers,
+                            body,
+                            url,
+                            redirected: false,
+                        }))
+                    }
+                    Err(error) => OpResult::Err("Error", error.to_string()),
+                }
+            });
+            Ok(())
+        }
+    );
+    let s = state.clone();
+    native!("doIdFromName", move |binding: usize, name: String| {
+        let state = s.borrow();
+        let class = state
+            .shared
+            .config
+            .objects
+            .get(binding)
+            .map(|o| o.class_name.clone())
+            .unwrap_or_default();
+        crate::objects::id_from_name(&class, &name)
+    });
+    native!("doNewUniqueId", crate::objects::new_unique_id);
+    native!("doIsId", |id: String| crate::objects::is_id(&id));
+    let s = state.clone();
+    native!(
+        "doStorage",
+        move |ctx: Ctx<'js>,
+              op: f64,
+              binding: usize,
+              object: String,
+              what: String,
+              args: Vec<String>| {
+            let mut state = s.borrow_mut();
+            let Some(store) = state.shared.objects.get(binding).cloned() else {
+                return Err(type_error(&ctx, "no such Durable Object namespace"));
+            };
+            state.spawn_blocking(id(op), move || {
+                storage_op(&store, &object, &what, args).map_or_else(
+                    |e| OpResult::Err("Error", e.to_string()),
+                    |text| OpResult::Ok(Payload::Text(text)),
+                )
+            });
+            Ok(())
+        }
+    );
+
     // Outbound fetch.
     let s = state.clone();
     native!("fetch", move |ctx: Ctx<'js>,
@@ -753,4 +877,55 @@ pub(crate) fn natives<'js>(
         Ok::<_, rquickjs::Error>(())
     });
     Ok(n)
+}
+
+/// One `ctx.storage` operation of Durable Object `object` (see the prelude):
+/// its answer as JSON text. `args`: `get` and `delete` keys; `put` keys and
+/// JSON values, alternating; `list` prefix, start, end, limit, reverse
+/// (empty strings for none).
+fn storage_op(
+    store: &crate::objects::ObjectStore,
+    object: &str,
+    what: &str,
+    args: Vec<String>,
+) -> Result<String, crate::objects::ObjectError> {
+    match what {
+        "get" => {
+            let values = store.get(object, &args)?;
+            let items: Vec<String> = values
+                .into_iter()
+                .map(|value| value.map_or_else(|| "null".to_string(), |v| format!("{{\"v\":{v}}}")))
+                .collect();
+            Ok(format!("[{}]", items.join(",")))
+        }
+        "put" => {
+            let entries: Vec<(String, String)> = args
+                .chunks_exact(2)
+                .map(|pair| (pair[0].clone(), pair[1].clone()))
+                .collect();
+            store.put(object, &entries)?;
+            Ok("null".into())
+        }
+        "delete" => Ok(store.delete(object, &args)?.to_string()),
+        "deleteAll" => {
+            store.delete_all(object)?;
+            Ok("null".into())
+        }
+        _ => {
+            let arg = |i: usize| args.get(i).filter(|a| !a.is_empty()).cloned();
+            let options = crate::objects::ListOptions {
+                prefix: arg(0).unwrap_or_default(),
+                start: arg(1),
+                end: arg(2),
+                limit: arg(3).and_then(|l| l.parse().ok()).unwrap_or(0),
+                reverse: arg(4).is_some_and(|r| r == "1"),
+            };
+            let entries = store.list(object, &options)?;
+            let items: Vec<String> = entries
+                .into_iter()
+                .map(|(key, value)| format!("[{},{value}]", serde_json::Value::String(key)))
+                .collect();
+            Ok(format!("[{}]", items.join(",")))
+        }
+    }
 }

@@ -98,6 +98,41 @@ pub fn register(name: &str, endpoint: &Arc<Endpoint>) -> Option<String> {
         .map(|previous| previous.route.clone())
 }
 
+/// Calls Durable Object `target` on its home JS thread (`home`), with a
+/// request (`fetch`) or RPC arguments as JSON (`body`), and waits for its
+/// answer.
+pub async fn call_object(
+    home: &(mpsc::Sender<Msg>, Arc<Queue>),
+    target: crate::shared::ObjectTarget,
+    method: String,
+    url: String,
+    headers: Vec<String>,
+    body: Vec<u8>,
+) -> Result<ServiceAnswer, ServiceError> {
+    let (tx, queue) = home;
+    let name = format!("Durable Object {}", target.id);
+    if !queue.enter(body.len()) {
+        return Err(ServiceError::Busy(name));
+    }
+    let (reply, answer) = tokio::sync::oneshot::channel();
+    let size = body.len();
+    let incoming = Box::new(Incoming {
+        method,
+        url,
+        headers,
+        body,
+        responder: None,
+        service: Some(reply),
+        object: Some(target),
+        scheduled: None,
+    });
+    if tx.send(Msg::Request(incoming)).is_err() {
+        queue.leave(size);
+        return Err(ServiceError::Busy(name));
+    }
+    answer.await.map_err(|_| ServiceError::NoAnswer(name))
+}
+
 /// Calls the worker called `service` with a request, and waits for its
 /// answer.
 pub async fn call(
@@ -130,6 +165,7 @@ pub async fn call(
         body,
         responder: None,
         service: Some(reply),
+        object: None,
         scheduled: None,
     });
     if tx.send(Msg::Request(incoming)).is_err() {

@@ -4,7 +4,7 @@
 //! messages a JS thread receives.
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use bytes::Bytes;
 use flexilib_sdk::Responder;
@@ -14,6 +14,7 @@ use crate::d1::D1Database;
 use crate::fetch::{BodyRx, FetchHead, HttpClient};
 use crate::kv::KvStore;
 use crate::modules::Project;
+use crate::objects::ObjectStore;
 use crate::r2::R2Bucket;
 
 /// What a route's JS threads share.
@@ -26,6 +27,17 @@ pub struct Shared {
     pub d1: Vec<Arc<D1Database>>,
     /// R2 buckets, by binding index.
     pub r2: Vec<Arc<R2Bucket>>,
+    /// Durable Object storage, by binding index.
+    pub objects: Vec<Arc<ObjectStore>>,
+    /// The JS thread Durable Objects live on (the instance's first), set
+    /// once the threads run: every call to an object goes there, so calls
+    /// to one object never run at once.
+    pub objects_home: OnceLock<(std::sync::mpsc::Sender<Msg>, Arc<crate::queue::Queue>)>,
+    /// One lock per object called, so its calls run one at a time (an
+    /// input gate, stricter than Cloudflare's: a call waits until the
+    /// previous one has answered).
+    pub object_locks:
+        std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Outbound HTTP.
     pub client: HttpClient,
     /// Where modules come from.
@@ -57,6 +69,12 @@ impl Shared {
             .map(|bucket| R2Bucket::open(&config.state_dir, &bucket.bucket).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("R2 bucket: {e}"))?;
+        let objects = config
+            .objects
+            .iter()
+            .map(|object| ObjectStore::open(&config.state_dir, &object.class_name).map(Arc::new))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| format!("Durable Objects: {e}"))?;
         let project = Project::new(&config.root).map_err(|e| e.to_string())?;
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -75,6 +93,9 @@ impl Shared {
             kv,
             d1,
             r2,
+            objects,
+            objects_home: OnceLock::new(),
+            object_locks: std::sync::Mutex::default(),
             client,
             project,
             tokio: Some(tokio),
@@ -91,6 +112,17 @@ impl Drop for Shared {
     }
 }
 
+/// Which Durable Object a call is for, and what it calls.
+pub struct ObjectTarget {
+    /// The namespace's binding index.
+    pub binding: usize,
+    /// The object's id (64 hex digits).
+    pub id: String,
+    /// An RPC method (its arguments are the body, as JSON), or `None` for
+    /// `fetch`.
+    pub rpc: Option<String>,
+}
+
 /// A request handed to a JS thread.
 pub struct Incoming {
     /// Method.
@@ -104,8 +136,10 @@ pub struct Incoming {
     /// Answers it (`None` for a scheduled event of `[triggers] crons` and
     /// for a call through a service binding).
     pub responder: Option<Responder>,
-    /// Answers a call through a service binding.
+    /// Answers a call through a service binding or to a Durable Object.
     pub service: Option<crate::services::ReplyTx>,
+    /// A call to a Durable Object (then `service` answers it).
+    pub object: Option<ObjectTarget>,
     /// `Some(cron)` for `/__scheduled`.
     pub scheduled: Option<String>,
 }

@@ -14,6 +14,8 @@ const READ: &[&str] = &[
     "kv_namespaces",
     "d1_databases",
     "r2_buckets",
+    "durable_objects",
+    "migrations",
     "limits",
     "triggers",
 ];
@@ -60,8 +62,6 @@ const NOT_LOCAL: &[&str] = &[
 
 /// Keys wrangler knows for features this runtime does not emulate yet.
 const NOT_EMULATED: &[&str] = &[
-    "durable_objects",
-    "migrations",
     "queues",
     "assets",
     "site",

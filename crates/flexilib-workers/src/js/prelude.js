@@ -1538,7 +1538,8 @@
       op((id) => {
         opId = id;
         if (service === null) N.fetch(id, req.method, req.url, flatHeaders(req.headers), body, req.redirect);
-        else N.serviceFetch(id, service, req.method, req.url, flatHeaders(req.headers), body);
+        else if (typeof service === 'string') N.serviceFetch(id, service, req.method, req.url, flatHeaders(req.headers), body);
+        else N.objectCall(id, service.which, req.method, req.url, flatHeaders(req.headers), body);
       }),
       aborted,
     ]).finally(() => { if (signal) signal.removeEventListener('abort', onAbort); });
@@ -1574,6 +1575,164 @@
     constructor(service) { this._service = service; }
     fetch(input, init) { return fetchVia(this._service, input, init); }
     connect() { throw new Error('connect() is not supported by service bindings here'); }
+  }
+
+  // ------------------------------------------------------ Durable Objects
+  // `cloudflare:workers` (a built-in module of the loader) exports these.
+  class DurableObject {
+    constructor(ctx, env) { this.ctx = ctx; this.env = env; }
+  }
+  class WorkerEntrypoint {
+    constructor(ctx, env) { this.ctx = ctx; this.env = env; }
+  }
+  class RpcTarget {}
+  const cloudflareWorkers = { DurableObject, WorkerEntrypoint, RpcTarget, setEnv: null };
+  Object.defineProperty(G, Symbol.for('flexilib.cloudflare:workers'), { value: cloudflareWorkers });
+
+  class DurableObjectId {
+    constructor(hex, name) { this._hex = hex; if (name !== undefined) this.name = name; }
+    toString() { return this._hex; }
+    equals(other) { return other instanceof DurableObjectId && other._hex === this._hex; }
+  }
+  class DurableObjectNamespace {
+    constructor(index) { this._index = index; }
+    idFromName(name) { name = String(name); return new DurableObjectId(N.doIdFromName(this._index, name), name); }
+    idFromString(hex) {
+      hex = String(hex);
+      if (!N.doIsId(hex)) throw new TypeError('Invalid Durable Object ID: must be 64 hex digits');
+      return new DurableObjectId(hex);
+    }
+    newUniqueId() { return new DurableObjectId(N.doNewUniqueId()); }
+    get(id) {
+      if (!(id instanceof DurableObjectId)) throw new TypeError('get() requires a DurableObjectId');
+      return objectStub(this._index, id);
+    }
+    getByName(name) { return this.get(this.idFromName(name)); }
+    jurisdiction() { return this; }
+  }
+  // A stub: `fetch`, and any other property is an RPC method (arguments and
+  // results cross as JSON).
+  function objectStub(index, id) {
+    const which = (method) => ({ which: [String(index), id.toString(), method] });
+    const target = { id, name: id.name, fetch: (input, init) => fetchVia(which(''), input, init) };
+    return new Proxy(target, {
+      get(t, prop) {
+        if (prop in t) return t[prop];
+        if (typeof prop !== 'string' || prop === 'then') return undefined;
+        return async (...args) => {
+          const res = await fetchVia(which(prop), 'http://durable-object/rpc', { method: 'POST', body: JSON.stringify(args) });
+          const answer = JSON.parse(await res.text());
+          if (answer.error) {
+            const E = { TypeError, RangeError, SyntaxError, ReferenceError }[answer.error.name] || Error;
+            const e = new E(answer.error.message);
+            if (!(e.name === answer.error.name)) e.name = answer.error.name;
+            throw e;
+          }
+          return answer.ok;
+        };
+      },
+    });
+  }
+  function storageValue(value) {
+    const text = JSON.stringify(value);
+    if (text === undefined) throw new TypeError('Durable Object storage: the value cannot be stored (FlexiLib stores what JSON can hold)');
+    return text;
+  }
+  class DurableObjectStorage {
+    constructor(index, id) { this._index = index; this._id = id; }
+    _op(what, args) { return op((o) => N.doStorage(o, this._index, this._id, what, args)); }
+    async get(keys) {
+      const many = Array.isArray(keys);
+      const list = many ? keys.map(String) : [String(keys)];
+      const items = JSON.parse(await this._op('get', list));
+      if (!many) return items[0] === null ? undefined : items[0].v;
+      const found = new Map();
+      list.forEach((k, i) => { if (items[i] !== null) found.set(k, items[i].v); });
+      return found;
+    }
+    async put(key, value) {
+      const args = [];
+      if (key !== null && typeof key === 'object') {
+        for (const [k, v] of Object.entries(key)) args.push(String(k), storageValue(v));
+      } else {
+        if (value === undefined) throw new TypeError('put() requires a value');
+        args.push(String(key), storageValue(value));
+      }
+      await this._op('put', args);
+    }
+    async delete(keys) {
+      const many = Array.isArray(keys);
+      const n = Number(await this._op('delete', many ? keys.map(String) : [String(keys)]));
+      return many ? n : n > 0;
+    }
+    async deleteAll() { await this._op('deleteAll', []); }
+    async list(options = {}) {
+      options = options || {};
+      const args = [options.prefix ?? '', options.start ?? '', options.end ?? '', options.limit ? String(options.limit) : '', options.reverse ? '1' : ''];
+      return new Map(JSON.parse(await this._op('list', args.map(String))));
+    }
+    async transaction(fn) { return fn(this); }
+    transactionSync(fn) { return fn(); }
+    async sync() {}
+    async getAlarm() { return null; }
+    async setAlarm() { throw new Error('Durable Object alarms are not emulated by FlexiLib yet'); }
+    async deleteAlarm() {}
+    get sql() { throw new Error('ctx.storage.sql is not emulated by FlexiLib yet; use the key-value API'); }
+  }
+  class DurableObjectState {
+    constructor(index, id) { this.id = id; this.storage = new DurableObjectStorage(index, id.toString()); }
+    // Calls to one object never run at once here, so the callback simply runs.
+    blockConcurrencyWhile(fn) { return Promise.resolve().then(fn); }
+    waitUntil(promise) { Promise.resolve(promise).catch(() => {}); }
+  }
+  // The objects this thread holds (every object lives on the first JS
+  // thread), by namespace and id.
+  const liveObjects = new Map();
+  let objectClasses = [];
+  function objectEntry(id, which, method, url, flat, body) {
+    const index = Number(which[0]);
+    const objectId = which[1];
+    const rpc = which[2];
+    const key = `${index}:${objectId}`;
+    let instance = liveObjects.get(key);
+    try {
+      if (!instance) {
+        const className = objectClasses[index];
+        const Class = mainModule && mainModule[className];
+        if (typeof Class !== 'function') throw new TypeError(`The Durable Object class "${className}" is not exported by the worker's main module`);
+        instance = new Class(new DurableObjectState(index, new DurableObjectId(objectId)), env);
+        liveObjects.set(key, instance);
+      }
+    } catch (e) {
+      N.fail(id, errorText(e));
+      return;
+    }
+    if (rpc) {
+      (async () => {
+        let result;
+        try {
+          const args = JSON.parse(body ? dec(body) : '[]');
+          const method = instance[rpc];
+          if (typeof method !== 'function' || rpc === 'constructor') throw new TypeError(`The RPC receiver does not implement the method "${rpc}".`);
+          result = { ok: await method.apply(instance, args) };
+        } catch (e) {
+          result = { error: { name: (e && e.name) || 'Error', message: (e && e.message) || String(e) } };
+        }
+        let text;
+        try { text = JSON.stringify(result); } catch (e) { text = JSON.stringify({ error: { name: 'DataCloneError', message: 'The result cannot be sent back (FlexiLib sends what JSON can hold)' } }); }
+        N.respond(id, 200, '', ['content-type', 'application/json'], enc(text));
+      })();
+      return;
+    }
+    let res;
+    try {
+      if (typeof instance.fetch !== 'function') throw new TypeError('The Durable Object has no fetch() method');
+      res = instance.fetch(incoming(method, url, flat, body));
+    } catch (e) {
+      N.fail(id, errorText(e));
+      return;
+    }
+    Promise.resolve(res).then((r) => answer(id, r), (e) => N.fail(id, errorText(e)));
   }
 
   // ---------------------------------------------------------------- KV
@@ -1993,6 +2152,7 @@
 
   // ---------------------------------------------------------------- the worker
   let worker = null;
+  let mainModule = null;
   let env = null;
   let route = '';
   class ExecutionContext {
@@ -2010,16 +2170,27 @@
   }
   function setup(mod, bindings) {
     worker = mod.default;
+    mainModule = mod;
     env = {};
     for (const k of Object.keys(bindings.vars)) env[k] = bindings.vars[k];
     for (const k of Object.keys(bindings.kv)) env[k] = new KVNamespace(bindings.kv[k]);
     for (const k of Object.keys(bindings.services)) env[k] = new Fetcher(bindings.services[k]);
     for (const k of Object.keys(bindings.d1)) env[k] = new D1Database(bindings.d1[k]);
     for (const k of Object.keys(bindings.r2)) env[k] = new R2Bucket(bindings.r2[k]);
+    objectClasses = [];
+    for (const k of Object.keys(bindings.objects)) {
+      const { index, className } = bindings.objects[k];
+      objectClasses[index] = className;
+      env[k] = new DurableObjectNamespace(index);
+    }
+    if (cloudflareWorkers.setEnv) cloudflareWorkers.setEnv(env);
     if (typeof mod.default === 'undefined') {
       throw new TypeError('The worker has no default export: FlexiLib runs module workers (export default { fetch(request, env, ctx) { … } })');
     }
-    if (!worker || (typeof worker.fetch !== 'function' && typeof worker.scheduled !== 'function')) {
+    // A class (`export default class extends WorkerEntrypoint`) handles each
+    // request with an instance of its own.
+    const handlers = typeof worker === 'function' ? worker.prototype : worker;
+    if (!handlers || (typeof handlers.fetch !== 'function' && typeof handlers.scheduled !== 'function')) {
       throw new TypeError('The default export has no fetch() or scheduled() handler');
     }
   }
@@ -2097,8 +2268,9 @@
     const ctx = new ExecutionContext(id);
     let res;
     try {
-      if (typeof worker.fetch !== 'function') throw new Error('Handler does not export a fetch() function.');
-      res = worker.fetch(req, env, ctx);
+      const target = typeof worker === 'function' ? new worker(ctx, env) : worker;
+      if (typeof target.fetch !== 'function') throw new Error('Handler does not export a fetch() function.');
+      res = target.fetch(req, env, ctx);
     } catch (e) {
       N.fail(id, errorText(e));
       return;
@@ -2113,8 +2285,9 @@
     ctx.waitUntil = (p) => waits.push(Promise.resolve(p));
     const event = { type: 'scheduled', cron, scheduledTime: Date.now(), noRetry() {} };
     try {
-      if (typeof worker.scheduled !== 'function') throw new Error('Handler does not export a scheduled() function');
-      await worker.scheduled(event, env, ctx);
+      const target = typeof worker === 'function' ? new worker(ctx, env) : worker;
+      if (typeof target.scheduled !== 'function') throw new Error('Handler does not export a scheduled() function');
+      await target.scheduled(event, env, ctx);
       await Promise.all(waits);
       N.respond(id, 200, '', ['content-type', 'text/plain;charset=UTF-8'], enc('ok'));
     } catch (e) {
@@ -2137,5 +2310,5 @@
     for (const t of timerIds) timerFns.delete(t);
     for (const o of opIds) pending.delete(o);
   }
-  return { setup, handle, scheduled, fire: fireTimer, settle, forget, errorText };
+  return { setup, handle, object: objectEntry, scheduled, fire: fireTimer, settle, forget, errorText };
 });
