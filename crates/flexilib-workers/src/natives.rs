@@ -12,8 +12,7 @@ use rquickjs::{Array, Ctx, Exception, Function, Object, TypedArray, Value};
 
 use crate::fetch::Redirect;
 use crate::report::{internal_error, log, resource_limits};
-use crate::services::ServiceAnswer;
-use crate::shared::{Msg, OpResult, Payload};
+use crate::shared::{Msg, OpResult, Payload, ServiceAnswer};
 use crate::state::{answer_failed, Answer, Call, State};
 use crate::web;
 

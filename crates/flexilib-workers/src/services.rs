@@ -15,39 +15,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock, PoisonError, Weak};
 
 use crate::queue::Queue;
-use crate::shared::{Incoming, Msg};
-
-/// A service's answer: its head and its whole body.
-#[derive(Debug)]
-pub struct ServiceAnswer {
-    /// Status code.
-    pub status: u16,
-    /// Reason phrase.
-    pub status_text: String,
-    /// name, value, name, value, …
-    pub headers: Vec<String>,
-    /// The body.
-    pub body: Vec<u8>,
-}
-
-impl ServiceAnswer {
-    /// The answer an SDK response makes (a failure the runtime answered).
-    pub fn from_sdk(response: &flexilib_sdk::Response) -> Self {
-        ServiceAnswer {
-            status: response.status_code(),
-            status_text: response.reason_phrase().unwrap_or_default().to_string(),
-            headers: response
-                .headers()
-                .iter()
-                .flat_map(|(name, value)| [name.to_string(), value.to_string()])
-                .collect(),
-            body: response.body_bytes().to_vec(),
-        }
-    }
-}
-
-/// Where a service's answer goes.
-pub type ReplyTx = tokio::sync::oneshot::Sender<ServiceAnswer>;
+use crate::shared::{Incoming, Msg, ServiceAnswer};
 
 /// A worker instance as services see it: its JS threads.
 pub struct Endpoint {

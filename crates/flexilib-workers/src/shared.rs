@@ -112,6 +112,38 @@ impl Drop for Shared {
     }
 }
 
+/// A service's answer: its head and its whole body.
+#[derive(Debug)]
+pub struct ServiceAnswer {
+    /// Status code.
+    pub status: u16,
+    /// Reason phrase.
+    pub status_text: String,
+    /// name, value, name, value, …
+    pub headers: Vec<String>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl ServiceAnswer {
+    /// The answer an SDK response makes (a failure the runtime answered).
+    pub fn from_sdk(response: &flexilib_sdk::Response) -> Self {
+        ServiceAnswer {
+            status: response.status_code(),
+            status_text: response.reason_phrase().unwrap_or_default().to_string(),
+            headers: response
+                .headers()
+                .iter()
+                .flat_map(|(name, value)| [name.to_string(), value.to_string()])
+                .collect(),
+            body: response.body_bytes().to_vec(),
+        }
+    }
+}
+
+/// Where a service's answer goes.
+pub type ReplyTx = tokio::sync::oneshot::Sender<ServiceAnswer>;
+
 /// Which Durable Object a call is for, and what it calls.
 pub struct ObjectTarget {
     /// The namespace's binding index.
@@ -137,7 +169,7 @@ pub struct Incoming {
     /// for a call through a service binding).
     pub responder: Option<Responder>,
     /// Answers a call through a service binding or to a Durable Object.
-    pub service: Option<crate::services::ReplyTx>,
+    pub service: Option<ReplyTx>,
     /// A call to a Durable Object (then `service` answers it).
     pub object: Option<ObjectTarget>,
     /// `Some(cron)` for `/__scheduled`.

@@ -15,8 +15,7 @@ use std::time::{Duration, Instant};
 use flexilib_sdk::{BodyWriter, Responder, Response};
 
 use crate::fetch::BodyRx;
-use crate::services::{ReplyTx, ServiceAnswer};
-use crate::shared::{Msg, OpResult, Shared};
+use crate::shared::{Msg, OpResult, ReplyTx, ServiceAnswer, Shared};
 
 /// How long `waitUntil` work may run on after the response (workerd's 30 s).
 pub(crate) const WAIT_UNTIL_LIMIT: Duration = Duration::from_secs(30);
