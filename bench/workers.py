@@ -14,6 +14,13 @@ the worker (script rewritten → first response from the new code).
     python3 bench/workers.py                   # 3 rounds of 10 s
     python3 bench/workers.py --smoke           # a few seconds: checks that it runs
     python3 bench/workers.py --workerd /path/to/workerd
+    python3 bench/workers.py --app hono        # the Hono TypeScript project instead
+
+With --app hono the app is examples/worker-hono-ts (TypeScript, npm
+packages: `scripts/install-worker-packages.sh` installs them), requested at
+/users/7: FlexiLib runs the project unbundled (`worker:wrangler.toml`),
+workerd runs esbuild's bundle of it (esbuild from npm, into bench/.workerd,
+with wrangler's conditions), as `wrangler dev` would feed it.
 
 workerd comes from npm (`@cloudflare/workerd-linux-64`); without --workerd
 it is looked for in bench/.workerd and installed there with npm if missing.
@@ -56,7 +63,7 @@ def find_workerd(explicit):
     return binary
 
 
-def workerd_config(workdir, port):
+def workerd_config(workdir, port, module="hello.js", bindings=""):
     config = workdir / f"workerd-{port}.capnp"
     config.write_text(f"""using Workerd = import "/workerd/workerd.capnp";
 const config :Workerd.Config = (
@@ -64,11 +71,30 @@ const config :Workerd.Config = (
   sockets = [ (name = "http", address = "127.0.0.1:{port}", http = (), service = "main") ],
 );
 const hello :Workerd.Worker = (
-  modules = [ (name = "hello.js", esModule = embed "hello.js") ],
+  modules = [ (name = "{module}", esModule = embed "{module}") ],
   compatibilityDate = "2024-09-01",
+  bindings = [ {bindings} ],
 );
 """)
     return config
+
+
+HONO = ROOT / "examples" / "worker-hono-ts"
+
+
+def prepare_hono(workdir):
+    """Installs the Hono project's packages and esbuild, and bundles the
+    project for workerd (hono.js in workdir)."""
+    subprocess.run([str(ROOT / "scripts" / "install-worker-packages.sh")], check=True)
+    cache = ROOT / "bench" / ".workerd"
+    esbuild = cache / "node_modules" / ".bin" / "esbuild"
+    if not esbuild.exists():
+        cache.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["npm", "install", "--no-audit", "--no-fund", "--prefix", str(cache), "esbuild@0.28"],
+                       stdout=subprocess.DEVNULL, check=True)
+    subprocess.run([str(esbuild), str(HONO / "src" / "index.ts"), "--bundle", "--format=esm",
+                    "--platform=browser", "--conditions=workerd,worker,browser",
+                    f"--outfile={workdir / 'hono.js'}", "--log-level=warning"], check=True)
 
 
 def flexilib(workdir, port, cpu):
@@ -78,8 +104,8 @@ def flexilib(workdir, port, cpu):
     return b.Server("flexilib", [str(RELEASE / "flexilib")], env, port, cpu, workdir)
 
 
-def workerd(binary, workdir, port, cpu):
-    config = workerd_config(workdir, port)
+def workerd(binary, workdir, port, cpu, module="hello.js", bindings=""):
+    config = workerd_config(workdir, port, module, bindings)
     return b.Server("workerd", [str(binary), "serve", str(config)], dict(os.environ), port, cpu, workdir)
 
 
@@ -143,6 +169,8 @@ def main():
     parser.add_argument("--workerd", help="path of the workerd binary")
     parser.add_argument("--no-build", action="store_true")
     parser.add_argument("--smoke", action="store_true", help="one short round")
+    parser.add_argument("--app", choices=["hello", "hono"], default="hello",
+                        help="hello world (default) or the Hono TypeScript project")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.duration = 1, 2
@@ -157,18 +185,31 @@ def main():
     b.raise_fd_limit()
     workdir = Path(tempfile.mkdtemp(prefix="flexilib-workers-bench-"))
     (workdir / "hello.js").write_text(HELLO)
-    (workdir / "proxy.ini").write_text(
-        f"/w = worker:hello.js\n/ = {RELEASE / 'libflexilib_example_rust.so'}\n")
-    print(f"# Workers hello world: server on CPU {args.server_cpu}, wrk -t1 -c{args.connections} on CPU "
+    ours_name, theirs_name = "FlexiLib worker (worker:hello.js)", "workerd (same script)"
+    if args.app == "hono":
+        prepare_hono(workdir)
+        (workdir / "proxy.ini").write_text(f"/ = worker:{HONO / 'wrangler.toml'}\n")
+        ours_name = "FlexiLib worker (the project, unbundled)"
+        theirs_name = "workerd (esbuild's bundle of it)"
+        greeting = '(name = "GREETING", text = "Hello from Hono")'
+        kinds = {
+            ours_name: lambda port: (flexilib(workdir, port, args.server_cpu), "/users/7"),
+            theirs_name: lambda port: (workerd(binary, workdir, port, args.server_cpu, "hono.js", greeting),
+                                       "/users/7"),
+        }
+    else:
+        (workdir / "proxy.ini").write_text(
+            f"/w = worker:hello.js\n/ = {RELEASE / 'libflexilib_example_rust.so'}\n")
+        kinds = {
+            ours_name: lambda port: (flexilib(workdir, port, args.server_cpu), "/w"),
+            theirs_name: lambda port: (workerd(binary, workdir, port, args.server_cpu), "/"),
+            "FlexiLib native library route": lambda port: (flexilib(workdir, port, args.server_cpu), "/"),
+        }
+    print(f"# Workers {args.app}: server on CPU {args.server_cpu}, wrk -t1 -c{args.connections} on CPU "
           f"{args.client_cpu}, {args.duration} s runs, {args.rounds} rounds alternating; scratch dir {workdir}")
-    kinds = {
-        "FlexiLib worker (worker:hello.js)": lambda port: (flexilib(workdir, port, args.server_cpu), "/w"),
-        "workerd (same script)": lambda port: (workerd(binary, workdir, port, args.server_cpu), "/"),
-        "FlexiLib native library route": lambda port: (flexilib(workdir, port, args.server_cpu), "/"),
-    }
     if binary is None:
         print("# smoke run without workerd (see above)")
-        del kinds["workerd (same script)"]
+        del kinds[theirs_name]
     results = {name: [] for name in kinds}
     for _ in range(args.rounds):
         for name, start in kinds.items():
@@ -185,10 +226,13 @@ def main():
         errors = "; ".join(sorted({r["errors"] for r in runs if r["errors"]})) or "none"
         print(f"| {name} | {med(runs, 'rps'):,.0f} | {med(runs, 'p50'):.2f} | {med(runs, 'p99'):.2f} | "
               f"{med(runs, 'idle_kb') / 1024:.1f} | {med(runs, 'after_kb') / 1024:.1f} | {errors} |")
-    if "workerd (same script)" in results:
-        ours = med(results["FlexiLib worker (worker:hello.js)"], "rps")
-        theirs = med(results["workerd (same script)"], "rps")
-        print(f"\nFlexiLib worker / workerd requests/s: {ours / theirs:.1f}x")
+    if theirs_name in results:
+        ours = med(results[ours_name], "rps")
+        theirs = med(results[theirs_name], "rps")
+        print(f"\nFlexiLib worker / workerd requests/s: {ours / theirs:.2f}x")
+    if args.app == "hono":
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
     times = reload_times(workdir, args, 3 if args.smoke else 10)
     print(f"reload (script rewritten -> first response from the new code): median {statistics.median(times):.1f} ms, "
           f"max {max(times):.1f} ms over {len(times)} edits")
