@@ -1,6 +1,8 @@
 //! The shipped worker examples, through the real server: `worker-hello`
 //! (text and a streamed body) and `worker-kv` (a router module, KV with
-//! metadata and TTLs, a visit counted in `waitUntil`).
+//! metadata and TTLs, a visit counted in `waitUntil`) and `worker-bindings`
+//! (TypeScript with D1, R2, a Durable Object and a service binding to a
+//! second worker).
 
 mod common;
 
@@ -117,4 +119,66 @@ fn worker_kv_shortens_follows_counts_lists_and_deletes() {
         404
     );
     assert!(dir.path().join("kv-state/kv/links.sqlite").exists());
+}
+
+#[test]
+fn worker_bindings_uses_d1_r2_a_durable_object_and_a_service() {
+    let examples = workspace().join("examples/worker-bindings");
+    let (_dir, config) = worker_dir(
+        "workers-examples-bindings",
+        &[],
+        &format!(
+            "/bindings = worker:{app} state=state\n/greeter = worker:{greeter}\n",
+            app = examples.join("app/wrangler.toml").display(),
+            greeter = examples.join("greeter/wrangler.toml").display(),
+        ),
+    );
+    let server = ServerBuilder::new(&config).start();
+    let mut client = server.client();
+    let post = |client: &mut common::Client, path: &str, body: &[u8]| {
+        client.request("POST", path, &[], body).text()
+    };
+    assert_eq!(post(&mut client, "/bindings/notes", b"milk"), r#"{"id":1}"#);
+    assert_eq!(post(&mut client, "/bindings/notes", b"eggs"), r#"{"id":2}"#);
+    assert_eq!(
+        server.get("/bindings/notes", &[]).text(),
+        r#"[{"id":1,"text":"milk"},{"id":2,"text":"eggs"}]"#
+    );
+    let put = client.request(
+        "PUT",
+        "/bindings/files/a.txt",
+        &[("content-type", "text/plain")],
+        b"file body",
+    );
+    assert!(
+        put.text()
+            .starts_with(r#"{"key":"a.txt","size":9,"etag":"\""#),
+        "{}",
+        put.text()
+    );
+    let file = server.get("/bindings/files/a.txt", &[]);
+    assert_eq!(file.text(), "file body");
+    assert_eq!(file.header("content-type"), Some("text/plain"));
+    assert_eq!(server.get("/bindings/files/none", &[]).status, 404);
+    assert_eq!(
+        server.get("/bindings/visits", &[]).text(),
+        "visit number 1\n"
+    );
+    assert_eq!(
+        server.get("/bindings/visits", &[]).text(),
+        "visit number 2\n"
+    );
+    assert_eq!(
+        server.get("/bindings/greet?name=Ann", &[]).text(),
+        "Hello, Ann, from the greeter worker\n"
+    );
+    assert!(
+        !server
+            .stderr
+            .snapshot()
+            .iter()
+            .any(|l| l.contains("not emulated")),
+        "{:?}",
+        server.stderr.snapshot()
+    );
 }
