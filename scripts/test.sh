@@ -26,6 +26,8 @@ ensure_commands() { # ensure_commands "cmd:package" ...
 
 # The tests signal the server with the kill program and pin with taskset.
 ensure_commands python3:python3 || { echo "test.sh: python3 is required" >&2; exit 1; }
+# The TLS tests make certificates with openssl and fetch with curl.
+ensure_commands openssl:openssl curl:curl || echo "test.sh: openssl or curl missing: the TLS tests will fail" >&2
 [ -x /usr/bin/kill ] || [ -x /bin/kill ] || ensure_commands kill:procps || true
 
 cargo fmt --all -- --check

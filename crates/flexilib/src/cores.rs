@@ -40,6 +40,9 @@ const BLOCKING_THREAD_NAME: &str = "flexilib-io-blk";
 pub struct Plan<'a> {
     /// The listening socket, non-blocking; each thread gets a duplicate.
     pub listener: &'a StdListener,
+    /// The TLS listening socket and its acceptor (`TLS_PORT`), served by
+    /// the core threads beside the plain one.
+    pub tls: Option<(&'a StdListener, tokio_rustls::TlsAcceptor)>,
     /// Core threads.
     pub cores: usize,
     /// Reserve threads.
@@ -95,8 +98,15 @@ pub fn start(plan: Plan<'_>) -> Result<IoThreads, StartError> {
             Role::Core => format!("{}-{index}", crate::panics::IO_THREAD_NAME),
             Role::Reserve => format!("{}-r{}", crate::panics::IO_THREAD_NAME, index - plan.cores),
         };
+        let tls = match (&plan.tls, role) {
+            (Some((listener, acceptor)), Role::Core) => {
+                Some((listener.try_clone()?, acceptor.clone()))
+            }
+            _ => None,
+        };
         let thread = IoThread {
             role,
+            tls,
             listener: plan.listener.try_clone()?,
             server: Arc::clone(&plan.server),
             conn_settings: Arc::clone(&plan.conn_settings),
@@ -165,6 +175,7 @@ impl Drop for IoThreads {
 /// One I/O thread's share of the plan.
 struct IoThread {
     role: Role,
+    tls: Option<(StdListener, tokio_rustls::TlsAcceptor)>,
     listener: StdListener,
     server: Arc<Server>,
     conn_settings: Arc<ConnSettings>,
@@ -195,12 +206,18 @@ impl IoThread {
         let mut stop = self.stop.clone();
         match self.role {
             Role::Core => {
-                let listener = {
+                let listeners = {
                     let _context = runtime.enter();
-                    TcpListener::from_std(self.listener)
+                    let tls = match self.tls {
+                        Some((listener, acceptor)) => {
+                            TcpListener::from_std(listener).map(|l| Some((l, acceptor)))
+                        }
+                        None => Ok(None),
+                    };
+                    TcpListener::from_std(self.listener).and_then(|plain| Ok((plain, tls?)))
                 };
-                let listener = match listener {
-                    Ok(listener) => listener,
+                let (listener, tls) = match listeners {
+                    Ok(listeners) => listeners,
                     Err(error) => {
                         let _ = ready.send(Err(error));
                         return;
@@ -208,6 +225,22 @@ impl IoThread {
                 };
                 let _ = ready.send(Ok(()));
                 runtime.block_on(async {
+                    let tls_loop = async {
+                        match &tls {
+                            Some((listener, acceptor)) => {
+                                listen::tls_accept_loop(
+                                    listener,
+                                    acceptor,
+                                    &self.server,
+                                    &self.conn_settings,
+                                    &self.limit,
+                                    self.shutdown.clone(),
+                                )
+                                .await;
+                            }
+                            None => std::future::pending::<()>().await,
+                        }
+                    };
                     tokio::select! {
                         () = listen::accept_loop(
                             &listener,
@@ -216,6 +249,7 @@ impl IoThread {
                             &self.limit,
                             self.shutdown.clone(),
                         ) => {}
+                        () = tls_loop => {}
                         _ = stop.wait_for(|stop| *stop) => {}
                     }
                 });

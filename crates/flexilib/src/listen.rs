@@ -168,3 +168,80 @@ fn out_of_descriptors(error: &std::io::Error) -> bool {
 fn open_spare() -> Option<std::fs::File> {
     std::fs::File::open("/dev/null").ok()
 }
+
+/// Accepts TLS connections (`TLS_PORT`) until the future is dropped: as
+/// [`accept_loop`] does, with the TLS handshake first (bounded by the
+/// header-read timeout) on the connection's own task.
+pub async fn tls_accept_loop(
+    listener: &TcpListener,
+    acceptor: &tokio_rustls::TlsAcceptor,
+    server: &Arc<Server>,
+    settings: &Arc<ConnSettings>,
+    limit: &Arc<ConnLimit>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let (_keep, never) = watch::channel(false);
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                if out_of_descriptors(&error) {
+                    limit.make_room();
+                }
+                tracing::debug!(%error, "TLS accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let draining = *shutdown.borrow();
+        let admission = if draining {
+            limit.refuse()
+        } else {
+            limit.admit()
+        };
+        let refusal = match &admission {
+            Admission::Serve(_) => None,
+            Admission::Refuse(_) if draining => Some(Refusal::ShuttingDown),
+            Admission::Refuse(_) => Some(Refusal::AtCapacity),
+            Admission::Close => continue,
+        };
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%error, "cannot set TCP_NODELAY");
+        }
+        let acceptor = acceptor.clone();
+        let server = Arc::clone(server);
+        let settings = Arc::clone(settings);
+        let shutdown = if refusal.is_some() {
+            never.clone()
+        } else {
+            shutdown.clone()
+        };
+        tokio::spawn(async move {
+            let handshake =
+                tokio::time::timeout(settings.header_read_timeout, acceptor.accept(stream)).await;
+            let stream = match handshake {
+                Ok(Ok(stream)) => stream,
+                Ok(Err(error)) => {
+                    tracing::debug!(%peer, %error, "TLS handshake failed");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(%peer, "TLS handshake not finished in time");
+                    return;
+                }
+            };
+            match refusal {
+                Some(Refusal::AtCapacity) => {
+                    conn::refuse(stream, peer, settings, Refusal::AtCapacity).await;
+                }
+                _ => {
+                    let service = move |activity: Arc<conn::Activity>| {
+                        move |request| handle(Arc::clone(&server), Arc::clone(&activity), request)
+                    };
+                    conn::serve(stream, peer, service, settings, shutdown, refusal).await;
+                }
+            }
+            drop(admission);
+        });
+    }
+}

@@ -39,6 +39,7 @@ mod settings;
 mod stderr_log;
 mod supervisor;
 mod targets;
+mod tls;
 mod worker;
 
 use std::io::IsTerminal as _;

@@ -175,6 +175,20 @@ pub struct Settings {
     #[arg(long, env = "INVOKE_API_ADDRESS")]
     pub invoke_api_address: Option<std::net::SocketAddr>,
 
+    /// Port of the TLS listener (on LISTEN_ADDRESS; off by default). Needs
+    /// TLS_CERT and TLS_KEY.
+    #[arg(long, env = "TLS_PORT", requires_all = ["tls_cert", "tls_key"])]
+    pub tls_port: Option<u16>,
+
+    /// The certificate chain (PEM) for TLS_PORT, relative to the working
+    /// directory; reloaded when it changes.
+    #[arg(long, env = "TLS_CERT", requires = "tls_port")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key (PEM) for TLS_CERT; reloaded when it changes.
+    #[arg(long, env = "TLS_KEY", requires = "tls_port")]
+    pub tls_key: Option<PathBuf>,
+
     /// Most asynchronous (`Event`) invocations waiting or running at once,
     /// across functions; past it the Invoke API answers 429.
     #[arg(long, env = "EVENT_QUEUE_MAX", default_value_t = 1000,

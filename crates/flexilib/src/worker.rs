@@ -224,7 +224,26 @@ async fn serve(
         ));
         tracing::info!(invoke_api = %bound, "Lambda Invoke API ready");
     }
+    // TLS (`TLS_PORT`): a listener of the worker's own, served by the core
+    // threads; a bad certificate stops the server at startup, naming it.
+    let tls = match (settings.tls_port, &settings.tls_cert, &settings.tls_key) {
+        (Some(port), Some(cert), Some(key)) => {
+            let acceptor =
+                crate::tls::acceptor(cert, key).context("cannot use the TLS certificate")?;
+            let address = SocketAddr::new(settings.listen_address, port);
+            let listener = listen::bind(address)
+                .await
+                .with_context(|| format!("cannot listen for TLS on {address}"))?;
+            let bound = listener.local_addr().unwrap_or(address);
+            tracing::info!(tls_address = %bound, "TLS ready");
+            Some((listener, acceptor))
+        }
+        _ => None,
+    };
     let mut io_threads = cores::start(cores::Plan {
+        tls: tls
+            .as_ref()
+            .map(|(listener, acceptor)| (listener, acceptor.clone())),
         listener: &listener,
         cores: settings.handler_threads(),
         reserve: settings.reserved_io_threads(),
@@ -236,6 +255,7 @@ async fn serve(
     })?;
     // Each I/O thread holds its own duplicate.
     drop(listener);
+    drop(tls);
     tracing::info!(
         address = %local,
         handler_threads = settings.handler_threads(),

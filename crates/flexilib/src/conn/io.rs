@@ -24,6 +24,18 @@ impl Transport for TcpStream {
     }
 }
 
+/// A TLS connection is always "ready": rustls may hold plaintext that
+/// arrived with the handshake (a TLS 1.3 client sends its request with
+/// its Finished) while the socket has nothing more, so waiting for the
+/// socket could wait for ever. The read that follows goes through the
+/// thread's scratch buffer and waits on rustls's own waker if nothing is
+/// there, so a parked TLS connection still holds no buffer.
+impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
+    fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Poll::Ready(Ok(()))
+    }
+}
+
 /// The stream, counting bytes read and written for the watchdog and the
 /// log.
 pub struct CountingStream<T> {

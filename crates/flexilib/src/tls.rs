@@ -1,0 +1,122 @@
+//! TLS on `TLS_PORT` (rustls, TLS 1.2 and 1.3, ALPN `http/1.1`): the
+//! certificate chain and key from `TLS_CERT` / `TLS_KEY` (PEM), reloaded
+//! when either file changes, as certbot and Kubernetes secrets rotate
+//! them: a thread looks at both files every second and swaps the
+//! certificate in whole, so a handshake gets the old certificate or the new
+//! one, never a failure; a file that does not load leaves the current
+//! certificate serving and is logged.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use arc_swap::ArcSwap;
+use rustls::pki_types::pem::PemObject as _;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::server::{ClientHello, ResolvesServerCert};
+use rustls::sign::CertifiedKey;
+use tokio_rustls::TlsAcceptor;
+
+use crate::file_version::FileVersion;
+
+/// How often the certificate files are looked at.
+const RELOAD_CHECK: Duration = Duration::from_secs(1);
+/// How long both files must stay unchanged before they are loaded.
+const SETTLE: Duration = Duration::from_millis(200);
+
+/// Why the certificate or key cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// A file cannot be read or holds no PEM item of the kind.
+    #[error("{path}: {message}", path = .path.display())]
+    File {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// The key does not suit the certificate, or rustls refused it.
+    #[error("{0}")]
+    Rustls(#[from] rustls::Error),
+}
+
+/// Reads the chain and the key and pairs them.
+fn load(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
+    let file_error = |path: &Path, message: String| TlsError::File {
+        path: path.to_path_buf(),
+        message,
+    };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .map_err(|e| file_error(cert, e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| file_error(cert, e.to_string()))?;
+    if chain.is_empty() {
+        return Err(file_error(cert, "no PEM certificate in it".into()));
+    }
+    let private = PrivateKeyDer::from_pem_file(key).map_err(|e| file_error(key, e.to_string()))?;
+    let provider = rustls::crypto::ring::default_provider();
+    let certified = CertifiedKey::from_der(chain, private, &provider)?;
+    Ok(Arc::new(certified))
+}
+
+/// The certificate handshakes get, swapped whole on reload.
+#[derive(Debug)]
+struct Current(ArcSwap<CertifiedKey>);
+
+impl ResolvesServerCert for Current {
+    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.load_full())
+    }
+}
+
+/// Loads `cert` and `key` and makes the acceptor; starts the thread that
+/// reloads them when they change.
+pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+    let current = Arc::new(Current(ArcSwap::new(load(cert, key)?)));
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()?
+        .with_no_client_auth()
+        .with_cert_resolver(current.clone());
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    watch(current, cert.to_path_buf(), key.to_path_buf());
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
+
+/// Reloads the certificate whenever either file changes.
+fn watch(current: Arc<Current>, cert: PathBuf, key: PathBuf) {
+    let (cert_path, key_path) = (cert.clone(), key.clone());
+    let versions = move || (FileVersion::of(&cert).ok(), FileVersion::of(&key).ok());
+    let started = std::thread::Builder::new()
+        .name("flexilib-tls-reload".into())
+        .spawn(move || {
+            let mut seen = versions();
+            loop {
+                std::thread::sleep(RELOAD_CHECK);
+                let now = versions();
+                if now == seen {
+                    continue;
+                }
+                // The chain and the key are replaced one after the other:
+                // wait until neither moves, so a new key never meets the
+                // old chain.
+                std::thread::sleep(SETTLE);
+                if versions() != now {
+                    continue;
+                }
+                seen = now;
+                match load(&cert_path, &key_path) {
+                    Ok(certified) => {
+                        current.0.store(certified);
+                        tracing::info!(cert = %cert_path.display(), "TLS certificate reloaded");
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "TLS certificate not reloaded; the current one keeps serving");
+                    }
+                }
+            }
+        });
+    if let Err(error) = started {
+        tracing::warn!(%error, "cannot start the TLS reload thread: certificates stay as loaded");
+    }
+}
