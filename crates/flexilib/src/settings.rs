@@ -31,6 +31,7 @@ Routes (proxy.ini, one `KEY = TARGET` per line, first match wins):
   /api       = http://127.0.0.1:9000[/base], http://... [strip_prefix=yes|no] [host=upstream]
   /fn        = lambda:COMMAND [ARGS] [name= timeout= memory= concurrency= queue= idle= handler= dir= env.NAME=]
   /w         = worker:app.js | worker:wrangler.toml [key=value ...]
+  /x         = wasm:app.wasm [dir=HOST:GUEST[:rw],... env.NAME= allow_outbound=HOST[:PORT],... cpu_ms= memory_mb= max_instances= cache=]
 Check a config without serving: flexilib --check --config proxy.ini (exit 0, or 2 with FILE:LINE).
 Every setting and target option: README.md (Settings, proxy.ini).";
 

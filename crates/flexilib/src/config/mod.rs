@@ -13,7 +13,8 @@
 //! Library paths are relative to the directory holding the config file. A
 //! value starting with `http://` is a list of upstream servers with options;
 //! one starting with `lambda:` is a Lambda function ([`lambda`]);
-//! `worker:PATH` is the Cloudflare Workers runtime library with `script=PATH`.
+//! `worker:PATH` is the Cloudflare Workers runtime library with `script=PATH`;
+//! `wasm:PATH` is the WebAssembly runtime library with `module=PATH`.
 
 pub mod lambda;
 
@@ -24,6 +25,7 @@ use hyper::header::HeaderName;
 
 mod library;
 pub use lambda::LambdaSpec;
+mod wasm;
 mod worker;
 pub use library::LibrarySpec;
 
@@ -179,7 +181,7 @@ pub fn check_files(config: &mut Config) -> Result<(), ConfigError> {
 }
 
 /// Target kinds a rule's value may start with.
-const SCHEMES: [&str; 4] = ["http://", "https://", "lambda:", "worker:"];
+const SCHEMES: [&str; 5] = ["http://", "https://", "lambda:", "worker:", "wasm:"];
 
 /// An error for a value that starts like a target kind FlexiLib does not
 /// know (`htp://x`, `wroker:app.js`), with the nearest known one; `None`
@@ -208,7 +210,7 @@ fn unknown_scheme(value: &str) -> Option<String> {
         .copied()
         .unwrap_or("http://");
     Some(format!(
-        "unknown target kind `{written}`: did you mean `{nearest}`? (a target is a library path, `http://…`, `lambda:COMMAND` or `worker:SCRIPT`)"
+        "unknown target kind `{written}`: did you mean `{nearest}`? (a target is a library path, `http://…`, `lambda:COMMAND`, `worker:SCRIPT` or `wasm:COMPONENT`)"
     ))
 }
 
@@ -273,6 +275,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             TargetSpec::Lambda(lambda::parse(function, base).map_err(syntax)?)
         } else if let Some(worker) = value.strip_prefix("worker:") {
             TargetSpec::Library(worker::parse(worker, key, base).map_err(syntax)?)
+        } else if let Some(component) = value.strip_prefix("wasm:") {
+            TargetSpec::Library(wasm::parse(component, key, base).map_err(syntax)?)
         } else {
             TargetSpec::Library(library::parse(value, key, base).map_err(syntax)?)
         };
