@@ -2,8 +2,8 @@
 // against the C bindings wit-bindgen-c generates for wit/world.wit (see
 // build.sh). A lean guest: it measures the host, not a language runtime.
 //
-// What it answers depends on the path, so that one component exercises the
-// host's sandbox and limits:
+// What it answers depends on the path's last segment, so that one component
+// exercises the host's sandbox and limits:
 //
 //   /            GREETING: METHOD PATH
 //   /echo        the request body back
@@ -236,19 +236,22 @@ void exports_wasi_http_incoming_handler_handle(exports_wasi_http_incoming_handle
     char *query = strchr(target, '?');
     if (query) *query++ = 0;
     const char *arg = query ? query : "";
+    // The last segment chooses the behaviour, so the guest works behind any prefix.
+    const char *action = strrchr(target, '/');
+    if (!action) action = target;
 
     buf_t text = {0};
-    if (strcmp(target, "/echo") == 0) {
+    if (strcmp(action, "/echo") == 0) {
         wasi_http_types_own_incoming_body_t body;
         if (wasi_http_types_method_incoming_request_consume(borrowed, &body)) read_body(body, &text);
         respond(out, 200, "application/octet-stream", text.data, text.len);
-    } else if (strcmp(target, "/stream") == 0) {
+    } else if (strcmp(action, "/stream") == 0) {
         stream_lines(out);
-    } else if (strcmp(target, "/env") == 0) {
+    } else if (strcmp(action, "/env") == 0) {
         const char *value = getenv(arg);
         buf_str(&text, value ? value : "(unset)");
         respond_text(out, 200, &text);
-    } else if (strcmp(target, "/file") == 0) {
+    } else if (strcmp(action, "/file") == 0) {
         FILE *file = fopen(arg, "r");
         if (!file) {
             buf_str(&text, "cannot open: ");
@@ -260,7 +263,7 @@ void exports_wasi_http_incoming_handler_handle(exports_wasi_http_incoming_handle
             fclose(file);
         }
         respond_text(out, 200, &text);
-    } else if (strcmp(target, "/write") == 0) {
+    } else if (strcmp(action, "/write") == 0) {
         FILE *file = fopen(arg, "w");
         if (!file || fputs("written\n", file) < 0 || fclose(file) != 0) {
             buf_str(&text, "cannot write: ");
@@ -269,16 +272,16 @@ void exports_wasi_http_incoming_handler_handle(exports_wasi_http_incoming_handle
             buf_str(&text, "written");
         }
         respond_text(out, 200, &text);
-    } else if (strcmp(target, "/fetch") == 0) {
+    } else if (strcmp(action, "/fetch") == 0) {
         fetch(arg, &text);
         respond_text(out, 200, &text);
-    } else if (strcmp(target, "/trap") == 0) {
+    } else if (strcmp(action, "/trap") == 0) {
         fprintf(stderr, "about to trap\n");
         __builtin_trap();
-    } else if (strcmp(target, "/spin") == 0) {
+    } else if (strcmp(action, "/spin") == 0) {
         volatile unsigned long spins = 0;
         for (;;) spins++;
-    } else if (strcmp(target, "/hog") == 0) {
+    } else if (strcmp(action, "/hog") == 0) {
         // The blocks are chained from a global, so the compiler cannot
         // drop allocations nothing reads.
         static void *volatile chain;

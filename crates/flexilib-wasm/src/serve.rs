@@ -139,6 +139,7 @@ pub async fn run(slot: Slot, request: hyper::Request<Full<Bytes>>, responder: Re
         Ok(made) => made,
         Err(error) => {
             log(route, &error.to_string());
+            drop(slot);
             responder.complete(text(500, "the WebAssembly guest could not be set up\n"));
             return;
         }
@@ -189,27 +190,35 @@ pub async fn run(slot: Slot, request: hyper::Request<Full<Bytes>>, responder: Re
                     String::from_utf8_lossy(value.as_bytes()).into_owned(),
                 );
             }
-            if let Some(writer) = responder.stream(head) {
-                if let Err(why) = pump(body, writer).await {
-                    log(route, &format!("response body cut: {why}"));
-                }
+            let pumped = match responder.stream(head) {
+                Some(writer) => pump(body, writer).await,
+                None => Err(PumpError::Closed),
+            };
+            let failure = finished(guest.await);
+            // The instance is gone: its slot is free before the client
+            // sees the end of the body (and sends its next request).
+            drop(slot);
+            match pumped {
+                Ok(writer) => writer.finish(),
+                Err(why) => log(route, &format!("response body cut: {why}")),
             }
-            if let Some(failure) = finished(guest.await) {
+            if let Some(failure) = failure {
                 // The head was sent: the failure goes to the log only.
                 drop(answer_for(route, &failure));
             }
         }
         Ok(Err(code)) => {
-            responder.complete(answer_for(route, &Failure::ErrorCode(code)));
             drop(guest.await);
+            drop(slot);
+            responder.complete(answer_for(route, &Failure::ErrorCode(code)));
         }
         Err(_) => {
             let failure = finished(guest.await).unwrap_or(Failure::NoResponse);
+            drop(slot);
             responder.complete(answer_for(route, &failure));
         }
     }
     log_stderr(route, &stderr.contents());
-    drop(slot);
 }
 
 /// The guest task's outcome as a failure, if it failed.
@@ -242,10 +251,10 @@ enum PumpError {
     Body(wasmtime_wasi_http::Error),
 }
 
-/// Copies the guest's body to the client; dropping the writer on an error
-/// aborts the body (the client sees the connection cut, never a short body
-/// that looks whole).
-async fn pump(mut body: HyperOutgoingBody, writer: BodyWriter) -> Result<(), PumpError> {
+/// Copies the guest's body to the client, returning the writer to finish
+/// the body with; dropping it on an error aborts the body (the client sees
+/// the connection cut, never a short body that looks whole).
+async fn pump(mut body: HyperOutgoingBody, writer: BodyWriter) -> Result<BodyWriter, PumpError> {
     while let Some(frame) = body.frame().await {
         let frame = frame.map_err(PumpError::Body)?;
         // Trailers have no place in the ABI's response; they are dropped.
@@ -253,8 +262,7 @@ async fn pump(mut body: HyperOutgoingBody, writer: BodyWriter) -> Result<(), Pum
             write(&writer, &data).await?;
         }
     }
-    writer.finish();
-    Ok(())
+    Ok(writer)
 }
 
 /// Writes `data` without blocking a runtime thread: when the host's buffer
