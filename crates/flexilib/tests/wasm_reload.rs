@@ -168,7 +168,7 @@ fn a_route_that_cannot_be_built_answers_502_and_the_log_says_why() {
         assert!(
             server
                 .stderr
-                .wait_for(Duration::from_secs(5), |l| l.contains(logged))
+                .wait_for(Duration::from_secs(10), |l| l.contains(logged))
                 .is_some(),
             "{path}: `{logged}` is not logged:\n{}",
             server.stderr.snapshot().join("\n")
