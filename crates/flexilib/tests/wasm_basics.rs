@@ -92,6 +92,15 @@ fn a_trap_is_a_500_with_the_backtrace_in_the_log_only() {
             .is_some(),
         "the trap's cause is logged"
     );
+    // With the guest's function names (its name section is kept).
+    assert!(
+        server
+            .stderr
+            .wait_for(Duration::from_secs(10), |l| l
+                .contains("!exports_wasi_http_incoming_handler_handle"))
+            .is_some(),
+        "the backtrace names the guest's functions"
+    );
     // The guest's stderr, written before it trapped, is in the log.
     assert!(server
         .stderr

@@ -177,7 +177,6 @@ fn build(args: &Args) -> Result<(), BuildError> {
             "-Wextra",
             "-Werror",
             "-Wno-unused-parameter",
-            "-Wl,--strip-debug",
             // Zig gives wasm32 a 16 MiB stack by default; 1 MiB is plenty here.
             "-Wl,-z,stack-size=1048576",
         ])
@@ -188,8 +187,13 @@ fn build(args: &Args) -> Result<(), BuildError> {
         .arg(&module_path)
         .arg(&args.source)
         .args(&c_files))?;
-    let mut module =
-        std::fs::read(&module_path).map_err(|e| BuildError::Io(module_path.clone(), e))?;
+    let module = std::fs::read(&module_path).map_err(|e| BuildError::Io(module_path.clone(), e))?;
+    // wasi-libc's DWARF is most of the module; the name section stays (the
+    // host's trap backtraces name the guest's functions with it).
+    let mut module = strip_dwarf(&module).ok_or(BuildError::Component(
+        "reading the module's sections",
+        anyhow::anyhow!("malformed module"),
+    ))?;
 
     // The component: the world's type, then the adapter.
     wit_component::embed_component_metadata(
@@ -215,6 +219,45 @@ fn build(args: &Args) -> Result<(), BuildError> {
     std::fs::write(&staged, &component).map_err(|e| BuildError::Io(staged.clone(), e))?;
     std::fs::rename(&staged, &args.out).map_err(|e| BuildError::Io(args.out.clone(), e))?;
     Ok(())
+}
+
+/// Reads an unsigned LEB128 number at `*at`, moving past it.
+fn leb128(bytes: &[u8], at: &mut usize) -> Option<usize> {
+    let mut value = 0usize;
+    for shift in (0..35).step_by(7) {
+        let byte = *bytes.get(*at)?;
+        *at += 1;
+        value |= usize::from(byte & 0x7f) << shift;
+        if byte & 0x80 == 0 {
+            return Some(value);
+        }
+    }
+    None
+}
+
+/// `module` without its DWARF custom sections (`.debug_*`); `None` if its
+/// sections cannot be read.
+fn strip_dwarf(module: &[u8]) -> Option<Vec<u8>> {
+    let mut out = module.get(..8)?.to_vec();
+    let mut at = 8;
+    while at < module.len() {
+        let start = at;
+        let id = module[at];
+        at += 1;
+        let size = leb128(module, &mut at)?;
+        let body = module.get(at..at.checked_add(size)?)?;
+        at += size;
+        if id == 0 {
+            let mut name_at = 0;
+            let name_len = leb128(body, &mut name_at)?;
+            let name = body.get(name_at..name_at.checked_add(name_len)?)?;
+            if name.starts_with(b".debug_") {
+                continue;
+            }
+        }
+        out.extend_from_slice(&module[start..at]);
+    }
+    Some(out)
 }
 
 fn main() -> ExitCode {
