@@ -35,6 +35,7 @@ cargo build --workspace
 # The Zig library tests build with Zig 0.13 and 0.17.1 from PyPI (target/tools).
 scripts/install-zig.sh
 scripts/install-lambda-clients.sh # AWS's Lambda runtime clients for the Lambda tests
+scripts/install-worker-packages.sh # npm packages of the Workers example projects
 cargo test --workspace
 
 # Benchmarks: check that they run (a few seconds each); they assert no speed.

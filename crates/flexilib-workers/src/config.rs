@@ -2,8 +2,8 @@
 //! (`script=PATH`, `state=DIR`, `threads=N`, `cpu_ms=N`, `memory_mb=N`,
 //! `queue=N`, `queue_mb=N`, `test_scheduled=1`),
 //! and, when the script is a `wrangler.toml`, its `main`, `[vars]`,
-//! `kv_namespaces`, `[limits] cpu_ms`, `[triggers] crons` and the secrets
-//! in `.dev.vars` beside it.
+//! `kv_namespaces`, `d1_databases`, `r2_buckets`, `[limits] cpu_ms`,
+//! `[triggers] crons` and the secrets in `.dev.vars` beside it.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -61,6 +61,35 @@ pub struct KvBinding {
     pub id: String,
 }
 
+/// A D1 database binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct D1Binding {
+    /// The name in `env`.
+    pub binding: String,
+    /// The database id (names its database file): `database_id`, else
+    /// `preview_database_id`, else `database_name`, else the binding.
+    pub id: String,
+}
+
+/// A Durable Object namespace binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectBinding {
+    /// The name in `env`.
+    pub binding: String,
+    /// The class the main module exports (names its storage file).
+    pub class_name: String,
+}
+
+/// An R2 bucket binding.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct R2Binding {
+    /// The name in `env`.
+    pub binding: String,
+    /// The bucket (names its directory): `bucket_name`, else
+    /// `preview_bucket_name`, else the binding.
+    pub bucket: String,
+}
+
 /// Everything a worker instance needs, resolved.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -75,7 +104,17 @@ pub struct WorkerConfig {
     pub vars_json: String,
     /// KV namespaces.
     pub kv: Vec<KvBinding>,
-    /// Where KV data lives.
+    /// The worker's `name`: what service bindings of other workers call.
+    pub name: Option<String>,
+    /// Service bindings: `env` name → the `name` of the worker it calls.
+    pub services: Vec<(String, String)>,
+    /// D1 databases.
+    pub d1: Vec<D1Binding>,
+    /// R2 buckets.
+    pub r2: Vec<R2Binding>,
+    /// Durable Object namespaces (classes of the main module).
+    pub objects: Vec<ObjectBinding>,
+    /// Where KV, D1 and R2 data live.
     pub state_dir: PathBuf,
     /// CPU time a request may use.
     pub cpu_limit: Duration,
@@ -94,6 +133,9 @@ pub struct WorkerConfig {
     pub crons: Vec<String>,
     /// `compatibility_date`, if given.
     pub compatibility_date: Option<String>,
+    /// What is wrong but not fatal in `wrangler.toml` (unknown keys,
+    /// bindings not emulated), each with its file and line.
+    pub warnings: Vec<String>,
 }
 
 /// Production's default CPU limit per request (30 s).
@@ -107,14 +149,29 @@ pub const DEFAULT_QUEUE_MB: usize = 64;
 
 #[derive(Debug, Deserialize, Default)]
 struct Wrangler {
+    name: Option<String>,
     main: Option<String>,
     compatibility_date: Option<String>,
     #[serde(default)]
     vars: toml::Table,
     #[serde(default)]
     kv_namespaces: Vec<WranglerKv>,
+    #[serde(default)]
+    services: Vec<WranglerService>,
+    #[serde(default)]
+    d1_databases: Vec<WranglerD1>,
+    #[serde(default)]
+    r2_buckets: Vec<WranglerR2>,
+    durable_objects: Option<WranglerObjects>,
     limits: Option<WranglerLimits>,
     triggers: Option<WranglerTriggers>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerService {
+    binding: String,
+    service: String,
+    entrypoint: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -122,6 +179,34 @@ struct WranglerKv {
     binding: String,
     id: Option<String>,
     preview_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerD1 {
+    binding: String,
+    database_name: Option<String>,
+    database_id: Option<String>,
+    preview_database_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerObjects {
+    #[serde(default)]
+    bindings: Vec<WranglerObject>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerObject {
+    name: String,
+    class_name: String,
+    script_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerR2 {
+    binding: String,
+    bucket_name: Option<String>,
+    preview_bucket_name: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -187,13 +272,34 @@ impl WorkerConfig {
     ) -> Result<WorkerConfig, ConfigError> {
         let script = option("script").ok_or(ConfigError::NoScript)?;
         let script = config_dir.join(script);
-        let is_toml = script.extension().is_some_and(|e| e == "toml");
-        let (main, base, wrangler) = if is_toml {
+        let extension = script.extension().and_then(|e| e.to_str()).unwrap_or("");
+        let is_config = matches!(extension, "toml" | "json" | "jsonc");
+        let mut warnings = Vec::new();
+        let (main, base, wrangler) = if is_config {
             let text = read(&script, files)?;
-            let wrangler: Wrangler = toml::from_str(&text).map_err(|e| ConfigError::Wrangler {
+            let shown = script.file_name().unwrap_or_default().to_string_lossy();
+            let invalid = |message: String| ConfigError::Wrangler {
                 path: script.clone(),
-                message: e.to_string(),
-            })?;
+                message,
+            };
+            let wrangler: Wrangler = if extension == "toml" {
+                let table: toml::Table =
+                    toml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
+                warnings =
+                    crate::wrangler_keys::check(table.keys().map(String::as_str), &text, &shown);
+                table.try_into().map_err(|e| invalid(e.to_string()))?
+            } else {
+                // wrangler.json / wrangler.jsonc: JSON with comments and
+                // trailing commas, as wrangler reads it.
+                let options = jsonc_parser::ParseOptions::default();
+                let json: serde_json::Map<String, serde_json::Value> =
+                    jsonc_parser::parse_to_serde_value(&text, &options)
+                        .map_err(|e| invalid(e.to_string()))?;
+                warnings =
+                    crate::wrangler_keys::check(json.keys().map(String::as_str), &text, &shown);
+                serde_json::from_value(serde_json::Value::Object(json))
+                    .map_err(|e| invalid(e.to_string()))?
+            };
             let base = script.parent().unwrap_or(config_dir).to_path_buf();
             let main = wrangler.main.clone().ok_or_else(|| ConfigError::Wrangler {
                 path: script.clone(),
@@ -217,6 +323,12 @@ impl WorkerConfig {
         // that creating the file rebuilds the route.
         let dev_vars = base.join(".dev.vars");
         files.push(dev_vars.clone());
+        // Dependencies: a changed manifest or lock file (an `npm install`)
+        // rebuilds the route; the packages' files it loads are watched as
+        // they are loaded.
+        for manifest in ["package.json", "package-lock.json"] {
+            files.push(base.join(manifest));
+        }
         if dev_vars.exists() {
             // Already named in `files` above.
             let text = read(&dev_vars, &mut Vec::new())?;
@@ -241,7 +353,59 @@ impl WorkerConfig {
                     .unwrap_or_else(|| ns.binding.clone()),
             })
             .collect();
+        let d1 = wrangler
+            .d1_databases
+            .iter()
+            .map(|db| D1Binding {
+                binding: db.binding.clone(),
+                id: db
+                    .database_id
+                    .clone()
+                    .or_else(|| db.preview_database_id.clone())
+                    .or_else(|| db.database_name.clone())
+                    .unwrap_or_else(|| db.binding.clone()),
+            })
+            .collect();
+        let r2 = wrangler
+            .r2_buckets
+            .iter()
+            .map(|bucket| R2Binding {
+                binding: bucket.binding.clone(),
+                bucket: bucket
+                    .bucket_name
+                    .clone()
+                    .or_else(|| bucket.preview_bucket_name.clone())
+                    .unwrap_or_else(|| bucket.binding.clone()),
+            })
+            .collect();
 
+        let mut objects = Vec::new();
+        for object in wrangler.durable_objects.iter().flat_map(|d| &d.bindings) {
+            if let Some(script) = &object.script_name {
+                warnings.push(format!(
+                    "[[durable_objects.bindings]] {}: `script_name = \"{script}\"` (a class of another worker) is not emulated yet; it is not in `env`",
+                    object.name
+                ));
+                continue;
+            }
+            objects.push(ObjectBinding {
+                binding: object.name.clone(),
+                class_name: object.class_name.clone(),
+            });
+        }
+        let services = wrangler
+            .services
+            .iter()
+            .map(|service| {
+                if let Some(entrypoint) = &service.entrypoint {
+                    warnings.push(format!(
+                        "[[services]] {}: `entrypoint = \"{entrypoint}\"` is not emulated yet; calls go to the default export",
+                        service.binding
+                    ));
+                }
+                (service.binding.clone(), service.service.clone())
+            })
+            .collect();
         let state_dir = match option("state") {
             Some(dir) => config_dir.join(dir),
             None => base.join(".wrangler/state"),
@@ -267,6 +431,9 @@ impl WorkerConfig {
             root: base,
             vars_json: serde_json::Value::Object(vars).to_string(),
             kv,
+            d1,
+            r2,
+            objects,
             state_dir,
             cpu_limit: Duration::from_millis(cpu_ms),
             memory_limit: memory_mb.saturating_mul(1024 * 1024),
@@ -276,6 +443,9 @@ impl WorkerConfig {
             test_scheduled,
             crons: wrangler.triggers.map(|t| t.crons).unwrap_or_default(),
             compatibility_date: wrangler.compatibility_date,
+            name: wrangler.name,
+            services,
+            warnings,
         })
     }
 }
@@ -307,6 +477,13 @@ LIMITS = { max = 3, names = ["a"] }
 [[kv_namespaces]]
 binding = "CACHE"
 id = "abc123"
+[[d1_databases]]
+binding = "DB"
+database_name = "app-db"
+database_id = "d1-uuid"
+[[r2_buckets]]
+binding = "FILES"
+bucket_name = "files"
 [limits]
 cpu_ms = 50
 [triggers]
@@ -334,6 +511,20 @@ crons = ["*/5 * * * *"]
             vec![KvBinding {
                 binding: "CACHE".into(),
                 id: "abc123".into()
+            }]
+        );
+        assert_eq!(
+            config.d1,
+            vec![D1Binding {
+                binding: "DB".into(),
+                id: "d1-uuid".into()
+            }]
+        );
+        assert_eq!(
+            config.r2,
+            vec![R2Binding {
+                binding: "FILES".into(),
+                bucket: "files".into()
             }]
         );
         assert_eq!(config.cpu_limit, Duration::from_millis(50));

@@ -14,163 +14,26 @@
 //! outlives the budget that paid for it.
 
 use std::cell::RefCell;
-use std::path::PathBuf;
 use std::rc::Rc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, SyncSender};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use flexilib_sdk::{Responder, Response};
 use rquickjs::module::WriteOptions;
 use rquickjs::{Array, Context, Ctx, Function, Module, Object, Runtime, TypedArray, Value};
 
-use crate::config::WorkerConfig;
 use crate::cpu::{self, Limits};
-use crate::fetch::{BodyRx, FetchHead, HttpClient};
-use crate::kv::KvStore;
 use crate::loader::{ProjectLoader, ProjectResolver};
-use crate::modules::Project;
 use crate::natives::{natives, opt};
 use crate::queue::Queue;
-use crate::state::{Answer, Call, State, WAIT_UNTIL_LIMIT};
+use crate::report::{internal_error, log, resource_limits, value_text};
+use crate::shared::{Incoming, Msg, OpResult, Payload, Ready, Shared};
+use crate::state::{answer_failed, Answer, Call, State, WAIT_UNTIL_LIMIT};
 
 const PRELUDE: &str = include_str!("js/prelude.js");
 
 /// How long a retired instance's threads may finish `waitUntil` work.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
-
-/// What a route's JS threads share.
-pub struct Shared {
-    /// The resolved configuration.
-    pub config: WorkerConfig,
-    /// KV namespaces, by binding index.
-    pub kv: Vec<Arc<KvStore>>,
-    /// Outbound HTTP.
-    pub client: HttpClient,
-    /// Where modules come from.
-    pub project: Project,
-    tokio: Option<tokio::runtime::Runtime>,
-    /// Spawns host work on the runtime above.
-    pub(crate) handle: tokio::runtime::Handle,
-}
-
-impl Shared {
-    /// Opens the KV stores and starts the host-side runtime.
-    pub fn new(config: WorkerConfig) -> Result<Shared, String> {
-        let kv = config
-            .kv
-            .iter()
-            .map(|ns| KvStore::open(&config.state_dir, &ns.id).map(Arc::new))
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| e.to_string())?;
-        let project = Project::new(&config.root).map_err(|e| e.to_string())?;
-        let tokio = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(1)
-            .max_blocking_threads(4)
-            .thread_name("worker-io")
-            .enable_all()
-            .build()
-            .map_err(|e| format!("cannot start the worker's I/O runtime: {e}"))?;
-        let handle = tokio.handle().clone();
-        let client = {
-            let _guard = handle.enter();
-            crate::fetch::client()
-        };
-        Ok(Shared {
-            config,
-            kv,
-            client,
-            project,
-            tokio: Some(tokio),
-            handle,
-        })
-    }
-}
-
-impl Drop for Shared {
-    fn drop(&mut self) {
-        if let Some(runtime) = self.tokio.take() {
-            runtime.shutdown_background();
-        }
-    }
-}
-
-/// A request handed to a JS thread.
-pub struct Incoming {
-    /// Method.
-    pub method: String,
-    /// Absolute URL.
-    pub url: String,
-    /// name, value, name, value, …
-    pub headers: Vec<String>,
-    /// The whole body.
-    pub body: Vec<u8>,
-    /// Answers it.
-    pub responder: Responder,
-    /// `Some(cron)` for `/__scheduled`.
-    pub scheduled: Option<String>,
-}
-
-/// A message to a JS thread.
-pub enum Msg {
-    /// A request.
-    Request(Box<Incoming>),
-    /// A host operation of isolate generation `.0` finished.
-    Done(u64, u64, OpResult),
-    /// The instance is retired: finish what is running, then exit.
-    Shutdown,
-}
-
-/// The outcome of a host operation.
-pub enum OpResult {
-    /// Resolve with this.
-    Ok(Payload),
-    /// Reject with an error of this class and message.
-    Err(&'static str, String),
-}
-
-/// What an operation resolves with.
-pub enum Payload {
-    /// `undefined`.
-    Undefined,
-    /// `null`.
-    Null,
-    /// A string.
-    Text(String),
-    /// `[Uint8Array, metadata JSON | null]`, a KV value.
-    Entry(Vec<u8>, Option<String>),
-    /// A fetch response head.
-    Head(FetchHead),
-    /// A body chunk (`None` at the end), with the body's channel to keep.
-    Chunk(u64, BodyRx, Option<Bytes>),
-}
-
-/// Why a thread's module could not be loaded, with the files it read.
-pub type Ready = (Vec<PathBuf>, Result<(), String>);
-
-/// `name: message` and the stack of a thrown value.
-pub fn value_text(value: &Value<'_>) -> String {
-    if let Some(object) = value.as_object() {
-        let get = |key: &str| object.get::<_, Option<String>>(key).ok().flatten();
-        let name = get("name").unwrap_or_else(|| "Error".into());
-        let message = get("message").unwrap_or_default();
-        let mut text = format!("{name}: {message}");
-        if let Some(stack) = get("stack") {
-            let stack = stack.trim_end();
-            if !stack.is_empty() {
-                text.push('\n');
-                text.push_str(stack);
-            }
-        }
-        return text;
-    }
-    value
-        .as_string()
-        .and_then(|s| s.to_string().ok())
-        .map(|s| format!("Uncaught {s:?}"))
-        .unwrap_or_else(|| format!("Uncaught {}", value.type_name()))
-}
 
 fn exception_text(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
     if error.is_exception() {
@@ -178,28 +41,6 @@ fn exception_text(ctx: &Ctx<'_>, error: rquickjs::Error) -> String {
     } else {
         error.to_string()
     }
-}
-
-/// Production's answer to an uncaught exception: no details, no type.
-pub(crate) fn internal_error() -> Response {
-    Response::ok("Internal Server Error").status(500).as_given()
-}
-
-/// The answer for a request stopped by the CPU or memory limit.
-pub(crate) fn resource_limits() -> Response {
-    Response::ok("Worker exceeded resource limits\n")
-        .status(503)
-        .header("content-type", "text/plain;charset=UTF-8")
-        .as_given()
-}
-
-/// Writes a line of the worker's output to stderr, prefixed with the route,
-/// in one `write` (this library's copy of std does not share the server's
-/// stderr lock: pieces written apart could interleave with its lines).
-pub fn log(route: &str, text: &str) {
-    use std::io::Write as _;
-    let line = format!("[{route}] {text}\n");
-    let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
 /// Runs a JS thread until its instance is retired. `ready` gets the files
@@ -339,6 +180,7 @@ fn isolate(
 /// The prelude's entry points.
 struct Entries<'js> {
     handle: Function<'js>,
+    object: Function<'js>,
     scheduled: Function<'js>,
     fire: Function<'js>,
     settle: Function<'js>,
@@ -357,6 +199,7 @@ fn setup<'js>(
     let get = |name: &str| exports.get::<_, Function>(name).map_err(fail);
     let entries = Entries {
         handle: get("handle")?,
+        object: get("object")?,
         scheduled: get("scheduled")?,
         fire: get("fire")?,
         settle: get("settle")?,
@@ -402,6 +245,33 @@ fn setup<'js>(
         kv.set(ns.binding.as_str(), index).map_err(fail)?;
     }
     bindings.set("kv", kv).map_err(fail)?;
+    let services = Object::new(ctx.clone()).map_err(fail)?;
+    for (binding, service) in &config.services {
+        services
+            .set(binding.as_str(), service.as_str())
+            .map_err(fail)?;
+    }
+    bindings.set("services", services).map_err(fail)?;
+    let objects = Object::new(ctx.clone()).map_err(fail)?;
+    for (index, object) in config.objects.iter().enumerate() {
+        let entry = Object::new(ctx.clone()).map_err(fail)?;
+        entry.set("index", index).map_err(fail)?;
+        entry
+            .set("className", object.class_name.as_str())
+            .map_err(fail)?;
+        objects.set(object.binding.as_str(), entry).map_err(fail)?;
+    }
+    bindings.set("objects", objects).map_err(fail)?;
+    let d1 = Object::new(ctx.clone()).map_err(fail)?;
+    for (index, db) in config.d1.iter().enumerate() {
+        d1.set(db.binding.as_str(), index).map_err(fail)?;
+    }
+    bindings.set("d1", d1).map_err(fail)?;
+    let r2 = Object::new(ctx.clone()).map_err(fail)?;
+    for (index, bucket) in config.r2.iter().enumerate() {
+        r2.set(bucket.binding.as_str(), index).map_err(fail)?;
+    }
+    bindings.set("r2", r2).map_err(fail)?;
     get("setup")?
         .call::<_, Value>((namespace, bindings))
         .map_err(fail)?;
@@ -531,9 +401,7 @@ impl<'js> EventLoop<'js> {
         for call in calls {
             match (outcome, call.answer) {
                 // The requests in flight go down with the isolate.
-                (Outcome::Reset, Some(Answer::Pending(responder))) => {
-                    responder.complete(resource_limits());
-                }
+                (Outcome::Reset, Some(answer)) => answer.fail_with(resource_limits()),
                 // Whatever is left is abandoned: dropped responders answer
                 // 500, dropped body writers abort their bodies.
                 (_, answer) => drop(answer),
@@ -550,7 +418,13 @@ impl<'js> EventLoop<'js> {
             state.calls.insert(
                 call,
                 Call {
-                    answer: Some(Answer::Pending(incoming.responder)),
+                    answer: Some(match (incoming.responder, incoming.service) {
+                        (Some(responder), _) => Answer::Pending(responder),
+                        (None, Some(reply)) => Answer::Service(reply),
+                        (None, None) => {
+                            Answer::Cron(incoming.scheduled.clone().unwrap_or_default())
+                        }
+                    }),
                     cpu: Duration::ZERO,
                     waits: 0,
                     answered_at: None,
@@ -564,8 +438,27 @@ impl<'js> EventLoop<'js> {
             headers,
             body,
             scheduled,
+            object,
             ..
         } = incoming;
+        if let Some(target) = object {
+            return self.turn(call, || {
+                let body = if body.is_empty() {
+                    Value::new_null(self.ctx.clone())
+                } else {
+                    TypedArray::<u8>::new(self.ctx.clone(), body)?.into_value()
+                };
+                // [binding index, object id, RPC method or ''].
+                let which = vec![
+                    target.binding.to_string(),
+                    target.id,
+                    target.rpc.unwrap_or_default(),
+                ];
+                self.entries
+                    .object
+                    .call((call as f64, which, method, url, headers, body))
+            });
+        }
         match scheduled {
             Some(cron) => self.turn(call, || self.entries.scheduled.call((call as f64, cron))),
             None => self.turn(call, || {
@@ -746,8 +639,8 @@ impl<'js> EventLoop<'js> {
             ),
         );
         let call = self.state.borrow_mut().finish(owner);
-        if let Some(Answer::Pending(responder)) = call.and_then(|c| c.answer) {
-            responder.complete(resource_limits());
+        if let Some(answer) = call.and_then(|c| c.answer) {
+            answer.fail_with(resource_limits());
         }
         self.ctx.run_gc();
     }
@@ -757,14 +650,4 @@ impl<'js> EventLoop<'js> {
         answer_failed(&self.state, owner, internal_error());
         self.ctx.run_gc();
     }
-}
-
-/// Answers request `call` with `response` if it has not answered (or
-/// aborts its streamed body), and ends it if nothing else runs for it.
-pub(crate) fn answer_failed(state: &Rc<RefCell<State>>, call: u64, response: Response) {
-    let answer = state.borrow_mut().take_answer(call);
-    if let Some(Answer::Pending(responder)) = answer {
-        responder.complete(response);
-    }
-    state.borrow_mut().finish_if_done(call);
 }

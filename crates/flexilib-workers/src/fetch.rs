@@ -49,15 +49,38 @@ pub struct FetchHead {
     pub redirected: bool,
 }
 
-/// Why a fetch failed: the message of the `TypeError` it rejects with.
+/// Why a fetch failed. A request that cannot be made rejects with a
+/// `TypeError`; a network failure with an `Error` whose message is
+/// workerd's ([`FetchError::workerd_message`]), the details going to the log.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
     /// The request cannot be made.
     #[error("{0}")]
     Invalid(String),
-    /// The network failed.
+    /// The network failed (the whole chain of causes).
     #[error("Network connection lost: {0}")]
     Network(String),
+}
+
+impl FetchError {
+    /// The class and message of the JavaScript error, as workerd rejects:
+    /// `Error: Network connection failed: <lookup error>` when the name
+    /// does not resolve, `Error: Network connection lost.` for any other
+    /// network failure (checked against workerd 2026-11).
+    pub fn workerd_error(&self) -> (&'static str, String) {
+        match self {
+            Self::Invalid(message) => ("TypeError", message.clone()),
+            Self::Network(chain) => {
+                let lookup = chain
+                    .find("dns error: ")
+                    .map(|at| &chain[at + "dns error: ".len()..]);
+                match lookup {
+                    Some(reason) => ("Error", format!("Network connection failed: {reason}")),
+                    None => ("Error", "Network connection lost.".into()),
+                }
+            }
+        }
+    }
 }
 
 /// What to do with a redirect (`Request.redirect`).

@@ -13,17 +13,26 @@
 //! Each thread's queue is bounded ([`queue::Queue`]): past it a request is
 //! answered 503 at once.
 
+mod compile;
 mod config;
 mod cpu;
+mod crons;
+mod d1;
 mod engine;
 mod fetch;
 mod kv;
 mod loader;
 mod modules;
 mod natives;
+mod objects;
 mod queue;
+mod r2;
+mod report;
+mod services;
+mod shared;
 mod state;
 mod web;
+mod wrangler_keys;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc;
@@ -33,8 +42,8 @@ use std::time::Instant;
 use flexilib_sdk::{export_instance, Answer, Call, Instance, InstanceConfig, Request, Response};
 
 pub use config::{ConfigError, KvBinding, WorkerConfig};
-use engine::{Incoming, Msg, Shared};
 use queue::Queue;
+use shared::{Incoming, Msg, Shared};
 
 /// A JS thread, as the handler side sees it.
 struct Thread {
@@ -42,9 +51,12 @@ struct Thread {
     queue: Arc<Queue>,
 }
 
-/// A worker route: its JS threads.
+/// A worker route: its JS threads, and the schedule of its crons.
 pub struct Worker {
     threads: Vec<Thread>,
+    _schedule: Option<crons::Schedule>,
+    /// What service bindings reach, while this instance serves.
+    _service: Option<Arc<services::Endpoint>>,
     next: AtomicUsize,
     default_cron: String,
     test_scheduled: bool,
@@ -64,6 +76,10 @@ impl Instance for Worker {
             config.depends_on(file);
         }
         let worker_config = loaded.map_err(|e| e.to_string())?;
+        let crons = crons::parse(&worker_config.crons).map_err(|e| e.to_string())?;
+        for warning in &worker_config.warnings {
+            report::log(config.route(), &format!("warning: {warning}"));
+        }
         let count = worker_config.threads;
         let route = worker_config.route.clone();
         let main = worker_config.main.clone();
@@ -81,6 +97,10 @@ impl Instance for Worker {
             let thread_tx = tx.clone();
             let queue = Arc::new(Queue::new(queue_count, queue_bytes));
             let thread_queue = queue.clone();
+            if index == 0 {
+                // Durable Objects live on the first JS thread.
+                let _ = shared.objects_home.set((tx.clone(), queue.clone()));
+            }
             let spawned = std::thread::Builder::new()
                 .name(format!("worker-js-{index}"))
                 .stack_size(16 * 1024 * 1024)
@@ -114,7 +134,22 @@ impl Instance for Worker {
             }
             return Err(message);
         }
-        engine::log(
+        let schedule = start_schedule(&route, crons, &threads)
+            .map_err(|e| format!("cannot start the cron schedule: {e}"))?;
+        let service = shared.config.name.as_deref().map(|name| {
+            let endpoint = Arc::new(services::Endpoint::new(
+                &route,
+                threads.iter().map(|t| (t.tx.clone(), t.queue.clone())).collect(),
+            ));
+            if let Some(other) = services::register(name, &endpoint) {
+                report::log(
+                    &route,
+                    &format!("warning: the worker name \"{name}\" was the route {other}'s: service bindings now reach this route"),
+                );
+            }
+            endpoint
+        });
+        report::log(
             &route,
             &format!(
                 "worker ready: {} ({count} JS thread{}, built in {:.1} ms, {:.1} ms before the JS threads)",
@@ -126,6 +161,8 @@ impl Instance for Worker {
         );
         Ok(Worker {
             threads,
+            _schedule: schedule,
+            _service: service,
             next: AtomicUsize::new(0),
             default_cron,
             test_scheduled,
@@ -167,18 +204,60 @@ impl Instance for Worker {
             url,
             headers,
             body: body.to_vec(),
-            responder,
+            responder: Some(responder),
+            service: None,
+            object: None,
             scheduled,
         });
         if let Err(mpsc::SendError(Msg::Request(incoming))) = thread.tx.send(Msg::Request(incoming))
         {
             thread.queue.leave(incoming.body.len());
-            incoming
-                .responder
-                .complete(unavailable("the worker's JS thread is gone\n"));
+            if let Some(responder) = incoming.responder {
+                responder.complete(unavailable("the worker's JS thread is gone\n"));
+            }
         }
         answer
     }
+}
+
+/// Starts firing `crons` at the JS threads, round robin.
+fn start_schedule(
+    route: &str,
+    crons: Vec<(String, croner::Cron)>,
+    threads: &[Thread],
+) -> std::io::Result<Option<crons::Schedule>> {
+    let targets: Vec<(mpsc::Sender<Msg>, Arc<Queue>)> = threads
+        .iter()
+        .map(|t| (t.tx.clone(), t.queue.clone()))
+        .collect();
+    let next = AtomicUsize::new(0);
+    let shown = route.to_string();
+    crons::start(route, crons, move |cron| {
+        let index = next.fetch_add(1, Ordering::Relaxed) % targets.len().max(1);
+        let Some((tx, queue)) = targets.get(index) else {
+            return;
+        };
+        if !queue.enter(0) {
+            report::log(
+                &shown,
+                &format!("cron `{cron}` skipped: the JS thread's queue is full"),
+            );
+            return;
+        }
+        let incoming = Box::new(Incoming {
+            method: "GET".into(),
+            url: "http://localhost/cdn-cgi/handler/scheduled".into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+            responder: None,
+            service: None,
+            object: None,
+            scheduled: Some(cron.to_string()),
+        });
+        if tx.send(Msg::Request(incoming)).is_err() {
+            queue.leave(0);
+        }
+    })
 }
 
 impl Drop for Worker {

@@ -26,12 +26,30 @@ impl Resolver for ProjectResolver {
         name: &str,
         _attributes: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<String> {
+        if name == CLOUDFLARE_WORKERS {
+            return Ok(name.to_string());
+        }
         match self.project.resolve(base, name) {
             Ok(path) => Ok(path.to_string_lossy().into_owned()),
             Err(e) => Err(Exception::throw_message(ctx, &e.to_string())),
         }
     }
 }
+
+/// The built-in module workers import `DurableObject`,
+/// `WorkerEntrypoint`, `RpcTarget` and `env` from.
+const CLOUDFLARE_WORKERS: &str = "cloudflare:workers";
+
+/// Its source: the prelude's classes, and `env` once the worker's `env`
+/// is made (a live binding, as on Cloudflare).
+const CLOUDFLARE_WORKERS_SOURCE: &str = "\
+const cf = globalThis[Symbol.for('flexilib.cloudflare:workers')];
+export const DurableObject = cf.DurableObject;
+export const WorkerEntrypoint = cf.WorkerEntrypoint;
+export const RpcTarget = cf.RpcTarget;
+export let env = {};
+cf.setEnv = (value) => { env = value; };
+";
 
 /// Loads modules from the project, noting each file (they are watched).
 pub struct ProjectLoader {
@@ -50,6 +68,9 @@ impl Loader for ProjectLoader {
         name: &str,
         _attributes: Option<ImportAttributes<'js>>,
     ) -> rquickjs::Result<Module<'js>> {
+        if name == CLOUDFLARE_WORKERS {
+            return Module::declare(ctx.clone(), name, CLOUDFLARE_WORKERS_SOURCE);
+        }
         let path = Path::new(name);
         self.files.borrow_mut().push(path.to_path_buf());
         let source = self
@@ -74,8 +95,8 @@ pub fn declare<'js>(
         Ok(module) => Ok(module),
         Err(error) if error.is_exception() => {
             let thrown = ctx.catch();
-            let full = crate::engine::value_text(&thrown);
-            crate::engine::log(route, &format!("cannot compile {name}: {full}"));
+            let full = crate::report::value_text(&thrown);
+            crate::report::log(route, &format!("cannot compile {name}: {full}"));
             let kind = thrown
                 .as_object()
                 .and_then(|o| o.get::<_, Option<String>>("name").ok().flatten())

@@ -3,20 +3,28 @@
 //!
 //! The project directory is the directory of the route's `wrangler.toml`
 //! (or of its script). Every specifier, static or `import()`, is resolved
-//! here: only relative paths (`./`, `../`) are accepted, the result is
-//! canonicalised (symbolic links followed) and must still lie inside the
-//! project, and must be a `.js` or `.mjs` file, so that `.dev.vars`,
+//! here, as wrangler's bundler resolves it (`oxc_resolver`): a relative
+//! path (`./`, `../`; extensions and `index` files tried as esbuild tries
+//! them, `./x.js` finding `x.ts`), or a package name found in a
+//! `node_modules` directory of the project or of a directory above it
+//! (where npm workspaces hoist packages), through its `package.json`
+//! `exports` with the conditions `workerd`, `worker`, `browser`, then
+//! `import` (`require` for a CommonJS `require`) and `default`. Absolute
+//! paths are refused. The result is canonicalised (symbolic links
+//! followed) and must lie inside the project or inside one of those
+//! `node_modules` directories, and be a module file (`.js`, `.mjs`,
+//! `.cjs`, `.ts`, `.mts`, `.cts`, `.json`), so that `.dev.vars`,
 //! `wrangler.toml` or the KV databases cannot be compiled as JavaScript
 //! (whose error messages would quote them). Files are opened without
 //! blocking (`O_NONBLOCK`: a FIFO answers at once), must be regular files
 //! once open, and are read up to [`MAX_MODULE_BYTES`].
 //!
-//! A module is read once per instance: every isolate of the instance
+//! A module is read and compiled ([`crate::compile`]: TypeScript stripped,
+//! CommonJS wrapped) once per instance: every isolate of the instance
 //! (each thread's, and one built afresh after a reset) compiles the same
 //! source, even if the file changed since (a change builds a new instance).
-//!
-//! Package imports (`node_modules`) are a later addition: they belong in
-//! [`Project::resolve`].
+//! Compiled output is also kept by content hash for the process's life, so
+//! a rebuild after an edit compiles only what changed.
 
 use std::collections::HashMap;
 use std::ffi::OsStr;
@@ -31,15 +39,22 @@ use std::sync::{Arc, Mutex, PoisonError};
 pub const MAX_MODULE_BYTES: u64 = 10 * 1024 * 1024;
 
 /// File extensions of modules.
-const EXTENSIONS: [&str; 2] = ["js", "mjs"];
+const EXTENSIONS: [&str; 7] = ["js", "mjs", "cjs", "ts", "mts", "cts", "json"];
+
+/// Compiled modules kept by content hash, at most this many.
+const COMPILED_CACHE_ENTRIES: usize = 4096;
 
 /// Why a module cannot be resolved or read. Messages name the specifier
 /// (or the path inside the project) and never the file's content.
 #[derive(Debug, thiserror::Error)]
 pub enum ModuleError {
-    /// A package name (`lodash`, `node:fs`).
-    #[error("cannot import '{0}': only relative module paths (./ or ../) can be imported (bundle packages first)")]
-    Bare(String),
+    /// A package that is not installed, or a built-in module that is not
+    /// emulated (`node:fs`).
+    #[error("cannot import '{0}': {1}")]
+    Bare(String, &'static str),
+    /// The file is not a valid module (a syntax error, with its position).
+    #[error("cannot import '{0}': {1}")]
+    Compile(String, #[source] crate::compile::CompileError),
     /// An absolute path.
     #[error("cannot import '{0}': absolute module paths are refused (modules come from the worker's project directory)")]
     Absolute(String),
@@ -50,7 +65,9 @@ pub enum ModuleError {
     #[error("cannot import '{0}': it is outside the worker's project directory")]
     Outside(String),
     /// Not a `.js`/`.mjs` file.
-    #[error("cannot import '{0}': only .js and .mjs files are modules")]
+    #[error(
+        "cannot import '{0}': only .js, .mjs, .cjs, .ts, .mts, .cts and .json files are modules"
+    )]
     NotModule(String),
     /// A directory, FIFO, device or socket.
     #[error("cannot import '{0}': not a regular file ({1})")]
@@ -72,12 +89,59 @@ pub enum ModuleError {
 }
 
 /// A worker's project directory, and the modules read from it.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct Project {
     /// Canonical.
     root: PathBuf,
-    /// Sources read, by canonical path (shared by the clones).
+    /// The `node_modules` directories modules may also come from: the
+    /// project's and those of the directories above it (canonical).
+    packages: Arc<Vec<PathBuf>>,
+    /// Resolves `import` specifiers.
+    imports: Arc<oxc_resolver::Resolver>,
+    /// Resolves `require` specifiers.
+    requires: Arc<oxc_resolver::Resolver>,
+    /// Modules compiled, by canonical path (shared by the clones).
     sources: Arc<Mutex<HashMap<PathBuf, Arc<Vec<u8>>>>>,
+}
+
+impl std::fmt::Debug for Project {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Project")
+            .field("root", &self.root)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Resolver options as wrangler's esbuild has them for workerd, with the
+/// conditions of an `import` (`require`: false) or a `require`.
+fn resolve_options(require: bool) -> oxc_resolver::ResolveOptions {
+    let strings = |items: &[&str]| items.iter().map(|s| (*s).to_string()).collect::<Vec<_>>();
+    let kind = if require { "require" } else { "import" };
+    oxc_resolver::ResolveOptions {
+        condition_names: strings(&["workerd", "worker", "browser", kind, "default"]),
+        main_fields: strings(&["browser", "module", "main"]),
+        alias_fields: vec![vec!["browser".to_string()]],
+        extensions: strings(&[".ts", ".mts", ".js", ".mjs", ".cjs", ".json"]),
+        extension_alias: vec![
+            (".js".to_string(), strings(&[".ts", ".js"])),
+            (".mjs".to_string(), strings(&[".mts", ".mjs"])),
+            (".cjs".to_string(), strings(&[".cts", ".cjs"])),
+        ],
+        // Not from `NODE_PATH`: only the project's `node_modules` and those above.
+        node_path: false,
+        builtin_modules: false,
+        ..oxc_resolver::ResolveOptions::default()
+    }
+}
+
+/// Compiled modules by the SHA-256 of their path, kind and text.
+type CompiledCache = Mutex<HashMap<[u8; 32], Arc<Vec<u8>>>>;
+
+/// A process-wide cache of compiled modules by content hash: a rebuild
+/// after an edit compiles only the files that changed.
+fn compiled_cache() -> &'static CompiledCache {
+    static CACHE: std::sync::OnceLock<CompiledCache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(Mutex::default)
 }
 
 impl Project {
@@ -87,8 +151,15 @@ impl Project {
             dir: dir.to_path_buf(),
             source,
         })?;
+        let packages = root
+            .ancestors()
+            .filter_map(|dir| dir.join("node_modules").canonicalize().ok())
+            .collect();
         Ok(Project {
             root,
+            packages: Arc::new(packages),
+            imports: Arc::new(oxc_resolver::Resolver::new(resolve_options(false))),
+            requires: Arc::new(oxc_resolver::Resolver::new(resolve_options(true))),
             sources: Arc::default(),
         })
     }
@@ -113,18 +184,74 @@ impl Project {
     /// code from `eval`, imports relative to the project directory).
     /// Returns the canonical path, which names the module.
     pub fn resolve(&self, base: &str, specifier: &str) -> Result<PathBuf, ModuleError> {
+        let (specifier, resolver) = match specifier.strip_suffix(crate::compile::REQUIRE_MARK) {
+            Some(name) => (name, &self.requires),
+            None => (specifier, &self.imports),
+        };
         if specifier.starts_with('/') {
             return Err(ModuleError::Absolute(specifier.into()));
         }
-        if !(specifier.starts_with("./") || specifier.starts_with("../")) {
-            return Err(ModuleError::Bare(specifier.into()));
+        let relative = specifier.starts_with("./") || specifier.starts_with("../");
+        if !relative && (specifier.starts_with("node:") || specifier.starts_with("cloudflare:")) {
+            return Err(ModuleError::Bare(
+                specifier.into(),
+                "this built-in module is not emulated yet",
+            ));
         }
         let base = Path::new(base);
         let dir = match base.parent() {
-            Some(dir) if base.starts_with(&self.root) => dir,
+            Some(dir) if self.allows(base) => dir,
             _ => &self.root,
         };
-        self.locate(&dir.join(specifier), specifier)
+        match resolver.resolve(dir, specifier) {
+            Ok(found) => {
+                let path = found.into_path_buf();
+                let canonical = path.canonicalize().map_err(|e| match e.kind() {
+                    std::io::ErrorKind::NotFound => ModuleError::NotFound(specifier.into()),
+                    _ => ModuleError::Io(specifier.into(), e),
+                })?;
+                self.check(&canonical, specifier)?;
+                Ok(canonical)
+            }
+            // A relative path that finds nothing: say where it pointed.
+            Err(_) if relative => self.locate(&dir.join(specifier), specifier),
+            Err(oxc_resolver::ResolveError::NotFound(_)) => Err(ModuleError::Bare(
+                specifier.into(),
+                "no such package in the project's node_modules (run npm install)",
+            )),
+            Err(error) => Err(ModuleError::Io(
+                specifier.into(),
+                std::io::Error::other(error.to_string()),
+            )),
+        }
+    }
+
+    /// Whether a canonical path lies where modules may come from.
+    fn allows(&self, canonical: &Path) -> bool {
+        canonical.starts_with(&self.root)
+            || self.packages.iter().any(|dir| canonical.starts_with(dir))
+    }
+
+    /// Whether `path`'s package says `"type": "module"`: the nearest
+    /// `package.json` above it, not looking above where modules come from.
+    fn in_module_package(&self, path: &Path) -> bool {
+        for dir in path.ancestors().skip(1) {
+            if !self.allows(dir) {
+                return false;
+            }
+            let manifest = dir.join("package.json");
+            if let Ok(text) = read_text(&manifest, MAX_MODULE_BYTES) {
+                let kind = serde_json::from_str::<serde_json::Value>(&text)
+                    .ok()
+                    .and_then(|json| {
+                        json.get("type")
+                            .and_then(|t| t.as_str())
+                            .map(str::to_string)
+                    });
+                return kind.as_deref() == Some("module");
+            }
+        }
+        false
     }
 
     /// Checks that `path` (absolute, or relative to the project) is a
@@ -141,7 +268,7 @@ impl Project {
     }
 
     fn check(&self, canonical: &Path, shown: &str) -> Result<(), ModuleError> {
-        if !canonical.starts_with(&self.root) {
+        if !self.allows(canonical) {
             return Err(ModuleError::Outside(shown.into()));
         }
         let extension = canonical.extension().and_then(OsStr::to_str);
@@ -152,7 +279,8 @@ impl Project {
     }
 
     /// The source of module `path` (a canonical path from
-    /// [`Project::resolve`]): as first read by this instance, or read now.
+    /// [`Project::resolve`]), compiled ([`crate::compile`]): as first read
+    /// by this instance, or read now.
     pub fn read(&self, path: &Path) -> Result<Vec<u8>, ModuleError> {
         let cached = self
             .sources
@@ -163,12 +291,43 @@ impl Project {
         if let Some(source) = cached {
             return Ok(source.to_vec());
         }
-        let source = self.read_file(path)?;
+        let raw = self.read_file(path)?;
+        let source = self.compiled(path, &raw)?;
         self.sources
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .insert(path.to_path_buf(), Arc::new(source.clone()));
         Ok(source)
+    }
+
+    /// `raw`, the text of module `path`, compiled: from the process-wide
+    /// cache when the same file had the same content before.
+    fn compiled(&self, path: &Path, raw: &[u8]) -> Result<Vec<u8>, ModuleError> {
+        use sha2::Digest as _;
+        let esm_package = self.in_module_package(path);
+        let mut hasher = sha2::Sha256::new();
+        hasher.update(path.as_os_str().as_encoded_bytes());
+        hasher.update([0, u8::from(esm_package)]);
+        hasher.update(raw);
+        let key: [u8; 32] = hasher.finalize().into();
+        if let Some(hit) = compiled_cache()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&key)
+        {
+            return Ok(hit.to_vec());
+        }
+        let shown = self.shown(path);
+        let compiled = crate::compile::compile(path, &shown, raw, esm_package, self)
+            .map_err(|e| ModuleError::Compile(shown.clone(), e))?;
+        let mut cache = compiled_cache()
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if cache.len() >= COMPILED_CACHE_ENTRIES {
+            cache.clear();
+        }
+        cache.insert(key, Arc::new(compiled.clone()));
+        Ok(compiled)
     }
 
     /// Reads module `path` from its file, checking again what was actually
@@ -186,7 +345,7 @@ impl Project {
         // A directory on the way may have been replaced by a link since
         // `resolve`: where the open file really is decides.
         if let Some(real) = opened_path(&file) {
-            if !real.starts_with(&self.root) {
+            if !self.allows(&real) {
                 return Err(ModuleError::Outside(shown));
             }
         }
@@ -201,6 +360,13 @@ impl Project {
             return Err(ModuleError::TooLarge(shown));
         }
         Ok(source)
+    }
+}
+
+impl crate::compile::RequireResolver for Project {
+    fn resolve_require(&self, from: &Path, specifier: &str) -> bool {
+        let marked = format!("{specifier}{}", crate::compile::REQUIRE_MARK);
+        self.resolve(&from.to_string_lossy(), &marked).is_ok()
     }
 }
 
@@ -324,7 +490,7 @@ mod tests {
         ));
         assert!(matches!(
             project.resolve(&base, "lodash"),
-            Err(ModuleError::Bare(_))
+            Err(ModuleError::Bare(_, _))
         ));
         assert!(matches!(
             project.resolve(&base, "./.dev.vars"),
@@ -337,6 +503,82 @@ mod tests {
         // From code that is not a module of the project: the project root.
         assert_eq!(project.resolve("<eval>", "./index.js").expect("root"), main);
         assert_eq!(project.shown(&from_lib), "./lib/a.mjs");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn packages_resolve_from_node_modules_here_and_above_with_workerd_conditions() {
+        let (dir, _) = project("packages");
+        let write = |path: &str, text: &str| {
+            let path = dir.join(path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("dirs");
+            std::fs::write(path, text).expect("write");
+        };
+        // In the project, with conditional exports: `workerd` wins.
+        write(
+            "app/node_modules/dual/package.json",
+            r#"{"name":"dual","exports":{".":{"workerd":"./w.js","import":"./i.mjs","require":"./r.cjs"},"./sub":{"import":"./sub.mjs","require":"./sub.cjs"}}}"#,
+        );
+        for file in ["w.js", "i.mjs", "r.cjs", "sub.mjs", "sub.cjs"] {
+            write(
+                &format!("app/node_modules/dual/{file}"),
+                "export default 1;\n",
+            );
+        }
+        // Hoisted above the project, as npm workspaces do.
+        write(
+            "node_modules/hoisted/package.json",
+            r#"{"name":"hoisted","main":"main.js"}"#,
+        );
+        write("node_modules/hoisted/main.js", "module.exports = 1;\n");
+        // TypeScript, imported as `.js` the way TypeScript projects do.
+        write("app/src/util.ts", "export const x: number = 1;\n");
+        let project = Project::new(&dir.join("app")).expect("project again");
+        let root = project.root().to_path_buf();
+        let base = root.join("index.js");
+        let base = base.to_string_lossy();
+        let nm = root.join("node_modules/dual");
+        assert_eq!(
+            project.resolve(&base, "dual").expect("dual"),
+            nm.join("w.js")
+        );
+        let required = format!("dual/sub{}", crate::compile::REQUIRE_MARK);
+        assert_eq!(
+            project.resolve(&base, &required).expect("require"),
+            nm.join("sub.cjs")
+        );
+        assert_eq!(
+            project.resolve(&base, "dual/sub").expect("import"),
+            nm.join("sub.mjs")
+        );
+        let hoisted = project.resolve(&base, "hoisted").expect("hoisted");
+        assert!(
+            hoisted.ends_with("node_modules/hoisted/main.js"),
+            "{}",
+            hoisted.display()
+        );
+        assert_eq!(
+            project.resolve(&base, "./src/util.js").expect("ts by .js"),
+            root.join("src/util.ts")
+        );
+        assert_eq!(
+            project
+                .resolve(&base, "./src/util")
+                .expect("ts without extension"),
+            root.join("src/util.ts")
+        );
+        assert!(matches!(
+            project.resolve(&base, "missing-package"),
+            Err(ModuleError::Bare(_, _))
+        ));
+        assert!(matches!(
+            project.resolve(&base, "node:fs"),
+            Err(ModuleError::Bare(_, _))
+        ));
+        // The hoisted CommonJS file is compiled into a module that exports it.
+        let source = project.read(&hoisted).expect("compiled");
+        let text = String::from_utf8(source).expect("utf-8");
+        assert!(text.contains("export default"), "{text}");
         let _ = std::fs::remove_dir_all(&dir);
     }
 

@@ -1,6 +1,6 @@
 //! The native functions the prelude builds the Web APIs on: text and
 //! bytes, URLs, crypto, timers, answering (whole or streamed), outbound
-//! `fetch`, KV, and `waitUntil` bookkeeping.
+//! `fetch`, KV, D1, R2, and `waitUntil` bookkeeping.
 
 use std::cell::RefCell;
 use std::cmp::Reverse;
@@ -10,9 +10,11 @@ use std::time::{Duration, Instant};
 use flexilib_sdk::{Response, WriteError};
 use rquickjs::{Array, Ctx, Exception, Function, Object, TypedArray, Value};
 
-use crate::engine::{answer_failed, internal_error, log, resource_limits, Msg, OpResult, Payload};
 use crate::fetch::Redirect;
-use crate::state::{Answer, Call, State};
+use crate::report::{internal_error, log, resource_limits};
+use crate::services::ServiceAnswer;
+use crate::shared::{Msg, OpResult, Payload};
+use crate::state::{answer_failed, Answer, Call, State};
 use crate::web;
 
 /// workerd's error for timers started outside a request.
@@ -49,6 +51,14 @@ pub(crate) fn opt<'js, T: rquickjs::IntoJs<'js>>(
     }
 }
 
+/// How long a call to a Durable Object waits for the previous call to the
+/// same object to end.
+const OBJECT_CALL_WAIT: Duration = Duration::from_secs(30);
+
+/// The largest streamed body a worker answers a service binding's call
+/// with (it is gathered whole): 32 MiB.
+const MAX_SERVICE_BODY: usize = 32 << 20;
+
 fn id(number: f64) -> u64 {
     if number.is_finite() && number >= 0.0 {
         number as u64
@@ -70,6 +80,52 @@ fn sdk_response(status: u16, status_text: &str, flat: &[String], body: Vec<u8>) 
 
 fn type_error(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
     Exception::throw_type(ctx, message)
+}
+
+/// The largest number JavaScript holds exactly (2^53 - 1).
+const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
+
+/// A value bound to a D1 statement (the prelude has already made booleans
+/// 1/0 and byte arrays `Uint8Array`s): a whole number binds as INTEGER,
+/// other numbers as REAL, as D1 binds them.
+fn sql_value(ctx: &Ctx<'_>, value: &Value<'_>) -> rquickjs::Result<rusqlite::types::Value> {
+    use rusqlite::types::Value as Sql;
+    if value.is_null() || value.is_undefined() {
+        return Ok(Sql::Null);
+    }
+    if let Some(text) = value.as_string() {
+        return Ok(Sql::Text(text.to_string()?));
+    }
+    if let Some(n) = value.as_int() {
+        return Ok(Sql::Integer(i64::from(n)));
+    }
+    if let Some(x) = value.as_float() {
+        return Ok(if x.fract() == 0.0 && x.abs() <= MAX_SAFE_INTEGER {
+            Sql::Integer(x as i64)
+        } else {
+            Sql::Real(x)
+        });
+    }
+    if let Some(b) = value.as_bool() {
+        return Ok(Sql::Integer(i64::from(b)));
+    }
+    match TypedArray::<u8>::from_value(value.clone()) {
+        Ok(bytes) => Ok(Sql::Blob(bytes_of(&bytes))),
+        Err(_) => Err(type_error(ctx, "D1_TYPE_ERROR: unsupported value")),
+    }
+}
+
+/// JSON from the prelude (`null` for none) made a Rust value.
+fn from_json<T: serde::de::DeserializeOwned>(
+    ctx: &Ctx<'_>,
+    text: Option<String>,
+) -> rquickjs::Result<Option<T>> {
+    match text {
+        None => Ok(None),
+        Some(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| type_error(ctx, &format!("invalid options: {e}"))),
+    }
 }
 
 /// The native functions the prelude builds the Web APIs on.
@@ -110,6 +166,30 @@ pub(crate) fn natives<'js>(
         };
         opt(&ctx, text)
     });
+    native!("encodingName", |ctx: Ctx<'js>, label: String| opt(
+        &ctx,
+        web::encoding_name(&label)
+    ));
+    native!(
+        "legacyDecode",
+        |ctx: Ctx<'js>,
+         name: String,
+         bytes: TypedArray<'js, u8>,
+         fatal: bool,
+         stream: bool,
+         strip_bom: bool| {
+            let decoded = web::decode_legacy(&name, &bytes_of(&bytes), fatal, stream, strip_bom);
+            match decoded {
+                Some((text, used)) => {
+                    let pair = rquickjs::Array::new(ctx.clone())?;
+                    pair.set(0, text)?;
+                    pair.set(1, used)?;
+                    rquickjs::Result::Ok(pair.into_value())
+                }
+                None => rquickjs::Result::Ok(Value::new_null(ctx)),
+            }
+        }
+    );
     native!("btoa", |ctx: Ctx<'js>, text: String| opt(
         &ctx,
         web::btoa(&text)
@@ -223,6 +303,23 @@ pub(crate) fn natives<'js>(
             Some(Answer::Pending(responder)) => body_bytes(&body).map(|body| {
                 responder.complete(sdk_response(status, &status_text, &flat, body));
             }),
+            Some(Answer::Service(reply)) => body_bytes(&body).map(|body| {
+                let _ = reply.send(ServiceAnswer {
+                    status,
+                    status_text: status_text.clone(),
+                    headers: flat.clone(),
+                    body,
+                });
+            }),
+            // A cron's scheduled event: nobody to answer; a failure is
+            // logged (its exception was, as it was thrown).
+            Some(Answer::Cron(cron)) => {
+                if status != 200 {
+                    let route = s.borrow().shared.config.route.clone();
+                    log(&route, &format!("cron `{cron}`: scheduled() failed"));
+                }
+                Ok(())
+            }
             _ => Ok(()),
         };
         s.borrow_mut().finish_if_done(call);
@@ -234,13 +331,27 @@ pub(crate) fn natives<'js>(
         move |call: f64, status: u16, status_text: String, flat: Vec<String>| {
             let call = id(call);
             let taken = s.borrow_mut().take_answer(call);
-            if let Some(Answer::Pending(responder)) = taken {
-                let head = sdk_response(status, &status_text, &flat, Vec::new());
-                if let Some(writer) = responder.stream(head) {
-                    if let Some(live) = s.borrow_mut().calls.get_mut(&call) {
-                        live.answer = Some(Answer::Streaming(writer));
-                        live.answered_at = None;
-                    }
+            let streaming = match taken {
+                Some(Answer::Pending(responder)) => {
+                    let head = sdk_response(status, &status_text, &flat, Vec::new());
+                    responder.stream(head).map(Answer::Streaming)
+                }
+                // A service's caller gets the body gathered, at its end.
+                Some(Answer::Service(reply)) => Some(Answer::ServiceStream(
+                    ServiceAnswer {
+                        status,
+                        status_text,
+                        headers: flat,
+                        body: Vec::new(),
+                    },
+                    reply,
+                )),
+                _ => None,
+            };
+            if let Some(streaming) = streaming {
+                if let Some(live) = s.borrow_mut().calls.get_mut(&call) {
+                    live.answer = Some(streaming);
+                    live.answered_at = None;
                 }
             }
             s.borrow_mut().finish_if_done(call);
@@ -248,7 +359,18 @@ pub(crate) fn natives<'js>(
     );
     let s = state.clone();
     native!("write", move |call: f64, chunk: TypedArray<'js, u8>| {
-        let state = s.borrow();
+        let mut state = s.borrow_mut();
+        if let Some(Call {
+            answer: Some(Answer::ServiceStream(answer, _)),
+            ..
+        }) = state.calls.get_mut(&id(call))
+        {
+            if answer.body.len() + chunk.len() > MAX_SERVICE_BODY {
+                return 2;
+            }
+            answer.body.extend_from_slice(&bytes_of(&chunk));
+            return 0;
+        }
         let Some(Call {
             answer: Some(Answer::Streaming(writer)),
             ..
@@ -288,10 +410,12 @@ pub(crate) fn natives<'js>(
     native!("end", move |call: f64, ok: bool| {
         let call = id(call);
         let taken = s.borrow_mut().take_answer(call);
-        if let Some(Answer::Streaming(writer)) = taken {
-            if ok {
-                writer.finish();
+        match taken {
+            Some(Answer::Streaming(writer)) if ok => writer.finish(),
+            Some(Answer::ServiceStream(answer, reply)) if ok => {
+                let _ = reply.send(answer);
             }
+            _ => {}
         }
         s.borrow_mut().finish_if_done(call);
     });
@@ -329,6 +453,164 @@ pub(crate) fn natives<'js>(
         ctx.run_gc();
     });
 
+    // Service bindings: another worker of this server, in process.
+    let s = state.clone();
+    native!(
+        "serviceFetch",
+        move |op: f64,
+              service: String,
+              method: String,
+              url: String,
+              flat: Vec<String>,
+              body: Option<TypedArray<'js, u8>>| {
+            let body = body.map(|b| bytes_of(&b)).unwrap_or_default();
+            let mut state = s.borrow_mut();
+            state.spawn(id(op), async move {
+                let head_request = method == "HEAD";
+                match crate::services::call(&service, method, url.clone(), flat, body).await {
+                    Ok(answer) => {
+                        let no_body =
+                            head_request || matches!(answer.status, 101 | 204 | 205 | 304);
+                        let body = (!no_body).then(|| {
+                            let (tx, rx) = tokio::sync::mpsc::channel(1);
+                            let _ = tx.try_send(Ok(bytes::Bytes::from(answer.body)));
+                            rx
+                        });
+                        OpResult::Ok(Payload::Head(crate::fetch::FetchHead {
+                            status: answer.status,
+                            status_text: answer.status_text,
+                            headers: answer.headers,
+                            body,
+                            url,
+                            redirected: false,
+                        }))
+                    }
+                    Err(error) => OpResult::Err("Error", error.to_string()),
+                }
+            });
+        }
+    );
+
+    // Durable Objects: calls go to the object's home JS thread; storage
+    // runs off the JS thread.
+    let s = state.clone();
+    native!(
+        "objectCall",
+        // `which`: [binding index, object id, RPC method or ''].
+        move |ctx: Ctx<'js>,
+              op: f64,
+              which: Vec<String>,
+              method: String,
+              url: String,
+              flat: Vec<String>,
+              body: Option<TypedArray<'js, u8>>| {
+            let body = body.map(|b| bytes_of(&b)).unwrap_or_default();
+            let mut state = s.borrow_mut();
+            let Some(home) = state.shared.objects_home.get().cloned() else {
+                return Err(type_error(&ctx, "Durable Objects are not running"));
+            };
+            let (Some(binding), Some(object)) = (
+                which.first().and_then(|b| b.parse::<usize>().ok()),
+                which.get(1).cloned(),
+            ) else {
+                return Err(type_error(&ctx, "not a Durable Object"));
+            };
+            let shared = state.shared.clone();
+            let key = format!("{binding}:{object}");
+            let lock = shared
+                .object_locks
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .entry(key.clone())
+                .or_default()
+                .clone();
+            let target = crate::shared::ObjectTarget {
+                binding,
+                id: object,
+                rpc: which.get(2).filter(|m| !m.is_empty()).cloned(),
+            };
+            state.spawn(id(op), async move {
+                let turn = tokio::time::timeout(OBJECT_CALL_WAIT, lock.lock()).await;
+                let result = match turn {
+                    Ok(_turn) => {
+                        crate::services::call_object(&home, target, method, url.clone(), flat, body)
+                            .await
+                    }
+                    Err(_) => Err(crate::services::ServiceError::NoAnswer(format!(
+                        "Durable Object {key}: the previous call to it did not end within {} s (a call to itself?)",
+                        OBJECT_CALL_WAIT.as_secs()
+                    ))),
+                };
+                {
+                    let mut locks = shared
+                        .object_locks
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    // Only the map's and this call's: nobody waits.
+                    if std::sync::Arc::strong_count(&lock) <= 2 {
+                        locks.remove(&key);
+                    }
+                }
+                match result {
+                    Ok(answer) => {
+                        let no_body = matches!(answer.status, 101 | 204 | 205 | 304);
+                        let body = (!no_body).then(|| {
+                            let (tx, rx) = tokio::sync::mpsc::channel(1);
+                            let _ = tx.try_send(Ok(bytes::Bytes::from(answer.body)));
+                            rx
+                        });
+                        OpResult::Ok(Payload::Head(crate::fetch::FetchHead {
+                            status: answer.status,
+                            status_text: answer.status_text,
+                            headers: answer.headers,
+                            body,
+                            url,
+                            redirected: false,
+                        }))
+                    }
+                    Err(error) => OpResult::Err("Error", error.to_string()),
+                }
+            });
+            Ok(())
+        }
+    );
+    let s = state.clone();
+    native!("doIdFromName", move |binding: usize, name: String| {
+        let state = s.borrow();
+        let class = state
+            .shared
+            .config
+            .objects
+            .get(binding)
+            .map(|o| o.class_name.clone())
+            .unwrap_or_default();
+        crate::objects::id_from_name(&class, &name)
+    });
+    native!("doNewUniqueId", crate::objects::new_unique_id);
+    native!("doIsId", |id: String| crate::objects::is_id(&id));
+    let s = state.clone();
+    native!(
+        "doStorage",
+        move |ctx: Ctx<'js>,
+              op: f64,
+              binding: usize,
+              object: String,
+              what: String,
+              args: Vec<String>| {
+            let mut state = s.borrow_mut();
+            let Some(store) = state.shared.objects.get(binding).cloned() else {
+                return Err(type_error(&ctx, "no such Durable Object namespace"));
+            };
+            state.spawn_blocking(id(op), move || {
+                storage_op(&store, &object, &what, args).map_or_else(
+                    |e| OpResult::Err("Error", e.to_string()),
+                    |text| OpResult::Ok(Payload::Text(text)),
+                )
+            });
+            Ok(())
+        }
+    );
+
     // Outbound fetch.
     let s = state.clone();
     native!("fetch", move |ctx: Ctx<'js>,
@@ -348,10 +630,19 @@ pub(crate) fn natives<'js>(
         let body = body.map(|b| bytes_of(&b));
         let mut state = s.borrow_mut();
         let client = state.shared.client.clone();
+        let route = state.shared.config.route.clone();
         state.spawn(id(op), async move {
+            let shown = url.to_string();
             match crate::fetch::fetch(client, method, url, flat, body, redirect).await {
                 Ok(head) => OpResult::Ok(Payload::Head(head)),
-                Err(e) => OpResult::Err("TypeError", e.to_string()),
+                Err(error) => {
+                    if let crate::fetch::FetchError::Network(chain) = &error {
+                        // workerd's message says little; the log says why.
+                        log(&route, &format!("fetch {shown} failed: {chain}"));
+                    }
+                    let (class, message) = error.workerd_error();
+                    OpResult::Err(class, message)
+                }
             }
         });
         Ok::<_, rquickjs::Error>(())
@@ -458,5 +749,183 @@ pub(crate) fn natives<'js>(
             });
         Ok::<_, rquickjs::Error>(())
     });
+
+    // D1.
+    let d1_database = |ctx: &Ctx<'js>, state: &Rc<RefCell<State>>, db: usize| {
+        state
+            .borrow()
+            .shared
+            .d1
+            .get(db)
+            .cloned()
+            .ok_or_else(|| type_error(ctx, "unknown D1 database"))
+    };
+    let s = state.clone();
+    native!("d1Query", move |ctx: Ctx<'js>,
+                             op: f64,
+                             db: usize,
+                             sqls: Vec<String>,
+                             params: Array<'js>| {
+        let database = d1_database(&ctx, &s, db)?;
+        let mut queries = Vec::with_capacity(sqls.len());
+        for (index, sql) in sqls.into_iter().enumerate() {
+            let values: Array<'js> = params.get(index)?;
+            let mut bound = Vec::with_capacity(values.len());
+            for value in values.iter::<Value<'js>>() {
+                bound.push(sql_value(&ctx, &value?)?);
+            }
+            queries.push(crate::d1::Query { sql, params: bound });
+        }
+        s.borrow_mut()
+            .spawn_blocking(id(op), move || match database.query(&queries) {
+                Ok(json) => OpResult::Ok(Payload::Text(json)),
+                Err(e) => OpResult::Err("Error", e.to_string()),
+            });
+        Ok::<_, rquickjs::Error>(())
+    });
+    let s = state.clone();
+    native!("d1Exec", move |ctx: Ctx<'js>,
+                            op: f64,
+                            db: usize,
+                            lines: Vec<String>| {
+        let database = d1_database(&ctx, &s, db)?;
+        s.borrow_mut()
+            .spawn_blocking(id(op), move || match database.exec(&lines) {
+                Ok(json) => OpResult::Ok(Payload::Text(json)),
+                Err(e) => OpResult::Err("Error", e.to_string()),
+            });
+        Ok::<_, rquickjs::Error>(())
+    });
+
+    // R2.
+    let r2_bucket = |ctx: &Ctx<'js>, state: &Rc<RefCell<State>>, bucket: usize| {
+        state
+            .borrow()
+            .shared
+            .r2
+            .get(bucket)
+            .cloned()
+            .ok_or_else(|| type_error(ctx, "unknown R2 bucket"))
+    };
+    let s = state.clone();
+    native!("r2Put", move |ctx: Ctx<'js>,
+                           op: f64,
+                           bucket: usize,
+                           key: String,
+                           value: TypedArray<'js, u8>,
+                           options: String| {
+        let store = r2_bucket(&ctx, &s, bucket)?;
+        let options: crate::r2::PutOptions = from_json(&ctx, Some(options))?.unwrap_or_default();
+        let value = bytes_of(&value);
+        s.borrow_mut()
+            .spawn_blocking(id(op), move || match store.put(&key, &value, &options) {
+                Ok(Some(json)) => OpResult::Ok(Payload::Text(json)),
+                Ok(None) => OpResult::Ok(Payload::Null),
+                Err(e) => OpResult::Err("Error", format!("put: {e}")),
+            });
+        Ok::<_, rquickjs::Error>(())
+    });
+    let s = state.clone();
+    native!("r2Get", move |ctx: Ctx<'js>,
+                           op: f64,
+                           bucket: usize,
+                           key: String,
+                           range: Option<String>,
+                           only_if: Option<String>,
+                           body: bool| {
+        let store = r2_bucket(&ctx, &s, bucket)?;
+        let range: Option<crate::r2::RangeSpec> = from_json(&ctx, range)?;
+        let only_if: Option<crate::r2::Conditions> = from_json(&ctx, only_if)?;
+        let action = if body { "get" } else { "head" };
+        s.borrow_mut().spawn_blocking(id(op), move || {
+            match store.get(&key, range.as_ref(), only_if.as_ref(), body) {
+                Ok(Some(found)) => OpResult::Ok(match found.body {
+                    Some(bytes) => Payload::Entry(bytes, Some(found.meta)),
+                    None => Payload::Text(found.meta),
+                }),
+                Ok(None) => OpResult::Ok(Payload::Null),
+                Err(e) => OpResult::Err("Error", format!("{action}: {e}")),
+            }
+        });
+        Ok::<_, rquickjs::Error>(())
+    });
+    let s = state.clone();
+    native!(
+        "r2Delete",
+        move |ctx: Ctx<'js>, op: f64, bucket: usize, keys: Vec<String>| {
+            let store = r2_bucket(&ctx, &s, bucket)?;
+            s.borrow_mut()
+                .spawn_blocking(id(op), move || match store.delete(&keys) {
+                    Ok(()) => OpResult::Ok(Payload::Undefined),
+                    Err(e) => OpResult::Err("Error", format!("delete: {e}")),
+                });
+            Ok::<_, rquickjs::Error>(())
+        }
+    );
+    let s = state.clone();
+    native!("r2List", move |ctx: Ctx<'js>,
+                            op: f64,
+                            bucket: usize,
+                            options: String| {
+        let store = r2_bucket(&ctx, &s, bucket)?;
+        let options: crate::r2::ListOptions = from_json(&ctx, Some(options))?.unwrap_or_default();
+        s.borrow_mut()
+            .spawn_blocking(id(op), move || match store.list(&options) {
+                Ok(json) => OpResult::Ok(Payload::Text(json)),
+                Err(e) => OpResult::Err("Error", format!("list: {e}")),
+            });
+        Ok::<_, rquickjs::Error>(())
+    });
     Ok(n)
+}
+
+/// One `ctx.storage` operation of Durable Object `object` (see the prelude):
+/// its answer as JSON text. `args`: `get` and `delete` keys; `put` keys and
+/// JSON values, alternating; `list` prefix, start, end, limit, reverse
+/// (empty strings for none).
+fn storage_op(
+    store: &crate::objects::ObjectStore,
+    object: &str,
+    what: &str,
+    args: Vec<String>,
+) -> Result<String, crate::objects::ObjectError> {
+    match what {
+        "get" => {
+            let values = store.get(object, &args)?;
+            let items: Vec<String> = values
+                .into_iter()
+                .map(|value| value.map_or_else(|| "null".to_string(), |v| format!("{{\"v\":{v}}}")))
+                .collect();
+            Ok(format!("[{}]", items.join(",")))
+        }
+        "put" => {
+            let entries: Vec<(String, String)> = args
+                .chunks_exact(2)
+                .map(|pair| (pair[0].clone(), pair[1].clone()))
+                .collect();
+            store.put(object, &entries)?;
+            Ok("null".into())
+        }
+        "delete" => Ok(store.delete(object, &args)?.to_string()),
+        "deleteAll" => {
+            store.delete_all(object)?;
+            Ok("null".into())
+        }
+        _ => {
+            let arg = |i: usize| args.get(i).filter(|a| !a.is_empty()).cloned();
+            let options = crate::objects::ListOptions {
+                prefix: arg(0).unwrap_or_default(),
+                start: arg(1),
+                end: arg(2),
+                limit: arg(3).and_then(|l| l.parse().ok()).unwrap_or(0),
+                reverse: arg(4).is_some_and(|r| r == "1"),
+            };
+            let entries = store.list(object, &options)?;
+            let items: Vec<String> = entries
+                .into_iter()
+                .map(|(key, value)| format!("[{},{value}]", serde_json::Value::String(key)))
+                .collect();
+            Ok(format!("[{}]", items.join(",")))
+        }
+    }
 }

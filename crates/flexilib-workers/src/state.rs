@@ -3,17 +3,20 @@
 //! bodies, each owned by the request that started it, and the end of a
 //! request, which cancels what it owns.
 
+use std::cell::RefCell;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
+use std::rc::Rc;
 use std::sync::mpsc::Sender;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use flexilib_sdk::{BodyWriter, Responder};
+use flexilib_sdk::{BodyWriter, Responder, Response};
 
-use crate::engine::{Msg, OpResult, Shared};
 use crate::fetch::BodyRx;
+use crate::services::{ReplyTx, ServiceAnswer};
+use crate::shared::{Msg, OpResult, Shared};
 
 /// How long `waitUntil` work may run on after the response (workerd's 30 s).
 pub(crate) const WAIT_UNTIL_LIMIT: Duration = Duration::from_secs(30);
@@ -24,6 +27,29 @@ pub(crate) enum Answer {
     Pending(Responder),
     /// Its head is sent; its body is being written.
     Streaming(BodyWriter),
+    /// A scheduled event fired by `[triggers] crons` (this cron): nobody
+    /// waits for the answer, but the event lives until it comes.
+    Cron(String),
+    /// A call through a service binding: the caller waits for the answer.
+    Service(ReplyTx),
+    /// A call through a service binding answered with a streamed body:
+    /// the body is gathered, and the whole answer sent at its end.
+    ServiceStream(ServiceAnswer, ReplyTx),
+}
+
+impl Answer {
+    /// Answers with `response` a request that has not answered yet (a
+    /// failure the runtime answers for it); a body being streamed is
+    /// dropped, which aborts it.
+    pub(crate) fn fail_with(self, response: Response) {
+        match self {
+            Answer::Pending(responder) => responder.complete(response),
+            Answer::Service(reply) => {
+                let _ = reply.send(ServiceAnswer::from_sdk(&response));
+            }
+            Answer::Streaming(_) | Answer::Cron(_) | Answer::ServiceStream(..) => {}
+        }
+    }
 }
 
 /// A request, from its arrival until its answer is complete and its
@@ -209,4 +235,14 @@ impl State {
             let _ = tx.send(Msg::Done(generation, op, work()));
         });
     }
+}
+
+/// Answers request `call` with `response` if it has not answered (or
+/// aborts its streamed body), and ends it if nothing else runs for it.
+pub(crate) fn answer_failed(state: &Rc<RefCell<State>>, call: u64, response: Response) {
+    let answer = state.borrow_mut().take_answer(call);
+    if let Some(answer) = answer {
+        answer.fail_with(response);
+    }
+    state.borrow_mut().finish_if_done(call);
 }

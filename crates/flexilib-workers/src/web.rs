@@ -1,6 +1,7 @@
 //! Web API work done in Rust by well-kept crates: URL parsing (`url`),
 //! form encoding, base64, digests and HMAC (RustCrypto), randomness
-//! (`getrandom`), multipart bodies (`multer`). Plain functions of bytes and
+//! (`getrandom`), multipart bodies (`multer`), the WHATWG encodings
+//! other than UTF-8 (`encoding_rs`). Plain functions of bytes and
 //! strings; `natives.rs` binds them to JavaScript.
 
 use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
@@ -13,6 +14,63 @@ use url::Url;
 /// The components of a URL in the order the JS `URL` class reads them:
 /// href, origin, protocol, username, password, host, hostname, port,
 /// pathname, search, hash.
+/// The WHATWG name of the encoding labelled `label` (`latin1` →
+/// `windows-1252`), as `TextDecoder.encoding` gives it; `None` for an
+/// unknown label and for `replacement`, which `TextDecoder` refuses.
+pub fn encoding_name(label: &str) -> Option<String> {
+    let encoding = encoding_rs::Encoding::for_label(label.trim().as_bytes())?;
+    (encoding != encoding_rs::REPLACEMENT).then(|| encoding.name().to_ascii_lowercase())
+}
+
+/// Decodes `bytes` in the encoding named `name` (from [`encoding_name`]):
+/// the text and how many bytes it used. With `stream`, a character cut
+/// at the end (at most 3 bytes) is left unused, for the next call; with
+/// `fatal`, malformed input is `None`. `strip_bom`: a leading byte order
+/// mark is dropped.
+pub fn decode_legacy(
+    name: &str,
+    bytes: &[u8],
+    fatal: bool,
+    stream: bool,
+    strip_bom: bool,
+) -> Option<(String, usize)> {
+    let encoding = encoding_rs::Encoding::for_label(name.as_bytes())?;
+    let clean = |input: &[u8]| {
+        let mut decoder = encoding.new_decoder_without_bom_handling();
+        let mut out = String::with_capacity(input.len() * 3 + 16);
+        let (result, _) = decoder.decode_to_string_without_replacement(input, &mut out, true);
+        result == encoding_rs::DecoderResult::InputEmpty
+    };
+    // The longest prefix that ends on a character boundary.
+    let used = if stream {
+        (bytes.len().saturating_sub(3)..=bytes.len())
+            .rev()
+            .find(|&end| clean(&bytes[..end]))
+            .unwrap_or(bytes.len())
+    } else {
+        bytes.len()
+    };
+    let input = &bytes[..used];
+    let mut decoder = if strip_bom {
+        encoding.new_decoder_with_bom_removal()
+    } else {
+        encoding.new_decoder_without_bom_handling()
+    };
+    let capacity = decoder
+        .max_utf8_buffer_length(input.len())
+        .unwrap_or(input.len() * 3 + 16);
+    let mut text = String::with_capacity(capacity);
+    if fatal {
+        let (result, _) = decoder.decode_to_string_without_replacement(input, &mut text, true);
+        if result != encoding_rs::DecoderResult::InputEmpty {
+            return None;
+        }
+    } else {
+        let _ = decoder.decode_to_string(input, &mut text, true);
+    }
+    Some((text, used))
+}
+
 pub fn url_parts(url: &Url) -> Vec<String> {
     use url::quirks;
     vec![

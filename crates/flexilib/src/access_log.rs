@@ -12,11 +12,12 @@
 
 use std::io::Write;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, MutexGuard, OnceLock, PoisonError};
+use std::sync::OnceLock;
 use std::thread::Thread;
 use std::time::Duration;
 
 use hyper::{Method, Uri, Version};
+use parking_lot::Mutex;
 
 use crate::arena::ArenaUsage;
 
@@ -64,6 +65,22 @@ pub struct TargetNote {
     pub time: Duration,
 }
 
+/// A request refused at its head (400, 414, 431, 501): logged with the
+/// request line as received, since no request was parsed.
+#[derive(Debug)]
+pub struct Refused<'a> {
+    /// Client address, formatted.
+    pub peer: &'a str,
+    /// The first line the client sent, raw (escaped when written).
+    pub request_line: &'a [u8],
+    /// Response status.
+    pub status: u16,
+    /// Body bytes sent.
+    pub bytes: u64,
+    /// Time taken to answer.
+    pub time: Duration,
+}
+
 /// Buffered writer of access-log lines to stdout.
 ///
 /// The request path only appends to the buffer; it never writes to stdout,
@@ -89,13 +106,22 @@ impl AccessLog {
 
     /// Appends one line.
     pub fn write(&self, entry: &Entry<'_>) {
-        let mut buffer = lock(&self.buffer);
+        self.append(|buffer| format_line(buffer, entry));
+    }
+
+    /// Appends the line of a request refused at its head.
+    pub fn write_refused(&self, refused: &Refused<'_>) {
+        self.append(|buffer| format_refused(buffer, refused));
+    }
+
+    fn append(&self, format: impl FnOnce(&mut Vec<u8>)) {
+        let mut buffer = self.buffer.lock();
         if buffer.len() >= MAX_BUFFERED_BYTES {
             self.dropped.fetch_add(1, Ordering::Relaxed);
             return;
         }
         let before = buffer.len();
-        format_line(&mut buffer, entry);
+        format(&mut buffer);
         let crossed = before < FLUSH_AT_BYTES && buffer.len() >= FLUSH_AT_BYTES;
         drop(buffer);
         if crossed {
@@ -109,9 +135,9 @@ impl AccessLog {
     pub fn flush(&self) {
         // The output lock first, so chunks keep their order; requests only
         // ever take the buffer lock, briefly.
-        let _output = lock(&self.output);
+        let _output = self.output.lock();
         let chunk = {
-            let mut buffer = lock(&self.buffer);
+            let mut buffer = self.buffer.lock();
             if buffer.is_empty() {
                 return;
             }
@@ -129,10 +155,6 @@ impl AccessLog {
             );
         }
     }
-}
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
 /// Appends `entry` as one line. Hand-rolled (itoa, fixed-point
@@ -178,6 +200,40 @@ fn format_line(out: &mut Vec<u8>, entry: &Entry<'_>) {
         push_millis(out, note.time);
     }
     out.push(b'\n');
+}
+
+/// Appends a refused request's line: the request line as received, with
+/// `"`, `\` and bytes outside printable ASCII escaped as `\xHH` (as nginx
+/// escapes them), `-` if the client sent none; no arena was used.
+fn format_refused(out: &mut Vec<u8>, refused: &Refused<'_>) {
+    let mut integer = itoa::Buffer::new();
+    out.extend_from_slice(refused.peer.as_bytes());
+    out.extend_from_slice(b" - - \"");
+    if refused.request_line.is_empty() {
+        out.push(b'-');
+    }
+    for &byte in refused.request_line {
+        if byte == b'"' || byte == b'\\' || !(0x20..0x7f).contains(&byte) {
+            const HEX: &[u8; 16] = b"0123456789ABCDEF";
+            out.extend_from_slice(&[
+                b'\\',
+                b'x',
+                HEX[usize::from(byte >> 4)],
+                HEX[usize::from(byte & 15)],
+            ]);
+        } else {
+            out.push(byte);
+        }
+    }
+    out.extend_from_slice(b"\" ");
+    out.extend_from_slice(integer.format(refused.status).as_bytes());
+    out.extend_from_slice(b" ttfb ");
+    push_millis(out, refused.time);
+    out.push(b' ');
+    out.extend_from_slice(integer.format(refused.bytes).as_bytes());
+    out.extend_from_slice(b" ttlb ");
+    push_millis(out, refused.time);
+    out.extend_from_slice(b" (pre-alloc: 0, alloc: 0)\n");
 }
 
 /// `1234.567ms`: milliseconds with three decimals (microsecond precision).
@@ -263,6 +319,21 @@ mod tests {
         assert_eq!(
             String::from_utf8_lossy(&out),
             "[::1]:4 - - \"GET /a?b=c HTTP/1.0\" 502 ttfb 1.500ms 0 ttlb 1.600ms (pre-alloc: 0, alloc: 0) upstream 10.0.0.2:80 1.234ms\n"
+        );
+        out.clear();
+        format_refused(
+            &mut out,
+            &Refused {
+                peer: "127.0.0.1:5",
+                request_line: b"GET /\"a\"\x01 HTTP/1.1",
+                status: 400,
+                bytes: 20,
+                time: Duration::from_micros(12),
+            },
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "127.0.0.1:5 - - \"GET /\\x22a\\x22\\x01 HTTP/1.1\" 400 ttfb 0.012ms 20 ttlb 0.012ms (pre-alloc: 0, alloc: 0)\n"
         );
         out.clear();
         push_millis(&mut out, Duration::from_nanos(7_999));

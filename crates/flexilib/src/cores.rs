@@ -27,8 +27,9 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
+use crate::conn::limit::ConnLimit;
 use crate::conn::ConnSettings;
-use crate::listen::{self, OpenConnections};
+use crate::listen;
 use crate::service::Server;
 
 /// Name of the I/O threads' blocking-pool threads (at most 15 bytes, the
@@ -47,8 +48,8 @@ pub struct Plan<'a> {
     pub server: Arc<Server>,
     /// Connection settings.
     pub conn_settings: Arc<ConnSettings>,
-    /// Open connections, counted for shutdown.
-    pub open: Arc<OpenConnections>,
+    /// The connection cap, and the open connections shutdown waits for.
+    pub limit: Arc<ConnLimit>,
     /// Turns true when shutdown begins (connections drain).
     pub shutdown: watch::Receiver<bool>,
     /// True while a core thread is stalled in a library call.
@@ -99,7 +100,7 @@ pub fn start(plan: Plan<'_>) -> Result<IoThreads, StartError> {
             listener: plan.listener.try_clone()?,
             server: Arc::clone(&plan.server),
             conn_settings: Arc::clone(&plan.conn_settings),
-            open: Arc::clone(&plan.open),
+            limit: Arc::clone(&plan.limit),
             shutdown: plan.shutdown.clone(),
             reserve_accepting: plan.reserve_accepting.clone(),
             stop: stop_rx.clone(),
@@ -167,7 +168,7 @@ struct IoThread {
     listener: StdListener,
     server: Arc<Server>,
     conn_settings: Arc<ConnSettings>,
-    open: Arc<OpenConnections>,
+    limit: Arc<ConnLimit>,
     shutdown: watch::Receiver<bool>,
     reserve_accepting: watch::Receiver<bool>,
     stop: watch::Receiver<bool>,
@@ -212,7 +213,7 @@ impl IoThread {
                             &listener,
                             &self.server,
                             &self.conn_settings,
-                            &self.open,
+                            &self.limit,
                             self.shutdown.clone(),
                         ) => {}
                         _ = stop.wait_for(|stop| *stop) => {}
@@ -257,7 +258,7 @@ impl IoThread {
                     &listener,
                     &self.server,
                     &self.conn_settings,
-                    &self.open,
+                    &self.limit,
                     self.shutdown.clone(),
                 ) => {}
                 _ = accepting.wait_for(|needed| !*needed) => {}

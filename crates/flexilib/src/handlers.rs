@@ -10,7 +10,7 @@
 //!
 //! A core thread blocked in a call neither accepts nor serves its other
 //! connections. The [`StallGuard`] thread watches the calls: one that is
-//! still running after a tick (1 ms) on a core thread sets the reserve
+//! still running after a tick (10 ms, `STALL_TICK`) on a core thread sets the reserve
 //! threads accepting (a `watch` they await) until no core thread has
 //! stalled for 100 ms. Fast calls cost two atomic increments; the guard
 //! sleeps while no call runs.

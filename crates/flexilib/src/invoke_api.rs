@@ -82,7 +82,7 @@ pub async fn serve(
                 },
                 settings,
                 shutdown,
-                false,
+                None,
             )
             .await;
             drop(permit);

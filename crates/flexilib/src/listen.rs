@@ -1,34 +1,15 @@
 //! The listening socket and the accept loop.
 
 use std::net::SocketAddr;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
+use crate::conn::limit::{Admission, ConnLimit, Refusal};
 use crate::conn::{self, ConnSettings};
 use crate::service::{handle, Server};
-
-/// Open connections, so shutdown can wait for them.
-#[derive(Debug, Default)]
-pub struct OpenConnections(AtomicUsize);
-
-impl OpenConnections {
-    /// How many connections are open.
-    pub fn count(&self) -> usize {
-        self.0.load(Ordering::Acquire)
-    }
-}
-
-struct OpenGuard(Arc<OpenConnections>);
-
-impl Drop for OpenGuard {
-    fn drop(&mut self) {
-        self.0 .0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
 
 /// Binds the listening socket (non-blocking, registered with no runtime:
 /// each I/O thread registers a duplicate with its own).
@@ -47,22 +28,35 @@ pub fn adopt(fd: i32) -> std::io::Result<std::net::TcpListener> {
 }
 
 /// Accepts connections, serving each on its own task of the calling
-/// thread's runtime, until the future is dropped. Once `shutdown` turns true, connections already open finish
-/// their requests (and are counted in `open`), and connections accepted
-/// since are answered 503 with `Connection: close` at once, instead of
-/// waiting unanswered in the listen queue (the supervisor holds the socket
-/// open until the server exits).
+/// thread's runtime, until the future is dropped.
+///
+/// Connections are admitted by `limit` (see [`crate::conn::limit`]): over
+/// the cap, or when the process is out of file descriptors, a newcomer is
+/// answered 503 instead of waiting unanswered in the listen queue. Once
+/// `shutdown` turns true, connections already open finish their requests,
+/// and connections accepted since are answered 503 with `Connection:
+/// close` at once (the supervisor holds the socket open until the server
+/// exits).
 pub async fn accept_loop(
     listener: &TcpListener,
     server: &Arc<Server>,
     settings: &Arc<ConnSettings>,
-    open: &Arc<OpenConnections>,
+    limit: &Arc<ConnLimit>,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut draining = *shutdown.borrow();
-    // Connections accepted while draining must not see the shutdown signal:
-    // it would close them before their request is read and answered.
+    // A descriptor held back for the moment the process runs out of them:
+    // closed to accept one client and answer it, instead of leaving every
+    // client in the listen queue.
+    let mut spare = open_spare();
+    let mut out_of_fds = false;
+    // Refused connections must not see the shutdown signal: it would close
+    // them before their request is read and answered.
     let (_keep, never) = watch::channel(false);
+    let shutdowns = Shutdowns {
+        serve: shutdown.clone(),
+        refuse: never,
+    };
     loop {
         let accepted = tokio::select! {
             biased;
@@ -72,35 +66,105 @@ pub async fn accept_loop(
             }
             accepted = listener.accept() => accepted,
         };
-        match accepted {
-            Ok((stream, peer)) => {
-                if let Err(error) = stream.set_nodelay(true) {
-                    tracing::debug!(%error, "cannot set TCP_NODELAY");
+        let (stream, peer) = match accepted {
+            Ok(accepted) => accepted,
+            Err(error) if out_of_descriptors(&error) => {
+                if !out_of_fds {
+                    // Once per episode, not once per client.
+                    tracing::warn!(%error, "out of file descriptors: new clients get 503");
+                    out_of_fds = true;
                 }
-                let guard = (!draining).then(|| {
-                    open.0.fetch_add(1, Ordering::AcqRel);
-                    OpenGuard(Arc::clone(open))
-                });
-                let server = Arc::clone(server);
-                let settings = Arc::clone(settings);
-                let shutdown = if draining {
-                    never.clone()
+                limit.make_room();
+                if spare.take().is_some() {
+                    if let Ok((stream, peer)) = listener.accept().await {
+                        tracing::debug!(%peer, "out of file descriptors: client answered 503");
+                        start(stream, peer, server, settings, limit.refuse(), &shutdowns);
+                    }
                 } else {
-                    shutdown.clone()
-                };
-                tokio::spawn(async move {
-                    let service = move |activity: Arc<conn::Activity>| {
-                        move |request| handle(Arc::clone(&server), Arc::clone(&activity), request)
-                    };
-                    conn::serve(stream, peer, service, settings, shutdown, draining).await;
-                    drop(guard);
-                });
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+                spare = open_spare();
+                continue;
             }
             Err(error) => {
-                // Out of file descriptors or memory: back off instead of spinning.
+                // Out of memory, say: back off instead of spinning.
                 tracing::warn!(%error, "accept failed");
                 tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
             }
+        };
+        out_of_fds = false;
+        if spare.is_none() {
+            spare = open_spare();
         }
+        let admission = if draining {
+            limit.refuse()
+        } else {
+            limit.admit()
+        };
+        if matches!(admission, Admission::Refuse(_)) && !draining {
+            tracing::debug!(%peer, max = limit.max(), "connection cap reached: client answered 503");
+        }
+        start(stream, peer, server, settings, admission, &shutdowns);
     }
+}
+
+/// The shutdown signal a served connection watches, and the one that
+/// never fires, for refused connections.
+struct Shutdowns {
+    serve: watch::Receiver<bool>,
+    refuse: watch::Receiver<bool>,
+}
+
+/// Serves (or refuses) one accepted connection on a task of its own.
+fn start(
+    stream: TcpStream,
+    peer: SocketAddr,
+    server: &Arc<Server>,
+    settings: &Arc<ConnSettings>,
+    admission: Admission,
+    shutdowns: &Shutdowns,
+) {
+    if let Err(error) = stream.set_nodelay(true) {
+        tracing::debug!(%error, "cannot set TCP_NODELAY");
+    }
+    let (refusal, shutdown) = match &admission {
+        Admission::Serve(_) => (None, shutdowns.serve.clone()),
+        Admission::Refuse(_) => {
+            let refusal = if *shutdowns.serve.borrow() {
+                Refusal::ShuttingDown
+            } else {
+                Refusal::AtCapacity
+            };
+            (Some(refusal), shutdowns.refuse.clone())
+        }
+        Admission::Close => return,
+    };
+    let server = Arc::clone(server);
+    let settings = Arc::clone(settings);
+    if refusal == Some(Refusal::AtCapacity) {
+        // Answered before its request is read: a client that never sends
+        // one must not hold a descriptor for the header-read timeout.
+        tokio::spawn(async move {
+            conn::refuse(stream, peer, settings, Refusal::AtCapacity).await;
+            drop(admission);
+        });
+        return;
+    }
+    tokio::spawn(async move {
+        let service = move |activity: Arc<conn::Activity>| {
+            move |request| handle(Arc::clone(&server), Arc::clone(&activity), request)
+        };
+        conn::serve(stream, peer, service, settings, shutdown, refusal).await;
+        drop(admission);
+    });
+}
+
+/// Out of file descriptors, for the process or the whole system.
+fn out_of_descriptors(error: &std::io::Error) -> bool {
+    matches!(error.raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+fn open_spare() -> Option<std::fs::File> {
+    std::fs::File::open("/dev/null").ok()
 }

@@ -15,6 +15,7 @@ mod config;
 mod conn;
 mod control;
 mod cores;
+mod file_version;
 mod files;
 mod handlers;
 mod host;

@@ -88,6 +88,20 @@ pub fn instance_mark(pid: u32) -> Option<String> {
         .map(|mark| String::from_utf8_lossy(mark).into_owned())
 }
 
+/// True while `pid` runs this process's own executable: a child forked by
+/// this process that has not reached `exec` yet (its environment is still
+/// this process's, so it carries no instance mark).
+pub fn runs_own_image(pid: u32) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let (Ok(own), Ok(its)) = (
+        std::fs::metadata("/proc/self/exe"),
+        std::fs::metadata(format!("/proc/{pid}/exe")),
+    ) else {
+        return false;
+    };
+    own.dev() == its.dev() && own.ino() == its.ino()
+}
+
 /// Kills this process's children that `keep` does not claim (with every
 /// descendant of theirs), and reaps the children that have exited, except
 /// `managed` ones (reaped by whoever started them). Returns how many

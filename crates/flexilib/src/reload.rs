@@ -261,6 +261,7 @@ impl ReloadThread {
             }
             match self.watcher.watch(&dir, RecursiveMode::NonRecursive) {
                 Ok(()) => {
+                    tracing::debug!(dir = %dir.display(), "watching directory");
                     self.watched.insert(dir);
                 }
                 Err(error) => tracing::warn!(

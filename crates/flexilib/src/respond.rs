@@ -111,7 +111,7 @@ pub enum ReplyBody {
     Full(Bytes),
     /// An upstream's body, streamed (boxed: it holds its connection, and
     /// every response would otherwise be that large).
-    Stream(Box<crate::targets::upstream::body::UpstreamBody>),
+    Stream(Box<crate::targets::upstream::response_body::UpstreamBody>),
     /// Chunks from a producer, with back-pressure.
     Channel(BodyReceiver),
 }

@@ -34,11 +34,8 @@ pub async fn handle(
     mut request: Request<RequestBody>,
 ) -> Response<LoggedBody> {
     let log = RequestLog::start(&server.log, Arc::clone(&activity), &request);
-    if activity.draining {
-        let reply = Reply::text(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "503 Service Unavailable: the server is shutting down\n",
-        );
+    if let Some(refusal) = activity.refusal {
+        let reply = Reply::text(StatusCode::SERVICE_UNAVAILABLE, refusal.response_text());
         return log_reply(log, reply.closing());
     }
     // A bad Host (see `host`): 400, and the connection is closed.

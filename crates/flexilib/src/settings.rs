@@ -20,6 +20,9 @@ const MAX_RESERVED_IO_THREADS: u64 = 64;
 const MAX_PREALLOCATION_KB: u64 = 256 * 1024;
 /// Largest arena retained between requests in KiB (`ARENA_RETAIN_KB`): 1 GiB.
 const MAX_RETAIN_KB: u64 = 1024 * 1024;
+/// Default connection cap (`MAX_CONNECTIONS`), if the open file limit
+/// allows it.
+const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 /// Largest request body (`MAX_BODY_BYTES`): 1 GiB.
 const MAX_BODY_BYTES: u64 = 1 << 30;
 
@@ -30,7 +33,9 @@ Routes (proxy.ini, one `KEY = TARGET` per line, first match wins):
   /          = lib/libhello.so [key=value ...]     a shared library (C ABI)
   /api       = http://127.0.0.1:9000[/base], http://... [strip_prefix=yes|no] [host=upstream]
   /fn        = lambda:COMMAND [ARGS] [name= timeout= memory= concurrency= queue= idle= handler= dir= env.NAME=]
+  /py        = lambda:runtime=python3.12|nodejs20.x|provided.al2023 handler=app.handler dir=fn [options]
   /w         = worker:app.js | worker:wrangler.toml [key=value ...]
+  /app       = sam:template.yaml [param.NAME=value ...] [client=aws] [function=ID]   an AWS SAM application
   /x         = wasm:app.wasm [dir=HOST:GUEST[:rw],... env.NAME= allow_outbound=HOST[:PORT],... cpu_ms= memory_mb= max_instances= cache=]
 Check a config without serving: flexilib --check --config proxy.ini (exit 0, or 2 with FILE:LINE).
 Every setting and target option: README.md (Settings, proxy.ini).";
@@ -96,7 +101,7 @@ pub struct Settings {
 
     /// Most header fields in a request head; more gets 431. Never more than
     /// MAX_HEADER_BYTES can hold (4 bytes per field).
-    #[arg(long = "max-header-count", env = "MAX_HEADER_COUNT", default_value_t = 256,
+    #[arg(long = "max-header-count", env = "MAX_HEADER_COUNT", value_name = "MAX_HEADER_COUNT", default_value_t = 256,
           value_parser = clap::value_parser!(u16).range(1..=MAX_HEADER_COUNT as i64))]
     pub max_header_fields: u16,
 
@@ -105,6 +110,15 @@ pub struct Settings {
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 1024 * 1024,
           value_parser = clap::value_parser!(u64).range(0..=MAX_BODY_BYTES))]
     pub max_body_bytes: u64,
+
+    /// Most client connections open at once on the public listener (1 to
+    /// 10,000,000). At the cap, a keep-alive connection idle for 100 ms or
+    /// more is closed to make room; with none idle, the newcomer gets 503.
+    /// Default: 10,000, or half the open file limit if that is lower (a
+    /// proxied request holds a second descriptor).
+    #[arg(long, env = "MAX_CONNECTIONS",
+          value_parser = RangedU64ValueParser::<usize>::new().range(1..=10_000_000))]
+    pub max_connections: Option<usize>,
 
     /// Seconds a client may take to send a complete request head.
     #[arg(long, env = "HEADER_READ_TIMEOUT_SECONDS", value_name = "HEADER_READ_TIMEOUT_SECONDS",
@@ -124,7 +138,8 @@ pub struct Settings {
 
     /// Seconds a library may take to complete a request it answered
     /// "pending" (ABI 2); then 504.
-    #[arg(long, env = "LIBRARY_COMPLETION_TIMEOUT_SECONDS", default_value = "300", value_parser = parse_seconds)]
+    #[arg(long, env = "LIBRARY_COMPLETION_TIMEOUT_SECONDS", value_name = "LIBRARY_COMPLETION_TIMEOUT_SECONDS",
+          default_value = "300", value_parser = parse_seconds)]
     pub library_completion_timeout: Duration,
 
     /// Seconds to establish a connection to an upstream server (then 504).
@@ -167,6 +182,13 @@ pub struct Settings {
           value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub event_queue_max: u64,
 
+    /// Where the dependencies of Lambda functions run by FlexiLib's runtime
+    /// clients are installed (`requirements.txt`, `package.json`), one
+    /// directory per set. Default: `$XDG_CACHE_HOME/flexilib`, else
+    /// `$HOME/.cache/flexilib`.
+    #[arg(long, env = "LAMBDA_CACHE_DIR")]
+    pub lambda_cache_dir: Option<std::path::PathBuf>,
+
     /// Most bytes of asynchronous (`Event`) invocation payloads held at
     /// once, across functions; past it the Invoke API answers 429.
     #[arg(long, env = "EVENT_QUEUE_MAX_BYTES", default_value_t = 64 * 1024 * 1024,
@@ -184,15 +206,11 @@ pub struct Settings {
     pub shutdown_grace: Duration,
 }
 
-/// The highest `MAX_HEADER_COUNT`. hyper allocates and fills two slots
-/// (32 bytes each) per allowed field for every head it parses (beyond 100,
-/// on the heap): 2048 keeps each allocation at 64 KiB, well under glibc's
-/// 128 KiB `mmap` threshold. (With 4096 and `MAX_HEADER_BYTES=1048576`, some
-/// runs returned memory to the kernel with `madvise` on every other
-/// request.) Any count above hyper's 100 puts those slots on the heap:
-/// about 1,100 more user-space instructions per request, whatever the count
-/// (bench/callgrind.sh: 16.1k at 100, 17.2k at 101 and at 256); the default,
-/// 256, pays that to serve what nginx serves (150 small headers, say).
+/// The highest `MAX_HEADER_COUNT`. The head parser's field table has a
+/// slot per allowed field: on the stack up to 256 (`http1::head`), on the
+/// heap beyond; 2048 keeps that allocation well under glibc's 128 KiB
+/// `mmap` threshold, so it never returns memory to the kernel per request.
+/// The default, 256, serves what nginx serves (150 small headers, say).
 pub const MAX_HEADER_COUNT: usize = 2048;
 
 impl Settings {
@@ -200,6 +218,17 @@ impl Settings {
     pub fn handler_threads(&self) -> usize {
         self.server_thread_count
             .unwrap_or_else(default_thread_count)
+    }
+
+    /// The connection cap: `MAX_CONNECTIONS`, or the default for an open
+    /// file limit of `open_files` (if known).
+    pub fn max_connections(&self, open_files: Option<u64>) -> usize {
+        self.max_connections.unwrap_or_else(|| {
+            let half = open_files.map_or(usize::MAX, |files| {
+                usize::try_from(files / 2).unwrap_or(usize::MAX)
+            });
+            DEFAULT_MAX_CONNECTIONS.min(half).max(1)
+        })
     }
 
     /// Reserve I/O threads.

@@ -12,11 +12,12 @@ use tokio::signal::unix::{signal, SignalKind};
 use tokio::sync::watch;
 
 use crate::access_log::AccessLog;
+use crate::conn::limit::ConnLimit;
 use crate::conn::{ConnSettings, ConnStats};
 use crate::handlers::HandlerSlots;
 use crate::http1::head::HeadLimits;
 use crate::last_good::LastGood;
-use crate::listen::{self, OpenConnections};
+use crate::listen;
 use crate::reload::Reloader;
 use crate::route::RouteTable;
 use crate::service::Server;
@@ -30,9 +31,23 @@ use crate::{cores, housekeeping, os};
 /// Runs the server until SIGTERM/SIGINT. `inherited` is the supervisor's
 /// listening socket, if any.
 pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
-    match os::raise_open_file_limit() {
-        Ok(limit) => tracing::debug!(limit, "open file limit"),
-        Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
+    let open_files = match os::raise_open_file_limit() {
+        Ok(limit) => {
+            tracing::debug!(limit, "open file limit");
+            Some(limit)
+        }
+        Err(error) => {
+            tracing::warn!(%error, "cannot raise the open file limit");
+            None
+        }
+    };
+    let limit = Arc::new(ConnLimit::new(settings.max_connections(open_files)));
+    if let Some(open_files) = open_files.filter(|&files| limit.max() as u64 >= files) {
+        tracing::warn!(
+            max_connections = limit.max(),
+            open_files,
+            "MAX_CONNECTIONS is not below the open file limit: clients past the limit get 503"
+        );
     }
     let last_good = LastGood::from_env();
     let config = LastGood::load_or_fall_back(last_good.as_ref(), &settings.config)?;
@@ -93,6 +108,8 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         keepalive_timeout: settings.keepalive_timeout,
         header_read_timeout: settings.header_read_timeout,
         stats: conn_stats,
+        limit: Some(Arc::clone(&limit)),
+        log: Some(Arc::clone(&log)),
     });
 
     let reloader = match Reloader::start(Arc::clone(&server), &settings.config, last_good) {
@@ -110,6 +127,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         inherited,
         Arc::clone(&server),
         conn_settings,
+        limit,
         reloader,
     ));
     control.shutdown_timeout(Duration::from_secs(1));
@@ -157,6 +175,7 @@ async fn serve(
     inherited: Option<i32>,
     server: Arc<Server>,
     conn_settings: Arc<ConnSettings>,
+    open: Arc<ConnLimit>,
     reloader: Option<Reloader>,
 ) -> anyhow::Result<()> {
     let listener = match inherited {
@@ -180,6 +199,12 @@ async fn serve(
     let mut interrupt = signal(SignalKind::interrupt()).context("cannot handle SIGINT")?;
     let mut hangup = signal(SignalKind::hangup()).context("cannot handle SIGHUP")?;
     let (shutdown_tx, shutdown_rx) = watch::channel(false);
+    crate::targets::lambda::dependencies::set_cache_dir(
+        settings
+            .lambda_cache_dir
+            .clone()
+            .unwrap_or_else(crate::targets::lambda::dependencies::default_cache_dir),
+    );
     if let Some(address) = settings.invoke_api_address {
         let listener = crate::invoke_api::bind(address)
             .await
@@ -190,12 +215,15 @@ async fn serve(
             listener,
             Arc::clone(&server),
             events,
-            Arc::clone(&conn_settings),
+            // Its own connection cap (see `invoke_api`), not the public one.
+            Arc::new(ConnSettings {
+                limit: None,
+                ..(*conn_settings).clone()
+            }),
             shutdown_rx.clone(),
         ));
         tracing::info!(invoke_api = %bound, "Lambda Invoke API ready");
     }
-    let open = Arc::new(OpenConnections::default());
     let mut io_threads = cores::start(cores::Plan {
         listener: &listener,
         cores: settings.handler_threads(),
@@ -203,7 +231,7 @@ async fn serve(
         reserve_accepting: server.env.handlers.reserve_accepting(),
         server: Arc::clone(&server),
         conn_settings,
-        open: Arc::clone(&open),
+        limit: Arc::clone(&open),
         shutdown: shutdown_rx,
     })?;
     // Each I/O thread holds its own duplicate.

@@ -124,3 +124,56 @@ fn sigterm_flushes_the_log_and_exits_zero() {
         assert_eq!(parse(line).target, format!("/n{i}"));
     }
 }
+
+#[test]
+fn requests_refused_at_the_head_are_logged_too() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config)
+        .env("MAX_HEADER_BYTES", "1024")
+        .start();
+    let refused = [
+        // A header line without a colon: 400.
+        (
+            b"GET /no-colon HTTP/1.1\r\nHost: a\r\nbroken\r\n\r\n".to_vec(),
+            400,
+            "GET /no-colon HTTP/1.1".to_string(),
+        ),
+        // A request target past the head limit: 414, the line cut short.
+        (
+            format!("GET /{} HTTP/1.1\r\nHost: a\r\n\r\n", "x".repeat(2000)).into_bytes(),
+            414,
+            format!("GET /{}", "x".repeat(507)),
+        ),
+        // An unknown transfer coding: 501.
+        (
+            b"POST /te HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: gzip\r\n\r\n".to_vec(),
+            501,
+            "POST /te HTTP/1.1".to_string(),
+        ),
+        // A quote and a control byte in the line are escaped.
+        (
+            b"GET /\"q\x01 HTTP/1.1\r\n\r\n".to_vec(),
+            400,
+            "GET /\\x22q\\x01 HTTP/1.1".to_string(),
+        ),
+    ];
+    for (raw, status, _) in &refused {
+        let mut client = server.client();
+        client.send_raw(raw);
+        let response = client.read_response(false).expect("an answer");
+        assert_eq!(response.status, *status, "{}", response.text());
+    }
+    let lines = server.log_lines(refused.len());
+    assert_eq!(lines.len(), refused.len(), "{lines:?}");
+    // Each line is written once its connection has closed, in any order.
+    for (_, status, request) in &refused {
+        let prefix = format!("- - \"{request}");
+        let wanted = format!(" {status} ttfb ");
+        assert!(
+            lines
+                .iter()
+                .any(|line| line.contains(&prefix) && line.contains(&wanted)),
+            "expected {prefix}… {status} in {lines:?}"
+        );
+    }
+}

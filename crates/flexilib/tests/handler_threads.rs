@@ -2,18 +2,55 @@
 
 mod common;
 
-use common::{request_in_background, rust_example, standard_config, ServerBuilder, TempDir};
+use common::{
+    request_in_background, rust_example, standard_config, Server, ServerBuilder, TempDir,
+};
 use std::time::{Duration, Instant};
+
+/// A server that logs when its reserve I/O thread starts and stops
+/// accepting: the events these tests wait for, instead of sleeping.
+fn watched(config: &std::path::Path) -> ServerBuilder {
+    ServerBuilder::new(config).env("RUST_LOG", "info,flexilib::cores=debug")
+}
+
+/// Waits until a core thread has been seen stalled in a library call for
+/// the `n`th time (counting from 0): the reserve thread started accepting.
+fn stalled(server: &Server, n: usize) {
+    let seen = server
+        .stderr
+        .wait_for_nth(Duration::from_secs(10), n, |line| {
+            line.contains("reserve I/O thread accepting")
+        });
+    assert!(
+        seen.is_some(),
+        "no stall #{n}: {:?}",
+        server.stderr.snapshot()
+    );
+}
+
+/// Waits until the reserve thread stopped accepting for the `n`th time.
+fn calm(server: &Server, n: usize) {
+    let seen = server
+        .stderr
+        .wait_for_nth(Duration::from_secs(10), n, |line| {
+            line.contains("reserve I/O thread quiet")
+        });
+    assert!(
+        seen.is_some(),
+        "no calm #{n}: {:?}",
+        server.stderr.snapshot()
+    );
+}
 
 #[test]
 fn a_request_to_a_busy_library_is_served_once_the_handler_is_free() {
     let (_dir, config) = standard_config("");
-    let server = ServerBuilder::new(&config)
+    let server = watched(&config)
         .env("SERVER_THREAD_COUNT", "1")
         .env("RESERVED_IO_THREADS", "1")
         .start();
     let slow = request_in_background(server.addr, "/", &[("x-slow", "1500")]);
-    std::thread::sleep(Duration::from_millis(200));
+    stalled(&server, 0);
 
     // The only handler slot is busy: a request for the same library waits
     // for it (without blocking anything else) and is then served.
@@ -36,12 +73,12 @@ fn a_request_to_a_busy_library_is_served_once_the_handler_is_free() {
 #[test]
 fn with_two_handler_threads_a_fast_request_passes_a_slow_one() {
     let (_dir, config) = standard_config("");
-    let server = ServerBuilder::new(&config)
+    let server = watched(&config)
         .env("SERVER_THREAD_COUNT", "2")
         .env("RESERVED_IO_THREADS", "1")
         .start();
     let slow = request_in_background(server.addr, "/", &[("x-slow", "2000")]);
-    std::thread::sleep(Duration::from_millis(200));
+    stalled(&server, 0);
     let started = Instant::now();
     let fast = server.get("/", &[]);
     let took = started.elapsed();
@@ -56,12 +93,12 @@ fn with_two_handler_threads_a_fast_request_passes_a_slow_one() {
 #[test]
 fn a_busy_handler_pool_still_accepts_parses_and_answers() {
     let (_dir, config) = standard_config("");
-    let server = ServerBuilder::new(&config)
+    let server = watched(&config)
         .env("SERVER_THREAD_COUNT", "1")
         .env("RESERVED_IO_THREADS", "1")
         .start();
     let slow = request_in_background(server.addr, "/", &[("x-slow", "1500")]);
-    std::thread::sleep(Duration::from_millis(200));
+    stalled(&server, 0);
     // No handler slot is free, but requests that need none (a malformed
     // request, an oversized body) are still answered at once.
     let started = Instant::now();
@@ -84,13 +121,13 @@ fn repeated_slow_calls_never_stall_other_connections() {
     // Between slow calls the reserve worker is held back again; every cycle
     // must release it in time.
     let (_dir, config) = standard_config("");
-    let server = ServerBuilder::new(&config)
+    let server = watched(&config)
         .env("SERVER_THREAD_COUNT", "1")
         .env("RESERVED_IO_THREADS", "1")
         .start();
     for cycle in 0..4 {
         let slow = request_in_background(server.addr, "/", &[("x-slow", "700")]);
-        std::thread::sleep(Duration::from_millis(150));
+        stalled(&server, cycle);
         let started = Instant::now();
         let mut other = server.client();
         other.send_raw(b"GARBAGE\r\n\r\n");
@@ -101,8 +138,8 @@ fn repeated_slow_calls_never_stall_other_connections() {
             "cycle {cycle}: waited {waited:?}"
         );
         assert_eq!(slow.join().expect("slow client").0.status, 200);
-        // Long enough for the reserve to be held back again.
-        std::thread::sleep(Duration::from_millis(400));
+        // The reserve is held back again before the next cycle.
+        calm(&server, cycle);
     }
 }
 
@@ -169,7 +206,7 @@ fn wait_until_sleeping(pid: u32, tid: &str, timeout: Duration) -> bool {
 #[test]
 fn a_stalled_core_thread_lets_the_reserve_accept_until_the_stall_ends() {
     let (_dir, config) = lib_only_config();
-    let server = ServerBuilder::new(&config)
+    let server = watched(&config)
         .env("FLEXILIB_NO_SUPERVISOR", "1")
         .env("SERVER_THREAD_COUNT", "1")
         .env("RESERVED_IO_THREADS", "1")
@@ -197,7 +234,7 @@ fn a_stalled_core_thread_lets_the_reserve_accept_until_the_stall_ends() {
         wait_until_sleeping(pid, &core, Duration::from_secs(1)),
         "the core thread never entered the slow call"
     );
-    std::thread::sleep(Duration::from_millis(50));
+    stalled(&server, 0);
     let before = context_switches(pid, &reserve);
     for i in 0..50 {
         let started = Instant::now();
@@ -225,7 +262,7 @@ fn a_stalled_core_thread_lets_the_reserve_accept_until_the_stall_ends() {
 
     // 100 ms after the stall the reserve stops accepting: new connections
     // go to the core thread and no longer even wake the reserve.
-    std::thread::sleep(Duration::from_millis(400));
+    calm(&server, 0);
     let before = context_switches(pid, &reserve);
     for i in 0..20 {
         let response = server.client().request("GET", "/none", &[], b"");
@@ -244,7 +281,7 @@ fn a_connection_stays_on_its_core_thread_while_it_is_stalled() {
     // one already open on a core thread inside a slow call waits for it,
     // while a new connection is answered at once by the reserve thread.
     let (_dir, config) = lib_only_config();
-    let server = ServerBuilder::new(&config)
+    let server = watched(&config)
         .env("SERVER_THREAD_COUNT", "1")
         .env("RESERVED_IO_THREADS", "1")
         .start();
@@ -252,7 +289,7 @@ fn a_connection_stays_on_its_core_thread_while_it_is_stalled() {
     assert_eq!(kept.request("GET", "/none", &[], b"").status, 404);
     // The reserve is quiet: the slow connection goes to the core thread too.
     let slow = request_in_background(server.addr, "/lib", &[("x-slow", "1500")]);
-    std::thread::sleep(Duration::from_millis(200));
+    stalled(&server, 0);
 
     let started = Instant::now();
     assert_eq!(server.get("/none", &[]).status, 404);

@@ -214,10 +214,19 @@ fn replacing_a_library_under_load_fails_no_request() {
 #[test]
 fn a_slow_request_finishes_on_the_old_generation() {
     let lab = Lab::new();
-    let server = ServerBuilder::new(&lab.config()).start();
+    // Logs when a library call has run for a while (the reserve I/O thread
+    // starts accepting): the moment the slow request is inside the library.
+    let server = ServerBuilder::new(&lab.config())
+        .env("RUST_LOG", "info,flexilib::cores=debug")
+        .start();
     assert_eq!(server.get("/", &[]).text(), "v1");
     let slow = common::request_in_background(server.addr, "/", &[("x-slow", "1")]);
-    std::thread::sleep(Duration::from_millis(100));
+    server
+        .stderr
+        .wait_for(Duration::from_secs(10), |l| {
+            l.contains("reserve I/O thread accepting")
+        })
+        .expect("the slow request reached the library");
     lab.install(2, Method::Rename);
     settle(&server, 2);
     assert_eq!(slow.join().expect("slow client").0.text(), "v1");

@@ -15,14 +15,17 @@ use common::{request_in_background, Client, TempDir};
 #[test]
 fn concurrent_requests_run_on_parallel_instances_up_to_the_limit() {
     let dir = TempDir::new("lambda-conc");
-    let server = lambda::start(
+    let server = lambda::builder(
         &dir,
         &format!(
             "/fn = lambda:{} name=conc concurrency=4\n/q = lambda:{} name=queued concurrency=1 queue=1\n",
             lambda::rust_bootstrap().display(),
             lambda::rust_bootstrap().display()
         ),
-    );
+    )
+    // Logs when an invocation waits in the queue.
+    .env("RUST_LOG", "info,flexilib::targets::lambda=debug")
+    .start();
     // Four slow requests at once: four instances, in parallel.
     let started = Instant::now();
     let slow: Vec<_> = (0..4)
@@ -70,7 +73,12 @@ fn concurrent_requests_run_on_parallel_instances_up_to_the_limit() {
         .wait_for(Duration::from_secs(5), |l| l.starts_with("[queued] START"))
         .expect("first invocation running");
     let waiting = request_in_background(server.addr, "/q/pid", &[]);
-    std::thread::sleep(Duration::from_millis(100));
+    server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| {
+            l.contains("invocation queued") && l.contains("function=queued")
+        })
+        .expect("the second request is queued");
     assert_eq!(server.get("/q/pid", &[]).status, 429, "queue full");
     let (response, waited) = waiting.join().expect("request thread");
     assert_eq!(response.status, 200, "the queued request ran");
@@ -216,7 +224,8 @@ fn changed_python_code_takes_over_without_failed_requests() {
         .collect();
     assert!(
         failed.is_empty(),
-        "failed requests during the change: {failed:?}"
+        "failed requests during the change: {failed:?}; server log:\n{}",
+        server.stderr.snapshot().join("\n")
     );
     let late: Vec<&str> = results
         .iter()

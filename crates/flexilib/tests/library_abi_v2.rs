@@ -60,7 +60,12 @@ fn options_reach_the_instance_and_a_changed_file_gives_a_new_generation_under_lo
             })
         })
         .collect();
-    std::thread::sleep(Duration::from_millis(200));
+    // The load is running before the first edit.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while served.load(Ordering::Relaxed) < 40 {
+        assert!(Instant::now() < deadline, "the load never started");
+        std::thread::sleep(Duration::from_millis(5));
+    }
 
     replace_file(&dir, "greeting.txt", "hello two\n");
     let deadline = Instant::now() + Duration::from_secs(5);

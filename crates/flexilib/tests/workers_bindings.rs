@@ -16,7 +16,7 @@ compatibility_date = "2025-01-01"
 
 [vars]
 GREETING = "hello"
-SETTINGS = { level = 3, tags = ["a", "b"] }
+SETTINGS = { level = 3, tags = ["a", "b"], beta = true, alpha = "first" }
 
 [[kv_namespaces]]
 binding = "STORE"
@@ -85,7 +85,8 @@ fn vars_json_values_and_dev_vars_secrets_are_in_env() {
     let server = ServerBuilder::new(&config).start();
     assert_eq!(
         server.get("/env", &[]).text(),
-        r#"{"greeting":"hello","settings":{"level":3,"tags":["a","b"]},"secret":"s3cr3t value","kv":"function"}"#
+        // A table keeps its keys in the file's order, as wrangler passes it.
+        r#"{"greeting":"hello","settings":{"level":3,"tags":["a","b"],"beta":true,"alpha":"first"},"secret":"s3cr3t value","kv":"function"}"#
     );
 }
 

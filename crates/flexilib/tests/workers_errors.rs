@@ -80,18 +80,80 @@ fn uncaught_errors_answer_a_bare_500_and_log_the_stack() {
 fn a_script_that_does_not_parse_fails_its_route_only() {
     let (_dir, server) = start();
     let broken = server.get("/broken", &[]);
-    assert!(broken.status >= 500, "{}", broken.status);
+    // The answer speaks of the worker, not of a handler library.
+    assert_eq!(broken.status, 502);
+    assert!(
+        broken
+            .text()
+            .contains("the worker for this route did not start"),
+        "{}",
+        broken.text()
+    );
     let line = server
         .stderr
         .wait_for(Duration::from_secs(5), |l| l.contains("SyntaxError"))
         .expect("the syntax error is logged");
-    assert!(line.contains("/broken"), "the route is named: {line}");
+    assert!(
+        line.contains("the worker for route `/broken` did not start"),
+        "the route is named: {line}"
+    );
+    assert!(
+        !line.contains("libflexilib_workers.so"),
+        "no runtime library path in the worker's error: {line}"
+    );
     let stderr = server.stderr.snapshot().join("\n");
     assert!(
         stderr.contains("broken.js:4:3"),
         "file, line and column: {stderr}"
     );
     assert_eq!(server.get("/fine", &[]).text(), "fine");
+    // Logged once, though the route was built at load and asked for since.
+    assert_eq!(server.get("/broken", &[]).status, 502);
+    let failures = server
+        .stderr
+        .snapshot()
+        .iter()
+        .filter(|l| l.contains("SyntaxError"))
+        .count();
+    assert_eq!(failures, 1, "{stderr}");
+}
+
+#[test]
+fn unknown_wrangler_keys_warn_with_their_line_as_wrangler_does() {
+    let (_dir, config) = worker_dir(
+        "workers-keys",
+        &[
+            (
+                "app/wrangler.toml",
+                "name = \"keys\"\nmain = \"index.js\"\n\n[[kv_namespace]]\nbinding = \"KV\"\nid = \"k\"\n\n[[vectorize]]\nbinding = \"VECTORS\"\n",
+            ),
+            (
+                "app/index.js",
+                "export default { fetch(request, env) { return new Response(typeof env.KV); } };\n",
+            ),
+        ],
+        "/ = worker:app/wrangler.toml\n",
+    );
+    let server = ServerBuilder::new(&config).start();
+    // The misspelt binding is ignored, as wrangler ignores it…
+    assert_eq!(server.get("/", &[]).text(), "undefined");
+    // …but not silently.
+    let misspelt = server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l.contains("kv_namespace`"))
+        .expect("the unknown key is warned about");
+    assert!(
+        misspelt.contains("wrangler.toml:4") && misspelt.contains("did you mean `kv_namespaces`?"),
+        "{misspelt}"
+    );
+    let not_emulated = server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l.contains("vectorize"))
+        .expect("the binding that is not emulated is named");
+    assert!(
+        not_emulated.contains("wrangler.toml:8") && not_emulated.contains("not emulated"),
+        "{not_emulated}"
+    );
 }
 
 #[test]

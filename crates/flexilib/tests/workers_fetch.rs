@@ -266,11 +266,43 @@ fn https_is_verified_against_the_system_store() {
         b"",
     );
     assert_eq!(mismatch.status, 502);
+    // workerd's error and message; the reason is in the log.
+    assert_eq!(mismatch.text(), "Error: Network connection lost.");
     assert!(
-        mismatch
-            .text()
-            .starts_with("TypeError: Network connection lost"),
-        "{}",
-        mismatch.text()
+        server
+            .stderr
+            .wait_for(std::time::Duration::from_secs(5), |l| l
+                .contains("fetch https://localhost:")
+                && l.contains("failed:"))
+            .is_some(),
+        "{:?}",
+        server.stderr.snapshot()
     );
+}
+
+#[test]
+fn a_failed_fetch_rejects_as_workerd_does_and_the_log_says_why() {
+    // Recorded from workerd (npm @cloudflare/workerd-linux-64, 2026-11):
+    // a refused connection is `Error: Network connection lost.`, a name
+    // that does not resolve `Error: Network connection failed: <lookup
+    // error>`, a scheme fetch cannot load a `TypeError`.
+    let (_dir, config) = worker_dir(
+        "workers-fetch-fail",
+        &[(
+            "f.js",
+            "export default { async fetch() { const out = {}; for (const [k, u] of [['refused', 'http://127.0.0.1:1/'], ['badScheme', 'ftp://x/']]) { try { await fetch(u); out[k] = 'ok'; } catch (e) { out[k] = [e.name, e.message, e.constructor.name]; } } return Response.json(out); } };\n",
+        )],
+        "/ = worker:f.js\n",
+    );
+    let server = ServerBuilder::new(&config).start();
+    assert_eq!(
+        server.get("/", &[]).text(),
+        r#"{"refused":["Error","Network connection lost.","Error"],"badScheme":["TypeError","Fetch API cannot load: ftp://x/","TypeError"]}"#
+    );
+    assert!(server
+        .stderr
+        .wait_for(std::time::Duration::from_secs(5), |l| l
+            .contains("fetch http://127.0.0.1:1/ failed:")
+            && l.contains("Connection refused"))
+        .is_some());
 }

@@ -198,13 +198,19 @@
   class TextDecoder {
     constructor(label = 'utf-8', options = {}) {
       const l = String(label).trim().toLowerCase();
-      if (!utf8Labels.includes(l)) throw new RangeError(`"${label}" is not a supported encoding`);
+      this._legacy = null;
+      if (!utf8Labels.includes(l)) {
+        // Every other WHATWG encoding, by encoding_rs.
+        const name = N.encodingName(l);
+        if (name == null) throw new RangeError(`"${label}" is not a valid encoding.`);
+        if (name !== 'utf-8') this._legacy = name;
+      }
       this._fatal = !!options.fatal;
       this._ignoreBOM = !!options.ignoreBOM;
       this._pending = null;
       this._bomSeen = false;
     }
-    get encoding() { return 'utf-8'; }
+    get encoding() { return this._legacy || 'utf-8'; }
     get fatal() { return this._fatal; }
     get ignoreBOM() { return this._ignoreBOM; }
     decode(input, options = {}) {
@@ -212,6 +218,14 @@
       if (this._pending) {
         bytes = concat([this._pending, bytes]);
         this._pending = null;
+      }
+      if (this._legacy) {
+        const stream = !!options.stream;
+        const pair = N.legacyDecode(this._legacy, bytes, this._fatal, stream, !this._ignoreBOM && !this._bomSeen);
+        if (pair == null) throw new TypeError('Failed to decode input.');
+        if (pair[1] < bytes.length) this._pending = bytes.slice(pair[1]);
+        this._bomSeen = stream && (this._bomSeen || pair[1] > 0);
+        return pair[0];
       }
       if (options.stream) {
         // Keep an incomplete trailing sequence for the next call.
@@ -1143,7 +1157,7 @@
   define('TransformStream', TransformStream);
   define('IdentityTransformStream', class IdentityTransformStream extends TransformStream {});
   define('FixedLengthStream', class FixedLengthStream extends TransformStream {
-    constructor(length) { super(); this._length = length; }
+    constructor(length) { super(); this._length = length; this.readable._length = Number(length); }
   });
   define('ByteLengthQueuingStrategy', class { constructor({ highWaterMark }) { this.highWaterMark = highWaterMark; } size(c) { return c.byteLength; } });
   define('CountQueuingStrategy', class { constructor({ highWaterMark }) { this.highWaterMark = highWaterMark; } size() { return 1; } });
@@ -1162,9 +1176,11 @@
     get encoding() { return 'utf-8'; }
   });
 
+  // A stream of known bytes: its length is known (`_length`), as R2's put
+  // asks of a stream.
   function streamOfBytes(bytes) {
     let done = false;
-    return new ReadableStream({
+    const stream = new ReadableStream({
       type: 'bytes',
       pull(c) {
         if (!done && bytes.byteLength > 0) c.enqueue(bytes.slice());
@@ -1172,6 +1188,8 @@
         c.close();
       },
     });
+    stream._length = bytes.byteLength;
+    return stream;
   }
   async function readAll(stream) {
     const reader = stream.getReader();
@@ -1499,6 +1517,10 @@
 
   // ---------------------------------------------------------------- fetch
   async function fetch(input, init) {
+    return fetchVia(null, input, init);
+  }
+  // `service`: the name of a worker of this server (a service binding).
+  async function fetchVia(service, input, init) {
     const req = new Request(input, init);
     const signal = req._signal;
     if (signal && signal.aborted) throw signal.reason;
@@ -1513,7 +1535,12 @@
     const onAbort = () => { if (opId) N.opCancel(opId); abortReject(signal.reason); };
     if (signal) signal.addEventListener('abort', onAbort);
     const head = await Promise.race([
-      op((id) => { opId = id; N.fetch(id, req.method, req.url, flatHeaders(req.headers), body, req.redirect); }),
+      op((id) => {
+        opId = id;
+        if (service === null) N.fetch(id, req.method, req.url, flatHeaders(req.headers), body, req.redirect);
+        else if (typeof service === 'string') N.serviceFetch(id, service, req.method, req.url, flatHeaders(req.headers), body);
+        else N.objectCall(id, service.which, req.method, req.url, flatHeaders(req.headers), body);
+      }),
       aborted,
     ]).finally(() => { if (signal) signal.removeEventListener('abort', onAbort); });
     const [status, statusText, flat, bodyId, finalUrl, redirected] = head;
@@ -1532,12 +1559,181 @@
     }
     const res = new Response(stream, { status, statusText, [kInternal]: true });
     res._headers = headersFromFlat(flat);
+    if (stream) {
+      // A body with a Content-Length has a known length (R2's put takes it).
+      const length = res._headers.get('content-length');
+      if (length !== null && /^\d+$/.test(length)) stream._length = Number(length);
+    }
     res._headers._immutable = true;
     res._urlList = [finalUrl];
     res._redirected = redirected;
     return res;
   }
   define('fetch', fetch);
+  // A service binding (`env.X` for `[[services]] binding = "X"`).
+  class Fetcher {
+    constructor(service) { this._service = service; }
+    fetch(input, init) { return fetchVia(this._service, input, init); }
+    connect() { throw new Error('connect() is not supported by service bindings here'); }
+  }
+
+  // ------------------------------------------------------ Durable Objects
+  // `cloudflare:workers` (a built-in module of the loader) exports these.
+  class DurableObject {
+    constructor(ctx, env) { this.ctx = ctx; this.env = env; }
+  }
+  class WorkerEntrypoint {
+    constructor(ctx, env) { this.ctx = ctx; this.env = env; }
+  }
+  class RpcTarget {}
+  const cloudflareWorkers = { DurableObject, WorkerEntrypoint, RpcTarget, setEnv: null };
+  Object.defineProperty(G, Symbol.for('flexilib.cloudflare:workers'), { value: cloudflareWorkers });
+
+  class DurableObjectId {
+    constructor(hex, name) { this._hex = hex; if (name !== undefined) this.name = name; }
+    toString() { return this._hex; }
+    equals(other) { return other instanceof DurableObjectId && other._hex === this._hex; }
+  }
+  class DurableObjectNamespace {
+    constructor(index) { this._index = index; }
+    idFromName(name) { name = String(name); return new DurableObjectId(N.doIdFromName(this._index, name), name); }
+    idFromString(hex) {
+      hex = String(hex);
+      if (!N.doIsId(hex)) throw new TypeError('Invalid Durable Object ID: must be 64 hex digits');
+      return new DurableObjectId(hex);
+    }
+    newUniqueId() { return new DurableObjectId(N.doNewUniqueId()); }
+    get(id) {
+      if (!(id instanceof DurableObjectId)) throw new TypeError('get() requires a DurableObjectId');
+      return objectStub(this._index, id);
+    }
+    getByName(name) { return this.get(this.idFromName(name)); }
+    jurisdiction() { return this; }
+  }
+  // A stub: `fetch`, and any other property is an RPC method (arguments and
+  // results cross as JSON).
+  function objectStub(index, id) {
+    const which = (method) => ({ which: [String(index), id.toString(), method] });
+    const target = { id, name: id.name, fetch: (input, init) => fetchVia(which(''), input, init) };
+    return new Proxy(target, {
+      get(t, prop) {
+        if (prop in t) return t[prop];
+        if (typeof prop !== 'string' || prop === 'then') return undefined;
+        return async (...args) => {
+          const res = await fetchVia(which(prop), 'http://durable-object/rpc', { method: 'POST', body: JSON.stringify(args) });
+          const answer = JSON.parse(await res.text());
+          if (answer.error) {
+            const E = { TypeError, RangeError, SyntaxError, ReferenceError }[answer.error.name] || Error;
+            const e = new E(answer.error.message);
+            if (!(e.name === answer.error.name)) e.name = answer.error.name;
+            throw e;
+          }
+          return answer.ok;
+        };
+      },
+    });
+  }
+  function storageValue(value) {
+    const text = JSON.stringify(value);
+    if (text === undefined) throw new TypeError('Durable Object storage: the value cannot be stored (FlexiLib stores what JSON can hold)');
+    return text;
+  }
+  class DurableObjectStorage {
+    constructor(index, id) { this._index = index; this._id = id; }
+    _op(what, args) { return op((o) => N.doStorage(o, this._index, this._id, what, args)); }
+    async get(keys) {
+      const many = Array.isArray(keys);
+      const list = many ? keys.map(String) : [String(keys)];
+      const items = JSON.parse(await this._op('get', list));
+      if (!many) return items[0] === null ? undefined : items[0].v;
+      const found = new Map();
+      list.forEach((k, i) => { if (items[i] !== null) found.set(k, items[i].v); });
+      return found;
+    }
+    async put(key, value) {
+      const args = [];
+      if (key !== null && typeof key === 'object') {
+        for (const [k, v] of Object.entries(key)) args.push(String(k), storageValue(v));
+      } else {
+        if (value === undefined) throw new TypeError('put() requires a value');
+        args.push(String(key), storageValue(value));
+      }
+      await this._op('put', args);
+    }
+    async delete(keys) {
+      const many = Array.isArray(keys);
+      const n = Number(await this._op('delete', many ? keys.map(String) : [String(keys)]));
+      return many ? n : n > 0;
+    }
+    async deleteAll() { await this._op('deleteAll', []); }
+    async list(options = {}) {
+      options = options || {};
+      const args = [options.prefix ?? '', options.start ?? '', options.end ?? '', options.limit ? String(options.limit) : '', options.reverse ? '1' : ''];
+      return new Map(JSON.parse(await this._op('list', args.map(String))));
+    }
+    async transaction(fn) { return fn(this); }
+    transactionSync(fn) { return fn(); }
+    async sync() {}
+    async getAlarm() { return null; }
+    async setAlarm() { throw new Error('Durable Object alarms are not emulated by FlexiLib yet'); }
+    async deleteAlarm() {}
+    get sql() { throw new Error('ctx.storage.sql is not emulated by FlexiLib yet; use the key-value API'); }
+  }
+  class DurableObjectState {
+    constructor(index, id) { this.id = id; this.storage = new DurableObjectStorage(index, id.toString()); }
+    // Calls to one object never run at once here, so the callback simply runs.
+    blockConcurrencyWhile(fn) { return Promise.resolve().then(fn); }
+    waitUntil(promise) { Promise.resolve(promise).catch(() => {}); }
+  }
+  // The objects this thread holds (every object lives on the first JS
+  // thread), by namespace and id.
+  const liveObjects = new Map();
+  let objectClasses = [];
+  function objectEntry(id, which, method, url, flat, body) {
+    const index = Number(which[0]);
+    const objectId = which[1];
+    const rpc = which[2];
+    const key = `${index}:${objectId}`;
+    let instance = liveObjects.get(key);
+    try {
+      if (!instance) {
+        const className = objectClasses[index];
+        const Class = mainModule && mainModule[className];
+        if (typeof Class !== 'function') throw new TypeError(`The Durable Object class "${className}" is not exported by the worker's main module`);
+        instance = new Class(new DurableObjectState(index, new DurableObjectId(objectId)), env);
+        liveObjects.set(key, instance);
+      }
+    } catch (e) {
+      N.fail(id, errorText(e));
+      return;
+    }
+    if (rpc) {
+      (async () => {
+        let result;
+        try {
+          const args = JSON.parse(body ? dec(body) : '[]');
+          const method = instance[rpc];
+          if (typeof method !== 'function' || rpc === 'constructor') throw new TypeError(`The RPC receiver does not implement the method "${rpc}".`);
+          result = { ok: await method.apply(instance, args) };
+        } catch (e) {
+          result = { error: { name: (e && e.name) || 'Error', message: (e && e.message) || String(e) } };
+        }
+        let text;
+        try { text = JSON.stringify(result); } catch (e) { text = JSON.stringify({ error: { name: 'DataCloneError', message: 'The result cannot be sent back (FlexiLib sends what JSON can hold)' } }); }
+        N.respond(id, 200, '', ['content-type', 'application/json'], enc(text));
+      })();
+      return;
+    }
+    let res;
+    try {
+      if (typeof instance.fetch !== 'function') throw new TypeError('The Durable Object has no fetch() method');
+      res = instance.fetch(incoming(method, url, flat, body));
+    } catch (e) {
+      N.fail(id, errorText(e));
+      return;
+    }
+    Promise.resolve(res).then((r) => answer(id, r), (e) => N.fail(id, errorText(e)));
+  }
 
   // ---------------------------------------------------------------- KV
   const kvTypes = ['text', 'json', 'arrayBuffer', 'stream'];
@@ -1625,8 +1821,338 @@
     }
   }
 
+  // ---------------------------------------------------------------- D1
+  // Errors as D1 words them: `D1_ERROR: <SQLite's message>: SQLITE_…`,
+  // with that message as the cause.
+  function d1Error(kind, message) {
+    return new Error(`${kind}: ${message}`, { cause: new Error(message) });
+  }
+  // A bound value as D1 keeps it: numbers, strings, null; booleans as 1/0;
+  // bytes (ArrayBuffer, views, arrays of byte values) as an array of bytes.
+  function d1Value(v) {
+    const t = typeof v;
+    if (t === 'number' || t === 'string') return v;
+    if (t === 'boolean') return v ? 1 : 0;
+    if (t === 'object') {
+      if (v === null) return null;
+      if (Array.isArray(v) && v.every((b) => typeof b === 'number' && b >= 0 && b < 256)) return v;
+      if (v instanceof ArrayBuffer) return Array.from(new Uint8Array(v));
+      if (ArrayBuffer.isView(v)) return Array.from(v);
+    }
+    const shown = t === 'symbol' ? v.toString() : `${v}`;
+    throw new Error(`D1_TYPE_ERROR: Type '${t}' not supported for value '${shown}'`, {
+      cause: new Error(`Type '${t}' not supported for value '${shown}'`),
+    });
+  }
+  // Runs statements (one transaction) as [{ columns, rows, meta }].
+  async function d1Query(db, statements) {
+    const sqls = statements.map((s) => s.statement);
+    const params = statements.map((s) => s.params.map((v) => (Array.isArray(v) ? new Uint8Array(v) : v)));
+    let json;
+    try {
+      json = await op((id) => N.d1Query(id, db, sqls, params));
+    } catch (e) {
+      throw d1Error('D1_ERROR', e.message);
+    }
+    return JSON.parse(json);
+  }
+  function d1Row(columns, row) {
+    const o = {};
+    for (let i = 0; i < columns.length; i++) o[columns[i]] = row[i];
+    return o;
+  }
+  function d1Result(r) {
+    return { success: true, meta: r.meta, results: r.rows.map((row) => d1Row(r.columns, row)) };
+  }
+  class D1PreparedStatement {
+    constructor(db, statement, params) {
+      this._db = db;
+      this.statement = statement;
+      this.params = params;
+    }
+    bind(...values) { return new D1PreparedStatement(this._db, this.statement, values.map(d1Value)); }
+    async first(column) {
+      const [r] = await d1Query(this._db, [this]);
+      if (r.rows.length === 0) return null;
+      const row = d1Row(r.columns, r.rows[0]);
+      if (column === undefined) return row;
+      if (row[column] === undefined) {
+        throw new Error(`D1_COLUMN_NOTFOUND: Column not found (${column})`, { cause: new Error('Column not found') });
+      }
+      return row[column];
+    }
+    async all() { return d1Result((await d1Query(this._db, [this]))[0]); }
+    // As wrangler dev answers it: the rows too (none for a write).
+    async run() { return d1Result((await d1Query(this._db, [this]))[0]); }
+    async raw(options) {
+      const [r] = await d1Query(this._db, [this]);
+      return options && options.columnNames ? [r.columns, ...r.rows] : r.rows;
+    }
+  }
+  class D1Database {
+    constructor(db) { this._db = db; }
+    prepare(query) { return new D1PreparedStatement(this._db, String(query), []); }
+    async batch(statements) {
+      if (!Array.isArray(statements) || !statements.every((s) => s instanceof D1PreparedStatement)) {
+        throw new TypeError('batch() takes an array of prepared statements (D1PreparedStatement).');
+      }
+      return (await d1Query(this._db, statements)).map(d1Result);
+    }
+    async exec(query) {
+      // As D1: each line is a query; the first that fails is named.
+      const lines = String(query).trim().split('\n');
+      let json;
+      try {
+        json = await op((id) => N.d1Exec(id, this._db, lines));
+      } catch (e) {
+        throw d1Error('D1_EXEC_ERROR', e.message);
+      }
+      const r = JSON.parse(json);
+      if (r.error !== undefined) {
+        throw d1Error('D1_EXEC_ERROR', `Error in line ${r.line + 1}: ${lines[r.line]}: ${r.error}`);
+      }
+      return { count: r.count, duration: r.duration };
+    }
+    // Sessions (read replication): one local database serves them all.
+    withSession() {
+      const db = this;
+      return { prepare: (q) => db.prepare(q), batch: (s) => db.batch(s), getBookmark: () => null };
+    }
+  }
+
+  // ---------------------------------------------------------------- R2
+  const r2HttpFields = [
+    ['contentType', 'content-type'], ['contentLanguage', 'content-language'],
+    ['contentDisposition', 'content-disposition'], ['contentEncoding', 'content-encoding'],
+    ['cacheControl', 'cache-control'], ['cacheExpiry', 'expires'],
+  ];
+  function r2Key(key, action) {
+    key = String(key);
+    if (enc(key).length > 1024) throw new Error(`${action}: The specified object name is not valid. (10020)`);
+    return key;
+  }
+  // httpMetadata (an object or Headers) as stored: strings, cacheExpiry in ms.
+  function r2HttpMetadata(m) {
+    const out = {};
+    if (m === undefined || m === null) return out;
+    const isHeaders = m instanceof Headers;
+    for (const [field, header] of r2HttpFields) {
+      const v = isHeaders ? m.get(header) : m[field];
+      if (v === undefined || v === null) continue;
+      if (field === 'cacheExpiry') {
+        const t = new Date(v).getTime();
+        if (!Number.isNaN(t)) out[field] = t;
+      } else out[field] = String(v);
+    }
+    return out;
+  }
+  function r2Etags(v) {
+    if (v === undefined || v === null) return null;
+    const list = Array.isArray(v) ? v : String(v).split(',');
+    return list.map((e) => {
+      e = String(e).trim();
+      const weak = e.startsWith('W/');
+      if (weak) e = e.slice(2);
+      if (e.length >= 2 && e.startsWith('"') && e.endsWith('"')) e = e.slice(1, -1);
+      return (weak ? 'W/' : '') + e;
+    }).filter((e) => e !== '' && e !== 'W/');
+  }
+  function r2Time(v) {
+    if (v === undefined || v === null) return null;
+    const t = new Date(v).getTime();
+    return Number.isNaN(t) ? null : t;
+  }
+  // onlyIf (an R2Conditional or Headers) as the host takes it.
+  function r2Conditions(c) {
+    if (c === undefined || c === null) return null;
+    if (c instanceof Headers) {
+      return {
+        etagMatches: r2Etags(c.get('if-match')),
+        etagDoesNotMatch: r2Etags(c.get('if-none-match')),
+        uploadedBefore: r2Time(c.get('if-unmodified-since')),
+        uploadedAfter: r2Time(c.get('if-modified-since')),
+        secondsGranularity: true,
+      };
+    }
+    return {
+      etagMatches: r2Etags(c.etagMatches),
+      etagDoesNotMatch: r2Etags(c.etagDoesNotMatch),
+      uploadedBefore: r2Time(c.uploadedBefore),
+      uploadedAfter: r2Time(c.uploadedAfter),
+      secondsGranularity: !!c.secondsGranularity,
+    };
+  }
+  function r2Range(r) {
+    if (r === undefined || r === null) return null;
+    if (r instanceof Headers) {
+      const h = r.get('range');
+      return h === null ? null : { header: h };
+    }
+    const num = (v) => (v === undefined || v === null ? null : Number(v));
+    return { offset: num(r.offset), length: num(r.length), suffix: num(r.suffix) };
+  }
+  function hexBytes(hex) {
+    const out = new Uint8Array(hex.length >> 1);
+    for (let i = 0; i < out.length; i++) out[i] = parseInt(hex.substr(i * 2, 2), 16);
+    return out.buffer;
+  }
+  class R2Checksums {
+    constructor(md5) { this.md5 = hexBytes(md5); }
+    toJSON() { return { md5: Array.from(new Uint8Array(this.md5), (b) => b.toString(16).padStart(2, '0')).join('') }; }
+  }
+  // Not globals, as in workerd; own properties in workerd's order (its
+  // lazily defined instance properties), so JSON.stringify gives the same.
+  class R2Object {
+    constructor(m) {
+      this.ssecKeyMd5 = undefined;
+      this.storageClass = 'Standard';
+      this.range = m.range;
+      this.customMetadata = m.customMetadata;
+      const http = Object.assign({}, m.httpMetadata);
+      if (http.cacheExpiry !== undefined) http.cacheExpiry = new Date(http.cacheExpiry);
+      this.httpMetadata = http;
+      this.uploaded = new Date(m.uploaded);
+      this.checksums = new R2Checksums(m.etag);
+      this.httpEtag = `"${m.etag}"`;
+      this.etag = m.etag;
+      this.size = m.size;
+      this.version = m.version;
+      this.key = m.key;
+    }
+    writeHttpMetadata(headers) {
+      for (const [field, header] of r2HttpFields) {
+        const v = this.httpMetadata[field];
+        if (v === undefined) continue;
+        headers.set(header, field === 'cacheExpiry' ? v.toUTCString() : v);
+      }
+    }
+  }
+  class R2ObjectBody extends R2Object {
+    constructor(m, bytes) {
+      super(m);
+      Object.defineProperty(this, '_bytes', { value: bytes, writable: true, enumerable: false });
+      Object.defineProperty(this, '_stream', { value: null, writable: true, enumerable: false });
+      Object.defineProperty(this, '_used', { value: false, writable: true, enumerable: false });
+    }
+    get body() {
+      if (!this._stream) {
+        this._stream = streamOfBytes(this._used ? new Uint8Array(0) : this._bytes);
+        this._bytes = null;
+      }
+      return this._stream;
+    }
+    get bodyUsed() { return this._used || (this._stream !== null && this._stream._disturbed); }
+    async _consume() {
+      if (this.bodyUsed) throw new TypeError(bodyUsedMessage);
+      this._used = true;
+      if (this._stream) {
+        if (this._stream.locked) throw new TypeError('This ReadableStream is currently locked to a reader.');
+        return readAll(this._stream);
+      }
+      const b = this._bytes;
+      this._bytes = null;
+      return b;
+    }
+    async arrayBuffer() { return toArrayBuffer(await this._consume()); }
+    async bytes() { return this._consume(); }
+    async text() { return dec(await this._consume()); }
+    async json() { return JSON.parse(await this.text()); }
+    async blob() { return new Blob([await this._consume()], { type: this.httpMetadata.contentType || '' }); }
+  }
+  const r2PutTypes = "Failed to execute 'put' on 'R2Bucket': parameter 2 is not of type 'ReadableStream or ArrayBuffer or ArrayBufferView or string or Blob'.";
+  class R2Bucket {
+    constructor(bucket) { this._bucket = bucket; }
+    async head(key) {
+      key = r2Key(key, 'head');
+      const r = await op((id) => N.r2Get(id, this._bucket, key, null, null, false));
+      return r === null ? null : new R2Object(JSON.parse(r));
+    }
+    async get(key, options) {
+      key = r2Key(key, 'get');
+      options = options || {};
+      const range = r2Range(options.range);
+      const onlyIf = r2Conditions(options.onlyIf);
+      const r = await op((id) => N.r2Get(id, this._bucket, key,
+        range && JSON.stringify(range), onlyIf && JSON.stringify(onlyIf), true));
+      if (r === null) return null;
+      // onlyIf did not hold: the object, without its body.
+      if (typeof r === 'string') return new R2Object(JSON.parse(r));
+      return new R2ObjectBody(JSON.parse(r[1]), r[0]);
+    }
+    async put(key, value, options) {
+      key = r2Key(key, 'put');
+      options = options || {};
+      let bytes;
+      if (value === null || value === undefined) bytes = new Uint8Array(0);
+      else if (typeof value === 'string') bytes = enc(value);
+      else if (isBufferSource(value)) bytes = copy(value);
+      else if (value instanceof Blob) bytes = value._bytes;
+      else if (value instanceof ReadableStream) {
+        if (typeof value._length !== 'number') {
+          throw new TypeError('Provided readable stream must have a known length (request/response body or readable half of FixedLengthStream)');
+        }
+        bytes = await readAll(value);
+      } else throw new TypeError(r2PutTypes);
+      const customMetadata = {};
+      let metadataSize = 0;
+      if (options.customMetadata !== undefined && options.customMetadata !== null) {
+        for (const k of Object.keys(options.customMetadata)) {
+          const v = String(options.customMetadata[k]);
+          customMetadata[k] = v;
+          metadataSize += enc(k).length + enc(v).length;
+        }
+      }
+      if (metadataSize > 2048) throw new Error('put: Your metadata headers exceed the maximum allowed metadata size. (10012)');
+      let md5 = null;
+      if (options.md5 !== undefined && options.md5 !== null) {
+        md5 = typeof options.md5 === 'string' ? options.md5
+          : Array.from(view(options.md5), (b) => b.toString(16).padStart(2, '0')).join('');
+      }
+      const put = {
+        httpMetadata: r2HttpMetadata(options.httpMetadata),
+        customMetadata,
+        onlyIf: r2Conditions(options.onlyIf),
+        md5,
+      };
+      const r = await op((id) => N.r2Put(id, this._bucket, key, bytes, JSON.stringify(put)));
+      return r === null ? null : new R2Object(JSON.parse(r));
+    }
+    async delete(keys) {
+      const list = (Array.isArray(keys) ? keys : [keys]).map((k) => r2Key(k, 'delete'));
+      await op((id) => N.r2Delete(id, this._bucket, list));
+    }
+    async list(options) {
+      options = options || {};
+      const limit = options.limit === undefined ? 1000 : Number(options.limit);
+      if (!(Number.isInteger(limit) && limit >= 1 && limit <= 1000)) {
+        throw new Error('list: MaxKeys params must be positive integer <= 1000. (10022)');
+      }
+      const include = Array.isArray(options.include) ? options.include : [];
+      const query = {
+        prefix: options.prefix === undefined || options.prefix === null ? '' : String(options.prefix),
+        delimiter: options.delimiter === undefined || options.delimiter === null ? '' : String(options.delimiter),
+        cursor: options.cursor === undefined || options.cursor === null ? '' : String(options.cursor),
+        startAfter: options.startAfter === undefined || options.startAfter === null ? '' : String(options.startAfter),
+        limit,
+      };
+      const r = JSON.parse(await op((id) => N.r2List(id, this._bucket, JSON.stringify(query))));
+      // Metadata only when asked for, as R2 lists.
+      const objects = r.objects.map((m) => {
+        const o = new R2Object(m);
+        if (!include.includes('httpMetadata')) o.httpMetadata = {};
+        if (!include.includes('customMetadata')) o.customMetadata = {};
+        return o;
+      });
+      const out = { objects, truncated: r.truncated };
+      if (r.truncated) out.cursor = r.cursor;
+      out.delimitedPrefixes = r.delimitedPrefixes;
+      return out;
+    }
+  }
+
   // ---------------------------------------------------------------- the worker
   let worker = null;
+  let mainModule = null;
   let env = null;
   let route = '';
   class ExecutionContext {
@@ -1644,13 +2170,27 @@
   }
   function setup(mod, bindings) {
     worker = mod.default;
+    mainModule = mod;
     env = {};
     for (const k of Object.keys(bindings.vars)) env[k] = bindings.vars[k];
     for (const k of Object.keys(bindings.kv)) env[k] = new KVNamespace(bindings.kv[k]);
+    for (const k of Object.keys(bindings.services)) env[k] = new Fetcher(bindings.services[k]);
+    for (const k of Object.keys(bindings.d1)) env[k] = new D1Database(bindings.d1[k]);
+    for (const k of Object.keys(bindings.r2)) env[k] = new R2Bucket(bindings.r2[k]);
+    objectClasses = [];
+    for (const k of Object.keys(bindings.objects)) {
+      const { index, className } = bindings.objects[k];
+      objectClasses[index] = className;
+      env[k] = new DurableObjectNamespace(index);
+    }
+    if (cloudflareWorkers.setEnv) cloudflareWorkers.setEnv(env);
     if (typeof mod.default === 'undefined') {
       throw new TypeError('The worker has no default export: FlexiLib runs module workers (export default { fetch(request, env, ctx) { … } })');
     }
-    if (!worker || (typeof worker.fetch !== 'function' && typeof worker.scheduled !== 'function')) {
+    // A class (`export default class extends WorkerEntrypoint`) handles each
+    // request with an instance of its own.
+    const handlers = typeof worker === 'function' ? worker.prototype : worker;
+    if (!handlers || (typeof handlers.fetch !== 'function' && typeof handlers.scheduled !== 'function')) {
       throw new TypeError('The default export has no fetch() or scheduled() handler');
     }
   }
@@ -1728,8 +2268,9 @@
     const ctx = new ExecutionContext(id);
     let res;
     try {
-      if (typeof worker.fetch !== 'function') throw new Error('Handler does not export a fetch() function.');
-      res = worker.fetch(req, env, ctx);
+      const target = typeof worker === 'function' ? new worker(ctx, env) : worker;
+      if (typeof target.fetch !== 'function') throw new Error('Handler does not export a fetch() function.');
+      res = target.fetch(req, env, ctx);
     } catch (e) {
       N.fail(id, errorText(e));
       return;
@@ -1744,8 +2285,9 @@
     ctx.waitUntil = (p) => waits.push(Promise.resolve(p));
     const event = { type: 'scheduled', cron, scheduledTime: Date.now(), noRetry() {} };
     try {
-      if (typeof worker.scheduled !== 'function') throw new Error('Handler does not export a scheduled() function');
-      await worker.scheduled(event, env, ctx);
+      const target = typeof worker === 'function' ? new worker(ctx, env) : worker;
+      if (typeof target.scheduled !== 'function') throw new Error('Handler does not export a scheduled() function');
+      await target.scheduled(event, env, ctx);
       await Promise.all(waits);
       N.respond(id, 200, '', ['content-type', 'text/plain;charset=UTF-8'], enc('ok'));
     } catch (e) {
@@ -1768,5 +2310,5 @@
     for (const t of timerIds) timerFns.delete(t);
     for (const o of opIds) pending.delete(o);
   }
-  return { setup, handle, scheduled, fire: fireTimer, settle, forget, errorText };
+  return { setup, handle, object: objectEntry, scheduled, fire: fireTimer, settle, forget, errorText };
 });

@@ -18,6 +18,7 @@
 //! | `handler=` | `_HANDLER` | the last argument, if the command has any |
 //! | `dir=` | working directory and `LAMBDA_TASK_ROOT` (relative to the config file) | the config file's directory |
 //! | `env.NAME=` | an extra environment variable | |
+//! | `runtime=` | instead of a command: `python3.x` / `nodejs*.x` run `handler=` with the runtime client FlexiLib ships, `provided.*` runs `dir=`'s `bootstrap` | |
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -47,6 +48,74 @@ pub struct LambdaSpec {
     pub handler: Option<String>,
     /// Extra environment variables, in config order.
     pub env: Vec<(String, String)>,
+    /// The language of a managed runtime (`runtime=`, a SAM `Runtime`):
+    /// its dependencies (`requirements.txt`, `package.json`) are installed.
+    pub language: Option<Language>,
+    /// `program` runs the language's runtime client that FlexiLib ships
+    /// (its script goes before `args`).
+    pub shipped_client: bool,
+    /// The managed runtime's identifier (`python3.12`, `nodejs20.x`):
+    /// `AWS_EXECUTION_ENV` is `AWS_Lambda_` and it, as on AWS.
+    pub runtime: Option<String>,
+}
+
+/// The language of a managed runtime that FlexiLib runs with a runtime
+/// client it ships (`runtimes/` in the crate), so a function needs nothing
+/// installed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Language {
+    /// `python3 flexilib_runtime.py module.function`.
+    Python,
+    /// `node flexilib_runtime.mjs file.export`.
+    Node,
+}
+
+/// How a managed runtime's function is started.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ManagedCommand {
+    /// `python3`, `node`, or the function's `bootstrap`.
+    pub program: PathBuf,
+    /// The handler, for an interpreter.
+    pub args: Vec<String>,
+    /// The interpreter's language (its shipped client runs the handler).
+    pub language: Option<Language>,
+}
+
+/// How a managed runtime runs `handler` in `dir`, or `None` for a runtime
+/// FlexiLib does not run. `provided.*` runs `dir/bootstrap`; the others
+/// need a handler.
+pub fn managed_runtime(
+    runtime: &str,
+    handler: Option<&str>,
+    dir: &Path,
+) -> Option<Result<ManagedCommand, String>> {
+    let needs_handler = || {
+        handler
+            .map(String::from)
+            .ok_or_else(|| format!("`Runtime: {runtime}` needs a handler"))
+    };
+    let command = if runtime.starts_with("python3") {
+        needs_handler().map(|h| ManagedCommand {
+            program: PathBuf::from("python3"),
+            args: vec![h],
+            language: Some(Language::Python),
+        })
+    } else if runtime.starts_with("nodejs") {
+        needs_handler().map(|h| ManagedCommand {
+            program: PathBuf::from("node"),
+            args: vec![h],
+            language: Some(Language::Node),
+        })
+    } else if runtime.starts_with("provided") {
+        Ok(ManagedCommand {
+            program: dir.join("bootstrap"),
+            args: Vec::new(),
+            language: None,
+        })
+    } else {
+        return None;
+    };
+    Some(command)
 }
 
 impl LambdaSpec {
@@ -75,6 +144,7 @@ pub fn parse(value: &str, base: &Path) -> Result<LambdaSpec, String> {
     let mut handler = None;
     let mut dir = None;
     let mut env = Vec::new();
+    let mut runtime = None;
     for token in value.split_whitespace() {
         let Some((key, setting)) = token.split_once('=') else {
             command.push(token);
@@ -114,17 +184,62 @@ pub fn parse(value: &str, base: &Path) -> Result<LambdaSpec, String> {
             "concurrency" => concurrency = number(key, setting, 1, 1000)?,
             "queue" => queue = number(key, setting, 0, 100_000)?,
             "handler" if !setting.is_empty() => handler = Some(setting.to_string()),
+            "runtime" if !setting.is_empty() => runtime = Some(setting),
             "dir" if !setting.is_empty() => dir = Some(absolute(&base.join(setting))),
-            "handler" | "dir" => return Err(format!("`{key}=` needs a value")),
+            "handler" | "dir" | "runtime" => return Err(format!("`{key}=` needs a value")),
             _ => {
                 return Err(format!(
-                    "unknown lambda option `{key}` (name, timeout, memory, concurrency, queue, idle, handler, dir, env.NAME)"
+                    "unknown lambda option `{key}` (name, timeout, memory, concurrency, queue, idle, handler, dir, env.NAME, runtime)"
                 ))
             }
         }
     }
+    if let Some(runtime) = runtime {
+        if let Some(first) = command.first() {
+            return Err(format!(
+                "`runtime={runtime}` runs the handler itself: no command (`{first}`) with it"
+            ));
+        }
+        let dir = dir.unwrap_or_else(|| absolute(base));
+        let Some(managed) = managed_runtime(runtime, handler.as_deref(), &dir) else {
+            return Err(format!(
+                "`runtime={runtime}`: python3.x, nodejs*.x or provided.* (others need a command)"
+            ));
+        };
+        let ManagedCommand {
+            program,
+            args,
+            language,
+        } = managed.map_err(|_| {
+            format!("`runtime={runtime}` needs `handler=` (`app.handler`, `index.handler`)")
+        })?;
+        let name = match name {
+            Some(name) => name,
+            None => default_name(&dir)
+                .map_err(|_| "give the function a name with `name=`".to_string())?,
+        };
+        return Ok(LambdaSpec {
+            name,
+            program,
+            args,
+            dir,
+            timeout,
+            memory_mb,
+            concurrency,
+            queue,
+            idle,
+            handler,
+            env,
+            shipped_client: language.is_some(),
+            language,
+            runtime: Some(runtime.to_string()),
+        });
+    }
     let Some((&program, args)) = command.split_first() else {
-        return Err("`lambda:` needs a command, e.g. `lambda:functions/hello/bootstrap`".into());
+        return Err(
+            "`lambda:` needs a command, e.g. `lambda:functions/hello/bootstrap`, or `runtime=`"
+                .into(),
+        );
     };
     let program = if program.contains('/') {
         absolute(&base.join(program))
@@ -149,6 +264,9 @@ pub fn parse(value: &str, base: &Path) -> Result<LambdaSpec, String> {
         idle,
         handler,
         env,
+        language: None,
+        shipped_client: false,
+        runtime: None,
     })
 }
 
@@ -271,6 +389,31 @@ mod tests {
                 .as_deref(),
             Some("other.fn")
         );
+    }
+
+    #[test]
+    fn managed_runtimes() {
+        let spec = ok("runtime=python3.12 handler=app.handler dir=fns/py");
+        assert_eq!(spec.program, PathBuf::from("python3"));
+        assert_eq!(spec.args, ["app.handler"]);
+        assert_eq!(spec.language, Some(Language::Python));
+        assert!(spec.shipped_client);
+        assert_eq!(spec.name, "py", "the directory's name");
+        assert!(spec.is_interpreted(), "its directory is watched");
+        let spec = ok("runtime=nodejs20.x handler=index.handler dir=js name=web");
+        assert_eq!(
+            (spec.program, spec.language, spec.name.as_str()),
+            (PathBuf::from("node"), Some(Language::Node), "web")
+        );
+        let spec = ok("runtime=provided.al2023 dir=rs");
+        assert_eq!(spec.program, PathBuf::from("/etc/fl/rs/bootstrap"));
+        assert_eq!((spec.language, spec.args.len()), (None, 0));
+        let err = |text: &str| parse(text, Path::new("/x")).err().unwrap_or_default();
+        assert!(err("runtime=python3.12 dir=a").contains("needs `handler=`"));
+        assert!(
+            err("runtime=java21 handler=a.B dir=a").contains("python3.x, nodejs*.x or provided.*")
+        );
+        assert!(err("python3 app.h runtime=python3.12 handler=a.b").contains("no command"));
     }
 
     #[test]

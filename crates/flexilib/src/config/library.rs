@@ -13,6 +13,9 @@ pub struct LibrarySpec {
     pub route: String,
     /// The config file's directory: relative option paths are relative to it.
     pub config_dir: PathBuf,
+    /// The runtime the route was written for (`worker` for `worker:PATH`),
+    /// if any: errors name it instead of the library.
+    pub runtime: Option<&'static str>,
 }
 
 /// Parses `PATH [key=value …]` for the route `route`; `base` is the config
@@ -40,6 +43,7 @@ pub fn parse(value: &str, route: &str, base: &Path) -> Result<LibrarySpec, Strin
         options,
         route: route.to_string(),
         config_dir: super::absolute(base),
+        runtime: None,
     })
 }
 

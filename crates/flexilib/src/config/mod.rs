@@ -14,9 +14,11 @@
 //! value starting with `http://` is a list of upstream servers with options;
 //! one starting with `lambda:` is a Lambda function ([`lambda`]);
 //! `worker:PATH` is the Cloudflare Workers runtime library with `script=PATH`;
+//! `sam:PATH` is an AWS SAM application ([`sam`]);
 //! `wasm:PATH` is the WebAssembly runtime library with `module=PATH`.
 
 pub mod lambda;
+pub mod sam;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -24,9 +26,10 @@ use std::path::{Path, PathBuf};
 use hyper::header::HeaderName;
 
 mod library;
-pub use lambda::LambdaSpec;
+pub use lambda::{LambdaSpec, Language};
+pub use sam::SamSpec;
+mod cloudflare_worker;
 mod wasm;
-mod worker;
 pub use library::LibrarySpec;
 
 /// A parsed configuration file.
@@ -81,6 +84,8 @@ pub enum TargetSpec {
     Upstream(UpstreamSpec),
     /// A Lambda function run by the server.
     Lambda(LambdaSpec),
+    /// An AWS SAM application: its functions behind its API routes.
+    Sam(SamSpec),
 }
 
 /// `http://host:port[/base], http://… [strip_prefix=yes|no] [host=pass|upstream]`.
@@ -115,6 +120,17 @@ pub enum ConfigError {
         /// The I/O error: part of the message, deliberately not the error's
         /// `source`, which would print it twice in a chain (`{:#}`).
         error: std::io::Error,
+    },
+    /// A SAM template a rule names cannot be served; the error names the
+    /// template's file and line, then the rule's.
+    #[error("{error} (the `sam:` rule at {path}:{line})", path = .path.display())]
+    Template {
+        /// The config file.
+        path: PathBuf,
+        /// The rule's line.
+        line: usize,
+        /// The template's error.
+        error: sam::TemplateError,
     },
     /// A line is malformed.
     #[error("{path}:{line}: {message}", path = .path.display())]
@@ -151,6 +167,14 @@ pub fn check_files(config: &mut Config) -> Result<(), ConfigError> {
         };
         match &rule.target {
             TargetSpec::Lambda(function) => lambda::check_files(function).map_err(at)?,
+            TargetSpec::Sam(spec) => {
+                let app = sam::template::load(spec).map_err(|error| ConfigError::Template {
+                    path: path.clone(),
+                    line: rule.line,
+                    error,
+                })?;
+                warnings.extend(app.warnings);
+            }
             TargetSpec::Library(library) => {
                 if !library.path.exists() {
                     warnings.push(format!(
@@ -181,7 +205,7 @@ pub fn check_files(config: &mut Config) -> Result<(), ConfigError> {
 }
 
 /// Target kinds a rule's value may start with.
-const SCHEMES: [&str; 5] = ["http://", "https://", "lambda:", "worker:", "wasm:"];
+const SCHEMES: [&str; 6] = ["http://", "https://", "lambda:", "worker:", "sam:", "wasm:"];
 
 /// An error for a value that starts like a target kind FlexiLib does not
 /// know (`htp://x`, `wroker:app.js`), with the nearest known one; `None`
@@ -210,7 +234,7 @@ fn unknown_scheme(value: &str) -> Option<String> {
         .copied()
         .unwrap_or("http://");
     Some(format!(
-        "unknown target kind `{written}`: did you mean `{nearest}`? (a target is a library path, `http://…`, `lambda:COMMAND`, `worker:SCRIPT` or `wasm:COMPONENT`)"
+        "unknown target kind `{written}`: did you mean `{nearest}`? (a target is a library path, `http://…`, `lambda:COMMAND`, `worker:SCRIPT`, `sam:TEMPLATE` or `wasm:COMPONENT`)"
     ))
 }
 
@@ -273,8 +297,10 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             TargetSpec::Upstream(parse_upstream(value).map_err(syntax)?)
         } else if let Some(function) = value.strip_prefix("lambda:") {
             TargetSpec::Lambda(lambda::parse(function, base).map_err(syntax)?)
+        } else if let Some(template) = value.strip_prefix("sam:") {
+            TargetSpec::Sam(sam::parse(template, base).map_err(syntax)?)
         } else if let Some(worker) = value.strip_prefix("worker:") {
-            TargetSpec::Library(worker::parse(worker, key, base).map_err(syntax)?)
+            TargetSpec::Library(cloudflare_worker::parse(worker, key, base).map_err(syntax)?)
         } else if let Some(component) = value.strip_prefix("wasm:") {
             TargetSpec::Library(wasm::parse(component, key, base).map_err(syntax)?)
         } else {
@@ -439,6 +465,7 @@ mod tests {
             options: Vec::new(),
             route: route.into(),
             config_dir: "/etc/fl".into(),
+            runtime: None,
         })
     }
 

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use super::worker::{parse_shorthand, runtime_library_path};
+use super::cloudflare_worker::{parse_shorthand, runtime_library_path};
 use super::LibrarySpec;
 
 /// The runtime library's file name.
@@ -20,7 +20,10 @@ pub fn parse(value: &str, route: &str, base: &Path) -> Result<LibrarySpec, Strin
             "module",
             "`wasm:` needs a component: `wasm:app.wasm`",
         ),
-        runtime_library_path("WASM_LIBRARY", LIBRARY_NAME)?,
+        (
+            runtime_library_path("WASM_LIBRARY", LIBRARY_NAME)?,
+            "WebAssembly component",
+        ),
     )
 }
 
@@ -37,6 +40,7 @@ mod tests {
         )
         .unwrap_or_else(|e| panic!("{e}"));
         assert!(spec.path.ends_with(LIBRARY_NAME), "{}", spec.path.display());
+        assert_eq!(spec.runtime, Some("WebAssembly component"));
         assert_eq!(
             spec.options,
             vec![

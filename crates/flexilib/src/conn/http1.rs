@@ -16,11 +16,12 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::sync::watch;
 
 use super::io::{CountingStream, Transport};
+use super::limit::{ConnLimit, Parked};
 use super::watchdog::{Verdict, Watchdog};
 use super::{Activity, ConnSettings};
-use crate::http1::body::{BodyFeed, BodyReadError, Decoded, Decoder, Demand};
 use crate::http1::encode::{self, BodyMode, Exchange, ResponseBody};
 use crate::http1::head::{self, BodyFraming, FieldSpan, Head, HeadError};
+use crate::http1::request_body::{BodyFeed, BodyReadError, Decoded, Decoder, Demand};
 use crate::http1::upgrade::{self, UpgradeSender, Upgraded};
 use crate::http1::RequestBody;
 use crate::respond::{BodyError, Reply};
@@ -36,8 +37,14 @@ const GATHER_UP_TO: usize = 16 * 1024;
 /// How long a connection closed with unread input keeps reading (and
 /// dropping) it, so the client sees the response rather than a reset.
 const LINGER: Duration = Duration::from_secs(1);
+/// How long a connection refused at the cap lingers: short, since a
+/// descriptor is scarce then (the client's request has usually arrived
+/// before it is accepted, and is read before the answer is written).
+const LINGER_REFUSED: Duration = Duration::from_millis(100);
 /// Most bytes dropped while lingering.
 const LINGER_BYTES: usize = 1024 * 1024;
+/// Most lingered bytes kept for the log line of a refused connection.
+const CAPTURE_BYTES: usize = 1024;
 
 /// Completes when shutdown begins.
 type Stop = Pin<Box<dyn Future<Output = ()> + Send>>;
@@ -118,22 +125,9 @@ pub async fn run<T, S, Fut, B>(
             Next::Refuse(error) => {
                 tracing::debug!(peer = %activity.peer, %error, "request refused");
                 let reply = Reply::text(error.status(), error.response_text()).closing();
-                let Conn { io, out, .. } = &mut conn;
-                out.clear();
-                let response = reply.into_response();
-                let (parts, body) = response.into_parts();
-                let mut exchange = Exchange {
-                    head_request: false,
-                    version: hyper::Version::HTTP_11,
-                    keep_alive: false,
-                };
-                encode::head(&parts, None, &body.size_hint(), &mut exchange, out);
-                if let crate::respond::ReplyBody::Full(text) = body {
-                    out.extend_from_slice(&text);
-                }
-                if io.write_all(out).await.is_ok() {
-                    close(io, true).await;
-                }
+                let Conn { io, out, buf, .. } = &mut conn;
+                let mut first_line = request_line(buf).to_vec();
+                answer_and_close(io, out, reply, activity, settings, &mut first_line, LINGER).await;
                 return;
             }
         };
@@ -156,21 +150,129 @@ pub async fn run<T, S, Fut, B>(
     close(&mut conn.io, false).await;
 }
 
+/// Answers a connection `refusal` (see [`super::limit`]) at once, before
+/// its request is read, then closes; the request line, if it arrives while
+/// the connection lingers, is logged with the answer.
+pub async fn refuse<T: Transport>(
+    mut io: CountingStream<T>,
+    activity: &Activity,
+    settings: &ConnSettings,
+    refusal: super::limit::Refusal,
+) {
+    let reply = Reply::text(StatusCode::SERVICE_UNAVAILABLE, refusal.response_text()).closing();
+    // What already arrived is read first: unread input at the close would
+    // reset the connection, losing the answer.
+    let mut first_line = vec![0; CAPTURE_BYTES];
+    let mut read = 0;
+    while read < first_line.len() {
+        let mut buf = ReadBuf::new(&mut first_line[read..]);
+        let ready = poll_fn(|cx| Poll::Ready(Pin::new(&mut io).poll_read(cx, &mut buf))).await;
+        match ready {
+            Poll::Ready(Ok(())) if !buf.filled().is_empty() => read += buf.filled().len(),
+            _ => break,
+        }
+    }
+    first_line.truncate(read);
+    let mut out = Vec::new();
+    answer_and_close(
+        &mut io,
+        &mut out,
+        reply,
+        activity,
+        settings,
+        &mut first_line,
+        LINGER_REFUSED,
+    )
+    .await;
+}
+
+/// Writes `reply` (a server-made answer that closes the connection),
+/// closes with a linger, and logs the request by `first_line` (what the
+/// client sent of it; the linger adds to it if it is empty).
+async fn answer_and_close<T: Transport>(
+    io: &mut CountingStream<T>,
+    out: &mut Vec<u8>,
+    reply: Reply,
+    activity: &Activity,
+    settings: &ConnSettings,
+    first_line: &mut Vec<u8>,
+    linger: Duration,
+) {
+    let started = std::time::Instant::now();
+    out.clear();
+    let (parts, body) = reply.into_response().into_parts();
+    let mut exchange = Exchange {
+        head_request: false,
+        version: hyper::Version::HTTP_11,
+        keep_alive: false,
+    };
+    encode::head(&parts, None, &body.size_hint(), &mut exchange, out);
+    let mut body_bytes = 0;
+    if let crate::respond::ReplyBody::Full(text) = body {
+        body_bytes = text.len() as u64;
+        out.extend_from_slice(&text);
+    }
+    let written = io.write_all(out).await.is_ok();
+    let time = started.elapsed();
+    if written {
+        let capture = first_line.is_empty().then_some(&mut *first_line);
+        close_capturing(io, Some(linger), capture).await;
+    }
+    if let Some(log) = &settings.log {
+        // Probes and broken clients leave a trace too.
+        log.write_refused(&crate::access_log::Refused {
+            peer: &activity.peer,
+            request_line: request_line(first_line),
+            status: parts.status.as_u16(),
+            bytes: if written { body_bytes } else { 0 },
+            time,
+        });
+    }
+}
+
+/// The first line of what the client sent (the request line of a head
+/// that was refused), at most 512 bytes of it.
+fn request_line(buf: &[u8]) -> &[u8] {
+    let line = buf.split(|&byte| byte == b'\n').next().unwrap_or_default();
+    let line = line.strip_suffix(b"\r").unwrap_or(line);
+    &line[..line.len().min(512)]
+}
+
 /// Sends FIN; with `linger`, reads and drops what the client still sends
 /// for a while, so that closing does not reset the connection (and lose
 /// the response) while its data is unread.
 async fn close<T: Transport>(io: &mut CountingStream<T>, linger: bool) {
-    if io.shutdown().await.is_err() || !linger {
+    close_capturing(io, linger.then_some(LINGER), None).await;
+}
+
+/// [`close`], keeping the first [`CAPTURE_BYTES`] lingered bytes in
+/// `capture`.
+async fn close_capturing<T: Transport>(
+    io: &mut CountingStream<T>,
+    linger: Option<Duration>,
+    mut capture: Option<&mut Vec<u8>>,
+) {
+    let Some(linger) = linger else {
+        let _ = io.shutdown().await;
+        return;
+    };
+    if io.shutdown().await.is_err() {
         return;
     }
     // On the heap: an array here would be part of every connection's task.
     let mut sink = vec![0u8; 4096];
     let mut dropped = 0;
-    let _ = tokio::time::timeout(LINGER, async {
+    let _ = tokio::time::timeout(linger, async {
         while dropped < LINGER_BYTES {
             match io.read(&mut sink).await {
                 Ok(0) | Err(_) => break,
-                Ok(n) => dropped += n,
+                Ok(n) => {
+                    if let Some(capture) = capture.as_deref_mut() {
+                        let room = CAPTURE_BYTES.saturating_sub(capture.len());
+                        capture.extend_from_slice(&sink[..n.min(room)]);
+                    }
+                    dropped += n;
+                }
             }
         }
     })
@@ -235,8 +337,11 @@ async fn read_head<T: Transport>(
     closing: &mut bool,
     watchdog: &mut Watchdog,
 ) -> Next {
+    // Parked under a connection cap: may be closed to make room.
+    let mut parked_slot: Option<Parked<'_>> = None;
     loop {
         if !buf.is_empty() {
+            parked_slot = None;
             match head::parse(buf, settings.limits, spans) {
                 Ok(Some(head)) => return Next::Head(head),
                 Ok(None) => activity.head_in_progress(buf.len()),
@@ -254,6 +359,10 @@ async fn read_head<T: Transport>(
                 *closing = true;
                 continue;
             }
+            () = evicted(&mut parked_slot), if parked_slot.is_some() => {
+                tracing::debug!(peer = %activity.peer, "idle connection closed to make room");
+                return Next::Close;
+            }
             () = watchdog.sleep.as_mut() => {
                 match watchdog.check(activity, settings, *closing) {
                     Verdict::Close => return Next::Close,
@@ -262,6 +371,7 @@ async fn read_head<T: Transport>(
                             *buf = BytesMut::new();
                             *out = Vec::new();
                             *spans = Vec::new();
+                            parked_slot = settings.limit.as_deref().map(ConnLimit::park);
                         }
                         settings.stats.parked_one();
                     }
@@ -274,6 +384,14 @@ async fn read_head<T: Transport>(
             Ok(0) | Err(_) => return Next::Close,
             Ok(_) => {}
         }
+    }
+}
+
+/// Completes when the parked connection is chosen to close.
+async fn evicted(parked: &mut Option<Parked<'_>>) {
+    match parked {
+        Some(parked) => parked.evicted().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -344,8 +462,36 @@ struct Exchanging<B> {
     body_done: bool,
     /// The end of a chunked body is still to be written.
     end_due: bool,
-    /// The body broke off or was longer than it said: cut the connection.
-    broken: bool,
+    /// The target's body broke off or did not match its length: the
+    /// connection is cut once what can be sent is sent.
+    cut: Option<Cut>,
+}
+
+/// Why an exchange ended with the connection cut, and whose fault it was.
+#[derive(Debug, thiserror::Error)]
+enum Cut {
+    /// The client closed the connection, or writing to it failed.
+    #[error("the client closed the connection")]
+    ClientGone,
+    /// The client stopped reading its response (the watchdog's timeout).
+    #[error("the client stopped reading its response")]
+    ClientStalled,
+    /// The target's response body failed midway.
+    #[error("the response body failed: {0}")]
+    TargetBody(BodyError),
+    /// The target's body was shorter or longer than its `Content-Length`.
+    #[error("the response body did not match its Content-Length")]
+    TargetLength,
+}
+
+impl Cut {
+    /// The side that failed, for the log.
+    fn side(&self) -> &'static str {
+        match self {
+            Self::ClientGone | Self::ClientStalled => "client",
+            Self::TargetBody(_) | Self::TargetLength => "target",
+        }
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -378,7 +524,7 @@ where
     let exchange = Exchange {
         head_request: request.method() == Method::HEAD,
         version: request.version(),
-        keep_alive: keep_alive && !*closing && !activity.draining,
+        keep_alive: keep_alive && !*closing && activity.refusal.is_none(),
     };
     if let BodyFraming::Length(length) = framing {
         if !expect_continue {
@@ -423,7 +569,7 @@ where
         trailers: None,
         body_done: false,
         end_due: false,
-        broken: false,
+        cut: None,
     };
     out.clear();
     let finished = loop {
@@ -436,7 +582,7 @@ where
             }
             () = watchdog.sleep.as_mut() => {
                 if watchdog.check(activity, settings, false) == Verdict::Close {
-                    return After::Cut;
+                    break Err(Cut::ClientStalled);
                 }
                 None
             }
@@ -448,7 +594,8 @@ where
     // The response body (and with it the access-log line) is done only now
     // that its bytes were handed to the socket.
     drop(state.body.take());
-    if finished.is_err() || state.broken {
+    if let Some(cut) = finished.err().or(state.cut) {
+        tracing::debug!(peer = %activity.peer, side = cut.side(), %cut, "connection cut");
         return After::Cut;
     }
     let status = state.status;
@@ -484,7 +631,7 @@ where
         io: &mut CountingStream<T>,
         buf: &mut BytesMut,
         out: &mut Vec<u8>,
-    ) -> Poll<Result<(), ()>> {
+    ) -> Poll<Result<(), Cut>> {
         if self.feed.is_some() {
             self.poll_feed(cx, io, buf, out)?;
         }
@@ -493,7 +640,7 @@ where
                 if self.feed.is_none() && watch_for_close(cx, io, buf) {
                     // The client left: dropping the service future abandons
                     // the request (logged 499).
-                    return Poll::Ready(Err(()));
+                    return Poll::Ready(Err(Cut::ClientGone));
                 }
                 return self.poll_flush_interim(cx, io, out);
             };
@@ -524,10 +671,12 @@ where
         cx: &mut Context<'_>,
         io: &mut CountingStream<T>,
         out: &mut Vec<u8>,
-    ) -> Poll<Result<(), ()>> {
+    ) -> Poll<Result<(), Cut>> {
         while self.out_pos < out.len() {
             match Pin::new(&mut *io).poll_write(cx, &out[self.out_pos..]) {
-                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Err(())),
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    return Poll::Ready(Err(Cut::ClientGone))
+                }
                 Poll::Ready(Ok(n)) => self.out_pos += n,
                 Poll::Pending => return Poll::Pending,
             }
@@ -544,7 +693,7 @@ where
         io: &mut CountingStream<T>,
         buf: &mut BytesMut,
         out: &mut Vec<u8>,
-    ) -> Result<(), ()> {
+    ) -> Result<(), Cut> {
         let Some(feed) = self.feed.take() else {
             return Ok(());
         };
@@ -563,7 +712,7 @@ where
         io: &mut CountingStream<T>,
         buf: &mut BytesMut,
         out: &mut Vec<u8>,
-    ) -> Result<bool, ()> {
+    ) -> Result<bool, Cut> {
         loop {
             match feed.poll_demand(cx) {
                 Poll::Pending => return Ok(true),
@@ -591,8 +740,8 @@ where
                     if !out.is_empty() && self.status.is_none() {
                         // The `100 Continue` goes out first; the client
                         // waits for it before it sends the body.
-                        if let Poll::Ready(Err(())) = self.poll_flush_interim(cx, io, out) {
-                            return Err(());
+                        if let Poll::Ready(Err(cut)) = self.poll_flush_interim(cx, io, out) {
+                            return Err(cut);
                         }
                         if !out.is_empty() {
                             return Ok(true);
@@ -630,7 +779,7 @@ where
         cx: &mut Context<'_>,
         io: &mut CountingStream<T>,
         out: &mut Vec<u8>,
-    ) -> Poll<Result<(), ()>> {
+    ) -> Poll<Result<(), Cut>> {
         loop {
             // Only behind `out`: a pending `data` or chunk-ending `tail`
             // goes out after it, so nothing may be appended until they left.
@@ -645,7 +794,7 @@ where
                 let Poll::Ready(frame) = Pin::new(body).poll_frame(cx) else {
                     break;
                 };
-                if self.take_frame(frame, out).is_err() {
+                if !self.take_frame(frame, out) {
                     return Poll::Ready(Ok(()));
                 }
             }
@@ -672,7 +821,9 @@ where
                 IoSlice::new(self.tail),
             ];
             let written = match Pin::new(&mut *io).poll_write_vectored(cx, &slices) {
-                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => return Poll::Ready(Err(())),
+                Poll::Ready(Ok(0)) | Poll::Ready(Err(_)) => {
+                    return Poll::Ready(Err(Cut::ClientGone))
+                }
                 Poll::Ready(Ok(n)) => n,
                 Poll::Pending => return Poll::Pending,
             };
@@ -680,20 +831,18 @@ where
         }
     }
 
-    /// Takes one body frame (or its end) into the output; `Err` when the
-    /// body broke off and the connection is to be cut.
+    /// Takes one body frame (or its end) into the output; false when the
+    /// body broke off (`cut` says why) and the connection is to be cut.
     fn take_frame(
         &mut self,
         frame: Option<Result<Frame<Bytes>, B::Error>>,
         out: &mut Vec<u8>,
-    ) -> Result<(), ()> {
+    ) -> bool {
         let ended = match frame {
             None => true,
             Some(Err(error)) => {
-                let error: BodyError = error.into();
-                tracing::debug!(%error, "response body failed; cutting the connection");
-                self.broken = true;
-                return Err(());
+                self.cut = Some(Cut::TargetBody(error.into()));
+                return false;
             }
             Some(Ok(frame)) => {
                 match frame.into_data() {
@@ -717,13 +866,13 @@ where
                 BodyMode::Chunked => self.end_due = true,
                 BodyMode::Length(_) if self.length_left > 0 => {
                     // Shorter than its Content-Length said.
-                    self.broken = true;
-                    return Err(());
+                    self.cut = Some(Cut::TargetLength);
+                    return false;
                 }
                 _ => {}
             }
         }
-        Ok(())
+        true
     }
 
     /// Queues body bytes, framed for the mode.
@@ -738,7 +887,7 @@ where
                     // Longer than its Content-Length said: send what was
                     // announced, then cut.
                     data.truncate(self.length_left as usize);
-                    self.broken = true;
+                    self.cut = Some(Cut::TargetLength);
                     self.body_done = true;
                 }
                 self.length_left -= data.len() as u64;

@@ -14,6 +14,7 @@
 
 mod http1;
 pub mod io;
+pub mod limit;
 mod watchdog;
 
 use std::net::SocketAddr;
@@ -26,11 +27,13 @@ use std::future::Future;
 use hyper::{Request, Response};
 use tokio::sync::watch;
 
+use crate::access_log::AccessLog;
 use crate::http1::encode::ResponseBody;
 use crate::http1::head::HeadLimits;
 use crate::http1::RequestBody;
 use crate::respond::BodyError;
 use io::{CountingStream, Transport};
+use limit::{ConnLimit, Refusal};
 
 /// Connection-level settings.
 #[derive(Debug, Clone)]
@@ -43,6 +46,11 @@ pub struct ConnSettings {
     pub header_read_timeout: Duration,
     /// Counters the housekeeping thread reads.
     pub stats: Arc<ConnStats>,
+    /// The listener's connection cap, whose parked connections may be
+    /// closed to make room (the public listener's).
+    pub limit: Option<Arc<ConnLimit>>,
+    /// Where a request refused at its head (400, 414, 431, 501) is logged.
+    pub log: Option<Arc<AccessLog>>,
 }
 
 /// What connections report to the housekeeping thread.
@@ -69,9 +77,9 @@ pub struct Activity {
     pub peer: String,
     /// The client IP alone (for `X-Forwarded-For`).
     pub peer_ip: String,
-    /// Accepted after shutdown began: every request gets 503 and the
-    /// connection is closed.
-    pub draining: bool,
+    /// Accepted after shutdown began or over the connection cap: every
+    /// request gets 503 and the connection is closed.
+    pub refusal: Option<Refusal>,
     bytes_read: AtomicU64,
     bytes_at_idle: AtomicU64,
     completed: AtomicU64,
@@ -136,16 +144,34 @@ impl Activity {
     }
 }
 
+/// Answers `stream` from `peer` 503 for `refusal` at once, without
+/// reading its request, and closes it (see [`limit`]).
+pub async fn refuse<T: Transport>(
+    stream: T,
+    peer: SocketAddr,
+    settings: Arc<ConnSettings>,
+    refusal: Refusal,
+) {
+    let activity = Arc::new(Activity {
+        peer: peer.to_string(),
+        peer_ip: peer.ip().to_string(),
+        refusal: Some(refusal),
+        ..Activity::default()
+    });
+    let io = CountingStream::new(stream, Arc::clone(&activity));
+    http1::refuse(io, &activity, &settings, refusal).await;
+}
+
 /// Serves `stream` from `peer` until the client closes, a timeout fires, or
 /// shutdown. `service` makes the connection's request handler from its
-/// [`Activity`]; `draining` marks a connection accepted during shutdown.
+/// [`Activity`]; `refusal` marks a connection to answer 503 and close.
 pub async fn serve<T, M, S, Fut, B>(
     stream: T,
     peer: SocketAddr,
     service: M,
     settings: Arc<ConnSettings>,
     mut shutdown: watch::Receiver<bool>,
-    draining: bool,
+    refusal: Option<Refusal>,
 ) where
     T: Transport,
     M: FnOnce(Arc<Activity>) -> S,
@@ -157,7 +183,7 @@ pub async fn serve<T, M, S, Fut, B>(
     let activity = Arc::new(Activity {
         peer: peer.to_string(),
         peer_ip: peer.ip().to_string(),
-        draining,
+        refusal,
         ..Activity::default()
     });
     let io = CountingStream::new(stream, Arc::clone(&activity));

@@ -88,7 +88,8 @@ pub struct Head {
 
 /// Parses the head at the start of `buf`. `Ok(None)`: incomplete, read
 /// more. On success the head's bytes are split off `buf` (the fields share
-/// them), leaving what follows (a body, a pipelined request). `spans` is
+/// them), leaving what follows (a body, a pipelined request); on an error
+/// `buf` is left as it was. `spans` is
 /// the connection's scratch list, kept between requests.
 pub fn parse(
     buf: &mut BytesMut,
@@ -108,7 +109,12 @@ pub fn parse(
         return Ok(None);
     };
     let head = buf.split_to(scanned.head_len).freeze();
-    build(&head, scanned, spans).map(Some)
+    build(&head, scanned, spans).map(Some).inspect_err(|_| {
+        // A refused head stays in the buffer, for its log line.
+        let rest = buf.split();
+        buf.extend_from_slice(&head);
+        buf.extend_from_slice(&rest);
+    })
 }
 
 /// Where a field is in the head, as offsets (the head is frozen into

@@ -11,10 +11,10 @@
 //!   (`Content-Length`, chunked, or to the close).
 //! * [`upgrade`] — handing the connection to whoever answered `101`.
 
-pub mod body;
 pub mod encode;
 pub mod head;
+pub mod request_body;
 pub mod upgrade;
 
-pub use body::RequestBody;
+pub use request_body::RequestBody;
 pub use upgrade::OnUpgrade;

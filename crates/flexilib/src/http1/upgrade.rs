@@ -7,7 +7,9 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::task::{Context, Poll};
 
 use bytes::{Buf, Bytes};
@@ -65,7 +67,7 @@ impl Future for OnUpgrade {
     type Output = Result<Upgraded, NotUpgraded>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut slot = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.0.lock();
         let Some(receiver) = slot.as_mut() else {
             return Poll::Ready(Err(NotUpgraded));
         };

@@ -7,17 +7,20 @@
 //!   waits on other processes).
 //! * [`lambda`] — AWS Lambda functions run as local processes (a target
 //!   that waits on other processes).
+//! * [`sam`] — an AWS SAM application: API Gateway's routes in front of
+//!   [`lambda`] functions.
 //!
 //! A kind provides: how to build it from its [`TargetSpec`], how to serve a
 //! request ([`Target::serve`]), and which files it depends on and what to do
 //! when one changes ([`Target::watched_paths`], [`Target::file_changed`]).
 //! The [`registry`] keeps live targets across config reloads, keyed by spec.
 
-pub mod body;
 pub mod lambda;
 pub mod native;
 pub mod registry;
+pub mod sam;
 pub mod upstream;
+pub mod whole_body;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -34,6 +37,7 @@ use crate::handlers::HandlerSlots;
 use crate::respond::ReplyBody;
 use lambda::LambdaFunction;
 use native::{LibraryRoute, NativeLibrary};
+use sam::SamApplication;
 use upstream::{ProxyClient, UpstreamGroup};
 
 /// A live target of one or more routes.
@@ -45,6 +49,8 @@ pub enum Target {
     Upstream(Arc<UpstreamGroup>),
     /// A Lambda function and its instances.
     Lambda(Arc<LambdaFunction>),
+    /// A SAM application: its routes and functions.
+    Sam(Arc<SamApplication>),
 }
 
 /// What every target kind may need from the server to serve a request.
@@ -119,6 +125,7 @@ impl Target {
             ))),
             TargetSpec::Upstream(spec) => Self::Upstream(Arc::new(UpstreamGroup::new(spec))),
             TargetSpec::Lambda(spec) => Self::Lambda(Arc::new(LambdaFunction::new(spec))),
+            TargetSpec::Sam(spec) => Self::Sam(Arc::new(SamApplication::new(spec))),
         }
     }
 
@@ -129,6 +136,7 @@ impl Target {
             Self::Library(route) if !route.spec.options.is_empty() => {
                 route.prepare().map_err(|error| error.to_string())
             }
+            Self::Sam(app) => app.prepare(),
             Self::Library(_) | Self::Upstream(_) | Self::Lambda(_) => Ok(()),
         }
     }
@@ -147,6 +155,7 @@ impl Target {
             Self::Library(route) => native::serve(env, route, request).await,
             Self::Upstream(group) => Box::pin(upstream::serve(env, group, request, call)).await,
             Self::Lambda(function) => Box::pin(lambda::serve(env, function, request, call)).await,
+            Self::Sam(app) => Box::pin(sam::serve(env, app, request, call)).await,
         }
     }
 
@@ -156,6 +165,7 @@ impl Target {
             Self::Library(route) => route.watched_paths(),
             Self::Upstream(_) => Vec::new(),
             Self::Lambda(function) => function.watched_path().into_iter().collect(),
+            Self::Sam(app) => app.watched_paths(),
         }
     }
 
@@ -164,6 +174,7 @@ impl Target {
         match self {
             Self::Library(route) => route.file_changed(path),
             Self::Lambda(function) => function.file_changed(path),
+            Self::Sam(app) => app.file_changed(path),
             Self::Upstream(_) => {}
         }
     }
@@ -174,6 +185,7 @@ impl Target {
         match self {
             Self::Library(route) => route.recheck(),
             Self::Lambda(function) => function.recheck(),
+            Self::Sam(app) => app.recheck(),
             Self::Upstream(_) => {}
         }
     }
@@ -184,7 +196,17 @@ impl Target {
             (Self::Library(a), Self::Library(b)) => Arc::ptr_eq(a, b),
             (Self::Upstream(a), Self::Upstream(b)) => Arc::ptr_eq(a, b),
             (Self::Lambda(a), Self::Lambda(b)) => Arc::ptr_eq(a, b),
+            (Self::Sam(a), Self::Sam(b)) => Arc::ptr_eq(a, b),
             _ => false,
+        }
+    }
+
+    /// The Lambda functions the target runs (the Invoke API finds them by name).
+    pub fn functions(&self) -> Vec<Arc<LambdaFunction>> {
+        match self {
+            Self::Lambda(function) => vec![Arc::clone(function)],
+            Self::Sam(app) => app.functions(),
+            Self::Library(_) | Self::Upstream(_) => Vec::new(),
         }
     }
 
@@ -200,6 +222,7 @@ impl Target {
                 .unwrap_or("?"),
             Self::Upstream(_) => "upstream",
             Self::Lambda(function) => &function.spec().name,
+            Self::Sam(_) => "sam",
         }
     }
 }

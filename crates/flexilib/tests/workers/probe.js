@@ -28,6 +28,13 @@ async function results(request) {
   await t('btoaBad', () => btoa('\u0100'));
   await t('textDecoder', () => [new TextDecoder().decode(new Uint8Array([0xef, 0xbb, 0xbf, 0x68, 0xff])), new TextEncoder().encode('é').length]);
   await t('textDecoderFatal', () => new TextDecoder('utf-8', { fatal: true }).decode(new Uint8Array([0xff])));
+  await t('textDecoderLatin1', () => { const d = new TextDecoder('latin1'); return [d.encoding, d.decode(new Uint8Array([0x63, 0x61, 0x66, 0xe9, 0x80]))]; });
+  await t('textDecoderLegacy', () => ['iso-8859-2', 'windows-1251', 'koi8-r', 'gbk', 'shift_jis', 'euc-kr', 'big5', 'utf-16be'].map((l) => new TextDecoder(l).encoding));
+  await t('textDecoderSjisStream', () => { const d = new TextDecoder('shift_jis'); const b = new Uint8Array([0x82, 0xa0, 0x82, 0xa2]); return d.decode(b.subarray(0, 3), { stream: true }) + '|' + d.decode(b.subarray(3)); });
+  await t('textDecoderUtf16', () => [new TextDecoder('utf-16le').decode(new Uint8Array([0xff, 0xfe, 0x68, 0x00, 0x69, 0x00])), new TextDecoder('utf-16le', { ignoreBOM: true }).decode(new Uint8Array([0xff, 0xfe, 0x68, 0x00])).length]);
+  await t('textDecoderLegacyFatal', () => new TextDecoder('shift_jis', { fatal: true }).decode(new Uint8Array([0x82])));
+  await t('textDecoderReplacement', () => new TextDecoder('iso-2022-kr'));
+  await t('textDecoderUnknown', () => new TextDecoder('klingon'));
   await t('digest', async () => [hex(await crypto.subtle.digest('SHA-1', new TextEncoder().encode('abc'))), hex(await crypto.subtle.digest({ name: 'SHA-512' }, new TextEncoder().encode('')) ).slice(0, 16)]);
   await t('hmac', async () => { const k = await crypto.subtle.importKey('raw', new TextEncoder().encode('key'), { name: 'HMAC', hash: 'SHA-256' }, false, ['sign', 'verify']); const s = await crypto.subtle.sign('HMAC', k, new TextEncoder().encode('The quick brown fox jumps over the lazy dog')); return [hex(s), await crypto.subtle.verify('HMAC', k, s, new TextEncoder().encode('The quick brown fox jumps over the lazy dog')), k.algorithm, k.type, k.extractable, k.usages]; });
   await t('uuid', () => /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/.test(crypto.randomUUID()));

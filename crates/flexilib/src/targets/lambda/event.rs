@@ -50,7 +50,7 @@ pub enum MalformedResult {
 pub const MAX_RESULT_FIELDS: usize = 1000;
 
 /// Appends one field, within [`MAX_RESULT_FIELDS`].
-fn append(
+pub(crate) fn append(
     headers: &mut HeaderMap,
     name: HeaderName,
     value: HeaderValue,
@@ -68,12 +68,45 @@ fn append(
 /// a `serde_json::Value` first cost more than the rest of an invocation's
 /// bookkeeping in the server).
 pub fn request_event(parts: &Parts, body: &[u8], peer_ip: &str, now: SystemTime) -> Vec<u8> {
+    let route = RouteContext {
+        route_key: "$default",
+        raw_path: parts.uri.path(),
+        stage: "$default",
+        path_parameters: &[],
+    };
+    routed_request_event(parts, body, peer_ip, now, &route)
+}
+
+/// What an API Gateway route adds to a payload 2.0 event (a Function URL
+/// has `$default` and no parameters).
+#[derive(Debug, Clone, Copy)]
+pub struct RouteContext<'a> {
+    /// `routeKey` (`GET /items/{id}`, `$default`).
+    pub route_key: &'a str,
+    /// `rawPath` and `requestContext.http.path`.
+    pub raw_path: &'a str,
+    /// `requestContext.stage`.
+    pub stage: &'a str,
+    /// `pathParameters` (absent when empty).
+    pub path_parameters: &'a [(String, String)],
+}
+
+/// [`request_event`] for a request an API route took.
+pub fn routed_request_event(
+    parts: &Parts,
+    body: &[u8],
+    peer_ip: &str,
+    now: SystemTime,
+    route: &RouteContext<'_>,
+) -> Vec<u8> {
     let uri = &parts.uri;
     let headers = &parts.headers;
     let raw_query = uri.query().unwrap_or_default();
     let mut out = Vec::with_capacity(1024 + body.len() + body.len() / 3);
-    out.extend_from_slice(br#"{"version":"2.0","routeKey":"$default","rawPath":"#);
-    push_str(&mut out, uri.path());
+    out.extend_from_slice(br#"{"version":"2.0","routeKey":"#);
+    push_str(&mut out, route.route_key);
+    out.extend_from_slice(br#","rawPath":"#);
+    push_str(&mut out, route.raw_path);
     out.extend_from_slice(br#","rawQueryString":"#);
     push_str(&mut out, raw_query);
 
@@ -154,6 +187,19 @@ pub fn request_event(parts: &Parts, body: &[u8], peer_ip: &str, now: SystemTime)
         out.push(b'}');
     }
 
+    if !route.path_parameters.is_empty() {
+        out.extend_from_slice(br#","pathParameters":{"#);
+        for (i, (key, value)) in route.path_parameters.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            push_str(&mut out, key);
+            out.push(b':');
+            push_str(&mut out, value);
+        }
+        out.push(b'}');
+    }
+
     let domain = headers
         .get(HOST)
         .map(header_text)
@@ -167,7 +213,11 @@ pub fn request_event(parts: &Parts, body: &[u8], peer_ip: &str, now: SystemTime)
     push_str(&mut out, domain_prefix);
     out.extend_from_slice(br#","requestId":""#);
     out.extend_from_slice(ids::request_id().as_bytes());
-    out.extend_from_slice(br#"","routeKey":"$default","stage":"$default","time":""#);
+    out.extend_from_slice(br#"","routeKey":"#);
+    push_str(&mut out, route.route_key);
+    out.extend_from_slice(br#","stage":"#);
+    push_str(&mut out, route.stage);
+    out.extend_from_slice(br#","time":""#);
     out.extend_from_slice(ids::request_time(now).as_bytes());
     out.extend_from_slice(br#"","timeEpoch":"#);
     out.extend_from_slice(
@@ -178,7 +228,7 @@ pub fn request_event(parts: &Parts, body: &[u8], peer_ip: &str, now: SystemTime)
     out.extend_from_slice(br#","http":{"method":"#);
     push_str(&mut out, parts.method.as_str());
     out.extend_from_slice(br#","path":"#);
-    push_str(&mut out, uri.path());
+    push_str(&mut out, route.raw_path);
     out.extend_from_slice(br#","protocol":""#);
     out.extend_from_slice(protocol(parts.version).as_bytes());
     out.extend_from_slice(br#"","sourceIp":"#);
@@ -215,7 +265,7 @@ pub fn request_event(parts: &Parts, body: &[u8], peer_ip: &str, now: SystemTime)
 }
 
 /// Every value of header `name`, joined by commas.
-fn joined_values(headers: &HeaderMap, name: &HeaderName) -> String {
+pub(crate) fn joined_values(headers: &HeaderMap, name: &HeaderName) -> String {
     let mut joined = String::new();
     for (i, value) in headers.get_all(name).iter().enumerate() {
         if i > 0 {
@@ -227,7 +277,7 @@ fn joined_values(headers: &HeaderMap, name: &HeaderName) -> String {
 }
 
 /// `text` as a JSON string (quoted and escaped).
-fn push_str(out: &mut Vec<u8>, text: &str) {
+pub(crate) fn push_str(out: &mut Vec<u8>, text: &str) {
     out.push(b'"');
     let bytes = text.as_bytes();
     let mut start = 0;
@@ -258,7 +308,7 @@ fn push_str(out: &mut Vec<u8>, text: &str) {
 
 /// A body is passed as text when its content type is textual (or absent)
 /// and it is valid UTF-8; otherwise it is base64-encoded.
-fn is_text(content_type: Option<&HeaderValue>) -> bool {
+pub(crate) fn is_text(content_type: Option<&HeaderValue>) -> bool {
     let Some(content_type) = content_type else {
         return true;
     };
@@ -284,11 +334,11 @@ fn is_text(content_type: Option<&HeaderValue>) -> bool {
         )
 }
 
-fn header_text(value: &HeaderValue) -> String {
+pub(crate) fn header_text(value: &HeaderValue) -> String {
     String::from_utf8_lossy(value.as_bytes()).into_owned()
 }
 
-fn protocol(version: Version) -> &'static str {
+pub(crate) fn protocol(version: Version) -> &'static str {
     match version {
         Version::HTTP_10 => "HTTP/1.0",
         Version::HTTP_2 => "HTTP/2.0",
@@ -297,7 +347,7 @@ fn protocol(version: Version) -> &'static str {
 }
 
 /// `%XX` decoded (invalid escapes kept as they are; invalid UTF-8 replaced).
-fn percent_decode(text: &str) -> String {
+pub(crate) fn percent_decode(text: &str) -> String {
     let bytes = text.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
@@ -401,7 +451,7 @@ fn json_response(body: Bytes) -> Response<ReplyBody> {
     response
 }
 
-fn status_of(value: Option<&Value>) -> Result<StatusCode, MalformedResult> {
+pub(crate) fn status_of(value: Option<&Value>) -> Result<StatusCode, MalformedResult> {
     let code = match value {
         Some(Value::Number(number)) => number.as_u64(),
         Some(Value::String(text)) => text.parse().ok(),
@@ -441,15 +491,18 @@ fn add_cookies(headers: &mut HeaderMap, value: Option<&Value>) -> Result<(), Mal
 }
 
 /// Framing and connection management belong to the server.
-fn is_framing(name: &HeaderName) -> bool {
+pub(crate) fn is_framing(name: &HeaderName) -> bool {
     name == CONTENT_LENGTH || name == TRANSFER_ENCODING || name == CONNECTION
 }
 
-fn header_name(name: &str) -> Result<HeaderName, MalformedResult> {
+pub(crate) fn header_name(name: &str) -> Result<HeaderName, MalformedResult> {
     HeaderName::from_bytes(name.as_bytes()).map_err(|_| MalformedResult::Header(name.into()))
 }
 
-fn header_value(name: &HeaderName, value: &Value) -> Result<HeaderValue, MalformedResult> {
+pub(crate) fn header_value(
+    name: &HeaderName,
+    value: &Value,
+) -> Result<HeaderValue, MalformedResult> {
     let text = match value {
         Value::String(text) => text.clone(),
         Value::Number(_) | Value::Bool(_) => value.to_string(),

@@ -38,9 +38,9 @@ pub fn kill_all() {
 /// synchronously, so a client's next request finds the instance back.
 pub trait Owner: Send + Sync {
     /// The instance finished its invocation and can take another.
-    fn release(&self, instance: &Arc<Instance>);
+    fn release(&self, instance: &Arc<FunctionInstance>);
     /// The instance died (told once or more; later calls do nothing).
-    fn remove(&self, instance: &Arc<Instance>);
+    fn remove(&self, instance: &Arc<FunctionInstance>);
 }
 
 /// One request for the function.
@@ -137,7 +137,7 @@ pub enum StateError {
 }
 
 /// A running instance.
-pub struct Instance {
+pub struct FunctionInstance {
     /// The pool generation it was started for.
     pub generation: u64,
     /// Its process id (and process group id).
@@ -163,25 +163,36 @@ pub struct Instance {
     max_memory_read: Mutex<Option<Instant>>,
 }
 
-impl Instance {
+impl FunctionInstance {
     /// Starts a process for `function` whose Runtime API is at `api` (the
-    /// owner serves it there: [`Instance::runtime_api_shutdown`],
-    /// [`Instance::set_runtime_api_task`]), with the Lambda environment.
+    /// owner serves it there: [`FunctionInstance::runtime_api_shutdown`],
+    /// [`FunctionInstance::set_runtime_api_task`]), with the Lambda environment.
     /// The caller registers the instance, then hands the child to
-    /// [`Instance::watch`].
+    /// [`FunctionInstance::watch`].
     pub fn spawn(
         function: &Arc<Function>,
         generation: u64,
         address: std::net::SocketAddr,
         pool: Weak<dyn Owner>,
+        environment: &[(String, String)],
     ) -> std::io::Result<(Arc<Self>, tokio::process::Child)> {
         let spec = &function.spec;
+        // The runtime client FlexiLib ships, if the function runs one.
+        let client_script = spec
+            .language
+            .filter(|_| spec.shipped_client)
+            .map(super::runtime_clients::script)
+            .transpose()?;
         let mark = reaper::new_mark();
         let mut command = tokio::process::Command::new(&spec.program);
+        if let Some(script) = client_script {
+            command.arg(script);
+        }
         command
             .args(&spec.args)
             .current_dir(&spec.dir)
             .envs(function.environment(address))
+            .envs(environment.iter().map(|(k, v)| (k, v)))
             .env(crate::process_tree::INSTANCE_MARK, &mark)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -345,7 +356,7 @@ impl Instance {
     }
 
     /// Sends the start of a streamed result to the waiting request; the
-    /// invocation runs on until [`Instance::finish`].
+    /// invocation runs on until [`FunctionInstance::finish`].
     pub fn stream_started(&self, request_id: &str, outcome: Outcome) {
         let reply = {
             let mut state = self.state.lock();

@@ -33,7 +33,7 @@ use crate::access_log::TargetNote;
 use crate::body_channel;
 use crate::respond::ReplyBody;
 use crate::route::RouteTable;
-use crate::targets::{body, Served, Target, TargetEnv};
+use crate::targets::{whole_body, Served, TargetEnv};
 
 const PREFIX: &str = "/2015-03-31/functions/";
 const SUFFIX: &str = "/invocations";
@@ -77,9 +77,11 @@ pub async fn invoke(
         ));
     }
     let name = function_name(request.uri().path()).unwrap_or_default();
-    let function = routes.targets().find_map(|target| match target {
-        Target::Lambda(function) if function.spec().name == name => Some(Arc::clone(function)),
-        _ => None,
+    let function = routes.targets().find_map(|target| {
+        target
+            .functions()
+            .into_iter()
+            .find(|function| function.spec().name == name)
     });
     let Some(function) = function else {
         let arn = format!(
@@ -110,7 +112,7 @@ pub async fn invoke(
     // `MAX_BODY_BYTES` holds here too; AWS's 6 MiB limit is answered in
     // AWS's words below.
     let limit = env.max_body_bytes.min(MAX_PAYLOAD as u64 + 1);
-    let event = match body::read_whole(body, limit, env.body_timeout).await {
+    let event = match whole_body::read_whole(body, limit, env.body_timeout).await {
         Ok(event) => event,
         Err(reply) => return Served::plain(reply.into_response()),
     };

@@ -17,10 +17,15 @@
 //! * [`event_queue`] — the bound on asynchronous (`Event`) invocations.
 //! * [`logs`] — instance output and the `START`/`END`/`REPORT` lines.
 //! * [`ids`] — request ids, trace ids, dates.
+//! * [`dependencies`] — `requirements.txt` / `package.json` installed into
+//!   a cache, as `sam build` installs them.
+//! * [`runtime_clients`] — the Python and Node runtime clients FlexiLib
+//!   ships, written where instances can run them.
 //!
 //! A request to a function never holds a handler slot: it waits
 //! asynchronously for a process, as an upstream request does.
 
+pub mod dependencies;
 pub mod event;
 pub mod event_queue;
 pub mod ids;
@@ -30,10 +35,10 @@ pub mod logs;
 pub mod pool;
 pub mod reaper;
 pub mod runtime_api;
+pub mod runtime_clients;
 
 use parking_lot::Mutex;
 use std::net::SocketAddr;
-use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
@@ -47,8 +52,9 @@ use serde_json::json;
 use crate::access_log::TargetNote;
 use crate::body_channel::BodyReceiver;
 use crate::config::LambdaSpec;
+use crate::file_version::FileVersion;
 use crate::respond::ReplyBody;
-use crate::targets::{body, CallInfo, Served, TargetEnv};
+use crate::targets::{whole_body, CallInfo, Served, TargetEnv};
 pub use invoke::invoke;
 use pool::PoolShared;
 
@@ -58,6 +64,7 @@ pub const MAX_PAYLOAD: usize = 6 * 1024 * 1024;
 /// Kills every instance of every function (worker shutdown).
 pub fn stop_all() {
     instance::kill_all();
+    runtime_clients::remove();
 }
 
 /// What every instance of a function shares.
@@ -112,7 +119,13 @@ impl Function {
             ("AWS_LAMBDA_INITIALIZATION_TYPE", "on-demand".into()),
             ("AWS_REGION", self.region.clone()),
             ("AWS_DEFAULT_REGION", self.region.clone()),
-            ("AWS_EXECUTION_ENV", "AWS_Lambda_flexilib".into()),
+            (
+                "AWS_EXECUTION_ENV",
+                format!(
+                    "AWS_Lambda_{}",
+                    spec.runtime.as_deref().unwrap_or("flexilib")
+                ),
+            ),
             ("LAMBDA_TASK_ROOT", task_root.clone()),
             ("LAMBDA_RUNTIME_DIR", task_root),
             ("TZ", ":UTC".into()),
@@ -254,39 +267,24 @@ impl std::fmt::Debug for LambdaFunction {
     }
 }
 
-/// A file's identity and content version: a replaced or rewritten file differs.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-struct FileVersion {
-    device: u64,
-    inode: u64,
-    size: u64,
-    modified: Option<SystemTime>,
-}
-
-impl FileVersion {
-    fn of(path: &Path) -> Option<Self> {
-        let meta = std::fs::metadata(path).ok()?;
-        Some(Self {
-            device: meta.dev(),
-            inode: meta.ino(),
-            size: meta.len(),
-            modified: meta.modified().ok(),
-        })
-    }
-}
-
 impl LambdaFunction {
     /// A function with no instance yet.
     pub fn new(spec: &LambdaSpec) -> Self {
         let seen = if spec.is_interpreted() {
             None
         } else {
-            FileVersion::of(&spec.program)
+            FileVersion::of(&spec.program).ok()
         };
         Self {
             pool: PoolShared::new(Function::new(spec.clone())),
             seen_version: Mutex::new(seen),
         }
+    }
+
+    /// Runs one invocation of `event`, waiting in the function's queue
+    /// when every instance is busy.
+    pub async fn invoke(&self, event: Bytes) -> Outcome {
+        self.pool.invoke(event, None, pool::Waiting::Queue).await
     }
 
     /// Its config.
@@ -326,7 +324,7 @@ impl LambdaFunction {
         if spec.is_interpreted() || !spec.program.is_absolute() {
             return;
         }
-        let Some(now) = FileVersion::of(&spec.program) else {
+        let Ok(now) = FileVersion::of(&spec.program) else {
             return;
         };
         let mut seen = self.seen_version.lock();
@@ -361,7 +359,7 @@ pub async fn serve(
     call: CallInfo<'_>,
 ) -> Served {
     let (parts, body) = request.into_parts();
-    let body = match body::read_whole(body, env.max_body_bytes, env.body_timeout).await {
+    let body = match whole_body::read_whole(body, env.max_body_bytes, env.body_timeout).await {
         Ok(body) => body,
         Err(reply) => return Served::plain(reply.into_response()),
     };
@@ -391,7 +389,7 @@ pub async fn serve(
 }
 
 /// What a Function URL client gets for `outcome`.
-fn http_response(name: &str, outcome: Outcome) -> Response<ReplyBody> {
+pub(crate) fn http_response(name: &str, outcome: Outcome) -> Response<ReplyBody> {
     match outcome {
         Outcome::Response(result) => event::result_response(&result).unwrap_or_else(|error| {
             logs::line(

@@ -22,9 +22,9 @@ use bytes::Bytes;
 use hyper::header::HeaderValue;
 use tokio::sync::oneshot;
 
-use super::instance::{Instance, Invocation, Owner};
+use super::instance::{FunctionInstance, Invocation, Owner};
 use super::runtime_api;
-use super::{ids, logs, Failure, Function, Outcome};
+use super::{dependencies, ids, logs, Failure, Function, Outcome};
 
 /// How a request waits when every instance is busy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -39,7 +39,7 @@ pub enum Waiting {
 /// What a waiting request is given.
 enum Grant {
     /// An idle instance.
-    Instance(Arc<Instance>),
+    Instance(Arc<FunctionInstance>),
     /// Room to start an instance of this generation.
     Slot(u64),
 }
@@ -48,7 +48,7 @@ enum Grant {
 struct PoolState {
     generation: u64,
     /// Idle instances with the time they became idle; the last is the warmest.
-    idle: Vec<(Arc<Instance>, Instant)>,
+    idle: Vec<(Arc<FunctionInstance>, Instant)>,
     /// Live instances of the current generation (starting, busy or idle).
     current: u32,
     /// Requests waiting (`Waiting::Queue`): served first.
@@ -58,7 +58,7 @@ struct PoolState {
     /// its queue.
     background: VecDeque<oneshot::Sender<Grant>>,
     /// Every live instance, by process id.
-    instances: HashMap<u32, Weak<Instance>>,
+    instances: HashMap<u32, Weak<FunctionInstance>>,
     reaper: bool,
 }
 
@@ -75,6 +75,23 @@ impl PoolState {
 enum AcquireError {
     Throttled,
     Spawn(std::io::Error),
+    /// The function's dependencies could not be installed (the message says why).
+    Dependencies(String),
+}
+
+/// A slot counted in `current` for an instance not started yet: given back
+/// if dropped armed (a failure, or a request that stopped waiting).
+struct SlotGuard<'a> {
+    pool: &'a Arc<PoolShared>,
+    generation: Option<u64>,
+}
+
+impl Drop for SlotGuard<'_> {
+    fn drop(&mut self) {
+        if let Some(generation) = self.generation.take() {
+            self.pool.give_back(Grant::Slot(generation));
+        }
+    }
 }
 
 /// A function's pool of instances.
@@ -128,6 +145,12 @@ impl PoolShared {
             let instance = match self.acquire(waiting).await {
                 Ok(instance) => instance,
                 Err(AcquireError::Throttled) => return Outcome::Throttled,
+                Err(AcquireError::Dependencies(message)) => {
+                    return Outcome::Failed(Failure::new(
+                        "Runtime.DependencyInstallFailed",
+                        &format!("RequestId: {request_id} Error: {message}"),
+                    ));
+                }
                 Err(AcquireError::Spawn(error)) => {
                     let failure = Failure::spawn(&request_id, &error);
                     logs::line(&self.function.spec.name, &failure.log_line(&request_id));
@@ -145,9 +168,17 @@ impl PoolShared {
             .unwrap_or_else(|_| Outcome::Failed(Failure::exited(&request_id, "instance lost")))
     }
 
-    async fn acquire(self: &Arc<Self>, waiting: Waiting) -> Result<Arc<Instance>, AcquireError> {
+    async fn acquire(
+        self: &Arc<Self>,
+        waiting: Waiting,
+    ) -> Result<Arc<FunctionInstance>, AcquireError> {
         let spec = &self.function.spec;
-        let receiver = {
+        // Decided under the lock, acted on without it.
+        enum Next {
+            Start(u64),
+            Wait(GrantReceiver),
+        }
+        let next = {
             let mut state = self.lock();
             while let Some((instance, _)) = state.idle.pop() {
                 if instance.generation == state.generation && instance.is_alive() {
@@ -157,25 +188,33 @@ impl PoolShared {
             }
             if state.current < spec.concurrency {
                 state.current += 1;
-                let generation = state.generation;
-                drop(state);
-                return self.start(generation);
-            }
-            let (sender, receiver) = oneshot::channel();
-            match waiting {
-                Waiting::Queue => {
-                    state.waiters.retain(|waiter| !waiter.is_closed());
-                    if state.waiters.len() >= spec.queue as usize {
-                        return Err(AcquireError::Throttled);
+                Next::Start(state.generation)
+            } else {
+                let (sender, receiver) = oneshot::channel();
+                match waiting {
+                    Waiting::Queue => {
+                        state.waiters.retain(|waiter| !waiter.is_closed());
+                        if state.waiters.len() >= spec.queue as usize {
+                            return Err(AcquireError::Throttled);
+                        }
+                        state.waiters.push_back(sender);
+                        tracing::debug!(
+                            function = %spec.name,
+                            waiting = state.waiters.len(),
+                            "invocation queued for a busy instance"
+                        );
                     }
-                    state.waiters.push_back(sender);
+                    Waiting::Background => state.background.push_back(sender),
                 }
-                Waiting::Background => state.background.push_back(sender),
+                Next::Wait(GrantReceiver {
+                    receiver: Some(receiver),
+                    pool: Arc::clone(self),
+                })
             }
-            GrantReceiver {
-                receiver: Some(receiver),
-                pool: Arc::clone(self),
-            }
+        };
+        let receiver = match next {
+            Next::Wait(receiver) => receiver,
+            Next::Start(generation) => return self.start_with_dependencies(generation).await,
         };
         let wait = match waiting {
             Waiting::Queue => Some(spec.timeout),
@@ -183,13 +222,36 @@ impl PoolShared {
         };
         match receiver.wait(wait).await {
             Some(Grant::Instance(instance)) => Ok(instance),
-            Some(Grant::Slot(generation)) => self.start(generation),
+            Some(Grant::Slot(generation)) => self.start_with_dependencies(generation).await,
             None => Err(AcquireError::Throttled),
         }
     }
 
-    /// Starts an instance in a slot already counted in `current`.
-    fn start(self: &Arc<Self>, generation: u64) -> Result<Arc<Instance>, AcquireError> {
+    /// [`PoolShared::start`] once the function's dependencies are
+    /// installed (see [`dependencies`]); the slot goes back if they cannot
+    /// be, or if the request stops waiting.
+    async fn start_with_dependencies(
+        self: &Arc<Self>,
+        generation: u64,
+    ) -> Result<Arc<FunctionInstance>, AcquireError> {
+        let mut slot = SlotGuard {
+            pool: self,
+            generation: Some(generation),
+        };
+        let environment = dependencies::prepare(&self.function.spec)
+            .await
+            .map_err(AcquireError::Dependencies)?;
+        slot.generation = None;
+        self.start(generation, &environment)
+    }
+
+    /// Starts an instance in a slot already counted in `current`, with
+    /// `environment` added to the function's.
+    fn start(
+        self: &Arc<Self>,
+        generation: u64,
+        environment: &[(String, String)],
+    ) -> Result<Arc<FunctionInstance>, AcquireError> {
         // The instance's process, pipes, Runtime API socket and tasks belong
         // to the control runtime, not to the I/O thread asking: a library
         // call blocking that thread must not stall them.
@@ -202,7 +264,7 @@ impl PoolShared {
             }
         };
         let owner: Weak<dyn Owner> = Arc::downgrade(self) as Weak<dyn Owner>;
-        match Instance::spawn(&self.function, generation, address, owner) {
+        match FunctionInstance::spawn(&self.function, generation, address, owner, environment) {
             Ok((instance, child)) => {
                 let api = tokio::spawn(runtime_api::serve(
                     listener,
@@ -217,7 +279,7 @@ impl PoolShared {
                         .insert(instance.pid, Arc::downgrade(&instance));
                     !std::mem::replace(&mut state.reaper, true)
                 };
-                Instance::watch(&instance, child);
+                FunctionInstance::watch(&instance, child);
                 if start_reaper {
                     tokio::spawn(reap(Arc::downgrade(self), self.function.spec.idle));
                 }
@@ -279,7 +341,7 @@ impl PoolShared {
 
     /// Stops idle instances unused for `idle`; true while the pool lives.
     fn reap_idle(&self, idle: Duration) {
-        let expired: Vec<Arc<Instance>> = {
+        let expired: Vec<Arc<FunctionInstance>> = {
             let mut state = self.lock();
             let (expired, kept): (Vec<_>, Vec<_>) = std::mem::take(&mut state.idle)
                 .into_iter()
@@ -296,7 +358,7 @@ impl PoolShared {
 
 impl Owner for PoolShared {
     /// An instance finished its invocation and can take another.
-    fn release(&self, instance: &Arc<Instance>) {
+    fn release(&self, instance: &Arc<FunctionInstance>) {
         let mut state = self.lock();
         if instance.generation != state.generation || !instance.is_alive() {
             drop(state);
@@ -314,7 +376,7 @@ impl Owner for PoolShared {
     }
 
     /// An instance died (once per instance; later calls do nothing).
-    fn remove(&self, instance: &Arc<Instance>) {
+    fn remove(&self, instance: &Arc<FunctionInstance>) {
         let mut state = self.lock();
         if state.instances.remove(&instance.pid).is_none() {
             return;

@@ -26,6 +26,10 @@ struct Live {
     leaders: HashSet<u32>,
     /// Marks of instances not yet ended.
     marks: HashSet<String>,
+    /// Instances being started (a mark made, the leader not known yet).
+    /// Between `fork` and `exec` such a child is the server's with the
+    /// server's environment, so no mark: it must not be taken for a stray.
+    spawning: usize,
     /// The reaper thread has work.
     wake: bool,
 }
@@ -66,18 +70,24 @@ pub fn new_mark() -> String {
         std::process::id(),
         NEXT.fetch_add(1, Ordering::Relaxed)
     );
-    live().marks.insert(mark.clone());
+    let mut live = live();
+    live.marks.insert(mark.clone());
+    live.spawning += 1;
     mark
 }
 
 /// The instance's leader `pid` started.
 pub fn leader_started(pid: u32) {
-    live().leaders.insert(pid);
+    let mut live = live();
+    live.leaders.insert(pid);
+    live.spawning = live.spawning.saturating_sub(1);
 }
 
 /// The instance with `mark` failed to start.
 pub fn start_failed(mark: &str) {
-    live().marks.remove(mark);
+    let mut live = live();
+    live.marks.remove(mark);
+    live.spawning = live.spawning.saturating_sub(1);
 }
 
 /// The instance's leader was reaped: its mark is no longer live, and what
@@ -102,6 +112,8 @@ pub fn end_all() {
     let leaders: Vec<u32> = {
         let mut live = live();
         live.marks.clear();
+        // Nothing is kept at shutdown, not even an instance being started.
+        live.spawning = 0;
         live.leaders.iter().copied().collect()
     };
     for leader in &leaders {
@@ -114,12 +126,51 @@ pub fn end_all() {
     }
 }
 
-/// One pass: strays of ended instances killed, exited ones reaped.
+/// One pass: strays of ended instances killed, exited ones reaped. A
+/// child without a mark may be a process being started (an instance's
+/// leader, an installer) before `exec`: while one is being started, or
+/// while the child still runs the server's own image, it is kept and looked
+/// at again on the next pass.
 fn sweep() -> usize {
-    let leaders = live().leaders.clone();
-    process_tree::end_strays(&|pid| leaders.contains(&pid), &|pid| {
-        process_tree::instance_mark(pid).is_some_and(|mark| is_live(&mark))
-    })
+    let (leaders, spawning) = {
+        let live = live();
+        (live.leaders.clone(), live.spawning > 0)
+    };
+    let unsure = std::cell::Cell::new(0);
+    let pending = process_tree::end_strays(&|pid| leaders.contains(&pid), &|pid| {
+        match process_tree::instance_mark(pid) {
+            Some(mark) => is_live(&mark),
+            None if spawning || process_tree::runs_own_image(pid) => {
+                unsure.set(unsure.get() + 1);
+                true
+            }
+            None => false,
+        }
+    });
+    pending + unsure.get()
+}
+
+/// A live mark for a helper process of the server (a dependency
+/// installer): it and what it starts are not strays until
+/// [`helper_ended`].
+pub fn helper_mark() -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    let mark = format!(
+        "{}.helper{}",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    live().marks.insert(mark.clone());
+    mark
+}
+
+/// The helper with `mark` is done: what it left behind is ended.
+pub fn helper_ended(mark: &str) {
+    let mut live = live();
+    live.marks.remove(mark);
+    live.wake = true;
+    drop(live);
+    registry().woken.notify_one();
 }
 
 /// The reaper thread.

@@ -28,7 +28,7 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 
-use super::instance::{Instance, StateError};
+use super::instance::{FunctionInstance, StateError};
 use super::{logs, Failure, Outcome, MAX_PAYLOAD};
 use crate::body_channel;
 use crate::conn::{self, Activity, ConnSettings};
@@ -58,7 +58,7 @@ pub fn bind() -> std::io::Result<(TcpListener, std::net::SocketAddr)> {
 /// Accepts the instance's Runtime API connections until aborted.
 pub async fn serve(
     listener: TcpListener,
-    instance: Arc<Instance>,
+    instance: Arc<FunctionInstance>,
     shutdown: watch::Receiver<bool>,
 ) {
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
@@ -105,7 +105,7 @@ pub async fn serve(
                 },
                 settings(),
                 shutdown,
-                false,
+                None,
             )
             .await;
         });
@@ -119,7 +119,7 @@ pub async fn serve(
 /// in `/proc/net/tcp`, then the processes holding it. Anything else (another
 /// local process or user, a worker's `fetch`, the server itself) is refused.
 fn from_instance(
-    instance: &Instance,
+    instance: &FunctionInstance,
     peer: std::net::SocketAddr,
     local: std::net::SocketAddr,
 ) -> bool {
@@ -146,7 +146,7 @@ fn from_instance(
 }
 
 /// Answers a connection from outside the instance 403 and closes it.
-async fn refuse(mut stream: tokio::net::TcpStream, instance: &Instance) {
+async fn refuse(mut stream: tokio::net::TcpStream, instance: &FunctionInstance) {
     use tokio::io::AsyncWriteExt as _;
     let name = &instance.function().spec.name;
     tracing::warn!(function = %name, "Runtime API connection from a process outside the instance refused");
@@ -186,13 +186,15 @@ fn settings() -> Arc<ConnSettings> {
             keepalive_timeout: Duration::from_secs(600),
             header_read_timeout: Duration::from_secs(10),
             stats: Arc::default(),
+            limit: None,
+            log: None,
         })
     }))
 }
 
 type Answer = Response<Full<Bytes>>;
 
-async fn handle(instance: &Arc<Instance>, request: Request<RequestBody>) -> Answer {
+async fn handle(instance: &Arc<FunctionInstance>, request: Request<RequestBody>) -> Answer {
     let path = request.uri().path().to_string();
     let Some(call) = path.strip_prefix(PREFIX) else {
         return error(
@@ -244,7 +246,7 @@ async fn handle(instance: &Arc<Instance>, request: Request<RequestBody>) -> Answ
     }
 }
 
-async fn next(instance: &Arc<Instance>) -> Answer {
+async fn next(instance: &Arc<FunctionInstance>) -> Answer {
     let handout = match instance.next().await {
         Ok(handout) => handout,
         Err(problem) => return state_error(&problem),
@@ -274,7 +276,11 @@ async fn next(instance: &Arc<Instance>) -> Answer {
     response
 }
 
-async fn response(instance: &Arc<Instance>, id: &str, request: Request<RequestBody>) -> Answer {
+async fn response(
+    instance: &Arc<FunctionInstance>,
+    id: &str,
+    request: Request<RequestBody>,
+) -> Answer {
     if let Err(problem) = instance.begin_result(id) {
         return state_error(&problem);
     }
@@ -307,7 +313,11 @@ async fn response(instance: &Arc<Instance>, id: &str, request: Request<RequestBo
 
 /// A streamed response: the body is passed on to the client as it comes,
 /// with the function's upload held back while the client is behind.
-async fn stream(instance: &Arc<Instance>, id: &str, request: Request<RequestBody>) -> Answer {
+async fn stream(
+    instance: &Arc<FunctionInstance>,
+    id: &str,
+    request: Request<RequestBody>,
+) -> Answer {
     let content_type = request.headers().get(CONTENT_TYPE).cloned();
     let integration = content_type
         .as_ref()
@@ -417,7 +427,7 @@ fn find_delimiter(buffer: &[u8]) -> Option<usize> {
 }
 
 async fn function_error(
-    instance: &Arc<Instance>,
+    instance: &Arc<FunctionInstance>,
     id: &str,
     request: Request<RequestBody>,
 ) -> Answer {

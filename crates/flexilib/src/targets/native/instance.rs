@@ -9,9 +9,9 @@ use std::sync::Arc;
 
 use flexilib_abi as abi;
 
-use super::copy::FileVersion;
 use super::library::Generation;
 use crate::config::LibrarySpec;
+use crate::file_version::FileVersion;
 
 /// Why an instance could not be built.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -20,7 +20,7 @@ pub enum InstanceError {
     #[error("{path} takes no options: it exports no flexilib_instance_new", path = .0.display())]
     NoConstructor(PathBuf),
     /// The constructor returned NULL.
-    #[error("{path}: the instance for route `{route}` failed: {message}", path = .path.display())]
+    #[error("{}: {message}", failed_what(.path, .route, *.runtime))]
     Failed {
         /// The library.
         path: PathBuf,
@@ -28,12 +28,26 @@ pub enum InstanceError {
         route: String,
         /// What the library said.
         message: String,
+        /// The runtime the route is for (`worker`), if any.
+        runtime: Option<&'static str>,
     },
+}
+
+/// What failed, as its author knows it: "the worker for route `/w` did not
+/// start", or the library and route for a plain library.
+fn failed_what(path: &std::path::Path, route: &str, runtime: Option<&str>) -> String {
+    match runtime {
+        Some(runtime) => format!("the {runtime} for route `{route}` did not start"),
+        None => format!(
+            "{}: the instance for route `{route}` failed",
+            path.display()
+        ),
+    }
 }
 
 /// One built instance.
 #[derive(Debug)]
-pub struct Instance {
+pub struct LibraryInstance {
     pointer: *mut c_void,
     /// The library generation it belongs to (kept loaded while it lives).
     pub generation: Arc<Generation>,
@@ -46,11 +60,11 @@ pub struct Instance {
 // SAFETY: the ABI requires instances to be usable from any thread and by
 // several requests at once (include/flexilib.h); the pointer is only passed
 // back to the library that made it.
-unsafe impl Send for Instance {}
+unsafe impl Send for LibraryInstance {}
 // SAFETY: as above.
-unsafe impl Sync for Instance {}
+unsafe impl Sync for LibraryInstance {}
 
-impl Instance {
+impl LibraryInstance {
     /// The pointer requests carry.
     pub fn pointer(&self) -> *mut c_void {
         self.pointer
@@ -64,7 +78,7 @@ impl Instance {
     }
 }
 
-impl Drop for Instance {
+impl Drop for LibraryInstance {
     fn drop(&mut self) {
         // SAFETY: the pointer came from this generation's constructor, is
         // freed once (here), and no request uses it: every request holds an
@@ -90,11 +104,12 @@ pub fn build(
     generation: &Arc<Generation>,
     spec: &LibrarySpec,
     number: u64,
-) -> Result<Instance, BuildFailure> {
+) -> Result<LibraryInstance, BuildFailure> {
     let failed = |message: String| InstanceError::Failed {
         path: spec.path.clone(),
         route: spec.route.clone(),
         message,
+        runtime: spec.runtime,
     };
     let config_dir = CString::new(spec.config_dir.as_os_str().as_bytes()).map_err(|_| {
         (
@@ -160,7 +175,7 @@ pub fn build(
             (path, version)
         })
         .collect();
-    Ok(Instance {
+    Ok(LibraryInstance {
         pointer,
         generation: Arc::clone(generation),
         number,

@@ -15,8 +15,9 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwapOption;
 
-use super::copy::{CopyDir, FileVersion, PrivateCopy};
+use super::copy::{CopyDir, PrivateCopy};
 use super::ffi::{LoadError, LoadedLibrary};
+use crate::file_version::FileVersion;
 use crate::rate_limit::RateLimit;
 
 /// A library named by the config.

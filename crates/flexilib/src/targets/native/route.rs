@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use arc_swap::ArcSwapOption;
 
-use super::instance::{self, Instance, InstanceError};
+use super::instance::{self, InstanceError, LibraryInstance};
 use super::library::Generation;
 use super::{LoadError, NativeLibrary, Reloaded};
 use crate::config::LibrarySpec;
@@ -36,7 +36,7 @@ pub struct Resolved {
     /// The generation to call.
     pub generation: Arc<Generation>,
     /// The instance, if the library builds them.
-    pub instance: Option<Arc<Instance>>,
+    pub instance: Option<Arc<LibraryInstance>>,
 }
 
 /// One route to a library.
@@ -46,7 +46,7 @@ pub struct LibraryRoute {
     pub library: Arc<NativeLibrary>,
     /// The route's library spec (path, options).
     pub spec: LibrarySpec,
-    instance: ArcSwapOption<Instance>,
+    instance: ArcSwapOption<LibraryInstance>,
     building: Mutex<BuildState>,
     /// Set when a build while serving found files to watch.
     new_files: AtomicBool,
@@ -107,6 +107,8 @@ impl LibraryRoute {
         match self.resolve() {
             Ok(_) => Ok(()),
             Err(RouteError::Instance(error @ InstanceError::NoConstructor(_))) => Err(error),
+            // Logged where the build failed.
+            Err(RouteError::Instance(_)) => Ok(()),
             Err(error) => {
                 tracing::warn!(route = %self.spec.route, %error, "library route not ready; its requests get 502 until it is");
                 Ok(())
@@ -117,7 +119,7 @@ impl LibraryRoute {
     fn build_if_missing(
         &self,
         generation: &Arc<Generation>,
-    ) -> Result<Arc<Instance>, InstanceError> {
+    ) -> Result<Arc<LibraryInstance>, InstanceError> {
         let mut state = self.building.lock();
         if let Some(instance) = self.instance.load_full() {
             return Ok(instance);
@@ -140,7 +142,7 @@ impl LibraryRoute {
                 Ok(instance)
             }
             Err((error, files)) => {
-                tracing::warn!(route = %self.spec.route, %error, "library instance failed; the route answers 502 until a file it read changes");
+                tracing::warn!(route = %self.spec.route, %error, "route instance failed; the route answers 502 until a file it read changes");
                 self.new_files.store(!files.is_empty(), Ordering::Relaxed);
                 state.failed = Some((generation.number, files, error.clone()));
                 Err(error)

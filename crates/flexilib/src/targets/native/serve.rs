@@ -16,7 +16,7 @@ use super::LoadError;
 use crate::body_channel::BodyReceiver;
 use crate::handlers::SlotArena;
 use crate::respond::Reply;
-use crate::targets::{body, Served, TargetEnv};
+use crate::targets::{whole_body, Served, TargetEnv};
 
 /// What the call in the handler slot came to.
 enum Outcome {
@@ -31,7 +31,7 @@ enum Outcome {
 /// Serves `request` on `route`.
 pub async fn serve(env: &TargetEnv, route: &LibraryRoute, request: Request<RequestBody>) -> Served {
     let (head, body) = request.into_parts();
-    let body = match body::read_whole(body, env.max_body_bytes, env.body_timeout).await {
+    let body = match whole_body::read_whole(body, env.max_body_bytes, env.body_timeout).await {
         Ok(body) => body,
         Err(reply) => return Served::plain(reply.into_response()),
     };
@@ -176,8 +176,14 @@ fn unavailable(error: &RouteError, route: &LibraryRoute, target: &Uri) -> Reply 
             tracing::debug!(%target, route = %route.spec.route, %error, "library instance unavailable");
         }
     }
-    Reply::text(
-        StatusCode::BAD_GATEWAY,
-        "502 Bad Gateway: handler library could not be loaded\n",
-    )
+    let text = match (error, route.spec.runtime) {
+        (RouteError::Load(_), _) => "502 Bad Gateway: handler library could not be loaded\n",
+        (RouteError::Instance(_), Some("worker")) => {
+            "502 Bad Gateway: the worker for this route did not start (its script failed to load); the server log says why\n"
+        }
+        (RouteError::Instance(_), _) => {
+            "502 Bad Gateway: the handler library's instance for this route could not be built; the server log says why\n"
+        }
+    };
+    Reply::text(StatusCode::BAD_GATEWAY, text)
 }

@@ -4,7 +4,7 @@
 //! and a `Connection` future that does the I/O. Nothing spawns that future:
 //! the request's own task polls it together with the response (here, in
 //! [`UpstreamConn::send`]) and then with the response body
-//! ([`super::body::UpstreamBody`]), so a proxied request costs no task and
+//! ([`super::response_body::UpstreamBody`]), so a proxied request costs no task and
 //! no wake-up of another one.
 
 use std::future::{poll_fn, Future};
@@ -92,7 +92,7 @@ enum Driver {
 pub struct UpstreamConn {
     sender: http1::SendRequest<RequestBody>,
     driver: Driver,
-    /// The thread that opened it ([`super::pool::thread_index`]): the only
+    /// The thread that opened it ([`super::idle_pool::thread_index`]): the only
     /// one that takes it from the pool.
     pub thread: usize,
 }

@@ -12,11 +12,11 @@ use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::HOST;
 use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 
-use super::body::{Lease, UpstreamBody};
 use super::connection::{BoxError, ConnectError, RequestBody, SendError, UpstreamConn};
 use super::group::{UpstreamGroup, UpstreamServer};
 use super::headers;
-use super::pool::thread_index;
+use super::idle_pool::thread_index;
+use super::response_body::{Lease, UpstreamBody};
 use super::tunnel::{self, Tunnels};
 
 /// Timeouts and health settings of the proxy.
@@ -293,7 +293,7 @@ impl ProxyClient {
     ) -> Response<UpstreamBody> {
         // A proxy answers in its own version (RFC 9110 §6.2), not the
         // upstream's: an HTTP/1.0 upstream must not make the status line
-        // `HTTP/1.0`. hyper still answers an HTTP/1.0 client in HTTP/1.0.
+        // `HTTP/1.0`. The codec answers every client in HTTP/1.1.
         *response.version_mut() = Version::HTTP_11;
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         headers::to_client(response.headers_mut(), switching && upgrade);

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
-use super::pool::ServerPool;
+use super::idle_pool::ServerPool;
 use crate::config::UpstreamSpec;
 
 /// One upstream server and its health.

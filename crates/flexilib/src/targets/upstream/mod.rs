@@ -15,12 +15,12 @@
 //!   once read to the end.
 //! * [`tunnel`] — upgrade (WebSocket) tunnels.
 
-pub mod body;
 pub mod connection;
 pub mod forward;
 pub mod group;
 pub mod headers;
-pub mod pool;
+pub mod idle_pool;
+pub mod response_body;
 pub mod tunnel;
 
 pub use forward::{ProxyClient, ProxySettings};

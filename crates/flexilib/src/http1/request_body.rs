@@ -8,7 +8,9 @@
 //! is answered only if the target reads the body at all).
 
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
 use std::task::{Context, Poll, Waker};
 
 use bytes::{Buf, Bytes, BytesMut};
@@ -122,7 +124,7 @@ impl Body for RequestBody {
                 Poll::Ready(Some(Ok(Frame::data(bytes))))
             }
             Kind::Streamed { shared, hint } => {
-                let mut slot = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+                let mut slot = shared.state.lock();
                 if let Some(frame) = slot.frame.take() {
                     if let Some(data) = frame.data_ref() {
                         let left = hint.lower().saturating_sub(data.len() as u64);
@@ -167,7 +169,7 @@ impl Body for RequestBody {
 impl Drop for RequestBody {
     fn drop(&mut self) {
         if let Kind::Streamed { shared, .. } = &self.kind {
-            let mut slot = shared.state.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut slot = shared.state.lock();
             slot.dropped = true;
             if let Some(feeder) = slot.feeder.take() {
                 feeder.wake();
@@ -194,11 +196,7 @@ impl BodyFeed {
     /// Ready when the target waits for a frame and the slot is empty, or
     /// when the target dropped the body.
     pub fn poll_demand(&self, cx: &mut Context<'_>) -> Poll<Demand> {
-        let mut slot = self
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.shared.state.lock();
         if slot.dropped {
             return Poll::Ready(Demand::Gone);
         }
@@ -231,11 +229,7 @@ impl BodyFeed {
     }
 
     fn update(&self, change: impl FnOnce(&mut Slot)) {
-        let mut slot = self
-            .shared
-            .state
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut slot = self.shared.state.lock();
         change(&mut slot);
         if let Some(reader) = slot.reader.take() {
             reader.wake();

@@ -12,9 +12,11 @@
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Weak};
 use std::task::Context;
 use std::time::{Duration, Instant};
+
+use parking_lot::{Mutex, MutexGuard};
 
 use super::connection::UpstreamConn;
 
@@ -67,9 +69,7 @@ impl std::fmt::Debug for ServerPool {
 
 impl ServerPool {
     fn shard(&self, thread: usize) -> MutexGuard<'_, Vec<Idle>> {
-        self.shards[thread % SHARDS]
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
+        self.shards[thread % SHARDS].lock()
     }
 
     /// The most recently used idle connection this thread opened that is

@@ -21,13 +21,14 @@ pub(super) fn runtime_library_path(variable: &str, name: &str) -> Result<PathBuf
 }
 
 /// A runtime-library shorthand (`SCHEME:PATH [key=value …]`): `library`
-/// with `option=PATH` first. `usage` is the error for a missing path.
+/// with `option=PATH` first, for `runtime` (what errors call it). `usage`
+/// is the error for a missing path.
 pub(super) fn parse_shorthand(
     value: &str,
     route: &str,
     base: &Path,
     (scheme, option, usage): (&str, &str, &str),
-    library: PathBuf,
+    (library, runtime): (PathBuf, &'static str),
 ) -> Result<LibrarySpec, String> {
     let mut tokens = value.split_whitespace();
     let path = tokens.next().ok_or(usage)?;
@@ -45,6 +46,7 @@ pub(super) fn parse_shorthand(
     }
     spec.options
         .insert(0, (option.to_string(), path.to_string()));
+    spec.runtime = Some(runtime);
     Ok(spec)
 }
 
@@ -59,7 +61,10 @@ pub fn parse(value: &str, route: &str, base: &Path) -> Result<LibrarySpec, Strin
             "script",
             "`worker:` needs a script: `worker:app.js` or `worker:wrangler.toml`",
         ),
-        runtime_library_path("WORKERS_LIBRARY", LIBRARY_NAME)?,
+        (
+            runtime_library_path("WORKERS_LIBRARY", LIBRARY_NAME)?,
+            "worker",
+        ),
     )
 }
 

@@ -10,7 +10,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use super::connection::UpstreamConn;
-use super::pool::ServerPool;
+use super::idle_pool::ServerPool;
 
 /// A connection on loan to one exchange, and where it goes back.
 pub struct Lease {
