@@ -47,7 +47,7 @@ PATH_UNDER_TEST = "/fn/hello"
 
 
 def build():
-    subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=ROOT, check=True)
+    subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet", *bench.NOT_BENCHED], cwd=ROOT, check=True)
     subprocess.run([str(ROOT / "scripts" / "install-lambda-clients.sh")], cwd=ROOT, check=True)
 
 

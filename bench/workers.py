@@ -178,7 +178,7 @@ def main():
         if not shutil.which(tool):
             b.fail(f"{tool} is missing (apt-get install -y wrk util-linux)")
     if not args.no_build:
-        subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet"], cwd=ROOT, check=True)
+        subprocess.run(["cargo", "build", "--release", "--workspace", "--quiet", *b.NOT_BENCHED], cwd=ROOT, check=True)
     binary = find_workerd(args.workerd)
     if binary is None and not args.smoke:
         b.fail("workerd is needed for the comparison")

@@ -36,6 +36,7 @@ Routes (proxy.ini, one `KEY = TARGET` per line, first match wins):
   /py        = lambda:runtime=python3.12|nodejs20.x|provided.al2023 handler=app.handler dir=fn [options]
   /w         = worker:app.js | worker:wrangler.toml [key=value ...]
   /app       = sam:template.yaml [param.NAME=value ...] [client=aws] [function=ID]   an AWS SAM application
+  /x         = wasm:app.wasm [dir=HOST:GUEST[:rw],... env.NAME= allow_outbound=HOST[:PORT],... cpu_ms= memory_mb= max_instances= cache=]
 Check a config without serving: flexilib --check --config proxy.ini (exit 0, or 2 with FILE:LINE).
 Every setting and target option: README.md (Settings, proxy.ini).";
 

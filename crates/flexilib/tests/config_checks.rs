@@ -29,6 +29,7 @@ fn misspelt_target_kinds_are_errors_with_a_suggestion() {
     let dir = TempDir::new("config-schemes");
     for (value, written, meant) in [
         ("wroker:app.js", "wroker:", "worker:"),
+        ("wsm:hello.wasm", "wsm:", "wasm:"),
         ("htp://127.0.0.1:9000", "htp://", "http://"),
         (
             "lamda:python3 -m awslambdaric app.handler",

@@ -8,41 +8,64 @@ use super::LibrarySpec;
 /// The runtime library's file name.
 const LIBRARY_NAME: &str = "libflexilib_workers.so";
 
-/// Where the Workers runtime library is: `WORKERS_LIBRARY` if set, else
-/// beside the server binary.
-fn library_path() -> Result<PathBuf, String> {
-    if let Some(path) = std::env::var_os("WORKERS_LIBRARY").filter(|p| !p.is_empty()) {
+/// Where a runtime library is: `$variable` if set, else `name` beside the
+/// server binary.
+pub(super) fn runtime_library_path(variable: &str, name: &str) -> Result<PathBuf, String> {
+    if let Some(path) = std::env::var_os(variable).filter(|p| !p.is_empty()) {
         return Ok(super::absolute(Path::new(&path)));
     }
     let exe = std::env::current_exe()
-        .map_err(|e| format!("cannot find the server binary to locate {LIBRARY_NAME}: {e}"))?;
+        .map_err(|e| format!("cannot find the server binary to locate {name}: {e}"))?;
     let dir = exe.parent().unwrap_or(Path::new("/"));
-    Ok(dir.join(LIBRARY_NAME))
+    Ok(dir.join(name))
 }
 
-/// Parses the value after `worker:` for route `route`.
-pub fn parse(value: &str, route: &str, base: &Path) -> Result<LibrarySpec, String> {
+/// A runtime-library shorthand (`SCHEME:PATH [key=value …]`): `library`
+/// with `option=PATH` first, for `runtime` (what errors call it). `usage`
+/// is the error for a missing path.
+pub(super) fn parse_shorthand(
+    value: &str,
+    route: &str,
+    base: &Path,
+    (scheme, option, usage): (&str, &str, &str),
+    (library, runtime): (PathBuf, &'static str),
+) -> Result<LibrarySpec, String> {
     let mut tokens = value.split_whitespace();
-    let script = tokens
-        .next()
-        .ok_or("`worker:` needs a script: `worker:app.js` or `worker:wrangler.toml`")?;
-    if script.contains('=') {
-        return Err(format!("`worker:{script}`: the script path comes first"));
+    let path = tokens.next().ok_or(usage)?;
+    if path.contains('=') {
+        return Err(format!("`{scheme}:{path}`: the path comes first"));
     }
     let rest: Vec<&str> = tokens.collect();
-    let library = library_path()?;
     let mut spec = super::library::parse(
         &format!("{} {}", library.display(), rest.join(" ")),
         route,
         base,
     )?;
-    if spec.options.iter().any(|(key, _)| key == "script") {
-        return Err("`script=` is given by `worker:PATH`".into());
+    if spec.options.iter().any(|(key, _)| key == option) {
+        return Err(format!("`{option}=` is given by `{scheme}:PATH`"));
     }
     spec.options
-        .insert(0, ("script".to_string(), script.to_string()));
-    spec.runtime = Some("worker");
+        .insert(0, (option.to_string(), path.to_string()));
+    spec.runtime = Some(runtime);
     Ok(spec)
+}
+
+/// Parses the value after `worker:` for route `route`.
+pub fn parse(value: &str, route: &str, base: &Path) -> Result<LibrarySpec, String> {
+    parse_shorthand(
+        value,
+        route,
+        base,
+        (
+            "worker",
+            "script",
+            "`worker:` needs a script: `worker:app.js` or `worker:wrangler.toml`",
+        ),
+        (
+            runtime_library_path("WORKERS_LIBRARY", LIBRARY_NAME)?,
+            "worker",
+        ),
+    )
 }
 
 #[cfg(test)]

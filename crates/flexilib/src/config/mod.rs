@@ -14,7 +14,8 @@
 //! value starting with `http://` is a list of upstream servers with options;
 //! one starting with `lambda:` is a Lambda function ([`lambda`]);
 //! `worker:PATH` is the Cloudflare Workers runtime library with `script=PATH`;
-//! `sam:PATH` is an AWS SAM application ([`sam`]).
+//! `sam:PATH` is an AWS SAM application ([`sam`]);
+//! `wasm:PATH` is the WebAssembly runtime library with `module=PATH`.
 
 pub mod lambda;
 pub mod sam;
@@ -28,6 +29,7 @@ mod library;
 pub use lambda::{LambdaSpec, Language};
 pub use sam::SamSpec;
 mod cloudflare_worker;
+mod wasm;
 pub use library::LibrarySpec;
 
 /// A parsed configuration file.
@@ -203,7 +205,7 @@ pub fn check_files(config: &mut Config) -> Result<(), ConfigError> {
 }
 
 /// Target kinds a rule's value may start with.
-const SCHEMES: [&str; 5] = ["http://", "https://", "lambda:", "worker:", "sam:"];
+const SCHEMES: [&str; 6] = ["http://", "https://", "lambda:", "worker:", "sam:", "wasm:"];
 
 /// An error for a value that starts like a target kind FlexiLib does not
 /// know (`htp://x`, `wroker:app.js`), with the nearest known one; `None`
@@ -232,7 +234,7 @@ fn unknown_scheme(value: &str) -> Option<String> {
         .copied()
         .unwrap_or("http://");
     Some(format!(
-        "unknown target kind `{written}`: did you mean `{nearest}`? (a target is a library path, `http://…`, `lambda:COMMAND`, `worker:SCRIPT` or `sam:TEMPLATE`)"
+        "unknown target kind `{written}`: did you mean `{nearest}`? (a target is a library path, `http://…`, `lambda:COMMAND`, `worker:SCRIPT`, `sam:TEMPLATE` or `wasm:COMPONENT`)"
     ))
 }
 
@@ -299,6 +301,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             TargetSpec::Sam(sam::parse(template, base).map_err(syntax)?)
         } else if let Some(worker) = value.strip_prefix("worker:") {
             TargetSpec::Library(cloudflare_worker::parse(worker, key, base).map_err(syntax)?)
+        } else if let Some(component) = value.strip_prefix("wasm:") {
+            TargetSpec::Library(wasm::parse(component, key, base).map_err(syntax)?)
         } else {
             TargetSpec::Library(library::parse(value, key, base).map_err(syntax)?)
         };
