@@ -16,15 +16,12 @@ use wasmtime::component::Linker;
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 use crate::config::MAX_MEMORY_MB;
-use crate::guest::GuestState;
+use crate::guest::{GuestState, TICK};
 
 /// Component instances alive at once in the whole process (every route).
 pub const POOL_INSTANCES: u32 = 1000;
 /// Bytes of a pooled memory slot kept resident between instances.
 const KEEP_RESIDENT: usize = 1 << 20;
-/// How often the epoch advances while a guest runs: the granularity of
-/// `cpu_ms`.
-pub const TICK: Duration = Duration::from_millis(2);
 
 /// Why the host could not be set up.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -15,7 +15,10 @@ use wasmtime_wasi_http::{
 };
 
 use crate::config::{Outbound, RouteConfig};
-use crate::engine::TICK;
+
+/// How often the epoch advances while a guest runs: the granularity of
+/// `cpu_ms`.
+pub const TICK: std::time::Duration = std::time::Duration::from_millis(2);
 
 /// Bytes of a request's guest stderr kept for the log.
 const STDERR_BYTES: usize = 64 * 1024;
