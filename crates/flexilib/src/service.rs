@@ -63,6 +63,7 @@ pub async fn handle(
     let call = CallInfo {
         peer_ip: &activity.peer_ip,
         route_prefix: route.prefix(),
+        secure: activity.secure,
     };
     let served = route.target.serve(&server.env, request, call).await;
     log.respond(served)

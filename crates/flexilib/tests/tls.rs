@@ -3,6 +3,8 @@
 //! handshakes without a failed one, and a bad certificate refused at start.
 
 mod common;
+#[path = "common/upstream.rs"]
+mod upstream;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -207,4 +209,24 @@ fn a_certificate_that_does_not_load_stops_the_server_naming_it() {
         .run_to_exit_within(Duration::from_secs(20));
     assert!(!status.success());
     assert!(stderr.contains("bad.pem"), "{stderr}");
+}
+
+#[test]
+fn a_proxied_request_from_a_tls_client_says_https() {
+    let dir = TempDir::new("tls-proxy");
+    let (cert, key) = certificate(&dir, "first");
+    let up = upstream::Upstream::start("a");
+    let config = dir.write("proxy.ini", &format!("/up = http://{}\n", up.addr));
+    let server = ServerBuilder::new(&config)
+        .env("TLS_PORT", "0")
+        .env("TLS_CERT", &cert.to_string_lossy())
+        .env("TLS_KEY", &key.to_string_lossy())
+        .start();
+    let port = tls_port(&server);
+    let (ok, body) = curl(port, &cert, "/up/x");
+    assert!(ok, "{body}");
+    assert!(body.contains("x-forwarded-proto: https"), "{body}");
+    // The plain port still says http.
+    let plain = server.get("/up/y", &[]).text();
+    assert!(plain.contains("x-forwarded-proto: http\n"), "{plain}");
 }

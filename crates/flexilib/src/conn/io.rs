@@ -16,6 +16,11 @@ use super::Activity;
 pub trait Transport: AsyncRead + AsyncWrite + Unpin + Send + 'static {
     /// Ready when a read would not block.
     fn poll_read_ready(&self, cx: &mut Context<'_>) -> Poll<std::io::Result<()>>;
+
+    /// Whether the client reached the server over TLS.
+    fn is_tls(&self) -> bool {
+        false
+    }
 }
 
 impl Transport for TcpStream {
@@ -33,6 +38,10 @@ impl Transport for TcpStream {
 impl Transport for tokio_rustls::server::TlsStream<TcpStream> {
     fn poll_read_ready(&self, _cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
         Poll::Ready(Ok(()))
+    }
+
+    fn is_tls(&self) -> bool {
+        true
     }
 }
 

@@ -77,6 +77,8 @@ pub struct Activity {
     pub peer: String,
     /// The client IP alone (for `X-Forwarded-For`).
     pub peer_ip: String,
+    /// The client came over TLS (`X-Forwarded-Proto: https`).
+    pub secure: bool,
     /// Accepted after shutdown began or over the connection cap: every
     /// request gets 503 and the connection is closed.
     pub refusal: Option<Refusal>,
@@ -183,6 +185,7 @@ pub async fn serve<T, M, S, Fut, B>(
     let activity = Arc::new(Activity {
         peer: peer.to_string(),
         peer_ip: peer.ip().to_string(),
+        secure: stream.is_tls(),
         refusal,
         ..Activity::default()
     });

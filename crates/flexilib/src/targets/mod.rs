@@ -88,6 +88,8 @@ pub struct CallInfo<'a> {
     pub peer_ip: &'a str,
     /// The path prefix of the route that matched.
     pub route_prefix: &'a str,
+    /// The client came over TLS.
+    pub secure: bool,
 }
 
 /// A target's answer, with what it adds to the access-log line.

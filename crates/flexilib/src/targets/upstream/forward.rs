@@ -107,6 +107,7 @@ impl ProxyClient {
         prefix: &str,
         mut request: Request<B>,
         client_ip: &str,
+        secure: bool,
     ) -> Forwarded
     where
         B: Body<Data = Bytes> + Send + Unpin + 'static,
@@ -155,7 +156,7 @@ impl ProxyClient {
                     Duration::ZERO,
                 );
             };
-            rewrite_headers(&mut headers, group, server, client_ip, upgrade);
+            rewrite_headers(&mut headers, group, server, client_ip, secure, upgrade);
             let mut upstream_request = Request::new(match body.take() {
                 Some(body) => Either::Left(body),
                 None => Either::Right(Empty::new()),
@@ -316,11 +317,13 @@ fn rewrite_headers(
     group: &UpstreamGroup,
     server: &UpstreamServer,
     client_ip: &str,
+    secure: bool,
     upgrade: bool,
 ) {
     headers::to_upstream(
         headers,
         client_ip,
+        secure,
         group.host_upstream.then_some(server.authority.as_str()),
         upgrade,
     );

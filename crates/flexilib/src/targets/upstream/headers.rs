@@ -82,6 +82,7 @@ fn is_proxy_header(name: &HeaderName) -> bool {
 pub fn to_upstream(
     headers: &mut HeaderMap,
     client_ip: &str,
+    secure: bool,
     upstream_authority: Option<&str>,
     upgrade: bool,
 ) {
@@ -95,7 +96,8 @@ pub fn to_upstream(
     if let Ok(value) = HeaderValue::from_str(&forwarded_for) {
         headers.insert(X_FORWARDED_FOR, value);
     }
-    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static("http"));
+    let proto = if secure { "https" } else { "http" };
+    headers.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proto));
     if let Some(host) = &original_host {
         headers.insert(X_FORWARDED_HOST, host.clone());
     }
@@ -148,7 +150,7 @@ mod tests {
             ("proxy-connection", "keep-alive"),
             ("proxyish", "kept"),
         ]);
-        to_upstream(&mut headers, "127.0.0.1", None, false);
+        to_upstream(&mut headers, "127.0.0.1", false, None, false);
         for gone in [
             "connection",
             "keep-alive",
@@ -171,9 +173,11 @@ mod tests {
         assert_eq!(headers["proxyish"], "kept");
 
         let mut headers = map(&[("host", "example.org")]);
-        to_upstream(&mut headers, "::1", Some("10.1.1.1:8080"), false);
+        to_upstream(&mut headers, "::1", true, Some("10.1.1.1:8080"), false);
         assert_eq!(headers["host"], "10.1.1.1:8080");
         assert_eq!(headers["x-forwarded-host"], "example.org");
+        // A client that came over TLS.
+        assert_eq!(headers["x-forwarded-proto"], "https");
     }
 
     #[test]
@@ -197,7 +201,7 @@ mod tests {
             ("sec-websocket-key", "k"),
         ]);
         assert!(is_upgrade(&headers));
-        to_upstream(&mut headers, "127.0.0.1", None, true);
+        to_upstream(&mut headers, "127.0.0.1", false, None, true);
         assert_eq!(headers["upgrade"], "websocket");
         assert_eq!(headers["connection"], "upgrade");
         assert_eq!(headers["sec-websocket-key"], "k");

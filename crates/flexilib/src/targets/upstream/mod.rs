@@ -44,7 +44,7 @@ pub async fn serve(
 ) -> Served {
     let forwarded = env
         .proxy
-        .forward(group, call.route_prefix, request, call.peer_ip)
+        .forward(group, call.route_prefix, request, call.peer_ip, call.secure)
         .await;
     let note = forwarded.upstream.map(|server| TargetNote {
         kind: "upstream",
