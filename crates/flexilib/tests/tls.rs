@@ -3,6 +3,8 @@
 //! handshakes without a failed one, and a bad certificate refused at start.
 
 mod common;
+#[path = "common/lambda.rs"]
+mod lambda;
 #[path = "common/upstream.rs"]
 mod upstream;
 
@@ -229,4 +231,27 @@ fn a_proxied_request_from_a_tls_client_says_https() {
     // The plain port still says http.
     let plain = server.get("/up/y", &[]).text();
     assert!(plain.contains("x-forwarded-proto: http\n"), "{plain}");
+}
+
+#[test]
+fn a_lambda_function_called_over_tls_sees_https() {
+    let dir = TempDir::new("tls-lambda");
+    let (cert, key) = certificate(&dir, "first");
+    let config = dir.write(
+        "proxy.ini",
+        &format!("/fn = lambda:{}\n", lambda::rust_bootstrap().display()),
+    );
+    let server = ServerBuilder::new(&config)
+        .env("TLS_PORT", "0")
+        .env("TLS_CERT", &cert.to_string_lossy())
+        .env("TLS_KEY", &key.to_string_lossy())
+        .start();
+    let port = tls_port(&server);
+    let (ok, body) = curl(port, &cert, "/fn/echo");
+    assert!(ok, "{body}");
+    let echo: serde_json::Value = serde_json::from_str(&body).expect("JSON");
+    assert_eq!(echo["headers"]["x-forwarded-proto"], "https", "{body}");
+    let plain: serde_json::Value =
+        serde_json::from_slice(&server.get("/fn/echo", &[]).body).expect("JSON");
+    assert_eq!(plain["headers"]["x-forwarded-proto"], "http");
 }

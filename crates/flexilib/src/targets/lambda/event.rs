@@ -67,12 +67,19 @@ pub(crate) fn append(
 /// The payload 2.0 event for a request, written directly as JSON (building
 /// a `serde_json::Value` first cost more than the rest of an invocation's
 /// bookkeeping in the server).
-pub fn request_event(parts: &Parts, body: &[u8], peer_ip: &str, now: SystemTime) -> Vec<u8> {
+pub fn request_event(
+    parts: &Parts,
+    body: &[u8],
+    peer_ip: &str,
+    secure: bool,
+    now: SystemTime,
+) -> Vec<u8> {
     let route = RouteContext {
         route_key: "$default",
         raw_path: parts.uri.path(),
         stage: "$default",
         path_parameters: &[],
+        secure,
     };
     routed_request_event(parts, body, peer_ip, now, &route)
 }
@@ -89,6 +96,8 @@ pub struct RouteContext<'a> {
     pub stage: &'a str,
     /// `pathParameters` (absent when empty).
     pub path_parameters: &'a [(String, String)],
+    /// The client came over TLS: `x-forwarded-proto: https`.
+    pub secure: bool,
 }
 
 /// [`request_event`] for a request an API route took.
@@ -154,7 +163,11 @@ pub fn routed_request_event(
         Some(earlier) => push_str(&mut out, &format!("{earlier}, {peer_ip}")),
         None => push_str(&mut out, peer_ip),
     }
-    out.extend_from_slice(br#","x-forwarded-proto":"http""#);
+    out.extend_from_slice(if route.secure {
+        br#","x-forwarded-proto":"https""#.as_slice()
+    } else {
+        br#","x-forwarded-proto":"http""#.as_slice()
+    });
     if !traced {
         out.extend_from_slice(br#","x-amzn-trace-id":"#);
         push_str(&mut out, &ids::trace_id(now));
@@ -542,7 +555,7 @@ mod tests {
 
     fn event_of(request: Request<()>, body: &[u8]) -> Value {
         let (parts, ()) = request.into_parts();
-        let event = request_event(&parts, body, "10.1.2.3", SystemTime::UNIX_EPOCH);
+        let event = request_event(&parts, body, "10.1.2.3", false, SystemTime::UNIX_EPOCH);
         serde_json::from_slice(&event).unwrap_or_default()
     }
 

@@ -364,7 +364,7 @@ pub async fn serve(
         Err(reply) => return Served::plain(reply.into_response()),
     };
     let started = Instant::now();
-    let event = event::request_event(&parts, &body, call.peer_ip, SystemTime::now());
+    let event = event::request_event(&parts, &body, call.peer_ip, call.secure, SystemTime::now());
     if event.len() > MAX_PAYLOAD {
         return Served::plain(aws_error(
             StatusCode::PAYLOAD_TOO_LARGE,

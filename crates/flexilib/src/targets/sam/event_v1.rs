@@ -34,6 +34,8 @@ pub struct RouteContext<'a> {
     /// An HTTP API's 1.0 event says `"version": "1.0"` and its `routeKey`;
     /// a REST API's says neither.
     pub http_api_route_key: Option<&'a str>,
+    /// The client came over TLS: `x-forwarded-proto: https`.
+    pub secure: bool,
 }
 
 /// The payload 1.0 event for a request.
@@ -64,7 +66,10 @@ pub fn request_event(
     };
     for (name, value) in [
         ("x-forwarded-for", forwarded),
-        ("x-forwarded-proto", "http".into()),
+        (
+            "x-forwarded-proto",
+            if route.secure { "https" } else { "http" }.into(),
+        ),
     ] {
         single.insert(name.into(), Value::String(value.clone()));
         multi.insert(name.into(), json!([value]));
@@ -267,6 +272,7 @@ mod tests {
             stage: "Prod",
             path_parameters: &params,
             http_api_route_key: None,
+            secure: false,
         };
         let event = request_event(&parts, b"", "10.0.0.1", SystemTime::UNIX_EPOCH, &route);
         let event: Value = serde_json::from_slice(&event).unwrap_or_default();

@@ -246,6 +246,7 @@ pub async fn serve(
                 raw_path: &raw_path,
                 stage: &route.stage,
                 path_parameters: &matched.params,
+                secure: call.secure,
             },
         ),
         Payload::V1 => event_v1::request_event(
@@ -259,6 +260,7 @@ pub async fn serve(
                 stage: &route.stage,
                 path_parameters: &matched.params,
                 http_api_route_key: (!rest_api).then_some(route.route_key.as_str()),
+                secure: call.secure,
             },
         ),
     };
