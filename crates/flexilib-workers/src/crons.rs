@@ -26,6 +26,16 @@ pub fn parse(expressions: &[String]) -> Result<Vec<(String, Cron)>, CronError> {
     expressions
         .iter()
         .map(|expression| {
+            // Cloudflare's crons have five fields: nothing fires more often
+            // than once a minute.
+            if expression.split_whitespace().count() != 5 {
+                return Err(CronError {
+                    expression: expression.clone(),
+                    message:
+                        "a cron has five fields (minute hour day month weekday), as Cloudflare's"
+                            .into(),
+                });
+            }
             Cron::from_str(expression)
                 .map(|cron| (expression.clone(), cron))
                 .map_err(|e| CronError {

@@ -247,6 +247,10 @@ impl D1Database {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // D1 enforces foreign keys.
         conn.pragma_update(None, "foreign_keys", "ON")?;
+        // A worker's SQL reaches its database and nothing else: no ATTACH
+        // (which opens or creates any file the server can), and so no
+        // VACUUM INTO either, which attaches its target.
+        conn.set_limit(rusqlite::limits::Limit::SQLITE_LIMIT_ATTACHED, 0)?;
         Ok(D1Database {
             conn: Mutex::new(conn),
         })

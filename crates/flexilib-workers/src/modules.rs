@@ -30,7 +30,7 @@ use std::collections::HashMap;
 use std::ffi::OsStr;
 use std::fs::{File, FileType, OpenOptions};
 use std::io::Read as _;
-use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+use std::os::unix::fs::{FileTypeExt as _, MetadataExt as _, OpenOptionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, PoisonError};
 
@@ -151,9 +151,19 @@ impl Project {
             dir: dir.to_path_buf(),
             source,
         })?;
+        // Another local user must not be able to plant a package: a
+        // `node_modules` counts only if neither it nor the directory holding
+        // it can be written by others, and its owner is the project's or root.
+        let owner = std::fs::metadata(&root).map(|m| m.uid()).ok();
+        let trusted = |dir: &Path| {
+            std::fs::metadata(dir)
+                .is_ok_and(|m| m.mode() & 0o002 == 0 && (Some(m.uid()) == owner || m.uid() == 0))
+        };
         let packages = root
             .ancestors()
+            .filter(|dir| trusted(dir))
             .filter_map(|dir| dir.join("node_modules").canonicalize().ok())
+            .filter(|modules| trusted(modules))
             .collect();
         Ok(Project {
             root,

@@ -898,6 +898,19 @@ fn storage_op(
             Ok(format!("[{}]", items.join(",")))
         }
         "put" => {
+            // Cloudflare's limits: keys up to 2 KiB, values up to 128 KiB.
+            for pair in args.chunks_exact(2) {
+                if pair[0].len() > 2048 {
+                    return Err(crate::objects::ObjectError::TooLarge(
+                        "Keys cannot be larger than 2048 bytes.",
+                    ));
+                }
+                if pair[1].len() > 131_072 {
+                    return Err(crate::objects::ObjectError::TooLarge(
+                        "Values cannot be larger than 131072 bytes.",
+                    ));
+                }
+            }
             let entries: Vec<(String, String)> = args
                 .chunks_exact(2)
                 .map(|pair| (pair[0].clone(), pair[1].clone()))

@@ -19,6 +19,9 @@ pub enum ObjectError {
     /// The database said no.
     #[error("Durable Object storage error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    /// A key or value over Cloudflare's limits.
+    #[error("{0}")]
+    TooLarge(&'static str),
     /// The state directory cannot be created.
     #[error("cannot create the Durable Objects state directory {path}: {source}", path = .path.display())]
     Directory {
