@@ -255,3 +255,51 @@ fn a_lambda_function_called_over_tls_sees_https() {
         serde_json::from_slice(&server.get("/fn/echo", &[]).body).expect("JSON");
     assert_eq!(plain["headers"]["x-forwarded-proto"], "http");
 }
+
+#[test]
+fn a_hostile_tls_client_is_dropped_and_others_are_served() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new("tls-hostile");
+    let (cert, key) = certificate(&dir, "first");
+    let (_config_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config)
+        .env("TLS_PORT", "0")
+        .env("TLS_CERT", &cert.to_string_lossy())
+        .env("TLS_KEY", &key.to_string_lossy())
+        .env("HEADER_READ_TIMEOUT_SECONDS", "1")
+        .start();
+    let port = tls_port(&server);
+    // Plain HTTP on the TLS port: refused by the handshake, closed.
+    let mut plain = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    plain
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    plain
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    let mut sink = Vec::new();
+    let _ = plain.read_to_end(&mut sink);
+    assert!(!String::from_utf8_lossy(&sink).contains("200 OK"));
+    // A client that never finishes its handshake is closed after the
+    // header-read timeout, not held.
+    let mut silent = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
+    silent
+        .set_read_timeout(Some(Duration::from_secs(8)))
+        .expect("timeout");
+    let started = Instant::now();
+    let mut byte = [0u8; 1];
+    let read = silent.read(&mut byte);
+    let closed = match &read {
+        Ok(0) => true,
+        Ok(_) => false,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(closed, "{read:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(4),
+        "{:?}",
+        started.elapsed()
+    );
+    // Meanwhile others are served.
+    assert!(curl(port, &cert, "/c/after").0);
+}
