@@ -119,21 +119,6 @@ pub struct D1Database {
     conn: Mutex<Connection>,
 }
 
-/// A D1 database id made safe as a file name.
-fn file_name(id: &str) -> String {
-    let safe: String = id
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!("{safe}.sqlite")
-}
-
 /// A cell as D1 gives it to JavaScript: numbers, strings, null, and a
 /// BLOB as an array of byte values.
 fn cell(value: ValueRef<'_>) -> serde_json::Value {
@@ -241,7 +226,7 @@ impl D1Database {
             path: dir.clone(),
             source,
         })?;
-        let conn = Connection::open(dir.join(file_name(id)))?;
+        let conn = Connection::open(dir.join(format!("{}.sqlite", crate::kv::safe_name(id))))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;

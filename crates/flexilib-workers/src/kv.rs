@@ -42,9 +42,11 @@ fn now_seconds() -> i64 {
         .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX))
 }
 
-/// A namespace id made safe as a file name.
-fn file_name(id: &str) -> String {
-    let safe: String = id
+/// `name` made safe as a file or directory name under the state
+/// directory (KV namespaces, D1 databases, R2 buckets, Durable Object
+/// classes): letters, digits, `-` and `_` kept, anything else `_`.
+pub(crate) fn safe_name(name: &str) -> String {
+    let safe: String = name
         .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
@@ -54,7 +56,11 @@ fn file_name(id: &str) -> String {
             }
         })
         .collect();
-    format!("{safe}.sqlite")
+    if safe.is_empty() {
+        "_".into()
+    } else {
+        safe
+    }
 }
 
 impl KvStore {
@@ -65,7 +71,7 @@ impl KvStore {
             path: dir.clone(),
             source,
         })?;
-        let conn = Connection::open(dir.join(file_name(id)))?;
+        let conn = Connection::open(dir.join(format!("{}.sqlite", safe_name(id))))?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;

@@ -466,26 +466,8 @@ pub(crate) fn natives<'js>(
             let mut state = s.borrow_mut();
             state.spawn(id(op), async move {
                 let head_request = method == "HEAD";
-                match crate::services::call(&service, method, url.clone(), flat, body).await {
-                    Ok(answer) => {
-                        let no_body =
-                            head_request || matches!(answer.status, 101 | 204 | 205 | 304);
-                        let body = (!no_body).then(|| {
-                            let (tx, rx) = tokio::sync::mpsc::channel(1);
-                            let _ = tx.try_send(Ok(bytes::Bytes::from(answer.body)));
-                            rx
-                        });
-                        OpResult::Ok(Payload::Head(crate::fetch::FetchHead {
-                            status: answer.status,
-                            status_text: answer.status_text,
-                            headers: answer.headers,
-                            body,
-                            url,
-                            redirected: false,
-                        }))
-                    }
-                    Err(error) => OpResult::Err("Error", error.to_string()),
-                }
+                let result = crate::services::call(&service, method, url.clone(), flat, body).await;
+                answer_head(result, url, head_request)
             });
         }
     );
@@ -550,25 +532,7 @@ pub(crate) fn natives<'js>(
                         locks.remove(&key);
                     }
                 }
-                match result {
-                    Ok(answer) => {
-                        let no_body = matches!(answer.status, 101 | 204 | 205 | 304);
-                        let body = (!no_body).then(|| {
-                            let (tx, rx) = tokio::sync::mpsc::channel(1);
-                            let _ = tx.try_send(Ok(bytes::Bytes::from(answer.body)));
-                            rx
-                        });
-                        OpResult::Ok(Payload::Head(crate::fetch::FetchHead {
-                            status: answer.status,
-                            status_text: answer.status_text,
-                            headers: answer.headers,
-                            body,
-                            url,
-                            redirected: false,
-                        }))
-                    }
-                    Err(error) => OpResult::Err("Error", error.to_string()),
-                }
+                answer_head(result, url, false)
             });
             Ok(())
         }
@@ -876,6 +840,34 @@ pub(crate) fn natives<'js>(
         Ok::<_, rquickjs::Error>(())
     });
     Ok(n)
+}
+
+/// A service's or Durable Object's answer as the head `fetch` resolves
+/// with (its body, already whole, as one chunk).
+fn answer_head(
+    result: Result<ServiceAnswer, crate::services::ServiceError>,
+    url: String,
+    head_request: bool,
+) -> OpResult {
+    match result {
+        Ok(answer) => {
+            let no_body = head_request || matches!(answer.status, 101 | 204 | 205 | 304);
+            let body = (!no_body).then(|| {
+                let (tx, rx) = tokio::sync::mpsc::channel(1);
+                let _ = tx.try_send(Ok(bytes::Bytes::from(answer.body)));
+                rx
+            });
+            OpResult::Ok(Payload::Head(crate::fetch::FetchHead {
+                status: answer.status,
+                status_text: answer.status_text,
+                headers: answer.headers,
+                body,
+                url,
+                redirected: false,
+            }))
+        }
+        Err(error) => OpResult::Err("Error", error.to_string()),
+    }
 }
 
 /// One `ctx.storage` operation of Durable Object `object` (see the prelude):

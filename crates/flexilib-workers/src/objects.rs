@@ -60,17 +60,8 @@ impl ObjectStore {
             path: dir.clone(),
             source,
         })?;
-        let safe: String = class
-            .chars()
-            .map(|c| {
-                if c.is_ascii_alphanumeric() || c == '_' {
-                    c
-                } else {
-                    '_'
-                }
-            })
-            .collect();
-        let conn = Connection::open(dir.join(format!("{safe}.sqlite")))?;
+        let name = format!("{}.sqlite", crate::kv::safe_name(class));
+        let conn = Connection::open(dir.join(name))?;
         conn.execute_batch(
             "PRAGMA journal_mode = WAL;
              CREATE TABLE IF NOT EXISTS storage (

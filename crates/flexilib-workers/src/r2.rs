@@ -262,25 +262,6 @@ pub struct R2Bucket {
     conn: Mutex<Connection>,
 }
 
-/// A bucket name made safe as a directory name.
-fn dir_name(bucket: &str) -> String {
-    let safe: String = bucket
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    if safe.is_empty() {
-        "_".into()
-    } else {
-        safe
-    }
-}
-
 fn now_millis() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -317,7 +298,7 @@ fn meta_of(row: &rusqlite::Row<'_>) -> rusqlite::Result<(ObjectMeta, String)> {
 impl R2Bucket {
     /// Opens (creating if needed) bucket `name` under `state_dir`.
     pub fn open(state_dir: &Path, name: &str) -> Result<R2Bucket, R2Error> {
-        let dir = state_dir.join("r2").join(dir_name(name));
+        let dir = state_dir.join("r2").join(crate::kv::safe_name(name));
         let blobs = dir.join("blobs");
         std::fs::create_dir_all(&blobs).map_err(|source| R2Error::Directory {
             path: blobs.clone(),
