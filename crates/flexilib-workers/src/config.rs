@@ -393,9 +393,21 @@ impl WorkerConfig {
                 class_name: object.class_name.clone(),
             });
         }
+        // The operator decides which workers a project may call: the route
+        // option `services=a,b` (or `*`); a project's own `[[services]]`
+        // reach nothing else, as its code is not trusted.
+        let allowed = option("services").unwrap_or_default();
+        let allows = |name: &str| allowed == "*" || allowed.split(',').any(|a| a.trim() == name);
+        for service in wrangler.services.iter().filter(|s| !allows(&s.service)) {
+            warnings.push(format!(
+                "[[services]] {}: the worker \"{}\" is not in this route's `services=` option in proxy.ini; the binding is not in `env`",
+                service.binding, service.service
+            ));
+        }
         let services = wrangler
             .services
             .iter()
+            .filter(|service| allows(&service.service))
             .map(|service| {
                 if let Some(entrypoint) = &service.entrypoint {
                     warnings.push(format!(

@@ -128,7 +128,7 @@ fn worker_bindings_uses_d1_r2_a_durable_object_and_a_service() {
         "workers-examples-bindings",
         &[],
         &format!(
-            "/bindings = worker:{app} state=state\n/greeter = worker:{greeter}\n",
+            "/bindings = worker:{app} state=state services=greeter\n/greeter = worker:{greeter}\n",
             app = examples.join("app/wrangler.toml").display(),
             greeter = examples.join("greeter/wrangler.toml").display(),
         ),

@@ -182,3 +182,32 @@ fn durable_object_values_are_bounded() {
         "{big}"
     );
 }
+
+#[test]
+fn a_project_reaches_only_the_workers_its_route_allows() {
+    let (_dir, config) = worker_dir(
+        "hostile-services",
+        &[
+            (
+                "evil/index.js",
+                "export default { async fetch(request, env) { return new Response(typeof env.ADMIN); } };\n",
+            ),
+            (
+                "evil/wrangler.toml",
+                "name = \"evil\"\nmain = \"index.js\"\n[[services]]\nbinding = \"ADMIN\"\nservice = \"admin\"\n",
+            ),
+            ("admin/index.js", "export default { fetch() { return new Response('secret'); } };\n"),
+            ("admin/wrangler.toml", "name = \"admin\"\nmain = \"index.js\"\n"),
+        ],
+        // The admin worker sits behind a Host rule; the untrusted project
+        // names it in its own wrangler.toml, but its route allows nothing.
+        "Host: admin.internal / = worker:admin/wrangler.toml\n/ = worker:evil/wrangler.toml\n",
+    );
+    let server = ServerBuilder::new(&config).start();
+    assert_eq!(server.get("/", &[]).text(), "undefined");
+    assert!(server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l
+            .contains("not in this route's `services=`"))
+        .is_some());
+}

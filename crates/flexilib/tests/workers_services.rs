@@ -64,7 +64,7 @@ fn a_worker_calls_another_by_its_name_in_process() {
             ("back/index.js", &backend("v1")),
             ("back/wrangler.toml", "name = \"backend\"\nmain = \"index.js\"\n"),
         ],
-        "/front = worker:front/wrangler.toml\n/internal = worker:back/wrangler.toml\n",
+        "/front = worker:front/wrangler.toml services=backend,nobody\n/internal = worker:back/wrangler.toml\n",
     );
     let server = ServerBuilder::new(&config).start();
     assert_eq!(
