@@ -8,11 +8,15 @@ other:
 * native   FlexiLib, the Rust example library (examples/rust-sample, body " N")
 * lambda   FlexiLib, the Rust example Lambda function (examples/lambda-rust,
            AWS's lambda_http; body "hello from lambda_http") on a lambda: route
+* sam      FlexiLib, the same function in a SAM template (provided.al2023,
+           an HttpApi event) on a sam: route
 * cargo-lambda  `cargo lambda watch --release` serving the same function
            (its Function URL emulation), if cargo-lambda is installed (PyPI
            package `cargo-lambda`, e.g. in target/lambda-venv)
 
-It prints median requests/s, p50 and p99 at `-c1` and `-c8`, the overhead
+It prints median requests/s, p50 and p99 at `-c1` and `-c8`, the CPU time
+per request at `-c8` of the server's processes and of the function's (the
+instances FlexiLib or cargo-lambda started), the overhead
 of a warm invoke over a library call (p50 at -c1, lambda minus native), the
 cold start (server start to the first function response, and the first
 request's time), the RSS of one idle instance, and how long a code change
@@ -133,12 +137,54 @@ def start(kind, workdir, args):
         return flexilib(workdir, f"/ = {RELEASE / 'libflexilib_example_rust.so'}\n", args.server_cpu)
     if kind == "lambda":
         return flexilib(workdir, f"/fn = lambda:{BOOTSTRAP} name=hello concurrency=16\n", args.server_cpu)
+    if kind == "sam":
+        app = workdir / "sam-app"
+        (app / "fn").mkdir(parents=True, exist_ok=True)
+        shutil.copy(BOOTSTRAP, app / "fn" / "bootstrap")
+        (app / "template.yaml").write_text(SAM_TEMPLATE)
+        return flexilib(workdir, f"/fn = sam:{app / 'template.yaml'}\n", args.server_cpu)
     port = bench.free_port()
     env = dict(os.environ, CARGO_TARGET_DIR=str(ROOT / "target" / "lambda-rust"))
     argv = [args.cargo_lambda, "lambda", "watch", "--release", "--invoke-address", "127.0.0.1",
             "--invoke-port", str(port)]
     return Proc("cargo-lambda", argv, env, port, args.server_cpu, workdir, "/",
                 cwd=ROOT / "examples" / "lambda-rust", ready_timeout=600)
+
+
+SAM_TEMPLATE = """\
+Transform: AWS::Serverless-2016-10-31
+Resources:
+  Hello:
+    Type: AWS::Serverless::Function
+    Properties:
+      CodeUri: fn/
+      Handler: bootstrap
+      Runtime: provided.al2023
+      ReservedConcurrentExecutions: 16
+      Events:
+        Any:
+          Type: HttpApi
+          Properties:
+            Path: /{proxy+}
+            Method: ANY
+"""
+
+
+def cpu_ticks(pid):
+    """User plus system CPU time of a process, in clock ticks (0 if gone)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            fields = stat.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+    except (OSError, IndexError, ValueError):
+        return 0
+
+
+def server_pids(kind, pids):
+    """The server's own processes among a process tree (the rest run the function)."""
+    # FlexiLib: the supervisor (taskset exec'd into it) and the worker;
+    # cargo-lambda: itself.
+    return set(pids[:1] if kind == "cargo-lambda" else pids[:2])
 
 
 def path_for(kind):
@@ -163,15 +209,24 @@ def run_round(kind, workdir, args):
             bench.fail(f"{kind}: GET {path} answered {status}; see {workdir}")
         result["first_ms"] = first * 1e3
         result["start_to_first_ms"] = (server.ready_s + first) * 1e3
-        if kind == "lambda":
+        if kind in ("lambda", "sam"):
             time.sleep(0.2)
             rss = instance_rss_kb(server)
             result["instance_rss_kb"] = rss[0] if rss else 0
         for connections in (1, 8):
             bench.wrk(server.port, path, args.client_cpu, 1, connections)  # warm-up
+            pids = bench.tree_pids(server.proc.pid)
+            before = {pid: cpu_ticks(pid) for pid in pids}
             r = bench.wrk(server.port, path, args.client_cpu, args.duration, connections)
             if r["errors"].strip():
                 bench.fail(f"{kind}: wrk reported errors: {r['errors']}")
+            # Processes that ended meanwhile are not counted (none should).
+            spent = {pid: cpu_ticks(pid) - before.get(pid, 0) for pid in bench.tree_pids(server.proc.pid)}
+            own = server_pids(kind, pids)
+            requests = max(r["rps"] * args.duration, 1)
+            tick_us = 1e6 / os.sysconf("SC_CLK_TCK")
+            r["server_us"] = sum(t for pid, t in spent.items() if pid in own) * tick_us / requests
+            r["function_us"] = sum(t for pid, t in spent.items() if pid not in own) * tick_us / requests
             result[f"c{connections}"] = r
         return result
     finally:
@@ -262,7 +317,7 @@ def main():
         build()
     if not BOOTSTRAP.exists():
         bench.fail(f"{BOOTSTRAP} is missing: run scripts/install-lambda-clients.sh")
-    kinds = ["native", "lambda"]
+    kinds = ["native", "lambda", "sam"]
     args.cargo_lambda = None if args.no_cargo_lambda or args.smoke else cargo_lambda()
     if args.cargo_lambda:
         kinds.append("cargo-lambda")
@@ -277,13 +332,14 @@ def main():
         for kind in kinds:
             results[kind].append(run_round(kind, workdir, args))
     print(f"\n{'server':<14}{'c1 req/s':>10}{'c1 p50':>10}{'c1 p99':>10}{'c8 req/s':>10}{'c8 p50':>10}"
-          f"{'c8 p99':>10}{'first req':>11}{'start→1st':>11}")
+          f"{'c8 p99':>10}{'srv µs':>8}{'fn µs':>8}{'first req':>11}{'start→1st':>11}")
     for kind in kinds:
         rows = results[kind]
         line = f"{kind:<14}"
         for c in ("c1", "c8"):
             line += f"{med([r[c]['rps'] for r in rows]):>10.0f}"
             line += f"{med([r[c]['p50'] for r in rows]):>8.3f}ms{med([r[c]['p99'] for r in rows]):>8.3f}ms"
+        line += f"{med([r['c8']['server_us'] for r in rows]):>8.0f}{med([r['c8']['function_us'] for r in rows]):>8.0f}"
         line += f"{med([r['first_ms'] for r in rows]):>9.1f}ms{med([r['start_to_first_ms'] for r in rows]):>9.1f}ms"
         print(line)
     native_p50 = med([r["c1"]["p50"] for r in results["native"]])
@@ -292,8 +348,13 @@ def main():
     print(f"lambda / native requests/s at -c8: "
           f"{med([r['c8']['rps'] for r in results['lambda']]) / med([r['c8']['rps'] for r in results['native']]):.2f}")
     if "cargo-lambda" in results:
-        print(f"lambda / cargo lambda watch requests/s at -c8: "
-              f"{med([r['c8']['rps'] for r in results['lambda']]) / med([r['c8']['rps'] for r in results['cargo-lambda']]):.1f}")
+        for kind in ("lambda", "sam"):
+            for c in ("c1", "c8"):
+                print(f"{kind} / cargo lambda watch requests/s at -{c}: "
+                      f"{med([r[c]['rps'] for r in results[kind]]) / med([r[c]['rps'] for r in results['cargo-lambda']]):.2f}")
+    print("CPU per request at -c8 (server + function): "
+          + ", ".join(f"{kind} {med([r['c8']['server_us'] for r in results[kind]]):.0f} + "
+                      f"{med([r['c8']['function_us'] for r in results[kind]]):.0f} µs" for kind in kinds))
     print(f"idle instance RSS: {med([r['instance_rss_kb'] for r in results['lambda']]) / 1024:.1f} MB")
     for kind, times in measure_reload(workdir, args, rounds=3 if args.smoke else 10).items():
         print(f"hot reload, {kind} changed -> first response from the new code: median {med(times):.1f} ms "

@@ -1,8 +1,15 @@
 //! The control runtime: where tasks tied to no client connection run
-//! (Lambda instances, their Runtime API, asynchronous invocations), away
-//! from the I/O threads that a library call may block. The worker starts
-//! it; everything else only asks for its handle.
+//! (Lambda instances' processes, log forwarders, deadlines, asynchronous
+//! invocations), away from the I/O threads that a library call may block.
+//! The worker starts it; everything else only asks for its handle.
+//!
+//! One exception, for speed: a Lambda instance's Runtime API is served by
+//! the core thread that started the instance ([`home`]), so an invocation
+//! from that thread (the usual case: the pool prefers instances homed on
+//! the asking thread) hands its event over and gets its result back without
+//! waking another thread of the server.
 
+use std::cell::RefCell;
 use std::sync::OnceLock;
 
 use tokio::runtime::Handle;
@@ -25,4 +32,30 @@ pub fn set(handle: Handle) {
 /// control runtime's tasks will use them.
 pub fn handle() -> Handle {
     CONTROL.get().cloned().unwrap_or_else(Handle::current)
+}
+
+thread_local! {
+    /// The runtime of the core I/O thread this is, if it is one.
+    static CORE_RUNTIME: RefCell<Option<Handle>> = const { RefCell::new(None) };
+}
+
+/// Marks the calling thread as a core I/O thread running `runtime` (core
+/// threads live as long as the server; reserve threads do not, and are
+/// never marked).
+pub fn set_core_thread(runtime: Handle) {
+    CORE_RUNTIME.with(|core| *core.borrow_mut() = Some(runtime));
+}
+
+/// True on a core I/O thread.
+pub fn on_core_thread() -> bool {
+    CORE_RUNTIME.with(|core| core.borrow().is_some())
+}
+
+/// Where a task that serves the calling thread's own work should run: the
+/// calling core thread's runtime, or the control runtime when called from
+/// any other thread.
+pub fn home() -> Handle {
+    CORE_RUNTIME
+        .with(|core| core.borrow().clone())
+        .unwrap_or_else(handle)
 }

@@ -14,10 +14,12 @@
 //!   the socket, so new connections do not wake them; they keep serving the
 //!   connections they accepted until those close.
 //! * **Control runtime** ([`control`]): one thread for tasks tied to no
-//!   client connection (a Lambda instance's Runtime API, log forwarders,
+//!   client connection (Lambda instances' processes, log forwarders,
 //!   reapers, deadline enforcers, `Event` invocations), so a library call on
 //!   a core thread never delays them. The main thread's signal handling and
-//!   graceful shutdown run on it too.
+//!   graceful shutdown run on it too. A Lambda instance's Runtime API is
+//!   the exception: it runs on the core thread that started the instance
+//!   ([`control::home`]), which saves two thread wake-ups per invocation.
 
 use std::net::TcpListener as StdListener;
 use std::sync::mpsc;
@@ -206,6 +208,7 @@ impl IoThread {
         let mut stop = self.stop.clone();
         match self.role {
             Role::Core => {
+                crate::control::set_core_thread(runtime.handle().clone());
                 let listeners = {
                     let _context = runtime.enter();
                     let tls = match self.tls {

@@ -62,6 +62,26 @@ struct ThreadState {
 thread_local! {
     static THREAD_STATE: RefCell<Option<ThreadState>> = const { RefCell::new(None) };
     static RESERVE_THREAD: Cell<bool> = const { Cell::new(false) };
+    /// The thread's call counter (odd while a call runs), shared with the
+    /// stall guard and with [`CallWatch`]es.
+    static CALLS: Arc<AtomicU64> = Arc::new(AtomicU64::new(0));
+}
+
+/// Tells whether the I/O thread it was made on is inside a library call
+/// (so work that only that thread can do would wait for the call).
+#[derive(Debug, Clone)]
+pub struct CallWatch(Arc<AtomicU64>);
+
+impl CallWatch {
+    /// The calling thread's.
+    pub fn this_thread() -> Self {
+        Self(CALLS.with(Arc::clone))
+    }
+
+    /// True while the thread is inside a library call.
+    pub fn in_call(&self) -> bool {
+        self.0.load(Ordering::Acquire) % 2 == 1
+    }
 }
 
 /// Marks the calling thread as a reserve I/O thread (its stalls do not set
@@ -196,7 +216,7 @@ impl StallGuard {
 
     /// A new I/O thread's call counter.
     fn register(&self, core: bool) -> Arc<AtomicU64> {
-        let calls = Arc::new(AtomicU64::new(0));
+        let calls = CALLS.with(Arc::clone);
         self.counters.lock().push(Counter {
             calls: Arc::clone(&calls),
             core,

@@ -89,6 +89,54 @@ fn concurrent_requests_run_on_parallel_instances_up_to_the_limit() {
     assert_eq!(first.join().expect("request thread").0.status, 200);
 }
 
+/// An instance's Runtime API runs on the core thread that started it; a
+/// library call blocking that thread must not hold up the function's
+/// requests served by other threads (another instance is started instead).
+#[test]
+fn a_library_call_on_an_instances_thread_does_not_hold_up_the_function() {
+    let dir = TempDir::new("lambda-home");
+    let server = lambda::builder(
+        &dir,
+        &format!(
+            "/fn = lambda:{} name=home concurrency=2\n/lib = {}\n",
+            lambda::rust_bootstrap().display(),
+            common::rust_example().display()
+        ),
+    )
+    .env("SERVER_THREAD_COUNT", "2")
+    .env("RESERVED_IO_THREADS", "1")
+    .env("RUST_LOG", "info,flexilib::cores=debug")
+    .start();
+    // One connection: its thread starts the instance, then blocks in a
+    // library call for 4 s.
+    let mut first = server.client();
+    let response = first.request("GET", "/fn/pid", &[("Host", "x")], b"");
+    assert_eq!(response.status, 200, "{}", response.text());
+    let home_pid = response.text();
+    let blocked = std::thread::spawn(move || {
+        first
+            .request("GET", "/lib", &[("Host", "x"), ("x-slow", "4000")], b"")
+            .status
+    });
+    server
+        .stderr
+        .wait_for(Duration::from_secs(10), |l| {
+            l.contains("reserve I/O thread accepting")
+        })
+        .expect("the library call stalls its thread");
+    // Served by another thread, not after the call: by another instance.
+    let started = Instant::now();
+    let response = server.get("/fn/pid", &[]);
+    let took = started.elapsed();
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_ne!(response.text(), home_pid, "another instance");
+    assert!(
+        took < Duration::from_millis(2500),
+        "not held up by the library call: {took:?}"
+    );
+    assert_eq!(blocked.join().expect("request thread"), 200);
+}
+
 #[test]
 fn idle_instances_are_stopped() {
     let dir = TempDir::new("lambda-idle");

@@ -146,6 +146,12 @@ pub struct FunctionInstance {
     pub mark: String,
     /// Its Runtime API's address.
     pub api: std::net::SocketAddr,
+    /// The core thread serving its Runtime API, if one does (see
+    /// [`crate::control::home`]).
+    pub home: Option<std::thread::ThreadId>,
+    /// Whether that thread is inside a library call (its Runtime API then
+    /// waits for the call to return).
+    pub home_calls: Option<crate::handlers::CallWatch>,
     function: Arc<Function>,
     pool: Weak<dyn Owner>,
     state: Mutex<State>,
@@ -218,11 +224,14 @@ impl FunctionInstance {
             tokio::spawn(logs::forward(name, stderr));
         }
         let (api_shutdown, _) = watch::channel(false);
+        let on_core = crate::control::on_core_thread();
         let instance = Arc::new(Self {
             generation,
             pid,
             mark,
             api: address,
+            home: on_core.then(|| std::thread::current().id()),
+            home_calls: on_core.then(crate::handlers::CallWatch::this_thread),
             function: Arc::clone(function),
             pool,
             state: Mutex::new(State::default()),

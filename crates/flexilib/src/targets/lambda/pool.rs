@@ -1,7 +1,8 @@
 //! The instances of one function.
 //!
 //! An invocation takes the most recently used idle instance of the current
-//! generation (warm), or starts one (cold) while fewer than `concurrency`
+//! generation (warm), preferring one whose Runtime API runs on the asking
+//! core thread (no other thread of the server is woken), or starts one (cold) while fewer than `concurrency`
 //! are running; otherwise it waits in a FIFO queue of at most `queue`
 //! requests (for at most the function's timeout) or is throttled (429).
 //! An instance is idle again once its result is in; idle instances are
@@ -25,6 +26,7 @@ use tokio::sync::oneshot;
 use super::instance::{FunctionInstance, Invocation, Owner};
 use super::runtime_api;
 use super::{dependencies, ids, logs, Failure, Function, Outcome};
+use crate::handlers::CallWatch;
 
 /// How a request waits when every instance is busy.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -63,6 +65,24 @@ struct PoolState {
 }
 
 impl PoolState {
+    /// The warmest idle instance whose Runtime API runs on the calling
+    /// thread, else the warmest whose Runtime API's thread is not inside a
+    /// library call, else (if `any`) the warmest.
+    fn take_idle(&mut self, any: bool) -> Option<(Arc<FunctionInstance>, Instant)> {
+        let here = std::thread::current().id();
+        let idle = &self.idle;
+        let at = idle
+            .iter()
+            .rposition(|(instance, _)| instance.home == Some(here))
+            .or_else(|| {
+                idle.iter().rposition(|(instance, _)| {
+                    !instance.home_calls.as_ref().is_some_and(CallWatch::in_call)
+                })
+            })
+            .or_else(|| any.then(|| idle.len().checked_sub(1)).flatten())?;
+        Some(self.idle.remove(at))
+    }
+
     /// The next waiter to serve: requests before asynchronous invocations.
     fn next_waiter(&mut self) -> Option<oneshot::Sender<Grant>> {
         self.waiters
@@ -180,7 +200,13 @@ impl PoolShared {
         }
         let next = {
             let mut state = self.lock();
-            while let Some((instance, _)) = state.idle.pop() {
+            // An instance whose Runtime API waits for a library call to
+            // return is taken only when no other can be started.
+            loop {
+                let any = state.current >= spec.concurrency;
+                let Some((instance, _)) = state.take_idle(any) else {
+                    break;
+                };
                 if instance.generation == state.generation && instance.is_alive() {
                     return Ok(instance);
                 }
@@ -266,7 +292,7 @@ impl PoolShared {
         let owner: Weak<dyn Owner> = Arc::downgrade(self) as Weak<dyn Owner>;
         match FunctionInstance::spawn(&self.function, generation, address, owner, environment) {
             Ok((instance, child)) => {
-                let api = tokio::spawn(runtime_api::serve(
+                let api = crate::control::home().spawn(runtime_api::serve(
                     listener,
                     Arc::clone(&instance),
                     instance.runtime_api_shutdown(),

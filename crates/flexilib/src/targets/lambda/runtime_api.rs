@@ -14,7 +14,9 @@
 //! A call that does not fit the instance's state (`/next` during an
 //! invocation, a second result, `/init/error` after the first `/next`) gets
 //! 403 `InvalidStateTransition`.
-//! Connections are served by [`crate::conn::serve`], like the public ones.
+//! Connections are served by [`crate::conn::serve`], like the public ones,
+//! on the instance's home runtime ([`crate::control::home`]): the core
+//! thread that started it, whose invocations it usually serves.
 
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
@@ -47,20 +49,29 @@ const MAX_CONNECTIONS: usize = 16;
 /// Largest streaming prelude.
 const MAX_PRELUDE: usize = 64 * 1024;
 
-/// A listener for an instance's Runtime API, on an ephemeral loopback port.
-pub fn bind() -> std::io::Result<(TcpListener, std::net::SocketAddr)> {
+/// A listener for an instance's Runtime API, on an ephemeral loopback port
+/// (registered with a runtime by [`serve`], on the runtime it runs on).
+pub fn bind() -> std::io::Result<(std::net::TcpListener, std::net::SocketAddr)> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     listener.set_nonblocking(true)?;
     let address = listener.local_addr()?;
-    Ok((TcpListener::from_std(listener)?, address))
+    Ok((listener, address))
 }
 
 /// Accepts the instance's Runtime API connections until aborted.
 pub async fn serve(
-    listener: TcpListener,
+    listener: std::net::TcpListener,
     instance: Arc<FunctionInstance>,
     shutdown: watch::Receiver<bool>,
 ) {
+    let listener = match TcpListener::from_std(listener) {
+        Ok(listener) => listener,
+        Err(error) => {
+            tracing::warn!(%error, "cannot serve a Runtime API; instance stopped");
+            instance.kill();
+            return;
+        }
+    };
     let permits = Arc::new(tokio::sync::Semaphore::new(MAX_CONNECTIONS));
     loop {
         // At the cap, new connections wait in the listen queue.
