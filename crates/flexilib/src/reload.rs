@@ -12,7 +12,14 @@
 //!   debounce delays a good file.
 //! * The config file changed: it is re-read once events have been quiet for
 //!   [`CONFIG_DEBOUNCE`] (editors write it in several steps). SIGHUP
-//!   re-reads it at once.
+//!   re-reads it at once. A config file that is a symlink is also re-read
+//!   when what it resolves to changes: an entry of its directory is
+//!   created, renamed or removed and the link now leads elsewhere. That is
+//!   how Kubernetes updates a mounted ConfigMap (`proxy.ini` →
+//!   `..data/proxy.ini`, and `..data` → a timestamped directory, swapped
+//!   by renaming a new `..data` over it), and how `ln -sfn` deploys work.
+//!   The directory the link resolves to is watched too, so an edit of the
+//!   file it leads to is seen.
 //!
 //! A config that fails to parse is logged with its file and line, and the
 //! old route table keeps serving. A valid one replaces the table atomically;
@@ -87,6 +94,7 @@ impl Reloader {
             })?;
         let mut thread = ReloadThread {
             server,
+            config_resolved: std::fs::canonicalize(&config_path).ok(),
             config_path,
             watcher,
             watched: HashSet::new(),
@@ -109,6 +117,9 @@ impl Reloader {
 struct ReloadThread {
     server: Arc<Server>,
     config_path: PathBuf,
+    /// The file the config path led to when it was last read (through any
+    /// symlinks).
+    config_resolved: Option<PathBuf>,
     watcher: notify::RecommendedWatcher,
     watched: HashSet<PathBuf>,
     /// Where every accepted config is kept for a restarted worker.
@@ -177,8 +188,15 @@ impl ReloadThread {
         let completes_a_file = completes_a_file(event);
         let mut config_changed = false;
         for path in &event.paths {
-            if *path == self.config_path {
+            if *path == self.config_path || Some(path) == self.config_resolved.as_ref() {
                 config_changed |= completes_a_file || matches!(event.kind, EventKind::Modify(_));
+                continue;
+            }
+            if path.parent() == self.config_path.parent()
+                && renames_or_creates(event)
+                && std::fs::canonicalize(&self.config_path).ok() != self.config_resolved
+            {
+                config_changed = true;
                 continue;
             }
             if !completes_a_file {
@@ -192,6 +210,7 @@ impl ReloadThread {
     }
 
     fn reload_config(&mut self, cause: &str) {
+        self.config_resolved = std::fs::canonicalize(&self.config_path).ok();
         match config::load(&self.config_path) {
             Ok(config) => {
                 let current = self.server.routes.load_full();
@@ -236,6 +255,10 @@ impl ReloadThread {
     fn update_watches(&mut self) {
         let mut wanted: HashSet<PathBuf> = HashSet::new();
         if let Some(dir) = self.config_path.parent() {
+            wanted.insert(dir.to_path_buf());
+        }
+        // The directory a symlinked config file resolves to.
+        if let Some(dir) = self.config_resolved.as_deref().and_then(Path::parent) {
             wanted.insert(dir.to_path_buf());
         }
         for target in self.server.routes.load().targets() {
@@ -291,4 +314,18 @@ fn may_matter(event: &notify::Event, config_path: &Path) -> bool {
     event.need_rescan()
         || completes_a_file(event)
         || event.paths.iter().any(|path| path == config_path)
+        // A symlink on the way to the config may have been swapped.
+        || (renames_or_creates(event)
+            && event
+                .paths
+                .iter()
+                .any(|path| path.parent() == config_path.parent()))
+}
+
+/// Whether `event` creates, renames or removes a directory entry.
+fn renames_or_creates(event: &notify::Event) -> bool {
+    matches!(
+        event.kind,
+        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
+    )
 }
