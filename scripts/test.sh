@@ -39,6 +39,8 @@ scripts/install-zig.sh
 scripts/install-lambda-clients.sh # AWS's Lambda runtime clients for the Lambda tests
 scripts/install-worker-packages.sh # npm packages of the Workers example projects
 cargo test --workspace
+# The Kubernetes manifests against the API schemas (kubernetes-validate from PyPI).
+scripts/check-kubernetes.sh
 
 # Benchmarks: check that they run (a few seconds each); they assert no speed.
 # The lifecycle smoke builds the release binaries the smoke runs use.
