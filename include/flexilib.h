@@ -27,6 +27,11 @@
  * library that needs ABI 2 returns non-zero from flexilib_init when
  * host_abi_version < 2, so an older host refuses to load it.
  *
+ * ABI 3 adds connection upgrades: answering 101 and then reading and
+ * writing the connection's raw bytes (WebSocket, say): stream_read and
+ * stream_on_readable, appended to struct flexilib_host. A library built for
+ * ABI 2 runs unchanged under an ABI-3 host.
+ *
  * Threads: handle_request runs on several threads at once (one call per
  * handler slot, SERVER_THREAD_COUNT); keep shared state thread-safe.
  *
@@ -56,7 +61,7 @@ extern "C" {
 #endif
 
 /* The ABI version this header describes. */
-#define FLEXILIB_ABI_VERSION 2
+#define FLEXILIB_ABI_VERSION 3
 
 #include <stdint.h>
 
@@ -282,6 +287,25 @@ struct flexilib_host {
      * whole one. The call handle is invalid afterwards. A body never ended
      * keeps its connection busy. */
     int (*stream_end)(uint64_t call, int ok);
+
+    /* ABI 3 (read these two only if abi_version >= 3): connection
+     * upgrades. To a request that asked for one (an Upgrade header, e.g.
+     * a WebSocket handshake), answer status 101 with
+     * FLEXILIB_RESPONSE_STREAM and the headers the protocol needs (the host
+     * adds "connection: upgrade"; a 101 to a request that asked for no
+     * upgrade is answered 500). The connection is then the library's:
+     * stream_write sends raw bytes (never chunked), stream_end closes it
+     * (ok = 0 cuts it), and the two calls below read what the client
+     * sends. The host reads the socket only while fewer than 256 KiB wait
+     * to be read, so a library that stops reading slows the client down. */
+    /* Copy up to capacity waiting bytes into buffer; *len = how many (0:
+     * nothing now, wait for stream_on_readable). FLEXILIB_CLOSED once the
+     * client closed its side (or the call ended) and all was read. */
+    int (*stream_read)(uint64_t call, char *buffer, size_t capacity, size_t *len);
+    /* Call callback(data) once, from any thread, when there is something
+     * to read (at once if there is), or the client closed, or the call
+     * ended. */
+    int (*stream_on_readable)(uint64_t call, void (*callback)(void *data), void *data);
 };
 
 /* Route options (ABI 2). In proxy.ini, tokens after a library path are

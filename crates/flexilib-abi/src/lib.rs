@@ -26,7 +26,14 @@ use core::ffi::{c_char, c_int, c_void};
 ///   as given ([`RESPONSE_AS_GIVEN`]). [`Request`] gains `instance`, `call`
 ///   and `host`; a library that exports [`SYMBOL_ABI_VERSION`] returning 2
 ///   returns [`ResponseV2`] (a [`Response`] followed by `flags`).
-pub const ABI_VERSION: usize = 2;
+/// * `3` — connection upgrades: a library may answer `101 Switching
+///   Protocols` (with [`RESPONSE_STREAM`]) to a request that asked for an
+///   upgrade, then reads what the client sends with [`Host::stream_read`]
+///   and [`Host::stream_on_readable`] and writes with
+///   [`Host::stream_write`] (raw bytes: the connection is its own). The
+///   two callbacks are appended to [`Host`]; read them only from a host
+///   whose `abi_version` is 3 or more.
+pub const ABI_VERSION: usize = 3;
 
 /// Required export: `struct flexilib_response *handle_request(struct flexilib_request *)`.
 pub const SYMBOL_HANDLE_REQUEST: &[u8] = b"handle_request";
@@ -210,6 +217,25 @@ pub struct Host {
     /// the connection so the client sees a truncated body as an error. The
     /// call handle is invalid afterwards.
     pub stream_end: unsafe extern "C" fn(call: u64, ok: c_int) -> c_int,
+    /// ABI ≥ 3, after a `101` answer: copies up to `capacity` bytes the
+    /// client sent into `buffer` and stores how many in `*len`: `0` when
+    /// nothing is waiting (wait for [`Host::stream_on_readable`]).
+    /// [`STATUS_CLOSED`] once the client has closed its side and everything
+    /// was read; [`STATUS_INVALID`] for an unknown call.
+    pub stream_read: unsafe extern "C" fn(
+        call: u64,
+        buffer: *mut c_char,
+        capacity: usize,
+        len: *mut usize,
+    ) -> c_int,
+    /// ABI ≥ 3: calls `callback(data)` once, from any thread, when the
+    /// client has sent bytes to read (at once if some are waiting), or its
+    /// side closed, or the call ended.
+    pub stream_on_readable: unsafe extern "C" fn(
+        call: u64,
+        callback: unsafe extern "C" fn(data: *mut c_void),
+        data: *mut c_void,
+    ) -> c_int,
 }
 
 /// The response returned by `handle_request`.

@@ -94,6 +94,7 @@ mod raw;
 mod request;
 mod response;
 pub mod testing;
+mod upgrade;
 
 pub use arena::copy_response;
 pub use call::{Answer, BodyWriter, Call, Responder, WriteError};
@@ -106,6 +107,7 @@ pub use dispatch_instance::{__handle_instance, __init_instance, __instance_free,
 pub use instance::{Instance, InstanceConfig};
 pub use request::{Headers, Request};
 pub use response::Response;
+pub use upgrade::{ReadError, Upgraded};
 
 /// A request handler, as taken by [`export_handler!`].
 pub type Handler = for<'r, 'a> fn(&'r Request<'a>) -> Response;

@@ -25,6 +25,7 @@ use flexilib_abi as abi;
 use tokio::sync::oneshot;
 
 use super::ffi::{copy_response, CallError, LibraryResponse};
+use super::upgrade::{Inbound, Read};
 use crate::arena::RequestArena;
 use crate::body_channel::{self, BodyReceiver, BodySender, SendError};
 
@@ -38,6 +39,8 @@ pub static HOST: abi::Host = abi::Host {
     stream_write: host_stream_write,
     stream_on_writable: host_stream_on_writable,
     stream_end: host_stream_end,
+    stream_read: host_stream_read,
+    stream_on_readable: host_stream_on_readable,
 };
 
 /// What a completed call delivers to the waiting request.
@@ -54,6 +57,8 @@ struct LiveCall {
     stream: Arc<BodySender>,
     /// The request's arena, held while the call is pending.
     arena: Option<Box<RequestArena>>,
+    /// What the client sent after a `101` (made when first asked for).
+    inbound: Option<Arc<Inbound>>,
     /// The library generation and instance the call runs on.
     _keep: Box<dyn Send + Sync>,
 }
@@ -73,6 +78,8 @@ pub struct Registered {
     pub completion: oneshot::Receiver<Completion>,
     /// The body of a streamed response.
     pub body: BodyReceiver,
+    /// Closes the inbound side when the request is done with the call.
+    pub closer: InboundCloser,
 }
 
 /// Registers a call; `keep` is held until the call is over.
@@ -88,6 +95,7 @@ pub fn register(keep: Box<dyn Send + Sync>) -> Registered {
             ended: false,
             stream: Arc::new(stream),
             arena: None,
+            inbound: None,
             _keep: keep,
         },
     );
@@ -95,7 +103,29 @@ pub fn register(keep: Box<dyn Send + Sync>) -> Registered {
         id,
         completion,
         body,
+        closer: InboundCloser(id),
     }
+}
+
+/// Ends the inbound side of a call (an upgraded connection's reads) when
+/// dropped: the request went (answered, or its client left), so a library
+/// waiting for the client's bytes is told there will be none.
+pub struct InboundCloser(u64);
+
+impl Drop for InboundCloser {
+    fn drop(&mut self) {
+        let inbound = calls().get(&self.0).and_then(|call| call.inbound.clone());
+        if let Some(inbound) = inbound {
+            inbound.close();
+        }
+    }
+}
+
+/// The inbound side of live call `id`, made if it has none yet.
+pub fn inbound(id: u64) -> Option<Arc<Inbound>> {
+    calls()
+        .get_mut(&id)
+        .map(|call| Arc::clone(call.inbound.get_or_insert_with(Arc::default)))
 }
 
 /// `handle_request` answered with `response` (or failed): the call is over
@@ -231,7 +261,7 @@ unsafe extern "C" fn host_stream_on_writable(
 
 /// `stream_end(call, ok)`.
 unsafe extern "C" fn host_stream_end(call: u64, ok: c_int) -> c_int {
-    let stream = {
+    let (stream, ended_inbound) = {
         let mut calls = calls();
         match calls.get_mut(&call) {
             Some(live) if live.ended => return abi::STATUS_INVALID,
@@ -239,10 +269,10 @@ unsafe extern "C" fn host_stream_end(call: u64, ok: c_int) -> c_int {
             // return of `handle_request`): the hand-over removes the entry.
             Some(live) if live.completion.is_some() || live.completing => {
                 live.ended = true;
-                Arc::clone(&live.stream)
+                (Arc::clone(&live.stream), live.inbound.clone())
             }
             Some(_) => match calls.remove(&call) {
-                Some(live) => live.stream,
+                Some(live) => (Arc::clone(&live.stream), live.inbound.clone()),
                 None => return abi::STATUS_INVALID,
             },
             None => return abi::STATUS_INVALID,
@@ -253,5 +283,56 @@ unsafe extern "C" fn host_stream_end(call: u64, ok: c_int) -> c_int {
     } else {
         stream.abort();
     }
+    if let Some(inbound) = ended_inbound {
+        inbound.close();
+    }
+    abi::STATUS_OK
+}
+
+/// `stream_read(call, buffer, capacity, len)` (ABI 3).
+unsafe extern "C" fn host_stream_read(
+    call: u64,
+    buffer: *mut c_char,
+    capacity: usize,
+    len: *mut usize,
+) -> c_int {
+    if len.is_null() || (capacity > 0 && buffer.is_null()) || capacity > isize::MAX as usize {
+        return abi::STATUS_INVALID;
+    }
+    let Some(inbound) = inbound(call) else {
+        return abi::STATUS_INVALID;
+    };
+    let target: &mut [u8] = if capacity == 0 {
+        &mut []
+    } else {
+        // SAFETY: non-NULL (checked) and, per the ABI, `capacity` writable
+        // bytes for the duration of the call.
+        unsafe { std::slice::from_raw_parts_mut(buffer.cast::<u8>(), capacity) }
+    };
+    let (status, n) = match inbound.read(target) {
+        Read::Bytes(n) => (abi::STATUS_OK, n),
+        Read::Closed => (abi::STATUS_CLOSED, 0),
+    };
+    // SAFETY: non-NULL (checked); the ABI makes `len` writable.
+    unsafe { len.write(n) };
+    status
+}
+
+/// `stream_on_readable(call, callback, data)` (ABI 3).
+unsafe extern "C" fn host_stream_on_readable(
+    call: u64,
+    callback: unsafe extern "C" fn(data: *mut c_void),
+    data: *mut c_void,
+) -> c_int {
+    let Some(inbound) = inbound(call) else {
+        return abi::STATUS_INVALID;
+    };
+    let data = CallbackData(data);
+    inbound.on_readable(Box::new(move || {
+        let data = data;
+        // SAFETY: the library gave this callback with this data pointer and
+        // accepts calls to it from any thread (ABI 3).
+        unsafe { callback(data.0) };
+    }));
     abi::STATUS_OK
 }

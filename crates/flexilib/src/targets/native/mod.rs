@@ -13,6 +13,7 @@
 //!   completion, streamed bodies) and the host callbacks behind them.
 //! * [`reply`] — a library's response validated into a reply.
 //! * [`serve`] — one request to a library route.
+//! * [`upgrade`] — a connection a library took over with `101` (ABI 3).
 //! * [`zig`] — the `zigInit` export of Zig libraries written for the
 //!   original: a Zig 0.13 `std.mem.Allocator` over the request arena.
 
@@ -25,6 +26,7 @@ pub mod library;
 pub mod reply;
 pub mod route;
 mod serve;
+pub mod upgrade;
 pub mod zig;
 
 pub use ffi::{LibraryResponse, LoadError};

@@ -40,9 +40,25 @@ pub fn from_library(
     response: LibraryResponse,
     stream: Option<BodyReceiver>,
 ) -> Result<Reply, InvalidResponse> {
-    let defaults = !response.as_given();
+    convert(response, stream, false)
+}
+
+/// A library's `101 Switching Protocols` to a request that asked for an
+/// upgrade: its fields as given plus `connection: upgrade`, no body (the
+/// connection's bytes go through the upgrade, see `upgrade`).
+pub fn upgrade_from_library(response: LibraryResponse) -> Result<Reply, InvalidResponse> {
+    convert(response, None, true)
+}
+
+fn convert(
+    response: LibraryResponse,
+    stream: Option<BodyReceiver>,
+    upgrade: bool,
+) -> Result<Reply, InvalidResponse> {
+    let defaults = !response.as_given() && !upgrade;
     let status = match response.status {
         0 => StatusCode::OK,
+        101 if upgrade => StatusCode::SWITCHING_PROTOCOLS,
         code @ 200..=999 => u16::try_from(code)
             .ok()
             .and_then(|code| StatusCode::from_u16(code).ok())
@@ -102,6 +118,9 @@ pub fn from_library(
         fields.lines.extend_from_slice(b": ");
         fields.lines.extend_from_slice(value);
         fields.lines.extend_from_slice(b"\r\n");
+    }
+    if upgrade {
+        fields.lines.extend_from_slice(b"connection: upgrade\r\n");
     }
     // The original adds `content-type: text/plain` when a handler set none.
     if defaults && !has_content_type {

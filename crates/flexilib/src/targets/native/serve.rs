@@ -12,16 +12,19 @@ use hyper::{Request, StatusCode, Uri};
 use super::calls::{self, Registered};
 use super::ffi::{CallContext, CallError, Called, LibraryResponse};
 use super::route::{LibraryRoute, RouteError};
+use super::upgrade::{self, Inbound};
 use super::LoadError;
 use crate::body_channel::BodyReceiver;
 use crate::handlers::SlotArena;
+use crate::http1::OnUpgrade;
 use crate::respond::Reply;
 use crate::targets::{whole_body, Served, TargetEnv};
 
 /// What the call in the handler slot came to.
 enum Outcome {
-    /// The library answered (its streamed body, if any, comes through the receiver).
-    Answered(Result<LibraryResponse, CallError>, Option<BodyReceiver>),
+    /// The library answered (a streamed body, if any, comes through the
+    /// registered call).
+    Answered(Result<LibraryResponse, CallError>, Option<Registered>),
     /// The library completes the call later.
     Pending(Registered),
     /// The library or its instance is not available.
@@ -29,7 +32,14 @@ enum Outcome {
 }
 
 /// Serves `request` on `route`.
-pub async fn serve(env: &TargetEnv, route: &LibraryRoute, request: Request<RequestBody>) -> Served {
+pub async fn serve(
+    env: &TargetEnv,
+    route: &LibraryRoute,
+    mut request: Request<RequestBody>,
+) -> Served {
+    // Taken by an ABI-3 library's `101`; a request that asks for no upgrade
+    // has none.
+    let on_upgrade = request.extensions_mut().remove::<OnUpgrade>();
     let (head, body) = request.into_parts();
     let body = match whole_body::read_whole(body, env.max_body_bytes, env.body_timeout).await {
         Ok(body) => body,
@@ -44,9 +54,16 @@ pub async fn serve(env: &TargetEnv, route: &LibraryRoute, request: Request<Reque
     }
     let target = &head.uri;
     let reply = match outcome {
-        Outcome::Answered(answer, stream) => reply(answer, stream, route, target),
+        Outcome::Answered(answer, stream) => answered(answer, stream, on_upgrade, route, target),
         Outcome::Pending(registered) => {
-            wait(registered, env.completion_timeout, route, target).await
+            wait(
+                registered,
+                env.completion_timeout,
+                on_upgrade,
+                route,
+                target,
+            )
+            .await
         }
         Outcome::Unavailable(error) => unavailable(&error, route, target),
     };
@@ -96,7 +113,7 @@ fn call(route: &LibraryRoute, arena: &mut SlotArena<'_>, head: &Parts, body: &[u
         }
         Ok(Called::Response(response)) => {
             calls::returned(registered.id, response.streamed());
-            let stream = response.streamed().then_some(registered.body);
+            let stream = response.streamed().then_some(registered);
             Outcome::Answered(Ok(response), stream)
         }
         Err(error) => {
@@ -108,18 +125,19 @@ fn call(route: &LibraryRoute, arena: &mut SlotArena<'_>, head: &Parts, body: &[u
 
 /// Waits for a pending call's completion, holding no handler slot.
 async fn wait(
-    registered: Registered,
+    mut registered: Registered,
     timeout: Duration,
+    on_upgrade: Option<OnUpgrade>,
     route: &LibraryRoute,
     target: &Uri,
 ) -> Reply {
-    match tokio::time::timeout(timeout, registered.completion).await {
+    match tokio::time::timeout(timeout, &mut registered.completion).await {
         Ok(Ok(answer)) => {
             let stream = answer
                 .as_ref()
                 .is_ok_and(LibraryResponse::streamed)
-                .then_some(registered.body);
-            reply(answer, stream, route, target)
+                .then_some(registered);
+            answered(answer, stream, on_upgrade, route, target)
         }
         Ok(Err(_)) => reply(Err(CallError::NullResponse), None, route, target),
         Err(_) => {
@@ -132,6 +150,74 @@ async fn wait(
     }
 }
 
+/// The reply for a library's answer, a `101` included: then the
+/// connection is handed to the library (see [`upgrade`]).
+fn answered(
+    answer: Result<LibraryResponse, CallError>,
+    stream: Option<Registered>,
+    on_upgrade: Option<OnUpgrade>,
+    route: &LibraryRoute,
+    target: &Uri,
+) -> Reply {
+    let Some(registered) = stream else {
+        return reply(answer, None, route, target);
+    };
+    let switching = answer.as_ref().is_ok_and(|response| response.status == 101);
+    match (answer, on_upgrade) {
+        (Ok(response), Some(on_upgrade)) if switching => {
+            upgraded(response, registered, on_upgrade, route, target)
+        }
+        (Ok(_), None) if switching => {
+            invalid("101 to a request that asked for no upgrade", route, target)
+        }
+        (answer, _) => reply(answer, Some(registered.body), route, target),
+    }
+}
+
+/// A library's `101`: the reply goes out, then the connection carries its
+/// stream one way and the client's bytes the other.
+fn upgraded(
+    response: LibraryResponse,
+    registered: Registered,
+    on_upgrade: OnUpgrade,
+    route: &LibraryRoute,
+    target: &Uri,
+) -> Reply {
+    match super::reply::upgrade_from_library(response) {
+        Ok(reply) => {
+            let Registered {
+                id, body, closer, ..
+            } = registered;
+            // The call may have ended already (a library that ended its
+            // stream at once): then nothing comes in.
+            let inbound = calls::inbound(id).unwrap_or_else(|| {
+                let ended = std::sync::Arc::new(Inbound::default());
+                ended.close();
+                ended
+            });
+            tokio::spawn(async move {
+                let _closer = closer;
+                upgrade::serve(on_upgrade, body, inbound).await;
+            });
+            reply
+        }
+        Err(problem) => invalid(&problem.to_string(), route, target),
+    }
+}
+
+/// 500 for a response the library should not have given (logged,
+/// rate-limited per library and problem).
+fn invalid(problem: &str, route: &LibraryRoute, target: &Uri) -> Reply {
+    let library = route.spec.path.display();
+    if let Some(held_back) = route.library.may_warn(problem) {
+        tracing::warn!(%target, %library, %problem, held_back, "library returned an invalid response");
+    }
+    Reply::text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "500 Internal Server Error: invalid response from handler\n",
+    )
+}
+
 /// The reply for a library's answer. Warnings about a failing library are
 /// rate-limited per library and kind of failure.
 fn reply(
@@ -142,15 +228,8 @@ fn reply(
 ) -> Reply {
     let library = route.spec.path.display();
     match answer {
-        Ok(response) => super::reply::from_library(response, stream).unwrap_or_else(|problem| {
-            if let Some(held_back) = route.library.may_warn(&problem.to_string()) {
-                tracing::warn!(%target, %library, %problem, held_back, "library returned an invalid response");
-            }
-            Reply::text(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                "500 Internal Server Error: invalid response from handler\n",
-            )
-        }),
+        Ok(response) => super::reply::from_library(response, stream)
+            .unwrap_or_else(|problem| invalid(&problem.to_string(), route, target)),
         Err(error) => {
             if let Some(held_back) = route.library.may_warn(&error.to_string()) {
                 tracing::warn!(%target, %library, %error, held_back, "library call failed");
