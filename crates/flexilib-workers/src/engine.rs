@@ -29,6 +29,7 @@ use crate::queue::Queue;
 use crate::report::{internal_error, log, resource_limits, value_text};
 use crate::shared::{Incoming, Msg, OpResult, Payload, Ready, Shared};
 use crate::state::{answer_failed, Answer, Call, State, WAIT_UNTIL_LIMIT};
+use crate::websocket::{self, Event, Wake};
 
 const PRELUDE: &str = include_str!("js/prelude.js");
 
@@ -185,6 +186,7 @@ struct Entries<'js> {
     fire: Function<'js>,
     settle: Function<'js>,
     forget: Function<'js>,
+    socket: Function<'js>,
 }
 
 fn setup<'js>(
@@ -204,6 +206,7 @@ fn setup<'js>(
         fire: get("fire")?,
         settle: get("settle")?,
         forget: get("forget")?,
+        socket: get("socket")?,
     };
     let shared = state.borrow().shared.clone();
     let config = &shared.config;
@@ -376,6 +379,12 @@ impl<'js> EventLoop<'js> {
                     self.done(op, result)
                 }
                 Msg::Done(..) => Flow::Continue,
+                Msg::Socket(generation, socket, wake)
+                    if generation == self.state.borrow().generation =>
+                {
+                    self.socket(socket, wake)
+                }
+                Msg::Socket(..) => Flow::Continue,
                 Msg::Shutdown => {
                     retire_by = Some(Instant::now() + SHUTDOWN_GRACE);
                     Flow::Continue
@@ -472,6 +481,41 @@ impl<'js> EventLoop<'js> {
                     .call((call as f64, method, url, headers, body))
             }),
         }
+    }
+
+    /// Runs the events of WebSocket `socket` that are there to run.
+    fn socket(&self, socket: u64, wake: Wake) -> Flow {
+        let mut wake = wake;
+        while let Some(event) = websocket::next_event(&self.state, socket, wake) {
+            wake = Wake::More;
+            let flow = self.turn(socket, || {
+                let ctx = &self.ctx;
+                let text =
+                    |t: &str| rquickjs::String::from_str(ctx.clone(), t).map(|s| s.into_value());
+                let (kind, data, code, reason, clean) = match event {
+                    Event::Text(t) => ("message", text(&t)?, 0, String::new(), true),
+                    Event::Binary(b) => (
+                        "message",
+                        TypedArray::<u8>::new(ctx.clone(), b)?.into_value(),
+                        0,
+                        String::new(),
+                        true,
+                    ),
+                    Event::Close(code, reason, clean) => {
+                        ("close", Value::new_null(ctx.clone()), code, reason, clean)
+                    }
+                    Event::Error(message) => ("error", text(&message)?, 1006, String::new(), false),
+                };
+                self.entries
+                    .socket
+                    .call((socket as f64, kind, data, code, reason, clean))
+            });
+            websocket::settle(&self.state, socket);
+            if flow == Flow::Reset {
+                return flow;
+            }
+        }
+        Flow::Continue
     }
 
     fn done(&self, op: u64, result: OpResult) -> Flow {

@@ -32,6 +32,7 @@ mod services;
 mod shared;
 mod state;
 mod web;
+mod websocket;
 mod wrangler_keys;
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -839,6 +839,7 @@ pub(crate) fn natives<'js>(
             });
         Ok::<_, rquickjs::Error>(())
     });
+    crate::websocket::natives(ctx, state, &n)?;
     Ok(n)
 }
 

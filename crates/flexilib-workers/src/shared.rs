@@ -182,6 +182,8 @@ pub enum Msg {
     Request(Box<Incoming>),
     /// A host operation of isolate generation `.0` finished.
     Done(u64, u64, OpResult),
+    /// WebSocket `.1` of isolate generation `.0` can go on.
+    Socket(u64, u64, crate::websocket::Wake),
     /// The instance is retired: finish what is running, then exit.
     Shutdown,
 }

@@ -34,6 +34,8 @@ pub(crate) enum Answer {
     /// A call through a service binding answered with a streamed body:
     /// the body is gathered, and the whole answer sent at its end.
     ServiceStream(ServiceAnswer, ReplyTx),
+    /// An open WebSocket (a request of its own): answered when it closes.
+    Socket(Box<crate::websocket::Socket>),
 }
 
 impl Answer {
@@ -46,7 +48,10 @@ impl Answer {
             Answer::Service(reply) => {
                 let _ = reply.send(ServiceAnswer::from_sdk(&response));
             }
-            Answer::Streaming(_) | Answer::Cron(_) | Answer::ServiceStream(..) => {}
+            Answer::Streaming(_)
+            | Answer::Cron(_)
+            | Answer::ServiceStream(..)
+            | Answer::Socket(_) => {}
         }
     }
 }

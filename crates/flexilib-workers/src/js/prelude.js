@@ -1350,7 +1350,8 @@
       } else {
         const internal = init[kInternal];
         if (init.status !== undefined) status = Number(init.status);
-        if (!internal && (!Number.isInteger(status) || status < 200 || status > 599)) {
+        const upgrade = status === 101 && init.webSocket instanceof WebSocket;
+        if (!internal && !upgrade && (!Number.isInteger(status) || status < 200 || status > 599)) {
           throw new RangeError('Responses may only be constructed with status codes in the range 200 to 599, inclusive.');
         }
         if (!internal && body !== null && body !== undefined && nullBodyStatus.includes(status)) {
@@ -1408,6 +1409,125 @@
     }
   }
   define('Response', Response);
+
+  // ---------------------------------------------------------------- WebSockets
+  // A WebSocketPair's two ends: the worker keeps `server` and answers
+  // with `client` (status 101); the real client then talks to `server`.
+  const sockets = new Map();
+  class MessageEvent extends Event {
+    constructor(type, init = {}) { super(type, init); this.data = init.data; }
+  }
+  class CloseEvent extends Event {
+    constructor(type, init = {}) {
+      super(type, init);
+      this.code = init.code === undefined ? 0 : init.code;
+      this.reason = init.reason === undefined ? '' : String(init.reason);
+      this.wasClean = !!init.wasClean;
+    }
+  }
+  class ErrorEvent extends Event {
+    constructor(type, init = {}) { super(type, init); this.message = init.message || ''; this.error = init.error; }
+  }
+  class WebSocket extends EventTarget {
+    constructor(url) {
+      if (url !== kInternal) {
+        throw new TypeError('Outbound WebSocket connections (new WebSocket(url)) are not supported by this runtime; use a WebSocketPair to accept them.');
+      }
+      super();
+      this._state = 1;
+      this._accepted = false;
+      this._socket = 0;
+      this._queue = [];
+      this._peer = null;
+      this.onmessage = null;
+      this.onclose = null;
+      this.onerror = null;
+      this.onopen = null;
+      this.binaryType = 'arraybuffer';
+    }
+    get readyState() { return this._state; }
+    get url() { return null; }
+    get protocol() { return ''; }
+    get extensions() { return ''; }
+    accept() {
+      if (this._accepted) return;
+      this._accepted = true;
+    }
+    send(data) {
+      if (!this._accepted) throw new TypeError('You must call one of accept() or state.acceptWebSocket() on this WebSocket before sending messages.');
+      if (this._state >= 2) throw new TypeError("Can't call WebSocket send() after close().");
+      let payload;
+      if (typeof data === 'string') payload = data;
+      else if (isBufferSource(data)) payload = new Uint8Array(view(data));
+      else payload = String(data);
+      if (!this._socket) { this._queue.push(['send', payload]); return; }
+      const r = N.wsSend(this._socket, payload);
+      if (r === 2) throw new Error('WebSocket send buffer is full: the client is not reading.');
+    }
+    close(code, reason) {
+      if (code !== undefined && code !== 1000 && !(code >= 3000 && code <= 4999)) {
+        throw new TypeError('Invalid WebSocket close code: ' + code + '.');
+      }
+      if (reason !== undefined && enc(String(reason)).byteLength > 123) {
+        throw new TypeError('WebSocket close reason is too long.');
+      }
+      if (this._state >= 2) return;
+      this._state = 2;
+      const args = [code === undefined ? 0 : code, reason === undefined ? '' : String(reason)];
+      if (!this._socket) { this._queue.push(['close', ...args]); return; }
+      N.wsClose(this._socket, ...args);
+    }
+    _attach(socket) {
+      this._socket = socket;
+      sockets.set(socket, this);
+      for (const [what, a, b] of this._queue.splice(0)) {
+        if (what === 'send') N.wsSend(socket, a);
+        else N.wsClose(socket, a, b);
+      }
+    }
+    _fire(event) {
+      const handler = this['on' + event.type];
+      if (typeof handler === 'function') handler.call(this, event);
+      this.dispatchEvent(event);
+    }
+  }
+  for (const [name, value] of [['CONNECTING', 0], ['OPEN', 1], ['CLOSING', 2], ['CLOSED', 3]]) {
+    Object.defineProperty(WebSocket, name, { value });
+    Object.defineProperty(WebSocket.prototype, name, { value });
+  }
+  class WebSocketPair {
+    constructor() {
+      const client = new WebSocket(kInternal);
+      const server = new WebSocket(kInternal);
+      client._peer = server;
+      server._peer = client;
+      this[0] = client;
+      this[1] = server;
+    }
+  }
+  // An event of socket `id` (see websocket.rs): 'message' (a string or
+  // bytes), 'close' (code, reason, clean) or 'error' (a message).
+  function socketEvent(id, kind, data, code, reason, clean) {
+    const ws = sockets.get(id);
+    if (!ws) return;
+    if (kind === 'message') {
+      ws._fire(new MessageEvent('message', { data: typeof data === 'string' ? data : data.buffer }));
+    } else if (kind === 'error') {
+      ws._fire(new ErrorEvent('error', { message: data, error: new Error(data) }));
+      ws._state = 3;
+      sockets.delete(id);
+      ws._fire(new CloseEvent('close', { code: 1006, reason: '', wasClean: false }));
+    } else {
+      ws._state = 3;
+      sockets.delete(id);
+      ws._fire(new CloseEvent('close', { code, reason, wasClean: clean }));
+    }
+  }
+  define('WebSocket', WebSocket);
+  define('WebSocketPair', WebSocketPair);
+  define('MessageEvent', MessageEvent);
+  define('CloseEvent', CloseEvent);
+  define('ErrorEvent', ErrorEvent);
 
   // ---------------------------------------------------------------- crypto
   const digestNames = { 'SHA-1': 'SHA-1', 'SHA-256': 'SHA-256', 'SHA-384': 'SHA-384', 'SHA-512': 'SHA-512', MD5: 'MD5' };
@@ -2234,6 +2354,16 @@
     if (res.type === 'error') throw new TypeError('Return value from serve handler must not be an error response (like Response.error()).');
     const status = res._status;
     const flat = flatHeaders(res._headers);
+    if (res._webSocket) {
+      const key = upgradeKeys.get(id);
+      upgradeKeys.delete(id);
+      if (status !== 101) throw new TypeError('A Response with a webSocket must have status 101.');
+      if (!key) throw new TypeError('Worker tried to return a WebSocket in a response to a request which did not contain the header "Upgrade: websocket".');
+      const server = res._webSocket._peer;
+      if (!server || server._socket) throw new TypeError('This WebSocket was already returned in a response.');
+      server._attach(N.respondWebSocket(id, flat, key));
+      return;
+    }
     if (res._stream) {
       if (res.bodyUsed) throw new TypeError(bodyUsedMessage);
       N.respondStream(id, status, res._statusText, flat);
@@ -2261,10 +2391,17 @@
       respond(id, res);
     } catch (e) {
       N.fail(id, errorText(e));
+    } finally {
+      upgradeKeys.delete(id);
     }
   }
+  // The Sec-WebSocket-Key of requests that ask for a WebSocket, by request.
+  const upgradeKeys = new Map();
   function handle(id, method, url, flat, body) {
     const req = incoming(method, url, flat, body);
+    if ((req._headers.get('upgrade') || '').toLowerCase() === 'websocket' && req._headers.get('sec-websocket-key')) {
+      upgradeKeys.set(id, req._headers.get('sec-websocket-key'));
+    }
     const ctx = new ExecutionContext(id);
     let res;
     try {
@@ -2272,11 +2409,12 @@
       if (typeof target.fetch !== 'function') throw new Error('Handler does not export a fetch() function.');
       res = target.fetch(req, env, ctx);
     } catch (e) {
+      upgradeKeys.delete(id);
       N.fail(id, errorText(e));
       return;
     }
     if (res !== null && typeof res === 'object' && typeof res.then === 'function') {
-      Promise.resolve(res).then((r) => answer(id, r), (e) => N.fail(id, errorText(e)));
+      Promise.resolve(res).then((r) => answer(id, r), (e) => { upgradeKeys.delete(id); N.fail(id, errorText(e)); });
     } else answer(id, res);
   }
   async function scheduled(id, cron) {
@@ -2310,5 +2448,5 @@
     for (const t of timerIds) timerFns.delete(t);
     for (const o of opIds) pending.delete(o);
   }
-  return { setup, handle, object: objectEntry, scheduled, fire: fireTimer, settle, forget, errorText };
+  return { setup, handle, object: objectEntry, scheduled, fire: fireTimer, settle, forget, errorText, socket: socketEvent };
 });
