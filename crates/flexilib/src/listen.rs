@@ -155,7 +155,7 @@ fn start(
         let service = move |activity: Arc<conn::Activity>| {
             move |request| handle(Arc::clone(&server), Arc::clone(&activity), request)
         };
-        conn::serve(stream, peer, service, settings, shutdown, refusal).await;
+        conn::serve_public(stream, peer, service, settings, shutdown, refusal, false).await;
         drop(admission);
     });
 }
@@ -235,10 +235,13 @@ pub async fn tls_accept_loop(
                     conn::refuse(stream, peer, settings, Refusal::AtCapacity).await;
                 }
                 _ => {
+                    // The client chose HTTP/2 by ALPN.
+                    let h2 = stream.get_ref().1.alpn_protocol() == Some(b"h2");
                     let service = move |activity: Arc<conn::Activity>| {
                         move |request| handle(Arc::clone(&server), Arc::clone(&activity), request)
                     };
-                    conn::serve(stream, peer, service, settings, shutdown, refusal).await;
+                    conn::serve_public(stream, peer, service, settings, shutdown, refusal, h2)
+                        .await;
                 }
             }
             drop(admission);

@@ -160,6 +160,10 @@ impl ResponseBody for LoggedBody {
     fn encoded_fields(&self) -> Option<&EncodedFields> {
         self.fields.as_ref()
     }
+
+    fn take_encoded_fields(&mut self) -> Option<EncodedFields> {
+        self.fields.take()
+    }
 }
 
 impl Body for LoggedBody {

@@ -190,6 +190,11 @@ pub struct Settings {
     #[arg(long, env = "TLS_KEY", requires = "tls_port")]
     pub tls_key: Option<PathBuf>,
 
+    /// HTTP/2: `on` serves it by ALPN (`h2`) on TLS_PORT and with prior
+    /// knowledge (h2c) on the plain port; `off` speaks HTTP/1.1 only.
+    #[arg(long, env = "HTTP2", default_value = "on", value_parser = parse_on_off)]
+    pub http2: bool,
+
     /// Most asynchronous (`Event`) invocations waiting or running at once,
     /// across functions; past it the Invoke API answers 429.
     #[arg(long, env = "EVENT_QUEUE_MAX", default_value_t = 1000,
@@ -283,6 +288,14 @@ fn default_thread_count() -> usize {
 }
 
 /// Parses a positive number of seconds, fractions allowed ("0.5").
+fn parse_on_off(text: &str) -> Result<bool, String> {
+    match text {
+        "on" => Ok(true),
+        "off" => Ok(false),
+        _ => Err(format!("{text:?} is not `on` or `off`")),
+    }
+}
+
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .trim()

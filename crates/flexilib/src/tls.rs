@@ -69,16 +69,21 @@ impl ResolvesServerCert for Current {
     }
 }
 
-/// Loads `cert` and `key` and makes the acceptor; starts the thread that
-/// reloads them when they change.
-pub fn acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, TlsError> {
+/// Loads `cert` and `key` and makes the acceptor (offering `h2` by ALPN
+/// when `http2`, and `http/1.1`); starts the thread that reloads them when
+/// they change.
+pub fn acceptor(cert: &Path, key: &Path, http2: bool) -> Result<TlsAcceptor, TlsError> {
     let current = Arc::new(Current(ArcSwap::new(load(cert, key)?)));
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_cert_resolver(current.clone());
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    config.alpn_protocols = if http2 {
+        vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+    } else {
+        vec![b"http/1.1".to_vec()]
+    };
     watch(current, cert.to_path_buf(), key.to_path_buf());
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

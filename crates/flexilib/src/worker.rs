@@ -110,6 +110,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         stats: conn_stats,
         limit: Some(Arc::clone(&limit)),
         log: Some(Arc::clone(&log)),
+        h2c: settings.http2,
     });
 
     let reloader = match Reloader::start(Arc::clone(&server), &settings.config, last_good) {
@@ -218,6 +219,7 @@ async fn serve(
             // Its own connection cap (see `invoke_api`), not the public one.
             Arc::new(ConnSettings {
                 limit: None,
+                h2c: false,
                 ..(*conn_settings).clone()
             }),
             shutdown_rx.clone(),
@@ -228,8 +230,8 @@ async fn serve(
     // threads; a bad certificate stops the server at startup, naming it.
     let tls = match (settings.tls_port, &settings.tls_cert, &settings.tls_key) {
         (Some(port), Some(cert), Some(key)) => {
-            let acceptor =
-                crate::tls::acceptor(cert, key).context("cannot use the TLS certificate")?;
+            let acceptor = crate::tls::acceptor(cert, key, settings.http2)
+                .context("cannot use the TLS certificate")?;
             let address = SocketAddr::new(settings.listen_address, port);
             let listener = listen::bind(address)
                 .await

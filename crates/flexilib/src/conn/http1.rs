@@ -68,6 +68,8 @@ enum Next {
     Head(Head),
     Close,
     Refuse(HeadError),
+    /// HTTP/2's preface, with prior knowledge (see [`super::http2`]).
+    Http2,
 }
 
 /// A connection's state between requests.
@@ -88,13 +90,17 @@ struct Conn<'a, T> {
 }
 
 /// Serves requests on `io` until the connection ends.
+///
+/// Returns the connection and what was read of it when the client spoke
+/// HTTP/2 with prior knowledge (only where `settings.h2c` allows it).
 pub async fn run<T, S, Fut, B>(
     io: CountingStream<T>,
     activity: &Activity,
-    mut service: S,
+    service: &mut S,
     settings: &ConnSettings,
     shutdown: &mut watch::Receiver<bool>,
-) where
+) -> Option<(CountingStream<T>, Bytes)>
+where
     T: Transport,
     S: FnMut(Request<RequestBody>) -> Fut,
     Fut: Future<Output = Response<B>>,
@@ -122,32 +128,37 @@ pub async fn run<T, S, Fut, B>(
         let head = match next {
             Next::Head(head) => head,
             Next::Close => break,
+            Next::Http2 => {
+                let preread = conn.buf.split().freeze();
+                return Some((conn.io, preread));
+            }
             Next::Refuse(error) => {
                 tracing::debug!(peer = %activity.peer, %error, "request refused");
                 let reply = Reply::text(error.status(), error.response_text()).closing();
                 let Conn { io, out, buf, .. } = &mut conn;
                 let mut first_line = request_line(buf).to_vec();
                 answer_and_close(io, out, reply, activity, settings, &mut first_line, LINGER).await;
-                return;
+                return None;
             }
         };
-        let after = conn.exchange(head, &mut service).await;
+        let after = conn.exchange(head, service).await;
         match after {
             After::KeepAlive if !conn.closing => {}
             After::KeepAlive => break,
             After::Close { linger } => {
                 close(&mut conn.io, linger).await;
-                return;
+                return None;
             }
-            After::Cut => return,
+            After::Cut => return None,
             After::Upgrade(sender) => {
                 let read_ahead = conn.buf.split().freeze();
                 sender.send(Upgraded::new(Box::new(conn.io), read_ahead));
-                return;
+                return None;
             }
         }
     }
     close(&mut conn.io, false).await;
+    None
 }
 
 /// Answers a connection `refusal` (see [`super::limit`]) at once, before
@@ -342,6 +353,9 @@ async fn read_head<T: Transport>(
     loop {
         if !buf.is_empty() {
             parked_slot = None;
+            if settings.h2c && activity.completed() == 0 && super::http2::starts_preface(buf) {
+                return Next::Http2;
+            }
             match head::parse(buf, settings.limits, spans) {
                 Ok(Some(head)) => return Next::Head(head),
                 Ok(None) => activity.head_in_progress(buf.len()),

@@ -13,6 +13,7 @@
 //! other than the public one (a loopback API, a TLS stream) reuses it.
 
 mod http1;
+mod http2;
 pub mod io;
 pub mod limit;
 mod watchdog;
@@ -51,6 +52,9 @@ pub struct ConnSettings {
     pub limit: Option<Arc<ConnLimit>>,
     /// Where a request refused at its head (400, 414, 431, 501) is logged.
     pub log: Option<Arc<AccessLog>>,
+    /// A client may speak HTTP/2 with prior knowledge (h2c): served by
+    /// [`serve_public`] only.
+    pub h2c: bool,
 }
 
 /// What connections report to the housekeeping thread.
@@ -126,6 +130,11 @@ impl Activity {
             .store(read.saturating_sub(buffered as u64), Ordering::Relaxed);
     }
 
+    /// Requests completed on the connection.
+    pub fn completed(&self) -> u64 {
+        self.completed.load(Ordering::Relaxed)
+    }
+
     /// Bytes written to the socket so far.
     pub fn bytes_written(&self) -> u64 {
         self.bytes_written.load(Ordering::Relaxed)
@@ -190,6 +199,48 @@ pub async fn serve<T, M, S, Fut, B>(
         ..Activity::default()
     });
     let io = CountingStream::new(stream, Arc::clone(&activity));
-    let service = service(Arc::clone(&activity));
-    http1::run(io, &activity, service, &settings, &mut shutdown).await;
+    let mut service = service(Arc::clone(&activity));
+    // h2c is handed over only by `serve_public`.
+    let _ = http1::run(io, &activity, &mut service, &settings, &mut shutdown).await;
+}
+
+/// [`serve`] for the public listeners: HTTP/1.1, or HTTP/2 when the client
+/// starts with its preface (h2c with prior knowledge, if
+/// `settings.h2c`); `h2` (from TLS's ALPN) serves HTTP/2 from the start.
+#[allow(clippy::too_many_arguments)]
+pub async fn serve_public<T, M, S, Fut, B>(
+    stream: T,
+    peer: SocketAddr,
+    service: M,
+    settings: Arc<ConnSettings>,
+    mut shutdown: watch::Receiver<bool>,
+    refusal: Option<Refusal>,
+    h2: bool,
+) where
+    T: Transport,
+    M: FnOnce(Arc<Activity>) -> S,
+    S: FnMut(Request<RequestBody>) -> Fut + Send + 'static,
+    Fut: Future<Output = Response<B>> + Send + 'static,
+    B: ResponseBody + Send + 'static,
+    B::Error: Into<BodyError>,
+{
+    let activity = Arc::new(Activity {
+        peer: peer.to_string(),
+        peer_ip: peer.ip().to_string(),
+        secure: stream.is_tls(),
+        refusal,
+        ..Activity::default()
+    });
+    let io = CountingStream::new(stream, Arc::clone(&activity));
+    let mut service = service(Arc::clone(&activity));
+    if h2 {
+        http2::serve(io, activity, service, &settings, shutdown).await;
+        return;
+    }
+    if let Some((io, preread)) =
+        http1::run(io, &activity, &mut service, &settings, &mut shutdown).await
+    {
+        let io = crate::http1::upgrade::Upgraded::new(Box::new(io), preread);
+        http2::serve(io, activity, service, &settings, shutdown).await;
+    }
 }

@@ -42,6 +42,11 @@ pub trait ResponseBody: hyper::body::Body<Data = bytes::Bytes> + Unpin {
     fn encoded_fields(&self) -> Option<&EncodedFields> {
         None
     }
+
+    /// Takes those fields (HTTP/2 turns them into header-map entries).
+    fn take_encoded_fields(&mut self) -> Option<EncodedFields> {
+        None
+    }
 }
 
 impl ResponseBody for http_body_util::Full<bytes::Bytes> {}

@@ -39,7 +39,12 @@ pub struct RequestBody {
 enum Kind {
     Empty,
     Full(Bytes),
-    Streamed { shared: Arc<Shared>, hint: SizeHint },
+    Streamed {
+        shared: Arc<Shared>,
+        hint: SizeHint,
+    },
+    /// Read by another protocol's connection (an HTTP/2 stream's body).
+    Foreign(Pin<Box<dyn Body<Data = Bytes, Error = BodyError> + Send>>),
 }
 
 /// The slot between the connection and the target.
@@ -84,10 +89,17 @@ impl RequestBody {
         match std::mem::replace(&mut self.kind, Kind::Empty) {
             Kind::Empty => Ok(Bytes::new()),
             Kind::Full(bytes) => Ok(bytes),
-            streamed @ Kind::Streamed { .. } => {
-                self.kind = streamed;
+            other @ (Kind::Streamed { .. } | Kind::Foreign(_)) => {
+                self.kind = other;
                 Err(self)
             }
+        }
+    }
+
+    /// A body another protocol's connection reads (an HTTP/2 stream's).
+    pub fn from_body(body: impl Body<Data = Bytes, Error = BodyError> + Send + 'static) -> Self {
+        Self {
+            kind: Kind::Foreign(Box::pin(body)),
         }
     }
 
@@ -118,6 +130,7 @@ impl Body for RequestBody {
         let this = self.get_mut();
         match &mut this.kind {
             Kind::Empty => Poll::Ready(None),
+            Kind::Foreign(body) => body.as_mut().poll_frame(cx),
             Kind::Full(bytes) => {
                 let bytes = std::mem::take(bytes);
                 this.kind = Kind::Empty;
@@ -154,12 +167,17 @@ impl Body for RequestBody {
     }
 
     fn is_end_stream(&self) -> bool {
-        matches!(self.kind, Kind::Empty)
+        match &self.kind {
+            Kind::Empty => true,
+            Kind::Foreign(body) => body.is_end_stream(),
+            _ => false,
+        }
     }
 
     fn size_hint(&self) -> SizeHint {
         match &self.kind {
             Kind::Empty => SizeHint::with_exact(0),
+            Kind::Foreign(body) => body.size_hint(),
             Kind::Full(bytes) => SizeHint::with_exact(bytes.len() as u64),
             Kind::Streamed { hint, .. } => *hint,
         }

@@ -199,6 +199,7 @@ fn settings() -> Arc<ConnSettings> {
             stats: Arc::default(),
             limit: None,
             log: None,
+            h2c: false,
         })
     }))
 }
