@@ -90,6 +90,18 @@ pub struct R2Binding {
     pub bucket: String,
 }
 
+/// A service binding: `env` name → the worker it calls.
+#[derive(Debug, Clone)]
+pub struct ServiceBinding {
+    /// The `env` name.
+    pub binding: String,
+    /// The `name` of the worker it calls.
+    pub service: String,
+    /// The exported `WorkerEntrypoint` class it reaches (`None`: the
+    /// default export).
+    pub entrypoint: Option<String>,
+}
+
 /// Everything a worker instance needs, resolved.
 #[derive(Debug, Clone)]
 pub struct WorkerConfig {
@@ -106,8 +118,10 @@ pub struct WorkerConfig {
     pub kv: Vec<KvBinding>,
     /// The worker's `name`: what service bindings of other workers call.
     pub name: Option<String>,
-    /// Service bindings: `env` name → the `name` of the worker it calls.
-    pub services: Vec<(String, String)>,
+    /// Service bindings.
+    pub services: Vec<ServiceBinding>,
+    /// `compatibility_flags` (`nodejs_compat` is the one acted on).
+    pub compatibility_flags: Vec<String>,
     /// D1 databases.
     pub d1: Vec<D1Binding>,
     /// R2 buckets.
@@ -152,6 +166,8 @@ struct Wrangler {
     name: Option<String>,
     main: Option<String>,
     compatibility_date: Option<String>,
+    #[serde(default)]
+    compatibility_flags: Vec<String>,
     #[serde(default)]
     vars: toml::Table,
     #[serde(default)]
@@ -408,14 +424,10 @@ impl WorkerConfig {
             .services
             .iter()
             .filter(|service| allows(&service.service))
-            .map(|service| {
-                if let Some(entrypoint) = &service.entrypoint {
-                    warnings.push(format!(
-                        "[[services]] {}: `entrypoint = \"{entrypoint}\"` is not emulated yet; calls go to the default export",
-                        service.binding
-                    ));
-                }
-                (service.binding.clone(), service.service.clone())
+            .map(|service| ServiceBinding {
+                binding: service.binding.clone(),
+                service: service.service.clone(),
+                entrypoint: service.entrypoint.clone(),
             })
             .collect();
         let state_dir = match option("state") {
@@ -455,6 +467,7 @@ impl WorkerConfig {
             test_scheduled,
             crons: wrangler.triggers.map(|t| t.crons).unwrap_or_default(),
             compatibility_date: wrangler.compatibility_date,
+            compatibility_flags: wrangler.compatibility_flags,
             name: wrangler.name,
             services,
             warnings,

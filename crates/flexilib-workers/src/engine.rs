@@ -181,6 +181,7 @@ fn isolate(
 struct Entries<'js> {
     handle: Function<'js>,
     object: Function<'js>,
+    rpc: Function<'js>,
     scheduled: Function<'js>,
     fire: Function<'js>,
     settle: Function<'js>,
@@ -200,6 +201,7 @@ fn setup<'js>(
     let entries = Entries {
         handle: get("handle")?,
         object: get("object")?,
+        rpc: get("rpc")?,
         scheduled: get("scheduled")?,
         fire: get("fire")?,
         settle: get("settle")?,
@@ -246,9 +248,13 @@ fn setup<'js>(
     }
     bindings.set("kv", kv).map_err(fail)?;
     let services = Object::new(ctx.clone()).map_err(fail)?;
-    for (binding, service) in &config.services {
+    for service in &config.services {
+        let target = vec![
+            service.service.clone(),
+            service.entrypoint.clone().unwrap_or_default(),
+        ];
         services
-            .set(binding.as_str(), service.as_str())
+            .set(service.binding.as_str(), target)
             .map_err(fail)?;
     }
     bindings.set("services", services).map_err(fail)?;
@@ -439,8 +445,22 @@ impl<'js> EventLoop<'js> {
             body,
             scheduled,
             object,
+            entry,
             ..
         } = incoming;
+        if let Some(entry) = entry {
+            return self.turn(call, || {
+                let body = if body.is_empty() {
+                    Value::new_null(self.ctx.clone())
+                } else {
+                    TypedArray::<u8>::new(self.ctx.clone(), body)?.into_value()
+                };
+                let which = vec![entry.entrypoint, entry.method];
+                self.entries
+                    .rpc
+                    .call((call as f64, which, method, url, headers, body))
+            });
+        }
         if let Some(target) = object {
             return self.turn(call, || {
                 let body = if body.is_empty() {

@@ -207,6 +207,7 @@ impl Instance for Worker {
             responder: Some(responder),
             service: None,
             object: None,
+            entry: None,
             scheduled,
         });
         if let Err(mpsc::SendError(Msg::Request(incoming))) = thread.tx.send(Msg::Request(incoming))
@@ -252,6 +253,7 @@ fn start_schedule(
             responder: None,
             service: None,
             object: None,
+            entry: None,
             scheduled: Some(cron.to_string()),
         });
         if tx.send(Msg::Request(incoming)).is_err() {

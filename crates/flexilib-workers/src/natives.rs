@@ -456,17 +456,26 @@ pub(crate) fn natives<'js>(
     let s = state.clone();
     native!(
         "serviceFetch",
+        // `service`: [worker name, entrypoint or '', RPC method or ''].
         move |op: f64,
-              service: String,
+              service: Vec<String>,
               method: String,
               url: String,
               flat: Vec<String>,
               body: Option<TypedArray<'js, u8>>| {
             let body = body.map(|b| bytes_of(&b)).unwrap_or_default();
+            let mut service = service.into_iter();
+            let name = service.next().unwrap_or_default();
+            let entry = crate::shared::Entry {
+                entrypoint: service.next().unwrap_or_default(),
+                method: service.next().unwrap_or_default(),
+            };
+            let entry = (!entry.entrypoint.is_empty() || !entry.method.is_empty()).then_some(entry);
             let mut state = s.borrow_mut();
             state.spawn(id(op), async move {
                 let head_request = method == "HEAD";
-                let result = crate::services::call(&service, method, url.clone(), flat, body).await;
+                let result =
+                    crate::services::call(&name, entry, method, url.clone(), flat, body).await;
                 answer_head(result, url, head_request)
             });
         }

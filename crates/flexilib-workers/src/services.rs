@@ -92,6 +92,7 @@ pub async fn call_object(
         responder: None,
         service: Some(reply),
         object: Some(target),
+        entry: None,
         scheduled: None,
     });
     if tx.send(Msg::Request(incoming)).is_err() {
@@ -101,10 +102,11 @@ pub async fn call_object(
     answer.await.map_err(|_| ServiceError::NoAnswer(name))
 }
 
-/// Calls the worker called `service` with a request, and waits for its
-/// answer.
+/// Calls the worker called `service` with a request (to its default
+/// export's `fetch`, or to what `entry` names), and waits for its answer.
 pub async fn call(
     service: &str,
+    entry: Option<crate::shared::Entry>,
     method: String,
     url: String,
     headers: Vec<String>,
@@ -134,6 +136,7 @@ pub async fn call(
         responder: None,
         service: Some(reply),
         object: None,
+        entry,
         scheduled: None,
     });
     if tx.send(Msg::Request(incoming)).is_err() {

@@ -155,6 +155,17 @@ pub struct ObjectTarget {
     pub rpc: Option<String>,
 }
 
+/// What a service binding's call reaches in the callee.
+#[derive(Debug, Clone, Default)]
+pub struct Entry {
+    /// The exported class (`entrypoint = "Name"`), or `""` for the
+    /// default export.
+    pub entrypoint: String,
+    /// The RPC method (its arguments are the body, in the prelude's RPC
+    /// encoding), or `""` for `fetch`.
+    pub method: String,
+}
+
 /// A request handed to a JS thread.
 pub struct Incoming {
     /// Method.
@@ -172,6 +183,10 @@ pub struct Incoming {
     pub service: Option<ReplyTx>,
     /// A call to a Durable Object (then `service` answers it).
     pub object: Option<ObjectTarget>,
+    /// A call through a service binding to a named entrypoint or an RPC
+    /// method (then `service` answers it); `None` for the default
+    /// export's `fetch`.
+    pub entry: Option<Entry>,
     /// `Some(cron)` for `/__scheduled`.
     pub scheduled: Option<String>,
 }

@@ -1519,7 +1519,8 @@
   async function fetch(input, init) {
     return fetchVia(null, input, init);
   }
-  // `service`: the name of a worker of this server (a service binding).
+  // `service`: null (the network), [worker name, entrypoint, RPC method]
+  // (a service binding), or { which } (a Durable Object).
   async function fetchVia(service, input, init) {
     const req = new Request(input, init);
     const signal = req._signal;
@@ -1538,7 +1539,7 @@
       op((id) => {
         opId = id;
         if (service === null) N.fetch(id, req.method, req.url, flatHeaders(req.headers), body, req.redirect);
-        else if (typeof service === 'string') N.serviceFetch(id, service, req.method, req.url, flatHeaders(req.headers), body);
+        else if (Array.isArray(service)) N.serviceFetch(id, service, req.method, req.url, flatHeaders(req.headers), body);
         else N.objectCall(id, service.which, req.method, req.url, flatHeaders(req.headers), body);
       }),
       aborted,
@@ -1570,11 +1571,157 @@
     return res;
   }
   define('fetch', fetch);
-  // A service binding (`env.X` for `[[services]] binding = "X"`).
-  class Fetcher {
-    constructor(service) { this._service = service; }
-    fetch(input, init) { return fetchVia(this._service, input, init); }
-    connect() { throw new Error('connect() is not supported by service bindings here'); }
+  // A service binding (`env.X` for `[[services]] binding = "X"`): `fetch`,
+  // and any other property is an RPC method of the callee's entrypoint.
+  function serviceStub(service, entrypoint) {
+    const which = (method) => [service, entrypoint, method];
+    const target = {
+      fetch: (input, init) => fetchVia(which(''), input, init),
+      connect() { throw new Error('connect() is not supported by service bindings here'); },
+    };
+    return rpcStub(target, (method) => which(method));
+  }
+
+  // ------------------------------------------------------------------ RPC
+  // Values cross as JSON with tags for what JSON lacks (undefined, NaN,
+  // BigInt, Date, Map, Set, RegExp, Error, ArrayBuffer and typed arrays),
+  // as a structured clone would carry them; functions, stubs, streams,
+  // Requests/Responses and cycles cannot cross here (DataCloneError).
+  const RPC_LIMIT = 32 * 1024 * 1024;
+  const typedArrays = { Int8Array, Uint8Array, Uint8ClampedArray, Int16Array, Uint16Array, Int32Array, Uint32Array, Float32Array, Float64Array, BigInt64Array, BigUint64Array, DataView };
+  const standardErrors = { Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError };
+  const dataCloneError = (what) => new DOMException(`Could not serialize object of type "${what}". This type does not support serialization (FlexiLib's RPC carries values, not functions, stubs or streams).`, 'DataCloneError');
+  function put(o, k, v) { Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true }); }
+  function rpcEncode(value) {
+    const path = new Set();
+    const walk = (v) => {
+      switch (typeof v) {
+        case 'undefined': return { $: 'u' };
+        case 'boolean': case 'string': return v;
+        case 'number': return Number.isFinite(v) && !Object.is(v, -0) ? v : { $: 'n', v: Object.is(v, -0) ? '-0' : String(v) };
+        case 'bigint': return { $: 'b', v: v.toString() };
+        case 'function': throw dataCloneError(v.name ? `function ${v.name}` : 'function');
+        case 'symbol': throw dataCloneError('symbol');
+      }
+      if (v === null) return null;
+      if (path.has(v)) throw new DOMException('A cyclic value cannot be sent (FlexiLib\'s RPC carries trees of values)', 'DataCloneError');
+      path.add(v);
+      try {
+        if (Array.isArray(v)) { const a = []; for (let i = 0; i < v.length; i++) a.push(walk(v[i])); return a; }
+        if (v instanceof Date) return { $: 'd', v: v.getTime() };
+        if (v instanceof Map) return { $: 'm', v: [...v].map(([k, x]) => [walk(k), walk(x)]) };
+        if (v instanceof Set) return { $: 's', v: [...v].map(walk) };
+        if (v instanceof RegExp) return { $: 'r', v: v.source, f: v.flags };
+        if (v instanceof Error) return { $: 'e', n: v.name, v: v.message };
+        if (v instanceof ArrayBuffer) return { $: 'ab', v: N.base64UrlEncode(new Uint8Array(v)) };
+        if (ArrayBuffer.isView(v)) {
+          const name = Object.keys(typedArrays).find((k) => v instanceof typedArrays[k]) || 'Uint8Array';
+          return { $: 'ta', t: name, v: N.base64UrlEncode(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) };
+        }
+        if (v instanceof ReadableStream || v instanceof Request || v instanceof Response || v instanceof RpcTarget) throw dataCloneError(v.constructor.name);
+        const o = {};
+        for (const k of Object.keys(v)) put(o, k, walk(v[k]));
+        return Object.prototype.hasOwnProperty.call(o, '$') ? { $: 'o', v: o } : o;
+      } finally { path.delete(v); }
+    };
+    const text = JSON.stringify(walk(value));
+    if (text.length > RPC_LIMIT) throw new RangeError(`The RPC message is larger than ${RPC_LIMIT} bytes`);
+    return text;
+  }
+  function rpcDecode(text) {
+    const plain = (v) => { const o = {}; for (const k of Object.keys(v)) put(o, k, walk(v[k])); return o; };
+    const walk = (v) => {
+      if (v === null || typeof v !== 'object') return v;
+      if (Array.isArray(v)) return v.map(walk);
+      switch (v.$) {
+        case undefined: return plain(v);
+        case 'o': return plain(v.v);
+        case 'u': return undefined;
+        case 'n': return Number(v.v);
+        case 'b': return BigInt(v.v);
+        case 'd': return new Date(v.v);
+        case 'm': return new Map(v.v.map(([k, x]) => [walk(k), walk(x)]));
+        case 's': return new Set(v.v.map(walk));
+        case 'r': return new RegExp(v.v, v.f);
+        case 'e': return rpcError(v.n, v.v);
+        case 'ab': return toArrayBuffer(N.base64UrlDecode(v.v) || new Uint8Array(0));
+        case 'ta': {
+          const bytes = N.base64UrlDecode(v.v) || new Uint8Array(0);
+          const C = typedArrays[v.t] || Uint8Array;
+          if (C === DataView) return new DataView(bytes.buffer, 0, bytes.byteLength);
+          return new C(bytes.buffer, 0, Math.floor(bytes.byteLength / C.BYTES_PER_ELEMENT));
+        }
+        default: return plain(v);
+      }
+    };
+    return walk(JSON.parse(text));
+  }
+  // An error as Cloudflare rethrows it in the caller: the standard classes
+  // keep their name; another name becomes part of an Error's message.
+  function rpcError(name, message) {
+    if (name === 'DataCloneError') return new DOMException(message, name);
+    const E = standardErrors[name];
+    return E ? new E(message) : new Error(`${name}: ${message}`);
+  }
+  // The callee's side: the answer of an RPC call, encoded.
+  async function rpcAnswer(run) {
+    let result;
+    try { result = { ok: await run() }; } catch (e) {
+      result = { error: [(e && e.name) || 'Error', (e && e.message) || String(e)] };
+    }
+    try { return rpcEncode(result); } catch (e) {
+      return JSON.stringify({ error: [(e && e.name) || 'Error', (e && e.message) || String(e)] });
+    }
+  }
+  // Method `name` of `instance` as an RPC call reaches it: the methods and
+  // getters of its class (not its own fields, nor Object's), as on
+  // Cloudflare. `call`: a call with `args`; otherwise a property read.
+  const rpcBases = () => [Object.prototype, WorkerEntrypoint.prototype, DurableObject.prototype, RpcTarget.prototype];
+  function rpcInvoke(instance, name, call, args) {
+    const missing = () => new TypeError(`The RPC receiver does not implement the method "${name}".`);
+    if (name === 'constructor' || name === 'fetch' && !call) throw missing();
+    let desc;
+    for (let p = Object.getPrototypeOf(instance); p && !rpcBases().includes(p); p = Object.getPrototypeOf(p)) {
+      desc = Object.getOwnPropertyDescriptor(p, name);
+      if (desc) break;
+    }
+    if (!desc) throw missing();
+    const value = desc.get ? desc.get.call(instance) : desc.value;
+    if (!call) return value;
+    if (typeof value !== 'function') throw missing();
+    return value.apply(instance, args);
+  }
+  // A stub: the properties of `target`, and any other string property is a
+  // remote method (called) or property (awaited). `send(method)` says where
+  // the call goes (see fetchVia).
+  function rpcStub(target, send) {
+    const remote = async (prop, call, args) => {
+      const body = rpcEncode(call ? args : null);
+      const res = await fetchVia(send(call ? prop : prop + '\u0000get'), 'http://rpc.internal/', { method: 'POST', body });
+      const text = await res.text();
+      let answer = null;
+      if (res.status === 200) { try { answer = rpcDecode(text); } catch (e) { answer = null; } }
+      if (answer === null || typeof answer !== 'object') throw new Error(`RPC call to "${prop}" failed: the callee answered ${res.status} (${text.trim().slice(0, 200)})`);
+      if (answer.error) throw rpcError(answer.error[0], answer.error[1]);
+      return answer.ok;
+    };
+    return new Proxy(target, {
+      get(t, prop) {
+        if (prop in t) return t[prop];
+        if (typeof prop !== 'string' || prop === 'then') return undefined;
+        const method = (...args) => remote(prop, true, args);
+        method.then = (resolve, reject) => remote(prop, false, null).then(resolve, reject);
+        return method;
+      },
+    });
+  }
+  // RPC arguments (or `null` for a property read) and the method name, as a
+  // call brings them.
+  function rpcRequest(method, body) {
+    const get = method.endsWith('\u0000get');
+    const name = get ? method.slice(0, -4) : method;
+    const args = rpcDecode(body ? dec(body) : 'null');
+    return [name, !get, Array.isArray(args) ? args : []];
   }
 
   // ------------------------------------------------------ Durable Objects
@@ -1610,28 +1757,11 @@
     getByName(name) { return this.get(this.idFromName(name)); }
     jurisdiction() { return this; }
   }
-  // A stub: `fetch`, and any other property is an RPC method (arguments and
-  // results cross as JSON).
+  // A stub: `fetch`, and any other property is an RPC method (see rpcStub).
   function objectStub(index, id) {
     const which = (method) => ({ which: [String(index), id.toString(), method] });
     const target = { id, name: id.name, fetch: (input, init) => fetchVia(which(''), input, init) };
-    return new Proxy(target, {
-      get(t, prop) {
-        if (prop in t) return t[prop];
-        if (typeof prop !== 'string' || prop === 'then') return undefined;
-        return async (...args) => {
-          const res = await fetchVia(which(prop), 'http://durable-object/rpc', { method: 'POST', body: JSON.stringify(args) });
-          const answer = JSON.parse(await res.text());
-          if (answer.error) {
-            const E = { TypeError, RangeError, SyntaxError, ReferenceError }[answer.error.name] || Error;
-            const e = new E(answer.error.message);
-            if (!(e.name === answer.error.name)) e.name = answer.error.name;
-            throw e;
-          }
-          return answer.ok;
-        };
-      },
-    });
+    return rpcStub(target, which);
   }
   function storageValue(value) {
     const text = JSON.stringify(value);
@@ -1708,20 +1838,10 @@
       return;
     }
     if (rpc) {
-      (async () => {
-        let result;
-        try {
-          const args = JSON.parse(body ? dec(body) : '[]');
-          const method = instance[rpc];
-          if (typeof method !== 'function' || rpc === 'constructor') throw new TypeError(`The RPC receiver does not implement the method "${rpc}".`);
-          result = { ok: await method.apply(instance, args) };
-        } catch (e) {
-          result = { error: { name: (e && e.name) || 'Error', message: (e && e.message) || String(e) } };
-        }
-        let text;
-        try { text = JSON.stringify(result); } catch (e) { text = JSON.stringify({ error: { name: 'DataCloneError', message: 'The result cannot be sent back (FlexiLib sends what JSON can hold)' } }); }
-        N.respond(id, 200, '', ['content-type', 'application/json'], enc(text));
-      })();
+      rpcAnswer(() => {
+        const [name, call, args] = rpcRequest(rpc, body);
+        return rpcInvoke(instance, name, call, args);
+      }).then((text) => N.respond(id, 200, '', ['content-type', 'application/json'], enc(text)));
       return;
     }
     let res;
@@ -2174,7 +2294,7 @@
     env = {};
     for (const k of Object.keys(bindings.vars)) env[k] = bindings.vars[k];
     for (const k of Object.keys(bindings.kv)) env[k] = new KVNamespace(bindings.kv[k]);
-    for (const k of Object.keys(bindings.services)) env[k] = new Fetcher(bindings.services[k]);
+    for (const k of Object.keys(bindings.services)) env[k] = serviceStub(...bindings.services[k]);
     for (const k of Object.keys(bindings.d1)) env[k] = new D1Database(bindings.d1[k]);
     for (const k of Object.keys(bindings.r2)) env[k] = new R2Bucket(bindings.r2[k]);
     objectClasses = [];
@@ -2279,6 +2399,37 @@
       Promise.resolve(res).then((r) => answer(id, r), (e) => N.fail(id, errorText(e)));
     } else answer(id, res);
   }
+  // A call through a service binding to a named entrypoint's `fetch`, or
+  // to an RPC method (`which`: [entrypoint or '', method or '']).
+  function rpcEntry(id, which, method, url, flat, body) {
+    const [entrypoint, rpc] = which;
+    const Target = entrypoint ? mainModule[entrypoint] : worker;
+    const ctx = new ExecutionContext(id);
+    if (!rpc) {
+      let res;
+      try {
+        if (!Target) throw new TypeError(`The worker has no export named "${entrypoint}" (its [[services]] entrypoint)`);
+        const target = typeof Target === 'function' ? new Target(ctx, env) : Target;
+        if (typeof target.fetch !== 'function') throw new Error('Handler does not export a fetch() function.');
+        res = target.fetch(incoming(method, url, flat, body), env, ctx);
+      } catch (e) {
+        N.fail(id, errorText(e));
+        return;
+      }
+      Promise.resolve(res).then((r) => answer(id, r), (e) => N.fail(id, errorText(e)));
+      return;
+    }
+    rpcAnswer(() => {
+      const [name, call, args] = rpcRequest(rpc, body);
+      if (!Target) throw new TypeError(`The worker has no export named "${entrypoint}" (its [[services]] entrypoint)`);
+      if (typeof Target === 'function') return rpcInvoke(new Target(ctx, env), name, call, args);
+      // An object's handlers take one argument, then env and ctx.
+      const f = Object.prototype.hasOwnProperty.call(Target, name) ? Target[name] : undefined;
+      if (typeof f !== 'function' || !call) throw new TypeError(`The RPC receiver does not implement the method "${name}".`);
+      if (args.length !== 1) throw new TypeError(`Attempted to call RPC function "${name}" with the wrong number of arguments. When calling a top-level handler function that is not declared as part of a class, you must always send exactly one argument. In order to support variable numbers of arguments, the server must use class-based syntax (extending WorkerEntrypoint) instead.`);
+      return f.call(Target, args[0], env, ctx);
+    }).then((text) => N.respond(id, 200, '', ['content-type', 'application/json'], enc(text)));
+  }
   async function scheduled(id, cron) {
     const ctx = new ExecutionContext(id);
     const waits = [];
@@ -2310,5 +2461,5 @@
     for (const t of timerIds) timerFns.delete(t);
     for (const o of opIds) pending.delete(o);
   }
-  return { setup, handle, object: objectEntry, scheduled, fire: fireTimer, settle, forget, errorText };
+  return { setup, handle, object: objectEntry, rpc: rpcEntry, scheduled, fire: fireTimer, settle, forget, errorText };
 });
