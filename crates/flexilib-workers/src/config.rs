@@ -78,6 +78,9 @@ pub struct ObjectBinding {
     pub binding: String,
     /// The class the main module exports (names its storage file).
     pub class_name: String,
+    /// Whether the class is SQLite-backed (`new_sqlite_classes` in
+    /// `[[migrations]]`): it has `ctx.storage.sql`.
+    pub sqlite: bool,
 }
 
 /// An R2 bucket binding.
@@ -179,6 +182,8 @@ struct Wrangler {
     #[serde(default)]
     r2_buckets: Vec<WranglerR2>,
     durable_objects: Option<WranglerObjects>,
+    #[serde(default)]
+    migrations: Vec<WranglerMigration>,
     limits: Option<WranglerLimits>,
     triggers: Option<WranglerTriggers>,
 }
@@ -203,6 +208,12 @@ struct WranglerD1 {
     database_name: Option<String>,
     database_id: Option<String>,
     preview_database_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerMigration {
+    #[serde(default)]
+    new_sqlite_classes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -407,6 +418,10 @@ impl WorkerConfig {
             objects.push(ObjectBinding {
                 binding: object.name.clone(),
                 class_name: object.class_name.clone(),
+                sqlite: wrangler
+                    .migrations
+                    .iter()
+                    .any(|m| m.new_sqlite_classes.contains(&object.class_name)),
             });
         }
         // The operator decides which workers a project may call: the route

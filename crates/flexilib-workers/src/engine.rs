@@ -265,6 +265,7 @@ fn setup<'js>(
         entry
             .set("className", object.class_name.as_str())
             .map_err(fail)?;
+        entry.set("sqlite", object.sqlite).map_err(fail)?;
         objects.set(object.binding.as_str(), entry).map_err(fail)?;
     }
     bindings.set("objects", objects).map_err(fail)?;

@@ -13,6 +13,7 @@
 //! Each thread's queue is bounded ([`queue::Queue`]): past it a request is
 //! answered 503 at once.
 
+mod alarms;
 mod compile;
 mod config;
 mod cpu;
@@ -30,7 +31,9 @@ mod r2;
 mod report;
 mod services;
 mod shared;
+mod sql;
 mod state;
+mod storage_natives;
 mod web;
 mod wrangler_keys;
 
@@ -134,6 +137,7 @@ impl Instance for Worker {
             }
             return Err(message);
         }
+        crate::alarms::resume(&shared);
         let schedule = start_schedule(&route, crons, &threads)
             .map_err(|e| format!("cannot start the cron schedule: {e}"))?;
         let service = shared.config.name.as_deref().map(|name| {

@@ -29,6 +29,11 @@ pub struct Shared {
     pub r2: Vec<Arc<R2Bucket>>,
     /// Durable Object storage, by binding index.
     pub objects: Vec<Arc<ObjectStore>>,
+    /// SQL databases of SQLite-backed Durable Object classes, by binding
+    /// index (`None`: a key-value class).
+    pub sql: Vec<Option<Arc<crate::sql::ObjectSql>>>,
+    /// Durable Object alarms scheduled.
+    pub alarms: crate::alarms::Alarms,
     /// The JS thread Durable Objects live on (the instance's first), set
     /// once the threads run: every call to an object goes there, so calls
     /// to one object never run at once.
@@ -75,6 +80,18 @@ impl Shared {
             .map(|object| ObjectStore::open(&config.state_dir, &object.class_name).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("Durable Objects: {e}"))?;
+        let sql = config
+            .objects
+            .iter()
+            .map(|object| {
+                object.sqlite.then(|| {
+                    Arc::new(crate::sql::ObjectSql::new(
+                        &config.state_dir,
+                        &object.class_name,
+                    ))
+                })
+            })
+            .collect();
         let project = Project::new(&config.root).map_err(|e| e.to_string())?;
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
@@ -94,6 +111,8 @@ impl Shared {
             d1,
             r2,
             objects,
+            sql,
+            alarms: crate::alarms::Alarms::default(),
             objects_home: OnceLock::new(),
             object_locks: std::sync::Mutex::default(),
             client,

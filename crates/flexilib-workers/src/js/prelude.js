@@ -1802,23 +1802,112 @@
       return new Map(JSON.parse(await this._op('list', args.map(String))));
     }
     async transaction(fn) { return fn(this); }
-    transactionSync(fn) { return fn(); }
+    transactionSync(fn) {
+      if (!this._sqlite) return fn();
+      const depth = this._depth = (this._depth || 0) + 1;
+      N.doSqlSavepoint(this._index, this._id, depth, 'begin');
+      try {
+        const result = fn();
+        N.doSqlSavepoint(this._index, this._id, depth, 'commit');
+        return result;
+      } catch (e) {
+        N.doSqlSavepoint(this._index, this._id, depth, 'rollback');
+        throw e;
+      } finally { this._depth = depth - 1; }
+    }
     async sync() {}
-    async getAlarm() { return null; }
-    async setAlarm() { throw new Error('Durable Object alarms are not emulated by FlexiLib yet'); }
-    async deleteAlarm() {}
-    get sql() { throw new Error('ctx.storage.sql is not emulated by FlexiLib yet; use the key-value API'); }
+    async getAlarm() {
+      const at = await op((o) => N.doAlarm(o, this._index, this._id, 'get', 0));
+      return at === null ? null : Number(at);
+    }
+    async setAlarm(time) {
+      const at = time instanceof Date ? time.getTime() : Number(time);
+      if (!Number.isFinite(at)) throw new TypeError('setAlarm() requires a Date or a number of milliseconds since the epoch');
+      const owner = objectOwners.get(`${this._index}:${this._id}`);
+      if (owner && typeof owner.alarm !== 'function') throw new TypeError('Your Durable Object class must have an alarm() handler in order to call setAlarm()');
+      await op((o) => N.doAlarm(o, this._index, this._id, 'set', Math.max(0, Math.floor(at))));
+    }
+    async deleteAlarm() { await op((o) => N.doAlarm(o, this._index, this._id, 'delete', 0)); }
+    get sql() {
+      if (!this._sqlStorage) this._sqlStorage = new SqlStorage(this._index, this._id);
+      return this._sqlStorage;
+    }
+  }
+  // `ctx.storage.sql` of a SQLite-backed class: queries run at once, on this
+  // thread, in the object's own database (see sql.rs).
+  class SqlStorage {
+    constructor(index, id) { this._index = index; this._id = id; }
+    exec(query, ...bindings) {
+      const params = bindings.map((b) => {
+        if (b === null || b === undefined || typeof b === 'string' || typeof b === 'number') return b ?? null;
+        if (typeof b === 'boolean') return String(b);
+        if (b instanceof ArrayBuffer) return new Uint8Array(b);
+        if (ArrayBuffer.isView(b)) return new Uint8Array(b.buffer, b.byteOffset, b.byteLength).slice();
+        throw new TypeError(`Unsupported type for SQL binding: ${typeof b === 'object' ? b.constructor.name : typeof b}`);
+      });
+      const [columns, rows, rowsRead, rowsWritten] = N.doSql(this._index, this._id, String(query), params);
+      return new SqlStorageCursor(columns, rows, rowsRead, rowsWritten);
+    }
+    get databaseSize() { return N.doSqlSize(this._index, this._id); }
+    get Cursor() { return SqlStorageCursor; }
+    get Statement() { return undefined; }
+  }
+  class SqlStorageCursor {
+    constructor(columns, rows, rowsRead, rowsWritten) {
+      this._columns = columns; this._rows = rows; this._at = 0;
+      this._read = rowsRead; this._written = rowsWritten;
+    }
+    get columnNames() { return this._columns.slice(); }
+    get rowsRead() { return this._read; }
+    get rowsWritten() { return this._written; }
+    _object(row) { const o = {}; this._columns.forEach((c, i) => put(o, c, row[i])); return o; }
+    next() {
+      if (this._at >= this._rows.length) return { done: true };
+      return { done: false, value: this._object(this._rows[this._at++]) };
+    }
+    toArray() { const out = []; for (let r = this.next(); !r.done; r = this.next()) out.push(r.value); return out; }
+    one() {
+      const left = this._rows.length - this._at;
+      if (left === 0) throw new Error('Expected exactly one result from SQL query, but got no results.');
+      if (left > 1) throw new Error('Expected exactly one result from SQL query, but got multiple results.');
+      return this.next().value;
+    }
+    raw() {
+      const self = this;
+      return {
+        next() { return self._at >= self._rows.length ? { done: true } : { done: false, value: self._rows[self._at++].slice() }; },
+        toArray() { const out = []; for (let r = this.next(); !r.done; r = this.next()) out.push(r.value); return out; },
+        [Symbol.iterator]() { return this; },
+      };
+    }
+    [Symbol.iterator]() { return this; }
   }
   class DurableObjectState {
-    constructor(index, id) { this.id = id; this.storage = new DurableObjectStorage(index, id.toString()); }
-    // Calls to one object never run at once here, so the callback simply runs.
-    blockConcurrencyWhile(fn) { return Promise.resolve().then(fn); }
+    constructor(index, id) {
+      this.id = id;
+      this.storage = new DurableObjectStorage(index, id.toString());
+      this.storage._sqlite = objectSqlite[index] === true;
+      this._gate = null;
+    }
+    // Calls to one object already run one at a time; what this adds is
+    // that none is delivered until `fn` has settled (a constructor's
+    // initialisation, as on Cloudflare).
+    blockConcurrencyWhile(fn) {
+      const p = Promise.resolve().then(fn);
+      const gate = p.then(() => {}, () => {});
+      this._gate = this._gate ? Promise.all([this._gate, gate]) : gate;
+      return p;
+    }
     waitUntil(promise) { Promise.resolve(promise).catch(() => {}); }
   }
   // The objects this thread holds (every object lives on the first JS
   // thread), by namespace and id.
   const liveObjects = new Map();
+  // The instance by storage key (`index:id`), for setAlarm's check.
+  const objectOwners = liveObjects;
+  const objectStates = new Map();
   let objectClasses = [];
+  let objectSqlite = [];
   function objectEntry(id, which, method, url, flat, body) {
     const index = Number(which[0]);
     const objectId = which[1];
@@ -1830,29 +1919,53 @@
         const className = objectClasses[index];
         const Class = mainModule && mainModule[className];
         if (typeof Class !== 'function') throw new TypeError(`The Durable Object class "${className}" is not exported by the worker's main module`);
-        instance = new Class(new DurableObjectState(index, new DurableObjectId(objectId)), env);
+        const state = new DurableObjectState(index, new DurableObjectId(objectId));
+        objectStates.set(key, state);
+        instance = new Class(state, env);
         liveObjects.set(key, instance);
       }
     } catch (e) {
+      objectStates.delete(key);
       N.fail(id, errorText(e));
       return;
     }
-    if (rpc) {
-      rpcAnswer(() => {
-        const [name, call, args] = rpcRequest(rpc, body);
-        return rpcInvoke(instance, name, call, args);
-      }).then((text) => N.respond(id, 200, '', ['content-type', 'application/json'], enc(text)));
+    // Nothing is delivered while blockConcurrencyWhile() runs.
+    const state = objectStates.get(key);
+    const gate = state && state._gate;
+    if (gate) {
+      gate.then(() => { if (state._gate === gate) state._gate = null; deliver(); });
       return;
     }
-    let res;
-    try {
-      if (typeof instance.fetch !== 'function') throw new TypeError('The Durable Object has no fetch() method');
-      res = instance.fetch(incoming(method, url, flat, body));
-    } catch (e) {
-      N.fail(id, errorText(e));
-      return;
+    deliver();
+    function deliver() {
+      if (rpc && rpc.startsWith('\u0000alarm:')) {
+        const [, retry, at] = rpc.split(':');
+        rpcAnswer(() => {
+          if (typeof instance.alarm !== 'function') throw new TypeError('The Durable Object has no alarm() handler');
+          return instance.alarm({ scheduledTime: Number(at), retryCount: Number(retry), isRetry: Number(retry) > 0 });
+        }).then((text) => {
+          if (text.startsWith('{"error"')) N.log(3, `Uncaught (in alarm) ${rpcDecode(text).error.join(': ')}`);
+          N.respond(id, 200, '', ['content-type', 'application/json'], enc(text));
+        });
+        return;
+      }
+      if (rpc) {
+        rpcAnswer(() => {
+          const [name, call, args] = rpcRequest(rpc, body);
+          return rpcInvoke(instance, name, call, args);
+        }).then((text) => N.respond(id, 200, '', ['content-type', 'application/json'], enc(text)));
+        return;
+      }
+      let res;
+      try {
+        if (typeof instance.fetch !== 'function') throw new TypeError('The Durable Object has no fetch() method');
+        res = instance.fetch(incoming(method, url, flat, body));
+      } catch (e) {
+        N.fail(id, errorText(e));
+        return;
+      }
+      Promise.resolve(res).then((r) => answer(id, r), (e) => N.fail(id, errorText(e)));
     }
-    Promise.resolve(res).then((r) => answer(id, r), (e) => N.fail(id, errorText(e)));
   }
 
   // ---------------------------------------------------------------- KV
@@ -2298,9 +2411,11 @@
     for (const k of Object.keys(bindings.d1)) env[k] = new D1Database(bindings.d1[k]);
     for (const k of Object.keys(bindings.r2)) env[k] = new R2Bucket(bindings.r2[k]);
     objectClasses = [];
+    objectSqlite = [];
     for (const k of Object.keys(bindings.objects)) {
-      const { index, className } = bindings.objects[k];
+      const { index, className, sqlite } = bindings.objects[k];
       objectClasses[index] = className;
+      objectSqlite[index] = sqlite;
       env[k] = new DurableObjectNamespace(index);
     }
     if (cloudflareWorkers.setEnv) cloudflareWorkers.setEnv(env);
