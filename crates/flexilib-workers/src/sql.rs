@@ -17,6 +17,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use rusqlite::fallible_iterator::FallibleIterator as _;
+use rusqlite::hooks::{AuthAction, AuthContext, Authorization};
 use rusqlite::limits::Limit;
 use rusqlite::types::Value;
 use rusqlite::Connection;
@@ -174,7 +175,9 @@ impl ObjectSql {
             Some(move || crate::cpu::thread_time() >= deadline),
         );
         conn.execute_batch("SAVEPOINT flexilib_exec")?;
+        conn.authorizer(Some(authorize));
         let result = run(&conn, sql, params);
+        conn.authorizer(None::<fn(AuthContext<'_>) -> Authorization>);
         let end = if result.is_ok() {
             "RELEASE flexilib_exec"
         } else {
@@ -207,6 +210,37 @@ impl ObjectSql {
         };
         conn.execute_batch(&sql)?;
         Ok(())
+    }
+}
+
+/// Pragmas a worker may run: reading the schema and checking the
+/// database; nothing that changes how SQLite keeps it (`max_page_count`,
+/// `journal_mode`, `writable_schema`…).
+const PRAGMAS: [&str; 11] = [
+    "table_list",
+    "table_info",
+    "table_xinfo",
+    "index_list",
+    "index_info",
+    "index_xinfo",
+    "foreign_key_list",
+    "foreign_key_check",
+    "quick_check",
+    "integrity_check",
+    "data_version",
+];
+
+/// What a worker's SQL may do: no ATTACH or DETACH (the limit of 0 stops
+/// them too), only the pragmas above.
+fn authorize(context: AuthContext<'_>) -> Authorization {
+    match context.action {
+        AuthAction::Attach { .. } | AuthAction::Detach { .. } => Authorization::Deny,
+        AuthAction::Pragma { pragma_name, .. }
+            if !PRAGMAS.contains(&pragma_name.to_ascii_lowercase().as_str()) =>
+        {
+            Authorization::Deny
+        }
+        _ => Authorization::Allow,
     }
 }
 
@@ -350,6 +384,17 @@ mod tests {
             sql.exec(&id, "ATTACH DATABASE '/tmp/x.sqlite' AS x", &[], far()),
             Err(SqlError::Sqlite(_))
         ));
+        for refused in [
+            "PRAGMA max_page_count = 100000000",
+            "PRAGMA writable_schema = ON",
+            "PRAGMA journal_mode = OFF",
+        ] {
+            assert!(
+                matches!(sql.exec(&id, refused, &[], far()), Err(SqlError::Sqlite(ref m)) if m == "not authorized: SQLITE_AUTH"),
+                "{refused}"
+            );
+        }
+        assert!(sql.exec(&id, "PRAGMA table_info(t)", &[], far()).is_ok());
         assert!(matches!(
             sql.exec(&id, "  -- nothing\n", &[], far()),
             Err(SqlError::Empty)

@@ -1,7 +1,7 @@
 import { DurableObject } from "cloudflare:workers";
 
 // Checked against workerd (expected.txt); the cases where FlexiLib differs
-// on purpose (rowsRead/rowsWritten of DDL, the ATTACH message, _cf_ tables)
+// on purpose (rowsRead/rowsWritten of DDL, _cf_ tables)
 // are left out.
 export class Db extends DurableObject {
   constructor(ctx, env) {
@@ -28,6 +28,7 @@ export class Db extends DurableObject {
     t("multi", () => { const c = sql.exec("INSERT INTO t (name) VALUES ('c'); SELECT count(*) AS n FROM t"); return [c.toArray(), c.rowsWritten]; });
     t("multibind", () => sql.exec("INSERT INTO t (name) VALUES (?); SELECT name FROM t WHERE name = ?", "d", "d").toArray());
     t("begin", () => sql.exec("BEGIN TRANSACTION").toArray());
+    t("attach", () => sql.exec("ATTACH DATABASE '/tmp/flexilib-attach.sqlite' AS x").toArray());
     t("bindcount", () => sql.exec("SELECT ?", 1, 2).toArray());
     t("bool", () => sql.exec("SELECT ? AS b", true).toArray());
     t("size", () => typeof sql.databaseSize);
