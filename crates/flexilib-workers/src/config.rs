@@ -155,6 +155,47 @@ pub struct WorkerConfig {
     pub warnings: Vec<String>,
 }
 
+impl WorkerConfig {
+    /// Whether the `nodejs_compat` built-ins are on (the compatibility
+    /// flag, or its `_v2`).
+    pub fn node_compat(&self) -> bool {
+        self.compatibility_flags
+            .iter()
+            .any(|f| f == "nodejs_compat" || f == "nodejs_compat_v2")
+    }
+
+    /// Whether `process.env` holds the text bindings: with
+    /// `nodejs_compat` from the compatibility date 2025-04-01 on, or with
+    /// `nodejs_compat_populate_process_env`, unless
+    /// `nodejs_compat_do_not_populate_process_env`, as on Cloudflare.
+    pub fn node_process_env(&self) -> bool {
+        let flag = |name: &str| self.compatibility_flags.iter().any(|f| f == name);
+        if flag("nodejs_compat_do_not_populate_process_env") {
+            return false;
+        }
+        flag("nodejs_compat_populate_process_env")
+            || self
+                .compatibility_date
+                .as_deref()
+                .is_some_and(|date| date >= "2025-04-01")
+    }
+
+    /// `process.env`'s entries: the text `[vars]` (and `.dev.vars`), as
+    /// a JSON object, when [`WorkerConfig::node_process_env`].
+    pub fn node_env_json(&self) -> String {
+        if !self.node_process_env() {
+            return "{}".into();
+        }
+        let vars: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&self.vars_json).unwrap_or_default();
+        let text: serde_json::Map<String, serde_json::Value> = vars
+            .into_iter()
+            .filter(|(_, value)| value.is_string())
+            .collect();
+        serde_json::Value::Object(text).to_string()
+    }
+}
+
 /// Production's default CPU limit per request (30 s).
 pub const DEFAULT_CPU_MS: u64 = 30_000;
 /// Memory limit per isolate, as on Cloudflare (128 MB).

@@ -196,7 +196,13 @@ fn setup<'js>(
     let fail = |e: rquickjs::Error| exception_text(ctx, e);
     let natives = natives(ctx, state).map_err(fail)?;
     let prelude = prelude(ctx).map_err(fail)?;
-    let exports: Object = prelude.call((natives,)).map_err(fail)?;
+    let exports: Object = prelude.call((natives.clone(),)).map_err(fail)?;
+    {
+        let config = &state.borrow().shared.config;
+        if config.node_compat() {
+            node_compat(ctx, natives, &config.node_env_json()).map_err(fail)?;
+        }
+    }
     let get = |name: &str| exports.get::<_, Function>(name).map_err(fail);
     let entries = Entries {
         handle: get("handle")?,
@@ -283,6 +289,25 @@ fn setup<'js>(
         .call::<_, Value>((namespace, bindings))
         .map_err(fail)?;
     Ok(entries)
+}
+
+/// Evaluates the `nodejs_compat` modules (js/node.js) and leaves them
+/// where the loader's `node:` modules find them.
+fn node_compat<'js>(ctx: &Ctx<'js>, natives: Object<'js>, env_json: &str) -> rquickjs::Result<()> {
+    let source = format!("export default {}", crate::node::SOURCE);
+    let module = Module::declare(ctx.clone(), "workers:node.js", source)?;
+    let (module, promise) = module.eval()?;
+    while ctx.execute_pending_job() {}
+    promise.finish::<Value>()?;
+    let make: Function = module.get("default")?;
+    let env = ctx.json_parse(env_json)?;
+    let modules: Value = make.call((natives, env))?;
+    let register: Function = ctx.eval(format!(
+        "(modules) => Object.defineProperty(globalThis, Symbol.for('{}'), {{ value: modules }})",
+        crate::node::GLOBAL_KEY
+    ))?;
+    register.call::<_, Value>((modules,))?;
+    Ok(())
 }
 
 /// Asks the kernel to treat this thread as a batch thread: a request handed

@@ -25,6 +25,7 @@ mod kv;
 mod loader;
 mod modules;
 mod natives;
+mod node;
 mod objects;
 mod queue;
 mod r2;

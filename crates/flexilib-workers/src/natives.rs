@@ -230,6 +230,9 @@ pub(crate) fn natives<'js>(
         TypedArray::<u8>::new(ctx, web::random_bytes(n.min(1 << 20)))
     });
     native!("uuid", web::uuid_v4);
+    let s = state.clone();
+    // The request whose JavaScript runs now (0: none), for AsyncLocalStorage.
+    native!("currentCall", move || s.borrow().current as f64);
     native!("digest", |ctx: Ctx<'js>,
                        algorithm: String,
                        data: TypedArray<'js, u8>| {

@@ -92,7 +92,9 @@ impl Shared {
                 })
             })
             .collect();
-        let project = Project::new(&config.root).map_err(|e| e.to_string())?;
+        let project = Project::new(&config.root)
+            .map_err(|e| e.to_string())?
+            .with_node_compat(config.node_compat());
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .max_blocking_threads(4)
