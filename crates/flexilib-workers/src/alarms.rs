@@ -10,6 +10,7 @@
 //! the instance's runtime.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError, Weak};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -24,15 +25,25 @@ const MAX_RETRIES: u32 = 6;
 #[derive(Default)]
 pub struct Alarms {
     set: Mutex<HashMap<(usize, String), i64>>,
+    /// The instance is retired: its alarms no longer fire (the instance
+    /// replacing it has scheduled them).
+    retired: AtomicBool,
 }
 
 impl Alarms {
+    /// Stops this instance's alarms from firing.
+    pub fn retire(&self) {
+        self.retired.store(true, Ordering::Relaxed);
+    }
+
     fn is_current(&self, key: &(usize, String), at: i64) -> bool {
-        self.set
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(key)
-            == Some(&at)
+        !self.retired.load(Ordering::Relaxed)
+            && self
+                .set
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(key)
+                == Some(&at)
     }
 }
 

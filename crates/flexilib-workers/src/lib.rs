@@ -61,6 +61,9 @@ pub struct Worker {
     _schedule: Option<crons::Schedule>,
     /// What service bindings reach, while this instance serves.
     _service: Option<Arc<services::Endpoint>>,
+    /// What the JS threads share (its alarms stop when this instance is
+    /// retired: a rebuilt instance schedules them again).
+    shared: Arc<Shared>,
     next: AtomicUsize,
     default_cron: String,
     test_scheduled: bool,
@@ -168,6 +171,7 @@ impl Instance for Worker {
             threads,
             _schedule: schedule,
             _service: service,
+            shared,
             next: AtomicUsize::new(0),
             default_cron,
             test_scheduled,
@@ -272,6 +276,7 @@ impl Drop for Worker {
         // The threads finish what they run (waitUntil work included, up to
         // a grace period) and exit by themselves: this may run on one of
         // them (the host frees an instance after its last completion).
+        self.shared.alarms.retire();
         for thread in &self.threads {
             let _ = thread.tx.send(Msg::Shutdown);
         }

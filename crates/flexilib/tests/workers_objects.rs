@@ -205,3 +205,31 @@ fn an_alarm_past_the_cpu_limit_is_stopped() {
         .is_some());
     assert_eq!(server.get("/ran", &[]).text(), "true");
 }
+
+/// An alarm pending while the route is rebuilt (an edit) fires once, in
+/// the new instance: the retired one's schedule stops.
+#[test]
+fn an_alarm_fires_once_across_a_reload() {
+    let worker = |version: &str| {
+        format!(
+            "import {{ DurableObject }} from 'cloudflare:workers';\nexport class Once extends DurableObject {{\n  async arm() {{ await this.ctx.storage.setAlarm(Date.now() + 1500); return 'armed'; }}\n  async alarm() {{ const runs = (await this.ctx.storage.get('runs')) ?? []; runs.push('{version}'); await this.ctx.storage.put('runs', runs); }}\n  async runs() {{ return JSON.stringify((await this.ctx.storage.get('runs')) ?? []); }}\n}}\nexport default {{ async fetch(request, env) {{\n  const stub = env.ONCE.getByName('x');\n  return new Response(new URL(request.url).pathname === '/arm' ? await stub.arm() : await stub.runs());\n}} }};\n"
+        )
+    };
+    let (dir, config) = worker_dir(
+        "workers-objects-alarm-reload",
+        &[
+            ("app/main.js", &worker("v1")),
+            (
+                "app/wrangler.toml",
+                "name = \"once\"\nmain = \"main.js\"\n\n[[durable_objects.bindings]]\nname = \"ONCE\"\nclass_name = \"Once\"\n\n[[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"Once\"]\n",
+            ),
+        ],
+        "/ = worker:app/wrangler.toml\n",
+    );
+    let server = ServerBuilder::new(&config).start();
+    assert_eq!(server.get("/arm", &[]).text(), "armed");
+    common::replace_file(&dir, "app/main.js", &worker("v2"));
+    wait_for_text(&server, "/runs", r#"["v2"]"#, Duration::from_secs(10));
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(server.get("/runs", &[]).text(), r#"["v2"]"#);
+}
