@@ -78,3 +78,47 @@ fn without_the_flag_a_node_import_fails_and_a_commonjs_package_requires_them_wit
     // Before the compatibility date 2025-04-01, process.env is empty.
     assert_eq!(server.get("/on", &[]).text(), "2cf24dba object undefined");
 }
+
+/// A project with npm packages written for Node (installed from the
+/// committed lock file by scripts/install-worker-packages.sh):
+/// cookie-signature `require`s `crypto` (HMAC-SHA256, timingSafeEqual),
+/// safe-buffer `require`s `buffer`. The answers are workerd's for
+/// esbuild's bundle of the same project (built-ins external, the
+/// `require`s mapped to imports as wrangler does).
+#[test]
+fn npm_packages_written_for_node_run_with_the_flag_as_on_workerd() {
+    let project = common::workspace().join("examples/worker-node-compat");
+    assert!(
+        project
+            .join("node_modules/cookie-signature/package.json")
+            .exists(),
+        "run scripts/install-worker-packages.sh (npm ci in examples/worker-node-compat)"
+    );
+    let (_dir, config) = worker_dir(
+        "workers-node-npm",
+        &[],
+        &format!("/ = worker:{}\n", project.join("wrangler.toml").display()),
+    );
+    let server = ServerBuilder::new(&config).start();
+    let signed = server.get("/sign?value=hello", &[]).text();
+    assert_eq!(signed, "hello.EUDVf0goD42K76fQN8a9fypzSQUfBcS6ILTTxb0O3iI");
+    assert_eq!(
+        server.get(&format!("/unsign?cookie={signed}"), &[]).text(),
+        "hello"
+    );
+    assert_eq!(server.get("/unsign?cookie=hello.xx", &[]).text(), "false");
+    assert_eq!(
+        server.get("/bytes?text=h%C3%A9", &[]).text(),
+        "68c3a9 aMOp true"
+    );
+    assert_eq!(server.get("/events", &[]).text(), "a,first:a,b");
+    // The store set for the request is there after an await (a timer).
+    let handles: Vec<_> = (0..8)
+        .map(|i| common::request_in_background(server.addr, &format!("/tag?tag=t{i}"), &[]))
+        .collect();
+    for (i, handle) in handles.into_iter().enumerate() {
+        let text = handle.join().expect("client").0.text();
+        assert!(text.starts_with(&format!("t{i} ")), "{text}");
+    }
+    assert_eq!(server.get("/tag?tag=t1", &[]).text(), "t1 e5353879");
+}
