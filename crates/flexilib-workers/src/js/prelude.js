@@ -2537,6 +2537,7 @@
     rpcAnswer(() => {
       const [name, call, args] = rpcRequest(rpc, body);
       if (!Target) throw new TypeError(`The worker has no export named "${entrypoint}" (its [[services]] entrypoint)`);
+      if (typeof Target === 'function' && Target.prototype instanceof DurableObject) throw new TypeError(`The export "${entrypoint}" is a Durable Object class, not a WorkerEntrypoint`);
       if (typeof Target === 'function') return rpcInvoke(new Target(ctx, env), name, call, args);
       // An object's handlers take one argument, then env and ctx.
       const f = Object.prototype.hasOwnProperty.call(Target, name) ? Target[name] : undefined;
