@@ -188,6 +188,25 @@ impl ObjectSql {
         result
     }
 
+    /// `deleteAll()`: `object`'s database is removed (its tables with it,
+    /// as on Cloudflare); the next query starts an empty one.
+    pub fn delete_all(&self, object: &str) -> Result<(), SqlError> {
+        if !crate::objects::is_id(object) {
+            return Err(SqlError::Sqlite("not a Durable Object id".into()));
+        }
+        let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
+        // Closed first (the last holder: queries run on this thread only).
+        open.remove(object);
+        for suffix in ["sqlite", "sqlite-wal", "sqlite-shm"] {
+            match std::fs::remove_file(self.dir.join(format!("{object}.{suffix}"))) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(SqlError::Sqlite(format!("cannot delete the database: {e}"))),
+            }
+        }
+        Ok(())
+    }
+
     /// The size of `object`'s database, bytes.
     pub fn size(&self, object: &str) -> Result<u64, SqlError> {
         let conn = self.connection(object)?;
@@ -411,6 +430,11 @@ mod tests {
             "{spin:?}"
         );
         assert!(sql.size(&id).expect("size") > 0);
+        sql.delete_all(&id).expect("delete all");
+        assert!(matches!(
+            sql.exec(&id, "SELECT count(*) FROM t", &[], far()),
+            Err(SqlError::Sqlite(ref m)) if m.contains("no such table")
+        ));
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -106,6 +106,16 @@ pub(crate) fn register<'js>(
         Function::new(ctx.clone(), size)?.with_name("doSqlSize")?,
     )?;
     let s = state.clone();
+    let delete_all = move |ctx: Ctx<'js>, binding: usize, object: String| -> rquickjs::Result<()> {
+        let sql = sql_of(&ctx, &s, binding)?;
+        sql.delete_all(&object)
+            .map_err(|e| Exception::throw_message(&ctx, &e.to_string()))
+    };
+    n.set(
+        "doSqlDeleteAll",
+        Function::new(ctx.clone(), delete_all)?.with_name("doSqlDeleteAll")?,
+    )?;
+    let s = state.clone();
     let savepoint = move |ctx: Ctx<'js>,
                           binding: usize,
                           object: String,

@@ -149,6 +149,12 @@ fn sqlite_objects_query_and_alarms_fire_across_a_restart() {
         .text()
         .starts_with("Error: SQL is not enabled for this Durable Object class."));
     assert_eq!(server.get("/count", &[]).text(), "4");
+    // deleteAll() drops a SQLite-backed object's tables and keeps its
+    // alarm, as workerd does.
+    assert_eq!(
+        server.get("/wipe?name=wipe", &[]).text(),
+        "[] | undefined | number"
+    );
     assert_eq!(server.get("/arm?ms=200", &[]).text(), "number");
     // The first run throws; the retry (1 s later) succeeds; then no alarm.
     wait_for_text(
@@ -176,7 +182,7 @@ fn sqlite_objects_query_and_alarms_fire_across_a_restart() {
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().ends_with(".sqlite"))
         .count();
-    assert_eq!(files, 2, "one database per object (a and b)");
+    assert_eq!(files, 3, "one database per object (a, b and the wiped one)");
 }
 
 /// An `alarm()` handler runs under the CPU limit: one that never ends is

@@ -1795,7 +1795,11 @@
       const n = Number(await this._op('delete', many ? keys.map(String) : [String(keys)]));
       return many ? n : n > 0;
     }
-    async deleteAll() { await this._op('deleteAll', []); }
+    // As on Cloudflare the alarm stays; a SQLite-backed object's tables go.
+    async deleteAll() {
+      if (this._sqlite) N.doSqlDeleteAll(this._index, this._id);
+      await this._op('deleteAll', []);
+    }
     async list(options = {}) {
       options = options || {};
       const args = [options.prefix ?? '', options.start ?? '', options.end ?? '', options.limit ? String(options.limit) : '', options.reverse ? '1' : ''];

@@ -41,6 +41,15 @@ export class Db extends DurableObject {
     out.push("alarm " + (await this.ctx.storage.getAlarm()));
     return out.join("\n");
   }
+  async wipe() {
+    const sql = this.ctx.storage.sql;
+    sql.exec("INSERT INTO t (name) VALUES ('gone')");
+    await this.ctx.storage.put("k", 1);
+    await this.ctx.storage.setAlarm(Date.now() + 60000);
+    await this.ctx.storage.deleteAll();
+    const tables = sql.exec("SELECT name FROM sqlite_master WHERE name NOT LIKE '_cf_%'").toArray();
+    return [JSON.stringify(tables), String(await this.ctx.storage.get("k")), typeof (await this.ctx.storage.getAlarm())].join(" | ");
+  }
   async count() { return sql(this).exec("SELECT count(*) AS n FROM t").one().n; }
   async arm(ms) { await this.ctx.storage.setAlarm(Date.now() + ms); return typeof (await this.ctx.storage.getAlarm()); }
   async alarm(info) {
@@ -67,6 +76,7 @@ export default {
     const db = env.DB.getByName(url.searchParams.get("name") ?? "a");
     switch (url.pathname) {
       case "/kv": return new Response(await env.KV.getByName("a").run());
+      case "/wipe": return new Response(await db.wipe());
       case "/count": return new Response(String(await db.count()));
       case "/arm": return new Response(await db.arm(Number(url.searchParams.get("ms") ?? "100")));
       case "/fired": return new Response(JSON.stringify(await db.fired()));
