@@ -156,12 +156,17 @@ pub struct WorkerConfig {
 }
 
 impl WorkerConfig {
-    /// Whether the `nodejs_compat` built-ins are on (the compatibility
-    /// flag, or its `_v2`).
+    /// Whether the `nodejs_compat` built-ins are on: the compatibility
+    /// flag (or its `_v2`), or a compatibility date from 2026-08-04 on, when
+    /// Cloudflare turned it on by default (checked on workerd 2026-12-01).
     pub fn node_compat(&self) -> bool {
         self.compatibility_flags
             .iter()
             .any(|f| f == "nodejs_compat" || f == "nodejs_compat_v2")
+            || self
+                .compatibility_date
+                .as_deref()
+                .is_some_and(|date| date >= "2026-08-04")
     }
 
     /// Whether `process.env` holds the text bindings: with

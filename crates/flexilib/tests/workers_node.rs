@@ -1,7 +1,8 @@
 //! `nodejs_compat`: with the compatibility flag, `node:buffer`,
 //! `node:events`, `node:util`, `node:crypto`, `node:async_hooks` and
 //! `node:process` (and the bare names, and the globals `Buffer` and
-//! `process`) answer as workerd's do for the script in
+//! `process`; on by default from compatibility date 2026-08-04) answer as
+//! workerd's do for the script in
 //! tests/workers/node (expected.txt recorded from workerd 2026-12-01 with
 //! `nodejs_compat` and compatibility date 2025-05-01); without the flag a
 //! `node:` import fails as on Cloudflare; a CommonJS package `require`s
@@ -50,7 +51,19 @@ fn without_the_flag_a_node_import_fails_and_a_commonjs_package_requires_them_wit
                 "off/main.js",
                 "import { Buffer } from 'node:buffer';\nexport default { fetch() { return new Response(typeof Buffer); } };\n",
             ),
-            ("off/wrangler.toml", "name = \"off\"\nmain = \"main.js\"\n"),
+            (
+                "off/wrangler.toml",
+                "name = \"off\"\nmain = \"main.js\"\ncompatibility_date = \"2026-08-03\"\n",
+            ),
+            (
+                "dated/main.js",
+                "import { Buffer } from 'node:buffer';\nexport default { fetch() { return new Response(typeof Buffer); } };\n",
+            ),
+            // From this date on nodejs_compat is Cloudflare's default.
+            (
+                "dated/wrangler.toml",
+                "name = \"dated\"\nmain = \"main.js\"\ncompatibility_date = \"2026-08-04\"\n",
+            ),
             (
                 "on/main.js",
                 "import tag from 'tagger';\nexport default { fetch() { return new Response(tag('hello') + ' ' + typeof process.env + ' ' + String(process.env.GREETING)); } };\n",
@@ -62,10 +75,11 @@ fn without_the_flag_a_node_import_fails_and_a_commonjs_package_requires_them_wit
             ("on/node_modules/tagger/package.json", "{\"name\":\"tagger\",\"version\":\"1.0.0\",\"main\":\"index.js\"}\n"),
             ("on/node_modules/tagger/index.js", cjs),
         ],
-        "/off = worker:off/wrangler.toml\n/on = worker:on/wrangler.toml\n",
+        "/off = worker:off/wrangler.toml\n/on = worker:on/wrangler.toml\n/dated = worker:dated/wrangler.toml\n",
     );
     let server = ServerBuilder::new(&config).start();
     assert_eq!(server.get("/off", &[]).status, 502);
+    assert_eq!(server.get("/dated", &[]).text(), "function");
     assert!(
         server
             .stderr
