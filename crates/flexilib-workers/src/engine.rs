@@ -294,12 +294,7 @@ fn setup<'js>(
 /// Evaluates the `nodejs_compat` modules (js/node.js) and leaves them
 /// where the loader's `node:` modules find them.
 fn node_compat<'js>(ctx: &Ctx<'js>, natives: Object<'js>, env_json: &str) -> rquickjs::Result<()> {
-    let source = format!("export default {}", crate::node::SOURCE);
-    let module = Module::declare(ctx.clone(), "workers:node.js", source)?;
-    let (module, promise) = module.eval()?;
-    while ctx.execute_pending_job() {}
-    promise.finish::<Value>()?;
-    let make: Function = module.get("default")?;
+    let make = cached_default(ctx, &NODE_BYTECODE, "workers:node.js", crate::node::SOURCE)?;
     let env = ctx.json_parse(env_json)?;
     let modules: Value = make.call((natives, env))?;
     let register: Function = ctx.eval(format!(
@@ -325,15 +320,28 @@ fn batch_scheduling() {
 /// of a runtime's start-up, loading its bytecode a fraction.
 static PRELUDE_BYTECODE: OnceLock<Vec<u8>> = OnceLock::new();
 
+/// The `nodejs_compat` modules (js/node.js), compiled once per process.
+static NODE_BYTECODE: OnceLock<Vec<u8>> = OnceLock::new();
+
 /// The prelude's function (it takes the natives), from cached bytecode.
 fn prelude<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Function<'js>> {
-    let bytecode = match PRELUDE_BYTECODE.get() {
+    cached_default(ctx, &PRELUDE_BYTECODE, "workers:runtime.js", PRELUDE)
+}
+
+/// The default export of `export default SOURCE` (module `name`), from
+/// bytecode compiled once per process into `cache`.
+fn cached_default<'js>(
+    ctx: &Ctx<'js>,
+    cache: &'static OnceLock<Vec<u8>>,
+    name: &str,
+    source: &str,
+) -> rquickjs::Result<Function<'js>> {
+    let bytecode = match cache.get() {
         Some(bytecode) => bytecode,
         None => {
-            let source = format!("export default {PRELUDE}");
-            let module = Module::declare(ctx.clone(), "workers:runtime.js", source)?;
+            let module = Module::declare(ctx.clone(), name, format!("export default {source}"))?;
             let written = module.write(WriteOptions::default())?;
-            PRELUDE_BYTECODE.get_or_init(|| written)
+            cache.get_or_init(|| written)
         }
     };
     // SAFETY: the bytes were written by `Module::write` of this very engine
