@@ -1601,7 +1601,7 @@
         case 'number': return Number.isFinite(v) && !Object.is(v, -0) ? v : { $: 'n', v: Object.is(v, -0) ? '-0' : String(v) };
         case 'bigint': return { $: 'b', v: v.toString() };
         case 'function': throw dataCloneError(v.name ? `function ${v.name}` : 'function');
-        case 'symbol': throw dataCloneError('symbol');
+        case 'symbol': throw new DOMException(`${String(v)} could not be cloned.`, 'DataCloneError');
       }
       if (v === null) return null;
       if (path.has(v)) throw new DOMException('A cyclic value cannot be sent (FlexiLib\'s RPC carries trees of values)', 'DataCloneError');
@@ -1619,6 +1619,12 @@
           return { $: 'ta', t: name, v: N.base64UrlEncode(new Uint8Array(v.buffer, v.byteOffset, v.byteLength)) };
         }
         if (v instanceof ReadableStream || v instanceof Request || v instanceof Response || v instanceof RpcTarget) throw dataCloneError(v.constructor.name);
+        const proto = Object.getPrototypeOf(v);
+        if (proto !== Object.prototype && proto !== null) {
+          // A class instance: workerd's refusal, word for word.
+          const name = (proto.constructor && proto.constructor.name) || 'Object';
+          throw new DOMException(`Could not serialize object of type "${name}". This type does not support serialization.`, 'DataCloneError');
+        }
         const o = {};
         for (const k of Object.keys(v)) put(o, k, walk(v[k]));
         return Object.prototype.hasOwnProperty.call(o, '$') ? { $: 'o', v: o } : o;

@@ -1,4 +1,5 @@
 import { WorkerEntrypoint } from "cloudflare:workers";
+class Point { constructor() { this.x = 1; } }
 export class Admin extends WorkerEntrypoint {
   async who() { return "admin:" + this.env.ROLE; }
   async fetch() { return new Response("admin fetch"); }
@@ -11,6 +12,9 @@ export default class extends WorkerEntrypoint {
   }
   async boom() { throw new RangeError("too far"); }
   async custom() { const e = new Error("custom"); e.name = "MyError"; throw e; }
+  echo(value) { return value; }
+  instance() { return new Point(); }
+  symbol() { return Symbol("s"); }
   field = 5;
   get getter() { return this.env.ROLE + "!"; }
   async askFront(n) { const r = await this.env.FRONT.fetch("http://front/square?n=" + n); return Number(await r.text()) + 1; }

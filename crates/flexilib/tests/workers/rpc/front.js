@@ -12,6 +12,12 @@ export default {
       const s = await env.BACK.shape({ deep: [1, "two"] });
       return JSON.stringify([s.x, s.when.toISOString(), [...s.map], s.map.get("k").length, [...s.set].map((b) => typeof b + b), s.bytes instanceof Uint8Array, [...s.bytes], Number.isNaN(s.nan), "none" in s, s.nested]);
     });
+    await t("echo", async () => {
+      const [neg, re, err] = await env.BACK.echo([-0, /a+/gi, new TypeError("x")]);
+      return `${Object.is(neg, -0)} ${re} ${err instanceof TypeError} ${err.message}`;
+    });
+    await t("instance", () => env.BACK.instance());
+    await t("symbol", () => env.BACK.symbol());
     await t("boom", () => env.BACK.boom());
     await t("custom", () => env.BACK.custom());
     await t("missing", () => env.BACK.nope());
