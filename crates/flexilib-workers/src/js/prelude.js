@@ -1593,7 +1593,9 @@
   const dataCloneError = (what) => new DOMException(`Could not serialize object of type "${what}". This type does not support serialization (FlexiLib's RPC carries values, not functions, stubs or streams).`, 'DataCloneError');
   function put(o, k, v) { Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true }); }
   function rpcEncode(value) {
-    const path = new Set();
+    // Arrays, objects, Maps and Sets get ids in the order they are first
+    // met; meeting one again sends its id (a shared or cyclic reference).
+    const ids = new Map();
     const walk = (v) => {
       switch (typeof v) {
         case 'undefined': return { $: 'u' };
@@ -1604,13 +1606,13 @@
         case 'symbol': throw new DOMException(`${String(v)} could not be cloned.`, 'DataCloneError');
       }
       if (v === null) return null;
-      if (path.has(v)) throw new DOMException('A cyclic value cannot be sent (FlexiLib\'s RPC carries trees of values)', 'DataCloneError');
-      path.add(v);
-      try {
-        if (Array.isArray(v)) { const a = []; for (let i = 0; i < v.length; i++) a.push(walk(v[i])); return a; }
+      if (ids.has(v)) return { $: '@', v: ids.get(v) };
+      const container = () => ids.set(v, ids.size);
+      {
+        if (Array.isArray(v)) { container(); const a = []; for (let i = 0; i < v.length; i++) a.push(walk(v[i])); return a; }
         if (v instanceof Date) return { $: 'd', v: v.getTime() };
-        if (v instanceof Map) return { $: 'm', v: [...v].map(([k, x]) => [walk(k), walk(x)]) };
-        if (v instanceof Set) return { $: 's', v: [...v].map(walk) };
+        if (v instanceof Map) { container(); const e = []; for (const [k, x] of v) { const ek = walk(k); e.push([ek, walk(x)]); } return { $: 'm', v: e }; }
+        if (v instanceof Set) { container(); const e = []; for (const x of v) e.push(walk(x)); return { $: 's', v: e }; }
         if (v instanceof RegExp) return { $: 'r', v: v.source, f: v.flags };
         if (v instanceof Error) return { $: 'e', n: v.name, v: v.message };
         if (v instanceof ArrayBuffer) return { $: 'ab', v: N.base64UrlEncode(new Uint8Array(v)) };
@@ -1625,29 +1627,38 @@
           const name = (proto.constructor && proto.constructor.name) || 'Object';
           throw new DOMException(`Could not serialize object of type "${name}". This type does not support serialization.`, 'DataCloneError');
         }
+        container();
         const o = {};
         for (const k of Object.keys(v)) put(o, k, walk(v[k]));
         return Object.prototype.hasOwnProperty.call(o, '$') ? { $: 'o', v: o } : o;
-      } finally { path.delete(v); }
+      }
     };
     const text = JSON.stringify(walk(value));
     if (text.length > RPC_LIMIT) throw new RangeError(`The RPC message is larger than ${RPC_LIMIT} bytes`);
     return text;
   }
   function rpcDecode(text) {
-    const plain = (v) => { const o = {}; for (const k of Object.keys(v)) put(o, k, walk(v[k])); return o; };
+    // Containers are made (and numbered) before their contents, in the
+    // encoder's order, so `{ $: '@' }` finds them.
+    const made = [];
+    const made_ = (x) => { made.push(x); return x; };
+    const fill = (o, v) => { for (const k of Object.keys(v)) put(o, k, walk(v[k])); return o; };
     const walk = (v) => {
       if (v === null || typeof v !== 'object') return v;
-      if (Array.isArray(v)) return v.map(walk);
+      if (Array.isArray(v)) { const a = made_([]); for (const x of v) a.push(walk(x)); return a; }
       switch (v.$) {
-        case undefined: return plain(v);
-        case 'o': return plain(v.v);
+        case undefined: return fill(made_({}), v);
+        case 'o': return fill(made_({}), v.v);
+        case '@': {
+          if (!(v.v >= 0 && v.v < made.length)) throw new DOMException('Invalid RPC message', 'DataCloneError');
+          return made[v.v];
+        }
         case 'u': return undefined;
         case 'n': return Number(v.v);
         case 'b': return BigInt(v.v);
         case 'd': return new Date(v.v);
-        case 'm': return new Map(v.v.map(([k, x]) => [walk(k), walk(x)]));
-        case 's': return new Set(v.v.map(walk));
+        case 'm': { const m = made_(new Map()); for (const [k, x] of v.v) { const key = walk(k); m.set(key, walk(x)); } return m; }
+        case 's': { const set = made_(new Set()); for (const x of v.v) set.add(walk(x)); return set; }
         case 'r': return new RegExp(v.v, v.f);
         case 'e': return rpcError(v.n, v.v);
         case 'ab': return toArrayBuffer(N.base64UrlDecode(v.v) || new Uint8Array(0));
@@ -1657,7 +1668,7 @@
           if (C === DataView) return new DataView(bytes.buffer, 0, bytes.byteLength);
           return new C(bytes.buffer, 0, Math.floor(bytes.byteLength / C.BYTES_PER_ELEMENT));
         }
-        default: return plain(v);
+        default: return fill(made_({}), v);
       }
     };
     return walk(JSON.parse(text));

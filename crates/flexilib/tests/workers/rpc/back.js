@@ -14,6 +14,7 @@ export default class extends WorkerEntrypoint {
   async custom() { const e = new Error("custom"); e.name = "MyError"; throw e; }
   echo(value) { return value; }
   instance() { return new Point(); }
+  cycle() { const a = { n: 1, list: [] }; a.self = a; a.list.push(a, a.list); return new Map([["a", a], ["again", a]]); }
   symbol() { return Symbol("s"); }
   field = 5;
   get getter() { return this.env.ROLE + "!"; }

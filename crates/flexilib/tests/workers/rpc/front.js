@@ -16,6 +16,11 @@ export default {
       const [neg, re, err] = await env.BACK.echo([-0, /a+/gi, new TypeError("x")]);
       return `${Object.is(neg, -0)} ${re} ${err instanceof TypeError} ${err.message}`;
     });
+    await t("cycle", async () => {
+      const m = await env.BACK.cycle();
+      const a = m.get("a");
+      return [a.self === a, a.list[0] === a, a.list[1] === a.list, m.get("again") === a, a.n].join(",");
+    });
     await t("instance", () => env.BACK.instance());
     await t("symbol", () => env.BACK.symbol());
     await t("boom", () => env.BACK.boom());
