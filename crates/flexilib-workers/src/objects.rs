@@ -2,8 +2,9 @@
 //!
 //! Each `[[durable_objects.bindings]]` class stores its objects' data in
 //! one SQLite file under the state directory (`do/CLASS.sqlite`), a row
-//! per object and key, values as JSON text (the structured-clone subset
-//! JSON carries; see the README). Ids are 64 hex digits, as Cloudflare's:
+//! per object and key, values as JSON text (the prelude's RPC encoding,
+//! which carries what a structured clone does but functions and streams;
+//! see the README). Ids are 64 hex digits, as Cloudflare's:
 //! `idFromName` hashes the class and the name, so a name finds the same
 //! object after a restart; `newUniqueId` is random.
 

@@ -149,6 +149,12 @@ fn sqlite_objects_query_and_alarms_fire_across_a_restart() {
         .text()
         .starts_with("Error: SQL is not enabled for this Durable Object class."));
     assert_eq!(server.get("/count", &[]).text(), "4");
+    // Stored values are structured clones (Date, Map, Set, bytes, BigInt,
+    // a cycle; a class instance as its properties), as workerd keeps them.
+    assert_eq!(
+        server.get("/values?name=values", &[]).text(),
+        "5 | true | 7+8 | bigint | true | true | true | stored"
+    );
     // deleteAll() drops a SQLite-backed object's tables and keeps its
     // alarm, as workerd does.
     assert_eq!(
@@ -182,7 +188,10 @@ fn sqlite_objects_query_and_alarms_fire_across_a_restart() {
         .filter_map(Result::ok)
         .filter(|e| e.file_name().to_string_lossy().ends_with(".sqlite"))
         .count();
-    assert_eq!(files, 3, "one database per object (a, b and the wiped one)");
+    assert_eq!(
+        files, 4,
+        "one database per object (a, b, values and the wiped one)"
+    );
 }
 
 /// An `alarm()` handler runs under the CPU limit: one that never ends is

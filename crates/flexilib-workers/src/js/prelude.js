@@ -1592,7 +1592,9 @@
   const standardErrors = { Error, EvalError, RangeError, ReferenceError, SyntaxError, TypeError, URIError };
   const dataCloneError = (what) => new DOMException(`Could not serialize object of type "${what}". This type does not support serialization (FlexiLib's RPC carries values, not functions, stubs or streams).`, 'DataCloneError');
   function put(o, k, v) { Object.defineProperty(o, k, { value: v, enumerable: true, writable: true, configurable: true }); }
-  function rpcEncode(value) {
+  // `instances`: a class instance is sent as its own properties (storage,
+  // as V8's serializer keeps it) rather than refused (RPC, as workerd).
+  function rpcEncode(value, instances) {
     // Arrays, objects, Maps and Sets get ids in the order they are first
     // met; meeting one again sends its id (a shared or cyclic reference).
     const ids = new Map();
@@ -1622,7 +1624,7 @@
         }
         if (v instanceof ReadableStream || v instanceof Request || v instanceof Response || v instanceof RpcTarget) throw dataCloneError(v.constructor.name);
         const proto = Object.getPrototypeOf(v);
-        if (proto !== Object.prototype && proto !== null) {
+        if (proto !== Object.prototype && proto !== null && !instances) {
           // A class instance: workerd's refusal, word for word.
           const name = (proto.constructor && proto.constructor.name) || 'Object';
           throw new DOMException(`Could not serialize object of type "${name}". This type does not support serialization.`, 'DataCloneError');
@@ -1638,6 +1640,10 @@
     return text;
   }
   function rpcDecode(text) {
+    return rpcRevive(JSON.parse(text));
+  }
+  // A parsed RPC message made values again.
+  function rpcRevive(parsed) {
     // Containers are made (and numbered) before their contents, in the
     // encoder's order, so `{ $: '@' }` finds them.
     const made = [];
@@ -1671,7 +1677,7 @@
         default: return fill(made_({}), v);
       }
     };
-    return walk(JSON.parse(text));
+    return walk(parsed);
   }
   // An error as Cloudflare rethrows it in the caller: the standard classes
   // keep their name; another name becomes part of an Error's message.
@@ -1780,10 +1786,10 @@
     const target = { id, name: id.name, fetch: (input, init) => fetchVia(which(''), input, init) };
     return rpcStub(target, which);
   }
+  // Values are kept in the RPC encoding (structured-clone-ish: Date, Map,
+  // Set, bytes, BigInt, cycles…); plain JSON stored before reads the same.
   function storageValue(value) {
-    const text = JSON.stringify(value);
-    if (text === undefined) throw new TypeError('Durable Object storage: the value cannot be stored (FlexiLib stores what JSON can hold)');
-    return text;
+    return rpcEncode(value, true);
   }
   class DurableObjectStorage {
     constructor(index, id) { this._index = index; this._id = id; }
@@ -1792,9 +1798,9 @@
       const many = Array.isArray(keys);
       const list = many ? keys.map(String) : [String(keys)];
       const items = JSON.parse(await this._op('get', list));
-      if (!many) return items[0] === null ? undefined : items[0].v;
+      if (!many) return items[0] === null ? undefined : rpcRevive(items[0].v);
       const found = new Map();
-      list.forEach((k, i) => { if (items[i] !== null) found.set(k, items[i].v); });
+      list.forEach((k, i) => { if (items[i] !== null) found.set(k, rpcRevive(items[i].v)); });
       return found;
     }
     async put(key, value) {
@@ -1820,7 +1826,7 @@
     async list(options = {}) {
       options = options || {};
       const args = [options.prefix ?? '', options.start ?? '', options.end ?? '', options.limit ? String(options.limit) : '', options.reverse ? '1' : ''];
-      return new Map(JSON.parse(await this._op('list', args.map(String))));
+      return new Map(JSON.parse(await this._op('list', args.map(String))).map(([k, v]) => [k, rpcRevive(v)]));
     }
     async transaction(fn) { return fn(this); }
     transactionSync(fn) {

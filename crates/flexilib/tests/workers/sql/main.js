@@ -41,6 +41,16 @@ export class Db extends DurableObject {
     out.push("alarm " + (await this.ctx.storage.getAlarm()));
     return out.join("\n");
   }
+  async values() {
+    const a = { when: new Date(5), map: new Map([[1, new Set(["x"])]]), bytes: new Uint8Array([7, 8]), big: 10n, nothing: undefined };
+    a.self = a;
+    await this.ctx.storage.put("v", a);
+    const back = await this.ctx.storage.get("v");
+    const listed = (await this.ctx.storage.list({ prefix: "v" })).get("v");
+    let refused;
+    try { await this.ctx.storage.put("c", new (class Point {})()); refused = "stored"; } catch (e) { refused = `${e.name}: ${e.message}`; }
+    return [back.when instanceof Date && back.when.getTime(), back.map.get(1).has("x"), back.bytes instanceof Uint8Array && [...back.bytes].join("+"), typeof back.big, "nothing" in back, back.self === back, listed.self === listed, refused].join(" | ");
+  }
   async wipe() {
     const sql = this.ctx.storage.sql;
     sql.exec("INSERT INTO t (name) VALUES ('gone')");
@@ -76,6 +86,7 @@ export default {
     const db = env.DB.getByName(url.searchParams.get("name") ?? "a");
     switch (url.pathname) {
       case "/kv": return new Response(await env.KV.getByName("a").run());
+      case "/values": return new Response(await db.values());
       case "/wipe": return new Response(await db.wipe());
       case "/count": return new Response(String(await db.count()));
       case "/arm": return new Response(await db.arm(Number(url.searchParams.get("ms") ?? "100")));
