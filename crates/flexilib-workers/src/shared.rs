@@ -171,8 +171,9 @@ pub struct ObjectTarget {
     pub binding: usize,
     /// The object's id (64 hex digits).
     pub id: String,
-    /// An RPC method (its arguments are the body, as JSON), or `None` for
-    /// `fetch`.
+    /// An RPC method (its arguments are the body, in the prelude's RPC
+    /// encoding; `NAME\0get` reads a property), `\0alarm:RETRY:TIME` for
+    /// the object's `alarm()` (see alarms.rs), or `None` for `fetch`.
     pub rpc: Option<String>,
 }
 
