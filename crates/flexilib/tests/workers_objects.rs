@@ -149,6 +149,12 @@ fn sqlite_objects_query_and_alarms_fire_across_a_restart() {
         .text()
         .starts_with("Error: SQL is not enabled for this Durable Object class."));
     assert_eq!(server.get("/count", &[]).text(), "4");
+    // setAlarm() without an alarm() handler, or without a time: workerd's
+    // errors.
+    assert_eq!(
+        server.get("/no-alarm", &[]).text(),
+        "TypeError: Your Durable Object class must have an alarm() handler in order to call setAlarm()\nTypeError: Failed to execute 'setAlarm' on 'DurableObjectStorage': parameter 1 is not of type 'date'."
+    );
     // Stored values are structured clones (Date, Map, Set, bytes, BigInt,
     // a cycle; a class instance as its properties), as workerd keeps them.
     assert_eq!(

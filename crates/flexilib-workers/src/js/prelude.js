@@ -1849,7 +1849,7 @@
     }
     async setAlarm(time) {
       const at = time instanceof Date ? time.getTime() : Number(time);
-      if (!Number.isFinite(at)) throw new TypeError('setAlarm() requires a Date or a number of milliseconds since the epoch');
+      if (!Number.isFinite(at)) throw new TypeError("Failed to execute 'setAlarm' on 'DurableObjectStorage': parameter 1 is not of type 'date'.");
       const owner = objectOwners.get(`${this._index}:${this._id}`);
       if (owner && typeof owner.alarm !== 'function') throw new TypeError('Your Durable Object class must have an alarm() handler in order to call setAlarm()');
       await op((o) => N.doAlarm(o, this._index, this._id, 'set', Math.max(0, Math.floor(at))));

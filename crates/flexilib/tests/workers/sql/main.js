@@ -74,6 +74,13 @@ export class Db extends DurableObject {
 function sql(o) { return o.ctx.storage.sql; }
 
 export class Kv extends DurableObject {
+  async noAlarm() {
+    const out = [];
+    for (const time of [Date.now() + 1000, "soon"]) {
+      try { await this.ctx.storage.setAlarm(time); out.push("set"); } catch (e) { out.push(`${e.name}: ${e.message}`); }
+    }
+    return out.join("\n");
+  }
   async run() {
     try { return JSON.stringify(this.ctx.storage.sql.exec("SELECT 1").toArray()); }
     catch (e) { return `${e.name}: ${e.message}`; }
@@ -85,6 +92,7 @@ export default {
     const url = new URL(request.url);
     const db = env.DB.getByName(url.searchParams.get("name") ?? "a");
     switch (url.pathname) {
+      case "/no-alarm": return new Response(await env.KV.getByName("a").noAlarm());
       case "/kv": return new Response(await env.KV.getByName("a").run());
       case "/values": return new Response(await db.values());
       case "/wipe": return new Response(await db.wipe());
