@@ -381,6 +381,43 @@
       }
     }
   }
+  // Variable-width integers (1 to 6 bytes), byte swaps, lastIndexOf.
+  const byteLength = (n) => {
+    if (!(n >= 1 && n <= 6) || n !== Math.floor(n)) throw new RangeError(`The value of "byteLength" is out of range. It must be >= 1 and <= 6. Received ${n}`);
+    return n;
+  };
+  Object.assign(Buffer.prototype, {
+    readUIntBE(offset, n) { offset = bounds(this, offset, byteLength(n)); let v = 0; for (let i = 0; i < n; i++) v = v * 256 + this[offset + i]; return v; },
+    readUIntLE(offset, n) { offset = bounds(this, offset, byteLength(n)); let v = 0; for (let i = n - 1; i >= 0; i--) v = v * 256 + this[offset + i]; return v; },
+    readIntBE(offset, n) { const v = this.readUIntBE(offset, n); return v >= 2 ** (8 * n - 1) ? v - 2 ** (8 * n) : v; },
+    readIntLE(offset, n) { const v = this.readUIntLE(offset, n); return v >= 2 ** (8 * n - 1) ? v - 2 ** (8 * n) : v; },
+    writeUIntBE(value, offset, n) { offset = bounds(this, offset, byteLength(n)); let v = Number(value); for (let i = n - 1; i >= 0; i--) { this[offset + i] = v % 256; v = Math.floor(v / 256); } return offset + n; },
+    writeUIntLE(value, offset, n) { offset = bounds(this, offset, byteLength(n)); let v = Number(value); for (let i = 0; i < n; i++) { this[offset + i] = v % 256; v = Math.floor(v / 256); } return offset + n; },
+    writeIntBE(value, offset, n) { let v = Number(value); if (v < 0) v += 2 ** (8 * n); return this.writeUIntBE(v, offset, n); },
+    writeIntLE(value, offset, n) { let v = Number(value); if (v < 0) v += 2 ** (8 * n); return this.writeUIntLE(v, offset, n); },
+    lastIndexOf(value, from = this.length - 1, encoding) {
+      const needle = typeof value === 'number' ? Uint8Array.of(value & 0xff) : typeof value === 'string' ? stringBytes(value, encoding) : value;
+      if (from < 0) from += this.length;
+      outer: for (let i = Math.min(from, this.length - needle.length); i >= 0; i--) {
+        for (let j = 0; j < needle.length; j++) if (this[i + j] !== needle[j]) continue outer;
+        return i;
+      }
+      return -1;
+    },
+    swap16() { return swap(this, 2); },
+    swap32() { return swap(this, 4); },
+    swap64() { return swap(this, 8); },
+    toLocaleString(encoding, start, end) { return this.toString(encoding, start, end); },
+  });
+  Buffer.prototype.readUintBE = Buffer.prototype.readUIntBE;
+  Buffer.prototype.readUintLE = Buffer.prototype.readUIntLE;
+  Buffer.prototype.writeUintBE = Buffer.prototype.writeUIntBE;
+  Buffer.prototype.writeUintLE = Buffer.prototype.writeUIntLE;
+  function swap(b, size) {
+    if (b.length % size !== 0) throw new RangeError(`Buffer size must be a multiple of ${size * 8}-bits`);
+    for (let i = 0; i < b.length; i += size) b.subarray(i, i + size).reverse();
+    return b;
+  }
   Buffer.poolSize = 8192;
   const buffer = {
     Buffer,

@@ -18,6 +18,7 @@ export default {
     await t("concat", () => { const b = Buffer.concat([Buffer.from("ab"), Buffer.from("cd")]); return [b.length, b.toString(), Buffer.isBuffer(b), b instanceof Uint8Array, Buffer.byteLength("héllo"), b.equals(Buffer.from("abcd")), Buffer.compare(Buffer.from("a"), Buffer.from("b"))].join(","); });
     await t("slice", () => { const b = Buffer.from("hello"); const s = b.slice(1, 3); s[0] = 69; return b.toString() + " " + (s instanceof Buffer) + " " + JSON.stringify(Buffer.from("hi")); });
     await t("rw", () => { const b = Buffer.alloc(8); b.writeUInt32BE(0xdeadbeef, 0); b.writeInt16LE(-2, 4); b.writeUInt8(7, 6); return [b.toString("hex"), b.readUInt32BE(0), b.readInt16LE(4), b.readUInt8(6), b.readUInt16LE(0)].join(","); });
+    await t("rwVar", () => { const b = Buffer.alloc(6); b.writeUIntBE(0x123456, 0, 3); b.writeIntLE(-2, 3, 3); return [b.toString("hex"), b.readUIntBE(0, 3), b.readIntLE(3, 3), b.readUIntLE(0, 6), Buffer.from("abcabc").lastIndexOf("bc"), Buffer.from([1, 2, 3, 4]).swap16().toString("hex")].join(","); });
     await t("fill", () => Buffer.alloc(5, "ab").toString() + " " + Buffer.alloc(3).toString("hex") + " " + Buffer.from("abcabc").indexOf("ca") + " " + Buffer.from("abc").includes("bc"));
     await t("inspectBuf", () => inspect(Buffer.from("hi")));
     await t("latin1", () => Buffer.from("é", "latin1").toString("hex") + " " + Buffer.from([0xe9]).toString("latin1") + " " + Buffer.from("hi", "utf16le").toString("hex") + " " + Buffer.from("ab", "ascii").toString("ascii"));
