@@ -22,13 +22,13 @@
     return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'").replace(/\n/g, '\\n')}'`;
   }
   function inspect(value, options) {
-    const ctx = { depth: 2, breakLength: 80, compact: 3, seen: [], indentationLvl: 0, currentDepth: 0 };
+    const ctx = { depth: 2, breakLength: 80, compact: 3, maxArrayLength: 100, seen: [], indentationLvl: 0, currentDepth: 0 };
     if (options && typeof options === 'object') Object.assign(ctx, options);
     if (ctx.depth === null) ctx.depth = Infinity;
     return formatValue(ctx, value, 0);
   }
   inspect.custom = customInspect;
-  inspect.defaultOptions = { depth: 2, breakLength: 80, compact: 3 };
+  inspect.defaultOptions = { depth: 2, breakLength: 80, compact: 3, maxArrayLength: 100 };
   function formatPrimitive(v) {
     switch (typeof v) {
       case 'string': return quote(v);
@@ -88,31 +88,51 @@
     }
     ctx.seen.push(v);
     ctx.currentDepth = depth;
-    const inner = (x) => formatValue(ctx, x, depth + 1);
+    // Nested values are formatted two columns in, as Node indents them.
+    const inner = (x) => {
+      ctx.indentationLvl += 2;
+      try { return formatValue(ctx, x, depth + 1); } finally { ctx.indentationLvl -= 2; }
+    };
+    const more = (n) => `... ${n} more item${n > 1 ? 's' : ''}`;
+    let arrayLike = false;
     const entry = (k) => `${keyText(k)}: ${inner(v[k])}`;
     try {
       if (braces) {
         output = keys.filter((k) => !(v instanceof Error && (k === 'stack' || k === 'message'))).map(entry);
       } else if (Array.isArray(v)) {
         braces = [name === 'Array' ? '[' : `${name}(${v.length}) [`, ']'];
+        arrayLike = true;
         let holes = 0;
-        for (let i = 0; i < v.length; i++) {
+        let shown = 0;
+        let i = 0;
+        for (; i < v.length && shown < ctx.maxArrayLength; i++) {
           if (!(i in v)) { holes++; continue; }
-          if (holes) { output.push(`<${holes} empty item${holes > 1 ? 's' : ''}>`); holes = 0; }
+          if (holes) { output.push(`<${holes} empty item${holes > 1 ? 's' : ''}>`); holes = 0; shown++; }
           output.push(inner(v[i]));
+          shown++;
         }
         if (holes) output.push(`<${holes} empty item${holes > 1 ? 's' : ''}>`);
+        if (i < v.length) output.push(more(v.length - i));
         for (const k of keys) if (!/^\d+$/.test(k)) output.push(entry(k));
       } else if (v instanceof Map) {
         braces = [`${name}(${v.size}) {`, '}'];
-        for (const [k, x] of v) output.push(`${inner(k)} => ${inner(x)}`);
+        for (const [k, x] of v) {
+          if (output.length >= ctx.maxArrayLength) { output.push(more(v.size - output.length)); break; }
+          output.push(`${inner(k)} => ${inner(x)}`);
+        }
       } else if (v instanceof Set) {
         braces = [`${name}(${v.size}) {`, '}'];
-        for (const x of v) output.push(inner(x));
+        for (const x of v) {
+          if (output.length >= ctx.maxArrayLength) { output.push(more(v.size - output.length)); break; }
+          output.push(inner(x));
+        }
       } else if (ArrayBuffer.isView(v) && !(v instanceof DataView)) {
         if (typeof v.inspect === 'function' && v._isBuffer) return v.inspect();
         braces = [`${name}(${v.length}) [`, ']'];
-        for (let i = 0; i < v.length; i++) output.push(formatPrimitive(v[i]));
+        arrayLike = true;
+        const n = Math.min(v.length, ctx.maxArrayLength);
+        for (let i = 0; i < n; i++) output.push(formatPrimitive(v[i]));
+        if (n < v.length) output.push(more(v.length - n));
       } else if (v instanceof ArrayBuffer) {
         braces = ['ArrayBuffer {', '}'];
         const bytes = [...new Uint8Array(v)].map((b) => b.toString(16).padStart(2, '0')).join(' ');
@@ -130,12 +150,15 @@
       ctx.seen.pop();
     }
     if (output.length === 0 && !base) return `${braces[0]}${braces[1]}`.replace(/\s+\}$/, '}').replace(' [ ]', ' []').replace('[]', '[]');
-    return reduceToSingleString(ctx, output, base, braces, depth);
+    return reduceToSingleString(ctx, output, base, braces, depth, arrayLike ? v : undefined);
   }
   // Node's rule: one line when it fits in breakLength and the object holds
-  // fewer than `compact` levels of nesting; otherwise one entry per line.
-  function reduceToSingleString(ctx, output, base, braces, depth) {
-    if (ctx.currentDepth - depth < ctx.compact) {
+  // fewer than `compact` levels of nesting; otherwise one entry per line,
+  // arrays of more than six entries grouped in columns.
+  function reduceToSingleString(ctx, output, base, braces, depth, array) {
+    const entries = output.length;
+    if (array !== undefined && entries > 6) output = groupArrayElements(ctx, output, array);
+    if (ctx.currentDepth - depth < ctx.compact && entries === output.length) {
       const start = output.length + ctx.indentationLvl + braces[0].length + base.length + 10;
       let total = output.length + start;
       let fits = total + output.length <= ctx.breakLength;
@@ -149,8 +172,59 @@
       }
     }
     const indentation = `\n${' '.repeat(ctx.indentationLvl)}`;
-    const lines = output.map((o) => o.split('\n').join(`\n  `));
-    return `${base ? `${base} ` : ''}${braces[0]}${indentation}  ${lines.join(`,${indentation}  `)}${indentation}${braces[1]}`;
+    return `${base ? `${base} ` : ''}${braces[0]}${indentation}  ${output.join(`,${indentation}  `)}${indentation}${braces[1]}`;
+  }
+  // Node's columns for long arrays of short entries (its algorithm).
+  function groupArrayElements(ctx, output, value) {
+    let totalLength = 0;
+    let maxLength = 0;
+    let outputLength = output.length;
+    if (ctx.maxArrayLength < output.length) outputLength--;
+    const separatorSpace = 2;
+    const dataLen = new Array(outputLength);
+    for (let i = 0; i < outputLength; i++) {
+      const len = output[i].length;
+      dataLen[i] = len;
+      totalLength += len + separatorSpace;
+      if (maxLength < len) maxLength = len;
+    }
+    const actualMax = maxLength + separatorSpace;
+    if (actualMax * 3 + ctx.indentationLvl < ctx.breakLength && (totalLength / actualMax > 5 || maxLength <= 6)) {
+      const averageBias = Math.sqrt(actualMax - totalLength / output.length);
+      const biasedMax = Math.max(actualMax - 3 - averageBias, 1);
+      const columns = Math.min(
+        Math.round(Math.sqrt(2.5 * biasedMax * outputLength) / biasedMax),
+        Math.floor((ctx.breakLength - ctx.indentationLvl) / actualMax),
+        ctx.compact * 4,
+        15,
+      );
+      if (columns <= 1) return output;
+      const tmp = [];
+      const maxLineLength = [];
+      for (let i = 0; i < columns; i++) {
+        let lineLength = 0;
+        for (let j = i; j < output.length; j += columns) if (dataLen[j] > lineLength) lineLength = dataLen[j];
+        maxLineLength.push(lineLength + separatorSpace);
+      }
+      let padStart = true;
+      for (let i = 0; i < output.length; i++) {
+        if (typeof value[i] !== 'number' && typeof value[i] !== 'bigint') { padStart = false; break; }
+      }
+      for (let i = 0; i < outputLength; i += columns) {
+        const max = Math.min(i + columns, outputLength);
+        let str = '';
+        let j = i;
+        for (; j < max - 1; j++) {
+          const cell = `${output[j]}, `;
+          str += padStart ? cell.padStart(maxLineLength[j - i], ' ') : cell.padEnd(maxLineLength[j - i], ' ');
+        }
+        str += padStart ? output[j].padStart(maxLineLength[j - i] - separatorSpace, ' ') : output[j];
+        tmp.push(str);
+      }
+      if (outputLength < output.length) tmp.push(output[outputLength]);
+      return tmp;
+    }
+    return output;
   }
 
   function format(...args) {

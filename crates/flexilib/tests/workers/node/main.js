@@ -27,6 +27,8 @@ export default {
     await t("eventsOnce", async () => { const e = new EventEmitter(); setTimeout(() => e.emit("go", 42), 1); const [v] = await once(e, "go"); return v; });
     await t("promisify", async () => { const f = promisify((a, cb) => setTimeout(() => cb(null, a * 2), 1)); const g = promisify((cb) => cb(new TypeError("bad"))); let err; try { await g(); } catch (e) { err = e.name; } return (await f(21)) + " " + err; });
     await t("inspect", () => inspect({ a: 1, b: "x", c: [1, 2, { d: null }], e: undefined, f: new Map([["k", 1]]), g: new Set([1]), h: () => 1, i: new Date(0) }));
+    await t("inspectLong", () => inspect(Array.from({ length: 30 }, (_, i) => i)) + "\n" + inspect(Array.from({ length: 120 }, (_, i) => i * 3)) + "\n" + inspect(["apple", "banana", "cherry", "date", "elderberry", "fig", "grape", "honeydew"]));
+    await t("inspectDeep", () => inspect({ a: { b: "x".repeat(60), c: [1, 2, 3] }, d: [{ e: 1, f: "y".repeat(50) }], s: new Set(Array.from({ length: 8 }, (_, i) => i)) }));
     await t("inspectNested", () => inspect({ a: { b: { c: { d: 1 } } } }));
     await t("inspectStr", () => inspect("it's") + " " + inspect([1, "a"]) + " " + inspect(null) + " " + inspect(10n) + " " + inspect(Symbol("s")));
     await t("inspectClass", () => { class Foo { constructor() { this.x = 1; } } return inspect(new Foo()) + " " + inspect(new Error("boom")).split("\n")[0] + " " + inspect([]) + " " + inspect({}); });
