@@ -17,6 +17,10 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use crate::report::log;
 use crate::shared::{ObjectTarget, Shared};
 
+/// The most alarms one instance keeps scheduled (one per object): a
+/// script setting alarms on objects without end holds no more tasks.
+pub const MAX_SCHEDULED: usize = 65_536;
+
 /// Retries of an alarm whose handler throws.
 const MAX_RETRIES: u32 = 6;
 
@@ -34,6 +38,13 @@ impl Alarms {
     /// Stops this instance's alarms from firing.
     pub fn retire(&self) {
         self.retired.store(true, Ordering::Relaxed);
+    }
+
+    /// Whether object `object` of namespace `binding` may set an alarm:
+    /// it has one already, or there is room for another.
+    pub fn has_room(&self, binding: usize, object: &str) -> bool {
+        let set = self.set.lock().unwrap_or_else(PoisonError::into_inner);
+        set.len() < MAX_SCHEDULED || set.contains_key(&(binding, object.to_string()))
     }
 
     fn is_current(&self, key: &(usize, String), at: i64) -> bool {
@@ -84,6 +95,15 @@ pub fn resume(shared: &Arc<Shared>) {
         match store.alarms() {
             Ok(alarms) => {
                 for (object, at) in alarms {
+                    if !shared.alarms.has_room(binding, &object) {
+                        log(
+                            &shared.config.route,
+                            &format!(
+                                "Durable Object alarms past {MAX_SCHEDULED} are not scheduled"
+                            ),
+                        );
+                        break;
+                    }
                     schedule(shared, binding, object, Some(at));
                 }
             }
@@ -176,5 +196,27 @@ fn finish(shared: &Shared, key: &(usize, String), at: i64) {
                 );
             }
         }));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_number_of_scheduled_alarms_is_bounded() {
+        let alarms = Alarms::default();
+        {
+            let mut set = alarms.set.lock().expect("lock");
+            for n in 0..MAX_SCHEDULED {
+                set.insert((0, n.to_string()), 1);
+            }
+        }
+        // An object with an alarm may move it; a new one is refused.
+        assert!(alarms.has_room(0, "7"));
+        assert!(!alarms.has_room(0, "new"));
+        assert!(alarms.is_current(&(0, "7".to_string()), 1));
+        alarms.retire();
+        assert!(!alarms.is_current(&(0, "7".to_string()), 1));
     }
 }

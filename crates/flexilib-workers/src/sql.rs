@@ -31,6 +31,9 @@ pub const MAX_DATABASE_BYTES: u64 = 1 << 30;
 pub const MAX_RESULT_BYTES: usize = 64 << 20;
 /// Cloudflare's largest string, BLOB or row: 2 MB.
 const MAX_LENGTH: i32 = 2_000_000;
+/// The most objects of one class with a database (files in its directory):
+/// a script creating objects without end fills no disk.
+pub const MAX_DATABASES: usize = 10_000;
 /// SQLite VM steps between two looks at the CPU clock.
 const PROGRESS_STEPS: i32 = 10_000;
 
@@ -52,6 +55,9 @@ pub enum SqlError {
     /// BEGIN, COMMIT, SAVEPOINT… in SQL.
     #[error("To execute a transaction, please use the state.storage.transaction() or state.storage.transactionSync() APIs instead of the SQL BEGIN TRANSACTION or SAVEPOINT statements. The JavaScript API is safer because it will automatically roll back on exceptions, and because it interacts correctly with Durable Objects' automatic atomic write coalescing.")]
     Transaction,
+    /// The class has [`MAX_DATABASES`] databases already.
+    #[error("This Durable Object class has {0} SQLite databases already (FlexiLib's limit); delete objects' data with deleteAll()")]
+    TooMany(usize),
     /// The result is over [`MAX_RESULT_BYTES`].
     #[error("The SQL query's result is larger than {MAX_RESULT_BYTES} bytes (FlexiLib's limit)")]
     TooLarge,
@@ -114,6 +120,10 @@ pub struct Cursor {
 pub struct ObjectSql {
     dir: PathBuf,
     open: Mutex<HashMap<String, Arc<Mutex<Connection>>>>,
+    /// Databases in `dir`, counted when first needed.
+    count: Mutex<Option<usize>>,
+    /// At most this many ([`MAX_DATABASES`]).
+    max: usize,
 }
 
 impl ObjectSql {
@@ -122,6 +132,8 @@ impl ObjectSql {
         ObjectSql {
             dir: state_dir.join("do").join(crate::kv::safe_name(class)),
             open: Mutex::default(),
+            count: Mutex::default(),
+            max: MAX_DATABASES,
         }
     }
 
@@ -138,7 +150,18 @@ impl ObjectSql {
             path: self.dir.clone(),
             source,
         })?;
-        let conn = Connection::open(self.dir.join(format!("{object}.sqlite")))?;
+        let path = self.dir.join(format!("{object}.sqlite"));
+        let created = !path.exists();
+        if created {
+            self.counted(|count| {
+                if *count >= self.max {
+                    return Err(SqlError::TooMany(self.max));
+                }
+                *count += 1;
+                Ok(())
+            })?;
+        }
+        let conn = Connection::open(path)?;
         conn.busy_timeout(Duration::from_secs(5))?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
@@ -156,6 +179,21 @@ impl ObjectSql {
         let conn = Arc::new(Mutex::new(conn));
         open.insert(object.to_string(), conn.clone());
         Ok(conn)
+    }
+
+    /// Runs `f` on the number of databases (counted in the directory the
+    /// first time).
+    fn counted(&self, f: impl FnOnce(&mut usize) -> Result<(), SqlError>) -> Result<(), SqlError> {
+        let mut count = self.count.lock().unwrap_or_else(PoisonError::into_inner);
+        let count = count.get_or_insert_with(|| {
+            std::fs::read_dir(&self.dir).map_or(0, |entries| {
+                entries
+                    .filter_map(Result::ok)
+                    .filter(|e| e.file_name().to_string_lossy().ends_with(".sqlite"))
+                    .count()
+            })
+        });
+        f(count)
     }
 
     /// Runs `sql` (one statement or several; `params` bind the last) on
@@ -197,6 +235,12 @@ impl ObjectSql {
         let mut open = self.open.lock().unwrap_or_else(PoisonError::into_inner);
         // Closed first (the last holder: queries run on this thread only).
         open.remove(object);
+        if self.dir.join(format!("{object}.sqlite")).exists() {
+            self.counted(|count| {
+                *count = count.saturating_sub(1);
+                Ok(())
+            })?;
+        }
         for suffix in ["sqlite", "sqlite-wal", "sqlite-shm"] {
             match std::fs::remove_file(self.dir.join(format!("{object}.{suffix}"))) {
                 Ok(()) => {}
@@ -362,6 +406,30 @@ mod tests {
 
     fn far() -> Duration {
         crate::cpu::thread_time() + Duration::from_secs(60)
+    }
+
+    #[test]
+    fn a_class_holds_a_bounded_number_of_databases() {
+        let dir = std::env::temp_dir().join(format!("flexilib-sql-max-{}", std::process::id()));
+        let sql = ObjectSql {
+            max: 2,
+            ..ObjectSql::new(&dir, "Many")
+        };
+        let id = |n: &str| crate::objects::id_from_name("Many", n);
+        for name in ["a", "b"] {
+            sql.exec(&id(name), "SELECT 1", &[], far()).expect("room");
+        }
+        assert!(matches!(
+            sql.exec(&id("c"), "SELECT 1", &[], far()),
+            Err(SqlError::TooMany(2))
+        ));
+        // An existing one still opens; deleting one makes room.
+        sql.exec(&id("a"), "SELECT 1", &[], far())
+            .expect("existing");
+        sql.delete_all(&id("b")).expect("delete");
+        sql.exec(&id("c"), "SELECT 1", &[], far())
+            .expect("room again");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

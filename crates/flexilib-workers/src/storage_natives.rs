@@ -150,6 +150,15 @@ pub(crate) fn register<'js>(
                     Some(at) => Payload::Text(at.to_string()),
                     None => Payload::Null,
                 }),
+                "set" if !shared.alarms.has_room(binding, &object) => {
+                    return OpResult::Err(
+                        "Error",
+                        format!(
+                            "too many Durable Object alarms pending (FlexiLib's limit: {})",
+                            crate::alarms::MAX_SCHEDULED
+                        ),
+                    );
+                }
                 "set" => {
                     let at = at as i64;
                     store.set_alarm(&object, Some(at)).map(|()| {
