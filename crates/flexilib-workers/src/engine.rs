@@ -32,6 +32,22 @@ use crate::state::{answer_failed, Answer, Call, State, WAIT_UNTIL_LIMIT};
 
 const PRELUDE: &str = include_str!("js/prelude.js");
 
+/// Parts of the prelude kept in files of their own, spliced in where the
+/// prelude says `// @include NAME` (they share its scope).
+const PRELUDE_PARTS: [(&str, &str); 2] = [
+    ("rpc.js", include_str!("js/rpc.js")),
+    ("sql.js", include_str!("js/sql.js")),
+];
+
+/// The prelude's whole source, its parts spliced in.
+fn prelude_source() -> String {
+    PRELUDE_PARTS
+        .iter()
+        .fold(PRELUDE.to_string(), |source, (name, part)| {
+            source.replacen(&format!("// @include {name}\n"), part, 1)
+        })
+}
+
 /// How long a retired instance's threads may finish `waitUntil` work.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -294,7 +310,9 @@ fn setup<'js>(
 /// Evaluates the `nodejs_compat` modules (js/node.js) and leaves them
 /// where the loader's `node:` modules find them.
 fn node_compat<'js>(ctx: &Ctx<'js>, natives: Object<'js>, env_json: &str) -> rquickjs::Result<()> {
-    let make = cached_default(ctx, &NODE_BYTECODE, "workers:node.js", crate::node::SOURCE)?;
+    let make = cached_default(ctx, &NODE_BYTECODE, "workers:node.js", || {
+        crate::node::SOURCE.to_string()
+    })?;
     let env = ctx.json_parse(env_json)?;
     let modules: Value = make.call((natives, env))?;
     let register: Function = ctx.eval(format!(
@@ -325,7 +343,7 @@ static NODE_BYTECODE: OnceLock<Vec<u8>> = OnceLock::new();
 
 /// The prelude's function (it takes the natives), from cached bytecode.
 fn prelude<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Function<'js>> {
-    cached_default(ctx, &PRELUDE_BYTECODE, "workers:runtime.js", PRELUDE)
+    cached_default(ctx, &PRELUDE_BYTECODE, "workers:runtime.js", prelude_source)
 }
 
 /// The default export of `export default SOURCE` (module `name`), from
@@ -334,12 +352,13 @@ fn cached_default<'js>(
     ctx: &Ctx<'js>,
     cache: &'static OnceLock<Vec<u8>>,
     name: &str,
-    source: &str,
+    source: impl FnOnce() -> String,
 ) -> rquickjs::Result<Function<'js>> {
     let bytecode = match cache.get() {
         Some(bytecode) => bytecode,
         None => {
-            let module = Module::declare(ctx.clone(), name, format!("export default {source}"))?;
+            let module =
+                Module::declare(ctx.clone(), name, format!("export default {}", source()))?;
             let written = module.write(WriteOptions::default())?;
             cache.get_or_init(|| written)
         }
@@ -703,5 +722,19 @@ impl<'js> EventLoop<'js> {
         log(&self.route, &format!("Uncaught {text}"));
         answer_failed(&self.state, owner, internal_error());
         self.ctx.run_gc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_prelude_part_is_spliced_in() {
+        let source = prelude_source();
+        assert!(!source.contains("// @include"));
+        for (_, part) in PRELUDE_PARTS {
+            assert!(source.contains(part));
+        }
     }
 }
