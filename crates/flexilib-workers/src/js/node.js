@@ -738,8 +738,13 @@
   // awaits, timers and I/O are its turns), not the async call graph, which
   // QuickJS does not expose: two `run`s of one storage interleaving within
   // one request see the latest store.
+  // Every storage alive (weakly), for snapshot().
+  const storages = new Set();
   class AsyncLocalStorage {
-    constructor() { this._stacks = new Map(); }
+    constructor() {
+      this._stacks = new Map();
+      storages.add(typeof WeakRef === 'function' ? new WeakRef(this) : { deref: () => this });
+    }
     _stack(create) {
       const call = N.currentCall();
       let stack = this._stacks.get(call);
@@ -774,8 +779,20 @@
     exit(fn, ...args) { return this.run(undefined, fn, ...args); }
     enterWith(store) { const [, stack] = this._stack(true); stack.push({ store }); }
     disable() { this._stacks.clear(); }
-    static bind(fn) { return fn; }
-    static snapshot() { return (fn, ...args) => fn(...args); }
+    // A function running `fn` with the stores every storage has now.
+    static snapshot() {
+      const frames = [];
+      for (const ref of storages) {
+        const storage = ref.deref();
+        if (storage === undefined) { storages.delete(ref); continue; }
+        frames.push([storage, storage.getStore()]);
+      }
+      return (fn, ...args) => frames.reduceRight((inner, [storage, store]) => () => storage.run(store, inner), () => fn(...args))();
+    }
+    static bind(fn) {
+      const snapshot = AsyncLocalStorage.snapshot();
+      return function (...args) { return snapshot(() => fn.apply(this, args)); };
+    }
   }
   class AsyncResource {
     constructor(type) { this.type = type; }

@@ -40,6 +40,7 @@ export default {
     await t("random", () => { const b = randomBytes(16); return [b.length, Buffer.isBuffer(b), /^[0-9a-f-]{36}$/.test(randomUUID()), typeof crypto.getRandomValues, typeof crypto.webcrypto?.subtle, crypto.timingSafeEqual(Buffer.from("a"), Buffer.from("a"))].join(","); });
     await t("badHash", () => createHash("sha3-999"));
     await t("als", async () => als.run({ id: 7 }, async () => { await new Promise((r) => setTimeout(r, 1)); await fetch("http://127.0.0.1:1/").catch(() => {}); return als.getStore().id + " " + typeof als.getStore(); }));
+    await t("alsSnapshot", () => { const other = new AsyncLocalStorage(); const snap = als.run(5, () => other.run("o", () => AsyncLocalStorage.snapshot())); const bound = als.run(6, () => AsyncLocalStorage.bind((x) => `${als.getStore()}${x}${other.getStore()}`)); return [snap(() => `${als.getStore()} ${other.getStore()}`), bound("+"), String(als.getStore())].join(","); });
     await t("alsOutside", () => String(als.getStore()));
     await t("alsNested", () => als.run(1, () => als.run(2, () => als.getStore()) + "," + als.getStore()));
     await t("process", () => [typeof process.env, process.env.GREETING, typeof process.nextTick, process.platform, typeof process.version, process === globalThis.process].join(","));
