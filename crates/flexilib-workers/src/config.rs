@@ -78,6 +78,9 @@ pub struct ObjectBinding {
     pub binding: String,
     /// The class the main module exports (names its storage file).
     pub class_name: String,
+    /// Whether the class is SQLite-backed (`new_sqlite_classes` in
+    /// `[[migrations]]`): it has `ctx.storage.sql`.
+    pub sqlite: bool,
 }
 
 /// An R2 bucket binding.
@@ -88,6 +91,18 @@ pub struct R2Binding {
     /// The bucket (names its directory): `bucket_name`, else
     /// `preview_bucket_name`, else the binding.
     pub bucket: String,
+}
+
+/// A service binding: `env` name → the worker it calls.
+#[derive(Debug, Clone)]
+pub struct ServiceBinding {
+    /// The `env` name.
+    pub binding: String,
+    /// The `name` of the worker it calls.
+    pub service: String,
+    /// The exported `WorkerEntrypoint` class it reaches (`None`: the
+    /// default export).
+    pub entrypoint: Option<String>,
 }
 
 /// Everything a worker instance needs, resolved.
@@ -106,8 +121,10 @@ pub struct WorkerConfig {
     pub kv: Vec<KvBinding>,
     /// The worker's `name`: what service bindings of other workers call.
     pub name: Option<String>,
-    /// Service bindings: `env` name → the `name` of the worker it calls.
-    pub services: Vec<(String, String)>,
+    /// Service bindings.
+    pub services: Vec<ServiceBinding>,
+    /// `compatibility_flags` (`nodejs_compat` is the one acted on).
+    pub compatibility_flags: Vec<String>,
     /// D1 databases.
     pub d1: Vec<D1Binding>,
     /// R2 buckets.
@@ -138,6 +155,52 @@ pub struct WorkerConfig {
     pub warnings: Vec<String>,
 }
 
+impl WorkerConfig {
+    /// Whether the `nodejs_compat` built-ins are on: the compatibility
+    /// flag (or its `_v2`), or a compatibility date from 2026-08-04 on, when
+    /// Cloudflare turned it on by default (checked on workerd 2026-12-01).
+    pub fn node_compat(&self) -> bool {
+        self.compatibility_flags
+            .iter()
+            .any(|f| f == "nodejs_compat" || f == "nodejs_compat_v2")
+            || self
+                .compatibility_date
+                .as_deref()
+                .is_some_and(|date| date >= "2026-08-04")
+    }
+
+    /// Whether `process.env` holds the text bindings: with
+    /// `nodejs_compat` from the compatibility date 2025-04-01 on, or with
+    /// `nodejs_compat_populate_process_env`, unless
+    /// `nodejs_compat_do_not_populate_process_env`, as on Cloudflare.
+    pub fn node_process_env(&self) -> bool {
+        let flag = |name: &str| self.compatibility_flags.iter().any(|f| f == name);
+        if flag("nodejs_compat_do_not_populate_process_env") {
+            return false;
+        }
+        flag("nodejs_compat_populate_process_env")
+            || self
+                .compatibility_date
+                .as_deref()
+                .is_some_and(|date| date >= "2025-04-01")
+    }
+
+    /// `process.env`'s entries: the text `[vars]` (and `.dev.vars`), as
+    /// a JSON object, when [`WorkerConfig::node_process_env`].
+    pub fn node_env_json(&self) -> String {
+        if !self.node_process_env() {
+            return "{}".into();
+        }
+        let vars: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(&self.vars_json).unwrap_or_default();
+        let text: serde_json::Map<String, serde_json::Value> = vars
+            .into_iter()
+            .filter(|(_, value)| value.is_string())
+            .collect();
+        serde_json::Value::Object(text).to_string()
+    }
+}
+
 /// Production's default CPU limit per request (30 s).
 pub const DEFAULT_CPU_MS: u64 = 30_000;
 /// Memory limit per isolate, as on Cloudflare (128 MB).
@@ -153,6 +216,8 @@ struct Wrangler {
     main: Option<String>,
     compatibility_date: Option<String>,
     #[serde(default)]
+    compatibility_flags: Vec<String>,
+    #[serde(default)]
     vars: toml::Table,
     #[serde(default)]
     kv_namespaces: Vec<WranglerKv>,
@@ -163,6 +228,8 @@ struct Wrangler {
     #[serde(default)]
     r2_buckets: Vec<WranglerR2>,
     durable_objects: Option<WranglerObjects>,
+    #[serde(default)]
+    migrations: Vec<WranglerMigration>,
     limits: Option<WranglerLimits>,
     triggers: Option<WranglerTriggers>,
 }
@@ -187,6 +254,12 @@ struct WranglerD1 {
     database_name: Option<String>,
     database_id: Option<String>,
     preview_database_id: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+struct WranglerMigration {
+    #[serde(default)]
+    new_sqlite_classes: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -391,6 +464,10 @@ impl WorkerConfig {
             objects.push(ObjectBinding {
                 binding: object.name.clone(),
                 class_name: object.class_name.clone(),
+                sqlite: wrangler
+                    .migrations
+                    .iter()
+                    .any(|m| m.new_sqlite_classes.contains(&object.class_name)),
             });
         }
         // The operator decides which workers a project may call: the route
@@ -408,14 +485,10 @@ impl WorkerConfig {
             .services
             .iter()
             .filter(|service| allows(&service.service))
-            .map(|service| {
-                if let Some(entrypoint) = &service.entrypoint {
-                    warnings.push(format!(
-                        "[[services]] {}: `entrypoint = \"{entrypoint}\"` is not emulated yet; calls go to the default export",
-                        service.binding
-                    ));
-                }
-                (service.binding.clone(), service.service.clone())
+            .map(|service| ServiceBinding {
+                binding: service.binding.clone(),
+                service: service.service.clone(),
+                entrypoint: service.entrypoint.clone(),
             })
             .collect();
         let state_dir = match option("state") {
@@ -455,6 +528,7 @@ impl WorkerConfig {
             test_scheduled,
             crons: wrangler.triggers.map(|t| t.crons).unwrap_or_default(),
             compatibility_date: wrangler.compatibility_date,
+            compatibility_flags: wrangler.compatibility_flags,
             name: wrangler.name,
             services,
             warnings,

@@ -33,6 +33,22 @@ use crate::websocket::{self, Event, Wake};
 
 const PRELUDE: &str = include_str!("js/prelude.js");
 
+/// Parts of the prelude kept in files of their own, spliced in where the
+/// prelude says `// @include NAME` (they share its scope).
+const PRELUDE_PARTS: [(&str, &str); 2] = [
+    ("rpc.js", include_str!("js/rpc.js")),
+    ("sql.js", include_str!("js/sql.js")),
+];
+
+/// The prelude's whole source, its parts spliced in.
+fn prelude_source() -> String {
+    PRELUDE_PARTS
+        .iter()
+        .fold(PRELUDE.to_string(), |source, (name, part)| {
+            source.replacen(&format!("// @include {name}\n"), part, 1)
+        })
+}
+
 /// How long a retired instance's threads may finish `waitUntil` work.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
 
@@ -182,6 +198,7 @@ fn isolate(
 struct Entries<'js> {
     handle: Function<'js>,
     object: Function<'js>,
+    rpc: Function<'js>,
     scheduled: Function<'js>,
     fire: Function<'js>,
     settle: Function<'js>,
@@ -197,11 +214,18 @@ fn setup<'js>(
     let fail = |e: rquickjs::Error| exception_text(ctx, e);
     let natives = natives(ctx, state).map_err(fail)?;
     let prelude = prelude(ctx).map_err(fail)?;
-    let exports: Object = prelude.call((natives,)).map_err(fail)?;
+    let exports: Object = prelude.call((natives.clone(),)).map_err(fail)?;
+    {
+        let config = &state.borrow().shared.config;
+        if config.node_compat() {
+            node_compat(ctx, natives, &config.node_env_json()).map_err(fail)?;
+        }
+    }
     let get = |name: &str| exports.get::<_, Function>(name).map_err(fail);
     let entries = Entries {
         handle: get("handle")?,
         object: get("object")?,
+        rpc: get("rpc")?,
         scheduled: get("scheduled")?,
         fire: get("fire")?,
         settle: get("settle")?,
@@ -249,9 +273,13 @@ fn setup<'js>(
     }
     bindings.set("kv", kv).map_err(fail)?;
     let services = Object::new(ctx.clone()).map_err(fail)?;
-    for (binding, service) in &config.services {
+    for service in &config.services {
+        let target = vec![
+            service.service.clone(),
+            service.entrypoint.clone().unwrap_or_default(),
+        ];
         services
-            .set(binding.as_str(), service.as_str())
+            .set(service.binding.as_str(), target)
             .map_err(fail)?;
     }
     bindings.set("services", services).map_err(fail)?;
@@ -262,6 +290,7 @@ fn setup<'js>(
         entry
             .set("className", object.class_name.as_str())
             .map_err(fail)?;
+        entry.set("sqlite", object.sqlite).map_err(fail)?;
         objects.set(object.binding.as_str(), entry).map_err(fail)?;
     }
     bindings.set("objects", objects).map_err(fail)?;
@@ -281,6 +310,22 @@ fn setup<'js>(
     Ok(entries)
 }
 
+/// Evaluates the `nodejs_compat` modules (js/node.js) and leaves them
+/// where the loader's `node:` modules find them.
+fn node_compat<'js>(ctx: &Ctx<'js>, natives: Object<'js>, env_json: &str) -> rquickjs::Result<()> {
+    let make = cached_default(ctx, &NODE_BYTECODE, "workers:node.js", || {
+        crate::node::SOURCE.to_string()
+    })?;
+    let env = ctx.json_parse(env_json)?;
+    let modules: Value = make.call((natives, env))?;
+    let register: Function = ctx.eval(format!(
+        "(modules) => Object.defineProperty(globalThis, Symbol.for('{}'), {{ value: modules }})",
+        crate::node::GLOBAL_KEY
+    ))?;
+    register.call::<_, Value>((modules,))?;
+    Ok(())
+}
+
 /// Asks the kernel to treat this thread as a batch thread: a request handed
 /// to it does not preempt the I/O thread that handed it over, so the I/O
 /// thread goes on reading other connections and the JS thread then takes
@@ -296,15 +341,29 @@ fn batch_scheduling() {
 /// of a runtime's start-up, loading its bytecode a fraction.
 static PRELUDE_BYTECODE: OnceLock<Vec<u8>> = OnceLock::new();
 
+/// The `nodejs_compat` modules (js/node.js), compiled once per process.
+static NODE_BYTECODE: OnceLock<Vec<u8>> = OnceLock::new();
+
 /// The prelude's function (it takes the natives), from cached bytecode.
 fn prelude<'js>(ctx: &Ctx<'js>) -> rquickjs::Result<Function<'js>> {
-    let bytecode = match PRELUDE_BYTECODE.get() {
+    cached_default(ctx, &PRELUDE_BYTECODE, "workers:runtime.js", prelude_source)
+}
+
+/// The default export of `export default SOURCE` (module `name`), from
+/// bytecode compiled once per process into `cache`.
+fn cached_default<'js>(
+    ctx: &Ctx<'js>,
+    cache: &'static OnceLock<Vec<u8>>,
+    name: &str,
+    source: impl FnOnce() -> String,
+) -> rquickjs::Result<Function<'js>> {
+    let bytecode = match cache.get() {
         Some(bytecode) => bytecode,
         None => {
-            let source = format!("export default {PRELUDE}");
-            let module = Module::declare(ctx.clone(), "workers:runtime.js", source)?;
+            let module =
+                Module::declare(ctx.clone(), name, format!("export default {}", source()))?;
             let written = module.write(WriteOptions::default())?;
-            PRELUDE_BYTECODE.get_or_init(|| written)
+            cache.get_or_init(|| written)
         }
     };
     // SAFETY: the bytes were written by `Module::write` of this very engine
@@ -448,8 +507,22 @@ impl<'js> EventLoop<'js> {
             body,
             scheduled,
             object,
+            entry,
             ..
         } = incoming;
+        if let Some(entry) = entry {
+            return self.turn(call, || {
+                let body = if body.is_empty() {
+                    Value::new_null(self.ctx.clone())
+                } else {
+                    TypedArray::<u8>::new(self.ctx.clone(), body)?.into_value()
+                };
+                let which = vec![entry.entrypoint, entry.method];
+                self.entries
+                    .rpc
+                    .call((call as f64, which, method, url, headers, body))
+            });
+        }
         if let Some(target) = object {
             return self.turn(call, || {
                 let body = if body.is_empty() {
@@ -693,5 +766,19 @@ impl<'js> EventLoop<'js> {
         log(&self.route, &format!("Uncaught {text}"));
         answer_failed(&self.state, owner, internal_error());
         self.ctx.run_gc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_prelude_part_is_spliced_in() {
+        let source = prelude_source();
+        assert!(!source.contains("// @include"));
+        for (_, part) in PRELUDE_PARTS {
+            assert!(source.contains(part));
+        }
     }
 }

@@ -13,6 +13,7 @@
 //! Each thread's queue is bounded ([`queue::Queue`]): past it a request is
 //! answered 503 at once.
 
+mod alarms;
 mod compile;
 mod config;
 mod cpu;
@@ -24,13 +25,16 @@ mod kv;
 mod loader;
 mod modules;
 mod natives;
+mod node;
 mod objects;
 mod queue;
 mod r2;
 mod report;
 mod services;
 mod shared;
+mod sql;
 mod state;
+mod storage_natives;
 mod web;
 mod websocket;
 mod wrangler_keys;
@@ -58,6 +62,9 @@ pub struct Worker {
     _schedule: Option<crons::Schedule>,
     /// What service bindings reach, while this instance serves.
     _service: Option<Arc<services::Endpoint>>,
+    /// What the JS threads share (its alarms stop when this instance is
+    /// retired: a rebuilt instance schedules them again).
+    shared: Arc<Shared>,
     next: AtomicUsize,
     default_cron: String,
     test_scheduled: bool,
@@ -135,6 +142,7 @@ impl Instance for Worker {
             }
             return Err(message);
         }
+        crate::alarms::resume(&shared);
         let schedule = start_schedule(&route, crons, &threads)
             .map_err(|e| format!("cannot start the cron schedule: {e}"))?;
         let service = shared.config.name.as_deref().map(|name| {
@@ -164,6 +172,7 @@ impl Instance for Worker {
             threads,
             _schedule: schedule,
             _service: service,
+            shared,
             next: AtomicUsize::new(0),
             default_cron,
             test_scheduled,
@@ -208,6 +217,7 @@ impl Instance for Worker {
             responder: Some(responder),
             service: None,
             object: None,
+            entry: None,
             scheduled,
         });
         if let Err(mpsc::SendError(Msg::Request(incoming))) = thread.tx.send(Msg::Request(incoming))
@@ -253,6 +263,7 @@ fn start_schedule(
             responder: None,
             service: None,
             object: None,
+            entry: None,
             scheduled: Some(cron.to_string()),
         });
         if tx.send(Msg::Request(incoming)).is_err() {
@@ -266,6 +277,7 @@ impl Drop for Worker {
         // The threads finish what they run (waitUntil work included, up to
         // a grace period) and exit by themselves: this may run on one of
         // them (the host frees an instance after its last completion).
+        self.shared.alarms.retire();
         for thread in &self.threads {
             let _ = thread.tx.send(Msg::Shutdown);
         }

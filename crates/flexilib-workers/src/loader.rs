@@ -71,6 +71,19 @@ impl Loader for ProjectLoader {
         if name == CLOUDFLARE_WORKERS {
             return Module::declare(ctx.clone(), name, CLOUDFLARE_WORKERS_SOURCE);
         }
+        if crate::node::builtin(name) == Some(name) {
+            // Its exports are what js/node.js made of it in this isolate.
+            let short = name.trim_start_matches("node:");
+            let exports: Vec<String> = ctx.eval(format!(
+                "Object.keys(globalThis[Symbol.for('{}')]['{short}'].named)",
+                crate::node::GLOBAL_KEY
+            ))?;
+            return Module::declare(
+                ctx.clone(),
+                name,
+                crate::node::module_source(name, &exports),
+            );
+        }
         let path = Path::new(name);
         self.files.borrow_mut().push(path.to_path_buf());
         let source = self

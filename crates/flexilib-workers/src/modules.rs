@@ -55,6 +55,10 @@ pub enum ModuleError {
     /// The file is not a valid module (a syntax error, with its position).
     #[error("cannot import '{0}': {1}")]
     Compile(String, #[source] crate::compile::CompileError),
+    /// A `node:` built-in module that is not there (without the
+    /// `nodejs_compat` flag, or not emulated): workerd's message, and why.
+    #[error("No such module \"{0}\". ({1})")]
+    NoSuchModule(String, &'static str),
     /// An absolute path.
     #[error("cannot import '{0}': absolute module paths are refused (modules come from the worker's project directory)")]
     Absolute(String),
@@ -102,6 +106,8 @@ pub struct Project {
     requires: Arc<oxc_resolver::Resolver>,
     /// Modules compiled, by canonical path (shared by the clones).
     sources: Arc<Mutex<HashMap<PathBuf, Arc<Vec<u8>>>>>,
+    /// Whether the `nodejs_compat` built-ins (`node:buffer`, …) resolve.
+    node_compat: bool,
 }
 
 impl std::fmt::Debug for Project {
@@ -171,7 +177,16 @@ impl Project {
             imports: Arc::new(oxc_resolver::Resolver::new(resolve_options(false))),
             requires: Arc::new(oxc_resolver::Resolver::new(resolve_options(true))),
             sources: Arc::default(),
+            node_compat: false,
         })
+    }
+
+    /// The same project with the `nodejs_compat` built-ins resolving (the
+    /// compatibility flag) or not.
+    #[must_use]
+    pub fn with_node_compat(mut self, on: bool) -> Project {
+        self.node_compat = on;
+        self
     }
 
     /// The canonical project directory.
@@ -202,7 +217,22 @@ impl Project {
             return Err(ModuleError::Absolute(specifier.into()));
         }
         let relative = specifier.starts_with("./") || specifier.starts_with("../");
-        if !relative && (specifier.starts_with("node:") || specifier.starts_with("cloudflare:")) {
+        if !relative && self.node_compat {
+            if let Some(name) = crate::node::builtin(specifier) {
+                return Ok(PathBuf::from(name));
+            }
+        }
+        if !relative && specifier.starts_with("node:") {
+            return Err(ModuleError::NoSuchModule(
+                specifier.into(),
+                if self.node_compat {
+                    "FlexiLib's nodejs_compat has node:buffer, node:events, node:util, node:crypto, node:async_hooks and node:process"
+                } else {
+                    "the node: built-ins need compatibility_flags = [\"nodejs_compat\"]"
+                },
+            ));
+        }
+        if !relative && specifier.starts_with("cloudflare:") {
             return Err(ModuleError::Bare(
                 specifier.into(),
                 "this built-in module is not emulated yet",
@@ -317,7 +347,7 @@ impl Project {
         let esm_package = self.in_module_package(path);
         let mut hasher = sha2::Sha256::new();
         hasher.update(path.as_os_str().as_encoded_bytes());
-        hasher.update([0, u8::from(esm_package)]);
+        hasher.update([0, u8::from(esm_package), u8::from(self.node_compat)]);
         hasher.update(raw);
         let key: [u8; 32] = hasher.finalize().into();
         if let Some(hit) = compiled_cache()
@@ -583,7 +613,22 @@ mod tests {
         ));
         assert!(matches!(
             project.resolve(&base, "node:fs"),
-            Err(ModuleError::Bare(_, _))
+            Err(ModuleError::NoSuchModule(_, _))
+        ));
+        // Without the flag `node:` built-ins are not there; with it, those
+        // emulated are (bare names too), `node:fs` still not.
+        assert!(matches!(
+            project.resolve(&base, "node:buffer"),
+            Err(ModuleError::NoSuchModule(_, _))
+        ));
+        let node = project.clone().with_node_compat(true);
+        assert_eq!(
+            node.resolve(&base, "events").expect("bare built-in"),
+            PathBuf::from("node:events")
+        );
+        assert!(matches!(
+            node.resolve(&base, "node:fs"),
+            Err(ModuleError::NoSuchModule(_, _))
         ));
         // The hoisted CommonJS file is compiled into a module that exports it.
         let source = project.read(&hoisted).expect("compiled");

@@ -50,15 +50,11 @@ pub(crate) fn opt<'js, T: rquickjs::IntoJs<'js>>(
     }
 }
 
-/// How long a call to a Durable Object waits for the previous call to the
-/// same object to end.
-const OBJECT_CALL_WAIT: Duration = Duration::from_secs(30);
-
 /// The largest streamed body a worker answers a service binding's call
 /// with (it is gathered whole): 32 MiB.
 const MAX_SERVICE_BODY: usize = 32 << 20;
 
-fn id(number: f64) -> u64 {
+pub(crate) fn id(number: f64) -> u64 {
     if number.is_finite() && number >= 0.0 {
         number as u64
     } else {
@@ -77,7 +73,7 @@ fn sdk_response(status: u16, status_text: &str, flat: &[String], body: Vec<u8>) 
     response.body(body)
 }
 
-fn type_error(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
+pub(crate) fn type_error(ctx: &Ctx<'_>, message: &str) -> rquickjs::Error {
     Exception::throw_type(ctx, message)
 }
 
@@ -87,7 +83,10 @@ const MAX_SAFE_INTEGER: f64 = 9_007_199_254_740_991.0;
 /// A value bound to a D1 statement (the prelude has already made booleans
 /// 1/0 and byte arrays `Uint8Array`s): a whole number binds as INTEGER,
 /// other numbers as REAL, as D1 binds them.
-fn sql_value(ctx: &Ctx<'_>, value: &Value<'_>) -> rquickjs::Result<rusqlite::types::Value> {
+pub(crate) fn sql_value(
+    ctx: &Ctx<'_>,
+    value: &Value<'_>,
+) -> rquickjs::Result<rusqlite::types::Value> {
     use rusqlite::types::Value as Sql;
     if value.is_null() || value.is_undefined() {
         return Ok(Sql::Null);
@@ -231,6 +230,9 @@ pub(crate) fn natives<'js>(
         TypedArray::<u8>::new(ctx, web::random_bytes(n.min(1 << 20)))
     });
     native!("uuid", web::uuid_v4);
+    let s = state.clone();
+    // The request whose JavaScript runs now (0: none), for AsyncLocalStorage.
+    native!("currentCall", move || s.borrow().current as f64);
     native!("digest", |ctx: Ctx<'js>,
                        algorithm: String,
                        data: TypedArray<'js, u8>| {
@@ -456,17 +458,26 @@ pub(crate) fn natives<'js>(
     let s = state.clone();
     native!(
         "serviceFetch",
+        // `service`: [worker name, entrypoint or '', RPC method or ''].
         move |op: f64,
-              service: String,
+              service: Vec<String>,
               method: String,
               url: String,
               flat: Vec<String>,
               body: Option<TypedArray<'js, u8>>| {
             let body = body.map(|b| bytes_of(&b)).unwrap_or_default();
+            let mut service = service.into_iter();
+            let name = service.next().unwrap_or_default();
+            let entry = crate::shared::Entry {
+                entrypoint: service.next().unwrap_or_default(),
+                method: service.next().unwrap_or_default(),
+            };
+            let entry = (!entry.entrypoint.is_empty() || !entry.method.is_empty()).then_some(entry);
             let mut state = s.borrow_mut();
             state.spawn(id(op), async move {
                 let head_request = method == "HEAD";
-                let result = crate::services::call(&service, method, url.clone(), flat, body).await;
+                let result =
+                    crate::services::call(&name, entry, method, url.clone(), flat, body).await;
                 answer_head(result, url, head_request)
             });
         }
@@ -497,41 +508,22 @@ pub(crate) fn natives<'js>(
                 return Err(type_error(&ctx, "not a Durable Object"));
             };
             let shared = state.shared.clone();
-            let key = format!("{binding}:{object}");
-            let lock = shared
-                .object_locks
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .entry(key.clone())
-                .or_default()
-                .clone();
             let target = crate::shared::ObjectTarget {
                 binding,
                 id: object,
                 rpc: which.get(2).filter(|m| !m.is_empty()).cloned(),
             };
             state.spawn(id(op), async move {
-                let turn = tokio::time::timeout(OBJECT_CALL_WAIT, lock.lock()).await;
-                let result = match turn {
-                    Ok(_turn) => {
-                        crate::services::call_object(&home, target, method, url.clone(), flat, body)
-                            .await
-                    }
-                    Err(_) => Err(crate::services::ServiceError::NoAnswer(format!(
-                        "Durable Object {key}: the previous call to it did not end within {} s (a call to itself?)",
-                        OBJECT_CALL_WAIT.as_secs()
-                    ))),
-                };
-                {
-                    let mut locks = shared
-                        .object_locks
-                        .lock()
-                        .unwrap_or_else(std::sync::PoisonError::into_inner);
-                    // Only the map's and this call's: nobody waits.
-                    if std::sync::Arc::strong_count(&lock) <= 2 {
-                        locks.remove(&key);
-                    }
-                }
+                let result = crate::services::call_object_in_turn(
+                    &shared,
+                    home,
+                    target,
+                    method,
+                    url.clone(),
+                    flat,
+                    body,
+                )
+                .await;
                 answer_head(result, url, false)
             });
             Ok(())
@@ -840,6 +832,7 @@ pub(crate) fn natives<'js>(
         Ok::<_, rquickjs::Error>(())
     });
     crate::websocket::natives(ctx, state, &n)?;
+    crate::storage_natives::register(ctx, state, &n)?;
     Ok(n)
 }
 

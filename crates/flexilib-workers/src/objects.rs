@@ -2,8 +2,9 @@
 //!
 //! Each `[[durable_objects.bindings]]` class stores its objects' data in
 //! one SQLite file under the state directory (`do/CLASS.sqlite`), a row
-//! per object and key, values as JSON text (the structured-clone subset
-//! JSON carries; see the README). Ids are 64 hex digits, as Cloudflare's:
+//! per object and key, values as JSON text (the prelude's RPC encoding,
+//! which carries what a structured clone does but functions and streams;
+//! see the README). Ids are 64 hex digits, as Cloudflare's:
 //! `idFromName` hashes the class and the name, so a name finds the same
 //! object after a restart; `newUniqueId` is random.
 
@@ -66,7 +67,9 @@ impl ObjectStore {
             "PRAGMA journal_mode = WAL;
              CREATE TABLE IF NOT EXISTS storage (
                  object TEXT NOT NULL, key TEXT NOT NULL, value TEXT NOT NULL,
-                 PRIMARY KEY (object, key)) WITHOUT ROWID;",
+                 PRIMARY KEY (object, key)) WITHOUT ROWID;
+             CREATE TABLE IF NOT EXISTS alarms (
+                 object TEXT PRIMARY KEY NOT NULL, at INTEGER NOT NULL) WITHOUT ROWID;",
         )?;
         Ok(ObjectStore {
             conn: Mutex::new(conn),
@@ -132,6 +135,51 @@ impl ObjectStore {
         self.conn()
             .execute("DELETE FROM storage WHERE object = ?1", params![object])?;
         Ok(())
+    }
+
+    /// When `object`'s alarm is set for (ms since the epoch), if it is.
+    pub fn alarm(&self, object: &str) -> Result<Option<i64>, ObjectError> {
+        self.conn()
+            .query_row(
+                "SELECT at FROM alarms WHERE object = ?1",
+                params![object],
+                |row| row.get(0),
+            )
+            .optional()
+            .map_err(ObjectError::from)
+    }
+
+    /// Sets `object`'s alarm for `at` (ms since the epoch), or deletes it
+    /// (`None`).
+    pub fn set_alarm(&self, object: &str, at: Option<i64>) -> Result<(), ObjectError> {
+        let conn = self.conn();
+        match at {
+            Some(at) => conn.execute(
+                "INSERT INTO alarms (object, at) VALUES (?1, ?2)
+                 ON CONFLICT (object) DO UPDATE SET at = excluded.at",
+                params![object, at],
+            )?,
+            None => conn.execute("DELETE FROM alarms WHERE object = ?1", params![object])?,
+        };
+        Ok(())
+    }
+
+    /// Deletes `object`'s alarm if it is still set for `at` (it fired and
+    /// was not set again meanwhile).
+    pub fn clear_alarm(&self, object: &str, at: i64) -> Result<(), ObjectError> {
+        self.conn().execute(
+            "DELETE FROM alarms WHERE object = ?1 AND at = ?2",
+            params![object, at],
+        )?;
+        Ok(())
+    }
+
+    /// Every alarm set: (object, ms since the epoch).
+    pub fn alarms(&self) -> Result<Vec<(String, i64)>, ObjectError> {
+        let conn = self.conn();
+        let mut statement = conn.prepare("SELECT object, at FROM alarms")?;
+        let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
+        rows.collect::<Result<_, _>>().map_err(ObjectError::from)
     }
 
     /// `object`'s entries, by key, as `list` selects them.

@@ -66,10 +66,52 @@ pub fn register(name: &str, endpoint: &Arc<Endpoint>) -> Option<String> {
         .map(|previous| previous.route.clone())
 }
 
+/// How long a call to a Durable Object waits for the previous call to the
+/// same object to end.
+const OBJECT_CALL_WAIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Calls Durable Object `target` once the previous call to it has ended
+/// (one lock per object, `Shared::object_locks`), on its home JS thread.
+pub async fn call_object_in_turn(
+    shared: &crate::shared::Shared,
+    home: (mpsc::Sender<Msg>, Arc<Queue>),
+    target: crate::shared::ObjectTarget,
+    method: String,
+    url: String,
+    headers: Vec<String>,
+    body: Vec<u8>,
+) -> Result<ServiceAnswer, ServiceError> {
+    let key = format!("{}:{}", target.binding, target.id);
+    let lock = shared
+        .object_locks
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .entry(key.clone())
+        .or_default()
+        .clone();
+    let turn = tokio::time::timeout(OBJECT_CALL_WAIT, lock.lock()).await;
+    let result = match turn {
+        Ok(_turn) => call_object(&home, target, method, url, headers, body).await,
+        Err(_) => Err(ServiceError::NoAnswer(format!(
+            "Durable Object {key}: the previous call to it did not end within {} s (a call to itself?)",
+            OBJECT_CALL_WAIT.as_secs()
+        ))),
+    };
+    let mut locks = shared
+        .object_locks
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner);
+    // Only the map's and this call's: nobody waits.
+    if Arc::strong_count(&lock) <= 2 {
+        locks.remove(&key);
+    }
+    result
+}
+
 /// Calls Durable Object `target` on its home JS thread (`home`), with a
 /// request (`fetch`) or RPC arguments as JSON (`body`), and waits for its
 /// answer.
-pub async fn call_object(
+async fn call_object(
     home: &(mpsc::Sender<Msg>, Arc<Queue>),
     target: crate::shared::ObjectTarget,
     method: String,
@@ -92,6 +134,7 @@ pub async fn call_object(
         responder: None,
         service: Some(reply),
         object: Some(target),
+        entry: None,
         scheduled: None,
     });
     if tx.send(Msg::Request(incoming)).is_err() {
@@ -101,10 +144,11 @@ pub async fn call_object(
     answer.await.map_err(|_| ServiceError::NoAnswer(name))
 }
 
-/// Calls the worker called `service` with a request, and waits for its
-/// answer.
+/// Calls the worker called `service` with a request (to its default
+/// export's `fetch`, or to what `entry` names), and waits for its answer.
 pub async fn call(
     service: &str,
+    entry: Option<crate::shared::Entry>,
     method: String,
     url: String,
     headers: Vec<String>,
@@ -134,6 +178,7 @@ pub async fn call(
         responder: None,
         service: Some(reply),
         object: None,
+        entry,
         scheduled: None,
     });
     if tx.send(Msg::Request(incoming)).is_err() {

@@ -29,6 +29,11 @@ pub struct Shared {
     pub r2: Vec<Arc<R2Bucket>>,
     /// Durable Object storage, by binding index.
     pub objects: Vec<Arc<ObjectStore>>,
+    /// SQL databases of SQLite-backed Durable Object classes, by binding
+    /// index (`None`: a key-value class).
+    pub sql: Vec<Option<Arc<crate::sql::ObjectSql>>>,
+    /// Durable Object alarms scheduled.
+    pub alarms: crate::alarms::Alarms,
     /// The JS thread Durable Objects live on (the instance's first), set
     /// once the threads run: every call to an object goes there, so calls
     /// to one object never run at once.
@@ -75,7 +80,21 @@ impl Shared {
             .map(|object| ObjectStore::open(&config.state_dir, &object.class_name).map(Arc::new))
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| format!("Durable Objects: {e}"))?;
-        let project = Project::new(&config.root).map_err(|e| e.to_string())?;
+        let sql = config
+            .objects
+            .iter()
+            .map(|object| {
+                object.sqlite.then(|| {
+                    Arc::new(crate::sql::ObjectSql::new(
+                        &config.state_dir,
+                        &object.class_name,
+                    ))
+                })
+            })
+            .collect();
+        let project = Project::new(&config.root)
+            .map_err(|e| e.to_string())?
+            .with_node_compat(config.node_compat());
         let tokio = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .max_blocking_threads(4)
@@ -94,6 +113,8 @@ impl Shared {
             d1,
             r2,
             objects,
+            sql,
+            alarms: crate::alarms::Alarms::default(),
             objects_home: OnceLock::new(),
             object_locks: std::sync::Mutex::default(),
             client,
@@ -150,9 +171,21 @@ pub struct ObjectTarget {
     pub binding: usize,
     /// The object's id (64 hex digits).
     pub id: String,
-    /// An RPC method (its arguments are the body, as JSON), or `None` for
-    /// `fetch`.
+    /// An RPC method (its arguments are the body, in the prelude's RPC
+    /// encoding; `NAME\0get` reads a property), `\0alarm:RETRY:TIME` for
+    /// the object's `alarm()` (see alarms.rs), or `None` for `fetch`.
     pub rpc: Option<String>,
+}
+
+/// What a service binding's call reaches in the callee.
+#[derive(Debug, Clone, Default)]
+pub struct Entry {
+    /// The exported class (`entrypoint = "Name"`), or `""` for the
+    /// default export.
+    pub entrypoint: String,
+    /// The RPC method (its arguments are the body, in the prelude's RPC
+    /// encoding), or `""` for `fetch`.
+    pub method: String,
 }
 
 /// A request handed to a JS thread.
@@ -172,6 +205,10 @@ pub struct Incoming {
     pub service: Option<ReplyTx>,
     /// A call to a Durable Object (then `service` answers it).
     pub object: Option<ObjectTarget>,
+    /// A call through a service binding to a named entrypoint or an RPC
+    /// method (then `service` answers it); `None` for the default
+    /// export's `fetch`.
+    pub entry: Option<Entry>,
     /// `Some(cron)` for `/__scheduled`.
     pub scheduled: Option<String>,
 }

@@ -1,8 +1,8 @@
 //! The shipped worker examples, through the real server: `worker-hello`
 //! (text and a streamed body) and `worker-kv` (a router module, KV with
 //! metadata and TTLs, a visit counted in `waitUntil`) and `worker-bindings`
-//! (TypeScript with D1, R2, a Durable Object and a service binding to a
-//! second worker).
+//! (TypeScript with D1, R2, a SQLite-backed Durable Object and a service
+//! binding to a second worker, by fetch and by RPC).
 
 mod common;
 
@@ -171,6 +171,10 @@ fn worker_bindings_uses_d1_r2_a_durable_object_and_a_service() {
     assert_eq!(
         server.get("/bindings/greet?name=Ann", &[]).text(),
         "Hello, Ann, from the greeter worker\n"
+    );
+    assert_eq!(
+        server.get("/bindings/greet-rpc?name=Ann", &[]).text(),
+        "Hello, Ann, by RPC (a Date: true)\n"
     );
     assert!(
         !server

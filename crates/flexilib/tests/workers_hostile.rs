@@ -1,8 +1,9 @@
 //! What a hostile worker script (or another local user) tries with this
 //! round's surfaces, and what it gets: D1 SQL cannot open other files,
 //! packages come only from directories other users cannot write, a
-//! package cannot point outside them, crons fire at most once a minute, and
-//! Durable Object values are bounded.
+//! package cannot point outside them, crons fire at most once a minute,
+//! Durable Object values are bounded, and a Durable Object's SQL stays in
+//! its file and under the CPU limit.
 
 mod common;
 
@@ -210,4 +211,71 @@ fn a_project_reaches_only_the_workers_its_route_allows() {
         .wait_for(Duration::from_secs(5), |l| l
             .contains("not in this route's `services=`"))
         .is_some());
+}
+
+const SQL_OBJECT: &str = r#"
+import { DurableObject } from 'cloudflare:workers';
+export class Db extends DurableObject {
+  run(sql) {
+    try { return `ran ${JSON.stringify(this.ctx.storage.sql.exec(sql).toArray())}`; }
+    catch (e) { return `refused: ${e.message}`; }
+  }
+}
+export default {
+  async fetch(request, env) {
+    const sql = new URL(request.url).searchParams.get('sql');
+    return new Response(await env.DB.getByName('x').run(sql));
+  },
+};
+"#;
+
+/// A Durable Object's SQL (`ctx.storage.sql`) cannot open other files,
+/// lift its size limit or change how SQLite keeps the file, and a runaway
+/// query is stopped by the request's CPU limit while the object and the
+/// route go on answering.
+#[test]
+fn durable_object_sql_cannot_escape_its_file_or_wedge_the_thread() {
+    let (dir, config) = worker_dir(
+        "hostile-do-sql",
+        &[
+            ("app/index.js", SQL_OBJECT),
+            (
+                "app/wrangler.toml",
+                "name = \"dosql\"\nmain = \"index.js\"\n[[durable_objects.bindings]]\nname = \"DB\"\nclass_name = \"Db\"\n[[migrations]]\ntag = \"v1\"\nnew_sqlite_classes = [\"Db\"]\n",
+            ),
+        ],
+        "/ = worker:app/wrangler.toml cpu_ms=200\n",
+    );
+    let server = ServerBuilder::new(&config).start();
+    let outside = dir.path().join("stolen.sqlite");
+    let query = |sql: &str| server.get(&format!("/?sql={}", url_encode(sql)), &[]);
+    assert_eq!(query("CREATE TABLE t (x)").text(), "ran []");
+    for sql in [
+        format!("ATTACH DATABASE '{}' AS other", outside.display()),
+        format!("VACUUM INTO '{}'", outside.display()),
+        "PRAGMA max_page_count = 2147483647".to_string(),
+        "PRAGMA writable_schema = ON".to_string(),
+        "PRAGMA journal_mode = OFF".to_string(),
+    ] {
+        let text = query(&sql).text();
+        assert!(text.starts_with("refused:"), "{sql}: {text}");
+    }
+    assert!(
+        !outside.exists(),
+        "no file was written outside the state directory"
+    );
+    // Reading the schema is allowed, as on Cloudflare.
+    assert!(query("PRAGMA table_info(t)").text().starts_with("ran [{"));
+    let started = std::time::Instant::now();
+    let spin = query(
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+    );
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(
+        spin.status == 503 || spin.text().contains("interrupted"),
+        "{} {}",
+        spin.status,
+        spin.text()
+    );
+    assert_eq!(query("SELECT 1 AS one").text(), r#"ran [{"one":1}]"#);
 }

@@ -211,6 +211,6 @@ fn a_missing_package_or_built_in_says_what_to_do() {
     wait_for_body(
         &server,
         "/fs",
-        "cannot import 'node:fs': this built-in module is not emulated yet",
+        "No such module \"node:fs\". (the node: built-ins need compatibility_flags = [\"nodejs_compat\"])",
     );
 }

@@ -1639,7 +1639,8 @@
   async function fetch(input, init) {
     return fetchVia(null, input, init);
   }
-  // `service`: the name of a worker of this server (a service binding).
+  // `service`: null (the network), [worker name, entrypoint, RPC method]
+  // (a service binding), or { which } (a Durable Object).
   async function fetchVia(service, input, init) {
     const req = new Request(input, init);
     const signal = req._signal;
@@ -1658,7 +1659,7 @@
       op((id) => {
         opId = id;
         if (service === null) N.fetch(id, req.method, req.url, flatHeaders(req.headers), body, req.redirect);
-        else if (typeof service === 'string') N.serviceFetch(id, service, req.method, req.url, flatHeaders(req.headers), body);
+        else if (Array.isArray(service)) N.serviceFetch(id, service, req.method, req.url, flatHeaders(req.headers), body);
         else N.objectCall(id, service.which, req.method, req.url, flatHeaders(req.headers), body);
       }),
       aborted,
@@ -1690,13 +1691,18 @@
     return res;
   }
   define('fetch', fetch);
-  // A service binding (`env.X` for `[[services]] binding = "X"`).
-  class Fetcher {
-    constructor(service) { this._service = service; }
-    fetch(input, init) { return fetchVia(this._service, input, init); }
-    connect() { throw new Error('connect() is not supported by service bindings here'); }
+  // A service binding (`env.X` for `[[services]] binding = "X"`): `fetch`,
+  // and any other property is an RPC method of the callee's entrypoint.
+  function serviceStub(service, entrypoint) {
+    const which = (method) => [service, entrypoint, method];
+    const target = {
+      fetch: (input, init) => fetchVia(which(''), input, init),
+      connect() { throw new Error('connect() is not supported by service bindings here'); },
+    };
+    return rpcStub(target, (method) => which(method));
   }
 
+  // @include rpc.js
   // ------------------------------------------------------ Durable Objects
   // `cloudflare:workers` (a built-in module of the loader) exports these.
   class DurableObject {
@@ -1730,33 +1736,16 @@
     getByName(name) { return this.get(this.idFromName(name)); }
     jurisdiction() { return this; }
   }
-  // A stub: `fetch`, and any other property is an RPC method (arguments and
-  // results cross as JSON).
+  // A stub: `fetch`, and any other property is an RPC method (see rpcStub).
   function objectStub(index, id) {
     const which = (method) => ({ which: [String(index), id.toString(), method] });
     const target = { id, name: id.name, fetch: (input, init) => fetchVia(which(''), input, init) };
-    return new Proxy(target, {
-      get(t, prop) {
-        if (prop in t) return t[prop];
-        if (typeof prop !== 'string' || prop === 'then') return undefined;
-        return async (...args) => {
-          const res = await fetchVia(which(prop), 'http://durable-object/rpc', { method: 'POST', body: JSON.stringify(args) });
-          const answer = JSON.parse(await res.text());
-          if (answer.error) {
-            const E = { TypeError, RangeError, SyntaxError, ReferenceError }[answer.error.name] || Error;
-            const e = new E(answer.error.message);
-            if (!(e.name === answer.error.name)) e.name = answer.error.name;
-            throw e;
-          }
-          return answer.ok;
-        };
-      },
-    });
+    return rpcStub(target, which);
   }
+  // Values are kept in the RPC encoding (structured-clone-ish: Date, Map,
+  // Set, bytes, BigInt, cycles…); plain JSON stored before reads the same.
   function storageValue(value) {
-    const text = JSON.stringify(value);
-    if (text === undefined) throw new TypeError('Durable Object storage: the value cannot be stored (FlexiLib stores what JSON can hold)');
-    return text;
+    return rpcEncode(value, true);
   }
   class DurableObjectStorage {
     constructor(index, id) { this._index = index; this._id = id; }
@@ -1765,9 +1754,9 @@
       const many = Array.isArray(keys);
       const list = many ? keys.map(String) : [String(keys)];
       const items = JSON.parse(await this._op('get', list));
-      if (!many) return items[0] === null ? undefined : items[0].v;
+      if (!many) return items[0] === null ? undefined : rpcRevive(items[0].v);
       const found = new Map();
-      list.forEach((k, i) => { if (items[i] !== null) found.set(k, items[i].v); });
+      list.forEach((k, i) => { if (items[i] !== null) found.set(k, rpcRevive(items[i].v)); });
       return found;
     }
     async put(key, value) {
@@ -1785,30 +1774,75 @@
       const n = Number(await this._op('delete', many ? keys.map(String) : [String(keys)]));
       return many ? n : n > 0;
     }
-    async deleteAll() { await this._op('deleteAll', []); }
+    // As on Cloudflare the alarm stays; a SQLite-backed object's tables go.
+    async deleteAll() {
+      if (this._sqlite) N.doSqlDeleteAll(this._index, this._id);
+      await this._op('deleteAll', []);
+    }
     async list(options = {}) {
       options = options || {};
       const args = [options.prefix ?? '', options.start ?? '', options.end ?? '', options.limit ? String(options.limit) : '', options.reverse ? '1' : ''];
-      return new Map(JSON.parse(await this._op('list', args.map(String))));
+      return new Map(JSON.parse(await this._op('list', args.map(String))).map(([k, v]) => [k, rpcRevive(v)]));
     }
     async transaction(fn) { return fn(this); }
-    transactionSync(fn) { return fn(); }
+    transactionSync(fn) {
+      if (!this._sqlite) return fn();
+      const depth = this._depth = (this._depth || 0) + 1;
+      N.doSqlSavepoint(this._index, this._id, depth, 'begin');
+      try {
+        const result = fn();
+        N.doSqlSavepoint(this._index, this._id, depth, 'commit');
+        return result;
+      } catch (e) {
+        N.doSqlSavepoint(this._index, this._id, depth, 'rollback');
+        throw e;
+      } finally { this._depth = depth - 1; }
+    }
     async sync() {}
-    async getAlarm() { return null; }
-    async setAlarm() { throw new Error('Durable Object alarms are not emulated by FlexiLib yet'); }
-    async deleteAlarm() {}
-    get sql() { throw new Error('ctx.storage.sql is not emulated by FlexiLib yet; use the key-value API'); }
+    async getAlarm() {
+      const at = await op((o) => N.doAlarm(o, this._index, this._id, 'get', 0));
+      return at === null ? null : Number(at);
+    }
+    async setAlarm(time) {
+      const at = time instanceof Date ? time.getTime() : Number(time);
+      if (!Number.isFinite(at)) throw new TypeError("Failed to execute 'setAlarm' on 'DurableObjectStorage': parameter 1 is not of type 'date'.");
+      const owner = objectOwners.get(`${this._index}:${this._id}`);
+      if (owner && typeof owner.alarm !== 'function') throw new TypeError('Your Durable Object class must have an alarm() handler in order to call setAlarm()');
+      await op((o) => N.doAlarm(o, this._index, this._id, 'set', Math.max(0, Math.floor(at))));
+    }
+    async deleteAlarm() { await op((o) => N.doAlarm(o, this._index, this._id, 'delete', 0)); }
+    get sql() {
+      if (!this._sqlStorage) this._sqlStorage = new SqlStorage(this._index, this._id);
+      return this._sqlStorage;
+    }
   }
+  // @include sql.js
   class DurableObjectState {
-    constructor(index, id) { this.id = id; this.storage = new DurableObjectStorage(index, id.toString()); }
-    // Calls to one object never run at once here, so the callback simply runs.
-    blockConcurrencyWhile(fn) { return Promise.resolve().then(fn); }
+    constructor(index, id) {
+      this.id = id;
+      this.storage = new DurableObjectStorage(index, id.toString());
+      this.storage._sqlite = objectSqlite[index] === true;
+      this._gate = null;
+    }
+    // Calls to one object already run one at a time; what this adds is
+    // that none is delivered until `fn` has settled (a constructor's
+    // initialisation, as on Cloudflare).
+    blockConcurrencyWhile(fn) {
+      const p = Promise.resolve().then(fn);
+      const gate = p.then(() => {}, () => {});
+      this._gate = this._gate ? Promise.all([this._gate, gate]) : gate;
+      return p;
+    }
     waitUntil(promise) { Promise.resolve(promise).catch(() => {}); }
   }
   // The objects this thread holds (every object lives on the first JS
   // thread), by namespace and id.
   const liveObjects = new Map();
+  // The instance by storage key (`index:id`), for setAlarm's check.
+  const objectOwners = liveObjects;
+  const objectStates = new Map();
   let objectClasses = [];
+  let objectSqlite = [];
   function objectEntry(id, which, method, url, flat, body) {
     const index = Number(which[0]);
     const objectId = which[1];
@@ -1820,39 +1854,53 @@
         const className = objectClasses[index];
         const Class = mainModule && mainModule[className];
         if (typeof Class !== 'function') throw new TypeError(`The Durable Object class "${className}" is not exported by the worker's main module`);
-        instance = new Class(new DurableObjectState(index, new DurableObjectId(objectId)), env);
+        const state = new DurableObjectState(index, new DurableObjectId(objectId));
+        objectStates.set(key, state);
+        instance = new Class(state, env);
         liveObjects.set(key, instance);
       }
     } catch (e) {
+      objectStates.delete(key);
       N.fail(id, errorText(e));
       return;
     }
-    if (rpc) {
-      (async () => {
-        let result;
-        try {
-          const args = JSON.parse(body ? dec(body) : '[]');
-          const method = instance[rpc];
-          if (typeof method !== 'function' || rpc === 'constructor') throw new TypeError(`The RPC receiver does not implement the method "${rpc}".`);
-          result = { ok: await method.apply(instance, args) };
-        } catch (e) {
-          result = { error: { name: (e && e.name) || 'Error', message: (e && e.message) || String(e) } };
-        }
-        let text;
-        try { text = JSON.stringify(result); } catch (e) { text = JSON.stringify({ error: { name: 'DataCloneError', message: 'The result cannot be sent back (FlexiLib sends what JSON can hold)' } }); }
-        N.respond(id, 200, '', ['content-type', 'application/json'], enc(text));
-      })();
+    // Nothing is delivered while blockConcurrencyWhile() runs.
+    const state = objectStates.get(key);
+    const gate = state && state._gate;
+    if (gate) {
+      gate.then(() => { if (state._gate === gate) state._gate = null; deliver(); });
       return;
     }
-    let res;
-    try {
-      if (typeof instance.fetch !== 'function') throw new TypeError('The Durable Object has no fetch() method');
-      res = instance.fetch(incoming(method, url, flat, body));
-    } catch (e) {
-      N.fail(id, errorText(e));
-      return;
+    deliver();
+    function deliver() {
+      if (rpc && rpc.startsWith('\u0000alarm:')) {
+        const [, retry, at] = rpc.split(':');
+        rpcAnswer(() => {
+          if (typeof instance.alarm !== 'function') throw new TypeError('The Durable Object has no alarm() handler');
+          return instance.alarm({ scheduledTime: Number(at), retryCount: Number(retry), isRetry: Number(retry) > 0 });
+        }).then((text) => {
+          if (text.startsWith('{"error"')) N.log(3, `Uncaught (in alarm) ${rpcDecode(text).error.join(': ')}`);
+          N.respond(id, 200, '', ['content-type', 'application/json'], enc(text));
+        });
+        return;
+      }
+      if (rpc) {
+        rpcAnswer(() => {
+          const [name, call, args] = rpcRequest(rpc, body);
+          return rpcInvoke(instance, name, call, args);
+        }).then((text) => N.respond(id, 200, '', ['content-type', 'application/json'], enc(text)));
+        return;
+      }
+      let res;
+      try {
+        if (typeof instance.fetch !== 'function') throw new TypeError('The Durable Object has no fetch() method');
+        res = instance.fetch(incoming(method, url, flat, body));
+      } catch (e) {
+        N.fail(id, errorText(e));
+        return;
+      }
+      Promise.resolve(res).then((r) => answer(id, r), (e) => N.fail(id, errorText(e)));
     }
-    Promise.resolve(res).then((r) => answer(id, r), (e) => N.fail(id, errorText(e)));
   }
 
   // ---------------------------------------------------------------- KV
@@ -2294,13 +2342,15 @@
     env = {};
     for (const k of Object.keys(bindings.vars)) env[k] = bindings.vars[k];
     for (const k of Object.keys(bindings.kv)) env[k] = new KVNamespace(bindings.kv[k]);
-    for (const k of Object.keys(bindings.services)) env[k] = new Fetcher(bindings.services[k]);
+    for (const k of Object.keys(bindings.services)) env[k] = serviceStub(...bindings.services[k]);
     for (const k of Object.keys(bindings.d1)) env[k] = new D1Database(bindings.d1[k]);
     for (const k of Object.keys(bindings.r2)) env[k] = new R2Bucket(bindings.r2[k]);
     objectClasses = [];
+    objectSqlite = [];
     for (const k of Object.keys(bindings.objects)) {
-      const { index, className } = bindings.objects[k];
+      const { index, className, sqlite } = bindings.objects[k];
       objectClasses[index] = className;
+      objectSqlite[index] = sqlite;
       env[k] = new DurableObjectNamespace(index);
     }
     if (cloudflareWorkers.setEnv) cloudflareWorkers.setEnv(env);
@@ -2417,6 +2467,38 @@
       Promise.resolve(res).then((r) => answer(id, r), (e) => { upgradeKeys.delete(id); N.fail(id, errorText(e)); });
     } else answer(id, res);
   }
+  // A call through a service binding to a named entrypoint's `fetch`, or
+  // to an RPC method (`which`: [entrypoint or '', method or '']).
+  function rpcEntry(id, which, method, url, flat, body) {
+    const [entrypoint, rpc] = which;
+    const Target = entrypoint ? mainModule[entrypoint] : worker;
+    const ctx = new ExecutionContext(id);
+    if (!rpc) {
+      let res;
+      try {
+        if (!Target) throw new TypeError(`The worker has no export named "${entrypoint}" (its [[services]] entrypoint)`);
+        const target = typeof Target === 'function' ? new Target(ctx, env) : Target;
+        if (typeof target.fetch !== 'function') throw new Error('Handler does not export a fetch() function.');
+        res = target.fetch(incoming(method, url, flat, body), env, ctx);
+      } catch (e) {
+        N.fail(id, errorText(e));
+        return;
+      }
+      Promise.resolve(res).then((r) => answer(id, r), (e) => N.fail(id, errorText(e)));
+      return;
+    }
+    rpcAnswer(() => {
+      const [name, call, args] = rpcRequest(rpc, body);
+      if (!Target) throw new TypeError(`The worker has no export named "${entrypoint}" (its [[services]] entrypoint)`);
+      if (typeof Target === 'function' && Target.prototype instanceof DurableObject) throw new TypeError(`The export "${entrypoint}" is a Durable Object class, not a WorkerEntrypoint`);
+      if (typeof Target === 'function') return rpcInvoke(new Target(ctx, env), name, call, args);
+      // An object's handlers take one argument, then env and ctx.
+      const f = Object.prototype.hasOwnProperty.call(Target, name) ? Target[name] : undefined;
+      if (typeof f !== 'function' || !call) throw new TypeError(`The RPC receiver does not implement the method "${name}".`);
+      if (args.length !== 1) throw new TypeError(`Attempted to call RPC function "${name}" with the wrong number of arguments. When calling a top-level handler function that is not declared as part of a class, you must always send exactly one argument. In order to support variable numbers of arguments, the server must use class-based syntax (extending WorkerEntrypoint) instead.`);
+      return f.call(Target, args[0], env, ctx);
+    }).then((text) => N.respond(id, 200, '', ['content-type', 'application/json'], enc(text)));
+  }
   async function scheduled(id, cron) {
     const ctx = new ExecutionContext(id);
     const waits = [];
@@ -2448,5 +2530,5 @@
     for (const t of timerIds) timerFns.delete(t);
     for (const o of opIds) pending.delete(o);
   }
-  return { setup, handle, object: objectEntry, scheduled, fire: fireTimer, settle, forget, errorText, socket: socketEvent };
+  return { setup, handle, object: objectEntry, rpc: rpcEntry, scheduled, fire: fireTimer, settle, forget, errorText, socket: socketEvent };
 });

@@ -1,19 +1,32 @@
-// D1 notes, R2 files, a Durable Object counting visits, and a call to
-// another worker through a service binding. The route prefix is /bindings.
+// D1 notes, R2 files, a Durable Object counting visits in its own SQLite
+// database, and calls to another worker through a service binding (fetch
+// and RPC). The route prefix is /bindings.
 import { DurableObject } from "cloudflare:workers";
 
 interface Env {
   DB: D1Database;
   FILES: R2Bucket;
   VISITS: DurableObjectNamespace<Visits>;
-  GREETER: Fetcher;
+  GREETER: Fetcher & { greet(name: string): Promise<{ text: string; at: Date }> };
 }
 
+// A SQLite-backed class (`new_sqlite_classes` in wrangler.toml).
 export class Visits extends DurableObject {
-  async visit(page: string): Promise<number> {
-    const count = ((await this.ctx.storage.get<number>(page)) ?? 0) + 1;
-    await this.ctx.storage.put(page, count);
-    return count;
+  constructor(ctx: DurableObjectState, env: Env) {
+    super(ctx, env);
+    // No call is delivered before the table exists.
+    ctx.blockConcurrencyWhile(async () => {
+      ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS visits (page TEXT PRIMARY KEY, count INTEGER NOT NULL)");
+    });
+  }
+
+  visit(page: string): number {
+    return this.ctx.storage.sql
+      .exec<{ count: number }>(
+        "INSERT INTO visits (page, count) VALUES (?, 1) ON CONFLICT (page) DO UPDATE SET count = count + 1 RETURNING count",
+        page,
+      )
+      .one().count;
   }
 }
 
@@ -57,6 +70,11 @@ export default {
       // The other worker, by its wrangler name, in process.
       return env.GREETER.fetch(`http://greeter/hello?name=${url.searchParams.get("name") ?? "you"}`);
     }
-    return new Response("try /bindings/notes, /bindings/files/NAME, /bindings/visits, /bindings/greet\n");
+    if (path === "/greet-rpc") {
+      // A method of the other worker's WorkerEntrypoint class.
+      const { text, at } = await env.GREETER.greet(url.searchParams.get("name") ?? "you");
+      return new Response(`${text} (a Date: ${at instanceof Date})\n`);
+    }
+    return new Response("try /bindings/notes, /bindings/files/NAME, /bindings/visits, /bindings/greet, /bindings/greet-rpc\n");
   },
 };
