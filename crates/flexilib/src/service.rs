@@ -9,6 +9,7 @@ use hyper::{Request, Response, StatusCode};
 use crate::access_log::AccessLog;
 use crate::conn::Activity;
 use crate::http1::RequestBody;
+use crate::metrics::ServerMetrics;
 use crate::request_log::{LoggedBody, RequestLog};
 use crate::respond::Reply;
 use crate::route::RouteTable;
@@ -25,6 +26,8 @@ pub struct Server {
     /// Held by every reload; `true` once shutdown has unloaded everything,
     /// after which nothing may be reloaded.
     pub reloads: parking_lot::Mutex<bool>,
+    /// What the admin listener reports (routes keep their own counters).
+    pub metrics: ServerMetrics,
 }
 
 /// Serves one request; never fails (errors become responses).
@@ -33,7 +36,12 @@ pub async fn handle(
     activity: Arc<Activity>,
     mut request: Request<RequestBody>,
 ) -> Response<LoggedBody> {
-    let log = RequestLog::start(&server.log, Arc::clone(&activity), &request);
+    let mut log = RequestLog::start(&server.log, Arc::clone(&activity), &request);
+    // Replies of the server's own are counted as no route's.
+    let log_reply = |mut log: RequestLog, reply: Reply| {
+        log.count_in(&server.metrics.unrouted);
+        log.respond(Served::plain(reply.into_response()))
+    };
     if let Some(refusal) = activity.refusal {
         let reply = Reply::text(StatusCode::SERVICE_UNAVAILABLE, refusal.response_text());
         return log_reply(log, reply.closing());
@@ -60,6 +68,7 @@ pub async fn handle(
         );
         return log_reply(log, reply);
     };
+    log.count_in(&route.stats);
     let call = CallInfo {
         peer_ip: &activity.peer_ip,
         route_prefix: route.prefix(),
@@ -67,9 +76,4 @@ pub async fn handle(
     };
     let served = route.target.serve(&server.env, request, call).await;
     log.respond(served)
-}
-
-/// A reply made by the server itself, with its log line.
-fn log_reply(log: RequestLog, reply: Reply) -> Response<LoggedBody> {
-    log.respond(Served::plain(reply.into_response()))
 }

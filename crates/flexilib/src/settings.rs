@@ -176,6 +176,12 @@ pub struct Settings {
     #[arg(long, env = "INVOKE_API_ADDRESS")]
     pub invoke_api_address: Option<std::net::SocketAddr>,
 
+    /// Address of the admin listener (`/metrics` for Prometheus,
+    /// `/healthz`, `/readyz`, `/status`), e.g. `127.0.0.1:9901`. Off by
+    /// default; never the public port (the server refuses to start).
+    #[arg(long, env = "ADMIN_ADDRESS")]
+    pub admin_address: Option<std::net::SocketAddr>,
+
     /// Port of the TLS listener (on LISTEN_ADDRESS; off by default). Needs
     /// TLS_CERT and TLS_KEY.
     #[arg(long, env = "TLS_PORT", requires_all = ["tls_cert", "tls_key"])]
@@ -228,6 +234,40 @@ pub struct Settings {
 pub const MAX_HEADER_COUNT: usize = 2048;
 
 impl Settings {
+    /// Checks what clap cannot: the admin listener and the Invoke API must
+    /// not take a public port (the public listener's sockets may share a
+    /// port with another bound to it, so binding would not always fail).
+    pub fn check_addresses(&self) -> Result<(), String> {
+        let public = [Some(self.port), self.tls_port]
+            .into_iter()
+            .flatten()
+            .filter(|&port| port != 0)
+            .map(|port| std::net::SocketAddr::new(self.listen_address, port));
+        let private = [
+            ("ADMIN_ADDRESS", self.admin_address),
+            ("INVOKE_API_ADDRESS", self.invoke_api_address),
+        ];
+        for public in public {
+            for (name, address) in private {
+                if address.is_some_and(|address| overlaps(address, public)) {
+                    return Err(format!(
+                        "{name} must not be a public listener's address ({public})"
+                    ));
+                }
+            }
+        }
+        match private {
+            [(_, Some(admin)), (_, Some(invoke))]
+                if admin.port() != 0 && overlaps(admin, invoke) =>
+            {
+                Err(format!(
+                    "ADMIN_ADDRESS and INVOKE_API_ADDRESS are both {admin}"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Handler thread count after defaults.
     pub fn handler_threads(&self) -> usize {
         self.server_thread_count
@@ -270,6 +310,12 @@ impl Settings {
     }
 }
 
+/// Two listening addresses would take the same port: equal ports, and
+/// equal addresses or one of them the wildcard (`0.0.0.0`, `::`).
+fn overlaps(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
+}
+
 /// CPU count, capped at 4 in debug builds as in the original.
 fn default_thread_count() -> usize {
     let cpus = std::thread::available_parallelism()
@@ -304,6 +350,47 @@ mod tests {
         assert!(parse_seconds("0").is_err());
         assert!(parse_seconds("-3").is_err());
         assert!(parse_seconds("soon").is_err());
+    }
+
+    #[test]
+    fn admin_address_never_takes_a_public_port() {
+        let check = |args: &[&str]| {
+            let mut argv = vec!["flexilib"];
+            argv.extend_from_slice(args);
+            Settings::try_parse_from(argv)
+                .map_err(|e| e.to_string())
+                .and_then(|settings| settings.check_addresses())
+        };
+        assert!(check(&["--admin-address", "127.0.0.1:9901"]).is_ok());
+        assert!(check(&["--port", "9901", "--admin-address", "127.0.0.1:9901"]).is_err());
+        assert!(check(&[
+            "--listen-address",
+            "127.0.0.1",
+            "--port",
+            "9901",
+            "--admin-address",
+            "127.0.0.2:9901"
+        ])
+        .is_ok());
+        assert!(check(&[
+            "--tls-port",
+            "9443",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--admin-address",
+            "127.0.0.1:9443"
+        ])
+        .is_err());
+        assert!(check(&[
+            "--admin-address",
+            "127.0.0.1:9901",
+            "--invoke-api-address",
+            "0.0.0.0:9901"
+        ])
+        .is_err());
+        assert!(check(&["--port", "0", "--admin-address", "127.0.0.1:0"]).is_ok());
     }
 
     #[test]

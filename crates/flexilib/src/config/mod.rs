@@ -51,6 +51,9 @@ pub struct Config {
 pub struct Rule {
     /// 1-based line number in the file.
     pub line: usize,
+    /// The key as written (`/api`, `Host: example.com /`): how the admin
+    /// listener's metrics and status name the route.
+    pub key: String,
     /// What a request must look like to take this rule.
     pub matcher: Matcher,
     /// Where matching requests go.
@@ -308,6 +311,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         };
         rules.push(Rule {
             line,
+            key: key.to_string(),
             matcher,
             target,
         });
