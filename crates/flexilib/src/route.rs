@@ -128,6 +128,7 @@ fn kind_of(spec: &TargetSpec) -> &'static str {
         TargetSpec::Upstream(_) => "upstream",
         TargetSpec::Lambda(_) => "lambda",
         TargetSpec::Sam(_) => "sam",
+        TargetSpec::Static(_) => "static",
     }
 }
 
@@ -150,6 +151,7 @@ impl Route {
                 .join(", "),
             TargetSpec::Lambda(function) => function.name.clone(),
             TargetSpec::Sam(app) => app.template.display().to_string(),
+            TargetSpec::Static(dir) => dir.root.display().to_string(),
         }
     }
 

@@ -29,8 +29,10 @@ mod library;
 pub use lambda::{LambdaSpec, Language};
 pub use sam::SamSpec;
 mod cloudflare_worker;
+mod static_dir;
 mod wasm;
 pub use library::LibrarySpec;
+pub use static_dir::StaticSpec;
 
 /// A parsed configuration file.
 #[derive(Debug, Clone)]
@@ -89,6 +91,8 @@ pub enum TargetSpec {
     Lambda(LambdaSpec),
     /// An AWS SAM application: its functions behind its API routes.
     Sam(SamSpec),
+    /// A directory of static files.
+    Static(StaticSpec),
 }
 
 /// `http://host:port[/base], http://… [strip_prefix=yes|no] [host=pass|upstream]`.
@@ -170,6 +174,7 @@ pub fn check_files(config: &mut Config) -> Result<(), ConfigError> {
         };
         match &rule.target {
             TargetSpec::Lambda(function) => lambda::check_files(function).map_err(at)?,
+            TargetSpec::Static(spec) => static_dir::check_files(spec).map_err(at)?,
             TargetSpec::Sam(spec) => {
                 let app = sam::template::load(spec).map_err(|error| ConfigError::Template {
                     path: path.clone(),
@@ -208,7 +213,9 @@ pub fn check_files(config: &mut Config) -> Result<(), ConfigError> {
 }
 
 /// Target kinds a rule's value may start with.
-const SCHEMES: [&str; 6] = ["http://", "https://", "lambda:", "worker:", "sam:", "wasm:"];
+const SCHEMES: [&str; 7] = [
+    "http://", "https://", "lambda:", "worker:", "sam:", "wasm:", "dir:",
+];
 
 /// An error for a value that starts like a target kind FlexiLib does not
 /// know (`htp://x`, `wroker:app.js`), with the nearest known one; `None`
@@ -237,7 +244,7 @@ fn unknown_scheme(value: &str) -> Option<String> {
         .copied()
         .unwrap_or("http://");
     Some(format!(
-        "unknown target kind `{written}`: did you mean `{nearest}`? (a target is a library path, `http://…`, `lambda:COMMAND`, `worker:SCRIPT`, `sam:TEMPLATE` or `wasm:COMPONENT`)"
+        "unknown target kind `{written}`: did you mean `{nearest}`? (a target is a library path, `http://…`, `lambda:COMMAND`, `worker:SCRIPT`, `sam:TEMPLATE`, `wasm:COMPONENT` or `dir:DIRECTORY`)"
     ))
 }
 
@@ -304,6 +311,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             TargetSpec::Sam(sam::parse(template, base).map_err(syntax)?)
         } else if let Some(worker) = value.strip_prefix("worker:") {
             TargetSpec::Library(cloudflare_worker::parse(worker, key, base).map_err(syntax)?)
+        } else if let Some(dir) = value.strip_prefix("dir:") {
+            TargetSpec::Static(static_dir::parse(dir, base).map_err(syntax)?)
         } else if let Some(component) = value.strip_prefix("wasm:") {
             TargetSpec::Library(wasm::parse(component, key, base).map_err(syntax)?)
         } else {
