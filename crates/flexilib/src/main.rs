@@ -9,6 +9,7 @@
 //! while serving.
 
 mod access_log;
+mod access_log_json;
 mod admin;
 mod arena;
 mod body_channel;

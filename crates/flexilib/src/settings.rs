@@ -177,6 +177,11 @@ pub struct Settings {
     #[arg(long, env = "INVOKE_API_ADDRESS")]
     pub invoke_api_address: Option<std::net::SocketAddr>,
 
+    /// Format of the access log on stdout: `original` (the original
+    /// FlexiLib's line) or `json` (one object per line).
+    #[arg(long, env = "ACCESS_LOG_FORMAT", value_enum, default_value_t = crate::access_log::LogFormat::Original)]
+    pub access_log_format: crate::access_log::LogFormat,
+
     /// Address of the admin listener (`/metrics` for Prometheus,
     /// `/healthz`, `/readyz`, `/status`), e.g. `127.0.0.1:9901`. Off by
     /// default; never the public port (the server refuses to start).

@@ -62,7 +62,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     let routes = RouteTable::build(&config, None, &copies)?;
     tracing::info!(config = %config.path.display(), routes = routes.len(), "config loaded");
 
-    let log = Arc::new(AccessLog::default());
+    let log = Arc::new(AccessLog::new(settings.access_log_format));
     let conn_stats = Arc::new(ConnStats::default());
     housekeeping::start(Arc::clone(&log), Arc::clone(&conn_stats))
         .context("cannot start the housekeeping thread")?;
