@@ -26,6 +26,8 @@ pub struct Route {
     pub kind: &'static str,
     /// What the route counts (kept across reloads while key and kind stay).
     pub stats: Arc<RouteStats>,
+    /// Its responses may be compressed (`compress=off` says no).
+    pub compress: bool,
 }
 
 /// Ordered routes.
@@ -82,6 +84,7 @@ impl RouteTable {
                 line: rule.line,
                 kind,
                 stats,
+                compress: rule.compress,
             });
         }
         Ok(Self {

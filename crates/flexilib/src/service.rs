@@ -4,6 +4,7 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use hyper::header::ACCEPT_ENCODING;
 use hyper::{Request, Response, StatusCode};
 
 use crate::access_log::AccessLog;
@@ -28,6 +29,8 @@ pub struct Server {
     pub reloads: parking_lot::Mutex<bool>,
     /// What the admin listener reports (routes keep their own counters).
     pub metrics: ServerMetrics,
+    /// Responses may be compressed (`COMPRESSION`).
+    pub compression: bool,
 }
 
 /// Serves one request; never fails (errors become responses).
@@ -74,6 +77,13 @@ pub async fn handle(
         route_prefix: route.prefix(),
         secure: activity.secure,
     };
+    let compress = server.compression && route.compress;
+    let accept_encoding = compress
+        .then(|| request.headers().get(ACCEPT_ENCODING).cloned())
+        .flatten();
     let served = route.target.serve(&server.env, request, call).await;
+    if compress {
+        return log.respond(crate::compress::apply(served, accept_encoding.as_ref()));
+    }
     log.respond(served)
 }

@@ -41,6 +41,15 @@ Routes (proxy.ini, one `KEY = TARGET` per line, first match wins):
 Check a config without serving: flexilib --check --config proxy.ini (exit 0, or 2 with FILE:LINE).
 Every setting and target option: README.md (Settings, proxy.ini).";
 
+/// A setting that is on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
+
 /// Run-time settings of the server.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -181,6 +190,12 @@ pub struct Settings {
     /// FlexiLib's line) or `json` (one object per line).
     #[arg(long, env = "ACCESS_LOG_FORMAT", value_enum, default_value_t = crate::access_log::LogFormat::Original)]
     pub access_log_format: crate::access_log::LogFormat,
+
+    /// Compress responses of text-like types over 1 KiB with zstd, brotli
+    /// or gzip, as the client's Accept-Encoding asks (`on`, `off`; a
+    /// route's `compress=off` turns it off for that route).
+    #[arg(long, env = "COMPRESSION", value_enum, default_value_t = Switch::On)]
+    pub compression: Switch,
 
     /// Address of the admin listener (`/metrics` for Prometheus,
     /// `/healthz`, `/readyz`, `/status`), e.g. `127.0.0.1:9901`. Off by

@@ -100,6 +100,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         log: Arc::clone(&log),
         reloads: parking_lot::Mutex::new(false),
         metrics: crate::metrics::ServerMetrics::default(),
+        compression: settings.compression == crate::settings::Switch::On,
     });
 
     let conn_settings = Arc::new(ConnSettings {

@@ -1,0 +1,183 @@
+//! Response compression (`COMPRESSION`, on by default; `compress=off` on a
+//! route): a response is compressed with zstd, brotli or gzip, as the
+//! client's `Accept-Encoding` asks, when
+//!
+//! * its type is text-like ([`negotiate::compressible`]),
+//! * it is not known to be under [`negotiate::MIN_BYTES`] (1 KiB),
+//! * it has no `Content-Encoding` already (a precompressed static file, an
+//!   upstream's gzip) and no `Cache-Control: no-transform`,
+//! * its status is not 206, 304, 204 or 1xx (a range of a compressed body
+//!   would be a range of other bytes).
+//!
+//! Every response of a compressible type gets `Vary: Accept-Encoding`,
+//! compressed or not, so caches keep the variants apart. The compressed
+//! body is sent chunked ([`body::CompressedBody`]), compressed on the
+//! connection's I/O thread as it goes out: CPU work like parsing, not a wait.
+//!
+//! * [`negotiate`] — the coding and whether a type compresses.
+//! * [`encoder`] — gzip (`flate2`), brotli (`brotli`), zstd (`zstd`).
+//! * [`body`] — the body compressed as it streams.
+//!
+//! Without the `compression` cargo feature, [`apply`] leaves every
+//! response as it is.
+
+#[cfg(feature = "compression")]
+mod body;
+#[cfg(feature = "compression")]
+mod encoder;
+mod negotiate;
+
+#[cfg(feature = "compression")]
+pub use body::CompressedBody;
+
+use hyper::body::Body as _;
+use hyper::header::{
+    HeaderValue, CACHE_CONTROL, CONTENT_ENCODING, CONTENT_LENGTH, CONTENT_TYPE, VARY,
+};
+use hyper::StatusCode;
+
+use crate::targets::Served;
+
+/// Compresses `served` for a client that sent `accept_encoding`, when it
+/// qualifies (see the module's documentation).
+pub fn apply(mut served: Served, accept_encoding: Option<&HeaderValue>) -> Served {
+    let status = served.response.status();
+    if status.is_informational()
+        || matches!(
+            status,
+            StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED | StatusCode::NO_CONTENT
+        )
+    {
+        return served;
+    }
+    let response = &served.response;
+    let headers = response.headers();
+    let fields = served.fields.as_ref();
+    let field = |name: &str| -> Option<Vec<u8>> {
+        headers
+            .get(name)
+            .map(|value| value.as_bytes().to_vec())
+            .or_else(|| fields.and_then(|fields| encoded_field(&fields.lines, name)))
+    };
+    let Some(content_type) = field(CONTENT_TYPE.as_str()) else {
+        return served;
+    };
+    if !negotiate::compressible(&content_type) || field(CONTENT_ENCODING.as_str()).is_some() {
+        return served;
+    }
+    if field(CACHE_CONTROL.as_str()).is_some_and(|value| {
+        value
+            .to_ascii_lowercase()
+            .windows(12)
+            .any(|w| w == b"no-transform")
+    }) {
+        return served;
+    }
+    // The answer depends on Accept-Encoding from here on.
+    served
+        .response
+        .headers_mut()
+        .append(VARY, HeaderValue::from_static("Accept-Encoding"));
+    let known_length = served
+        .response
+        .body()
+        .size_hint()
+        .exact()
+        .or_else(|| {
+            served
+                .fields
+                .as_ref()
+                .and_then(|fields| fields.content_length)
+        })
+        .or_else(|| {
+            served
+                .response
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|value| value.to_str().ok()?.trim().parse().ok())
+        });
+    if known_length.is_some_and(|length| length < negotiate::MIN_BYTES) {
+        return served;
+    }
+    let Some(coding) = accept_encoding
+        .and_then(|value| value.to_str().ok())
+        .and_then(negotiate::choose)
+    else {
+        return served;
+    };
+    compress(served, coding)
+}
+
+#[cfg(feature = "compression")]
+fn compress(mut served: Served, coding: negotiate::Coding) -> Served {
+    let Ok(encoder) = encoder::Encoder::new(coding) else {
+        return served;
+    };
+    let headers = served.response.headers_mut();
+    headers.remove(CONTENT_LENGTH);
+    headers.insert(CONTENT_ENCODING, HeaderValue::from_static(coding.token()));
+    if let Some(fields) = served.fields.as_mut() {
+        if fields.content_length.take().is_some() {
+            remove_encoded_field(&mut fields.lines, CONTENT_LENGTH.as_str());
+        }
+    }
+    served.response = served.response.map(|body| {
+        crate::respond::ReplyBody::Compressed(Box::new(CompressedBody::new(body, encoder)))
+    });
+    served
+}
+
+#[cfg(not(feature = "compression"))]
+fn compress(served: Served, _coding: negotiate::Coding) -> Served {
+    served
+}
+
+/// The value of the field `name` (lowercase) among `lines` in wire form.
+fn encoded_field(lines: &[u8], name: &str) -> Option<Vec<u8>> {
+    lines.split(|&b| b == b'\n').find_map(|line| {
+        let line = line.strip_suffix(b"\r").unwrap_or(line);
+        let (field, value) = line.split_at(line.iter().position(|&b| b == b':')?);
+        (field == name.as_bytes()).then(|| value[1..].trim_ascii().to_vec())
+    })
+}
+
+/// Removes every line of the field `name` (lowercase) from `lines`.
+#[cfg(feature = "compression")]
+fn remove_encoded_field(lines: &mut Vec<u8>, name: &str) {
+    let mut kept = Vec::with_capacity(lines.len());
+    for line in lines.split_inclusive(|&b| b == b'\n') {
+        let is_it = line
+            .iter()
+            .position(|&b| b == b':')
+            .is_some_and(|colon| &line[..colon] == name.as_bytes());
+        if !is_it {
+            kept.extend_from_slice(line);
+        }
+    }
+    *lines = kept;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_in_wire_form() {
+        let mut lines = b"content-type: text/html\r\ncontent-length: 5000\r\nx-a: b\r\n".to_vec();
+        assert_eq!(
+            encoded_field(&lines, "content-type"),
+            Some(b"text/html".to_vec())
+        );
+        assert_eq!(
+            encoded_field(&lines, "content-length"),
+            Some(b"5000".to_vec())
+        );
+        assert_eq!(encoded_field(&lines, "content"), None);
+        #[cfg(feature = "compression")]
+        {
+            remove_encoded_field(&mut lines, "content-length");
+            assert_eq!(lines, b"content-type: text/html\r\nx-a: b\r\n");
+        }
+        lines.clear();
+    }
+}
