@@ -53,31 +53,37 @@ pub fn apply(mut served: Served, accept_encoding: Option<&HeaderValue>) -> Serve
     let response = &served.response;
     let headers = response.headers();
     let fields = served.fields.as_ref();
-    let field = |name: &str| -> Option<Vec<u8>> {
+    // Borrowed, never copied: this runs for every response of the route.
+    let field = |name: &str| -> Option<&[u8]> {
         headers
             .get(name)
-            .map(|value| value.as_bytes().to_vec())
+            .map(HeaderValue::as_bytes)
             .or_else(|| fields.and_then(|fields| encoded_field(&fields.lines, name)))
     };
     let Some(content_type) = field(CONTENT_TYPE.as_str()) else {
         return served;
     };
-    if !negotiate::compressible(&content_type) || field(CONTENT_ENCODING.as_str()).is_some() {
+    if !negotiate::compressible(content_type) || field(CONTENT_ENCODING.as_str()).is_some() {
         return served;
     }
     if field(CACHE_CONTROL.as_str()).is_some_and(|value| {
         value
-            .to_ascii_lowercase()
             .windows(12)
-            .any(|w| w == b"no-transform")
+            .any(|window| window.eq_ignore_ascii_case(b"no-transform"))
     }) {
         return served;
     }
-    // The answer depends on Accept-Encoding from here on.
-    served
-        .response
-        .headers_mut()
-        .append(VARY, HeaderValue::from_static("Accept-Encoding"));
+    // The answer depends on Accept-Encoding from here on. A library's
+    // fields are in wire form already: one more line there costs no map.
+    match served.fields.as_mut() {
+        Some(fields) => fields.lines.extend_from_slice(b"vary: Accept-Encoding\r\n"),
+        None => {
+            served
+                .response
+                .headers_mut()
+                .append(VARY, HeaderValue::from_static("Accept-Encoding"));
+        }
+    }
     let known_length = served
         .response
         .body()
@@ -133,11 +139,11 @@ fn compress(served: Served, _coding: negotiate::Coding) -> Served {
 }
 
 /// The value of the field `name` (lowercase) among `lines` in wire form.
-fn encoded_field(lines: &[u8], name: &str) -> Option<Vec<u8>> {
+fn encoded_field<'a>(lines: &'a [u8], name: &str) -> Option<&'a [u8]> {
     lines.split(|&b| b == b'\n').find_map(|line| {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         let (field, value) = line.split_at(line.iter().position(|&b| b == b':')?);
-        (field == name.as_bytes()).then(|| value[1..].trim_ascii().to_vec())
+        (field == name.as_bytes()).then(|| value[1..].trim_ascii())
     })
 }
 
@@ -166,12 +172,9 @@ mod tests {
         let mut lines = b"content-type: text/html\r\ncontent-length: 5000\r\nx-a: b\r\n".to_vec();
         assert_eq!(
             encoded_field(&lines, "content-type"),
-            Some(b"text/html".to_vec())
+            Some(&b"text/html"[..])
         );
-        assert_eq!(
-            encoded_field(&lines, "content-length"),
-            Some(b"5000".to_vec())
-        );
+        assert_eq!(encoded_field(&lines, "content-length"), Some(&b"5000"[..]));
         assert_eq!(encoded_field(&lines, "content"), None);
         #[cfg(feature = "compression")]
         {

@@ -73,22 +73,26 @@ pub fn compressible(content_type: &[u8]) -> bool {
         .next()
         .unwrap_or_default()
         .trim_ascii();
-    let essence = essence.to_ascii_lowercase();
-    let essence = essence.as_slice();
-    essence.starts_with(b"text/")
-        || matches!(
-            essence,
-            b"application/json"
-                | b"application/javascript"
-                | b"application/ecmascript"
-                | b"application/xml"
-                | b"application/xhtml+xml"
-                | b"application/wasm"
-                | b"image/svg+xml"
-                | b"application/x-javascript"
-        )
-        || essence.ends_with(b"+json")
-        || essence.ends_with(b"+xml")
+    let starts = |prefix: &[u8]| {
+        essence.len() >= prefix.len() && essence[..prefix.len()].eq_ignore_ascii_case(prefix)
+    };
+    let ends = |suffix: &[u8]| {
+        essence.len() >= suffix.len()
+            && essence[essence.len() - suffix.len()..].eq_ignore_ascii_case(suffix)
+    };
+    starts(b"text/")
+        || ends(b"+json")
+        || ends(b"+xml")
+        || [
+            &b"application/json"[..],
+            b"application/javascript",
+            b"application/ecmascript",
+            b"application/x-javascript",
+            b"application/xml",
+            b"application/wasm",
+        ]
+        .iter()
+        .any(|known| essence.eq_ignore_ascii_case(known))
 }
 
 #[cfg(test)]
