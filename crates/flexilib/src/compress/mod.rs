@@ -50,23 +50,14 @@ pub fn apply(mut served: Served, accept_encoding: Option<&HeaderValue>) -> Serve
     {
         return served;
     }
-    let response = &served.response;
-    let headers = response.headers();
-    let fields = served.fields.as_ref();
-    // Borrowed, never copied: this runs for every response of the route.
-    let field = |name: &str| -> Option<&[u8]> {
-        headers
-            .get(name)
-            .map(HeaderValue::as_bytes)
-            .or_else(|| fields.and_then(|fields| encoded_field(&fields.lines, name)))
-    };
-    let Some(content_type) = field(CONTENT_TYPE.as_str()) else {
+    let seen = Seen::of(&served);
+    let Some(content_type) = seen.content_type else {
         return served;
     };
-    if !negotiate::compressible(content_type) || field(CONTENT_ENCODING.as_str()).is_some() {
+    if !negotiate::compressible(content_type) || seen.content_encoding {
         return served;
     }
-    if field(CACHE_CONTROL.as_str()).is_some_and(|value| {
+    if seen.cache_control.is_some_and(|value| {
         value
             .windows(12)
             .any(|window| window.eq_ignore_ascii_case(b"no-transform"))
@@ -138,13 +129,40 @@ fn compress(served: Served, _coding: negotiate::Coding) -> Served {
     served
 }
 
-/// The value of the field `name` (lowercase) among `lines` in wire form.
-fn encoded_field<'a>(lines: &'a [u8], name: &str) -> Option<&'a [u8]> {
-    lines.split(|&b| b == b'\n').find_map(|line| {
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        let (field, value) = line.split_at(line.iter().position(|&b| b == b':')?);
-        (field == name.as_bytes()).then(|| value[1..].trim_ascii())
-    })
+/// The fields that decide, from the header map and a library's fields in
+/// wire form, in one pass and borrowed: this runs for every response of a
+/// route that may compress.
+struct Seen<'a> {
+    content_type: Option<&'a [u8]>,
+    content_encoding: bool,
+    cache_control: Option<&'a [u8]>,
+}
+
+impl<'a> Seen<'a> {
+    fn of(served: &'a Served) -> Self {
+        let headers = served.response.headers();
+        let mut seen = Self {
+            content_type: headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes),
+            content_encoding: headers.contains_key(CONTENT_ENCODING),
+            cache_control: headers.get(CACHE_CONTROL).map(HeaderValue::as_bytes),
+        };
+        let Some(fields) = served.fields.as_ref() else {
+            return seen;
+        };
+        for line in fields.lines.split(|&b| b == b'\n') {
+            let Some(colon) = line.iter().position(|&b| b == b':') else {
+                continue;
+            };
+            let (name, value) = (&line[..colon], line[colon + 1..].trim_ascii());
+            match name {
+                b"content-type" => seen.content_type = seen.content_type.or(Some(value)),
+                b"content-encoding" => seen.content_encoding = true,
+                b"cache-control" => seen.cache_control = seen.cache_control.or(Some(value)),
+                _ => {}
+            }
+        }
+        seen
+    }
 }
 
 /// Removes every line of the field `name` (lowercase) from `lines`.
@@ -166,16 +184,22 @@ fn remove_encoded_field(lines: &mut Vec<u8>, name: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::http1::encode::EncodedFields;
+    use crate::respond::ReplyBody;
 
     #[test]
     fn fields_in_wire_form() {
+        let mut served = Served::plain(hyper::Response::new(ReplyBody::Full(Default::default())));
+        served.fields = Some(EncodedFields {
+            lines: b"content-type: text/html\r\ncache-control: no-transform\r\nx-a: b\r\n".to_vec(),
+            content_length: None,
+            has_date: false,
+        });
+        let seen = Seen::of(&served);
+        assert_eq!(seen.content_type, Some(&b"text/html"[..]));
+        assert_eq!(seen.cache_control, Some(&b"no-transform"[..]));
+        assert!(!seen.content_encoding);
         let mut lines = b"content-type: text/html\r\ncontent-length: 5000\r\nx-a: b\r\n".to_vec();
-        assert_eq!(
-            encoded_field(&lines, "content-type"),
-            Some(&b"text/html"[..])
-        );
-        assert_eq!(encoded_field(&lines, "content-length"), Some(&b"5000"[..]));
-        assert_eq!(encoded_field(&lines, "content"), None);
         #[cfg(feature = "compression")]
         {
             remove_encoded_field(&mut lines, "content-length");
