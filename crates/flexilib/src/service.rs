@@ -81,9 +81,9 @@ pub async fn handle(
     let accept_encoding = compress
         .then(|| request.headers().get(ACCEPT_ENCODING).cloned())
         .flatten();
-    let served = route.target.serve(&server.env, request, call).await;
+    let mut served = route.target.serve(&server.env, request, call).await;
     if compress {
-        return log.respond(crate::compress::apply(served, accept_encoding.as_ref()));
+        crate::compress::apply(&mut served, accept_encoding.as_ref());
     }
     log.respond(served)
 }

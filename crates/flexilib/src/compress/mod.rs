@@ -40,7 +40,7 @@ use crate::targets::Served;
 
 /// Compresses `served` for a client that sent `accept_encoding`, when it
 /// qualifies (see the module's documentation).
-pub fn apply(mut served: Served, accept_encoding: Option<&HeaderValue>) -> Served {
+pub fn apply(served: &mut Served, accept_encoding: Option<&HeaderValue>) {
     let status = served.response.status();
     if status.is_informational()
         || matches!(
@@ -48,21 +48,21 @@ pub fn apply(mut served: Served, accept_encoding: Option<&HeaderValue>) -> Serve
             StatusCode::PARTIAL_CONTENT | StatusCode::NOT_MODIFIED | StatusCode::NO_CONTENT
         )
     {
-        return served;
+        return;
     }
-    let seen = Seen::of(&served);
+    let seen = Seen::of(served);
     let Some(content_type) = seen.content_type else {
-        return served;
+        return;
     };
     if !negotiate::compressible(content_type) || seen.content_encoding {
-        return served;
+        return;
     }
     if seen.cache_control.is_some_and(|value| {
         value
             .windows(12)
             .any(|window| window.eq_ignore_ascii_case(b"no-transform"))
     }) {
-        return served;
+        return;
     }
     // The answer depends on Accept-Encoding from here on. A library's
     // fields are in wire form already: one more line there costs no map.
@@ -94,21 +94,21 @@ pub fn apply(mut served: Served, accept_encoding: Option<&HeaderValue>) -> Serve
                 .and_then(|value| value.to_str().ok()?.trim().parse().ok())
         });
     if known_length.is_some_and(|length| length < negotiate::MIN_BYTES) {
-        return served;
+        return;
     }
     let Some(coding) = accept_encoding
         .and_then(|value| value.to_str().ok())
         .and_then(negotiate::choose)
     else {
-        return served;
+        return;
     };
-    compress(served, coding)
+    compress(served, coding);
 }
 
 #[cfg(feature = "compression")]
-fn compress(mut served: Served, coding: negotiate::Coding) -> Served {
+fn compress(served: &mut Served, coding: negotiate::Coding) {
     let Ok(encoder) = encoder::Encoder::new(coding) else {
-        return served;
+        return;
     };
     let headers = served.response.headers_mut();
     headers.remove(CONTENT_LENGTH);
@@ -118,16 +118,13 @@ fn compress(mut served: Served, coding: negotiate::Coding) -> Served {
             remove_encoded_field(&mut fields.lines, CONTENT_LENGTH.as_str());
         }
     }
-    served.response = served.response.map(|body| {
-        crate::respond::ReplyBody::Compressed(Box::new(CompressedBody::new(body, encoder)))
-    });
-    served
+    let body = served.response.body_mut();
+    let plain = std::mem::replace(body, crate::respond::ReplyBody::Full(bytes::Bytes::new()));
+    *body = crate::respond::ReplyBody::Compressed(Box::new(CompressedBody::new(plain, encoder)));
 }
 
 #[cfg(not(feature = "compression"))]
-fn compress(served: Served, _coding: negotiate::Coding) -> Served {
-    served
-}
+fn compress(_served: &mut Served, _coding: negotiate::Coding) {}
 
 /// The fields that decide, from the header map and a library's fields in
 /// wire form, in one pass and borrowed: this runs for every response of a
@@ -141,10 +138,18 @@ struct Seen<'a> {
 impl<'a> Seen<'a> {
     fn of(served: &'a Served) -> Self {
         let headers = served.response.headers();
-        let mut seen = Self {
-            content_type: headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes),
-            content_encoding: headers.contains_key(CONTENT_ENCODING),
-            cache_control: headers.get(CACHE_CONTROL).map(HeaderValue::as_bytes),
+        // A library's map is empty: not even hashed into.
+        let mut seen = match headers.is_empty() {
+            true => Self {
+                content_type: None,
+                content_encoding: false,
+                cache_control: None,
+            },
+            false => Self {
+                content_type: headers.get(CONTENT_TYPE).map(HeaderValue::as_bytes),
+                content_encoding: headers.contains_key(CONTENT_ENCODING),
+                cache_control: headers.get(CACHE_CONTROL).map(HeaderValue::as_bytes),
+            },
         };
         let Some(fields) = served.fields.as_ref() else {
             return seen;
