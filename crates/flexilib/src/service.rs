@@ -77,13 +77,14 @@ pub async fn handle(
         route_prefix: route.prefix(),
         secure: activity.secure,
     };
-    let compress = server.compression && route.compress;
-    let accept_encoding = compress
+    // A client that names no coding gets the body as the target made it,
+    // at no cost (see `compress`).
+    let accept_encoding = (server.compression && route.compress)
         .then(|| request.headers().get(ACCEPT_ENCODING).cloned())
         .flatten();
     let mut served = route.target.serve(&server.env, request, call).await;
-    if compress {
-        crate::compress::apply(&mut served, accept_encoding.as_ref());
+    if let Some(accept_encoding) = accept_encoding {
+        crate::compress::apply(&mut served, &accept_encoding);
     }
     log.respond(served)
 }

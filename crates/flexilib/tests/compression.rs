@@ -137,7 +137,14 @@ fn what_is_not_compressed() {
         None,
         "no Accept-Encoding"
     );
-    assert_eq!(identity.header("vary"), Some("Accept-Encoding"));
+    assert_eq!(
+        identity.header("vary"),
+        None,
+        "nothing to vary for a client naming no coding"
+    );
+    let refused = get("/s/page.txt", &[("Accept-Encoding", "identity")]);
+    assert_eq!(refused.header("content-encoding"), None, "identity only");
+    assert_eq!(refused.header("vary"), Some("Accept-Encoding"));
     let off = get("/off", &[gzip[0], ("x-big", "5000")]);
     assert_eq!(off.header("content-encoding"), None, "compress=off");
     assert_eq!(off.body.len(), 5000);

@@ -9,8 +9,12 @@
 //! * its status is not 206, 304, 204 or 1xx (a range of a compressed body
 //!   would be a range of other bytes).
 //!
-//! Every response of a compressible type gets `Vary: Accept-Encoding`,
-//! compressed or not, so caches keep the variants apart. The compressed
+//! Every response of a compressible type to a request with
+//! `Accept-Encoding` gets `Vary: Accept-Encoding`, compressed or not, so
+//! caches keep the variants apart. A request without the field is not
+//! looked at at all: its answer is the identity body every client can take,
+//! so a cache that keeps it without `Vary` hands nobody a coding they
+//! cannot read (and the request path pays nothing for compression). The compressed
 //! body is sent chunked ([`body::CompressedBody`]), compressed on the
 //! connection's I/O thread as it goes out: CPU work like parsing, not a wait.
 //!
@@ -40,7 +44,7 @@ use crate::targets::Served;
 
 /// Compresses `served` for a client that sent `accept_encoding`, when it
 /// qualifies (see the module's documentation).
-pub fn apply(served: &mut Served, accept_encoding: Option<&HeaderValue>) {
+pub fn apply(served: &mut Served, accept_encoding: &HeaderValue) {
     let status = served.response.status();
     if status.is_informational()
         || matches!(
@@ -96,10 +100,7 @@ pub fn apply(served: &mut Served, accept_encoding: Option<&HeaderValue>) {
     if known_length.is_some_and(|length| length < negotiate::MIN_BYTES) {
         return;
     }
-    let Some(coding) = accept_encoding
-        .and_then(|value| value.to_str().ok())
-        .and_then(negotiate::choose)
-    else {
+    let Some(coding) = accept_encoding.to_str().ok().and_then(negotiate::choose) else {
         return;
     };
     compress(served, coding);
