@@ -9,9 +9,10 @@
 //! * its status is not 206, 304, 204 or 1xx (a range of a compressed body
 //!   would be a range of other bytes).
 //!
-//! Every response of a compressible type to a request with
-//! `Accept-Encoding` gets `Vary: Accept-Encoding`, compressed or not, so
-//! caches keep the variants apart. A request without the field is not
+//! Every response of a compressible type not known to be under 1 KiB, to a
+//! request with `Accept-Encoding`, gets `Vary: Accept-Encoding`, compressed
+//! or not, so caches keep the variants apart (a smaller one is the same
+//! whatever the client accepts). A request without the field is not
 //! looked at at all: its answer is the identity body every client can take,
 //! so a cache that keeps it without `Vary` hands nobody a coding they
 //! cannot read (and the request path pays nothing for compression). The compressed
@@ -54,6 +55,29 @@ pub fn apply(served: &mut Served, accept_encoding: &HeaderValue) {
     {
         return;
     }
+    // A small body is never compressed: its answer does not vary, and the
+    // request path pays for nothing more (most small answers stop here).
+    let known_length = served
+        .response
+        .body()
+        .size_hint()
+        .exact()
+        .or_else(|| {
+            served
+                .fields
+                .as_ref()
+                .and_then(|fields| fields.content_length)
+        })
+        .or_else(|| {
+            served
+                .response
+                .headers()
+                .get(CONTENT_LENGTH)
+                .and_then(|value| value.to_str().ok()?.trim().parse().ok())
+        });
+    if known_length.is_some_and(|length| length < negotiate::MIN_BYTES) {
+        return;
+    }
     let seen = Seen::of(served);
     let Some(content_type) = seen.content_type else {
         return;
@@ -78,27 +102,6 @@ pub fn apply(served: &mut Served, accept_encoding: &HeaderValue) {
                 .headers_mut()
                 .append(VARY, HeaderValue::from_static("Accept-Encoding"));
         }
-    }
-    let known_length = served
-        .response
-        .body()
-        .size_hint()
-        .exact()
-        .or_else(|| {
-            served
-                .fields
-                .as_ref()
-                .and_then(|fields| fields.content_length)
-        })
-        .or_else(|| {
-            served
-                .response
-                .headers()
-                .get(CONTENT_LENGTH)
-                .and_then(|value| value.to_str().ok()?.trim().parse().ok())
-        });
-    if known_length.is_some_and(|length| length < negotiate::MIN_BYTES) {
-        return;
     }
     let Some(coding) = accept_encoding.to_str().ok().and_then(negotiate::choose) else {
         return;
