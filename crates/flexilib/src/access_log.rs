@@ -81,6 +81,16 @@ pub struct Refused<'a> {
     pub time: Duration,
 }
 
+/// How lines are written (`ACCESS_LOG_FORMAT`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// The original FlexiLib's line (see the module's documentation).
+    #[default]
+    Original,
+    /// One JSON object per line ([`crate::access_log_json`]).
+    Json,
+}
+
 /// Buffered writer of access-log lines to stdout.
 ///
 /// The request path only appends to the buffer; it never writes to stdout,
@@ -90,6 +100,7 @@ pub struct Refused<'a> {
 /// and counted, and the count is reported on stderr.
 #[derive(Debug, Default)]
 pub struct AccessLog {
+    format: LogFormat,
     buffer: Mutex<Vec<u8>>,
     /// Held while writing to stdout so that chunks keep their order.
     output: Mutex<()>,
@@ -99,6 +110,14 @@ pub struct AccessLog {
 }
 
 impl AccessLog {
+    /// A log writing lines in `format`.
+    pub fn new(format: LogFormat) -> Self {
+        Self {
+            format,
+            ..Self::default()
+        }
+    }
+
     /// Registers the calling thread as the one woken to write a full buffer.
     pub fn set_writer_thread(&self) {
         let _ = self.writer.set(std::thread::current());
@@ -106,12 +125,22 @@ impl AccessLog {
 
     /// Appends one line.
     pub fn write(&self, entry: &Entry<'_>) {
-        self.append(|buffer| format_line(buffer, entry));
+        match self.format {
+            LogFormat::Original => self.append(|buffer| format_line(buffer, entry)),
+            LogFormat::Json => {
+                self.append(|buffer| crate::access_log_json::format_line(buffer, entry))
+            }
+        }
     }
 
     /// Appends the line of a request refused at its head.
     pub fn write_refused(&self, refused: &Refused<'_>) {
-        self.append(|buffer| format_refused(buffer, refused));
+        match self.format {
+            LogFormat::Original => self.append(|buffer| format_refused(buffer, refused)),
+            LogFormat::Json => {
+                self.append(|buffer| crate::access_log_json::format_refused(buffer, refused));
+            }
+        }
     }
 
     fn append(&self, format: impl FnOnce(&mut Vec<u8>)) {
@@ -254,7 +283,8 @@ fn push_millis(out: &mut Vec<u8>, duration: Duration) {
     ]);
 }
 
-fn version_text(version: Version) -> &'static [u8] {
+/// `HTTP/1.1` and the like.
+pub fn version_text(version: Version) -> &'static [u8] {
     match version {
         Version::HTTP_09 => b"HTTP/0.9",
         Version::HTTP_10 => b"HTTP/1.0",

@@ -9,8 +9,11 @@
 //! while serving.
 
 mod access_log;
+mod access_log_json;
+mod admin;
 mod arena;
 mod body_channel;
+mod compress;
 mod config;
 mod conn;
 mod control;
@@ -24,6 +27,7 @@ mod http1;
 mod invoke_api;
 mod last_good;
 mod listen;
+mod metrics;
 mod os;
 mod panics;
 mod private_dirs;
@@ -54,6 +58,12 @@ use crate::settings::Settings;
 
 fn main() -> ExitCode {
     let settings = Settings::parse();
+    if let Err(message) = settings.check_addresses() {
+        use clap::CommandFactory as _;
+        Settings::command()
+            .error(clap::error::ErrorKind::ArgumentConflict, message)
+            .exit();
+    }
     if settings.check {
         return ExitCode::from(check(&settings));
     }

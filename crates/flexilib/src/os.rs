@@ -430,6 +430,52 @@ pub fn reap_exited_child(pid: u32) -> bool {
     rc == pid || rc < 0
 }
 
+/// Opens the directory `path` (`O_PATH`: for lookups beneath it only).
+pub fn open_directory(path: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt as _;
+    std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC)
+        .open(path)
+}
+
+/// Opens `name` for reading beneath the directory `dir` with `openat2`
+/// and `RESOLVE_BENEATH` (Linux 5.6): the kernel refuses `..`, absolute
+/// paths and symlinks whose resolution would leave `dir` (`EXDEV`), and
+/// magic links such as `/proc/self/fd/N` (`ELOOP`), all in the one
+/// lookup that opens it. `O_NONBLOCK`, so a FIFO placed there never blocks
+/// the thread (the caller serves regular files only).
+pub fn open_beneath(dir: &std::fs::File, name: &std::path::Path) -> std::io::Result<std::fs::File> {
+    use std::os::fd::{AsRawFd as _, FromRawFd as _};
+    use std::os::unix::ffi::OsStrExt as _;
+    let name = std::ffi::CString::new(name.as_os_str().as_bytes())
+        .map_err(|_| std::io::Error::from_raw_os_error(libc::ENOENT))?;
+    // SAFETY: `open_how` is three integers (libc marks it non-exhaustive,
+    // as the kernel may extend it); all zero is a valid value, and the
+    // kernel reads only the size passed below.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_RDONLY | libc::O_CLOEXEC | libc::O_NONBLOCK | libc::O_NOCTTY) as u64;
+    how.resolve = libc::RESOLVE_BENEATH | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: `dir` is an open descriptor for the call's duration, `name`
+    // a NUL-terminated string that outlives it, and `how` a valid
+    // `open_how` whose size is passed with it; the kernel only reads them.
+    let fd = unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            dir.as_raw_fd(),
+            name.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let fd = i32::try_from(fd).map_err(|_| std::io::Error::from_raw_os_error(libc::EBADF))?;
+    // SAFETY: `openat2` just returned this descriptor, owned by nobody else.
+    Ok(unsafe { std::fs::File::from_raw_fd(fd) })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -222,11 +222,13 @@ impl ReloadThread {
                     Ok(table) => table,
                     Err(error) => {
                         tracing::error!(cause, %error, "config rejected; the previous routes keep serving");
+                        self.server.metrics.config_reloaded(false);
                         return;
                     }
                 };
                 let routes = table.len();
                 self.server.routes.store(Arc::new(table));
+                self.server.metrics.config_reloaded(true);
                 for warning in &config.warnings {
                     tracing::warn!("{warning}");
                 }
@@ -240,6 +242,7 @@ impl ReloadThread {
             }
             Err(error) => {
                 tracing::error!(cause, %error, "config rejected; the previous routes keep serving");
+                self.server.metrics.config_reloaded(false);
             }
         }
     }

@@ -22,6 +22,7 @@ use crate::access_log::{AccessLog, Entry, TargetNote};
 use crate::arena::ArenaUsage;
 use crate::conn::Activity;
 use crate::http1::encode::{EncodedFields, ResponseBody};
+use crate::metrics::{Outcome, RouteStats};
 use crate::respond::{BodyError, ReplyBody};
 use crate::targets::Served;
 
@@ -51,6 +52,8 @@ pub struct Finished {
     written_at_first_byte: Option<u64>,
     /// The whole body was handed to the connection.
     pub ended: bool,
+    /// Where the request is counted for the admin listener's metrics.
+    stats: Option<Arc<RouteStats>>,
 }
 
 impl RequestLog {
@@ -72,7 +75,16 @@ impl RequestLog {
                 handed: 0,
                 written_at_first_byte: None,
                 ended: false,
+                stats: None,
             })),
+        }
+    }
+
+    /// Counts the request in `stats` (its route's, or the unrouted
+    /// requests') when its line is written.
+    pub fn count_in(&mut self, stats: &Arc<RouteStats>) {
+        if let Some(state) = &mut self.state {
+            state.stats = Some(Arc::clone(stats));
         }
     }
 
@@ -124,6 +136,14 @@ impl Finished {
     /// Writes the line and tells the connection the request is over.
     pub fn write(self: Box<Self>) {
         let now = Instant::now();
+        if let Some(stats) = &self.stats {
+            stats.record(&Outcome {
+                status: self.status,
+                elapsed: now.duration_since(self.started),
+                bytes_received: self.activity.take_bytes_read(),
+                body_bytes_sent: self.delivered(),
+            });
+        }
         self.log.write(&Entry {
             peer: &self.activity.peer,
             method: &self.method,

@@ -114,6 +114,9 @@ pub enum ReplyBody {
     Stream(Box<crate::targets::upstream::response_body::UpstreamBody>),
     /// Chunks from a producer, with back-pressure.
     Channel(BodyReceiver),
+    /// Another body, compressed as it goes ([`crate::compress`]).
+    #[cfg(feature = "compression")]
+    Compressed(Box<crate::compress::CompressedBody>),
 }
 
 impl Body for ReplyBody {
@@ -136,6 +139,8 @@ impl Body for ReplyBody {
             Self::Channel(body) => Pin::new(body)
                 .poll_frame(cx)
                 .map(|frame| frame.map(|result| result.map_err(BodyError::from))),
+            #[cfg(feature = "compression")]
+            Self::Compressed(body) => Pin::new(body.as_mut()).poll_frame(cx),
         }
     }
 
@@ -144,6 +149,8 @@ impl Body for ReplyBody {
             Self::Full(data) => data.is_empty(),
             Self::Stream(body) => body.is_end_stream(),
             Self::Channel(body) => body.is_end_stream(),
+            #[cfg(feature = "compression")]
+            Self::Compressed(body) => body.is_end_stream(),
         }
     }
 
@@ -152,6 +159,8 @@ impl Body for ReplyBody {
             Self::Full(data) => SizeHint::with_exact(data.len() as u64),
             Self::Stream(body) => body.size_hint(),
             Self::Channel(body) => body.size_hint(),
+            #[cfg(feature = "compression")]
+            Self::Compressed(body) => body.size_hint(),
         }
     }
 }

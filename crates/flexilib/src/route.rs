@@ -5,6 +5,7 @@ use hyper::HeaderMap;
 use crate::config::{Config, ConfigError, Matcher, TargetSpec};
 use std::sync::Arc;
 
+use crate::metrics::RouteStats;
 use crate::targets::native::copy::CopyDir;
 use crate::targets::registry::Registry;
 use crate::targets::Target;
@@ -17,12 +18,25 @@ pub struct Route {
     spec: TargetSpec,
     /// The live target.
     pub target: Target,
+    /// The key as written in the config.
+    pub key: String,
+    /// Its line in the config.
+    pub line: usize,
+    /// What kind of target it is, as metrics label it.
+    pub kind: &'static str,
+    /// What the route counts (kept across reloads while key and kind stay).
+    pub stats: Arc<RouteStats>,
+    /// Its responses may be compressed (`compress=off` says no).
+    pub compress: bool,
 }
 
 /// Ordered routes.
 #[derive(Debug, Default)]
 pub struct RouteTable {
     routes: Vec<Route>,
+    /// 1 for the config the worker started with, one more for each
+    /// accepted reload (0: the empty table of a stopped server).
+    pub generation: u64,
 }
 
 impl RouteTable {
@@ -47,6 +61,7 @@ impl RouteTable {
             copies,
         );
         let mut routes = Vec::with_capacity(config.rules.len());
+        let previous_routes = previous.map_or(&[][..], |table| &table.routes[..]);
         for rule in &config.rules {
             let (target, new) = registry.get_or_create(&rule.target);
             if new {
@@ -56,13 +71,31 @@ impl RouteTable {
                     message,
                 })?;
             }
+            let kind = kind_of(&rule.target);
+            let stats = previous_routes
+                .iter()
+                .find(|route| route.key == rule.key && route.kind == kind)
+                .map_or_else(Arc::default, |route| Arc::clone(&route.stats));
             routes.push(Route {
                 matcher: rule.matcher.clone(),
                 spec: rule.target.clone(),
                 target,
+                key: rule.key.clone(),
+                line: rule.line,
+                kind,
+                stats,
+                compress: rule.compress,
             });
         }
-        Ok(Self { routes })
+        Ok(Self {
+            routes,
+            generation: previous.map_or(1, |table| table.generation + 1),
+        })
+    }
+
+    /// The routes in config order.
+    pub fn routes(&self) -> &[Route] {
+        &self.routes
     }
 
     /// The first route matching `path` and `headers`.
@@ -91,7 +124,40 @@ impl RouteTable {
     }
 }
 
+/// The kind of target a rule names, as metrics and `/status` label it.
+fn kind_of(spec: &TargetSpec) -> &'static str {
+    match spec {
+        TargetSpec::Library(library) => library.runtime.unwrap_or("library"),
+        TargetSpec::Upstream(_) => "upstream",
+        TargetSpec::Lambda(_) => "lambda",
+        TargetSpec::Sam(_) => "sam",
+        TargetSpec::Static(_) => "static",
+    }
+}
+
 impl Route {
+    /// What the route sends requests to, in a few words: the library or
+    /// runtime's file, the upstream URLs, the function's name, the template.
+    pub fn target_description(&self) -> String {
+        match &self.spec {
+            // A runtime's route names its script or module first (see
+            // `config::cloudflare_worker`): that is what the user wrote.
+            TargetSpec::Library(library) => match (library.runtime, library.options.first()) {
+                (Some(_), Some((_, file))) => file.clone(),
+                _ => library.path.display().to_string(),
+            },
+            TargetSpec::Upstream(upstream) => upstream
+                .servers
+                .iter()
+                .map(|server| format!("http://{}{}", server.authority, server.base_path))
+                .collect::<Vec<_>>()
+                .join(", "),
+            TargetSpec::Lambda(function) => function.name.clone(),
+            TargetSpec::Sam(app) => app.template.display().to_string(),
+            TargetSpec::Static(dir) => dir.root.display().to_string(),
+        }
+    }
+
     /// The path prefix the route matches.
     pub fn prefix(&self) -> &str {
         match &self.matcher {

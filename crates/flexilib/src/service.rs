@@ -4,11 +4,13 @@
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
+use hyper::header::ACCEPT_ENCODING;
 use hyper::{Request, Response, StatusCode};
 
 use crate::access_log::AccessLog;
 use crate::conn::Activity;
 use crate::http1::RequestBody;
+use crate::metrics::ServerMetrics;
 use crate::request_log::{LoggedBody, RequestLog};
 use crate::respond::Reply;
 use crate::route::RouteTable;
@@ -25,6 +27,10 @@ pub struct Server {
     /// Held by every reload; `true` once shutdown has unloaded everything,
     /// after which nothing may be reloaded.
     pub reloads: parking_lot::Mutex<bool>,
+    /// What the admin listener reports (routes keep their own counters).
+    pub metrics: ServerMetrics,
+    /// Responses may be compressed (`COMPRESSION`).
+    pub compression: bool,
 }
 
 /// Serves one request; never fails (errors become responses).
@@ -33,7 +39,12 @@ pub async fn handle(
     activity: Arc<Activity>,
     mut request: Request<RequestBody>,
 ) -> Response<LoggedBody> {
-    let log = RequestLog::start(&server.log, Arc::clone(&activity), &request);
+    let mut log = RequestLog::start(&server.log, Arc::clone(&activity), &request);
+    // Replies of the server's own are counted as no route's.
+    let log_reply = |mut log: RequestLog, reply: Reply| {
+        log.count_in(&server.metrics.unrouted);
+        log.respond(Served::plain(reply.into_response()))
+    };
     if let Some(refusal) = activity.refusal {
         let reply = Reply::text(StatusCode::SERVICE_UNAVAILABLE, refusal.response_text());
         return log_reply(log, reply.closing());
@@ -60,16 +71,20 @@ pub async fn handle(
         );
         return log_reply(log, reply);
     };
+    log.count_in(&route.stats);
     let call = CallInfo {
         peer_ip: &activity.peer_ip,
         route_prefix: route.prefix(),
         secure: activity.secure,
     };
-    let served = route.target.serve(&server.env, request, call).await;
+    // A client that names no coding gets the body as the target made it,
+    // at no cost (see `compress`).
+    let accept_encoding = (server.compression && route.compress)
+        .then(|| request.headers().get(ACCEPT_ENCODING).cloned())
+        .flatten();
+    let mut served = route.target.serve(&server.env, request, call).await;
+    if let Some(accept_encoding) = accept_encoding {
+        crate::compress::apply(&mut served, &accept_encoding);
+    }
     log.respond(served)
-}
-
-/// A reply made by the server itself, with its log line.
-fn log_reply(log: RequestLog, reply: Reply) -> Response<LoggedBody> {
-    log.respond(Served::plain(reply.into_response()))
 }

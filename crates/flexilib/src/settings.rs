@@ -37,8 +37,18 @@ Routes (proxy.ini, one `KEY = TARGET` per line, first match wins):
   /w         = worker:app.js | worker:wrangler.toml [key=value ...]
   /app       = sam:template.yaml [param.NAME=value ...] [client=aws] [function=ID]   an AWS SAM application
   /x         = wasm:app.wasm [dir=HOST:GUEST[:rw],... env.NAME= allow_outbound=HOST[:PORT],... cpu_ms= memory_mb= max_instances= cache=]
+  /static    = dir:public                         static files (ETag, Range, index.html, .br/.gz siblings)
 Check a config without serving: flexilib --check --config proxy.ini (exit 0, or 2 with FILE:LINE).
 Every setting and target option: README.md (Settings, proxy.ini).";
+
+/// A setting that is on or off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Switch {
+    /// On.
+    On,
+    /// Off.
+    Off,
+}
 
 /// Run-time settings of the server.
 #[derive(Debug, Clone, Parser)]
@@ -176,6 +186,23 @@ pub struct Settings {
     #[arg(long, env = "INVOKE_API_ADDRESS")]
     pub invoke_api_address: Option<std::net::SocketAddr>,
 
+    /// Format of the access log on stdout: `original` (the original
+    /// FlexiLib's line) or `json` (one object per line).
+    #[arg(long, env = "ACCESS_LOG_FORMAT", value_enum, default_value_t = crate::access_log::LogFormat::Original)]
+    pub access_log_format: crate::access_log::LogFormat,
+
+    /// Compress responses of text-like types over 1 KiB with zstd, brotli
+    /// or gzip, as the client's Accept-Encoding asks (`on`, `off`; a
+    /// route's `compress=off` turns it off for that route).
+    #[arg(long, env = "COMPRESSION", value_enum, default_value_t = Switch::On)]
+    pub compression: Switch,
+
+    /// Address of the admin listener (`/metrics` for Prometheus,
+    /// `/healthz`, `/readyz`, `/status`), e.g. `127.0.0.1:9901`. Off by
+    /// default; never the public port (the server refuses to start).
+    #[arg(long, env = "ADMIN_ADDRESS")]
+    pub admin_address: Option<std::net::SocketAddr>,
+
     /// Port of the TLS listener (on LISTEN_ADDRESS; off by default). Needs
     /// TLS_CERT and TLS_KEY.
     #[arg(long, env = "TLS_PORT", requires_all = ["tls_cert", "tls_key"])]
@@ -233,6 +260,40 @@ pub struct Settings {
 pub const MAX_HEADER_COUNT: usize = 2048;
 
 impl Settings {
+    /// Checks what clap cannot: the admin listener and the Invoke API must
+    /// not take a public port (the public listener's sockets may share a
+    /// port with another bound to it, so binding would not always fail).
+    pub fn check_addresses(&self) -> Result<(), String> {
+        let public = [Some(self.port), self.tls_port]
+            .into_iter()
+            .flatten()
+            .filter(|&port| port != 0)
+            .map(|port| std::net::SocketAddr::new(self.listen_address, port));
+        let private = [
+            ("ADMIN_ADDRESS", self.admin_address),
+            ("INVOKE_API_ADDRESS", self.invoke_api_address),
+        ];
+        for public in public {
+            for (name, address) in private {
+                if address.is_some_and(|address| overlaps(address, public)) {
+                    return Err(format!(
+                        "{name} must not be a public listener's address ({public})"
+                    ));
+                }
+            }
+        }
+        match private {
+            [(_, Some(admin)), (_, Some(invoke))]
+                if admin.port() != 0 && overlaps(admin, invoke) =>
+            {
+                Err(format!(
+                    "ADMIN_ADDRESS and INVOKE_API_ADDRESS are both {admin}"
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     /// Handler thread count after defaults.
     pub fn handler_threads(&self) -> usize {
         self.server_thread_count
@@ -273,6 +334,12 @@ impl Settings {
             .saturating_mul(1024)
             .max(self.arena_prealloc_bytes())
     }
+}
+
+/// Two listening addresses would take the same port: equal ports, and
+/// equal addresses or one of them the wildcard (`0.0.0.0`, `::`).
+fn overlaps(a: std::net::SocketAddr, b: std::net::SocketAddr) -> bool {
+    a.port() == b.port() && (a.ip() == b.ip() || a.ip().is_unspecified() || b.ip().is_unspecified())
 }
 
 /// CPU count, capped at 4 in debug builds as in the original.
@@ -317,6 +384,47 @@ mod tests {
         assert!(parse_seconds("0").is_err());
         assert!(parse_seconds("-3").is_err());
         assert!(parse_seconds("soon").is_err());
+    }
+
+    #[test]
+    fn admin_address_never_takes_a_public_port() {
+        let check = |args: &[&str]| {
+            let mut argv = vec!["flexilib"];
+            argv.extend_from_slice(args);
+            Settings::try_parse_from(argv)
+                .map_err(|e| e.to_string())
+                .and_then(|settings| settings.check_addresses())
+        };
+        assert!(check(&["--admin-address", "127.0.0.1:9901"]).is_ok());
+        assert!(check(&["--port", "9901", "--admin-address", "127.0.0.1:9901"]).is_err());
+        assert!(check(&[
+            "--listen-address",
+            "127.0.0.1",
+            "--port",
+            "9901",
+            "--admin-address",
+            "127.0.0.2:9901"
+        ])
+        .is_ok());
+        assert!(check(&[
+            "--tls-port",
+            "9443",
+            "--tls-cert",
+            "c",
+            "--tls-key",
+            "k",
+            "--admin-address",
+            "127.0.0.1:9443"
+        ])
+        .is_err());
+        assert!(check(&[
+            "--admin-address",
+            "127.0.0.1:9901",
+            "--invoke-api-address",
+            "0.0.0.0:9901"
+        ])
+        .is_err());
+        assert!(check(&["--port", "0", "--admin-address", "127.0.0.1:0"]).is_ok());
     }
 
     #[test]

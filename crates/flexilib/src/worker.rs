@@ -18,6 +18,7 @@ use crate::handlers::HandlerSlots;
 use crate::http1::head::HeadLimits;
 use crate::last_good::LastGood;
 use crate::listen;
+use crate::metrics::Lifecycle;
 use crate::reload::Reloader;
 use crate::route::RouteTable;
 use crate::service::Server;
@@ -61,7 +62,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
     let routes = RouteTable::build(&config, None, &copies)?;
     tracing::info!(config = %config.path.display(), routes = routes.len(), "config loaded");
 
-    let log = Arc::new(AccessLog::default());
+    let log = Arc::new(AccessLog::new(settings.access_log_format));
     let conn_stats = Arc::new(ConnStats::default());
     housekeeping::start(Arc::clone(&log), Arc::clone(&conn_stats))
         .context("cannot start the housekeeping thread")?;
@@ -98,6 +99,8 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         },
         log: Arc::clone(&log),
         reloads: parking_lot::Mutex::new(false),
+        metrics: crate::metrics::ServerMetrics::default(),
+        compression: settings.compression == crate::settings::Switch::On,
     });
 
     let conn_settings = Arc::new(ConnSettings {
@@ -226,6 +229,31 @@ async fn serve(
         ));
         tracing::info!(invoke_api = %bound, "Lambda Invoke API ready");
     }
+    // The admin listener (`ADMIN_ADDRESS`): up before the public listeners,
+    // so `/readyz` says "starting" until they are.
+    if let Some(address) = settings.admin_address {
+        let listener = crate::admin::bind(address)
+            .await
+            .with_context(|| format!("cannot listen for the admin endpoints on {address}"))?;
+        let bound = listener.local_addr().unwrap_or(address);
+        let state = Arc::new(crate::admin::AdminState {
+            server: Arc::clone(&server),
+            open: Arc::clone(&open),
+            config_path: std::path::absolute(&settings.config)
+                .unwrap_or_else(|_| settings.config.clone()),
+        });
+        tokio::spawn(crate::admin::serve(
+            listener,
+            state,
+            // Its own connection cap (see `admin`); its requests are not logged.
+            Arc::new(ConnSettings {
+                limit: None,
+                log: None,
+                ..(*conn_settings).clone()
+            }),
+        ));
+        tracing::info!(admin_address = %bound, "admin endpoints ready");
+    }
     // TLS (`TLS_PORT`): a listener of the worker's own, served by the core
     // threads; a bad certificate stops the server at startup, naming it.
     let tls = match (settings.tls_port, &settings.tls_cert, &settings.tls_key) {
@@ -258,6 +286,8 @@ async fn serve(
     // Each I/O thread holds its own duplicate.
     drop(listener);
     drop(tls);
+    // Before the line that says so: whoever saw it finds `/readyz` ready.
+    server.metrics.set_lifecycle(Lifecycle::Ready);
     tracing::info!(
         address = %local,
         handler_threads = settings.handler_threads(),
@@ -282,6 +312,7 @@ async fn serve(
         }
     };
     tracing::info!(signal = signal_name, open = open.count(), "shutting down");
+    server.metrics.set_lifecycle(Lifecycle::Draining);
     start_shutdown_deadline(settings.shutdown_grace + SHUTDOWN_OVERRUN);
     // Every receiver outlives this send: the accept loops and each connection
     // hold one. The accept loops go on, answering new connections 503.

@@ -177,3 +177,56 @@ fn requests_refused_at_the_head_are_logged_too() {
         );
     }
 }
+
+#[test]
+fn json_lines_with_access_log_format_json() {
+    let (_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config)
+        .env("ACCESS_LOG_FORMAT", "json")
+        .start();
+    let mut client = server.client();
+    let local = client
+        .stream()
+        .local_addr()
+        .expect("local addr")
+        .to_string();
+    client.request("GET", "/first?a=b", &[("x-slow", "20")], b"");
+    let mut raw = common::Client::connect(server.addr);
+    raw.send_raw(b"GET /bad\x01 HTTP/1.1\r\n\r\n");
+    assert_eq!(raw.read_response(false).map(|r| r.status), Some(400));
+    let lines = server.log_lines(2);
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    // In either order: a line is written when its response is done.
+    let parsed: Vec<serde_json::Value> = lines
+        .iter()
+        .map(|line| serde_json::from_str(line).expect("a JSON line"))
+        .collect();
+    let (refused, line) = if parsed[0]["refused"] == true {
+        (&parsed[0], &parsed[1])
+    } else {
+        (&parsed[1], &parsed[0])
+    };
+    assert_eq!(line["peer"], local.as_str());
+    assert_eq!(line["method"], "GET");
+    assert_eq!(line["target"], "/first?a=b");
+    assert_eq!(line["version"], "HTTP/1.1");
+    assert_eq!(line["status"], 200);
+    assert_eq!(line["bytes"], "i am slow\n\n".len());
+    assert!(
+        line["ttfb_ms"].as_f64().is_some_and(|ms| ms >= 20.0),
+        "{line}"
+    );
+    assert!(
+        line["alloc"].as_u64().is_some_and(|bytes| bytes > 0),
+        "{line}"
+    );
+    assert_eq!(refused["refused"], true);
+    assert_eq!(refused["status"], 400);
+    assert_eq!(refused["request_line"], "GET /bad\u{1} HTTP/1.1");
+
+    let (status, stderr) = ServerBuilder::new(&config)
+        .env("ACCESS_LOG_FORMAT", "xml")
+        .run_to_exit();
+    assert_eq!(status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("ACCESS_LOG_FORMAT"), "{stderr}");
+}

@@ -29,8 +29,10 @@ mod library;
 pub use lambda::{LambdaSpec, Language};
 pub use sam::SamSpec;
 mod cloudflare_worker;
+mod static_dir;
 mod wasm;
 pub use library::LibrarySpec;
+pub use static_dir::StaticSpec;
 
 /// A parsed configuration file.
 #[derive(Debug, Clone)]
@@ -51,8 +53,13 @@ pub struct Config {
 pub struct Rule {
     /// 1-based line number in the file.
     pub line: usize,
+    /// The key as written (`/api`, `Host: example.com /`): how the admin
+    /// listener's metrics and status name the route.
+    pub key: String,
     /// What a request must look like to take this rule.
     pub matcher: Matcher,
+    /// Responses may be compressed (`compress=off` says no).
+    pub compress: bool,
     /// Where matching requests go.
     pub target: TargetSpec,
 }
@@ -86,6 +93,8 @@ pub enum TargetSpec {
     Lambda(LambdaSpec),
     /// An AWS SAM application: its functions behind its API routes.
     Sam(SamSpec),
+    /// A directory of static files.
+    Static(StaticSpec),
 }
 
 /// `http://host:port[/base], http://… [strip_prefix=yes|no] [host=pass|upstream]`.
@@ -167,6 +176,7 @@ pub fn check_files(config: &mut Config) -> Result<(), ConfigError> {
         };
         match &rule.target {
             TargetSpec::Lambda(function) => lambda::check_files(function).map_err(at)?,
+            TargetSpec::Static(spec) => static_dir::check_files(spec).map_err(at)?,
             TargetSpec::Sam(spec) => {
                 let app = sam::template::load(spec).map_err(|error| ConfigError::Template {
                     path: path.clone(),
@@ -205,7 +215,9 @@ pub fn check_files(config: &mut Config) -> Result<(), ConfigError> {
 }
 
 /// Target kinds a rule's value may start with.
-const SCHEMES: [&str; 6] = ["http://", "https://", "lambda:", "worker:", "sam:", "wasm:"];
+const SCHEMES: [&str; 7] = [
+    "http://", "https://", "lambda:", "worker:", "sam:", "wasm:", "dir:",
+];
 
 /// An error for a value that starts like a target kind FlexiLib does not
 /// know (`htp://x`, `wroker:app.js`), with the nearest known one; `None`
@@ -234,7 +246,7 @@ fn unknown_scheme(value: &str) -> Option<String> {
         .copied()
         .unwrap_or("http://");
     Some(format!(
-        "unknown target kind `{written}`: did you mean `{nearest}`? (a target is a library path, `http://…`, `lambda:COMMAND`, `worker:SCRIPT`, `sam:TEMPLATE` or `wasm:COMPONENT`)"
+        "unknown target kind `{written}`: did you mean `{nearest}`? (a target is a library path, `http://…`, `lambda:COMMAND`, `worker:SCRIPT`, `sam:TEMPLATE`, `wasm:COMPONENT` or `dir:DIRECTORY`)"
     ))
 }
 
@@ -289,6 +301,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             )));
         }
         let matcher = parse_key(key).map_err(syntax)?;
+        let (value, compress) = take_compress_option(value).map_err(syntax)?;
+        let value = value.as_ref();
         let known = SCHEMES.iter().any(|scheme| value.starts_with(scheme));
         if let Some(message) = (!known).then(|| unknown_scheme(value)).flatten() {
             return Err(syntax(message));
@@ -301,6 +315,8 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             TargetSpec::Sam(sam::parse(template, base).map_err(syntax)?)
         } else if let Some(worker) = value.strip_prefix("worker:") {
             TargetSpec::Library(cloudflare_worker::parse(worker, key, base).map_err(syntax)?)
+        } else if let Some(dir) = value.strip_prefix("dir:") {
+            TargetSpec::Static(static_dir::parse(dir, base).map_err(syntax)?)
         } else if let Some(component) = value.strip_prefix("wasm:") {
             TargetSpec::Library(wasm::parse(component, key, base).map_err(syntax)?)
         } else {
@@ -308,7 +324,9 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         };
         rules.push(Rule {
             line,
+            key: key.to_string(),
             matcher,
+            compress,
             target,
         });
     }
@@ -317,6 +335,33 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         rules,
         text: text.to_string(),
         warnings: Vec::new(),
+    })
+}
+
+/// Takes the server's own route option `compress=on|off` out of a rule's
+/// value (any token but the first, whatever the target kind), so the
+/// target's parser never sees it.
+fn take_compress_option(value: &str) -> Result<(std::borrow::Cow<'_, str>, bool), String> {
+    let mut compress = true;
+    let mut found = false;
+    let mut kept = Vec::new();
+    for (index, token) in value.split_whitespace().enumerate() {
+        match token.strip_prefix("compress=") {
+            Some(setting) if index > 0 => {
+                compress = match setting {
+                    "on" | "yes" | "true" => true,
+                    "off" | "no" | "false" => false,
+                    _ => return Err(format!("`compress` is `on` or `off`, not `{setting}`")),
+                };
+                found = true;
+            }
+            _ => kept.push(token),
+        }
+    }
+    Ok(if found {
+        (std::borrow::Cow::Owned(kept.join(" ")), compress)
+    } else {
+        (std::borrow::Cow::Borrowed(value), compress)
     })
 }
 
@@ -458,6 +503,25 @@ fn path_prefix(text: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn compress_is_a_route_option_of_every_kind() {
+        let config = parse(
+            Path::new("p.ini"),
+            "/a = http://127.0.0.1:9 compress=off\n/b = lib.so key=v compress=on\n/c = lib.so\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let compress: Vec<bool> = config.rules.iter().map(|rule| rule.compress).collect();
+        assert_eq!(compress, [false, true, true]);
+        let TargetSpec::Library(library) = &config.rules[1].target else {
+            panic!("a library");
+        };
+        assert_eq!(library.options, [("key".to_string(), "v".to_string())]);
+        let error = parse(Path::new("p.ini"), "/a = lib.so compress=maybe\n");
+        assert!(error.is_err_and(|e| e
+            .to_string()
+            .contains("p.ini:1: `compress` is `on` or `off`")));
+    }
 
     fn library_spec(path: &str, route: &str) -> TargetSpec {
         TargetSpec::Library(LibrarySpec {

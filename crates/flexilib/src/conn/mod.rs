@@ -95,6 +95,8 @@ pub struct Activity {
     pub(crate) write_blocked: AtomicBool,
     /// Bytes written to the socket, to see whether a blocked writer moves.
     bytes_written: AtomicU64,
+    /// Bytes read already counted in a route's metrics.
+    bytes_counted: AtomicU64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -133,6 +135,14 @@ impl Activity {
     /// Requests completed on the connection.
     pub fn completed(&self) -> u64 {
         self.completed.load(Ordering::Relaxed)
+    }
+
+    /// Bytes read since the last call: what the request ending now
+    /// brought (its head and body; a pipelined request's first bytes, if
+    /// they came with them, are counted with it).
+    pub fn take_bytes_read(&self) -> u64 {
+        let read = self.bytes_read.load(Ordering::Relaxed);
+        read.saturating_sub(self.bytes_counted.swap(read, Ordering::Relaxed))
     }
 
     /// Bytes written to the socket so far.

@@ -44,7 +44,7 @@ enum Kind {
         hint: SizeHint,
     },
     /// Read by another protocol's connection (an HTTP/2 stream's body).
-    Foreign(Pin<Box<dyn Body<Data = Bytes, Error = BodyError> + Send>>),
+    Foreign(Pin<Box<dyn Body<Data = Bytes, Error = BodyError> + Send + Sync>>),
 }
 
 /// The slot between the connection and the target.
@@ -97,7 +97,9 @@ impl RequestBody {
     }
 
     /// A body another protocol's connection reads (an HTTP/2 stream's).
-    pub fn from_body(body: impl Body<Data = Bytes, Error = BodyError> + Send + 'static) -> Self {
+    pub fn from_body(
+        body: impl Body<Data = Bytes, Error = BodyError> + Send + Sync + 'static,
+    ) -> Self {
         Self {
             kind: Kind::Foreign(Box::pin(body)),
         }

@@ -9,6 +9,8 @@
 //!   that waits on other processes).
 //! * [`sam`] — an AWS SAM application: API Gateway's routes in front of
 //!   [`lambda`] functions.
+//! * [`static_files`] — a directory of files (in-process work that blocks
+//!   on the file system: done on the I/O thread's blocking pool).
 //!
 //! A kind provides: how to build it from its [`TargetSpec`], how to serve a
 //! request ([`Target::serve`]), and which files it depends on and what to do
@@ -19,6 +21,7 @@ pub mod lambda;
 pub mod native;
 pub mod registry;
 pub mod sam;
+pub mod static_files;
 pub mod upstream;
 pub mod whole_body;
 
@@ -38,6 +41,7 @@ use crate::respond::ReplyBody;
 use lambda::LambdaFunction;
 use native::{LibraryRoute, NativeLibrary};
 use sam::SamApplication;
+use static_files::StaticDir;
 use upstream::{ProxyClient, UpstreamGroup};
 
 /// A live target of one or more routes.
@@ -51,6 +55,8 @@ pub enum Target {
     Lambda(Arc<LambdaFunction>),
     /// A SAM application: its routes and functions.
     Sam(Arc<SamApplication>),
+    /// A directory of static files.
+    Static(Arc<StaticDir>),
 }
 
 /// What every target kind may need from the server to serve a request.
@@ -128,6 +134,7 @@ impl Target {
             TargetSpec::Upstream(spec) => Self::Upstream(Arc::new(UpstreamGroup::new(spec))),
             TargetSpec::Lambda(spec) => Self::Lambda(Arc::new(LambdaFunction::new(spec))),
             TargetSpec::Sam(spec) => Self::Sam(Arc::new(SamApplication::new(spec))),
+            TargetSpec::Static(spec) => Self::Static(Arc::new(StaticDir::new(spec))),
         }
     }
 
@@ -139,7 +146,7 @@ impl Target {
                 route.prepare().map_err(|error| error.to_string())
             }
             Self::Sam(app) => app.prepare(),
-            Self::Library(_) | Self::Upstream(_) | Self::Lambda(_) => Ok(()),
+            Self::Library(_) | Self::Upstream(_) | Self::Lambda(_) | Self::Static(_) => Ok(()),
         }
     }
 
@@ -158,6 +165,7 @@ impl Target {
             Self::Upstream(group) => Box::pin(upstream::serve(env, group, request, call)).await,
             Self::Lambda(function) => Box::pin(lambda::serve(env, function, request, call)).await,
             Self::Sam(app) => Box::pin(sam::serve(env, app, request, call)).await,
+            Self::Static(dir) => Box::pin(static_files::serve(dir, request, call)).await,
         }
     }
 
@@ -165,7 +173,7 @@ impl Target {
     pub fn watched_paths(&self) -> Vec<PathBuf> {
         match self {
             Self::Library(route) => route.watched_paths(),
-            Self::Upstream(_) => Vec::new(),
+            Self::Upstream(_) | Self::Static(_) => Vec::new(),
             Self::Lambda(function) => function.watched_path().into_iter().collect(),
             Self::Sam(app) => app.watched_paths(),
         }
@@ -177,7 +185,7 @@ impl Target {
             Self::Library(route) => route.file_changed(path),
             Self::Lambda(function) => function.file_changed(path),
             Self::Sam(app) => app.file_changed(path),
-            Self::Upstream(_) => {}
+            Self::Upstream(_) | Self::Static(_) => {}
         }
     }
 
@@ -188,7 +196,7 @@ impl Target {
             Self::Library(route) => route.recheck(),
             Self::Lambda(function) => function.recheck(),
             Self::Sam(app) => app.recheck(),
-            Self::Upstream(_) => {}
+            Self::Upstream(_) | Self::Static(_) => {}
         }
     }
 
@@ -199,6 +207,7 @@ impl Target {
             (Self::Upstream(a), Self::Upstream(b)) => Arc::ptr_eq(a, b),
             (Self::Lambda(a), Self::Lambda(b)) => Arc::ptr_eq(a, b),
             (Self::Sam(a), Self::Sam(b)) => Arc::ptr_eq(a, b),
+            (Self::Static(a), Self::Static(b)) => Arc::ptr_eq(a, b),
             _ => false,
         }
     }
@@ -208,7 +217,7 @@ impl Target {
         match self {
             Self::Lambda(function) => vec![Arc::clone(function)],
             Self::Sam(app) => app.functions(),
-            Self::Library(_) | Self::Upstream(_) => Vec::new(),
+            Self::Library(_) | Self::Upstream(_) | Self::Static(_) => Vec::new(),
         }
     }
 
@@ -225,6 +234,7 @@ impl Target {
             Self::Upstream(_) => "upstream",
             Self::Lambda(function) => &function.spec().name,
             Self::Sam(_) => "sam",
+            Self::Static(_) => "static",
         }
     }
 }

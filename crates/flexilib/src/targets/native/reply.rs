@@ -77,8 +77,9 @@ fn convert(
         .iter()
         .map(|(name, value)| name.len() + value.len() + 4)
         .sum();
+    // Room for the default content type and compression's `vary` line.
     let mut fields = EncodedFields {
-        lines: Vec::with_capacity(size + 26),
+        lines: Vec::with_capacity(size + 26 + 23),
         content_length: None,
         has_date: false,
     };

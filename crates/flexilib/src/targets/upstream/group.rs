@@ -95,6 +95,16 @@ impl UpstreamGroup {
         fallback
     }
 
+    /// Each server's authority and whether it is in use (not cooling
+    /// down after a failed connection), for the admin listener.
+    pub fn health(&self) -> impl Iterator<Item = (&str, bool)> {
+        let now = now_ms();
+        self.servers.iter().map(move |server| {
+            let up = server.down_until_ms.load(Ordering::Relaxed) <= now;
+            (server.authority.as_str(), up)
+        })
+    }
+
     /// Skips server `index` for `cooldown`.
     pub fn mark_down(&self, index: usize, cooldown: Duration) {
         let until =
