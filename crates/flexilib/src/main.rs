@@ -13,6 +13,7 @@ mod access_log_json;
 mod admin;
 mod arena;
 mod body_channel;
+mod client_limit;
 mod compress;
 mod config;
 mod conn;

@@ -5,6 +5,7 @@ use hyper::HeaderMap;
 use crate::config::{Config, ConfigError, Matcher, TargetSpec};
 use std::sync::Arc;
 
+use crate::client_limit::ClientLimit;
 use crate::metrics::RouteStats;
 use crate::targets::native::copy::CopyDir;
 use crate::targets::registry::Registry;
@@ -28,6 +29,11 @@ pub struct Route {
     pub stats: Arc<RouteStats>,
     /// Its responses may be compressed (`compress=off` says no).
     pub compress: bool,
+    /// Requests per client (`limit_rate=`; kept across reloads while the
+    /// key, the kind and the rate stay).
+    pub client_limit: Option<Arc<ClientLimit>>,
+    /// Longest wait for the target's answer (`timeout=`).
+    pub timeout: Option<std::time::Duration>,
 }
 
 /// Ordered routes.
@@ -72,10 +78,15 @@ impl RouteTable {
                 })?;
             }
             let kind = kind_of(&rule.target);
-            let stats = previous_routes
+            let same = previous_routes
                 .iter()
-                .find(|route| route.key == rule.key && route.kind == kind)
-                .map_or_else(Arc::default, |route| Arc::clone(&route.stats));
+                .find(|route| route.key == rule.key && route.kind == kind);
+            let stats = same.map_or_else(Arc::default, |route| Arc::clone(&route.stats));
+            let client_limit = rule.options.rate.map(|rate| {
+                same.and_then(|route| route.client_limit.as_ref())
+                    .filter(|limit| limit.spec() == rate)
+                    .map_or_else(|| Arc::new(ClientLimit::new(rate)), Arc::clone)
+            });
             routes.push(Route {
                 matcher: rule.matcher.clone(),
                 spec: rule.target.clone(),
@@ -84,7 +95,9 @@ impl RouteTable {
                 line: rule.line,
                 kind,
                 stats,
-                compress: rule.compress,
+                compress: rule.options.compress,
+                client_limit,
+                timeout: rule.options.timeout,
             });
         }
         Ok(Self {

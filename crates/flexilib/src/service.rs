@@ -72,6 +72,11 @@ pub async fn handle(
         return log_reply(log, reply);
     };
     log.count_in(&route.stats);
+    if let Some(limit) = &route.client_limit {
+        if let Err(wait) = limit.take(&activity.peer_ip) {
+            return log.respond(Served::plain(too_many_requests(wait)));
+        }
+    }
     let call = CallInfo {
         peer_ip: &activity.peer_ip,
         route_prefix: route.prefix(),
@@ -82,9 +87,41 @@ pub async fn handle(
     let accept_encoding = (server.compression && route.compress)
         .then(|| request.headers().get(ACCEPT_ENCODING).cloned())
         .flatten();
-    let mut served = route.target.serve(&server.env, request, call).await;
+    let serving = route.target.serve(&server.env, request, call);
+    let mut served = match route.timeout {
+        None => serving.await,
+        Some(limit) => match tokio::time::timeout(limit, serving).await {
+            Ok(served) => served,
+            Err(_) => {
+                tracing::warn!(route = %route.key, timeout_s = limit.as_secs_f64(), "the route's target did not answer in time");
+                Served::plain(
+                    Reply::text(
+                        StatusCode::GATEWAY_TIMEOUT,
+                        "504 Gateway Timeout: the route's target did not answer in time\n",
+                    )
+                    .into_response(),
+                )
+            }
+        },
+    };
     if let Some(accept_encoding) = accept_encoding {
         crate::compress::apply(&mut served, &accept_encoding);
     }
     log.respond(served)
+}
+
+/// 429 for a client past a route's `limit_rate`, saying when to come back
+/// (whole seconds, at least 1).
+fn too_many_requests(wait: std::time::Duration) -> Response<crate::respond::ReplyBody> {
+    let mut response = Reply::text(
+        StatusCode::TOO_MANY_REQUESTS,
+        "429 Too Many Requests: slow down\n",
+    )
+    .into_response();
+    let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+    response.headers_mut().insert(
+        hyper::header::RETRY_AFTER,
+        hyper::header::HeaderValue::from(seconds),
+    );
+    response
 }

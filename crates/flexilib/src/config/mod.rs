@@ -25,10 +25,13 @@ use std::path::{Path, PathBuf};
 
 use hyper::header::HeaderName;
 
+pub use route_options::{RateSpec, RouteOptions};
+
 mod library;
 pub use lambda::{LambdaSpec, Language};
 pub use sam::SamSpec;
 mod cloudflare_worker;
+mod route_options;
 mod static_dir;
 mod wasm;
 pub use library::LibrarySpec;
@@ -58,8 +61,8 @@ pub struct Rule {
     pub key: String,
     /// What a request must look like to take this rule.
     pub matcher: Matcher,
-    /// Responses may be compressed (`compress=off` says no).
-    pub compress: bool,
+    /// The server's own options (`compress=`, `limit_rate=`, `timeout=`).
+    pub options: RouteOptions,
     /// Where matching requests go.
     pub target: TargetSpec,
 }
@@ -301,7 +304,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             )));
         }
         let matcher = parse_key(key).map_err(syntax)?;
-        let (value, compress) = take_compress_option(value).map_err(syntax)?;
+        let (value, options) = route_options::take(value).map_err(syntax)?;
         let value = value.as_ref();
         let known = SCHEMES.iter().any(|scheme| value.starts_with(scheme));
         if let Some(message) = (!known).then(|| unknown_scheme(value)).flatten() {
@@ -326,7 +329,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             line,
             key: key.to_string(),
             matcher,
-            compress,
+            options,
             target,
         });
     }
@@ -335,33 +338,6 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
         rules,
         text: text.to_string(),
         warnings: Vec::new(),
-    })
-}
-
-/// Takes the server's own route option `compress=on|off` out of a rule's
-/// value (any token but the first, whatever the target kind), so the
-/// target's parser never sees it.
-fn take_compress_option(value: &str) -> Result<(std::borrow::Cow<'_, str>, bool), String> {
-    let mut compress = true;
-    let mut found = false;
-    let mut kept = Vec::new();
-    for (index, token) in value.split_whitespace().enumerate() {
-        match token.strip_prefix("compress=") {
-            Some(setting) if index > 0 => {
-                compress = match setting {
-                    "on" | "yes" | "true" => true,
-                    "off" | "no" | "false" => false,
-                    _ => return Err(format!("`compress` is `on` or `off`, not `{setting}`")),
-                };
-                found = true;
-            }
-            _ => kept.push(token),
-        }
-    }
-    Ok(if found {
-        (std::borrow::Cow::Owned(kept.join(" ")), compress)
-    } else {
-        (std::borrow::Cow::Borrowed(value), compress)
     })
 }
 
@@ -511,7 +487,11 @@ mod tests {
             "/a = http://127.0.0.1:9 compress=off\n/b = lib.so key=v compress=on\n/c = lib.so\n",
         )
         .unwrap_or_else(|e| panic!("{e}"));
-        let compress: Vec<bool> = config.rules.iter().map(|rule| rule.compress).collect();
+        let compress: Vec<bool> = config
+            .rules
+            .iter()
+            .map(|rule| rule.options.compress)
+            .collect();
         assert_eq!(compress, [false, true, true]);
         let TargetSpec::Library(library) = &config.rules[1].target else {
             panic!("a library");
