@@ -25,6 +25,7 @@ mod handlers;
 mod host;
 mod housekeeping;
 mod http1;
+mod https_redirect;
 mod invoke_api;
 mod last_good;
 mod listen;

@@ -39,6 +39,11 @@ impl Reply {
         }
     }
 
+    /// Adds (replaces) a header of a reply the server makes itself.
+    pub fn insert_header(&mut self, name: hyper::header::HeaderName, value: HeaderValue) {
+        self.headers.insert(name, value);
+    }
+
     /// Also close the connection after this response.
     pub fn closing(mut self) -> Self {
         self.close = true;

@@ -31,6 +31,8 @@ pub struct Server {
     pub metrics: ServerMetrics,
     /// Responses may be compressed (`COMPRESSION`).
     pub compression: bool,
+    /// `HTTPS_REDIRECT`: plain-port requests are sent to this TLS port.
+    pub https_redirect: std::sync::OnceLock<u16>,
 }
 
 /// Serves one request; never fails (errors become responses).
@@ -53,6 +55,11 @@ pub async fn handle(
     if let Err(error) = crate::host::check(&mut request) {
         let reply = Reply::text(StatusCode::BAD_REQUEST, error.response_text());
         return log_reply(log, reply.closing());
+    }
+    if let Some(port) = server.https_redirect.get() {
+        if !activity.secure {
+            return log_reply(log, crate::https_redirect::reply(&request, *port));
+        }
     }
     // A path that could leave the prefix it matches, as `/api/..%2fadmin`
     // would (see `request_path`): 400. Routes match the normalised path.

@@ -217,10 +217,21 @@ pub struct Settings {
     #[arg(long, env = "TLS_KEY", requires = "tls_port")]
     pub tls_key: Option<PathBuf>,
 
+    /// More certificates, chosen by the name a client asks for (SNI):
+    /// NAME.pem + NAME.key pairs, or certbot's DIR/fullchain.pem +
+    /// DIR/privkey.pem; reloaded when they change. TLS_CERT serves the rest.
+    #[arg(long, env = "TLS_CERT_DIR", requires = "tls_port")]
+    pub tls_cert_dir: Option<PathBuf>,
+
+    /// `on`: plain-port requests are answered 308 to the same URL on
+    /// https (TLS_PORT). Needs TLS_PORT.
+    #[arg(long, env = "HTTPS_REDIRECT", value_enum, default_value_t = Switch::Off)]
+    pub https_redirect: Switch,
+
     /// HTTP/2: `on` serves it by ALPN (`h2`) on TLS_PORT and with prior
     /// knowledge (h2c) on the plain port; `off` speaks HTTP/1.1 only.
-    #[arg(long, env = "HTTP2", default_value = "on", value_parser = parse_on_off)]
-    pub http2: bool,
+    #[arg(long, env = "HTTP2", value_enum, default_value_t = Switch::On)]
+    pub http2: Switch,
 
     /// Most asynchronous (`Event`) invocations waiting or running at once,
     /// across functions; past it the Invoke API answers 429.
@@ -355,14 +366,6 @@ fn default_thread_count() -> usize {
 }
 
 /// Parses a positive number of seconds, fractions allowed ("0.5").
-fn parse_on_off(text: &str) -> Result<bool, String> {
-    match text {
-        "on" => Ok(true),
-        "off" => Ok(false),
-        _ => Err(format!("{text:?} is not `on` or `off`")),
-    }
-}
-
 fn parse_seconds(text: &str) -> Result<Duration, String> {
     let secs: f64 = text
         .trim()

@@ -101,6 +101,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         reloads: parking_lot::Mutex::new(false),
         metrics: crate::metrics::ServerMetrics::default(),
         compression: settings.compression == crate::settings::Switch::On,
+        https_redirect: std::sync::OnceLock::new(),
     });
 
     let conn_settings = Arc::new(ConnSettings {
@@ -113,7 +114,7 @@ pub fn run(settings: &Settings, inherited: Option<i32>) -> anyhow::Result<()> {
         stats: conn_stats,
         limit: Some(Arc::clone(&limit)),
         log: Some(Arc::clone(&log)),
-        h2c: settings.http2,
+        h2c: settings.http2 == crate::settings::Switch::On,
     });
 
     let reloader = match Reloader::start(Arc::clone(&server), &settings.config, last_good) {
@@ -258,8 +259,14 @@ async fn serve(
     // threads; a bad certificate stops the server at startup, naming it.
     let tls = match (settings.tls_port, &settings.tls_cert, &settings.tls_key) {
         (Some(port), Some(cert), Some(key)) => {
-            let acceptor = crate::tls::acceptor(cert, key, settings.http2)
-                .context("cannot use the TLS certificate")?;
+            let files = crate::tls::Certificates {
+                cert: cert.clone(),
+                key: key.clone(),
+                dir: settings.tls_cert_dir.clone(),
+            };
+            let acceptor =
+                crate::tls::acceptor(&files, settings.http2 == crate::settings::Switch::On)
+                    .context("cannot use the TLS certificate")?;
             let address = SocketAddr::new(settings.listen_address, port);
             let listener = listen::bind(address)
                 .await
@@ -270,6 +277,13 @@ async fn serve(
         }
         _ => None,
     };
+    if settings.https_redirect == crate::settings::Switch::On {
+        let Some((listener, _)) = &tls else {
+            anyhow::bail!("HTTPS_REDIRECT=on needs TLS_PORT (with TLS_CERT and TLS_KEY)");
+        };
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        let _ = server.https_redirect.set(port);
+    }
     let mut io_threads = cores::start(cores::Plan {
         tls: tls
             .as_ref()

@@ -1,10 +1,13 @@
-//! TLS on `TLS_PORT` (rustls, TLS 1.2 and 1.3, ALPN `http/1.1`): the
-//! certificate chain and key from `TLS_CERT` / `TLS_KEY` (PEM), reloaded
-//! when either file changes, as certbot and Kubernetes secrets rotate
-//! them: a thread looks at both files every second and swaps the
-//! certificate in whole, so a handshake gets the old certificate or the new
-//! one, never a failure; a file that does not load leaves the current
-//! certificate serving and is logged.
+//! TLS on `TLS_PORT` (rustls, TLS 1.2 and 1.3, ALPN `h2` and `http/1.1`):
+//! the certificate chain and key from `TLS_CERT` / `TLS_KEY` (PEM), and
+//! more chosen by SNI from `TLS_CERT_DIR` ([`sni`]), reloaded when a file
+//! changes, as certbot and Kubernetes secrets rotate them: a thread looks
+//! at the files every second and swaps the certificates in whole, so a
+//! handshake gets the old certificate or the new one, never a failure; a
+//! file that does not load leaves the current certificates serving and is
+//! logged.
+
+mod sni;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,7 +15,7 @@ use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use rustls::pki_types::pem::PemObject as _;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use tokio_rustls::TlsAcceptor;
@@ -41,7 +44,7 @@ pub enum TlsError {
 }
 
 /// Reads the chain and the key and pairs them.
-fn load(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
+pub(crate) fn load(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     let file_error = |path: &Path, message: String| TlsError::File {
         path: path.to_path_buf(),
         message,
@@ -59,21 +62,53 @@ fn load(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsError> {
     Ok(Arc::new(certified))
 }
 
-/// The certificate handshakes get, swapped whole on reload.
+/// The certificates handshakes get, each swapped whole on reload.
 #[derive(Debug)]
-struct Current(ArcSwap<CertifiedKey>);
+struct Current {
+    /// `TLS_CERT`: for a handshake that names no server, or one no
+    /// certificate of the directory covers.
+    default: ArcSwap<CertifiedKey>,
+    /// `TLS_CERT_DIR`'s, in file-name order.
+    named: ArcSwap<Vec<sni::Named>>,
+}
 
 impl ResolvesServerCert for Current {
-    fn resolve(&self, _hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
-        Some(self.0.load_full())
+    fn resolve(&self, hello: ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        if let Some(name) = hello
+            .server_name()
+            .and_then(|name| ServerName::try_from(name).ok())
+        {
+            if let Some(named) = self.named.load().iter().find(|named| named.covers(&name)) {
+                return Some(Arc::clone(&named.key));
+            }
+        }
+        Some(self.default.load_full())
     }
 }
 
-/// Loads `cert` and `key` and makes the acceptor (offering `h2` by ALPN
+/// The certificate files a TLS listener serves.
+#[derive(Debug, Clone)]
+pub struct Certificates {
+    /// `TLS_CERT`.
+    pub cert: PathBuf,
+    /// `TLS_KEY`.
+    pub key: PathBuf,
+    /// `TLS_CERT_DIR`.
+    pub dir: Option<PathBuf>,
+}
+
+/// Loads the certificates and makes the acceptor (offering `h2` by ALPN
 /// when `http2`, and `http/1.1`); starts the thread that reloads them when
 /// they change.
-pub fn acceptor(cert: &Path, key: &Path, http2: bool) -> Result<TlsAcceptor, TlsError> {
-    let current = Arc::new(Current(ArcSwap::new(load(cert, key)?)));
+pub fn acceptor(files: &Certificates, http2: bool) -> Result<TlsAcceptor, TlsError> {
+    let named = match &files.dir {
+        Some(dir) => sni::load_dir(dir)?,
+        None => Vec::new(),
+    };
+    let current = Arc::new(Current {
+        default: ArcSwap::new(load(&files.cert, &files.key)?),
+        named: ArcSwap::from_pointee(named),
+    });
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
@@ -84,14 +119,20 @@ pub fn acceptor(cert: &Path, key: &Path, http2: bool) -> Result<TlsAcceptor, Tls
     } else {
         vec![b"http/1.1".to_vec()]
     };
-    watch(current, cert.to_path_buf(), key.to_path_buf());
+    watch(current, files.clone());
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
-/// Reloads the certificate whenever either file changes.
-fn watch(current: Arc<Current>, cert: PathBuf, key: PathBuf) {
-    let (cert_path, key_path) = (cert.clone(), key.clone());
-    let versions = move || (FileVersion::of(&cert).ok(), FileVersion::of(&key).ok());
+/// Reloads the certificates whenever a file changes.
+fn watch(current: Arc<Current>, files: Certificates) {
+    let Certificates { cert, key, dir } = files.clone();
+    let versions = move || {
+        (
+            FileVersion::of(&cert).ok(),
+            FileVersion::of(&key).ok(),
+            dir.as_deref().map(sni::versions),
+        )
+    };
     let started = std::thread::Builder::new()
         .name("flexilib-tls-reload".into())
         .spawn(move || {
@@ -110,13 +151,25 @@ fn watch(current: Arc<Current>, cert: PathBuf, key: PathBuf) {
                     continue;
                 }
                 seen = now;
-                match load(&cert_path, &key_path) {
+                match load(&files.cert, &files.key) {
                     Ok(certified) => {
-                        current.0.store(certified);
-                        tracing::info!(cert = %cert_path.display(), "TLS certificate reloaded");
+                        current.default.store(certified);
+                        tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded");
                     }
                     Err(error) => {
                         tracing::warn!(%error, "TLS certificate not reloaded; the current one keeps serving");
+                    }
+                }
+                if let Some(dir) = &files.dir {
+                    match sni::load_dir(dir) {
+                        Ok(named) => {
+                            let count = named.len();
+                            current.named.store(Arc::new(named));
+                            tracing::info!(dir = %dir.display(), certificates = count, "TLS certificates by name reloaded");
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "TLS certificates by name not reloaded; the current ones keep serving");
+                        }
                     }
                 }
             }

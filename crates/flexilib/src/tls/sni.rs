@@ -1,0 +1,101 @@
+//! More certificates, chosen by the name the client asks for (SNI):
+//! `TLS_CERT_DIR` holds pairs `NAME.pem` + `NAME.key` (or `NAME.crt` +
+//! `NAME.key`) and certbot's layout, `DIR/fullchain.pem` +
+//! `DIR/privkey.pem` in a subdirectory. A handshake that names a server
+//! gets the first certificate (in file-name order) valid for that name, as
+//! a client would check it (its subject alternative names, wildcards
+//! included, by `rustls-webpki`); one that names none, or a name no
+//! certificate covers, gets `TLS_CERT`.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rustls::pki_types::{CertificateDer, ServerName};
+use rustls::sign::CertifiedKey;
+
+use super::{load, TlsError};
+use crate::file_version::FileVersion;
+
+/// One certificate of the directory.
+#[derive(Debug)]
+pub struct Named {
+    /// Its leaf certificate, checked against the name asked for.
+    leaf: CertificateDer<'static>,
+    /// The chain and key handshakes get.
+    pub key: Arc<CertifiedKey>,
+}
+
+impl Named {
+    /// Whether the certificate is valid for `name`.
+    pub fn covers(&self, name: &ServerName<'_>) -> bool {
+        webpki::EndEntityCert::try_from(&self.leaf)
+            .and_then(|cert| cert.verify_is_valid_for_subject_name(name))
+            .is_ok()
+    }
+}
+
+/// The certificate and key files of `dir`, in file-name order.
+fn pairs(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>, TlsError> {
+    let error = |message: String| TlsError::File {
+        path: dir.to_path_buf(),
+        message,
+    };
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| error(e.to_string()))?
+        .filter_map(|entry| entry.ok().map(|entry| entry.path()))
+        .collect();
+    entries.sort();
+    let mut pairs = Vec::new();
+    for path in entries {
+        if path.is_dir() {
+            let (chain, key) = (path.join("fullchain.pem"), path.join("privkey.pem"));
+            if chain.is_file() && key.is_file() {
+                pairs.push((chain, key));
+            }
+            continue;
+        }
+        let is_cert = path
+            .extension()
+            .is_some_and(|ext| ext == "pem" || ext == "crt");
+        let key = path.with_extension("key");
+        if is_cert && key.is_file() {
+            pairs.push((path, key));
+        }
+    }
+    Ok(pairs)
+}
+
+/// Loads every pair of `dir`; a pair that does not load is an error naming it.
+pub fn load_dir(dir: &Path) -> Result<Vec<Named>, TlsError> {
+    pairs(dir)?
+        .into_iter()
+        .map(|(cert, key)| {
+            let certified = load(&cert, &key)?;
+            let leaf = certified
+                .cert
+                .first()
+                .cloned()
+                .ok_or_else(|| TlsError::File {
+                    path: cert.clone(),
+                    message: "no certificate in it".into(),
+                })?;
+            Ok(Named {
+                leaf,
+                key: certified,
+            })
+        })
+        .collect()
+}
+
+/// What the directory holds now, to see when it changes.
+pub fn versions(dir: &Path) -> Vec<(PathBuf, Option<FileVersion>)> {
+    pairs(dir)
+        .unwrap_or_default()
+        .into_iter()
+        .flat_map(|(cert, key)| [cert, key])
+        .map(|path| {
+            let version = FileVersion::of(&path).ok();
+            (path, version)
+        })
+        .collect()
+}

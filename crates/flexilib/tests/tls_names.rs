@@ -1,0 +1,189 @@
+//! TLS certificates chosen by name (SNI, `TLS_CERT_DIR`), checked with
+//! `openssl s_client` (SNI and ALPN) and curl, their reload, and
+//! `HTTPS_REDIRECT`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::{standard_config, Server, ServerBuilder, TempDir};
+
+/// A self-signed certificate `NAME.pem` + `NAME.key` in `dir`, with CN
+/// `name` and the DNS names `dns`.
+fn certificate(dir: &Path, name: &str, dns: &[&str]) -> (PathBuf, PathBuf) {
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}.key"));
+    let names: Vec<String> = dns.iter().map(|d| format!("DNS:{d}")).collect();
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj"])
+        .arg(format!("/CN={name}"))
+        .arg("-addext")
+        .arg(format!("subjectAltName={}", names.join(",")))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl");
+    assert!(status.success());
+    (cert, key)
+}
+
+fn tls_port(server: &Server) -> u16 {
+    let line = server
+        .stderr
+        .wait_for(Duration::from_secs(5), |l| l.contains("TLS ready"))
+        .expect("TLS ready");
+    line.split_whitespace()
+        .find_map(|w| w.strip_prefix("tls_address="))
+        .and_then(|a| a.rsplit(':').next())
+        .and_then(|p| p.parse().ok())
+        .expect("TLS port")
+}
+
+/// What `openssl s_client` sees asking for `name` (and offering h2): the
+/// certificate's subject line and the ALPN line.
+fn s_client(port: u16, name: Option<&str>) -> String {
+    let mut command = Command::new("openssl");
+    command
+        .args(["s_client", "-connect"])
+        .arg(format!("127.0.0.1:{port}"))
+        .args(["-alpn", "h2,http/1.1"]);
+    match name {
+        Some(name) => command.args(["-servername", name]),
+        None => command.arg("-noservername"),
+    };
+    let output = command
+        .stdin(Stdio::null())
+        .stderr(Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .filter(|l| l.starts_with("subject=") || l.starts_with("ALPN protocol"))
+        .collect::<Vec<_>>()
+        .join("|")
+}
+
+#[test]
+fn certificates_are_chosen_by_name_and_reloaded() {
+    let dir = TempDir::new("tls-sni");
+    let (cert, key) = certificate(dir.path(), "default", &["localhost"]);
+    let names = dir.path().join("certs");
+    std::fs::create_dir(&names).expect("dir");
+    certificate(&names, "a", &["a.example"]);
+    certificate(&names, "wild", &["*.b.example"]);
+    // certbot's layout.
+    let live = names.join("c.example");
+    std::fs::create_dir(&live).expect("dir");
+    let (c_cert, c_key) = certificate(&live, "c", &["c.example"]);
+    std::fs::rename(&c_cert, live.join("fullchain.pem")).expect("rename");
+    std::fs::rename(&c_key, live.join("privkey.pem")).expect("rename");
+
+    let (_config_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config)
+        .env("TLS_PORT", "0")
+        .env("TLS_CERT", &cert.to_string_lossy())
+        .env("TLS_KEY", &key.to_string_lossy())
+        .env("TLS_CERT_DIR", &names.to_string_lossy())
+        .start();
+    let port = tls_port(&server);
+    for (name, subject) in [
+        (Some("a.example"), "CN = a"),
+        (Some("x.b.example"), "CN = wild"),
+        (Some("c.example"), "CN = c"),
+        (Some("unknown.example"), "CN = default"),
+        (None, "CN = default"),
+    ] {
+        let seen = s_client(port, name);
+        assert!(
+            seen.contains(&format!("subject={subject}")),
+            "{name:?}: {seen}"
+        );
+        assert!(seen.contains("ALPN protocol: h2"), "{name:?}: {seen}");
+    }
+    // A client checking the name gets through (curl trusts only that one).
+    let output = Command::new("curl")
+        .args(["-sS", "--max-time", "5", "--resolve"])
+        .arg(format!("a.example:{port}:127.0.0.1"))
+        .arg("--cacert")
+        .arg(names.join("a.pem"))
+        .arg(format!("https://a.example:{port}/c/by-name"))
+        .output()
+        .expect("curl");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with("hello from C: GET /c/by-name"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    // A certificate added to the directory is served within seconds.
+    certificate(&names, "d", &["d.example"]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !s_client(port, Some("d.example")).contains("subject=CN = d") {
+        assert!(
+            Instant::now() < deadline,
+            "the new certificate was not picked up"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+#[test]
+fn plain_requests_are_redirected_to_https() {
+    let dir = TempDir::new("tls-redirect");
+    let (cert, key) = certificate(dir.path(), "localhost", &["localhost"]);
+    let (_config_dir, config) = standard_config("");
+    let server = ServerBuilder::new(&config)
+        .env("TLS_PORT", "0")
+        .env("TLS_CERT", &cert.to_string_lossy())
+        .env("TLS_KEY", &key.to_string_lossy())
+        .env("HTTPS_REDIRECT", "on")
+        .start();
+    let port = tls_port(&server);
+    let response = server.get("/c/path?x=1", &[("Host", "localhost:8080")]);
+    assert_eq!(response.status, 308, "{}", response.text());
+    assert_eq!(
+        response.header("location"),
+        Some(format!("https://localhost:{port}/c/path?x=1").as_str())
+    );
+    // Followed, it is served over TLS.
+    let output = Command::new("curl")
+        .args(["-sS", "-L", "--max-time", "5", "--cacert"])
+        .arg(&cert)
+        .arg(format!(
+            "http://localhost:{}/c/followed",
+            server.addr.port()
+        ))
+        .output()
+        .expect("curl");
+    assert!(
+        String::from_utf8_lossy(&output.stdout).starts_with("hello from C: GET /c/followed"),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn a_redirect_without_tls_is_refused_at_start() {
+    let (_config_dir, config) = standard_config("");
+    let (status, stderr) = ServerBuilder::new(&config)
+        .env("HTTPS_REDIRECT", "on")
+        .env("FLEXILIB_NO_SUPERVISOR", "1")
+        .run_to_exit();
+    assert!(!status.success());
+    assert!(
+        stderr.contains("HTTPS_REDIRECT=on needs TLS_PORT"),
+        "{stderr}"
+    );
+}
