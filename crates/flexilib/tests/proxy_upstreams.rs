@@ -169,6 +169,49 @@ fn an_https_upstream_is_verified_with_the_ca_file_and_sees_the_sni() {
 }
 
 #[test]
+fn an_upgrade_is_tunnelled_to_an_https_upstream() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new("https-ws");
+    let (_, cert, key) = signed_certificate(&dir, "ws");
+    let up = PyUpstream::start("tls", dir.path(), Some((&cert, &key)));
+    let server = start(
+        &dir,
+        &format!("/ = https://localhost:{} ca=ws-ca.pem\n", up.port),
+    );
+    let mut stream = std::net::TcpStream::connect(server.addr).expect("connect");
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .expect("timeout");
+    stream
+        .write_all(
+            b"GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n",
+        )
+        .expect("write");
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        assert_eq!(
+            stream.read(&mut byte).expect("read head"),
+            1,
+            "closed: {head:?}"
+        );
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    assert!(head.starts_with("HTTP/1.1 101"), "{head}");
+    assert!(
+        head.to_ascii_lowercase().contains("upgrade: websocket"),
+        "{head}"
+    );
+    for message in [&b"ping over TLS"[..], b"and again"] {
+        stream.write_all(message).expect("write");
+        let mut echoed = vec![0u8; message.len()];
+        stream.read_exact(&mut echoed).expect("echo");
+        assert_eq!(echoed, message);
+    }
+}
+
+#[test]
 fn a_certificate_the_ca_did_not_sign_is_refused_and_skip_verify_accepts_it() {
     let dir = TempDir::new("https-wrong-ca");
     let (_, cert, key) = signed_certificate(&dir, "real");
@@ -290,6 +333,50 @@ fn a_server_failing_its_health_check_leaves_the_rotation_until_it_passes() {
 }
 
 #[test]
+fn a_server_refusing_its_probe_connection_is_out_of_rotation() {
+    let dir = TempDir::new("health-refused");
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+    let up = PyUpstream::start("up", dir.path(), None);
+    let server = start(
+        &dir,
+        &format!(
+            "/ = http://{closed}, http://127.0.0.1:{} health=/health interval=0.2\n",
+            up.port
+        ),
+    );
+    let out = server
+        .stderr
+        .wait_for(Duration::from_secs(10), |l| {
+            l.contains("failed its health check")
+        })
+        .expect("the transition logged");
+    assert!(
+        out.contains(&closed.to_string()) && out.contains("connect failed"),
+        "{out}"
+    );
+    for _ in 0..4 {
+        let response = server.get("/x", &[]);
+        assert_eq!(
+            response.header("x-upstream"),
+            Some("up"),
+            "{}",
+            response.text()
+        );
+    }
+    // The probe, not a request's failed connection, kept it out.
+    assert!(
+        !server
+            .stderr
+            .snapshot()
+            .iter()
+            .any(|l| l.contains("upstream connection failed")),
+        "no request was sent to the refusing server"
+    );
+}
+
+#[test]
 fn least_conn_sends_requests_to_the_server_with_fewer_in_flight() {
     let dir = TempDir::new("least-conn");
     let a = PyUpstream::start("a", dir.path(), None);
@@ -318,12 +405,33 @@ fn least_conn_sends_requests_to_the_server_with_fewer_in_flight() {
     assert_eq!(server.get("/x", &[]).header("x-upstream"), Some("a"));
 }
 
-/// An HTTP/2-only upstream (h2c, prior knowledge): a hyper server that
-/// answers with the version and authority it saw.
-fn h2_upstream() -> u16 {
+/// An HTTP/2-only upstream: a hyper server that answers with the version
+/// and authority it saw; h2c (prior knowledge), or TLS with ALPN `h2` only
+/// with `tls`'s certificate and key.
+fn h2_upstream(tls: Option<(&Path, &Path)>) -> u16 {
     use http_body_util::Full;
     use hyper::body::Bytes;
     use hyper_util::rt::{TokioExecutor, TokioIo};
+    use rustls::pki_types::pem::PemObject as _;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+    let acceptor = tls.map(|(cert, key)| {
+        let chain = CertificateDer::pem_file_iter(cert)
+            .expect("cert")
+            .collect::<Result<Vec<_>, _>>()
+            .expect("cert");
+        let key = PrivateKeyDer::from_pem_file(key).expect("key");
+        let mut config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("versions")
+        .with_no_client_auth()
+        .with_single_cert(chain, key)
+        .expect("certificate");
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config))
+    });
 
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
@@ -339,6 +447,7 @@ fn h2_upstream() -> u16 {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(
                         |request: hyper::Request<hyper::body::Incoming>| async move {
@@ -358,9 +467,22 @@ fn h2_upstream() -> u16 {
                             )))
                         },
                     );
-                    let _ = hyper::server::conn::http2::Builder::new(TokioExecutor::new())
-                        .serve_connection(TokioIo::new(stream), service)
-                        .await;
+                    let builder = hyper::server::conn::http2::Builder::new(TokioExecutor::new());
+                    let _ = match acceptor {
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(stream) => {
+                                builder
+                                    .serve_connection(TokioIo::new(stream), service)
+                                    .await
+                            }
+                            Err(_) => return,
+                        },
+                        None => {
+                            builder
+                                .serve_connection(TokioIo::new(stream), service)
+                                .await
+                        }
+                    };
                 });
             }
         });
@@ -371,7 +493,7 @@ fn h2_upstream() -> u16 {
 #[test]
 fn an_h2_upstream_gets_http2_requests() {
     let dir = TempDir::new("h2-up");
-    let port = h2_upstream();
+    let port = h2_upstream(None);
     let server = start(
         &dir,
         &format!("/ = http://127.0.0.1:{port}/v1/ h2=true health=/ interval=1\n"),
@@ -395,4 +517,27 @@ fn an_h2_upstream_gets_http2_requests() {
             .all(|l| !l.contains("failed its health check")),
         "the HTTP/2 probe passes"
     );
+}
+
+#[test]
+fn an_https_upstream_speaks_h2_by_alpn_when_the_route_says_h2() {
+    let dir = TempDir::new("h2-tls-up");
+    let (_, cert, key) = signed_certificate(&dir, "h2");
+    let port = h2_upstream(Some((&cert, &key)));
+    let server = start(
+        &dir,
+        &format!(
+            "/h2/ = https://127.0.0.1:{port}/ ca=h2-ca.pem h2=true\n\
+             /h1/ = https://127.0.0.1:{port}/ ca=h2-ca.pem\n"
+        ),
+    );
+    let response = server.get("/h2/a", &[("host", "site.test")]);
+    assert_eq!(response.status, 200, "{}", response.text());
+    assert_eq!(
+        response.text(),
+        "version=HTTP/2.0 authority=site.test path=/a via=1.1 flexilib\n"
+    );
+    // Without `h2=true` the route offers only http/1.1, which this server
+    // refuses: the handshake fails, 502.
+    assert_eq!(server.get("/h1/a", &[]).status, 502);
 }

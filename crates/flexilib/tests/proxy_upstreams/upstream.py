@@ -5,6 +5,7 @@ usage: upstream.py NAME DIR [CERT KEY]
 Prints its port on the first line of stdout. Paths:
   /slow?ms=N  creates DIR/NAME.slow, waits N ms, then answers
   /health     answers the status written in DIR/NAME.health (200 if none)
+  /ws         (an upgrade) answers 101, then echoes raw bytes until closed
   anything    answers 200: `name=NAME sni=SNI path=PATH host=HOST`
 SNI is the name the last TLS client sent (`-` for none); with TLS, the
 server offers ALPN http/1.1 only.
@@ -38,6 +39,18 @@ class Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         url = urlsplit(self.path)
+        if url.path == "/ws":
+            self.send_response(101)
+            self.send_header("upgrade", self.headers.get("upgrade", "-"))
+            self.send_header("connection", "Upgrade")
+            self.end_headers()
+            self.wfile.flush()
+            self.close_connection = True
+            while True:
+                data = self.connection.recv(4096)
+                if not data:
+                    return
+                self.connection.sendall(data)
         if url.path == "/slow":
             open(os.path.join(DIR, NAME + ".slow"), "w").close()
             time.sleep(int(parse_qs(url.query)["ms"][0]) / 1000)

@@ -9,10 +9,11 @@ use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use bytes::Bytes;
-use http_body_util::Empty;
+use http_body_util::{BodyExt, Empty, Limited};
+use hyper::body::Incoming;
 use hyper::client::conn::{http1, http2};
-use hyper::header::{HOST, USER_AGENT};
-use hyper::{Request, StatusCode, Uri, Version};
+use hyper::header::{HeaderValue, CONNECTION, HOST, USER_AGENT};
+use hyper::{Request, Response, StatusCode, Uri, Version};
 use hyper_util::rt::{TokioExecutor, TokioIo};
 use tokio::time::MissedTickBehavior;
 
@@ -91,7 +92,7 @@ async fn probe(
         let mut request = Request::get(path)
             .header(USER_AGENT, "flexilib-health-check")
             .body(Empty::<Bytes>::new())?;
-        let response = if h2 {
+        let status = if h2 {
             *request.uri_mut() = Uri::builder()
                 .scheme(server.scheme())
                 .authority(server.authority.as_str())
@@ -102,24 +103,31 @@ async fn probe(
                 .handshake(io)
                 .await
                 .map_err(ConnectError::from)?;
-            let driver = tokio::spawn(connection);
-            let response = sender.send_request(request).await;
-            driver.abort();
-            response?
+            // Driven here, not spawned: a probe that times out takes its
+            // connection with it. No request left, it says GOAWAY and ends.
+            let ask = async move {
+                let status = read(sender.send_request(request).await?).await;
+                drop(sender);
+                Ok::<_, ProbeError>(status)
+            };
+            tokio::join!(ask, connection).0?
         } else {
-            request.headers_mut().insert(
+            let headers = request.headers_mut();
+            headers.insert(
                 HOST,
-                hyper::header::HeaderValue::from_str(&server.authority)
-                    .map_err(hyper::http::Error::from)?,
+                HeaderValue::from_str(&server.authority).map_err(hyper::http::Error::from)?,
             );
+            headers.insert(CONNECTION, HeaderValue::from_static("close"));
             let (mut sender, connection) =
                 http1::handshake(io).await.map_err(ConnectError::from)?;
-            let driver = tokio::spawn(connection);
-            let response = sender.send_request(request).await;
-            driver.abort();
-            response?
+            // `Connection: close`: it ends after the answer.
+            let ask = async move {
+                let status = read(sender.send_request(request).await?).await;
+                drop(sender);
+                Ok::<_, ProbeError>(status)
+            };
+            tokio::join!(ask, connection).0?
         };
-        let status = response.status();
         if status.is_success() || status.is_redirection() {
             Ok(status)
         } else {
@@ -129,4 +137,18 @@ async fn probe(
     tokio::time::timeout(timeout, exchange)
         .await
         .map_err(|_| ProbeError::Timeout(timeout))?
+}
+
+/// Most of a probe answer's body that is read (and dropped) so that its
+/// connection ends cleanly; a longer one is cut off.
+const PROBE_BODY_LIMIT: usize = 64 * 1024;
+
+/// The answer's status, once its body has been read (up to
+/// [`PROBE_BODY_LIMIT`]; a body that fails does not fail the probe).
+async fn read(response: Response<Incoming>) -> StatusCode {
+    let status = response.status();
+    let _ = Limited::new(response.into_body(), PROBE_BODY_LIMIT)
+        .collect()
+        .await;
+    status
 }
