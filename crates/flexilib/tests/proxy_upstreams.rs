@@ -112,8 +112,13 @@ impl Drop for PyUpstream {
 }
 
 fn start(dir: &TempDir, rules: &str) -> Server {
-    let config = dir.write("proxy.ini", rules);
-    ServerBuilder::new(&config).start()
+    ServerBuilder::new(&dir.write("proxy.ini", rules)).start()
+}
+
+fn start_with_threads(dir: &TempDir, rules: &str, threads: usize) -> Server {
+    ServerBuilder::new(&dir.write("proxy.ini", rules))
+        .env("SERVER_THREAD_COUNT", &threads.to_string())
+        .start()
 }
 
 fn wait_until(timeout: Duration, what: &str, mut done: impl FnMut() -> bool) {
@@ -131,7 +136,7 @@ fn an_https_upstream_is_verified_with_the_ca_file_and_sees_the_sni() {
     let up = PyUpstream::start("tls", dir.path(), Some((&cert, &key)));
     let port = up.port;
     // `ca=` relative to the config file's directory.
-    let server = start(
+    let server = start_with_threads(
         &dir,
         &format!(
             "/ip/ = https://127.0.0.1:{port}/ ca=good-ca.pem\n\
@@ -139,6 +144,7 @@ fn an_https_upstream_is_verified_with_the_ca_file_and_sees_the_sni() {
              /sni/ = https://127.0.0.1:{port}/ ca={} sni=upstream.test\n",
             ca.display()
         ),
+        1,
     );
     let response = server.get("/ip/a?x=1", &[]);
     assert_eq!(response.status, 200, "{}", response.text());
@@ -164,8 +170,14 @@ fn an_https_upstream_is_verified_with_the_ca_file_and_sees_the_sni() {
         "{}",
         response.text()
     );
-    // Kept alive: a second request on the same TLS connection.
-    assert_eq!(server.get("/sni/d", &[]).status, 200);
+    // Kept alive: the next requests go on the same TLS connection (one I/O
+    // thread: a connection is pooled per thread).
+    let peer = |text: String| text.split("peer=").nth(1).map(str::to_string);
+    let first = peer(server.get("/sni/d", &[]).text());
+    assert!(first.is_some());
+    for _ in 0..3 {
+        assert_eq!(peer(server.get("/sni/e", &[]).text()), first);
+    }
 }
 
 #[test]
@@ -406,7 +418,8 @@ fn least_conn_sends_requests_to_the_server_with_fewer_in_flight() {
 }
 
 /// An HTTP/2-only upstream: a hyper server that answers with the version
-/// and authority it saw; h2c (prior knowledge), or TLS with ALPN `h2` only
+/// and authority it saw, and the number of the connection (in order of
+/// acceptance); h2c (prior knowledge), or TLS with ALPN `h2` only
 /// with `tls`'s certificate and key.
 fn h2_upstream(tls: Option<(&Path, &Path)>) -> u16 {
     use http_body_util::Full;
@@ -443,16 +456,19 @@ fn h2_upstream(tls: Option<(&Path, &Path)>) -> u16 {
             .expect("runtime");
         runtime.block_on(async move {
             let listener = tokio::net::TcpListener::from_std(listener).expect("listener");
+            let mut accepted = 0;
             loop {
                 let Ok((stream, _)) = listener.accept().await else {
                     continue;
                 };
+                accepted += 1;
+                let conn = accepted;
                 let acceptor = acceptor.clone();
                 tokio::spawn(async move {
                     let service = hyper::service::service_fn(
-                        |request: hyper::Request<hyper::body::Incoming>| async move {
+                        move |request: hyper::Request<hyper::body::Incoming>| async move {
                             let text = format!(
-                                "version={:?} authority={} path={} via={}\n",
+                                "version={:?} authority={} path={} via={} conn={conn}\n",
                                 request.version(),
                                 request.uri().authority().map(|a| a.as_str()).unwrap_or("-"),
                                 request.uri().path(),
@@ -494,21 +510,37 @@ fn h2_upstream(tls: Option<(&Path, &Path)>) -> u16 {
 fn an_h2_upstream_gets_http2_requests() {
     let dir = TempDir::new("h2-up");
     let port = h2_upstream(None);
-    let server = start(
+    // One I/O thread: one HTTP/2 connection to the upstream for requests
+    // (the probes open their own).
+    let server = start_with_threads(
         &dir,
         &format!("/ = http://127.0.0.1:{port}/v1/ h2=true health=/ interval=1\n"),
+        1,
     );
-    let mut client = server.client();
+    let conn = |text: &str| text.split("conn=").nth(1).map(str::to_string);
+    let mut used = Vec::new();
     for i in 0..3 {
-        let response = client.request("GET", &format!("/x{i}"), &[("host", "site.test")], b"");
+        // A new client connection each time: still the same upstream one.
+        let response = server.get(&format!("/x{i}"), &[("host", "site.test")]);
         assert_eq!(response.status, 200, "{}", response.text());
-        assert_eq!(
-            response.text(),
-            format!("version=HTTP/2.0 authority=site.test path=/v1/x{i} via=1.1 flexilib\n")
+        assert!(
+            response.text().starts_with(&format!(
+                "version=HTTP/2.0 authority=site.test path=/v1/x{i} via=1.1 flexilib conn="
+            )),
+            "{}",
+            response.text()
         );
+        used.push(conn(&response.text()));
     }
-    let response = client.request("POST", "/up", &[("host", "site.test")], b"a body");
+    let response = server
+        .client()
+        .request("POST", "/up", &[("host", "site.test")], b"a body");
     assert_eq!(response.status, 200, "{}", response.text());
+    used.push(conn(&response.text()));
+    assert!(
+        used.iter().all(|c| c.is_some() && *c == used[0]),
+        "{used:?}"
+    );
     assert!(
         server
             .stderr
@@ -533,9 +565,12 @@ fn an_https_upstream_speaks_h2_by_alpn_when_the_route_says_h2() {
     );
     let response = server.get("/h2/a", &[("host", "site.test")]);
     assert_eq!(response.status, 200, "{}", response.text());
-    assert_eq!(
-        response.text(),
-        "version=HTTP/2.0 authority=site.test path=/a via=1.1 flexilib\n"
+    assert!(
+        response
+            .text()
+            .starts_with("version=HTTP/2.0 authority=site.test path=/a via=1.1 flexilib conn="),
+        "{}",
+        response.text()
     );
     // Without `h2=true` the route offers only http/1.1, which this server
     // refuses: the handshake fails, 502.

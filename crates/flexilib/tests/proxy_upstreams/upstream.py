@@ -6,7 +6,8 @@ Prints its port on the first line of stdout. Paths:
   /slow?ms=N  creates DIR/NAME.slow, waits N ms, then answers
   /health     answers the status written in DIR/NAME.health (200 if none)
   /ws         (an upgrade) answers 101, then echoes raw bytes until closed
-  anything    answers 200: `name=NAME sni=SNI path=PATH host=HOST`
+  anything    answers 200: `name=NAME sni=SNI path=PATH host=HOST peer=PORT`
+              (PORT: the client's, the same for requests on one connection)
 SNI is the name the last TLS client sent (`-` for none); with TLS, the
 server offers ALPN http/1.1 only.
 """
@@ -63,7 +64,7 @@ class Handler(BaseHTTPRequestHandler):
             return self.answer(status, "health\n")
         self.answer(
             200,
-            f"name={NAME} sni={SNI['last']} path={self.path} host={self.headers.get('host')}\n",
+            f"name={NAME} sni={SNI['last']} path={self.path} host={self.headers.get('host')} peer={self.client_address[1]}\n",
         )
 
 
