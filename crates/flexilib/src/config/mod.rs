@@ -458,6 +458,7 @@ mod tests {
             .contains(":1: `ca=/etc/fl/missing.pem`: "));
         assert!(parse_err("/a = http://h:1 balance=random\n").contains("`balance` is"));
         assert!(parse_err("/a = http://h:1 interval=2\n").contains("needs `health=/path`"));
+        assert!(parse_err("/a = http://h:1 health=up\n").contains("`health=up`: a path"));
         let config = parse_ok("/a = https://h:1 http://g:2 insecure_skip_verify=true sni=api.test h2=true health=/up balance=least_conn\n");
         let TargetSpec::Upstream(a) = &config.rules[0].target else {
             panic!("not upstream")

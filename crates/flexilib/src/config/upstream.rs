@@ -134,7 +134,10 @@ pub fn parse(value: &str, base: &Path) -> Result<UpstreamSpec, String> {
                 }
                 ("h2", _) => h2 = flag(key, setting)?,
                 ("health", path) => {
-                    if !path.starts_with('/') || path.contains('#') {
+                    let valid = path
+                        .parse::<hyper::http::uri::PathAndQuery>()
+                        .is_ok_and(|parsed| parsed.as_str() == path);
+                    if !path.starts_with('/') || path.contains('#') || !valid {
                         return Err(format!(
                             "`health={path}`: a path starting with `/` (a query may follow)"
                         ));
