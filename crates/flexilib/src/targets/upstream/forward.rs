@@ -24,7 +24,8 @@ use super::tunnel::{self, Tunnels};
 /// Timeouts and health settings of the proxy.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
-    /// Time to establish a TCP connection to an upstream.
+    /// Time to establish a connection to an upstream (TCP, and TLS for
+    /// https).
     pub connect_timeout: Duration,
     /// Time from sending the request to the upstream's response head.
     pub response_timeout: Duration,
