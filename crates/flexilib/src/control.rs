@@ -10,7 +10,11 @@
 //! waking another thread of the server.
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::OnceLock;
+
+use parking_lot::Mutex;
 
 use tokio::runtime::Handle;
 
@@ -21,7 +25,10 @@ static CONTROL: OnceLock<Handle> = OnceLock::new();
 
 /// Sets the control runtime (once, at start; later calls are ignored).
 pub fn set(handle: Handle) {
-    let _ = CONTROL.set(handle);
+    let _ = CONTROL.set(handle.clone());
+    for task in PENDING.lock().drain(..) {
+        handle.spawn(task);
+    }
 }
 
 /// The control runtime. Before it is set (unit tests), the runtime of the
@@ -32,6 +39,22 @@ pub fn set(handle: Handle) {
 /// control runtime's tasks will use them.
 pub fn handle() -> Handle {
     CONTROL.get().cloned().unwrap_or_else(Handle::current)
+}
+
+/// Tasks spawned before the control runtime was set (the first route
+/// table is built before it starts), spawned by [`set`].
+static PENDING: Mutex<Vec<Pin<Box<dyn Future<Output = ()> + Send>>>> = Mutex::new(Vec::new());
+
+/// Spawns `task` on the control runtime, or as soon as it is set (never,
+/// in unit tests that set none).
+pub fn spawn_soon(task: impl Future<Output = ()> + Send + 'static) {
+    let mut pending = PENDING.lock();
+    match CONTROL.get() {
+        Some(handle) => {
+            handle.spawn(task);
+        }
+        None => pending.push(Box::pin(task)),
+    }
 }
 
 thread_local! {

@@ -11,7 +11,8 @@
 //! ```
 //!
 //! Library paths are relative to the directory holding the config file. A
-//! value starting with `http://` is a list of upstream servers with options;
+//! value starting with `http://` or `https://` is a list of upstream servers
+//! with options ([`upstream`]);
 //! one starting with `lambda:` is a Lambda function ([`lambda`]);
 //! `worker:PATH` is the Cloudflare Workers runtime library with `script=PATH`;
 //! `sam:PATH` is an AWS SAM application ([`sam`]);
@@ -28,8 +29,12 @@ use hyper::header::HeaderName;
 pub use route_options::{RateSpec, RouteOptions};
 
 mod library;
+mod upstream;
 pub use lambda::{LambdaSpec, Language};
 pub use sam::SamSpec;
+#[cfg(test)]
+pub use upstream::UpstreamUrl;
+pub use upstream::{Balance, HealthSpec, UpstreamSpec, UpstreamTlsSpec};
 mod cloudflare_worker;
 mod route_options;
 mod static_dir;
@@ -98,27 +103,6 @@ pub enum TargetSpec {
     Sam(SamSpec),
     /// A directory of static files.
     Static(StaticSpec),
-}
-
-/// `http://host:port[/base], http://… [strip_prefix=yes|no] [host=pass|upstream]`.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct UpstreamSpec {
-    /// The servers, used round-robin.
-    pub servers: Vec<UpstreamUrl>,
-    /// Replace the matched path prefix by the base path. Default: yes when
-    /// the URL has a base path (as nginx does), no otherwise.
-    pub strip_prefix: bool,
-    /// Send the upstream's own authority as `Host` instead of the client's.
-    pub host_upstream: bool,
-}
-
-/// One upstream server.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct UpstreamUrl {
-    /// `host:port`.
-    pub authority: String,
-    /// Path prefix on the upstream, without a trailing slash ("" for none).
-    pub base_path: String,
 }
 
 /// Why a configuration could not be used.
@@ -206,6 +190,13 @@ pub fn check_files(config: &mut Config) -> Result<(), ConfigError> {
                 if upstream.strip_prefix && !prefix.ends_with('/') {
                     warnings.push(format!(
                         "{}:{}: the prefix `{prefix}` is replaced by the upstream's path but does not end in `/`: it also matches `{prefix}x/…`, sent as `/x/…`; write `{prefix}/`",
+                        path.display(),
+                        rule.line,
+                    ));
+                }
+                if upstream.tls.insecure_skip_verify {
+                    warnings.push(format!(
+                        "{}:{}: insecure_skip_verify=true: the https upstreams' certificates are not verified",
                         path.display(),
                         rule.line,
                     ));
@@ -311,7 +302,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Config, ConfigError> {
             return Err(syntax(message));
         }
         let target = if value.starts_with("http://") || value.starts_with("https://") {
-            TargetSpec::Upstream(parse_upstream(value).map_err(syntax)?)
+            TargetSpec::Upstream(upstream::parse(value, base).map_err(syntax)?)
         } else if let Some(function) = value.strip_prefix("lambda:") {
             TargetSpec::Lambda(lambda::parse(function, base).map_err(syntax)?)
         } else if let Some(template) = value.strip_prefix("sam:") {
@@ -387,78 +378,6 @@ fn parse_key(key: &str) -> Result<Matcher, String> {
         name,
         value_prefix: value_prefix.trim().to_string(),
         path_prefix: path_prefix(path)?,
-    })
-}
-
-fn parse_upstream(value: &str) -> Result<UpstreamSpec, String> {
-    let mut servers = Vec::new();
-    let mut strip_prefix = None;
-    let mut host_upstream = false;
-    // Any path after the authority, even `/`: the matched prefix is then
-    // replaced by it, as nginx's `proxy_pass` with a URI does.
-    let mut has_path = false;
-    for token in value
-        .split(|c: char| c.is_whitespace() || c == ',')
-        .filter(|t| !t.is_empty())
-    {
-        if let Some((key, setting)) = token.split_once('=') {
-            match (key, setting) {
-                ("strip_prefix", "yes" | "true" | "on") => strip_prefix = Some(true),
-                ("strip_prefix", "no" | "false" | "off") => strip_prefix = Some(false),
-                ("strip_prefix", _) => {
-                    return Err(format!("`strip_prefix` is `yes` or `no`, not `{setting}`"))
-                }
-                ("host", "upstream") => host_upstream = true,
-                ("host", "pass") => host_upstream = false,
-                ("host", _) => {
-                    return Err(format!("`host` is `pass` or `upstream`, not `{setting}`"))
-                }
-                _ => {
-                    return Err(format!(
-                        "unknown upstream option `{key}` (strip_prefix, host)"
-                    ))
-                }
-            }
-            continue;
-        }
-        if token.starts_with("https://") {
-            return Err(format!("`{token}`: https upstreams are not supported"));
-        }
-        let Some(rest) = token.strip_prefix("http://") else {
-            return Err(format!(
-                "expected an upstream URL `http://host:port[/path]`, found `{token}`"
-            ));
-        };
-        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
-        let valid_authority = authority
-            .parse::<hyper::http::uri::Authority>()
-            .is_ok_and(|a| {
-                a.port_u16().is_some() && !a.host().is_empty() && !authority.contains('@')
-            });
-        if !valid_authority {
-            return Err(format!("`{token}`: the upstream needs `host:port`"));
-        }
-        if path.contains(['?', '#']) {
-            return Err(format!(
-                "`{token}`: an upstream URL takes no query or fragment"
-            ));
-        }
-        if let Err(error) = crate::request_path::normalize(path) {
-            return Err(format!("`{token}`: the base path has {error}"));
-        }
-        has_path |= !path.is_empty();
-        servers.push(UpstreamUrl {
-            authority: authority.to_string(),
-            base_path: path.trim_end_matches('/').to_string(),
-        });
-    }
-    if servers.is_empty() {
-        return Err("no upstream URL".into());
-    }
-    Ok(UpstreamSpec {
-        strip_prefix: strip_prefix.unwrap_or(has_path),
-        servers,
-        host_upstream,
     })
 }
 
@@ -562,7 +481,8 @@ mod tests {
             api.servers[0],
             UpstreamUrl {
                 authority: "127.0.0.1:9000".into(),
-                base_path: "/v1".into()
+                base_path: "/v1".into(),
+                https: false,
             }
         );
         assert!(api.strip_prefix && api.host_upstream);
@@ -577,7 +497,27 @@ mod tests {
         assert!(!x.strip_prefix);
         assert!(parse_err("/a = http://nohost\n")
             .contains(":1: `http://nohost`: the upstream needs `host:port`"));
-        assert!(parse_err("/a = https://h:1\n").contains("https upstreams are not supported"));
+        assert!(parse_err("/a = http://h:1 sni=x\n").contains("need an `https://` upstream"));
+        assert!(parse_err("/a = https://h:1 ca=missing.pem\n")
+            .contains(":1: `ca=/etc/fl/missing.pem`: "));
+        assert!(parse_err("/a = http://h:1 balance=random\n").contains("`balance` is"));
+        assert!(parse_err("/a = http://h:1 interval=2\n").contains("needs `health=/path`"));
+        assert!(parse_err("/a = http://h:1 health=up\n").contains("`health=up`: a path"));
+        let config = parse_ok("/a = https://h:1 http://g:2 insecure_skip_verify=true sni=api.test h2=true health=/up balance=least_conn\n");
+        let TargetSpec::Upstream(a) = &config.rules[0].target else {
+            panic!("not upstream")
+        };
+        assert!(a.servers[0].https && !a.servers[1].https && a.h2);
+        assert!(a.tls.insecure_skip_verify);
+        assert_eq!(a.tls.sni.as_deref(), Some("api.test"));
+        assert_eq!(a.balance, Balance::LeastConn);
+        assert_eq!(
+            a.health,
+            Some(HealthSpec {
+                path: "/up".into(),
+                interval: std::time::Duration::from_secs(5)
+            })
+        );
         assert!(
             parse_err("/a = http://h:1 speed=fast\n").contains("unknown upstream option `speed`")
         );

@@ -131,7 +131,7 @@ impl Target {
                 library(&spec.path),
                 spec.clone(),
             ))),
-            TargetSpec::Upstream(spec) => Self::Upstream(Arc::new(UpstreamGroup::new(spec))),
+            TargetSpec::Upstream(spec) => Self::Upstream(UpstreamGroup::start(spec)),
             TargetSpec::Lambda(spec) => Self::Lambda(Arc::new(LambdaFunction::new(spec))),
             TargetSpec::Sam(spec) => Self::Sam(Arc::new(SamApplication::new(spec))),
             TargetSpec::Static(spec) => Self::Static(Arc::new(StaticDir::new(spec))),

@@ -1,4 +1,5 @@
-//! One HTTP/1.1 connection to an upstream server, driven by whoever uses it.
+//! One HTTP/1.1 connection to an upstream server (over TCP or TLS), driven
+//! by whoever uses it.
 //!
 //! hyper's `client::conn::http1` splits a connection into a `SendRequest`
 //! and a `Connection` future that does the I/O. Nothing spawns that future:
@@ -8,42 +9,22 @@
 //! no wake-up of another one.
 
 use std::future::{poll_fn, Future};
-use std::net::SocketAddr;
 use std::pin::{pin, Pin};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::combinators::UnsyncBoxBody;
-use http_body_util::{Either, Empty};
 use hyper::body::Incoming;
 use hyper::client::conn::{http1, TrySendError};
 use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
-use tokio::net::TcpStream;
 
-/// Why the request body stopped (the client's error, boxed).
-pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+use super::group::UpstreamServer;
+pub use super::stream::ConnectError;
+use super::stream::{Protocol, UpstreamStream};
 
-/// Body sent upstream: the client's, streamed (boxed: the pool holds
-/// connections of one type whatever the server's body type is), or nothing.
-pub type RequestBody = Either<UnsyncBoxBody<Bytes, BoxError>, Empty<Bytes>>;
+pub use super::request_body::{BoxError, RequestBody};
 
-type Io = TokioIo<TcpStream>;
-
-/// Why no connection was made.
-#[derive(Debug, thiserror::Error)]
-pub enum ConnectError {
-    /// Not connected within the connect timeout.
-    #[error("connect timed out after {0:?}")]
-    Timeout(Duration),
-    /// Refused, unreachable, or the name did not resolve.
-    #[error("connect failed: {0}")]
-    Io(#[from] std::io::Error),
-    /// The HTTP/1 handshake failed (it does no I/O; should not happen).
-    #[error("handshake failed: {0}")]
-    Handshake(#[from] hyper::Error),
-}
+type Io = TokioIo<UpstreamStream>;
 
 /// Why a request got no response head.
 #[derive(Debug, thiserror::Error)]
@@ -98,24 +79,14 @@ pub struct UpstreamConn {
 }
 
 impl UpstreamConn {
-    /// Connects to `addr` (or resolves `authority` when it is no socket
-    /// address) within `timeout`.
+    /// Connects to `server` (TCP, and TLS with ALPN `http/1.1` for https)
+    /// within `timeout`.
     pub async fn open(
-        addr: Option<SocketAddr>,
-        authority: &str,
+        server: &UpstreamServer,
         timeout: Duration,
         thread: usize,
     ) -> Result<Self, ConnectError> {
-        let connect = async {
-            match addr {
-                Some(addr) => TcpStream::connect(addr).await,
-                None => TcpStream::connect(authority).await,
-            }
-        };
-        let stream = tokio::time::timeout(timeout, connect)
-            .await
-            .map_err(|_| ConnectError::Timeout(timeout))??;
-        stream.set_nodelay(true)?;
+        let stream = super::stream::connect(server, Protocol::Http1, timeout).await?;
         let (sender, connection) = http1::Builder::new()
             .handshake(TokioIo::new(stream))
             .await?;

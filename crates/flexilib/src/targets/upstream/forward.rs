@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Either, Empty};
+use http_body_util::BodyExt;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 use hyper::header::HOST;
 use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
@@ -15,14 +15,17 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode, Uri, Version};
 use super::connection::{BoxError, ConnectError, RequestBody, SendError, UpstreamConn};
 use super::group::{UpstreamGroup, UpstreamServer};
 use super::headers;
+use super::http2::Http2Error;
 use super::idle_pool::thread_index;
+use super::request_body::BodyError;
 use super::response_body::{Lease, UpstreamBody};
 use super::tunnel::{self, Tunnels};
 
 /// Timeouts and health settings of the proxy.
 #[derive(Debug, Clone)]
 pub struct ProxySettings {
-    /// Time to establish a TCP connection to an upstream.
+    /// Time to establish a connection to an upstream (TCP, and TLS for
+    /// https).
     pub connect_timeout: Duration,
     /// Time from sending the request to the upstream's response head.
     pub response_timeout: Duration,
@@ -84,6 +87,15 @@ enum AttemptError {
     Send(#[from] SendError),
 }
 
+impl From<Http2Error> for AttemptError {
+    fn from(error: Http2Error) -> Self {
+        match error {
+            Http2Error::Connect(error) => AttemptError::Connect(error),
+            Http2Error::Send(error) => AttemptError::Send(error),
+        }
+    }
+}
+
 impl ProxyClient {
     /// A client with `settings`.
     pub fn new(settings: ProxySettings) -> Self {
@@ -129,7 +141,7 @@ impl ProxyClient {
                 body,
                 failed: Arc::clone(failed),
             }
-            .map_err(Into::into)
+            .map_err(|error| BodyError(error.into()))
             .boxed_unsync()
         });
         // Headers are cloned per attempt only when a retry is possible.
@@ -157,19 +169,37 @@ impl ProxyClient {
                 );
             };
             rewrite_headers(&mut headers, group, server, client_ip, secure, upgrade);
+            // HTTP/2 (not for an upgrade, which goes over HTTP/1.1): the
+            // target in absolute form, `Host` as its authority.
+            let http2 = group.h2 && !upgrade;
+            let (uri, version) = if http2 {
+                match absolute(server, &mut headers, uri) {
+                    Some(uri) => (uri, Version::HTTP_2),
+                    None => {
+                        return failed(
+                            ProxyFailure::BadGateway,
+                            Some(server.authority.clone()),
+                            Duration::ZERO,
+                        )
+                    }
+                }
+            } else {
+                (uri, Version::HTTP_11)
+            };
             let mut upstream_request = Request::new(match body.take() {
-                Some(body) => Either::Left(body),
-                None => Either::Right(Empty::new()),
+                Some(body) => RequestBody::Stream(body),
+                None => RequestBody::Empty,
             });
             *upstream_request.method_mut() = head.method.clone();
             *upstream_request.uri_mut() = uri;
-            *upstream_request.version_mut() = Version::HTTP_11;
+            *upstream_request.version_mut() = version;
             *upstream_request.headers_mut() = headers;
+            let in_flight = group.track(index);
 
             let sent = Instant::now();
             let result = tokio::time::timeout(
                 self.settings.response_timeout,
-                self.exchange(server, upstream_request, upgrade),
+                self.exchange(server, upstream_request, upgrade, http2),
             )
             .await;
             let upstream_time = sent.elapsed();
@@ -180,6 +210,9 @@ impl ProxyClient {
                         self.answer(server, response, conn, upgrade, &mut client_side);
                     if head_request {
                         response = response.map(UpstreamBody::for_head);
+                    }
+                    if let Some(in_flight) = in_flight {
+                        response = response.map(|body| body.counted(in_flight));
                     }
                     return Forwarded {
                         response: Ok(response),
@@ -230,14 +263,23 @@ impl ProxyClient {
 
     /// Sends `request` to `server` on a pooled connection of this thread's,
     /// or a new one; the response head and the connection to read its body
-    /// through. A pooled connection the upstream closed meanwhile hands the
-    /// request back, which then goes on a new connection.
+    /// through (none for HTTP/2, whose connection drives itself). A pooled
+    /// connection the upstream closed meanwhile hands the request back,
+    /// which then goes on a new connection.
     async fn exchange(
         &self,
         server: &UpstreamServer,
         request: Request<RequestBody>,
         upgrade: bool,
-    ) -> Result<(Response<Incoming>, UpstreamConn), AttemptError> {
+        http2: bool,
+    ) -> Result<(Response<Incoming>, Option<UpstreamConn>), AttemptError> {
+        if http2 {
+            let response = server
+                .http2
+                .send(server, request, self.settings.connect_timeout)
+                .await?;
+            return Ok((response, None));
+        }
         let pooled = {
             let mut cx = Context::from_waker(std::task::Waker::noop());
             server.pool.checkout(self.settings.idle_timeout, &mut cx)
@@ -253,11 +295,11 @@ impl ProxyClient {
             None => self.connect(server, upgrade).await?,
         };
         match conn.send(request).await {
-            Ok(response) => Ok((response, conn)),
+            Ok(response) => Ok((response, Some(conn))),
             Err(SendError::Unsent { request, .. }) if reused => {
                 let mut conn = self.connect(server, upgrade).await?;
                 let response = conn.send(*request).await?;
-                Ok((response, conn))
+                Ok((response, Some(conn)))
             }
             Err(error) => Err(error.into()),
         }
@@ -268,13 +310,8 @@ impl ProxyClient {
         server: &UpstreamServer,
         upgrade: bool,
     ) -> Result<UpstreamConn, ConnectError> {
-        let mut conn = UpstreamConn::open(
-            server.addr,
-            &server.authority,
-            self.settings.connect_timeout,
-            thread_index(),
-        )
-        .await?;
+        let mut conn =
+            UpstreamConn::open(server, self.settings.connect_timeout, thread_index()).await?;
         if upgrade {
             conn.allow_upgrades();
         }
@@ -288,7 +325,7 @@ impl ProxyClient {
         &self,
         server: &UpstreamServer,
         mut response: Response<Incoming>,
-        conn: UpstreamConn,
+        conn: Option<UpstreamConn>,
         upgrade: bool,
         client_side: &mut Option<crate::http1::OnUpgrade>,
     ) -> Response<UpstreamBody> {
@@ -298,6 +335,9 @@ impl ProxyClient {
         *response.version_mut() = Version::HTTP_11;
         let switching = response.status() == StatusCode::SWITCHING_PROTOCOLS;
         headers::to_client(response.headers_mut(), switching && upgrade);
+        let Some(conn) = conn else {
+            return response.map(UpstreamBody::detached);
+        };
         if switching && upgrade {
             if let Some(client_side) = client_side.take() {
                 self.tunnels.start(client_side, conn, &mut response);
@@ -334,15 +374,23 @@ fn rewrite_headers(
     }
 }
 
-impl ConnectError {
-    /// True if the connection timed out (504 rather than 502).
-    fn is_timeout(&self) -> bool {
-        match self {
-            ConnectError::Timeout(_) => true,
-            ConnectError::Io(error) => error.kind() == std::io::ErrorKind::TimedOut,
-            ConnectError::Handshake(_) => false,
-        }
-    }
+/// The absolute-form target an HTTP/2 request needs (`:scheme`,
+/// `:authority`): the authority is the `Host` the request would have had
+/// (removed from the fields).
+fn absolute(server: &UpstreamServer, headers: &mut HeaderMap, uri: Uri) -> Option<Uri> {
+    let host = headers.remove(HOST);
+    let authority = host
+        .as_ref()
+        .and_then(|host| host.to_str().ok())
+        .unwrap_or(&server.authority);
+    let mut parts = uri.into_parts();
+    parts.scheme = Some(if server.https {
+        hyper::http::uri::Scheme::HTTPS
+    } else {
+        hyper::http::uri::Scheme::HTTP
+    });
+    parts.authority = Some(authority.parse().ok()?);
+    Uri::from_parts(parts).ok()
 }
 
 /// The client's request body on its way upstream, noting a failure to read

@@ -1,17 +1,23 @@
 //! Upstream targets: routes forwarded to other HTTP servers.
 //!
-//! * [`group`] — the servers of one upstream spec: round-robin, passive
-//!   health (a server that refused or timed out a connection is skipped for
-//!   a cool-down), path rewriting.
+//! * [`group`] — the servers of one upstream spec: round-robin or least
+//!   connections, passive health (a server that refused or timed out a
+//!   connection is skipped for a cool-down), path rewriting.
+//! * [`health`] — active health checks (`health=`), one task per group.
+//! * [`stream`] — the byte stream to a server: TCP, or TLS for https.
+//! * [`tls`] — the rustls client of https upstreams (`ca=`, `sni=`,
+//!   `insecure_skip_verify=`).
+//! * [`http2`] — HTTP/2 to upstreams (`h2=true`), one multiplexed
+//!   connection per server per thread.
 //! * [`headers`] — the header rewriting of a reverse proxy (hop-by-hop
 //!   headers, `X-Forwarded-*`, `Via`, `Host`).
 //! * [`forward`] — sending one request (streaming both ways), the retry of
 //!   idempotent requests after a connect failure.
 //! * [`connection`] — one upstream connection (hyper's `client::conn::http1`),
 //!   driven by the request's own task, no task of its own.
-//! * [`pool`] — a server's idle connections, per thread, closed after the
+//! * [`idle_pool`] — a server's idle connections, per thread, closed after the
 //!   idle timeout.
-//! * [`body`] — the response body that drives its connection and pools it
+//! * [`response_body`] — the response body that drives its connection and pools it
 //!   once read to the end.
 //! * [`tunnel`] — upgrade (WebSocket) tunnels.
 
@@ -19,8 +25,13 @@ pub mod connection;
 pub mod forward;
 pub mod group;
 pub mod headers;
+pub mod health;
+pub mod http2;
 pub mod idle_pool;
+pub mod request_body;
 pub mod response_body;
+pub mod stream;
+pub mod tls;
 pub mod tunnel;
 
 pub use forward::{ProxyClient, ProxySettings};

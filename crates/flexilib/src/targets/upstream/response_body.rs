@@ -10,6 +10,7 @@ use bytes::Bytes;
 use hyper::body::{Body, Frame, Incoming, SizeHint};
 
 use super::connection::UpstreamConn;
+use super::group::InFlight;
 use super::idle_pool::ServerPool;
 
 /// A connection on loan to one exchange, and where it goes back.
@@ -47,6 +48,9 @@ pub struct UpstreamBody {
     /// here (the upstream's `content-length`, if it sent one, is among the
     /// fields), so none is made up.
     head_response: bool,
+    /// Counts the request in flight (`least_conn`) until the body is
+    /// dropped.
+    _in_flight: Option<InFlight>,
 }
 
 impl UpstreamBody {
@@ -63,6 +67,7 @@ impl UpstreamBody {
             body,
             lease,
             head_response: false,
+            _in_flight: None,
         }
     }
 
@@ -72,7 +77,14 @@ impl UpstreamBody {
             body,
             lease: None,
             head_response: false,
+            _in_flight: None,
         }
+    }
+
+    /// Counts the request in flight while the body lasts.
+    pub fn counted(mut self, in_flight: InFlight) -> Self {
+        self._in_flight = Some(in_flight);
+        self
     }
 
     /// Marks the body as the answer to a `HEAD` request: its size is
