@@ -127,6 +127,14 @@ fn what_is_not_compressed() {
     let not_modified = get("/s/page.txt", &[gzip[0], ("If-None-Match", &etag)]);
     assert_eq!(not_modified.status, 304);
     assert_eq!(not_modified.header("content-encoding"), None);
+    // HEAD gets the fields its GET would.
+    let head = server
+        .client()
+        .request("HEAD", "/s/page.txt", &[("Accept-Encoding", "gzip")], b"");
+    assert_eq!(head.header("content-encoding"), Some("gzip"));
+    assert_eq!(head.header("vary"), Some("Accept-Encoding"));
+    assert_eq!(head.header("content-length"), None);
+    assert!(head.body.is_empty());
     let precompressed = get("/s/pre.css", &[("Accept-Encoding", "gzip")]);
     assert_eq!(precompressed.header("content-encoding"), Some("gzip"));
     assert!(
