@@ -185,8 +185,13 @@ class Setup:
         (workdir / "www" / "64k").write_bytes(b"x" * 65536)
         (workdir / "logs").mkdir(exist_ok=True)
 
-    def flexilib(self, port, upstream=None):
+    def flexilib(self, port, upstream=None, static=False):
         config = self.dir / "proxy.ini"
+        if static:
+            # The same files nginx serves from its root, through a `dir:` route.
+            config = self.dir / "proxy-static.ini"
+            config.write_text(f"/files/ = dir:{self.dir / 'www'}\n"
+                              f"/ = {RELEASE / 'libflexilib_example_rust.so'}\n")
         if upstream:
             config = self.dir / "proxy-upstream.ini"
             config.write_text(f"/ = http://127.0.0.1:{upstream}\n")
@@ -319,6 +324,10 @@ def scenarios(workdir):
         ("body64k", "64 KiB response body", scenario_load("/", "/64k", headers=("x-big: 65536",))),
         ("post4k", "4 KiB POST request bodies", scenario_load("/", "/", script=post_script(workdir))),
         ("idle1000", "load plus 1,000 idle keep-alive connections", scenario_load("/", "/", idle=1000)),
+        ("static1k", "1 KiB static file (FlexiLib `dir:` route, nginx `root`)",
+         scenario_load("/files/1k", "/1k")),
+        ("static64k", "64 KiB static file (FlexiLib `dir:` route, nginx `root`)",
+         scenario_load("/files/64k", "/64k")),
         ("proxy", "reverse proxy to an upstream (nginx `return 200`, on the load generator's CPU)",
          scenario_load("/", "/")),
         ("rss", "idle RSS after startup and after N requests", scenario_idle_rss),
@@ -407,7 +416,9 @@ def main():
                 for label in ("flexilib", "nginx"):
                     port = free_port()
                     up = upstream.port if upstream else None
-                    server = setup.flexilib(port, up) if label == "flexilib" else setup.nginx(port, up)
+                    static = name.startswith("static")
+                    server = (setup.flexilib(port, up, static) if label == "flexilib"
+                              else setup.nginx(port, up))
                     try:
                         results[label].append(run(setup, server, args))
                     finally:

@@ -37,6 +37,8 @@ use crate::service::Server;
 /// Name of the I/O threads' blocking-pool threads (at most 15 bytes, the
 /// kernel's limit).
 const BLOCKING_THREAD_NAME: &str = "flexilib-io-blk";
+/// Most threads in an I/O thread's blocking pool.
+const MAX_BLOCKING_THREADS: usize = 64;
 
 /// What every I/O thread serves with.
 pub struct Plan<'a> {
@@ -193,9 +195,13 @@ impl IoThread {
     fn run(self, ready: &mpsc::SyncSender<std::io::Result<()>>) {
         let runtime = match tokio::runtime::Builder::new_current_thread()
             .enable_all()
-            // Its blocking pool's threads (DNS lookups for the proxy): their
-            // panics are contained like the I/O thread's.
+            // Its blocking pool's threads (DNS lookups for the proxy, static
+            // files' opens and reads): their panics are contained like the
+            // I/O thread's. At most 64 per I/O thread (tokio's default is
+            // 512): a disk that stalls queues the jobs past them instead of
+            // starting hundreds of threads.
             .thread_name(BLOCKING_THREAD_NAME)
+            .max_blocking_threads(MAX_BLOCKING_THREADS)
             .build()
         {
             Ok(runtime) => runtime,

@@ -4,6 +4,8 @@
 //! already encoded, `compress=off`, `COMPRESSION=off`.
 
 mod common;
+#[path = "common/upstream.rs"]
+mod upstream;
 
 use std::process::Command;
 
@@ -125,6 +127,14 @@ fn what_is_not_compressed() {
     let not_modified = get("/s/page.txt", &[gzip[0], ("If-None-Match", &etag)]);
     assert_eq!(not_modified.status, 304);
     assert_eq!(not_modified.header("content-encoding"), None);
+    // HEAD gets the fields its GET would.
+    let head = server
+        .client()
+        .request("HEAD", "/s/page.txt", &[("Accept-Encoding", "gzip")], b"");
+    assert_eq!(head.header("content-encoding"), Some("gzip"));
+    assert_eq!(head.header("vary"), Some("Accept-Encoding"));
+    assert_eq!(head.header("content-length"), None);
+    assert!(head.body.is_empty());
     let precompressed = get("/s/pre.css", &[("Accept-Encoding", "gzip")]);
     assert_eq!(precompressed.header("content-encoding"), Some("gzip"));
     assert!(
@@ -160,4 +170,54 @@ fn compression_off_for_the_server() {
     assert_eq!(encoding(&headers), None, "{headers}");
     assert!(!headers.contains("vary"), "{headers}");
     assert_eq!(body.len(), 5000);
+}
+
+#[test]
+fn a_stream_is_flushed_when_its_producer_pauses() {
+    use std::io::{BufRead as _, Read as _, Write as _};
+    let upstream = upstream::Upstream::start("events");
+    let dir = TempDir::new("compress-stream");
+    let config = dir.write("proxy.ini", &format!("/up/ = http://{}/\n", upstream.addr));
+    let server = ServerBuilder::new(&config).start();
+    let mut client = server.client();
+    client.send_raw(b"GET /up/stream HTTP/1.1\r\nHost: x\r\nAccept-Encoding: gzip\r\n\r\n");
+    let reader = client.reader();
+    let mut head = String::new();
+    while !head.ends_with("\r\n\r\n") {
+        assert!(reader.read_line(&mut head).expect("head") > 0, "{head}");
+    }
+    let lower = head.to_ascii_lowercase();
+    assert!(lower.contains("content-encoding: gzip"), "{head}");
+    assert!(lower.contains("transfer-encoding: chunked"), "{head}");
+    // The upstream sent `first` and waits: its compressed bytes must come
+    // now (a read that blocked here would wait for ever: the upstream
+    // holds the rest until released).
+    let mut chunk = || {
+        let mut size = String::new();
+        reader.read_line(&mut size).expect("chunk size");
+        let size = usize::from_str_radix(size.trim(), 16).expect("hex size");
+        let mut data = vec![0; size + 2];
+        reader.read_exact(&mut data).expect("chunk");
+        data.truncate(size);
+        data
+    };
+    let mut decoder = flate2::write::GzDecoder::new(Vec::new());
+    while decoder.get_ref().is_empty() {
+        let data = chunk();
+        assert!(!data.is_empty(), "the body ended before `first`");
+        decoder.write_all(&data).expect("gzip");
+        // The decoder keeps what it decoded until flushed.
+        decoder.flush().expect("gzip");
+    }
+    assert_eq!(decoder.get_ref().as_slice(), b"first\n");
+    upstream.release();
+    loop {
+        let data = chunk();
+        if data.is_empty() {
+            break;
+        }
+        decoder.write_all(&data).expect("gzip");
+    }
+    let decoded = decoder.finish().expect("a complete gzip stream");
+    assert_eq!(decoded, b"first\nsecond\n");
 }

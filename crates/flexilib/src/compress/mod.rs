@@ -57,24 +57,21 @@ pub fn apply(served: &mut Served, accept_encoding: &HeaderValue) {
     }
     // A small body is never compressed: its answer does not vary, and the
     // request path pays for nothing more (most small answers stop here).
-    let known_length = served
-        .response
-        .body()
-        .size_hint()
-        .exact()
+    // The length announced wins over the body's: a `HEAD` answer has an
+    // empty body but the `Content-Length` of its `GET`, and gets the same
+    // fields as that `GET` would.
+    let headers = served.response.headers();
+    let known_length = (!headers.is_empty())
+        .then(|| headers.get(CONTENT_LENGTH))
+        .flatten()
+        .and_then(|value| value.to_str().ok()?.trim().parse().ok())
         .or_else(|| {
             served
                 .fields
                 .as_ref()
                 .and_then(|fields| fields.content_length)
         })
-        .or_else(|| {
-            served
-                .response
-                .headers()
-                .get(CONTENT_LENGTH)
-                .and_then(|value| value.to_str().ok()?.trim().parse().ok())
-        });
+        .or_else(|| served.response.body().size_hint().exact());
     if known_length.is_some_and(|length| length < negotiate::MIN_BYTES) {
         return;
     }

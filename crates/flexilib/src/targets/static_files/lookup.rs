@@ -77,7 +77,7 @@ pub fn find(
     if !meta.is_file() {
         return Ok(Lookup::NotFound);
     }
-    let content_type = content_type(&name);
+    let content_type = super::content_type::of(&name);
     let mut found = Found {
         version: version(&meta),
         file,
@@ -140,20 +140,6 @@ fn version(meta: &std::fs::Metadata) -> FileVersion {
     }
 }
 
-/// The type by extension (`mime_guess`), `application/octet-stream` when
-/// unknown; text is UTF-8.
-fn content_type(name: &Path) -> &'static str {
-    let guess = mime_guess::from_path(name).first_raw();
-    match guess {
-        Some("text/html") => "text/html; charset=utf-8",
-        Some("text/plain") => "text/plain; charset=utf-8",
-        Some("text/css") => "text/css; charset=utf-8",
-        Some("text/javascript" | "application/javascript") => "text/javascript; charset=utf-8",
-        Some(other) => other,
-        None => "application/octet-stream",
-    }
-}
-
 /// Whether an `Accept-Encoding` value accepts `coding` (listed, or `*`,
 /// with a quality above 0).
 pub fn accepts(header: &str, coding: &str) -> bool {
@@ -188,19 +174,5 @@ mod tests {
         assert!(!accepts("*, br;q=0", "br"));
         assert!(!accepts("identity", "gzip"));
         assert!(!accepts("", "gzip"));
-    }
-
-    #[test]
-    fn types_by_extension() {
-        assert_eq!(
-            content_type(Path::new("a/index.html")),
-            "text/html; charset=utf-8"
-        );
-        assert_eq!(
-            content_type(Path::new("app.js")),
-            "text/javascript; charset=utf-8"
-        );
-        assert_eq!(content_type(Path::new("logo.png")), "image/png");
-        assert_eq!(content_type(Path::new("blob")), "application/octet-stream");
     }
 }

@@ -18,12 +18,14 @@
 //!
 //! * [`lookup`] — the file for a path, beneath the directory only
 //!   (`openat2` with `RESOLVE_BENEATH`), `index.html`, precompressed
-//!   siblings, the content type.
+//!   siblings.
+//! * [`content_type`] — the type by extension.
 //! * [`validators`] — `ETag`, `Last-Modified`, `If-None-Match`,
 //!   `If-Modified-Since`, `Range`, `If-Range`.
 //! * [`answer`] — the response for a found file.
 
 mod answer;
+mod content_type;
 mod lookup;
 mod validators;
 
