@@ -11,6 +11,13 @@ processes sharing them, so the binary and libc count once).
     python3 bench/bench.py                 # full suite (about 6 minutes)
     python3 bench/bench.py --smoke         # a few seconds: checks that it runs
     python3 bench/bench.py --only keepalive,close --rounds 5 --duration 10
+    python3 bench/bench.py --hog           # the same with a CPU hog on the server's core
+
+`--hog` runs a busy loop pinned to the server's CPU during every run, for
+both servers alike: a busy neighbour, as a shared machine has one. The
+`https` and `h2` scenarios use one self-signed certificate for both
+servers (HTTP/1.1 over TLS with wrk, HTTP/2 over TLS with h2load from
+Debian's nghttp2-client, whose per-request log gives the percentiles).
 
 It builds FlexiLib in release mode first. It installs nothing: missing tools
 are named, with the Debian packages that provide them.
@@ -34,7 +41,8 @@ ROOT = Path(__file__).resolve().parent.parent
 # LTO over Wasmtime) takes minutes: leave it out of the benchmarks' builds.
 NOT_BENCHED = ["--exclude", "flexilib-wasm", "--exclude", "wasm-hello-builder"]
 RELEASE = ROOT / "target" / "release"
-TOOLS = {"wrk": "wrk", "nginx": "nginx-light", "taskset": "util-linux", "cc": "gcc"}
+TOOLS = {"wrk": "wrk", "nginx": "nginx-light", "taskset": "util-linux", "cc": "gcc", "openssl": "openssl",
+         "h2load": "nghttp2-client"}
 
 
 def fail(message):
@@ -45,7 +53,7 @@ def fail(message):
 def check_tools():
     missing = [f"{tool} (Debian package {pkg})" for tool, pkg in TOOLS.items() if not shutil.which(tool)]
     if missing:
-        fail("missing tools: " + ", ".join(missing) + "\n  install with: apt-get install -y wrk nginx-light")
+        fail("missing tools: " + ", ".join(missing) + "\n  install with: apt-get install -y wrk nginx-light openssl nghttp2-client")
 
 
 def build():
@@ -184,8 +192,12 @@ class Setup:
         (workdir / "www" / "1k").write_bytes(b"x" * 1024)
         (workdir / "www" / "64k").write_bytes(b"x" * 65536)
         (workdir / "logs").mkdir(exist_ok=True)
+        self.cert, self.key = workdir / "cert.pem", workdir / "key.pem"
+        subprocess.run(["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256",
+                        "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", str(self.key),
+                        "-out", str(self.cert)], check=True, stderr=subprocess.DEVNULL)
 
-    def flexilib(self, port, upstream=None, static=False):
+    def flexilib(self, port, upstream=None, static=False, tls_port=None):
         config = self.dir / "proxy.ini"
         if static:
             # The same files nginx serves from its root, through a `dir:` route.
@@ -197,9 +209,13 @@ class Setup:
             config.write_text(f"/ = http://127.0.0.1:{upstream}\n")
         env = dict(os.environ, PORT=str(port), LISTEN_ADDRESS="127.0.0.1", RUST_LOG="warn",
                    FLEXILIB_CONFIG=str(config))
-        return Server("flexilib", [str(RELEASE / "flexilib")], env, port, self.cpu, self.dir)
+        if tls_port:
+            env.update(TLS_PORT=str(tls_port), TLS_CERT=str(self.cert), TLS_KEY=str(self.key))
+        server = Server("flexilib", [str(RELEASE / "flexilib")], env, port, self.cpu, self.dir)
+        server.tls_port = tls_port
+        return server
 
-    def nginx(self, port, upstream=None, name="nginx", cpu=None):
+    def nginx(self, port, upstream=None, name="nginx", cpu=None, tls_port=None):
         conf = self.dir / f"{name}.conf"
         root_location = 'return 200 " 3";'
         upstream_block = ""
@@ -209,6 +225,11 @@ class Setup:
                              'proxy_set_header Connection ""; proxy_set_header Host $host; '
                              'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;')
         user = "user root;" if os.geteuid() == 0 else ""
+        tls_block = ""
+        if tls_port:
+            tls_block = (f"server {{ listen 127.0.0.1:{tls_port} ssl http2; "
+                         f"ssl_certificate {self.cert}; ssl_certificate_key {self.key}; "
+                         f"ssl_protocols TLSv1.2 TLSv1.3; location / {{ {root_location} }} }}")
         conf.write_text(f"""
 {user}
 worker_processes 1;
@@ -229,10 +250,13 @@ http {{
         location = /64k {{ root {self.dir}/www; }}
         location / {{ {root_location} }}
     }}
+    {tls_block}
 }}
 """)
-        return Server(name, ["nginx", "-c", str(conf), "-p", str(self.dir)], dict(os.environ), port,
-                      self.cpu if cpu is None else cpu, self.dir)
+        server = Server(name, ["nginx", "-c", str(conf), "-p", str(self.dir)], dict(os.environ), port,
+                        self.cpu if cpu is None else cpu, self.dir)
+        server.tls_port = tls_port
+        return server
 
 
 # ---------------------------------------------------------------- load
@@ -244,13 +268,13 @@ def to_ms(value, unit):
     return float(value) * {"us": 1e-3, "ms": 1.0, "s": 1e3}[unit]
 
 
-def wrk(port, path, cpu, duration, connections, headers=(), script=None):
+def wrk(port, path, cpu, duration, connections, headers=(), script=None, scheme="http"):
     argv = ["taskset", "-c", str(cpu), "wrk", "-t1", f"-c{connections}", f"-d{duration}s", "--latency"]
     for h in headers:
         argv += ["-H", h]
     if script:
         argv += ["-s", str(script)]
-    argv.append(f"http://127.0.0.1:{port}{path}")
+    argv.append(f"{scheme}://127.0.0.1:{port}{path}")
     out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
     rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
     lat = {p: to_ms(v, u) for p, v, u in LATENCY_RE.findall(out)}
@@ -295,6 +319,33 @@ def scenario_load(path_fl, path_ngx, headers=(), script=None, connections=32, id
     return run
 
 
+def h2load(port, path, cpu, duration, connections, workdir):
+    """HTTP/2 over TLS with h2load: requests/s, and p50/p99 from its
+    per-request log (start, status, microseconds per line)."""
+    log = workdir / "h2load.log"
+    argv = ["taskset", "-c", str(cpu), "h2load", "-t1", f"-c{connections}", "-m1", f"-D{duration}",
+            f"--log-file={log}", f"https://127.0.0.1:{port}{path}"]
+    out = subprocess.run(argv, capture_output=True, text=True, check=True).stdout
+    rps = float(re.search(r"finished in [\d.]+\w+, ([\d.]+) req/s", out).group(1))
+    times = sorted(int(line.split()[2]) / 1e3 for line in log.read_text().splitlines() if line.strip())
+    failed = re.search(r"(\d+) failed", out)
+    pick = lambda q: times[min(len(times) - 1, int(q * len(times)))] if times else None
+    return {"rps": rps, "p50": pick(0.50), "p99": pick(0.99),
+            "errors": f"{failed.group(1)} failed" if failed and failed.group(1) != "0" else ""}
+
+
+def scenario_tls(protocol, connections=32):
+    def run(setup, server, args):
+        if protocol == "h2":
+            result = h2load(server.tls_port, "/", args.client_cpu, args.duration, connections, setup.dir)
+        else:
+            result = wrk(server.tls_port, "/", args.client_cpu, args.duration, connections, scheme="https")
+        result["rss_kb"] = server.peak_kb()
+        result["pss_kb"] = server.pss_kb()
+        return result
+    return run
+
+
 def scenario_idle_rss(setup, server, args):
     time.sleep(0.2)
     idle, idle_pss = server.rss_kb(), server.pss_kb()
@@ -330,12 +381,19 @@ def scenarios(workdir):
          scenario_load("/files/64k", "/64k")),
         ("proxy", "reverse proxy to an upstream (nginx `return 200`, on the load generator's CPU)",
          scenario_load("/", "/")),
+        ("https", "tiny response, keep-alive over TLS 1.3 (wrk), 32 connections", scenario_tls("https")),
+        ("h2", "tiny response, HTTP/2 over TLS (h2load), 32 connections", scenario_tls("h2")),
         ("rss", "idle RSS after startup and after N requests", scenario_idle_rss),
         ("startup", "time from start to the first served request", scenario_startup),
     ]
 
 
 # ---------------------------------------------------------------- report
+
+def start_hog(cpu):
+    """A busy loop pinned to `cpu` (a neighbour that wants the whole core)."""
+    return subprocess.Popen(["taskset", "-c", str(cpu), sys.executable, "-c", "while True: pass"])
+
 
 def median(values):
     values = [v for v in values if v is not None]
@@ -391,6 +449,8 @@ def main():
     parser.add_argument("--requests-for-rss", type=int, default=10000)
     parser.add_argument("--smoke", action="store_true", help="1 round of 1 s, 200 requests for RSS")
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--hog", action="store_true",
+                        help="a CPU-bound busy loop on the server's core during every run (both servers)")
     args = parser.parse_args()
     if args.smoke:
         args.rounds, args.duration, args.requests_for_rss = 1, 1, 200
@@ -402,7 +462,8 @@ def main():
     setup = Setup(workdir, args.server_cpu)
     wanted = set(filter(None, args.only.split(",")))
     print(f"# FlexiLib vs nginx: server on CPU {args.server_cpu}, wrk -t1 on CPU {args.client_cpu}, "
-          f"{args.duration} s runs, {args.rounds} rounds alternating; scratch dir {workdir}")
+          f"{args.duration} s runs, {args.rounds} rounds alternating"
+          f"{', a CPU hog on the server CPU' if args.hog else ''}; scratch dir {workdir}")
     for name, title, run in scenarios(workdir):
         if wanted and name not in wanted:
             continue
@@ -417,11 +478,16 @@ def main():
                     port = free_port()
                     up = upstream.port if upstream else None
                     static = name.startswith("static")
-                    server = (setup.flexilib(port, up, static) if label == "flexilib"
-                              else setup.nginx(port, up))
+                    tls = free_port() if name in ("https", "h2") else None
+                    server = (setup.flexilib(port, up, static, tls) if label == "flexilib"
+                              else setup.nginx(port, up, tls_port=tls))
+                    hog = start_hog(args.server_cpu) if args.hog else None
                     try:
                         results[label].append(run(setup, server, args))
                     finally:
+                        if hog:
+                            hog.kill()
+                            hog.wait()
                         server.stop()
         finally:
             if upstream:

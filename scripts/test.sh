@@ -46,10 +46,10 @@ scripts/check-kubernetes.sh
 # Benchmarks: check that they run (a few seconds each); they assert no speed.
 # The lifecycle smoke builds the release binaries the smoke runs use.
 python3 bench/lifecycle.py --smoke
-if ensure_commands wrk:wrk nginx:nginx-light taskset:util-linux; then
+if ensure_commands wrk:wrk nginx:nginx-light taskset:util-linux h2load:nghttp2-client; then
     python3 bench/bench.py --smoke
     # Cloudflare Workers hello world against workerd (from npm, when it installs).
     python3 bench/workers.py --smoke --no-build
 else
-    echo "test.sh: benchmark smoke skipped: wrk, nginx or taskset missing and not installable here (apt-get install -y wrk nginx-light util-linux as root)" >&2
+    echo "test.sh: benchmark smoke skipped: wrk, nginx, taskset or h2load missing and not installable here (apt-get install -y wrk nginx-light util-linux nghttp2-client as root)" >&2
 fi

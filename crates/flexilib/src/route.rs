@@ -32,7 +32,7 @@ pub struct Route {
     /// Requests per client (`limit_rate=`; kept across reloads while the
     /// key, the kind and the rate stay).
     pub client_limit: Option<Arc<ClientLimit>>,
-    /// Longest wait for the target's answer (`timeout=`).
+    /// Longest wait for the target's answer (`request_timeout=`).
     pub timeout: Option<std::time::Duration>,
 }
 

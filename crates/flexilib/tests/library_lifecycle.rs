@@ -44,9 +44,9 @@ fn init_once_request_deinit_each_time_deinit_at_exit() {
     let server = ServerBuilder::new(&config)
         .env("LIFECYCLE_MARK", mark.to_str().expect("utf-8 path"))
         .start();
-    assert_eq!(server.get("/", &[]).text(), "inits=1 abi=2 deinits=0");
-    assert_eq!(server.get("/", &[]).text(), "inits=1 abi=2 deinits=1");
-    assert_eq!(server.get("/", &[]).text(), "inits=1 abi=2 deinits=2");
+    assert_eq!(server.get("/", &[]).text(), "inits=1 abi=3 deinits=0");
+    assert_eq!(server.get("/", &[]).text(), "inits=1 abi=3 deinits=1");
+    assert_eq!(server.get("/", &[]).text(), "inits=1 abi=3 deinits=2");
     assert!(!mark.exists(), "not unloaded while serving");
     let (status, _, _) = server.terminate();
     assert!(status.success());

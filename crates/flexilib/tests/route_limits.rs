@@ -1,5 +1,5 @@
 //! The server's own route options `limit_rate=`/`limit_burst=` (requests
-//! per client, 429 with Retry-After) and `timeout=` (504), on any kind of
+//! per client, 429 with Retry-After) and `request_timeout=` (504), on any kind of
 //! target.
 
 mod common;
@@ -68,7 +68,7 @@ fn a_route_that_does_not_answer_in_time_gets_504() {
     let config = dir.write(
         "proxy.ini",
         &format!(
-            "/slow-head = http://{up} timeout=0.5\n/echo = http://{up}\n",
+            "/slow-head = http://{up} request_timeout=0.5\n/echo = http://{up}\n",
             up = upstream.addr
         ),
     );

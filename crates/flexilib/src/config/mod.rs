@@ -66,7 +66,7 @@ pub struct Rule {
     pub key: String,
     /// What a request must look like to take this rule.
     pub matcher: Matcher,
-    /// The server's own options (`compress=`, `limit_rate=`, `timeout=`).
+    /// The server's own options (`compress=`, `limit_rate=`, `request_timeout=`).
     pub options: RouteOptions,
     /// Where matching requests go.
     pub target: TargetSpec,

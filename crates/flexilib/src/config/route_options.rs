@@ -6,8 +6,9 @@
 //!   refilled at that rate, answered `429` with `Retry-After` past it;
 //! * `limit_burst=N` — how many requests a client may make at once before
 //!   the rate applies (default: one second's worth, at least 1);
-//! * `timeout=SECONDS` — longest wait for the target's answer (its
-//!   response head), then `504`.
+//! * `request_timeout=SECONDS` — longest wait for the target's answer (its
+//!   response head), then `504` (not `timeout=`, which a Lambda function's
+//!   own option is).
 
 use std::borrow::Cow;
 use std::time::Duration;
@@ -28,7 +29,7 @@ pub struct RouteOptions {
     pub compress: bool,
     /// Requests per client IP.
     pub rate: Option<RateSpec>,
-    /// Longest wait for the target's answer.
+    /// Longest wait for the target's answer (`request_timeout=`).
     pub timeout: Option<Duration>,
 }
 
@@ -71,7 +72,7 @@ pub fn take(value: &str) -> Result<(Cow<'_, str>, RouteOptions), String> {
                 })?;
                 burst = Some(f64::from(n));
             }
-            "timeout" => {
+            "request_timeout" => {
                 let seconds: f64 = setting
                     .parse()
                     .ok()
@@ -134,7 +135,7 @@ mod tests {
     #[test]
     fn options_of_any_target_are_taken_out() {
         let (rest, options) =
-            take("lib.so key=v limit_rate=10/s limit_burst=5 timeout=2.5").unwrap();
+            take("lib.so key=v limit_rate=10/s limit_burst=5 request_timeout=2.5").unwrap();
         assert_eq!(rest, "lib.so key=v");
         assert_eq!(
             options.rate,
@@ -153,8 +154,10 @@ mod tests {
                 burst: 1.0
             })
         );
-        // The first token is the target, whatever it looks like.
+        // The first token is the target, whatever it looks like; a
+        // target's own options stay (a Lambda function's `timeout=`).
         assert_eq!(take("timeout=3").unwrap().0, "timeout=3");
+        assert_eq!(take("lambda:fn timeout=3").unwrap().0, "lambda:fn timeout=3");
     }
 
     #[test]
@@ -166,7 +169,7 @@ mod tests {
         assert!(take("lib.so limit_burst=3")
             .unwrap_err()
             .contains("needs `limit_rate`"));
-        assert!(take("lib.so timeout=-1").unwrap_err().contains("`timeout`"));
+        assert!(take("lib.so request_timeout=-1").unwrap_err().contains("`request_timeout`"));
         assert!(take("lib.so compress=maybe")
             .unwrap_err()
             .contains("`compress`"));
