@@ -22,12 +22,13 @@ pub enum ManifestError {
         /// Why.
         source: std::io::Error,
     },
-    /// It is not TOML, or not a manifest (`toml` says where).
+    /// It is not TOML, or not a manifest (`toml` says where: the line and
+    /// column are counted from its span).
     #[error("{path}: {message}", path = .path.display())]
     Parse {
         /// The manifest.
         path: PathBuf,
-        /// `toml`'s message, with the line and column.
+        /// `line L, column C: ` and `toml`'s message.
         message: String,
     },
     /// Another manifest version.
@@ -223,7 +224,15 @@ impl Manifest {
     pub fn parse(path: &Path, text: &str) -> Result<Manifest, ManifestError> {
         let manifest: Manifest = toml::from_str(text).map_err(|e| ManifestError::Parse {
             path: path.to_path_buf(),
-            message: e.to_string().trim_end().to_string(),
+            message: match e.span() {
+                Some(span) => {
+                    let before = text.get(..span.start).unwrap_or(text);
+                    let line = before.matches('\n').count() + 1;
+                    let column = before.len() - before.rfind('\n').map_or(0, |n| n + 1) + 1;
+                    format!("line {line}, column {column}: {}", e.message())
+                }
+                None => e.message().to_string(),
+            },
         })?;
         if manifest.spin_manifest_version.as_integer() != Some(2) {
             return Err(ManifestError::Version {
