@@ -11,6 +11,11 @@
 //! on its running time (epoch interruption), memory and concurrent
 //! instances. Compiled components are cached on disk by content hash.
 //!
+//! `/app = wasm:PATH/spin.toml` serves a Spin application (manifest
+//! version 2) instead: its HTTP routes, each with its component, linked
+//! with Spin's `fermyon:spin/key-value@2.0.0` (SQLite) and
+//! `fermyon:spin/variables@2.0.0` as well (module `spin`).
+//!
 //! Building the route's instance (reading, compiling, linking the
 //! component) runs where the server builds instances: when the config is
 //! loaded, and on the reload thread when the `.wasm` file changes (a
