@@ -251,6 +251,28 @@ fn variables_come_from_defaults_route_options_and_templates() {
         "{}",
         server.stderr.snapshot().join("\n")
     );
+    // The manifest is watched: a new default (renamed over it, as editors
+    // save) is served once the route is rebuilt.
+    let manifest = dir.path().join("app/spin.toml");
+    let edited = std::fs::read_to_string(&manifest)
+        .expect("read spin.toml")
+        .replace("default = \"hello\"", "default = \"hi\"");
+    std::fs::write(dir.path().join("app/spin.toml.new"), edited).expect("write");
+    std::fs::rename(dir.path().join("app/spin.toml.new"), &manifest).expect("rename");
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let message = text(&server, "/given/var/message", 200);
+        if message == "hi, tester!" {
+            break;
+        }
+        assert_eq!(message, "hello, tester!");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the edited manifest was not served:\n{}",
+            server.stderr.snapshot().join("\n")
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
     // A manifest that does not parse: its file and line are logged.
     assert_eq!(server.get("/bad/", &[]).status, 502);
     let logged = server
@@ -261,6 +283,31 @@ fn variables_come_from_defaults_route_options_and_templates() {
         logged.contains("spin.toml: line 4, column 13: "),
         "{logged}"
     );
+}
+
+#[test]
+fn the_example_app_is_served_as_it_is() {
+    spin::guest("app");
+    let dir = TempDir::new("spin-example");
+    let config = dir.write(
+        "proxy.ini",
+        &format!(
+            "/spin = wasm:{} state=state variable.who=tests\n",
+            common::workspace()
+                .join("examples/spin-app/spin.toml")
+                .display()
+        ),
+    );
+    let server = wasm::server(&config).start();
+    spin::wait_ready(&server, "/spin");
+    assert_eq!(text(&server, "/spin/var/message", 200), "hello, tests!");
+    assert_eq!(text(&server, "/spin/env/APP_MODE", 200), "example");
+    assert!(
+        text(&server, "/spin/file/static/hello.txt", 200).starts_with("A file the component reads")
+    );
+    assert_eq!(text(&server, "/spin/count", 200), "hits: 1\n");
+    // The state went where the route said, not into the example.
+    assert!(dir.path().join("state/key_value.sqlite").is_file());
 }
 
 #[test]

@@ -17,8 +17,9 @@ use crate::wasm;
 /// the compile cache).
 pub const COMPILE_TIMEOUT: Duration = Duration::from_secs(600);
 
-/// The example's component built for `world` (`app`, or
-/// `app-with-sqlite`) into `target/wasm-test/spin-WORLD.wasm`, compiled
+/// The example's component built for `world` (`app`, into
+/// `target/spin-app/app.wasm`, or `app-with-sqlite`, into
+/// `target/wasm-test/spin-WORLD.wasm`), compiled
 /// into the shared compile cache, once per test binary.
 pub fn guest(world: &str) -> PathBuf {
     type Built = Mutex<HashMap<String, Arc<OnceLock<PathBuf>>>>;
@@ -32,7 +33,13 @@ pub fn guest(world: &str) -> PathBuf {
         .or_default()
         .clone();
     once.get_or_init(|| {
-        let out = wasm::test_dir().join(format!("spin-{world}.wasm"));
+        // `app` where the example's manifest looks for it (the script's
+        // default), so that the example is served as it is.
+        let out = if world == "app" {
+            workspace().join("target/spin-app/app.wasm")
+        } else {
+            wasm::test_dir().join(format!("spin-{world}.wasm"))
+        };
         let started = std::time::Instant::now();
         let output = Command::new(workspace().join("scripts/build-spin-app.sh"))
             .arg(&out)
