@@ -30,6 +30,10 @@ if ! python3 -c 'import ensurepip, venv' >/dev/null 2>&1; then
     exit 1
 fi
 wanted="componentize-py==$componentize_py_version spin-sdk==$spin_sdk_version"
+# One installer at a time (the tests build two worlds at once).
+mkdir -p "$tools"
+exec 9>"$tools/spin-py.lock"
+flock 9
 if [ "$(cat "$venv/.installed" 2>/dev/null)" != "$wanted" ]; then
     echo "build-spin-app.sh: installing $wanted into $venv" >&2
     rm -rf "$venv"
