@@ -1,7 +1,7 @@
 //! The process-wide host: one Wasmtime [`Engine`] (pooling allocator,
 //! epoch interruption), the [`Linker`]s with WASI 0.2 and `wasi:http` (and
-//! one with Spin's interfaces too), the
-//! tokio runtime guests run on, and the epoch ticker thread.
+//! one with Spin's interfaces too), the tokio runtime guests run on, and the
+//! epoch ticker thread.
 //!
 //! One engine for every route: compiled artifacts are compatible across
 //! routes, and the pool of instance slots (and their virtual-memory

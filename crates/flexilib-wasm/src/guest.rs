@@ -170,7 +170,8 @@ pub struct PreopenError {
 
 impl GuestState {
     /// A fresh state for one request on a route: nothing granted but what
-    /// its options (and, for a Spin component, its manifest) grant. Returns the state and the guest's stderr.
+    /// its options (and, for a Spin component, its manifest) grant.
+    /// Returns the state and the guest's stderr.
     pub fn new(
         config: &RouteConfig,
         outbound: &Arc<[Outbound]>,
