@@ -383,8 +383,20 @@ mod tests {
             vec![("module", "a.wasm"), ("allow_outbound", "x.com:http")],
             vec![("module", "a.wasm"), ("threads", "2")],
             vec![("module", "a.wasm"), ("env.", "x")],
+            vec![("module", "a.wasm"), ("variable.x", "1")],
+            vec![("module", "a.wasm"), ("state", "st")],
         ] {
             assert!(load(&bad).is_err(), "{bad:?}");
         }
+        // A Spin manifest takes variables and a state directory.
+        let spin = load(&[
+            ("module", "app/spin.toml"),
+            ("variable.who", "me"),
+            ("state", "st"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(spin.is_spin());
+        assert_eq!(spin.variables, vec![("who".to_string(), "me".to_string())]);
+        assert_eq!(spin.state_dir, Some(PathBuf::from("/tmp/st")));
     }
 }
