@@ -28,8 +28,11 @@ pub enum ConfigError {
         message: String,
     },
     /// An option this runtime does not know.
-    #[error("unknown option `{0}` (known: module, dir, env.NAME, allow_outbound, cpu_ms, memory_mb, max_instances, cache)")]
+    #[error("unknown option `{0}` (known: module, dir, env.NAME, allow_outbound, cpu_ms, memory_mb, max_instances, cache; for a Spin application also variable.NAME, state)")]
     Unknown(String),
+    /// An option only a Spin application (`wasm:PATH/spin.toml`) takes.
+    #[error("option `{0}` is for Spin applications only (`wasm:PATH/spin.toml`)")]
+    SpinOnly(String),
 }
 
 /// A host directory the guest sees.
@@ -46,19 +49,54 @@ pub struct Preopen {
 /// A host the guest may send requests to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Outbound {
-    /// Host name or address, lower case (IPv6 without brackets).
+    /// Host name or address, lower case (IPv6 without brackets); `*` for
+    /// any host, `*.example.com` for the names below `example.com` (from a
+    /// Spin manifest).
     pub host: String,
     /// The port; `None`: the scheme's default port only (80, 443).
     pub port: Option<u16>,
+    /// Any port (`:*` in a Spin manifest).
+    pub any_port: bool,
+    /// `Some(true)`: HTTPS only, `Some(false)`: plain HTTP only, `None`:
+    /// either.
+    pub tls: Option<bool>,
 }
 
 impl Outbound {
+    /// An entry for `host` (lower case) and `port`, either scheme.
+    pub fn host(host: &str, port: Option<u16>) -> Outbound {
+        Outbound {
+            host: host.to_ascii_lowercase(),
+            port,
+            any_port: false,
+            tls: None,
+        }
+    }
+
     /// Whether a request to `host` on `port` (explicit, or `None` for the
     /// scheme's default) with TLS or not is allowed by this entry.
     pub fn allows(&self, host: &str, port: Option<u16>, tls: bool) -> bool {
         let host = host.trim_start_matches('[').trim_end_matches(']');
-        if !self.host.eq_ignore_ascii_case(host) {
+        if self.tls.is_some_and(|allowed| allowed != tls) {
             return false;
+        }
+        let host_matches = match self.host.strip_prefix("*.") {
+            _ if self.host == "*" => true,
+            Some(domain) => host
+                .len()
+                .checked_sub(domain.len() + 1)
+                .filter(|dot| *dot > 0)
+                .and_then(|dot| host.get(dot..))
+                .is_some_and(|tail| {
+                    tail.starts_with('.') && tail[1..].eq_ignore_ascii_case(domain)
+                }),
+            None => self.host.eq_ignore_ascii_case(host),
+        };
+        if !host_matches {
+            return false;
+        }
+        if self.any_port {
+            return true;
         }
         let default = if tls { 443 } else { 80 };
         match self.port {
@@ -89,6 +127,19 @@ pub struct RouteConfig {
     pub max_instances: usize,
     /// Where compiled components are kept; `None`: nowhere suitable.
     pub cache_dir: Option<PathBuf>,
+    /// Spin application variables given by `variable.NAME=value`.
+    pub variables: Vec<(String, String)>,
+    /// A Spin application's state directory (`state=DIR`); by default
+    /// `.spin` beside its manifest.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl RouteConfig {
+    /// Whether the module is a Spin manifest (`….toml`) rather than a
+    /// component.
+    pub fn is_spin(&self) -> bool {
+        self.module.extension().is_some_and(|ext| ext == "toml")
+    }
 }
 
 fn option_error(key: &str, value: &str, message: impl Into<String>) -> ConfigError {
@@ -177,10 +228,7 @@ fn parse_outbound(value: &str) -> Result<Vec<Outbound>, ConfigError> {
         let port = port
             .map(|p| p.parse::<u16>().map_err(|_| bad("a port is 1 to 65535")))
             .transpose()?;
-        hosts.push(Outbound {
-            host: host.to_ascii_lowercase(),
-            port,
-        });
+        hosts.push(Outbound::host(host, port));
     }
     Ok(hosts)
 }
@@ -223,6 +271,8 @@ impl RouteConfig {
             memory_bytes: 128 << 20,
             max_instances: 100,
             cache_dir: Some(default_cache_dir(base)),
+            variables: Vec::new(),
+            state_dir: None,
         };
         let mut module = None;
         for (key, value) in options {
@@ -245,15 +295,30 @@ impl RouteConfig {
                         dir => Some(base.join(dir)),
                     }
                 }
-                _ => match key.strip_prefix("env.") {
-                    Some(name) if !name.is_empty() && !name.contains('\0') => {
-                        config.env.push((name.to_string(), value.to_string()));
+                "state" => config.state_dir = Some(base.join(value)),
+                _ => {
+                    if let Some(name) = key.strip_prefix("variable.") {
+                        config.variables.push((name.to_string(), value.to_string()));
+                        continue;
                     }
-                    _ => return Err(ConfigError::Unknown(key.to_string())),
-                },
+                    match key.strip_prefix("env.") {
+                        Some(name) if !name.is_empty() && !name.contains('\0') => {
+                            config.env.push((name.to_string(), value.to_string()));
+                        }
+                        _ => return Err(ConfigError::Unknown(key.to_string())),
+                    }
+                }
             }
         }
         config.module = module.ok_or(ConfigError::NoModule)?;
+        if !config.is_spin() {
+            if let Some((name, _)) = config.variables.first() {
+                return Err(ConfigError::SpinOnly(format!("variable.{name}")));
+            }
+            if config.state_dir.is_some() {
+                return Err(ConfigError::SpinOnly("state".into()));
+            }
+        }
         Ok(config)
     }
 }
@@ -318,8 +383,20 @@ mod tests {
             vec![("module", "a.wasm"), ("allow_outbound", "x.com:http")],
             vec![("module", "a.wasm"), ("threads", "2")],
             vec![("module", "a.wasm"), ("env.", "x")],
+            vec![("module", "a.wasm"), ("variable.x", "1")],
+            vec![("module", "a.wasm"), ("state", "st")],
         ] {
             assert!(load(&bad).is_err(), "{bad:?}");
         }
+        // A Spin manifest takes variables and a state directory.
+        let spin = load(&[
+            ("module", "app/spin.toml"),
+            ("variable.who", "me"),
+            ("state", "st"),
+        ])
+        .unwrap_or_else(|e| panic!("{e}"));
+        assert!(spin.is_spin());
+        assert_eq!(spin.variables, vec![("who".to_string(), "me".to_string())]);
+        assert_eq!(spin.state_dir, Some(PathBuf::from("/tmp/st")));
     }
 }

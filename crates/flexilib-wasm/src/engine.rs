@@ -1,6 +1,7 @@
 //! The process-wide host: one Wasmtime [`Engine`] (pooling allocator,
-//! epoch interruption), the [`Linker`] with WASI 0.2 and `wasi:http`, the
-//! tokio runtime guests run on, and the epoch ticker thread.
+//! epoch interruption), the [`Linker`]s with WASI 0.2 and `wasi:http` (and
+//! one with Spin's interfaces too), the tokio runtime guests run on, and the
+//! epoch ticker thread.
 //!
 //! One engine for every route: compiled artifacts are compatible across
 //! routes, and the pool of instance slots (and their virtual-memory
@@ -44,6 +45,9 @@ pub struct Host {
     /// WASI 0.2 (CLI, clocks, random, filesystem, sockets: all denied
     /// unless granted per route) and `wasi:http`.
     pub linker: Linker<GuestState>,
+    /// The same with Spin's interfaces (key-value, variables), for the
+    /// components of Spin applications.
+    pub spin_linker: Linker<GuestState>,
     /// Where guests run.
     pub runtime: tokio::runtime::Runtime,
     ticker: Thread,
@@ -97,6 +101,9 @@ fn build() -> Result<Host, HostError> {
         .map_err(|e| HostError::Linker(format!("{e:#}")))?;
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
         .map_err(|e| HostError::Linker(format!("{e:#}")))?;
+    let mut spin_linker = linker.clone();
+    crate::spin::add_to_linker(&mut spin_linker)
+        .map_err(|e| HostError::Linker(format!("{e:#}")))?;
     let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(threads)
@@ -112,6 +119,7 @@ fn build() -> Result<Host, HostError> {
     Ok(Host {
         engine,
         linker,
+        spin_linker,
         runtime,
         ticker: ticker.thread().clone(),
     })

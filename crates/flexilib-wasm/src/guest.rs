@@ -15,6 +15,7 @@ use wasmtime_wasi_http::{
 };
 
 use crate::config::{Outbound, RouteConfig};
+use crate::spin::{SpinContext, SpinRequest};
 
 /// How often the epoch advances while a guest runs: the granularity of
 /// `cpu_ms`.
@@ -126,7 +127,10 @@ impl WasiHttpHooks for Hooks {
 pub struct GuestState {
     wasi: WasiCtx,
     http: WasiHttpCtx,
-    table: ResourceTable,
+    /// Handles of the guest's resources (WASI's, `wasi:http`'s, Spin's).
+    pub(crate) table: ResourceTable,
+    /// Spin's interfaces, for a component of a Spin application.
+    pub(crate) spin: Option<SpinRequest>,
     hooks: Hooks,
     /// Memory and table limits.
     pub limits: Limits,
@@ -166,10 +170,12 @@ pub struct PreopenError {
 
 impl GuestState {
     /// A fresh state for one request on a route: nothing granted but what
-    /// its options grant. Returns the state and the guest's stderr.
+    /// its options (and, for a Spin component, its manifest) grant.
+    /// Returns the state and the guest's stderr.
     pub fn new(
         config: &RouteConfig,
         outbound: &Arc<[Outbound]>,
+        spin: Option<Arc<SpinContext>>,
     ) -> Result<(Self, MemoryOutputPipe), PreopenError> {
         let stderr = MemoryOutputPipe::new(STDERR_BYTES);
         let mut wasi = WasiCtxBuilder::new();
@@ -199,6 +205,10 @@ impl GuestState {
             wasi: wasi.build(),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
+            spin: spin.map(|context| SpinRequest {
+                context,
+                open_stores: 0,
+            }),
             hooks: Hooks {
                 outbound: outbound.clone(),
             },

@@ -11,6 +11,11 @@
 //! on its running time (epoch interruption), memory and concurrent
 //! instances. Compiled components are cached on disk by content hash.
 //!
+//! `/app = wasm:PATH/spin.toml` serves a Spin application (manifest
+//! version 2) instead: its HTTP routes, each with its component, linked
+//! with Spin's `fermyon:spin/key-value@2.0.0` (SQLite) and
+//! `fermyon:spin/variables@2.0.0` as well (module `spin`).
+//!
 //! Building the route's instance (reading, compiling, linking the
 //! component) runs where the server builds instances: when the config is
 //! loaded, and on the reload thread when the `.wasm` file changes (a
@@ -19,19 +24,21 @@
 //! over (`Call::respond_later`).
 
 mod cache;
+mod component;
 mod config;
 mod engine;
 mod guest;
 mod serve;
+mod spin;
 
 use std::sync::atomic::AtomicUsize;
 use std::sync::Arc;
 
 use flexilib_sdk::{export_instance, Answer, Call, Instance, InstanceConfig, Request, Response};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 pub use config::{ConfigError, RouteConfig};
 use serve::{Shared, Slot};
+use spin::SpinRoute;
 
 /// Writes a line to the server's stderr, prefixed with the route.
 pub(crate) fn log(route: &str, text: &str) {
@@ -40,76 +47,72 @@ pub(crate) fn log(route: &str, text: &str) {
     let _ = std::io::stderr().write_all(line.as_bytes());
 }
 
-/// A `wasm:` route: its component, ready to instantiate.
-pub struct WasmRoute {
-    shared: Arc<Shared>,
+/// A `wasm:` route: its component, or a Spin application's components,
+/// ready to instantiate.
+pub enum WasmRoute {
+    /// `wasm:PATH.wasm`.
+    Component(Arc<Shared>),
+    /// `wasm:PATH/spin.toml`.
+    Spin(SpinRoute),
+}
+
+/// A plain-text answer.
+fn text(status: u16, body: &str) -> Answer {
+    Response::ok(body.to_string())
+        .status(status)
+        .header("content-type", "text/plain")
+        .into()
 }
 
 impl Instance for WasmRoute {
     fn new(config: &InstanceConfig<'_>) -> Result<Self, String> {
         let route = RouteConfig::load(config.route(), config.config_dir(), config.options())
             .map_err(|e| e.to_string())?;
+        let host = engine::host().map_err(|e| e.to_string())?;
+        if route.is_spin() {
+            let depends_on = |path: &std::path::Path| config.depends_on(path);
+            return SpinRoute::load(host, &route, &depends_on).map(WasmRoute::Spin);
+        }
         // Named before it is read, so that a change after reading still
         // rebuilds, and a component that fails is retried when replaced.
         config.depends_on(&route.module);
-        let host = engine::host().map_err(|e| e.to_string())?;
-        let loaded = cache::load(&host.engine, &route.module, route.cache_dir.as_deref())
-            .map_err(|e| e.to_string())?;
-        if let Some(note) = &loaded.cache_note {
-            log(&route.route, &format!("compile cache not used: {note}"));
-        }
-        let module = route.module.display().to_string();
-        let pre = host
-            .linker
-            .instantiate_pre(&loaded.component)
-            .map_err(|e| format!("{module}: cannot link: {e:#}"))?;
-        let pre = ProxyPre::new(pre).map_err(|e| {
-            format!("{module}: not a wasi:http/proxy component (it must export wasi:http/incoming-handler@0.2.x): {e:#}")
-        })?;
-        log(
-            &route.route,
-            &format!(
-                "component ready: {module} ({} in {:.1} ms)",
-                match loaded.source {
-                    cache::Source::Cached => "from the compile cache",
-                    cache::Source::Compiled => "compiled",
-                },
-                loaded.ms
-            ),
-        );
-        Ok(WasmRoute {
-            shared: Arc::new(Shared {
-                host,
-                outbound: route.outbound.clone().into(),
-                config: route,
-                pre,
-                active: AtomicUsize::new(0),
-            }),
-        })
+        let active = Arc::new(AtomicUsize::new(0));
+        component::load(host, &host.linker, route, None, active).map(WasmRoute::Component)
     }
 
     fn handle(&self, request: &Request<'_>, call: Call) -> Answer {
-        let Some(slot) = Slot::take(&self.shared) else {
-            return Response::ok("too many requests are running in this WebAssembly route\n")
-                .status(503)
-                .header("content-type", "text/plain")
-                .into();
+        let (shared, extra) = match self {
+            WasmRoute::Component(shared) => (shared, Vec::new()),
+            WasmRoute::Spin(app) => {
+                match app.find(request.path(), request.target(), request.header("host")) {
+                    Some(found) => found,
+                    None => {
+                        return text(
+                            404,
+                            "not found: no route of this Spin application matches\n",
+                        )
+                    }
+                }
+            }
         };
-        let http_request = match serve::http_request(request) {
+        let Some(slot) = Slot::take(shared) else {
+            return text(
+                503,
+                "too many requests are running in this WebAssembly route\n",
+            );
+        };
+        let http_request = match serve::http_request(request, &extra) {
             Ok(made) => made,
             Err(error) => {
                 log(
-                    &self.shared.config.route,
+                    &shared.config.route,
                     &format!("request not representable in wasi:http: {error}"),
                 );
-                return Response::ok("bad request\n")
-                    .status(400)
-                    .header("content-type", "text/plain")
-                    .into();
+                return text(400, "bad request\n");
             }
         };
         let (responder, answer) = call.respond_later();
-        self.shared
+        shared
             .host
             .runtime
             .spawn(serve::run(slot, http_request, responder));

@@ -20,6 +20,7 @@ use crate::config::{Outbound, RouteConfig};
 use crate::engine::Host;
 use crate::guest::{GuestState, LimitExceeded};
 use crate::log;
+use crate::spin::SpinContext;
 
 /// What every request of a route shares.
 pub struct Shared {
@@ -31,8 +32,10 @@ pub struct Shared {
     pub outbound: Arc<[Outbound]>,
     /// The component, linked and ready to instantiate.
     pub pre: ProxyPre<GuestState>,
-    /// Instances alive now.
-    pub active: AtomicUsize,
+    /// The Spin interfaces' grants, for a component of a Spin application.
+    pub spin: Option<Arc<SpinContext>>,
+    /// Instances alive now on the route.
+    pub active: Arc<AtomicUsize>,
 }
 
 /// One of a route's `max_instances` slots, held until its guest finished.
@@ -112,9 +115,10 @@ fn answer_for(route: &str, failure: &Failure) -> Response {
 }
 
 /// The request as `wasi:http` sees it (the body is whole: the ABI hands
-/// the library the whole request body).
+/// the library the whole request body), with `extra` headers (Spin's).
 pub fn http_request(
     request: &flexilib_sdk::Request<'_>,
+    extra: &[(&'static str, String)],
 ) -> Result<hyper::Request<Full<Bytes>>, hyper::http::Error> {
     let mut builder = hyper::Request::builder()
         .method(request.method_bytes())
@@ -127,6 +131,9 @@ pub fn http_request(
     if !has_host {
         builder = builder.header("host", "localhost");
     }
+    for (name, value) in extra {
+        builder = builder.header(*name, value.as_str());
+    }
     builder.body(Full::new(Bytes::copy_from_slice(request.body())))
 }
 
@@ -135,15 +142,16 @@ pub async fn run(slot: Slot, request: hyper::Request<Full<Bytes>>, responder: Re
     let shared = slot.0.clone();
     let route = shared.config.route.as_str();
     let _running = shared.host.running();
-    let (state, stderr) = match GuestState::new(&shared.config, &shared.outbound) {
-        Ok(made) => made,
-        Err(error) => {
-            log(route, &error.to_string());
-            drop(slot);
-            responder.complete(text(500, "the WebAssembly guest could not be set up\n"));
-            return;
-        }
-    };
+    let (state, stderr) =
+        match GuestState::new(&shared.config, &shared.outbound, shared.spin.clone()) {
+            Ok(made) => made,
+            Err(error) => {
+                log(route, &error.to_string());
+                drop(slot);
+                responder.complete(text(500, "the WebAssembly guest could not be set up\n"));
+                return;
+            }
+        };
     let mut store = Store::new(&shared.host.engine, state);
     store.limiter(|state| &mut state.limits);
     store.set_epoch_deadline(1);

@@ -38,6 +38,7 @@ Routes (proxy.ini, one `KEY = TARGET` per line, first match wins):
   /app       = sam:template.yaml [param.NAME=value ...] [client=aws] [function=ID]   an AWS SAM application
   /x         = wasm:app.wasm [dir=HOST:GUEST[:rw],... env.NAME= allow_outbound=HOST[:PORT],... cpu_ms= memory_mb= max_instances= cache=]
   /static    = dir:public                         static files (ETag, Range, index.html, .br/.gz siblings)
+  /s         = wasm:spin.toml [variable.NAME= state=DIR] [options as above]   a Spin application
 Check a config without serving: flexilib --check --config proxy.ini (exit 0, or 2 with FILE:LINE).
 Every setting and target option: README.md (Settings, proxy.ini).";
 

@@ -16,7 +16,8 @@
 //! one starting with `lambda:` is a Lambda function ([`lambda`]);
 //! `worker:PATH` is the Cloudflare Workers runtime library with `script=PATH`;
 //! `sam:PATH` is an AWS SAM application ([`sam`]);
-//! `wasm:PATH` is the WebAssembly runtime library with `module=PATH`.
+//! `wasm:PATH` is the WebAssembly runtime library with `module=PATH` (a
+//! component, or a Spin manifest).
 
 pub mod lambda;
 pub mod sam;
