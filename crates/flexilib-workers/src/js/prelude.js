@@ -505,10 +505,14 @@
     if (typeof n === 'string' && headerNames.size < 1024) headerNames.set(n, lower);
     return lower;
   }
+  const headerValues = new Map(); // short valid values seen, normalized
   function headerValue(v) {
-    v = String(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
-    if (/[\0\r\n]/.test(v)) throw new TypeError(`Invalid header value.`);
-    return v;
+    const known = typeof v === 'string' ? headerValues.get(v) : undefined;
+    if (known !== undefined) return known;
+    const value = String(v).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, '');
+    if (/[\0\r\n]/.test(value)) throw new TypeError(`Invalid header value.`);
+    if (typeof v === 'string' && v.length <= 64 && headerValues.size < 256) headerValues.set(v, value);
+    return value;
   }
   class Headers {
     constructor(init) {
@@ -579,8 +583,12 @@
   }
   define('Headers', Headers);
   function flatHeaders(h) {
-    const out = [];
-    for (const [k, v] of h._list) out.push(k, v);
+    const list = h._list;
+    const out = new Array(list.length * 2);
+    for (let i = 0; i < list.length; i++) {
+      out[2 * i] = list[i][0];
+      out[2 * i + 1] = list[i][1];
+    }
     return out;
   }
   function headersFromFlat(flat, immutable) {
@@ -1219,7 +1227,9 @@
   const bodyUsedMessage = 'Body has already been used. It can only be used once. Use tee() first if you need to read it twice.';
   class Body {
     _initBody(body, headers) {
-      const [b, type] = extractBody(body);
+      const extracted = extractBody(body);
+      const b = extracted[0];
+      const type = extracted[1];
       this._bytes = b instanceof ReadableStream ? null : b;
       this._stream = b instanceof ReadableStream ? b : null;
       this._used = false;
