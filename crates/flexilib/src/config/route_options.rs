@@ -79,7 +79,7 @@ pub fn take(value: &str) -> Result<(Cow<'_, str>, RouteOptions), String> {
                     .filter(|s: &f64| s.is_finite() && *s > 0.0 && *s <= 86_400.0)
                     .ok_or_else(|| {
                         format!(
-                            "`timeout` is seconds (more than 0, at most 86400), not `{setting}`"
+                            "`request_timeout` is seconds (more than 0, at most 86400), not `{setting}`"
                         )
                     })?;
                 options.timeout = Some(Duration::from_secs_f64(seconds));
@@ -157,7 +157,10 @@ mod tests {
         // The first token is the target, whatever it looks like; a
         // target's own options stay (a Lambda function's `timeout=`).
         assert_eq!(take("timeout=3").unwrap().0, "timeout=3");
-        assert_eq!(take("lambda:fn timeout=3").unwrap().0, "lambda:fn timeout=3");
+        assert_eq!(
+            take("lambda:fn timeout=3").unwrap().0,
+            "lambda:fn timeout=3"
+        );
     }
 
     #[test]
@@ -169,7 +172,9 @@ mod tests {
         assert!(take("lib.so limit_burst=3")
             .unwrap_err()
             .contains("needs `limit_rate`"));
-        assert!(take("lib.so request_timeout=-1").unwrap_err().contains("`request_timeout`"));
+        assert!(take("lib.so request_timeout=-1")
+            .unwrap_err()
+            .contains("`request_timeout`"));
         assert!(take("lib.so compress=maybe")
             .unwrap_err()
             .contains("`compress`"));
