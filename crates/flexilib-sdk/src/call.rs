@@ -5,7 +5,6 @@ use std::ffi::{c_int, c_void};
 
 use flexilib_abi as abi;
 
-use crate::upgrade::Upgraded;
 use crate::Response;
 
 /// The request being handled, as the host's callbacks know it. Consumed by
@@ -49,24 +48,11 @@ impl Call {
             Answer(AnswerKind::Stream(head)),
         )
     }
-
-    /// Answers a request that asked for an upgrade with `head` (status
-    /// 101; its body is ignored; the host adds `connection: upgrade`) and
-    /// takes the connection over: read and write it through the returned
-    /// [`Upgraded`] once the handler has returned the [`Answer`]. `Err`
-    /// gives the call back when the host is older than ABI 3.
-    pub fn upgrade(self, head: Response) -> Result<(Upgraded, Answer), Call> {
-        if self.host.abi_version < 3 {
-            return Err(self);
-        }
-        let (writer, answer) = self.stream(head);
-        Ok((Upgraded { writer }, answer))
-    }
 }
 
 /// Completes a request answered later. `Send`: move it to any thread.
 pub struct Responder {
-    call: Option<Call>,
+    pub(crate) call: Option<Call>,
 }
 
 impl Responder {
@@ -82,20 +68,6 @@ impl Responder {
         let call = self.call.take()?;
         call.complete(&head, abi::RESPONSE_STREAM);
         Some(BodyWriter { call: Some(call) })
-    }
-
-    /// Answers a request that asked for an upgrade with `head` (status
-    /// 101; the host adds `connection: upgrade`) and takes the connection
-    /// over. `None` (and a 501 answer) when the host is older than ABI 3.
-    pub fn upgrade(self, head: Response) -> Option<Upgraded> {
-        let host_version = self.call.as_ref()?.host.abi_version;
-        if host_version < 3 {
-            self.complete(
-                Response::ok("this server cannot hand the connection over (ABI < 3)").status(501),
-            );
-            return None;
-        }
-        self.stream(head).map(|writer| Upgraded { writer })
     }
 }
 

@@ -27,9 +27,10 @@ use crate::loader::{ProjectLoader, ProjectResolver};
 use crate::natives::{natives, opt};
 use crate::queue::Queue;
 use crate::report::{internal_error, log, resource_limits, value_text};
+use crate::shared::Wake;
 use crate::shared::{Incoming, Msg, OpResult, Payload, Ready, Shared};
 use crate::state::{answer_failed, Answer, Call, State, WAIT_UNTIL_LIMIT};
-use crate::websocket::{self, Event, Wake};
+use crate::websocket::{self, Event};
 
 const PRELUDE: &str = include_str!("js/prelude.js");
 

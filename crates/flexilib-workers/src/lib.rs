@@ -32,6 +32,7 @@ mod r2;
 mod report;
 mod services;
 mod shared;
+mod socket;
 mod sql;
 mod state;
 mod storage_natives;

@@ -213,6 +213,17 @@ pub struct Incoming {
     pub scheduled: Option<String>,
 }
 
+/// What woke a socket up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Wake {
+    /// The client sent something (or closed).
+    Readable,
+    /// There is room to write again.
+    Writable,
+    /// Nothing new: the previous event ran, read on.
+    More,
+}
+
 /// A message to a JS thread.
 pub enum Msg {
     /// A request.
@@ -220,7 +231,7 @@ pub enum Msg {
     /// A host operation of isolate generation `.0` finished.
     Done(u64, u64, OpResult),
     /// WebSocket `.1` of isolate generation `.0` can go on.
-    Socket(u64, u64, crate::websocket::Wake),
+    Socket(u64, u64, Wake),
     /// The instance is retired: finish what is running, then exit.
     Shutdown,
 }

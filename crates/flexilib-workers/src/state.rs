@@ -35,7 +35,7 @@ pub(crate) enum Answer {
     /// the body is gathered, and the whole answer sent at its end.
     ServiceStream(ServiceAnswer, ReplyTx),
     /// An open WebSocket (a request of its own): answered when it closes.
-    Socket(Box<crate::websocket::Socket>),
+    Socket(Box<crate::socket::Socket>),
 }
 
 impl Answer {

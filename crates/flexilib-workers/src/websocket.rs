@@ -13,128 +13,24 @@
 //! budget, as each message does on Cloudflare.
 
 use std::cell::RefCell;
-use std::io::{Read, Write};
 use std::rc::Rc;
 use std::time::Duration;
 
 use base64::Engine as _;
-use flexilib_sdk::{ReadError, Response, Upgraded, WriteError};
+use flexilib_sdk::Response;
 use rquickjs::{Ctx, Exception, Function, Object, TypedArray, Value};
 use sha1::{Digest as _, Sha1};
 use tungstenite::protocol::frame::coding::CloseCode;
-use tungstenite::protocol::{CloseFrame, Role, WebSocketConfig};
+use tungstenite::protocol::CloseFrame;
 use tungstenite::Message;
 
 use crate::natives::bytes_of;
-use crate::shared::Msg;
+use crate::shared::{Msg, Wake};
+use crate::socket::Socket;
 use crate::state::{Answer, Call, State};
 
-/// The largest message a client may send, as on Cloudflare (32 MiB).
-const MAX_MESSAGE: usize = 32 << 20;
-/// Bytes of frames waiting for the client before `send()` fails.
-const MAX_UNSENT: usize = 64 << 20;
 /// RFC 6455's key suffix.
 const ACCEPT_GUID: &str = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
-
-/// What woke a socket up.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Wake {
-    /// The client sent something (or closed).
-    Readable,
-    /// There is room to write again.
-    Writable,
-    /// Nothing new: the previous event ran, read on.
-    More,
-}
-
-/// The host connection as `tungstenite` reads and writes it: never
-/// blocking (`WouldBlock` when nothing is there or no room is left).
-pub(crate) struct Connection(Option<Upgraded>);
-
-impl Read for Connection {
-    fn read(&mut self, buffer: &mut [u8]) -> std::io::Result<usize> {
-        let Some(upgraded) = &self.0 else {
-            return Ok(0);
-        };
-        match upgraded.read(buffer) {
-            Ok(0) if !buffer.is_empty() => Err(std::io::ErrorKind::WouldBlock.into()),
-            Ok(n) => Ok(n),
-            Err(ReadError::Closed) => Ok(0),
-        }
-    }
-}
-
-impl Write for Connection {
-    fn write(&mut self, data: &[u8]) -> std::io::Result<usize> {
-        let Some(upgraded) = &self.0 else {
-            return Err(std::io::ErrorKind::BrokenPipe.into());
-        };
-        match upgraded.try_write(data) {
-            Ok(()) => Ok(data.len()),
-            Err(WriteError::Full) => Err(std::io::ErrorKind::WouldBlock.into()),
-            Err(WriteError::Closed) => Err(std::io::ErrorKind::BrokenPipe.into()),
-        }
-    }
-
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-/// One open WebSocket.
-pub(crate) struct Socket {
-    ws: tungstenite::WebSocket<Connection>,
-    /// A wake-up for reading is asked for (so it is asked for once).
-    read_armed: bool,
-    write_armed: bool,
-    /// The `close` event was dispatched.
-    close_seen: bool,
-}
-
-impl Socket {
-    fn new(upgraded: Upgraded) -> Self {
-        let config = WebSocketConfig::default()
-            .max_message_size(Some(MAX_MESSAGE))
-            .max_frame_size(Some(MAX_MESSAGE))
-            .max_write_buffer_size(MAX_UNSENT);
-        Socket {
-            ws: tungstenite::WebSocket::from_raw_socket(
-                Connection(Some(upgraded)),
-                Role::Server,
-                Some(config),
-            ),
-            read_armed: false,
-            write_armed: false,
-            close_seen: false,
-        }
-    }
-
-    fn upgraded(&self) -> Option<&Upgraded> {
-        self.ws.get_ref().0.as_ref()
-    }
-
-    /// Closes the connection in good order (after what was written).
-    fn finish(&mut self) {
-        if let Some(upgraded) = self.ws.get_mut().0.take() {
-            upgraded.finish();
-        }
-    }
-
-    /// Writes what `tungstenite` holds; asks to be woken when the host has
-    /// room if some is left.
-    fn flush(&mut self, wake: &dyn Fn(Wake) -> Box<dyn FnOnce() + Send>) {
-        let blocked = matches!(
-            self.ws.flush(),
-            Err(tungstenite::Error::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock
-        );
-        if blocked && !self.write_armed {
-            if let Some(upgraded) = self.upgraded() {
-                upgraded.on_writable(wake(Wake::Writable));
-                self.write_armed = true;
-            }
-        }
-    }
-}
 
 /// What a socket's JavaScript is told.
 pub(crate) enum Event {
