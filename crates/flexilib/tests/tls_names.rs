@@ -157,6 +157,18 @@ fn plain_requests_are_redirected_to_https() {
         response.header("location"),
         Some(format!("https://localhost:{port}/c/path?x=1").as_str())
     );
+    // A hostile Host cannot steer the redirect elsewhere: a Host with a
+    // path, credentials or a second host is refused before it is used.
+    for host in [
+        "evil.example/x",
+        "user@evil.example",
+        "a b",
+        "evil.example\\",
+    ] {
+        let response = server.get("/c/path", &[("Host", host)]);
+        assert_eq!(response.status, 400, "Host {host:?}: {}", response.text());
+        assert_eq!(response.header("location"), None, "Host {host:?}");
+    }
     // Followed, it is served over TLS.
     let output = Command::new("curl")
         .args(["-sS", "-L", "--max-time", "5", "--cacert"])
