@@ -154,3 +154,56 @@ fn a_library_takes_over_an_upgraded_connection() {
     reader.read_exact(&mut back).expect("echo");
     assert_eq!(&back, b"ABC");
 }
+
+/// Answers 101 and never reads what the client sends.
+const DEAF: &str = r#"
+#include "flexilib.h"
+#include <string.h>
+size_t flexilib_abi_version(void) { return FLEXILIB_ABI_VERSION; }
+int flexilib_init(size_t host_abi_version) { return host_abi_version < 3; }
+struct flexilib_response *handle_request(struct flexilib_request *req) {
+    struct flexilib_response_v2 *r = req->alloc(req->arena, sizeof *r, 8);
+    if (!r) return NULL;
+    memset(r, 0, sizeof *r);
+    r->base.status = 101;
+    r->flags = FLEXILIB_RESPONSE_STREAM;
+    return &r->base;
+}
+"#;
+
+/// A hostile client floods an upgraded connection whose library does not
+/// read: the server stops reading it (bounded buffer), so the client can
+/// push only what the buffers hold, and others are served meanwhile.
+#[test]
+fn a_flood_into_a_library_that_does_not_read_is_bounded() {
+    let dir = TempDir::new("upgrade-flood");
+    let library = compile_c_text(&dir, "libdeaf.so", DEAF);
+    let config = dir.write("proxy.ini", &format!("/deaf = {}\n", library.display()));
+    let server = ServerBuilder::new(&config).start();
+    let mut stream = TcpStream::connect(server.addr).expect("connect");
+    stream
+        .write_all(upgrade_request("/deaf").as_bytes())
+        .expect("send");
+    let mut reader = BufReader::new(stream.try_clone().expect("clone"));
+    assert_eq!(
+        read_head(&mut reader)[0],
+        "HTTP/1.1 101 Switching Protocols"
+    );
+    stream
+        .set_write_timeout(Some(Duration::from_millis(500)))
+        .expect("timeout");
+    let chunk = vec![b'x'; 64 * 1024];
+    let mut pushed = 0usize;
+    while pushed < 256 << 20 {
+        match stream.write(&chunk) {
+            Ok(n) => pushed += n,
+            Err(_) => break,
+        }
+    }
+    // 256 KiB held for the library plus the kernel's socket buffers.
+    assert!(
+        pushed < 64 << 20,
+        "the server kept reading: {pushed} bytes taken"
+    );
+    assert_eq!(server.get("/deaf", &[]).status, 500, "others are served");
+}
