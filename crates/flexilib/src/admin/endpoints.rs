@@ -8,6 +8,7 @@ use hyper::{Method, Request, Response, StatusCode};
 
 use super::AdminState;
 use crate::metrics::exposition::{self, RouteRow, Scrape, UNROUTED};
+use crate::metrics::instances::{self, LambdaRow, LibraryGauge};
 use crate::metrics::Lifecycle;
 use crate::targets::Target;
 
@@ -79,8 +80,38 @@ fn scrape(state: &AdminState) -> Scrape {
                 .map(|(server, up)| (route.key.clone(), server.to_string(), up))
         })
         .collect();
+    let lambda: Vec<LambdaRow> = routes
+        .routes()
+        .iter()
+        .flat_map(|route| {
+            route
+                .target
+                .functions()
+                .into_iter()
+                .map(|function| LambdaRow {
+                    route: route.key.clone(),
+                    function: function.spec().name.clone(),
+                    census: function.census(),
+                })
+        })
+        .collect();
+    // Each library route's current instance, asked through its optional
+    // `flexilib_instance_gauges` export (here, on the admin thread).
+    let library_gauges: Vec<LibraryGauge> = routes
+        .routes()
+        .iter()
+        .filter_map(|route| match &route.target {
+            Target::Library(library) => Some((route, library)),
+            _ => None,
+        })
+        .flat_map(|(route, library)| {
+            instances::library_gauges(&route.key, library.instance_gauges())
+        })
+        .collect();
     Scrape {
         routes: rows,
+        lambda,
+        library_gauges,
         open_connections: state.open.count() as u64,
         config_reloads: server.metrics.config_reloads(),
         config_reload_failures: server.metrics.config_reload_failures(),
