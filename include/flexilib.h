@@ -352,7 +352,7 @@ void flexilib_instance_free(void *instance);
  * report numbers of an instance on the server's admin listener
  * (ADMIN_ADDRESS, /metrics): instances of its own runtime alive, requests
  * it queues, connections it holds. The host calls it when /metrics is
- * scraped, on its admin thread, with the route's current instance (while
+ * scraped, on an admin thread (never an I/O thread), with the route's current instance (while
  * requests run on it, never after flexilib_instance_free). Fill
  * out[0 .. min(n, capacity)] and return n, how many gauges the instance
  * has; if n > capacity the host may call again with room for n (it takes

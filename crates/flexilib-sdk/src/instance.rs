@@ -35,7 +35,7 @@ pub trait Instance: Send + Sync + Sized + 'static {
     /// exports each as the gauge `flexilib_library_<name>{route="…"}` in
     /// `/metrics`. The default reports nothing.
     ///
-    /// Called on the server's admin thread each time `/metrics` is scraped,
+    /// Called on an admin thread of the server (never an I/O thread) each time `/metrics` is scraped,
     /// while requests run on the instance (never after it is dropped):
     /// read atomics, and take no lock a request may hold, so a scrape
     /// neither waits nor slows requests down. A panic here reports nothing.

@@ -4,7 +4,7 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Response, StatusCode};
 
 use super::AdminState;
 use crate::metrics::exposition::{self, RouteRow, Scrape, UNROUTED};
@@ -12,15 +12,16 @@ use crate::metrics::instances::{self, LambdaRow, LibraryGauge};
 use crate::metrics::Lifecycle;
 use crate::targets::Target;
 
-/// The answer to `request`.
-pub fn answer<B>(state: &AdminState, request: &Request<B>) -> Response<Full<Bytes>> {
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+/// The answer to a request for `path` with `method`. It may call into
+/// libraries (their gauges): run it on a blocking thread.
+pub fn answer(state: &AdminState, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    if !matches!(*method, Method::GET | Method::HEAD) {
         return text(
             StatusCode::METHOD_NOT_ALLOWED,
             "405 Method Not Allowed: the admin endpoints answer GET and HEAD\n".into(),
         );
     }
-    match request.uri().path() {
+    match path {
         "/metrics" => match exposition::render(scrape(state)) {
             Ok(body) => with_type(StatusCode::OK, exposition::CONTENT_TYPE, body),
             Err(_) => text(
@@ -96,7 +97,7 @@ fn scrape(state: &AdminState) -> Scrape {
         })
         .collect();
     // Each library route's current instance, asked through its optional
-    // `flexilib_instance_gauges` export (here, on the admin thread).
+    // `flexilib_instance_gauges` export (here, on a blocking thread).
     let library_gauges: Vec<LibraryGauge> = routes
         .routes()
         .iter()
@@ -119,6 +120,14 @@ fn scrape(state: &AdminState) -> Scrape {
         ready: server.metrics.lifecycle() == Lifecycle::Ready,
         upstreams,
     }
+}
+
+/// The answer when [`answer`] itself failed (it panicked).
+pub fn failed() -> Response<Full<Bytes>> {
+    text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "500 Internal Server Error: the admin endpoint failed\n".into(),
+    )
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {
