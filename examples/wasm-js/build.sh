@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Builds the JavaScript guest of this example into a wasi:http component:
+#
+#   examples/wasm-js/build.sh [OUT.wasm]
+#
+# (default target/wasm-js/hello.wasm). componentize-js (npm, installed with
+# jco by scripts/install-wasm-js-tools.sh under $FLEXILIB_TOOLS_DIR, default
+# target/tools) puts app.js into the StarlingMonkey engine (SpiderMonkey
+# built for WASI), runs its top level once and snapshots the result with
+# Wizer, and binds the engine's fetch event to the world's
+# `wasi:http/incoming-handler` export (wit/world.wit). `jco wit` then checks
+# the component's world and writes it beside OUT (OUT.wit). A build whose
+# sources and tool versions have not changed is kept (the key is stored
+# beside OUT), so running it again is quick; a build takes 15-30 s.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$root"
+
+out="${1:-target/wasm-js/hello.wasm}"
+case "$out" in /*) ;; *) out="$root/$out" ;; esac
+tools="${FLEXILIB_TOOLS_DIR:-$root/target/tools}"
+case "$tools" in /*) ;; *) tools="$root/$tools" ;; esac
+example=examples/wasm-js
+
+scripts/install-wasm-js-tools.sh
+bin="$tools/wasm-js/node_modules/.bin"
+
+key="$( (cat "$example/package-lock.json" "$example/app.js"; find "$example/wit" -name '*.wit' | sort | xargs cat) |
+    sha256sum | cut -d' ' -f1)"
+if [ -f "$out" ] && [ "$(cat "$out.key" 2>/dev/null)" = "$key" ]; then
+    exit 0
+fi
+
+mkdir -p "$(dirname "$out")"
+work="$(mktemp -d)"
+trap 'rm -rf "$work"' EXIT
+started=$(date +%s)
+# From the example's directory, so that stack traces name `app.js`.
+(cd "$example" && "$bin/componentize-js" --wit wit --world-name hello -o "$work/out.wasm" app.js) \
+    >"$work/log" 2>&1 || {
+    cat "$work/log" >&2
+    exit 1
+}
+"$bin/jco" wit "$work/out.wasm" >"$work/out.wit"
+if ! grep -q 'export wasi:http/incoming-handler@0\.2\.' "$work/out.wit"; then
+    echo "build.sh: the component does not export wasi:http/incoming-handler:" >&2
+    cat "$work/out.wit" >&2
+    exit 1
+fi
+mv "$work/out.wit" "$out.wit"
+mv "$work/out.wasm" "$out"
+echo "$key" >"$out.key"
+echo "examples/wasm-js/build.sh: built $out ($(($(stat -c %s "$out") / 1024)) KiB) in $(($(date +%s) - started)) s" >&2
