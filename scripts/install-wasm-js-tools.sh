@@ -24,8 +24,8 @@ dir="$tools/wasm-js"
 example=examples/wasm-js
 
 if ! command -v npm >/dev/null 2>&1; then
-    echo "install-wasm-js-tools.sh: npm not found: the JavaScript wasm guest cannot be built (apt-get install -y nodejs npm)" >&2
-    exit 1
+    echo "install-wasm-js-tools.sh: npm not found: the JavaScript wasm guest cannot be built and its tests will fail (apt-get install -y nodejs npm)" >&2
+    exit 0
 fi
 # One installer at a time (a test and a benchmark may build at once).
 mkdir -p "$dir"

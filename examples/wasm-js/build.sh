@@ -24,6 +24,10 @@ example=examples/wasm-js
 
 scripts/install-wasm-js-tools.sh
 bin="$tools/wasm-js/node_modules/.bin"
+if [ ! -x "$bin/componentize-js" ]; then
+    echo "build.sh: componentize-js is not installed in $tools/wasm-js (scripts/install-wasm-js-tools.sh needs npm)" >&2
+    exit 1
+fi
 
 key="$( (cat "$example/package-lock.json" "$example/app.js"; find "$example/wit" -name '*.wit' | sort | xargs cat) |
     sha256sum | cut -d' ' -f1)"
