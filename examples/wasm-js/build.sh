@@ -8,7 +8,11 @@
 # target/tools) puts app.js into the StarlingMonkey engine (SpiderMonkey
 # built for WASI), runs its top level once and snapshots the result with
 # Wizer, and binds the engine's fetch event to the world's
-# `wasi:http/incoming-handler` export (wit/world.wit). `jco wit` then checks
+# `wasi:http/incoming-handler` export (wit/world.wit). The WASI packages the
+# world uses come from the jco npm package (its builtin WASI 0.2.12 WIT),
+# renamed to 0.2.10: the engine inside componentize-js 0.23.0 is built
+# against 0.2.10 and exports its handler at that version only (the test
+# tests/wasm_js.rs serves the result end to end). `jco wit` then checks
 # the component's world and writes it beside OUT (OUT.wit). A build whose
 # sources and tool versions have not changed is kept (the key is stored
 # beside OUT), so running it again is quick; a build takes 15-30 s.
@@ -39,8 +43,23 @@ mkdir -p "$(dirname "$out")"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 started=$(date +%s)
+wasi_wit="$tools/wasm-js/node_modules/@bytecodealliance/jco/lib/wit/builtin/0.2.12"
+if [ ! -d "$wasi_wit/wasi-http" ]; then
+    echo "build.sh: no WASI WIT in the installed jco ($wasi_wit)" >&2
+    exit 1
+fi
+mkdir -p "$work/wit/deps"
+cp "$example/wit/world.wit" "$work/wit/"
+for package in "$wasi_wit"/wasi-*; do
+    name="$(basename "$package")"
+    mkdir -p "$work/wit/deps/$name"
+    for file in "$package"/*.wit; do
+        sed -e 's/@0\.2\.12/@0.2.10/g' -e 's/version = 0\.2\.1[12]/version = 0.2.10/g' \
+            "$file" >"$work/wit/deps/$name/$(basename "$file")"
+    done
+done
 # From the example's directory, so that stack traces name `app.js`.
-(cd "$example" && "$bin/componentize-js" --wit wit --world-name hello -o "$work/out.wasm" app.js) \
+(cd "$example" && "$bin/componentize-js" --wit "$work/wit" --world-name hello -o "$work/out.wasm" app.js) \
     >"$work/log" 2>&1 || {
     cat "$work/log" >&2
     exit 1
