@@ -345,6 +345,16 @@ impl Settings {
 
     /// `TLS_PORT` needs a certificate: `TLS_CERT` and `TLS_KEY`, or ACME.
     fn check_tls(&self) -> Result<(), String> {
+        #[cfg(feature = "acme")]
+        for name in self.acme_domains.iter().map(|name| name.trim()) {
+            let is_dns_name = rustls::pki_types::DnsName::try_from(name).is_ok();
+            if !name.is_empty() && (!is_dns_name || name.starts_with("*.")) {
+                return Err(format!(
+                    "ACME_DOMAINS: `{name}` is not a DNS name that HTTP-01 can validate \
+                     (no wildcards, no IP addresses)"
+                ));
+            }
+        }
         if self.tls_port.is_none() || self.tls_cert.is_some() || self.acme_enabled() {
             return Ok(());
         }
@@ -514,6 +524,11 @@ mod tests {
             assert!(check(&["--tls-port", "8443", "--acme-domains", "example.com"]).is_ok());
             assert!(check(&["--tls-port", "8443", "--acme-domains", " , "]).is_err());
             assert!(check(&["--acme-domains", "example.com"]).is_err());
+            let acme = |names| check(&["--tls-port", "8443", "--acme-domains", names]);
+            assert!(acme("a.example.com,www.example.com").is_ok());
+            assert!(acme("*.example.com").is_err());
+            assert!(acme("127.0.0.1").is_err());
+            assert!(acme("not a name").is_err());
         }
     }
 

@@ -15,6 +15,8 @@ use std::net::TcpListener;
 use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{standard_config, Lines, Server, ServerBuilder, TempDir};
@@ -414,10 +416,39 @@ fn a_short_lived_certificate_is_renewed_and_swapped_in() {
     let first = server.stderr.wait_for(Duration::from_secs(60), is_issued);
     assert!(first.is_some(), "{}", server.stderr.snapshot().join("\n"));
     let first = fingerprint(&served(dir.path(), port, "acme.flexilib.test"));
+    // Requests all through the renewal: none fails over the swap.
+    let root = pebble.issuance_root(dir.path());
+    let stop = Arc::new(AtomicBool::new(false));
+    let (served_count, failures) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let load = {
+        let (stop, served_count, failures, root) = (
+            stop.clone(),
+            served_count.clone(),
+            failures.clone(),
+            root.clone(),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                let (ok, text) = curl(port, "acme.flexilib.test", &root, "/c/load");
+                if ok {
+                    served_count.fetch_add(1, Ordering::Relaxed);
+                } else {
+                    eprintln!("failed during the renewal: {text}");
+                    failures.fetch_add(1, Ordering::Relaxed);
+                }
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
     let renewed = server
         .stderr
         .wait_for_nth(Duration::from_secs(60), 1, is_issued);
     assert!(renewed.is_some(), "{}", server.stderr.snapshot().join("\n"));
+    std::thread::sleep(Duration::from_millis(500));
+    stop.store(true, Ordering::Relaxed);
+    load.join().expect("load");
+    assert_eq!(failures.load(Ordering::Relaxed), 0);
+    assert!(served_count.load(Ordering::Relaxed) > 10);
     assert!(server
         .stderr
         .snapshot()
@@ -426,7 +457,6 @@ fn a_short_lived_certificate_is_renewed_and_swapped_in() {
     let second = fingerprint(&served(dir.path(), port, "acme.flexilib.test"));
     assert_ne!(first, second, "the renewed certificate is not served");
     assert_eq!(fingerprint(&state.join("certificate.pem")), second);
-    let root = pebble.issuance_root(dir.path());
     let (ok, body) = curl(port, "www.flexilib.test", &root, "/c/renewed");
     assert!(ok, "{body}");
 }

@@ -94,7 +94,7 @@ impl UpstreamTls {
 
 /// The system's trusted roots, loaded once (those that fail to load are
 /// logged and left out).
-pub(crate) fn system_roots() -> &'static RootCertStore {
+fn system_roots() -> &'static RootCertStore {
     static ROOTS: OnceLock<RootCertStore> = OnceLock::new();
     ROOTS.get_or_init(|| {
         let found = rustls_native_certs::load_native_certs();

@@ -58,7 +58,14 @@ pub struct Client {
 impl Client {
     /// A client trusting the system's roots and those of `ca`.
     pub fn new(ca: Option<&Path>) -> Result<Self, ClientError> {
-        let mut roots = crate::targets::upstream::tls::system_roots().clone();
+        // Loaded here rather than shared with https upstreams' (kept for
+        // the process's life): the client lives only while an order does.
+        let mut roots = rustls::RootCertStore::empty();
+        let system = rustls_native_certs::load_native_certs();
+        for error in &system.errors {
+            tracing::warn!(%error, "a system root certificate could not be loaded");
+        }
+        roots.add_parsable_certificates(system.certs);
         if let Some(path) = ca {
             let ca_error = |message: String| ClientError::Ca {
                 path: path.to_path_buf(),

@@ -160,6 +160,9 @@ async fn run(config: AcmeConfig, current: Arc<Current>) {
     };
     let mut valid = None;
     match store.certificate(&config.domains) {
+        Ok(Some(issued)) if issued.validity.not_after <= now() => {
+            tracing::warn!(%domains, path = %store.certificate_path().display(), "stored ACME certificate expired: ordering a new one");
+        }
         Ok(Some(issued)) => match install(&current, &store, &issued) {
             Ok(()) => {
                 tracing::info!(
@@ -207,6 +210,13 @@ async fn run(config: AcmeConfig, current: Arc<Current>) {
                 );
                 valid = Some(issued.validity);
                 backoff = FIRST_BACKOFF;
+                // Not needed again for weeks: the account and its HTTPS
+                // client (the system's roots) are made again at renewal,
+                // and the code an order ran leaves RSS until then.
+                account = None;
+                let advised = crate::os::drop_unused_code_pages();
+                crate::os::release_free_memory();
+                tracing::debug!(advised, "code pages dropped after the ACME order");
             }
             Err(error) => {
                 if let AcmeError::Protocol(instant_acme::Error::Api(problem)) = &error {
