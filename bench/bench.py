@@ -12,8 +12,11 @@ processes sharing them, so the binary and libc count once).
     python3 bench/bench.py --smoke         # a few seconds: checks that it runs
     python3 bench/bench.py --only keepalive,close --rounds 5 --duration 10
     python3 bench/bench.py --hog           # the same with a CPU hog on the server's core
+    python3 bench/bench.py --before DIR    # and another FlexiLib build (DIR/flexilib) alongside
 
-`--hog` runs a busy loop pinned to the server's CPU during every run, for
+`--before DIR` runs a second FlexiLib build (for example an older commit's
+`target/release`) as a third server in the same rounds, to measure a change
+before and after under the same conditions. `--hog` runs a busy loop pinned to the server's CPU during every run, for
 both servers alike: a busy neighbour, as a shared machine has one. The
 `https` and `h2` scenarios use one self-signed certificate for both
 servers (HTTP/1.1 over TLS with wrk, HTTP/2 over TLS with h2load from
@@ -197,13 +200,17 @@ class Setup:
                         "-nodes", "-days", "2", "-subj", "/CN=localhost", "-keyout", str(self.key),
                         "-out", str(self.cert)], check=True, stderr=subprocess.DEVNULL)
 
-    def flexilib(self, port, upstream=None, static=False, tls_port=None):
+    def flexilib(self, port, upstream=None, static=False, tls_port=None, release=RELEASE, label="flexilib"):
         config = self.dir / "proxy.ini"
+        if release != RELEASE:
+            # Another build (--before): its own example library too.
+            config = self.dir / f"proxy-{label}.ini"
+            config.write_text(f"/ = {release / 'libflexilib_example_rust.so'}\n")
         if static:
             # The same files nginx serves from its root, through a `dir:` route.
             config = self.dir / "proxy-static.ini"
             config.write_text(f"/files/ = dir:{self.dir / 'www'}\n"
-                              f"/ = {RELEASE / 'libflexilib_example_rust.so'}\n")
+                              f"/ = {release / 'libflexilib_example_rust.so'}\n")
         if upstream:
             config = self.dir / "proxy-upstream.ini"
             config.write_text(f"/ = http://127.0.0.1:{upstream}\n")
@@ -211,7 +218,7 @@ class Setup:
                    FLEXILIB_CONFIG=str(config))
         if tls_port:
             env.update(TLS_PORT=str(tls_port), TLS_CERT=str(self.cert), TLS_KEY=str(self.key))
-        server = Server("flexilib", [str(RELEASE / "flexilib")], env, port, self.cpu, self.dir)
+        server = Server(label, [str(release / "flexilib")], env, port, self.cpu, self.dir)
         server.tls_port = tls_port
         return server
 
@@ -415,7 +422,7 @@ def report(name, title, results, args):
     print(f"\n## {name}: {title}  ({len(fl)} rounds, medians)")
     if "rps" in fl[0]:
         rows = []
-        for label, rs in (("flexilib", fl), ("nginx", ngx)):
+        for label, rs in results.items():
             rows.append((label, median([r["rps"] for r in rs]), median([r["p50"] for r in rs]),
                          median([r["p99"] for r in rs]), max(r["rss_kb"] for r in rs),
                          max(r["pss_kb"] for r in rs),
@@ -424,17 +431,21 @@ def report(name, title, results, args):
         for label, rps, p50, p99, rss, pss, errors in rows:
             print(f"{label:<10} {fmt(rps):>10} {fmt(p50, 'ms'):>10} {fmt(p99, 'ms'):>10} {fmt(rss, 'MB'):>9} "
                   f"{fmt(pss, 'MB'):>9}  {errors}")
-        (_, frps, fp50, fp99, frss, _, _), (_, nrps, np50, np99, nrss, _, _) = rows
+        (_, frps, fp50, fp99, frss, _, _), (_, nrps, np50, np99, nrss, _, _) = rows[:2]
         print(f"ratio flexilib/nginx: req/s {frps / nrps:.2f}x, p50 {fp50 / np50:.2f}x, "
               f"p99 {fp99 / np99:.2f}x, RSS {frss / nrss:.2f}x")
+        if len(rows) > 2:
+            (_, brps, bp50, bp99, brss, _, _) = rows[2]
+            print(f"ratio before/nginx:   req/s {brps / nrps:.2f}x, p50 {bp50 / np50:.2f}x, "
+                  f"p99 {bp99 / np99:.2f}x, RSS {brss / nrss:.2f}x")
     elif "idle_kb" in fl[0]:
-        for label, rs in (("flexilib", fl), ("nginx", ngx)):
+        for label, rs in results.items():
             print(f"{label:<10} RSS idle {fmt(median([r['idle_kb'] for r in rs]), 'MB')}, "
                   f"after {args.requests_for_rss} requests {fmt(median([r['after_kb'] for r in rs]), 'MB')}; "
                   f"PSS idle {fmt(median([r['idle_pss_kb'] for r in rs]), 'MB')}, "
                   f"after {fmt(median([r['after_pss_kb'] for r in rs]), 'MB')}")
     else:
-        for label, rs in (("flexilib", fl), ("nginx", ngx)):
+        for label, rs in results.items():
             print(f"{label:<10} start to first response {fmt(median([r['startup_ms'] for r in rs]), 'ms')}")
     sys.stdout.flush()
 
@@ -449,6 +460,10 @@ def main():
     parser.add_argument("--requests-for-rss", type=int, default=10000)
     parser.add_argument("--smoke", action="store_true", help="1 round of 1 s, 200 requests for RSS")
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--before", type=Path, default=None, metavar="DIR",
+                        help="another FlexiLib release build (a directory holding flexilib and "
+                             "libflexilib_example_rust.so) run as a third server, alternating, "
+                             "to compare builds")
     parser.add_argument("--hog", action="store_true",
                         help="a CPU-bound busy loop on the server's core during every run (both servers)")
     args = parser.parse_args()
@@ -468,19 +483,26 @@ def main():
         if wanted and name not in wanted:
             continue
         results = {"flexilib": [], "nginx": []}
+        if args.before:
+            results["before"] = []
         upstream = None
         if name == "proxy":
             upstream_port = free_port()
             upstream = setup.nginx(upstream_port, name="upstream", cpu=args.client_cpu)
         try:
             for _ in range(args.rounds):
-                for label in ("flexilib", "nginx"):
+                for label in results:
                     port = free_port()
                     up = upstream.port if upstream else None
                     static = name.startswith("static")
                     tls = free_port() if name in ("https", "h2") else None
-                    server = (setup.flexilib(port, up, static, tls) if label == "flexilib"
-                              else setup.nginx(port, up, tls_port=tls))
+                    if label == "nginx":
+                        server = setup.nginx(port, up, tls_port=tls)
+                    elif label == "before":
+                        server = setup.flexilib(port, up, static, tls, release=args.before.resolve(),
+                                                label="before")
+                    else:
+                        server = setup.flexilib(port, up, static, tls)
                     hog = start_hog(args.server_cpu) if args.hog else None
                     try:
                         results[label].append(run(setup, server, args))

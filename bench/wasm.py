@@ -3,14 +3,18 @@
 native library route, side by side.
 
 The lean C guest of examples/wasm-hello (a wasi:http/proxy component) is
-served by FlexiLib (`/ = wasm:hello.wasm`), by `wasmtime serve` (the same
+served by FlexiLib (`/w = wasm:hello.wasm`), by `wasmtime serve` (the same
 component, pooling allocator on: `-O pooling-allocator=y -S cli`), and, for
-scale, FlexiLib's native Rust example library. Runs alternate (A B C A B C
+scale, FlexiLib's native Rust example library; so is the JavaScript guest
+of examples/wasm-js (componentize-js: SpiderMonkey inside the component,
+about 13 MB; `/js = wasm:js.wasm`; built with npm's componentize-js, left
+out with --no-js or when it cannot be built). Runs alternate (A B C A B C
 …, --rounds times), the server pinned to one core and wrk to another, as in
 bench.py. Reported: median requests/s, p50/p99 latency, RSS of each server's
-process tree idle and after the load; then FlexiLib's reload time (a second
-build of the component renamed over the first → first response from it,
-compile cache warm).
+process tree idle and after the load; how long FlexiLib took to make each
+component ready (compiled on the first start, from the compile cache
+after); then FlexiLib's reload time (a second build of the C component
+renamed over the first → first response from it, compile cache warm).
 
     python3 bench/wasm.py                     # 3 rounds of 10 s
     python3 bench/wasm.py --smoke             # a few seconds: checks that it runs
@@ -25,6 +29,7 @@ This script builds FlexiLib's release binaries with the WebAssembly runtime
 
 import argparse
 import os
+import re
 import shutil
 import statistics
 import subprocess
@@ -45,16 +50,51 @@ def build_guest(out, *defines):
                    cwd=ROOT, check=True, stdout=subprocess.DEVNULL)
 
 
-def flexilib(workdir, port, cpu):
+def build_js_guest(out):
+    """The JavaScript guest (examples/wasm-js/build.sh keeps its build in
+    target/wasm-js while the sources are unchanged), copied to `out`; False
+    if it cannot be built here."""
+    built = ROOT / "target" / "wasm-js" / "hello.wasm"
+    result = subprocess.run([str(ROOT / "examples" / "wasm-js" / "build.sh"), str(built)], cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    if result.returncode != 0:
+        print(f"# the JavaScript guest could not be built (examples/wasm-js/build.sh): "
+              f"{result.stderr.strip().splitlines()[-1:] or ''}; measuring the C guest only")
+        return False
+    shutil.copy(built, out)
+    return True
+
+
+# Lines of FlexiLib's log saying a component is ready, with how it was made.
+READY_RE = re.compile(r"\[(\S+)\] component ready: .* \((compiled|from the compile cache) in ([\d.]+) ms\)")
+
+
+def flexilib(workdir, port, cpu, config="proxy.ini", routes=()):
+    """FlexiLib with `config` on `port`, once each of its `wasm:` `routes`
+    has said its component is ready; each route's (how, ms) is in `.ready`."""
+    log = workdir / "flexilib.stderr"
+    offset = log.stat().st_size if log.exists() else 0
     env = dict(os.environ, PORT=str(port), LISTEN_ADDRESS="127.0.0.1", RUST_LOG="warn",
-               FLEXILIB_CONFIG=str(workdir / "proxy.ini"), XDG_CACHE_HOME=str(workdir / "cache"))
-    return b.Server("flexilib", [str(RELEASE / "flexilib")], env, port, cpu, workdir)
+               FLEXILIB_CONFIG=str(workdir / config), XDG_CACHE_HOME=str(workdir / "cache"))
+    server = b.Server("flexilib", [str(RELEASE / "flexilib")], env, port, cpu, workdir)
+    server.ready = {}
+    deadline = time.monotonic() + 600
+    while set(routes) - set(server.ready):
+        with open(log, "rb") as f:
+            f.seek(offset)
+            text = f.read().decode(errors="replace")
+        server.ready = {m.group(1): (m.group(2), float(m.group(3))) for m in READY_RE.finditer(text)}
+        if time.monotonic() > deadline:
+            server.stop()
+            b.fail(f"FlexiLib never made {sorted(set(routes) - set(server.ready))} ready; see {log}")
+        time.sleep(0.05)
+    return server
 
 
-def wasmtime_serve(binary, workdir, port, cpu):
+def wasmtime_serve(binary, workdir, port, cpu, component="hello.wasm", name="wasmtime"):
     argv = [str(binary), "serve", "--addr", f"127.0.0.1:{port}", "-O", "pooling-allocator=y", "-S", "cli",
-            str(workdir / "hello.wasm")]
-    return b.Server("wasmtime", argv, dict(os.environ), port, cpu, workdir)
+            str(workdir / component)]
+    return b.Server(name, argv, dict(os.environ), port, cpu, workdir)
 
 
 def measure(server, path, args):
@@ -143,6 +183,7 @@ def main():
     parser.add_argument("--client-cpu", type=int, default=1)
     parser.add_argument("--wasmtime", help="path of the wasmtime binary (48.x)")
     parser.add_argument("--no-build", action="store_true")
+    parser.add_argument("--no-js", action="store_true", help="leave out the JavaScript guest")
     parser.add_argument("--smoke", action="store_true", help="one short round")
     args = parser.parse_args()
     if args.smoke:
@@ -159,20 +200,42 @@ def main():
     build_guest(workdir / "v1.wasm")
     build_guest(workdir / "v2.wasm", '-DGREETING="hello from version 2"')
     shutil.copy(workdir / "v1.wasm", workdir / "hello.wasm")
+    js = not args.no_js and build_js_guest(workdir / "js.wasm")
     (workdir / "proxy.ini").write_text(
         f"/w = wasm:hello.wasm\n/ = {RELEASE / 'libflexilib_example_rust.so'}\n")
+    # The JavaScript guest on a server of its own, so that the C guest's and
+    # the native route's RSS do not include it.
+    (workdir / "js.ini").write_text("/js = wasm:js.wasm\n")
     print(f"# wasi:http hello world (C): server on CPU {args.server_cpu}, wrk -t1 -c{args.connections} on CPU "
           f"{args.client_cpu}, {args.duration} s runs, {args.rounds} rounds alternating; scratch dir {workdir}")
+    loads = []  # FlexiLib's (route, how, ms) at each start
+    def fl(port, config="proxy.ini", routes=("/w",)):  # noqa: E306
+        server = flexilib(workdir, port, args.server_cpu, config, routes)
+        loads.extend((route, how, ms) for route, (how, ms) in server.ready.items())
+        return server
     kinds = {
-        "FlexiLib wasm: route": lambda port: (flexilib(workdir, port, args.server_cpu), "/w/x"),
+        "FlexiLib wasm: route": lambda port: (fl(port), "/w/x"),
         "wasmtime serve (same component)": lambda port: (wasmtime_serve(binary, workdir, port, args.server_cpu),
                                                          "/w/x"),
-        "FlexiLib native library route": lambda port: (flexilib(workdir, port, args.server_cpu), "/"),
+        "FlexiLib wasm: route, JS guest": lambda port: (fl(port, "js.ini", ("/js",)), "/js/hello"),
+        "wasmtime serve (same JS component)": lambda port: (
+            wasmtime_serve(binary, workdir, port, args.server_cpu, "js.wasm", "wasmtime-js"), "/js/hello"),
+        "FlexiLib native library route": lambda port: (fl(port), "/"),
     }
     if binary is None:
         print("# wasmtime not found (cargo install --locked wasmtime-cli@48.0.8, or --wasmtime PATH): "
               "measuring FlexiLib only")
         del kinds["wasmtime serve (same component)"]
+        del kinds["wasmtime serve (same JS component)"]
+    if not js:
+        del kinds["FlexiLib wasm: route, JS guest"]
+        kinds.pop("wasmtime serve (same JS component)", None)
+    # Compile each component once (into the compile cache in the scratch
+    # dir) before measuring: a process that compiled a large component keeps
+    # the compiler's memory (300 MB for the JS guest), which is not what a
+    # restarted or reloaded server holds.
+    for config, routes in [("proxy.ini", ("/w",))] + ([("js.ini", ("/js",))] if js else []):
+        fl(b.free_port(), config, routes).stop()
     results = {name: [] for name in kinds}
     for _ in range(args.rounds):
         for name, start in kinds.items():
@@ -193,6 +256,19 @@ def main():
         ours = med(results["FlexiLib wasm: route"], "rps")
         theirs = med(results["wasmtime serve (same component)"], "rps")
         print(f"\nFlexiLib wasm: / wasmtime serve requests/s: {ours / theirs:.2f}x")
+    if "wasmtime serve (same JS component)" in results:
+        ours = med(results["FlexiLib wasm: route, JS guest"], "rps")
+        theirs = med(results["wasmtime serve (same JS component)"], "rps")
+        print(f"FlexiLib wasm: / wasmtime serve requests/s, JS guest: {ours / theirs:.2f}x")
+    print()
+    for route in ("/w", "/js") if js else ("/w",):
+        size = (workdir / ("hello.wasm" if route == "/w" else "js.wasm")).stat().st_size / 1024 / 1024
+        cold = [ms for r, how, ms in loads if r == route and how == "compiled"]
+        warm = [ms for r, how, ms in loads if r == route and how != "compiled"]
+        print(f"FlexiLib {route} ({size:.1f} MB component) ready: "
+              + (f"compiled in {cold[0]:.0f} ms on the first start" if cold else "never compiled (cache)")
+              + (f", from the compile cache in {statistics.median(warm):.1f} ms (median of {len(warm)} starts)"
+                 if warm else ""))
     times = reload_times(workdir, args, 4 if args.smoke else 20)
     print(f"reload (component renamed over, cache warm -> first response from it): median "
           f"{statistics.median(times):.1f} ms, max {max(times):.1f} ms over {len(times)} swaps")

@@ -5,8 +5,8 @@
  *
  *     struct flexilib_response *handle_request(struct flexilib_request *req);
  *
- * and optionally request_deinit, flexilib_init, flexilib_deinit and
- * zigInit (below).
+ * and optionally request_deinit, flexilib_init, flexilib_deinit,
+ * the ABI-2 exports, flexilib_instance_gauges and zigInit (below).
  * The server loads it with dlopen(RTLD_NOW) on the first request routed to
  * it, calls handle_request on one of its handler threads for every request,
  * copies the response it returns, and then calls request_deinit (if
@@ -345,6 +345,44 @@ void *flexilib_instance_new(const struct flexilib_instance_config *config);
 
 /* Optional (ABI 2). Free an instance after its last request. */
 void flexilib_instance_free(void *instance);
+
+/* ---- Instance gauges (optional; no ABI version needed) ----
+ *
+ * A library that builds instances may export flexilib_instance_gauges to
+ * report numbers of an instance on the server's admin listener
+ * (ADMIN_ADDRESS, /metrics): instances of its own runtime alive, requests
+ * it queues, connections it holds. The host calls it when /metrics is
+ * scraped, on an admin thread (never an I/O thread), with the route's current instance (while
+ * requests run on it, never after flexilib_instance_free). Fill
+ * out[0 .. min(n, capacity)] and return n, how many gauges the instance
+ * has; if n > capacity the host may call again with room for n (it takes
+ * at most 256). It must be thread-safe and cheap: read atomics, take no
+ * lock a request may hold, never block.
+ *
+ * Each gauge is exported as flexilib_library_<name>{route="<route key>"}
+ * with your help text, e.g. wasm_instances_running ->
+ * flexilib_library_wasm_instances_running{route="/app"} 2. A name is ASCII
+ * [a-z][a-z0-9_]*, at most 64 bytes, not ending in _total, _count, _sum,
+ * _bucket, _created or _info, and should start with your runtime's word
+ * (wasm_, worker_); a name the host cannot export, or one given twice, is
+ * skipped. name and help must stay valid as long as the instance lives
+ * (string literals, or memory the instance owns): the host copies them
+ * after the call, while it still holds the instance.
+ *
+ * Why an export the host pulls from, rather than a callback to register
+ * gauges: the numbers stay the library's (plain atomics it already keeps),
+ * the host holds no pointer into the library between scrapes, nothing runs
+ * on the request path, and an older host simply never looks the symbol up
+ * (as a library without it is simply not asked), so it needs no ABI
+ * version. */
+struct flexilib_gauge {
+    const char *name; size_t name_len;   /* not NUL-terminated            */
+    const char *help; size_t help_len;   /* not NUL-terminated, one line  */
+    double value;
+};
+
+size_t flexilib_instance_gauges(void *instance, struct flexilib_gauge *out,
+                                size_t capacity);
 
 /* Optional, for Zig libraries written for the original FlexiLib. Called on
  * the handler thread before EVERY handle_request with a pointer to a Zig

@@ -42,6 +42,7 @@ cargo build --workspace
 scripts/install-zig.sh
 scripts/install-lambda-clients.sh # AWS's Lambda runtime clients for the Lambda tests
 scripts/install-worker-packages.sh # npm packages of the Workers example projects
+scripts/install-wasm-js-tools.sh # componentize-js and jco (npm), which build the JavaScript wasm guest
 scripts/install-metrics-client.sh # Python's prometheus-client, which the admin tests parse /metrics with
 cargo test --workspace
 # The Kubernetes manifests against the API schemas (kubernetes-validate from PyPI).

@@ -58,6 +58,12 @@ pub const SYMBOL_INSTANCE_NEW: &[u8] = b"flexilib_instance_new";
 /// after the instance's last request.
 pub const SYMBOL_INSTANCE_FREE: &[u8] = b"flexilib_instance_free";
 
+/// Optional export: `size_t flexilib_instance_gauges(void *instance,
+/// struct flexilib_gauge *out, size_t capacity)` (see [`InstanceGaugesFn`]
+/// and [`Gauge`]). Needs no ABI version: a host that does not know it never
+/// looks it up, and a library without it is never asked.
+pub const SYMBOL_INSTANCE_GAUGES: &[u8] = b"flexilib_instance_gauges";
+
 /// `handle_request`'s answer meaning "the response comes later, through
 /// [`Host::complete`]" (ABI ≥ 2).
 pub const PENDING: *mut Response = core::ptr::without_provenance_mut(1);
@@ -238,6 +244,35 @@ pub struct Host {
     ) -> c_int,
 }
 
+/// One gauge an instance reports through `flexilib_instance_gauges`: a
+/// value of the instance now (instances alive, requests queued), with its
+/// name and help text.
+///
+/// `name` is ASCII `[a-z][a-z0-9_]*`, at most [`GAUGE_NAME_MAX`] bytes,
+/// and should start with the runtime's own word (`wasm_…`, `worker_…`);
+/// the host exports it as the gauge `flexilib_library_<name>` labelled
+/// with the route, and skips names it cannot (see `include/flexilib.h`).
+/// `name` and `help` are not NUL-terminated and must stay valid as long as
+/// the instance lives (string literals, or memory the instance owns): the
+/// host copies them after the call, while it still holds the instance.
+#[repr(C)]
+#[derive(Debug, Clone, Copy)]
+pub struct Gauge {
+    /// Name bytes.
+    pub name: *const c_char,
+    /// Length of the name.
+    pub name_len: usize,
+    /// Help text bytes (UTF-8, one line).
+    pub help: *const c_char,
+    /// Length of the help text.
+    pub help_len: usize,
+    /// The value now.
+    pub value: f64,
+}
+
+/// Longest gauge name the host accepts, in bytes.
+pub const GAUGE_NAME_MAX: usize = 64;
+
 /// The response returned by `handle_request`.
 #[repr(C)]
 #[derive(Debug)]
@@ -282,5 +317,14 @@ pub type AbiVersionFn = unsafe extern "C" fn() -> usize;
 pub type InstanceNewFn = unsafe extern "C" fn(config: *const InstanceConfig) -> *mut c_void;
 /// Signature of the optional `flexilib_instance_free` export.
 pub type InstanceFreeFn = unsafe extern "C" fn(instance: *mut c_void);
+/// Signature of the optional `flexilib_instance_gauges` export: fills
+/// `out[0..min(n, capacity)]` with the instance's gauges and returns `n`,
+/// how many it has (when `n > capacity` the host may call again with room
+/// for `n`). Called by the host's admin thread when `/metrics` is scraped,
+/// at the same time as requests run on the instance, never after
+/// `flexilib_instance_free`: it must be thread-safe and cheap (read
+/// atomics; take no lock a request may hold for long).
+pub type InstanceGaugesFn =
+    unsafe extern "C" fn(instance: *mut c_void, out: *mut Gauge, capacity: usize) -> usize;
 /// Signature of the optional `zigInit` export (see [`SYMBOL_ZIG_INIT`]).
 pub type ZigInitFn = unsafe extern "C" fn(allocator: *mut c_void);

@@ -11,6 +11,7 @@ use flexilib_abi as abi;
 use crate::arena::copy_response_v2;
 use crate::call::{AnswerKind, Call};
 use crate::dispatch::{host_abi_version, panic_response, record_host_abi_version};
+use crate::gauges::Gauges;
 use crate::instance::{Instance, InstanceConfig};
 use crate::{Request, Response};
 
@@ -66,6 +67,40 @@ pub unsafe fn __instance_free<T: Instance>(instance: *mut c_void) {
     }
 }
 
+/// Implementation of the generated `flexilib_instance_gauges`: runs
+/// [`Instance::gauges`] (under `catch_unwind`: a panic reports nothing)
+/// into the host's buffer and returns how many gauges it set.
+///
+/// # Safety
+/// `instance` must be NULL or made by [`__instance_new::<T>`] and alive for
+/// the call; `out` must be NULL or valid for writes of `capacity` gauges.
+#[doc(hidden)]
+pub unsafe fn __instance_gauges<T: Instance>(
+    instance: *mut c_void,
+    out: *mut abi::Gauge,
+    capacity: usize,
+) -> usize {
+    // SAFETY: NULL or made by `__instance_new::<T>` and alive (contract).
+    let Some(instance) = (unsafe { instance.cast::<T>().as_ref() }) else {
+        return 0;
+    };
+    let out: &mut [core::mem::MaybeUninit<abi::Gauge>] = if out.is_null() || capacity == 0 {
+        &mut []
+    } else {
+        // SAFETY: valid for writes of `capacity` gauges (contract); seen as
+        // uninitialised slots, which are only written.
+        unsafe { core::slice::from_raw_parts_mut(out.cast(), capacity) }
+    };
+    let mut gauges = Gauges::new(out);
+    match catch_unwind(AssertUnwindSafe(|| instance.gauges(&mut gauges))) {
+        Ok(()) => gauges.count(),
+        Err(payload) => {
+            core::mem::forget(payload);
+            0
+        }
+    }
+}
+
 /// Implementation of the generated `handle_request`.
 ///
 /// # Safety
@@ -113,6 +148,64 @@ pub unsafe fn __handle_instance<T: Instance>(request: *mut abi::Request) -> *mut
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    struct Reporting(u32);
+
+    impl Instance for Reporting {
+        fn new(_config: &InstanceConfig<'_>) -> Result<Self, String> {
+            Ok(Reporting(0))
+        }
+        fn handle(&self, _request: &Request<'_>, _call: Call) -> crate::Answer {
+            Response::ok("").into()
+        }
+        fn gauges(&self, gauges: &mut Gauges<'_>) {
+            assert!(self.0 < 100, "a panicking report");
+            for i in 0..self.0 {
+                gauges.set("test_n", "help", f64::from(i));
+            }
+        }
+    }
+
+    fn empty_gauge() -> abi::Gauge {
+        abi::Gauge {
+            name: ptr::null(),
+            name_len: 0,
+            help: ptr::null(),
+            help_len: 0,
+            value: -1.0,
+        }
+    }
+
+    #[test]
+    fn gauges_fill_the_buffer_and_count_past_it() {
+        let mut instance = Reporting(3);
+        let pointer = ptr::from_mut(&mut instance).cast::<c_void>();
+        let mut out = [empty_gauge(); 2];
+        // SAFETY: a live instance of the type, a buffer of two.
+        let n = unsafe { __instance_gauges::<Reporting>(pointer, out.as_mut_ptr(), 2) };
+        assert_eq!(n, 3, "all three counted");
+        assert_eq!((out[0].name_len, out[0].value), (6, 0.0));
+        assert_eq!(out[1].value, 1.0);
+        // SAFETY: written from a `&'static str` by `set`.
+        let name = unsafe { core::slice::from_raw_parts(out[1].name.cast::<u8>(), 6) };
+        assert_eq!(name, b"test_n");
+        // SAFETY: NULL buffers and instances are answered 0 / counted only.
+        unsafe {
+            assert_eq!(
+                __instance_gauges::<Reporting>(pointer, ptr::null_mut(), 5),
+                3
+            );
+            assert_eq!(
+                __instance_gauges::<Reporting>(ptr::null_mut(), out.as_mut_ptr(), 2),
+                0
+            );
+        }
+        let mut panicking = Reporting(100);
+        let pointer = ptr::from_mut(&mut panicking).cast::<c_void>();
+        // SAFETY: as above.
+        let n = unsafe { __instance_gauges::<Reporting>(pointer, out.as_mut_ptr(), 2) };
+        assert_eq!(n, 0, "a panic reports nothing");
+    }
 
     #[test]
     fn instance_libraries_refuse_hosts_older_than_abi_2() {

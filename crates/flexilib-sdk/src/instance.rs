@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use flexilib_abi as abi;
 
 use crate::call::{Answer, Call};
+use crate::gauges::Gauges;
 use crate::raw::{raw_bytes, raw_slice};
 use crate::Request;
 
@@ -27,6 +28,51 @@ pub trait Instance: Send + Sync + Sized + 'static {
     /// [`Answer`]), later ([`Call::respond_later`]) or with a streamed body
     /// ([`Call::stream`]).
     fn handle(&self, request: &Request<'_>, call: Call) -> Answer;
+
+    /// Reports numbers of the instance now (instances of your runtime
+    /// alive, requests it queues, connections it holds) with
+    /// [`Gauges::set`]; the server's admin listener (`ADMIN_ADDRESS`)
+    /// exports each as the gauge `flexilib_library_<name>{route="…"}` in
+    /// `/metrics`. The default reports nothing.
+    ///
+    /// Called on an admin thread of the server (never an I/O thread) each time `/metrics` is scraped,
+    /// while requests run on the instance (never after it is dropped):
+    /// read atomics, and take no lock a request may hold, so a scrape
+    /// neither waits nor slows requests down. A panic here reports nothing.
+    ///
+    /// ```
+    /// use std::sync::atomic::{AtomicUsize, Ordering};
+    /// use flexilib_sdk::{Answer, Call, Gauges, Instance, InstanceConfig, Request, Response};
+    ///
+    /// struct Pool {
+    ///     busy: AtomicUsize,
+    /// }
+    ///
+    /// impl Instance for Pool {
+    ///     fn new(_config: &InstanceConfig<'_>) -> Result<Self, String> {
+    ///         Ok(Pool { busy: AtomicUsize::new(0) })
+    ///     }
+    ///     fn handle(&self, _request: &Request<'_>, _call: Call) -> Answer {
+    ///         Response::ok("hi").into()
+    ///     }
+    ///     fn gauges(&self, gauges: &mut Gauges<'_>) {
+    ///         // Exported as flexilib_library_pool_busy_workers{route="…"}.
+    ///         gauges.set(
+    ///             "pool_busy_workers",
+    ///             "Workers of the pool running a request",
+    ///             self.busy.load(Ordering::Relaxed) as f64,
+    ///         );
+    ///     }
+    /// }
+    /// # let instance = Pool { busy: AtomicUsize::new(2) };
+    /// # assert_eq!(
+    /// #     flexilib_sdk::testing::gauges_of(&instance),
+    /// #     [("pool_busy_workers", "Workers of the pool running a request", 2.0)]
+    /// # );
+    /// ```
+    fn gauges(&self, gauges: &mut Gauges<'_>) {
+        let _ = gauges;
+    }
 }
 
 /// What an instance is built from: the route's options and where the

@@ -75,7 +75,9 @@
 //! ([`Call::respond_later`], holding no handler slot meanwhile), or with a
 //! body streamed at the client's pace ([`Call::stream`], [`BodyWriter`]).
 //! Such a library needs an ABI-2 host and refuses to load into an older one.
-//! See [`export_instance!`] for a complete example.
+//! See [`export_instance!`] for a complete example. An instance may also
+//! report gauges of its own (instances of its runtime alive, requests
+//! queued) on the server's admin listener: see [`Instance::gauges`].
 #![deny(missing_docs)]
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
@@ -88,6 +90,7 @@ mod arena;
 mod call;
 mod dispatch;
 mod dispatch_instance;
+mod gauges;
 mod instance;
 mod macros;
 mod raw;
@@ -103,7 +106,10 @@ pub use dispatch::MIN_HOST_ABI_VERSION;
 pub use dispatch::{__dispatch, __init};
 pub use dispatch_instance::MIN_INSTANCE_HOST_ABI_VERSION;
 #[doc(hidden)]
-pub use dispatch_instance::{__handle_instance, __init_instance, __instance_free, __instance_new};
+pub use dispatch_instance::{
+    __handle_instance, __init_instance, __instance_free, __instance_gauges, __instance_new,
+};
+pub use gauges::Gauges;
 pub use instance::{Instance, InstanceConfig};
 pub use request::{Headers, Request};
 pub use response::Response;

@@ -51,8 +51,10 @@ macro_rules! export_handler {
 /// [`Instance::handle`](crate::Instance::handle) on the route's instance
 /// under `catch_unwind`: a panic becomes a `500`), `flexilib_init` (refuses
 /// hosts older than ABI 2, so an older server will not load the library),
-/// `flexilib_abi_version`, `flexilib_instance_new` and
-/// `flexilib_instance_free`. Use it once per library, instead of
+/// `flexilib_abi_version`, `flexilib_instance_new`,
+/// `flexilib_instance_free` and `flexilib_instance_gauges` (runs
+/// [`Instance::gauges`](crate::Instance::gauges) when the server's
+/// `/metrics` is scraped). Use it once per library, instead of
 /// [`export_handler!`](crate::export_handler).
 ///
 /// ```no_run
@@ -152,6 +154,24 @@ macro_rules! export_instance {
         pub unsafe extern "C" fn flexilib_instance_free(instance: *mut ::core::ffi::c_void) {
             // SAFETY: the host frees each instance it built, once.
             unsafe { $crate::__instance_free::<$instance>(instance) }
+        }
+
+        /// Reports the instance's gauges (`Instance::gauges`) into the
+        /// host's buffer; returns how many it has.
+        ///
+        /// # Safety
+        ///
+        /// Only the FlexiLib host calls this, with an instance it built and
+        /// has not freed, and room for `capacity` gauges at `out`.
+        #[unsafe(no_mangle)]
+        pub unsafe extern "C" fn flexilib_instance_gauges(
+            instance: *mut ::core::ffi::c_void,
+            out: *mut $crate::abi::Gauge,
+            capacity: usize,
+        ) -> usize {
+            // SAFETY: the host passes a live instance of this library and a
+            // buffer of `capacity` gauges.
+            unsafe { $crate::__instance_gauges::<$instance>(instance, out, capacity) }
         }
     };
 }

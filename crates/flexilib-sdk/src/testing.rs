@@ -315,3 +315,12 @@ unsafe extern "C" fn test_alloc(arena: *mut c_void, size: usize, align: usize) -
         None => ptr::null_mut(),
     }
 }
+
+/// What `instance` reports through [`Instance::gauges`](crate::Instance::gauges),
+/// as the server's admin listener would receive it: `(name, help, value)`
+/// in the order set.
+pub fn gauges_of<T: crate::Instance>(instance: &T) -> Vec<(&'static str, &'static str, f64)> {
+    let mut list = Vec::new();
+    instance.gauges(&mut crate::Gauges::into_list(&mut list));
+    list
+}

@@ -16,6 +16,11 @@
 //! with Spin's `fermyon:spin/key-value@2.0.0` (SQLite) and
 //! `fermyon:spin/variables@2.0.0` as well (module `spin`).
 //!
+//! The route's instance reports, on the server's admin listener
+//! (`flexilib_instance_gauges`), the instances running now and allowed and
+//! the components loaded: `flexilib_library_wasm_instances_running`,
+//! `…_wasm_instances_max`, `…_wasm_components`.
+//!
 //! Building the route's instance (reading, compiling, linking the
 //! component) runs where the server builds instances: when the config is
 //! loaded, and on the reload thread when the `.wasm` file changes (a
@@ -31,10 +36,12 @@ mod guest;
 mod serve;
 mod spin;
 
-use std::sync::atomic::AtomicUsize;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use flexilib_sdk::{export_instance, Answer, Call, Instance, InstanceConfig, Request, Response};
+use flexilib_sdk::{
+    export_instance, Answer, Call, Gauges, Instance, InstanceConfig, Request, Response,
+};
 
 pub use config::{ConfigError, RouteConfig};
 use serve::{Shared, Slot};
@@ -78,6 +85,33 @@ impl Instance for WasmRoute {
         config.depends_on(&route.module);
         let active = Arc::new(AtomicUsize::new(0));
         component::load(host, &host.linker, route, None, active).map(WasmRoute::Component)
+    }
+
+    /// The route's instances running now and allowed, and its components
+    /// (relaxed atomic loads and lengths: nothing a request waits on).
+    fn gauges(&self, gauges: &mut Gauges<'_>) {
+        let (first, components) = match self {
+            WasmRoute::Component(shared) => (Some(shared), 1),
+            WasmRoute::Spin(app) => (app.components().first(), app.components().len()),
+        };
+        if let Some(shared) = first {
+            // The components of a Spin application share one count and limit.
+            gauges.set(
+                "wasm_instances_running",
+                "WebAssembly instances running now (a fresh one per request)",
+                shared.active.load(Ordering::Relaxed) as f64,
+            );
+            gauges.set(
+                "wasm_instances_max",
+                "Most WebAssembly instances the route runs at once (max_instances=)",
+                shared.config.max_instances as f64,
+            );
+        }
+        gauges.set(
+            "wasm_components",
+            "Compiled WebAssembly components loaded for the route (one, or a Spin application's)",
+            components as f64,
+        );
     }
 
     fn handle(&self, request: &Request<'_>, call: Call) -> Answer {

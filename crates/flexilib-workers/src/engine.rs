@@ -183,15 +183,24 @@ fn isolate(
             }
         };
         report(ready, Ok(()));
-        EventLoop {
+        let _live = shared.counts.isolates.hold();
+        let outcome = EventLoop {
             ctx: ctx.clone(),
-            state,
+            state: state.clone(),
             entries,
             limits,
             route: route.clone(),
             cpu_limit,
         }
-        .run(rx, queue)
+        .run(rx, queue);
+        // Its Durable Objects go with it.
+        if state.borrow().reports_objects {
+            shared
+                .counts
+                .objects
+                .store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+        outcome
     })
 }
 
@@ -484,6 +493,7 @@ impl<'js> EventLoop<'js> {
             let mut state = self.state.borrow_mut();
             state.next_call += 1;
             let call = state.next_call;
+            let counted = state.shared.counts.calls.hold();
             state.calls.insert(
                 call,
                 Call {
@@ -497,6 +507,7 @@ impl<'js> EventLoop<'js> {
                     cpu: Duration::ZERO,
                     waits: 0,
                     answered_at: None,
+                    _counted: counted,
                 },
             );
             call

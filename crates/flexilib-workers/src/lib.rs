@@ -12,6 +12,10 @@
 //! awaiting one holds no handler slot and its thread runs other requests.
 //! Each thread's queue is bounded ([`queue::Queue`]): past it a request is
 //! answered 503 at once.
+//!
+//! The route's instance reports its isolates, requests in flight and
+//! queued, open WebSockets and Durable Objects on the server's admin
+//! listener ([`gauges`]; `flexilib_library_worker_…` in `/metrics`).
 
 mod alarms;
 mod compile;
@@ -21,6 +25,7 @@ mod crons;
 mod d1;
 mod engine;
 mod fetch;
+mod gauges;
 mod kv;
 mod loader;
 mod modules;
@@ -45,7 +50,9 @@ use std::sync::mpsc;
 use std::sync::Arc;
 use std::time::Instant;
 
-use flexilib_sdk::{export_instance, Answer, Call, Instance, InstanceConfig, Request, Response};
+use flexilib_sdk::{
+    export_instance, Answer, Call, Gauges, Instance, InstanceConfig, Request, Response,
+};
 
 pub use config::{ConfigError, KvBinding, WorkerConfig};
 use queue::Queue;
@@ -72,6 +79,42 @@ pub struct Worker {
 }
 
 impl Instance for Worker {
+    /// Its isolates, the requests they run and wait to run, open
+    /// WebSockets and Durable Objects (relaxed atomic loads: a scrape
+    /// neither waits for nor slows a request).
+    fn gauges(&self, gauges: &mut Gauges<'_>) {
+        let counts = &self.shared.counts;
+        gauges.set(
+            "worker_isolates",
+            "JS isolates (QuickJS runtimes with the worker's module loaded) serving the route",
+            counts.isolates.get() as f64,
+        );
+        gauges.set(
+            "worker_requests_in_flight",
+            "Requests the worker's isolates run, until answered and their waitUntil work is done \
+             (scheduled events, service binding and Durable Object calls, open WebSockets included)",
+            counts.calls.get() as f64,
+        );
+        gauges.set(
+            "worker_requests_queued",
+            "Requests handed to a JS thread and not yet taken by it",
+            self.threads
+                .iter()
+                .map(|t| t.queue.waiting())
+                .sum::<usize>() as f64,
+        );
+        gauges.set(
+            "worker_websockets_open",
+            "WebSockets the worker holds open",
+            counts.sockets.get() as f64,
+        );
+        gauges.set(
+            "worker_durable_objects",
+            "Durable Object instances constructed and alive in memory",
+            counts.objects.load(Ordering::Relaxed) as f64,
+        );
+    }
+
     fn new(config: &InstanceConfig<'_>) -> Result<Self, String> {
         let started = Instant::now();
         let mut files = Vec::new();

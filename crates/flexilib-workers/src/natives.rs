@@ -150,6 +150,18 @@ pub(crate) fn natives<'js>(
     let s = state.clone();
     native!("now", move || s.borrow().started.elapsed().as_secs_f64()
         * 1000.0);
+    // objectsLive(n): the Durable Objects this thread holds now, for the
+    // admin listener's `/metrics`.
+    let s = state.clone();
+    native!("objectsLive", move |live: f64| {
+        let mut state = s.borrow_mut();
+        state.reports_objects = true;
+        state
+            .shared
+            .counts
+            .objects
+            .store(id(live) as usize, std::sync::atomic::Ordering::Relaxed);
+    });
     native!("utf8Encode", |ctx: Ctx<'js>, text: String| {
         TypedArray::<u8>::new(ctx, text.into_bytes())
     });

@@ -36,6 +36,11 @@ impl Queue {
         false
     }
 
+    /// Requests waiting now (for the admin listener's `/metrics`).
+    pub fn waiting(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
     /// A request of `bytes` left the queue (taken, or never sent).
     pub fn leave(&self, bytes: usize) {
         self.count.fetch_sub(1, Ordering::AcqRel);

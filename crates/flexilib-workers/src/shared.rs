@@ -43,6 +43,8 @@ pub struct Shared {
     /// previous one has answered).
     pub object_locks:
         std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// What the instance counts for the admin listener's `/metrics`.
+    pub(crate) counts: crate::gauges::Counts,
     /// Outbound HTTP.
     pub client: HttpClient,
     /// Where modules come from.
@@ -117,6 +119,7 @@ impl Shared {
             alarms: crate::alarms::Alarms::default(),
             objects_home: OnceLock::new(),
             object_locks: std::sync::Mutex::default(),
+            counts: crate::gauges::Counts::default(),
             client,
             project,
             tokio: Some(tokio),

@@ -57,10 +57,13 @@ pub(crate) struct Socket {
     pub(crate) write_armed: bool,
     /// The `close` event was dispatched.
     pub(crate) close_seen: bool,
+    /// Its unit of the open WebSockets (`Counts::sockets`).
+    _open: crate::gauges::Held,
 }
 
 impl Socket {
-    pub(crate) fn new(upgraded: Upgraded) -> Self {
+    /// A socket over `upgraded`, counted in `open` while it lives.
+    pub(crate) fn new(upgraded: Upgraded, open: crate::gauges::Held) -> Self {
         let config = WebSocketConfig::default()
             .max_message_size(Some(MAX_MESSAGE))
             .max_frame_size(Some(MAX_MESSAGE))
@@ -74,6 +77,7 @@ impl Socket {
             read_armed: false,
             write_armed: false,
             close_seen: false,
+            _open: open,
         }
     }
 

@@ -67,6 +67,8 @@ pub(crate) struct Call {
     pub(crate) waits: u32,
     /// When it was answered.
     pub(crate) answered_at: Option<Instant>,
+    /// Its unit of the requests in flight (`Counts::calls`).
+    pub(crate) _counted: crate::gauges::Held,
 }
 
 /// One isolate's bookkeeping.
@@ -95,6 +97,9 @@ pub(crate) struct State {
     pub(crate) started: Instant,
     /// Timers and ops of finished requests, for the prelude to drop.
     pub(crate) forgotten: (Vec<u64>, Vec<u64>),
+    /// This isolate reported its Durable Objects (`objectsLive`): the
+    /// count goes back to 0 when it ends.
+    pub(crate) reports_objects: bool,
 }
 
 impl State {
@@ -114,6 +119,7 @@ impl State {
             current: 0,
             started: Instant::now(),
             forgotten: (Vec::new(), Vec::new()),
+            reports_objects: false,
         }
     }
 

@@ -223,12 +223,13 @@ pub(crate) fn natives<'js>(
                 };
                 state.next_call += 1;
                 let socket = state.next_call;
-                let mut conn = Socket::new(upgraded);
+                let mut conn = Socket::new(upgraded, state.shared.counts.sockets.hold());
                 let wake = waker(&state, socket);
                 if let Some(upgraded) = conn.upgraded() {
                     upgraded.on_readable(wake(Wake::Readable));
                     conn.read_armed = true;
                 }
+                let counted = state.shared.counts.calls.hold();
                 state.calls.insert(
                     socket,
                     Call {
@@ -236,6 +237,7 @@ pub(crate) fn natives<'js>(
                         cpu: Duration::ZERO,
                         waits: 0,
                         answered_at: None,
+                        _counted: counted,
                     },
                 );
                 Ok(socket as f64)

@@ -121,12 +121,14 @@ fn is_valid_host(value: &[u8]) -> bool {
 }
 
 /// A registered name or IPv4 address: unreserved, sub-delims and
-/// percent-encoded octets, not empty, no `..`.
+/// percent-encoded octets, not empty, no `..`. One pass over a byte table:
+/// every request's `Host` goes through here.
 fn is_reg_name(host: &[u8]) -> bool {
-    if host.is_empty() || host.windows(2).any(|pair| pair == b"..") {
+    if host.is_empty() {
         return false;
     }
     let mut i = 0;
+    let mut after_dot = false;
     while i < host.len() {
         let b = host[i];
         if b == b'%' {
@@ -135,15 +137,29 @@ fn is_reg_name(host: &[u8]) -> bool {
                 return false;
             }
             i += 3;
+            after_dot = false;
             continue;
         }
-        if !(is_unreserved(b) || is_sub_delim(b)) {
+        if !REG_NAME_BYTES[usize::from(b)] || (b == b'.' && after_dot) {
             return false;
         }
+        after_dot = b == b'.';
         i += 1;
     }
     true
 }
+
+/// The bytes a registered name may hold as they are (unreserved and
+/// sub-delims), by value.
+const REG_NAME_BYTES: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = is_unreserved(b as u8) || is_sub_delim(b as u8);
+        b += 1;
+    }
+    table
+};
 
 /// The inside of `[…]`: an IPv6 address, or `v` HEX `.` then unreserved,
 /// sub-delims and `:` (IPvFuture).
@@ -166,11 +182,11 @@ fn is_ip_literal(inside: &[u8]) -> bool {
     std::str::from_utf8(inside).is_ok_and(|text| text.parse::<std::net::Ipv6Addr>().is_ok())
 }
 
-fn is_unreserved(b: u8) -> bool {
+const fn is_unreserved(b: u8) -> bool {
     b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~')
 }
 
-fn is_sub_delim(b: u8) -> bool {
+const fn is_sub_delim(b: u8) -> bool {
     matches!(
         b,
         b'!' | b'$' | b'&' | b'\'' | b'(' | b')' | b'*' | b'+' | b',' | b';' | b'='

@@ -20,6 +20,7 @@ mod conn;
 mod control;
 mod cores;
 mod file_version;
+mod file_watch;
 mod files;
 mod handlers;
 mod host;

@@ -2,7 +2,8 @@
 //! and SIGHUP re-reads the config.
 //!
 //! One thread, `flexilib-reload`, does all reloading, so reloads never race
-//! each other. inotify events (through `notify`) arrive on a channel:
+//! each other. inotify events (see [`crate::file_watch`]) arrive on a
+//! channel:
 //!
 //! * A configured library's file was completed (`IN_CLOSE_WRITE`), renamed
 //!   into place (`IN_MOVED_TO`) or created (`IN_CREATE`, e.g. a hard link
@@ -33,10 +34,8 @@ use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use notify::event::{AccessKind, AccessMode, EventKind, ModifyKind};
-use notify::{RecursiveMode, Watcher as _};
-
 use crate::config;
+use crate::file_watch::{Change, DirWatcher, FileEvent};
 use crate::last_good::LastGood;
 use crate::route::RouteTable;
 use crate::service::Server;
@@ -51,7 +50,7 @@ const WRITING_RECHECK: Duration =
 /// What the reload thread is asked to do.
 enum Request {
     /// A file-system event from the watcher.
-    Changed(notify::Event),
+    Changed(FileEvent),
     /// SIGHUP: re-read the config now.
     ReloadConfig,
     /// A target now depends on other files: watch their directories.
@@ -70,7 +69,7 @@ impl Reloader {
         server: Arc<Server>,
         config_path: &Path,
         last_good: Option<LastGood>,
-    ) -> notify::Result<Self> {
+    ) -> std::io::Result<Self> {
         let config_path =
             std::path::absolute(config_path).unwrap_or_else(|_| config_path.to_path_buf());
         let (requests, inbox) = channel();
@@ -80,31 +79,26 @@ impl Reloader {
             let _ = rewatch.lock().send(Request::Rewatch);
         }));
         let watched_config = config_path.clone();
-        let watcher =
-            notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
-                // Writes to other files in a watched directory (an access
-                // log next to the config) would wake the reload thread for
-                // nothing, on the CPU the server works on: dropped here.
-                Ok(event) if !may_matter(&event, &watched_config) => {}
-                Ok(event) => {
-                    // The receiver only goes away when the process exits.
-                    let _ = events.send(Request::Changed(event));
-                }
-                Err(error) => tracing::warn!(%error, "file watch error"),
-            })?;
+        let watcher = DirWatcher::start(move |event| {
+            // Other files changing in a watched directory (a log next to
+            // the config) are dropped here, not sent to the reload thread.
+            if may_matter(&event, &watched_config) {
+                // The receiver only goes away when the process exits.
+                let _ = events.send(Request::Changed(event));
+            }
+        })?;
         let mut thread = ReloadThread {
             server,
             config_resolved: std::fs::canonicalize(&config_path).ok(),
             config_path,
             watcher,
-            watched: HashSet::new(),
+            wanted: HashSet::new(),
             last_good,
         };
         thread.update_watches();
         std::thread::Builder::new()
             .name("flexilib-reload".into())
-            .spawn(move || thread.run(&inbox))
-            .map_err(notify::Error::io)?;
+            .spawn(move || thread.run(&inbox))?;
         Ok(Self { requests })
     }
 
@@ -120,8 +114,9 @@ struct ReloadThread {
     /// The file the config path led to when it was last read (through any
     /// symlinks).
     config_resolved: Option<PathBuf>,
-    watcher: notify::RecommendedWatcher,
-    watched: HashSet<PathBuf>,
+    watcher: DirWatcher,
+    /// The directories asked for at the last [`Self::update_watches`].
+    wanted: HashSet<PathBuf>,
     /// Where every accepted config is kept for a restarted worker.
     last_good: Option<LastGood>,
 }
@@ -151,7 +146,7 @@ impl ReloadThread {
                     if self.on_change(&event) {
                         config_due = Some(Instant::now() + CONFIG_DEBOUNCE);
                     }
-                    if completes_a_file(&event) {
+                    if event.completes_a_file() {
                         recheck_due = Some(Instant::now() + WRITING_RECHECK);
                     }
                     // A rebuilt instance may depend on other files.
@@ -179,34 +174,28 @@ impl ReloadThread {
     }
 
     /// Reloads libraries the event completes; true if the config file changed.
-    fn on_change(&self, event: &notify::Event) -> bool {
-        if event.need_rescan() {
+    fn on_change(&self, event: &FileEvent) -> bool {
+        if event.change == Change::Lost {
             // The kernel dropped events: look at everything again.
             self.recheck_targets();
             return true;
         }
-        let completes_a_file = completes_a_file(event);
-        let mut config_changed = false;
-        for path in &event.paths {
-            if *path == self.config_path || Some(path) == self.config_resolved.as_ref() {
-                config_changed |= completes_a_file || matches!(event.kind, EventKind::Modify(_));
-                continue;
-            }
-            if path.parent() == self.config_path.parent()
-                && renames_or_creates(event)
-                && std::fs::canonicalize(&self.config_path).ok() != self.config_resolved
-            {
-                config_changed = true;
-                continue;
-            }
-            if !completes_a_file {
-                continue;
-            }
+        let path = &event.path;
+        if *path == self.config_path || Some(path) == self.config_resolved.as_ref() {
+            return true;
+        }
+        if path.parent() == self.config_path.parent()
+            && event.renames_or_creates()
+            && std::fs::canonicalize(&self.config_path).ok() != self.config_resolved
+        {
+            return true;
+        }
+        if event.completes_a_file() {
             for target in self.server.routes.load().targets() {
                 target.file_changed(path);
             }
         }
-        config_changed
+        false
     }
 
     fn reload_config(&mut self, cause: &str) {
@@ -277,19 +266,16 @@ impl ReloadThread {
                 }
             }
         }
-        for dir in self.watched.difference(&wanted) {
-            let _ = self.watcher.unwatch(dir);
+        for dir in self.wanted.difference(&wanted) {
+            self.watcher.unwatch(dir);
         }
-        self.watched.retain(|dir| wanted.contains(dir));
-        for dir in wanted {
-            if self.watched.contains(&dir) {
+        for dir in &wanted {
+            // Also re-adds a directory that went away and came back.
+            if self.watcher.is_watching(dir) {
                 continue;
             }
-            match self.watcher.watch(&dir, RecursiveMode::NonRecursive) {
-                Ok(()) => {
-                    tracing::debug!(dir = %dir.display(), "watching directory");
-                    self.watched.insert(dir);
-                }
+            match self.watcher.watch(dir) {
+                Ok(()) => tracing::debug!(dir = %dir.display(), "watching directory"),
                 Err(error) => tracing::warn!(
                     dir = %dir.display(),
                     %error,
@@ -297,38 +283,16 @@ impl ReloadThread {
                 ),
             }
         }
+        self.wanted = wanted;
     }
-}
-
-/// The event ends the writing of a file (created, closed after writing,
-/// renamed into place).
-fn completes_a_file(event: &notify::Event) -> bool {
-    matches!(
-        event.kind,
-        EventKind::Create(_)
-            | EventKind::Access(AccessKind::Close(AccessMode::Write))
-            | EventKind::Modify(ModifyKind::Name(_))
-    )
 }
 
 /// Whether the reload thread needs to see `event`: anything about the
 /// config file, a file completed, or events lost.
-fn may_matter(event: &notify::Event, config_path: &Path) -> bool {
-    event.need_rescan()
-        || completes_a_file(event)
-        || event.paths.iter().any(|path| path == config_path)
+fn may_matter(event: &FileEvent, config_path: &Path) -> bool {
+    event.change == Change::Lost
+        || event.completes_a_file()
+        || event.path == config_path
         // A symlink on the way to the config may have been swapped.
-        || (renames_or_creates(event)
-            && event
-                .paths
-                .iter()
-                .any(|path| path.parent() == config_path.parent()))
-}
-
-/// Whether `event` creates, renames or removes a directory entry.
-fn renames_or_creates(event: &notify::Event) -> bool {
-    matches!(
-        event.kind,
-        EventKind::Create(_) | EventKind::Remove(_) | EventKind::Modify(ModifyKind::Name(_))
-    )
+        || (event.renames_or_creates() && event.path.parent() == config_path.parent())
 }

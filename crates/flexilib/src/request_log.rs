@@ -136,12 +136,14 @@ impl Finished {
     /// Writes the line and tells the connection the request is over.
     pub fn write(self: Box<Self>) {
         let now = Instant::now();
+        let ttlb = now.duration_since(self.started);
+        let delivered = self.delivered();
         if let Some(stats) = &self.stats {
             stats.record(&Outcome {
                 status: self.status,
-                elapsed: now.duration_since(self.started),
+                elapsed: ttlb,
                 bytes_received: self.activity.take_bytes_read(),
-                body_bytes_sent: self.delivered(),
+                body_bytes_sent: delivered,
             });
         }
         self.log.write(&Entry {
@@ -150,9 +152,11 @@ impl Finished {
             target: &self.target,
             version: self.version,
             status: self.status,
-            ttfb: self.ready.unwrap_or(now).duration_since(self.started),
-            bytes: self.delivered(),
-            ttlb: now.duration_since(self.started),
+            ttfb: self
+                .ready
+                .map_or(ttlb, |ready| ready.duration_since(self.started)),
+            bytes: delivered,
+            ttlb,
             usage: self.usage,
             note: self.note.as_ref(),
         });

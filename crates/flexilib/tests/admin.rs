@@ -5,15 +5,17 @@
 //! port.
 
 mod common;
+#[path = "common/metrics.rs"]
+mod metrics;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{
     c_example, request_in_background, rust_example, Client, Server, ServerBuilder, TempDir,
 };
+use metrics::{admin_address, sample};
 use serde_json::Value;
 
 /// The routes every test here serves: a C library, the Rust example (with
@@ -46,76 +48,14 @@ fn start(config: &std::path::Path) -> (Server, SocketAddr) {
     (server, admin)
 }
 
-/// The admin address, from the `admin_address=ADDR` line the server logs.
-fn admin_address(server: &Server) -> SocketAddr {
-    let line = server
-        .stderr
-        .wait_for(Duration::from_secs(10), |l| l.contains("admin_address="))
-        .expect("the server logs its admin address");
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("admin_address="))
-        .and_then(|a| a.parse().ok())
-        .unwrap_or_else(|| panic!("no address in {line:?}"))
-}
-
 fn get(addr: SocketAddr, path: &str) -> common::Response {
     Client::connect(addr).request("GET", path, &[], b"")
 }
 
-/// The Python of the venv `scripts/install-metrics-client.sh` makes.
-fn metrics_python() -> PathBuf {
-    let python = common::workspace().join("target/metrics-venv/bin/python3");
-    assert!(
-        python.exists(),
-        "{} is missing: run scripts/install-metrics-client.sh",
-        python.display()
-    );
-    python
-}
-
-/// Scrapes `/metrics` with Python's `prometheus-client` parser: every
-/// sample as `{"name", "labels", "value"}`, and each family's type.
+/// Every sample and each family's type, as Python's parser reads them.
 fn scrape(admin: SocketAddr) -> (Vec<Value>, Value) {
-    const SCRIPT: &str = r#"
-import json, sys, urllib.request
-from prometheus_client.parser import text_string_to_metric_families
-with urllib.request.urlopen(sys.argv[1], timeout=10) as response:
-    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4"), response.headers["Content-Type"]
-    text = response.read().decode()
-samples, types = [], {}
-for family in text_string_to_metric_families(text):
-    types[family.name] = family.type
-    for s in family.samples:
-        samples.append({"name": s.name, "labels": s.labels, "value": s.value})
-print(json.dumps({"samples": samples, "types": types}))
-"#;
-    let output = Command::new(metrics_python())
-        .arg("-c")
-        .arg(SCRIPT)
-        .arg(format!("http://{admin}/metrics"))
-        .output()
-        .expect("run python");
-    assert!(
-        output.status.success(),
-        "the scrape did not parse: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    let parsed: Value = serde_json::from_slice(&output.stdout).expect("JSON");
-    let samples = parsed["samples"].as_array().cloned().unwrap_or_default();
-    (samples, parsed["types"].clone())
-}
-
-/// The value of the sample `name` whose labels include `labels`.
-fn sample(samples: &[Value], name: &str, labels: &[(&str, &str)]) -> Option<f64> {
-    samples
-        .iter()
-        .find(|s| {
-            s["name"] == name
-                && labels
-                    .iter()
-                    .all(|(key, value)| s["labels"][*key].as_str() == Some(*value))
-        })
-        .and_then(|s| s["value"].as_f64())
+    let scraped = metrics::scrape(admin);
+    (scraped.samples, scraped.types)
 }
 
 #[test]

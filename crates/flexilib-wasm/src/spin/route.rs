@@ -103,6 +103,11 @@ impl SpinRoute {
         })
     }
 
+    /// The application's components, loaded and linked.
+    pub fn components(&self) -> &[Arc<Shared>] {
+        &self.components
+    }
+
     /// The component for a request to `path` (no query) on `host`, and
     /// the headers Spin adds; `None`: no route matches.
     pub fn find(&self, path: &str, target: &str, host: Option<&str>) -> Option<Found<'_>> {

@@ -1868,6 +1868,7 @@
         objectStates.set(key, state);
         instance = new Class(state, env);
         liveObjects.set(key, instance);
+        N.objectsLive(liveObjects.size);
       }
     } catch (e) {
       objectStates.delete(key);

@@ -4,22 +4,24 @@
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CONTENT_TYPE};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Response, StatusCode};
 
 use super::AdminState;
 use crate::metrics::exposition::{self, RouteRow, Scrape, UNROUTED};
+use crate::metrics::instances::{self, LambdaRow, LibraryGauge};
 use crate::metrics::Lifecycle;
 use crate::targets::Target;
 
-/// The answer to `request`.
-pub fn answer<B>(state: &AdminState, request: &Request<B>) -> Response<Full<Bytes>> {
-    if !matches!(*request.method(), Method::GET | Method::HEAD) {
+/// The answer to a request for `path` with `method`. It may call into
+/// libraries (their gauges): run it on a blocking thread.
+pub fn answer(state: &AdminState, method: &Method, path: &str) -> Response<Full<Bytes>> {
+    if !matches!(*method, Method::GET | Method::HEAD) {
         return text(
             StatusCode::METHOD_NOT_ALLOWED,
             "405 Method Not Allowed: the admin endpoints answer GET and HEAD\n".into(),
         );
     }
-    match request.uri().path() {
+    match path {
         "/metrics" => match exposition::render(scrape(state)) {
             Ok(body) => with_type(StatusCode::OK, exposition::CONTENT_TYPE, body),
             Err(_) => text(
@@ -79,8 +81,38 @@ fn scrape(state: &AdminState) -> Scrape {
                 .map(|(server, up)| (route.key.clone(), server.to_string(), up))
         })
         .collect();
+    let lambda: Vec<LambdaRow> = routes
+        .routes()
+        .iter()
+        .flat_map(|route| {
+            route
+                .target
+                .functions()
+                .into_iter()
+                .map(|function| LambdaRow {
+                    route: route.key.clone(),
+                    function: function.spec().name.clone(),
+                    census: function.census(),
+                })
+        })
+        .collect();
+    // Each library route's current instance, asked through its optional
+    // `flexilib_instance_gauges` export (here, on a blocking thread).
+    let library_gauges: Vec<LibraryGauge> = routes
+        .routes()
+        .iter()
+        .filter_map(|route| match &route.target {
+            Target::Library(library) => Some((route, library)),
+            _ => None,
+        })
+        .flat_map(|(route, library)| {
+            instances::library_gauges(&route.key, library.instance_gauges())
+        })
+        .collect();
     Scrape {
         routes: rows,
+        lambda,
+        library_gauges,
         open_connections: state.open.count() as u64,
         config_reloads: server.metrics.config_reloads(),
         config_reload_failures: server.metrics.config_reload_failures(),
@@ -88,6 +120,14 @@ fn scrape(state: &AdminState) -> Scrape {
         ready: server.metrics.lifecycle() == Lifecycle::Ready,
         upstreams,
     }
+}
+
+/// The answer when [`answer`] itself failed (it panicked).
+pub fn failed() -> Response<Full<Bytes>> {
+    text(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "500 Internal Server Error: the admin endpoint failed\n".into(),
+    )
 }
 
 fn text(status: StatusCode, body: String) -> Response<Full<Bytes>> {

@@ -74,9 +74,21 @@ pub async fn serve(listener: TcpListener, state: Arc<AdminState>, settings: Arc<
                 stream,
                 peer,
                 move |_activity| {
-                    move |request| {
-                        let response = endpoints::answer(&state, &request);
-                        async move { response }
+                    move |request: hyper::Request<_>| {
+                        let state = Arc::clone(&state);
+                        let method = request.method().clone();
+                        let path = request.uri().path().to_owned();
+                        // On a blocking thread: `/metrics` calls the
+                        // libraries' gauge exports, and one that blocks must
+                        // not hold up the control thread (it also runs the
+                        // Lambda instances' tasks).
+                        async move {
+                            tokio::task::spawn_blocking(move || {
+                                endpoints::answer(&state, &method, &path)
+                            })
+                            .await
+                            .unwrap_or_else(|_| endpoints::failed())
+                        }
                     }
                 },
                 settings,

@@ -11,7 +11,9 @@ use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::MetricType;
 use prometheus_client::registry::Registry;
 
+use super::instances::{LambdaRow, LibraryGauge};
 use super::route_stats::{StatsSnapshot, STATUS_CLASSES};
+use crate::targets::lambda::pool::Census;
 
 /// The `Content-Type` of what [`render`] writes (text format 0.0.4).
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
@@ -40,7 +42,23 @@ pub struct Scrape {
     pub ready: bool,
     /// Upstream servers: route key, `host:port`, in use.
     pub upstreams: Vec<(String, String, bool)>,
+    /// Lambda functions (of `lambda:` and `sam:` routes) and their instances.
+    pub lambda: Vec<LambdaRow>,
+    /// What library routes' instances report (Workers, WebAssembly, …),
+    /// checked.
+    pub library_gauges: Vec<LibraryGauge>,
 }
+
+/// Reads one number of a function's census.
+type ReadCensus = fn(&Census) -> u32;
+
+/// The states `flexilib_lambda_instances` has, and where each is counted.
+const LAMBDA_STATES: [(&str, ReadCensus); 4] = [
+    ("starting", |census| census.starting),
+    ("busy", |census| census.busy),
+    ("idle", |census| census.idle),
+    ("stopping", |census| census.stopping),
+];
 
 /// One route's counters.
 #[derive(Debug)]
@@ -169,6 +187,84 @@ impl Collector for Scrape {
             let labels = [("route", route.as_str()), ("server", server.as_str())];
             ConstGauge::new(i64::from(*up)).encode(upstreams.encode_family(&labels)?)?;
         }
+        self.encode_lambda(&mut encoder)?;
+        self.encode_library_gauges(&mut encoder)
+    }
+}
+
+impl Scrape {
+    /// The Lambda families: instances by state, the queue, the limit.
+    fn encode_lambda(&self, encoder: &mut DescriptorEncoder) -> Result<(), std::fmt::Error> {
+        let mut instances = encoder.encode_descriptor(
+            "flexilib_lambda_instances",
+            "Lambda function instances (processes) by state: starting (spawning, or its runtime \
+             not yet asking for an event), busy (running an invocation), idle (waiting for one), \
+             stopping (killed, not yet exited)",
+            None,
+            MetricType::Gauge,
+        )?;
+        for row in &self.lambda {
+            for (state, count) in LAMBDA_STATES {
+                let labels = [
+                    ("route", row.route.as_str()),
+                    ("function", row.function.as_str()),
+                    ("state", state),
+                ];
+                ConstGauge::new(i64::from(count(&row.census)))
+                    .encode(instances.encode_family(&labels)?)?;
+            }
+        }
+        let per_function: [(&str, &str, ReadCensus); 2] = [
+            (
+                "flexilib_lambda_queued_invocations",
+                "Invocations waiting for a Lambda instance (the function's queue, and asynchronous \
+                 Invoke API events)",
+                |census| census.queued,
+            ),
+            (
+                "flexilib_lambda_concurrency_limit",
+                "Most instances of a Lambda function's current code at once (concurrency=)",
+                |census| census.limit,
+            ),
+        ];
+        for (name, help, value) in per_function {
+            let mut metric = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+            for row in &self.lambda {
+                let labels = [
+                    ("route", row.route.as_str()),
+                    ("function", row.function.as_str()),
+                ];
+                ConstGauge::new(i64::from(value(&row.census)))
+                    .encode(metric.encode_family(&labels)?)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The gauges libraries report, one family per name (its help is the
+    /// first route's that reported it), labelled with the route.
+    fn encode_library_gauges(
+        &self,
+        encoder: &mut DescriptorEncoder,
+    ) -> Result<(), std::fmt::Error> {
+        let mut families: Vec<&LibraryGauge> = Vec::new();
+        for gauge in &self.library_gauges {
+            if !families.iter().any(|first| first.family == gauge.family) {
+                families.push(gauge);
+            }
+        }
+        for first in families {
+            let mut metric =
+                encoder.encode_descriptor(&first.family, &first.help, None, MetricType::Gauge)?;
+            for gauge in self
+                .library_gauges
+                .iter()
+                .filter(|gauge| gauge.family == first.family)
+            {
+                let labels = [("route", gauge.route.as_str())];
+                ConstGauge::new(gauge.value).encode(metric.encode_family(&labels)?)?;
+            }
+        }
         Ok(())
     }
 }
@@ -196,6 +292,27 @@ mod tests {
             }],
             config_generation: 2,
             upstreams: vec![("/api".into(), "127.0.0.1:9".into(), false)],
+            lambda: vec![LambdaRow {
+                route: "/fn".into(),
+                function: "f".into(),
+                census: Census {
+                    starting: 1,
+                    busy: 2,
+                    idle: 3,
+                    stopping: 0,
+                    queued: 4,
+                    limit: 10,
+                },
+            }],
+            library_gauges: [("/w", "wasm_x", 2.0), ("/v", "wasm_x", 0.5)]
+                .into_iter()
+                .flat_map(|(route, name, value)| {
+                    crate::metrics::instances::library_gauges(
+                        route,
+                        vec![(name.into(), format!("help of {route}").into(), value)],
+                    )
+                })
+                .collect(),
             ..Scrape::default()
         })
         .unwrap_or_else(|error| panic!("{error}"));
@@ -206,8 +323,24 @@ mod tests {
             r#"flexilib_received_bytes_total{route="/a \"b\"",kind="library"} 40"#,
             "flexilib_config_generation 2",
             r#"flexilib_upstream_up{route="/api",server="127.0.0.1:9"} 0"#,
+            "# TYPE flexilib_lambda_instances gauge",
+            r#"flexilib_lambda_instances{route="/fn",function="f",state="starting"} 1"#,
+            r#"flexilib_lambda_instances{route="/fn",function="f",state="busy"} 2"#,
+            r#"flexilib_lambda_instances{route="/fn",function="f",state="idle"} 3"#,
+            r#"flexilib_lambda_instances{route="/fn",function="f",state="stopping"} 0"#,
+            r#"flexilib_lambda_queued_invocations{route="/fn",function="f"} 4"#,
+            r#"flexilib_lambda_concurrency_limit{route="/fn",function="f"} 10"#,
+            "# HELP flexilib_library_wasm_x help of /w",
+            "# TYPE flexilib_library_wasm_x gauge",
+            r#"flexilib_library_wasm_x{route="/w"} 2.0"#,
+            r#"flexilib_library_wasm_x{route="/v"} 0.5"#,
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in\n{text}");
         }
+        let families = text
+            .lines()
+            .filter(|l| *l == "# TYPE flexilib_library_wasm_x gauge")
+            .count();
+        assert_eq!(families, 1, "one family for both routes:\n{text}");
     }
 }

@@ -4,6 +4,9 @@
 //!   bytes; each [`crate::route::Route`] holds its [`RouteStats`], carried
 //!   over a config reload that keeps the route (same key, same kind).
 //! * [`latency`] — the atomic histogram behind the latency.
+//! * [`instances`] — instance counts read when scraped: Lambda functions'
+//!   instances by state, and the gauges libraries report for their route's
+//!   instance (`flexilib_instance_gauges`, see `include/flexilib.h`).
 //! * [`exposition`] — the Prometheus text the admin listener serves,
 //!   written by the `prometheus-client` crate from a snapshot at scrape
 //!   time.
@@ -13,6 +16,7 @@
 //! scraped.
 
 pub mod exposition;
+pub mod instances;
 pub mod latency;
 pub mod route_stats;
 

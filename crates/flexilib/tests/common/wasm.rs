@@ -112,3 +112,54 @@ pub fn server(config: &Path) -> ServerBuilder {
         &test_dir().join("cache").display().to_string(),
     )
 }
+
+/// How long a server may take to compile the JavaScript guest (about 13 MB
+/// of SpiderMonkey: 10-30 s in a debug build on 2 cores) the first time;
+/// then it comes from the compile cache.
+pub const JS_COMPILE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The JavaScript guest of `examples/wasm-js`, built with componentize-js
+/// by its `build.sh` into `target/wasm-test/js-hello.wasm` (a build whose
+/// sources have not changed is kept) and compiled once into the shared
+/// compile cache, once per test binary, so that the servers of the tests
+/// load it in well under a second.
+pub fn js_guest() -> PathBuf {
+    static BUILT: OnceLock<PathBuf> = OnceLock::new();
+    BUILT
+        .get_or_init(|| {
+            ensure_built();
+            let out = test_dir().join("js-hello.wasm");
+            let started = std::time::Instant::now();
+            let output = Command::new(workspace().join("examples/wasm-js/build.sh"))
+                .arg(&out)
+                .current_dir(workspace())
+                .output()
+                .expect("run examples/wasm-js/build.sh");
+            assert!(
+                output.status.success(),
+                "building {} failed (scripts/install-wasm-js-tools.sh installs componentize-js and jco from npm):\n{}",
+                out.display(),
+                String::from_utf8_lossy(&output.stderr)
+            );
+            eprintln!(
+                "{} ready in {:.1} s",
+                out.display(),
+                started.elapsed().as_secs_f64()
+            );
+            // Compile it into the shared cache before the tests' servers start.
+            let dir = TempDir::new("wasm-js-warm");
+            let config = dir.write("proxy.ini", &format!("/ = wasm:{}\n", out.display()));
+            let server = server(&config).start();
+            let line = server.stderr.wait_for(JS_COMPILE_TIMEOUT, |l| {
+                l.contains("component ready") || l.contains("cannot")
+            });
+            assert!(
+                line.as_deref().is_some_and(|l| l.contains("component ready")),
+                "{} was not loaded:\n{}",
+                out.display(),
+                server.stderr.snapshot().join("\n")
+            );
+            out
+        })
+        .clone()
+}

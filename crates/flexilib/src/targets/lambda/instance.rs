@@ -102,6 +102,18 @@ impl State {
     }
 }
 
+/// Where an instance is in its life ([`FunctionInstance::phase`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// The process runs but its runtime has not asked for its first event
+    /// yet (a cold start).
+    Starting,
+    /// Its runtime asked for an event: it runs invocations (busy or idle).
+    Started,
+    /// Killed or exited, not yet reaped.
+    Stopping,
+}
+
 /// What `/next` gets.
 pub struct Handout {
     /// The invocation's request id.
@@ -506,6 +518,18 @@ impl FunctionInstance {
     /// True while the instance can take invocations.
     pub fn is_alive(&self) -> bool {
         !self.state.lock().dead
+    }
+
+    /// Where the instance is in its life, for the metrics.
+    pub fn phase(&self) -> Phase {
+        let state = self.state.lock();
+        if state.dead {
+            Phase::Stopping
+        } else if state.initialized {
+            Phase::Started
+        } else {
+            Phase::Starting
+        }
     }
 
     /// The deadline of `request_id` passed.

@@ -287,6 +287,11 @@ impl LambdaFunction {
         self.pool.invoke(event, None, pool::Waiting::Queue).await
     }
 
+    /// Its instances by state and its queue now (for `/metrics`).
+    pub fn census(&self) -> pool::Census {
+        self.pool.census()
+    }
+
     /// Its config.
     pub fn spec(&self) -> &LambdaSpec {
         &self.pool.function.spec

@@ -23,7 +23,7 @@ use bytes::Bytes;
 use hyper::header::HeaderValue;
 use tokio::sync::oneshot;
 
-use super::instance::{FunctionInstance, Invocation, Owner};
+use super::instance::{FunctionInstance, Invocation, Owner, Phase};
 use super::runtime_api;
 use super::{dependencies, ids, logs, Failure, Function, Outcome};
 use crate::handlers::CallWatch;
@@ -89,6 +89,28 @@ impl PoolState {
             .pop_front()
             .or_else(|| self.background.pop_front())
     }
+}
+
+/// A function's instances by state and its queue, read when the admin
+/// listener's `/metrics` is scraped ([`PoolShared::census`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Census {
+    /// Instances being started: a slot taken while the process is spawned
+    /// (or the function's dependencies installed), or a process whose
+    /// runtime has not asked for its first event yet.
+    pub starting: u32,
+    /// Instances running an invocation (of any generation).
+    pub busy: u32,
+    /// Instances waiting for an invocation.
+    pub idle: u32,
+    /// Instances killed (idle too long, old code, deadline) whose process
+    /// has not exited yet.
+    pub stopping: u32,
+    /// Invocations waiting for an instance: requests in the function's
+    /// queue and asynchronous Invoke API events.
+    pub queued: u32,
+    /// `concurrency=`: the most instances of the current code at once.
+    pub limit: u32,
 }
 
 /// Why no instance could be had.
@@ -363,6 +385,58 @@ impl PoolShared {
             stopped_idle = stale.len(),
             "new code: new invocations start new instances"
         );
+    }
+
+    /// Its instances by state now. Takes the pool's lock only to copy the
+    /// list of instances out (as an invocation does), then each instance's
+    /// own lock once; nothing on the request path is added.
+    pub fn census(&self) -> Census {
+        let (instances, reserved, queued) = {
+            let state = self.lock();
+            let instances: Vec<(Arc<FunctionInstance>, bool)> = state
+                .instances
+                .values()
+                .filter_map(Weak::upgrade)
+                .map(|instance| {
+                    let idle = state
+                        .idle
+                        .iter()
+                        .any(|(idle, _)| Arc::ptr_eq(idle, &instance));
+                    (instance, idle)
+                })
+                .collect();
+            // `current` counts the current generation's instances until
+            // they are removed, and the slots of instances not spawned yet.
+            let spawned = instances
+                .iter()
+                .filter(|(instance, _)| instance.generation == state.generation)
+                .count();
+            let reserved = (state.current as usize).saturating_sub(spawned);
+            let queued = state
+                .waiters
+                .iter()
+                .filter(|waiter| !waiter.is_closed())
+                .count()
+                + state.background.len();
+            (instances, reserved, queued)
+        };
+        let count = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        let mut census = Census {
+            starting: count(reserved),
+            queued: count(queued),
+            limit: self.function.spec.concurrency,
+            ..Census::default()
+        };
+        for (instance, idle) in instances {
+            let slot = match (instance.phase(), idle) {
+                (Phase::Stopping, _) => &mut census.stopping,
+                (_, true) => &mut census.idle,
+                (Phase::Starting, false) => &mut census.starting,
+                (Phase::Started, false) => &mut census.busy,
+            };
+            *slot = slot.saturating_add(1);
+        }
+        census
     }
 
     /// Stops idle instances unused for `idle`; true while the pool lives.

@@ -127,6 +127,8 @@ pub struct LoadedLibrary {
     abi_version: usize,
     /// `flexilib_instance_new` and `flexilib_instance_free`, if exported.
     instances: Option<(abi::InstanceNewFn, Option<abi::InstanceFreeFn>)>,
+    /// `flexilib_instance_gauges`, if exported.
+    instance_gauges: Option<abi::InstanceGaugesFn>,
     path: PathBuf,
     // Dropped last: `dlclose` after `flexilib_deinit` ran in `Drop`.
     _library: libloading::Library,
@@ -198,6 +200,11 @@ impl LoadedLibrary {
             unsafe { library.get::<abi::InstanceFreeFn>(abi::SYMBOL_INSTANCE_FREE) }
                 .ok()
                 .map(|symbol| *symbol);
+        // SAFETY: as above.
+        let instance_gauges =
+            unsafe { library.get::<abi::InstanceGaugesFn>(abi::SYMBOL_INSTANCE_GAUGES) }
+                .ok()
+                .map(|symbol| *symbol);
         if let Some(init) = init {
             // SAFETY: `flexilib_init` takes the host ABI version by value and
             // the library is loaded.
@@ -219,6 +226,7 @@ impl LoadedLibrary {
             deinit,
             abi_version,
             instances: instance_new.map(|new| (new, instance_free)),
+            instance_gauges,
             path: path.to_path_buf(),
             _library: library,
         })
@@ -259,6 +267,56 @@ impl LoadedLibrary {
             // SAFETY: per this function's contract; the library is loaded.
             unsafe { free(instance) };
         }
+    }
+
+    /// Calls `flexilib_instance_gauges` (if exported) on `instance` and
+    /// copies out what it reports: `(name, help, value)` as the library
+    /// gave them (checked by the metrics, not here), at most
+    /// [`MAX_INSTANCE_GAUGES`]. Empty without the export.
+    ///
+    /// # Safety
+    /// `instance` must come from this library's `new_instance` and stay
+    /// alive (not freed) for the call.
+    pub unsafe fn instance_gauges(
+        &self,
+        instance: *mut std::ffi::c_void,
+    ) -> Vec<(Vec<u8>, Vec<u8>, f64)> {
+        let Some(gauges) = self.instance_gauges else {
+            return Vec::new();
+        };
+        let empty = abi::Gauge {
+            name: std::ptr::null(),
+            name_len: 0,
+            help: std::ptr::null(),
+            help_len: 0,
+            value: 0.0,
+        };
+        let mut out = vec![empty; FIRST_GAUGE_CAPACITY];
+        // SAFETY: `gauges` has the ABI's signature and the library is
+        // loaded (borrowed `self`); `instance` is alive per this function's
+        // contract; `out` has room for `out.len()` gauges.
+        let mut count = unsafe { gauges(instance, out.as_mut_ptr(), out.len()) };
+        if count > out.len() {
+            out.resize(count.min(MAX_INSTANCE_GAUGES), empty);
+            // SAFETY: as above, with the larger buffer.
+            count = unsafe { gauges(instance, out.as_mut_ptr(), out.len()) };
+        }
+        out.truncate(count);
+        out.iter()
+            .filter_map(|gauge| {
+                // SAFETY: the library wrote these pairs during the call;
+                // the ABI keeps them valid while the instance lives
+                // (flexilib.h), and it is alive for this function's call
+                // (its contract). `bytes_at` refuses NULL with a length.
+                let (name, help) = unsafe {
+                    (
+                        bytes_at(gauge.name, gauge.name_len, "gauge name").ok()?,
+                        bytes_at(gauge.help, gauge.help_len, "gauge help").ok()?,
+                    )
+                };
+                Some((name.to_vec(), help.to_vec(), gauge.value))
+            })
+            .collect()
     }
 
     /// Calls `handle_request` with the request copied into `arena`, copies
@@ -449,6 +507,12 @@ pub unsafe fn copy_response(
         flags,
     })
 }
+
+/// Gauges asked of an instance at first (`flexilib_instance_gauges`).
+const FIRST_GAUGE_CAPACITY: usize = 32;
+
+/// Most gauges taken from one instance.
+pub const MAX_INSTANCE_GAUGES: usize = 256;
 
 /// A byte slice from a library (pointer, length) pair.
 ///

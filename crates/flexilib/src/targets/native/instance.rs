@@ -70,6 +70,16 @@ impl LibraryInstance {
         self.pointer
     }
 
+    /// What the instance reports through `flexilib_instance_gauges`
+    /// (nothing if the library does not export it): `(name, help, value)`
+    /// as given, unchecked.
+    pub fn gauges(&self) -> Vec<(Vec<u8>, Vec<u8>, f64)> {
+        // SAFETY: the pointer came from this generation's constructor and
+        // is freed only when this struct drops, which `&self` prevents for
+        // the call.
+        unsafe { self.generation.library.instance_gauges(self.pointer) }
+    }
+
     /// True if a file it read is no longer the version it read.
     pub fn is_stale(&self) -> bool {
         self.depends_on

@@ -150,6 +150,17 @@ impl LibraryRoute {
         }
     }
 
+    /// What the route's current instance reports through
+    /// `flexilib_instance_gauges` (see [`LibraryInstance::gauges`]);
+    /// nothing before the instance is built. An instance being retired
+    /// (still finishing requests after a rebuild) is not asked.
+    pub fn instance_gauges(&self) -> Vec<(Vec<u8>, Vec<u8>, f64)> {
+        self.instance
+            .load_full()
+            .map(|instance| instance.gauges())
+            .unwrap_or_default()
+    }
+
     /// True once after a build found files to watch.
     pub fn take_new_files(&self) -> bool {
         self.new_files.swap(false, Ordering::Relaxed)
