@@ -28,10 +28,14 @@ ensure_commands() { # ensure_commands "cmd:package" ...
 ensure_commands python3:python3 || { echo "test.sh: python3 is required" >&2; exit 1; }
 # The TLS tests make certificates with openssl and fetch with curl.
 ensure_commands openssl:openssl curl:curl || echo "test.sh: openssl or curl missing: the TLS tests will fail" >&2
+# The ACME tests run against pebble, Let's Encrypt's test CA (Debian's package).
+ensure_commands pebble:pebble || echo "test.sh: pebble missing and not installable here: the ACME tests against it are skipped (apt-get install -y pebble)" >&2
 [ -x /usr/bin/kill ] || [ -x /bin/kill ] || ensure_commands kill:procps || true
 
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets -- -D warnings
+# The server without its optional features (no ACME, no compression) builds clean too.
+cargo clippy -p flexilib --all-targets --no-default-features -- -D warnings
 # The end-to-end tests load the example cdylib from the build directory.
 cargo build --workspace
 # The Zig library tests build with Zig 0.13 and 0.17.1 from PyPI (target/tools).

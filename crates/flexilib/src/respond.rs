@@ -39,6 +39,15 @@ impl Reply {
         }
     }
 
+    /// A plain-text response of the server's own made at run time.
+    #[cfg(feature = "acme")]
+    pub fn text_owned(status: StatusCode, body: Bytes) -> Self {
+        Self {
+            body: ReplyBody::Full(body),
+            ..Self::text(status, "")
+        }
+    }
+
     /// Adds (replaces) a header of a reply the server makes itself.
     pub fn insert_header(&mut self, name: hyper::header::HeaderName, value: HeaderValue) {
         self.headers.insert(name, value);

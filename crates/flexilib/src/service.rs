@@ -56,6 +56,11 @@ pub async fn handle(
         let reply = Reply::text(StatusCode::BAD_REQUEST, error.response_text());
         return log_reply(log, reply.closing());
     }
+    // ACME HTTP-01 validation, before the redirect to https.
+    #[cfg(feature = "acme")]
+    if let Some(reply) = crate::tls::acme::challenge::answer(&request) {
+        return log_reply(log, reply);
+    }
     if let Some(port) = server.https_redirect.get() {
         if !activity.secure {
             return log_reply(log, crate::https_redirect::reply(&request, *port));

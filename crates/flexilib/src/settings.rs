@@ -205,17 +205,17 @@ pub struct Settings {
     pub admin_address: Option<std::net::SocketAddr>,
 
     /// Port of the TLS listener (on LISTEN_ADDRESS; off by default). Needs
-    /// TLS_CERT and TLS_KEY.
-    #[arg(long, env = "TLS_PORT", requires_all = ["tls_cert", "tls_key"])]
+    /// TLS_CERT and TLS_KEY, or ACME_DOMAINS.
+    #[arg(long, env = "TLS_PORT")]
     pub tls_port: Option<u16>,
 
     /// The certificate chain (PEM) for TLS_PORT, relative to the working
     /// directory; reloaded when it changes.
-    #[arg(long, env = "TLS_CERT", requires = "tls_port")]
+    #[arg(long, env = "TLS_CERT", requires_all = ["tls_port", "tls_key"])]
     pub tls_cert: Option<PathBuf>,
 
     /// The private key (PEM) for TLS_CERT; reloaded when it changes.
-    #[arg(long, env = "TLS_KEY", requires = "tls_port")]
+    #[arg(long, env = "TLS_KEY", requires_all = ["tls_port", "tls_cert"])]
     pub tls_key: Option<PathBuf>,
 
     /// More certificates, chosen by the name a client asks for (SNI):
@@ -223,6 +223,42 @@ pub struct Settings {
     /// DIR/privkey.pem; reloaded when they change. TLS_CERT serves the rest.
     #[arg(long, env = "TLS_CERT_DIR", requires = "tls_port")]
     pub tls_cert_dir: Option<PathBuf>,
+
+    /// Names to get a certificate for from an ACME CA (comma-separated;
+    /// off when empty): one certificate for all of them, validated by
+    /// HTTP-01 on PORT (which must be reachable as port 80), renewed in the
+    /// background. Needs TLS_PORT.
+    #[cfg(feature = "acme")]
+    #[arg(
+        long,
+        env = "ACME_DOMAINS",
+        value_delimiter = ',',
+        requires = "tls_port"
+    )]
+    pub acme_domains: Vec<String>,
+
+    /// The ACME CA's directory URL.
+    #[cfg(feature = "acme")]
+    #[arg(long, env = "ACME_DIRECTORY", default_value = crate::tls::acme::LETS_ENCRYPT)]
+    pub acme_directory: String,
+
+    /// Contact address for the ACME account (optional).
+    #[cfg(feature = "acme")]
+    #[arg(long, env = "ACME_EMAIL")]
+    pub acme_email: Option<String>,
+
+    /// A PEM file of root certificates to trust for ACME_DIRECTORY besides
+    /// the system's (a test CA's, say).
+    #[cfg(feature = "acme")]
+    #[arg(long, env = "ACME_CA")]
+    pub acme_ca: Option<PathBuf>,
+
+    /// Where the ACME account key and the issued certificate and key are
+    /// kept (mode 0700; files 0600). Default: `$XDG_STATE_HOME/flexilib/acme`,
+    /// else `$HOME/.local/state/flexilib/acme`.
+    #[cfg(feature = "acme")]
+    #[arg(long, env = "ACME_STATE_DIR")]
+    pub acme_state_dir: Option<PathBuf>,
 
     /// `on`: plain-port requests are answered 308 to the same URL on
     /// https (TLS_PORT). Needs TLS_PORT.
@@ -276,6 +312,7 @@ impl Settings {
     /// not take a public port (the public listener's sockets may share a
     /// port with another bound to it, so binding would not always fail).
     pub fn check_addresses(&self) -> Result<(), String> {
+        self.check_tls()?;
         let public = [Some(self.port), self.tls_port]
             .into_iter()
             .flatten()
@@ -303,6 +340,36 @@ impl Settings {
                 ))
             }
             _ => Ok(()),
+        }
+    }
+
+    /// `TLS_PORT` needs a certificate: `TLS_CERT` and `TLS_KEY`, or ACME.
+    fn check_tls(&self) -> Result<(), String> {
+        #[cfg(feature = "acme")]
+        for name in self.acme_domains.iter().map(|name| name.trim()) {
+            let is_dns_name = rustls::pki_types::DnsName::try_from(name).is_ok();
+            if !name.is_empty() && (!is_dns_name || name.starts_with("*.")) {
+                return Err(format!(
+                    "ACME_DOMAINS: `{name}` is not a DNS name that HTTP-01 can validate \
+                     (no wildcards, no IP addresses)"
+                ));
+            }
+        }
+        if self.tls_port.is_none() || self.tls_cert.is_some() || self.acme_enabled() {
+            return Ok(());
+        }
+        Err("TLS_PORT needs TLS_CERT and TLS_KEY, or ACME_DOMAINS".into())
+    }
+
+    /// Whether certificates come from ACME (`ACME_DOMAINS` names one).
+    pub fn acme_enabled(&self) -> bool {
+        #[cfg(feature = "acme")]
+        {
+            self.acme_domains.iter().any(|name| !name.trim().is_empty())
+        }
+        #[cfg(not(feature = "acme"))]
+        {
+            false
         }
     }
 
@@ -429,6 +496,40 @@ mod tests {
         ])
         .is_err());
         assert!(check(&["--port", "0", "--admin-address", "127.0.0.1:0"]).is_ok());
+    }
+
+    #[test]
+    fn a_tls_port_needs_a_certificate() {
+        let check = |args: &[&str]| {
+            let mut argv = vec!["flexilib"];
+            argv.extend_from_slice(args);
+            Settings::try_parse_from(argv)
+                .map_err(|e| e.to_string())
+                .and_then(|settings| settings.check_addresses())
+        };
+        assert!(check(&["--tls-port", "8443"]).is_err());
+        assert!(check(&["--tls-port", "8443", "--tls-cert", "c.pem"]).is_err());
+        assert!(check(&[
+            "--tls-port",
+            "8443",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key",
+            "k.pem"
+        ])
+        .is_ok());
+        assert!(check(&["--tls-cert", "c.pem", "--tls-key", "k.pem"]).is_err());
+        #[cfg(feature = "acme")]
+        {
+            assert!(check(&["--tls-port", "8443", "--acme-domains", "example.com"]).is_ok());
+            assert!(check(&["--tls-port", "8443", "--acme-domains", " , "]).is_err());
+            assert!(check(&["--acme-domains", "example.com"]).is_err());
+            let acme = |names| check(&["--tls-port", "8443", "--acme-domains", names]);
+            assert!(acme("a.example.com,www.example.com").is_ok());
+            assert!(acme("*.example.com").is_err());
+            assert!(acme("127.0.0.1").is_err());
+            assert!(acme("not a name").is_err());
+        }
     }
 
     #[test]

@@ -257,12 +257,13 @@ async fn serve(
     }
     // TLS (`TLS_PORT`): a listener of the worker's own, served by the core
     // threads; a bad certificate stops the server at startup, naming it.
-    let tls = match (settings.tls_port, &settings.tls_cert, &settings.tls_key) {
-        (Some(port), Some(cert), Some(key)) => {
+    let tls = match settings.tls_port {
+        Some(port) => {
             let files = crate::tls::Certificates {
-                cert: cert.clone(),
-                key: key.clone(),
+                default: settings.tls_cert.clone().zip(settings.tls_key.clone()),
                 dir: settings.tls_cert_dir.clone(),
+                #[cfg(feature = "acme")]
+                acme: crate::tls::acme::AcmeConfig::from_settings(settings),
             };
             let acceptor =
                 crate::tls::acceptor(&files, settings.http2 == crate::settings::Switch::On)
@@ -275,7 +276,7 @@ async fn serve(
             tracing::info!(tls_address = %bound, "TLS ready");
             Some((listener, acceptor))
         }
-        _ => None,
+        None => None,
     };
     if settings.https_redirect == crate::settings::Switch::On {
         let Some((listener, _)) = &tls else {

@@ -5,15 +5,19 @@
 //! at the files every second and swaps the certificates in whole, so a
 //! handshake gets the old certificate or the new one, never a failure; a
 //! file that does not load leaves the current certificates serving and is
-//! logged.
+//! logged. With the `acme` feature, certificates for `ACME_DOMAINS` are
+//! issued and renewed by an ACME CA in the background ([`acme`]) and join
+//! the same set, ahead of the others.
 
+#[cfg(feature = "acme")]
+pub mod acme;
 mod sni;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use arc_swap::ArcSwap;
+use arc_swap::{ArcSwap, ArcSwapOption};
 use rustls::pki_types::pem::PemObject as _;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::server::{ClientHello, ResolvesServerCert};
@@ -64,12 +68,30 @@ pub(crate) fn load(cert: &Path, key: &Path) -> Result<Arc<CertifiedKey>, TlsErro
 
 /// The certificates handshakes get, each swapped whole on reload.
 #[derive(Debug)]
-struct Current {
+pub(crate) struct Current {
     /// `TLS_CERT`: for a handshake that names no server, or one no
-    /// certificate of the directory covers.
-    default: ArcSwap<CertifiedKey>,
+    /// certificate of the directory covers. None without `TLS_CERT`
+    /// (ACME only): such a handshake fails.
+    default: ArcSwapOption<CertifiedKey>,
     /// `TLS_CERT_DIR`'s, in file-name order.
     named: ArcSwap<Vec<sni::Named>>,
+    /// The ACME CA's (none until one is issued or loaded).
+    acme: ArcSwap<Vec<sni::Named>>,
+}
+
+impl Current {
+    /// Serves `certified` (issued by ACME) to the names it covers, in
+    /// place of the one before it.
+    #[cfg(feature = "acme")]
+    pub(crate) fn set_acme(
+        &self,
+        certified: Arc<CertifiedKey>,
+        path: &Path,
+    ) -> Result<(), TlsError> {
+        let named = sni::Named::new(certified, path)?;
+        self.acme.store(Arc::new(vec![named]));
+        Ok(())
+    }
 }
 
 impl ResolvesServerCert for Current {
@@ -78,23 +100,33 @@ impl ResolvesServerCert for Current {
             .server_name()
             .and_then(|name| ServerName::try_from(name).ok())
         {
-            if let Some(named) = self.named.load().iter().find(|named| named.covers(&name)) {
-                return Some(Arc::clone(&named.key));
+            for set in [&self.acme, &self.named] {
+                if let Some(named) = set.load().iter().find(|named| named.covers(&name)) {
+                    return Some(Arc::clone(&named.key));
+                }
             }
         }
-        Some(self.default.load_full())
+        let default = self.default.load_full();
+        if default.is_none() {
+            tracing::debug!(
+                server_name = hello.server_name().unwrap_or(""),
+                "TLS handshake refused: no certificate for this name (yet)"
+            );
+        }
+        default
     }
 }
 
 /// The certificate files a TLS listener serves.
 #[derive(Debug, Clone)]
 pub struct Certificates {
-    /// `TLS_CERT`.
-    pub cert: PathBuf,
-    /// `TLS_KEY`.
-    pub key: PathBuf,
+    /// `TLS_CERT` and `TLS_KEY`.
+    pub default: Option<(PathBuf, PathBuf)>,
     /// `TLS_CERT_DIR`.
     pub dir: Option<PathBuf>,
+    /// `ACME_*`.
+    #[cfg(feature = "acme")]
+    pub acme: Option<acme::AcmeConfig>,
 }
 
 /// Loads the certificates and makes the acceptor (offering `h2` by ALPN
@@ -105,9 +137,14 @@ pub fn acceptor(files: &Certificates, http2: bool) -> Result<TlsAcceptor, TlsErr
         Some(dir) => sni::load_dir(dir)?,
         None => Vec::new(),
     };
+    let default = match &files.default {
+        Some((cert, key)) => Some(load(cert, key)?),
+        None => None,
+    };
     let current = Arc::new(Current {
-        default: ArcSwap::new(load(&files.cert, &files.key)?),
+        default: ArcSwapOption::new(default),
         named: ArcSwap::from_pointee(named),
+        acme: ArcSwap::from_pointee(Vec::new()),
     });
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
@@ -119,17 +156,25 @@ pub fn acceptor(files: &Certificates, http2: bool) -> Result<TlsAcceptor, TlsErr
     } else {
         vec![b"http/1.1".to_vec()]
     };
+    #[cfg(feature = "acme")]
+    if let Some(config) = &files.acme {
+        acme::start(config.clone(), Arc::clone(&current));
+    }
     watch(current, files.clone());
     Ok(TlsAcceptor::from(Arc::new(config)))
 }
 
 /// Reloads the certificates whenever a file changes.
 fn watch(current: Arc<Current>, files: Certificates) {
-    let Certificates { cert, key, dir } = files.clone();
+    if files.default.is_none() && files.dir.is_none() {
+        return;
+    }
+    let (default, dir) = (files.default.clone(), files.dir.clone());
     let versions = move || {
         (
-            FileVersion::of(&cert).ok(),
-            FileVersion::of(&key).ok(),
+            default
+                .as_ref()
+                .map(|(cert, key)| (FileVersion::of(cert).ok(), FileVersion::of(key).ok())),
             dir.as_deref().map(sni::versions),
         )
     };
@@ -151,13 +196,15 @@ fn watch(current: Arc<Current>, files: Certificates) {
                     continue;
                 }
                 seen = now;
-                match load(&files.cert, &files.key) {
-                    Ok(certified) => {
-                        current.default.store(certified);
-                        tracing::info!(cert = %files.cert.display(), "TLS certificate reloaded");
-                    }
-                    Err(error) => {
-                        tracing::warn!(%error, "TLS certificate not reloaded; the current one keeps serving");
+                if let Some((cert, key)) = &files.default {
+                    match load(cert, key) {
+                        Ok(certified) => {
+                            current.default.store(Some(certified));
+                            tracing::info!(cert = %cert.display(), "TLS certificate reloaded");
+                        }
+                        Err(error) => {
+                            tracing::warn!(%error, "TLS certificate not reloaded; the current one keeps serving");
+                        }
                     }
                 }
                 if let Some(dir) = &files.dir {

@@ -26,6 +26,23 @@ pub struct Named {
 }
 
 impl Named {
+    /// The certificate `certified` (its first is the leaf); `path` names
+    /// it in the error.
+    pub fn new(certified: Arc<CertifiedKey>, path: &Path) -> Result<Self, TlsError> {
+        let leaf = certified
+            .cert
+            .first()
+            .cloned()
+            .ok_or_else(|| TlsError::File {
+                path: path.to_path_buf(),
+                message: "no certificate in it".into(),
+            })?;
+        Ok(Self {
+            leaf,
+            key: certified,
+        })
+    }
+
     /// Whether the certificate is valid for `name`.
     pub fn covers(&self, name: &ServerName<'_>) -> bool {
         webpki::EndEntityCert::try_from(&self.leaf)
@@ -69,21 +86,7 @@ fn pairs(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>, TlsError> {
 pub fn load_dir(dir: &Path) -> Result<Vec<Named>, TlsError> {
     pairs(dir)?
         .into_iter()
-        .map(|(cert, key)| {
-            let certified = load(&cert, &key)?;
-            let leaf = certified
-                .cert
-                .first()
-                .cloned()
-                .ok_or_else(|| TlsError::File {
-                    path: cert.clone(),
-                    message: "no certificate in it".into(),
-                })?;
-            Ok(Named {
-                leaf,
-                key: certified,
-            })
-        })
+        .map(|(cert, key)| Named::new(load(&cert, &key)?, &cert))
         .collect()
 }
 

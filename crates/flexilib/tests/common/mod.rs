@@ -122,7 +122,7 @@ pub fn c_example(dir: &TempDir) -> PathBuf {
 pub struct Lines(Arc<Mutex<Vec<String>>>, Arc<std::sync::atomic::AtomicBool>);
 
 impl Lines {
-    fn capture(stream: impl Read + Send + 'static) -> Self {
+    pub fn capture(stream: impl Read + Send + 'static) -> Self {
         let lines = Self::default();
         let sink = lines.clone();
         std::thread::spawn(move || {
