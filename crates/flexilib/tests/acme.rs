@@ -500,3 +500,47 @@ fn an_unreachable_ca_is_logged_and_plain_http_keeps_serving() {
     assert!(!output.status.success());
     drop(server.terminate());
 }
+
+/// A path under `/.well-known/acme-challenge/` that is no token of an
+/// order under way goes to the routes, ACME on or off: a site may serve its
+/// own challenge files (certbot's webroot). Needs no pebble.
+#[test]
+fn challenge_paths_that_are_no_token_of_an_order_go_to_the_routes() {
+    let dir = TempDir::new("acme-webroot");
+    let challenges = dir.path().join("www/.well-known/acme-challenge");
+    std::fs::create_dir_all(&challenges).expect("webroot");
+    std::fs::write(challenges.join("certbot-token"), "from the webroot\n").expect("token file");
+    let config = dir.path().join("proxy.ini");
+    std::fs::write(
+        &config,
+        format!(
+            "/.well-known/ = dir:{}\n",
+            dir.path().join("www/.well-known").display()
+        ),
+    )
+    .expect("config");
+    let path = "/.well-known/acme-challenge/certbot-token";
+
+    let off = ServerBuilder::new(&config).start();
+    let response = off.get(path, &[]);
+    assert_eq!((response.status, response.text()), (200, "from the webroot\n".into()));
+    drop(off.terminate());
+
+    // ACME on, its CA unreachable (no order ever validates).
+    let on = ServerBuilder::new(&config)
+        .env("TLS_PORT", "0")
+        .env("ACME_DOMAINS", "webroot.flexilib.test")
+        .env(
+            "ACME_DIRECTORY",
+            &format!("https://127.0.0.1:{}/dir", free_port()),
+        )
+        .env(
+            "ACME_STATE_DIR",
+            &dir.path().join("state").to_string_lossy(),
+        )
+        .start();
+    let response = on.get(path, &[]);
+    assert_eq!((response.status, response.text()), (200, "from the webroot\n".into()));
+    assert_eq!(on.get("/.well-known/acme-challenge/none", &[]).status, 404);
+    drop(on.terminate());
+}

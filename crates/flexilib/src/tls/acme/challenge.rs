@@ -1,8 +1,10 @@
 //! HTTP-01 answers: while an order is being validated, the CA asks the
 //! plain port for `/.well-known/acme-challenge/TOKEN` and must get the
 //! key authorization of that token. The tokens live here, put in by the
-//! order and taken out when it ends; a request for any other token gets
-//! 404.
+//! order and taken out when it ends. A request for any other path under
+//! the prefix goes to the routes as usual: without `ACME_DOMAINS`, or
+//! between orders, a site may serve its own challenge files (certbot's
+//! webroot, say).
 
 use std::collections::HashMap;
 
@@ -19,21 +21,16 @@ const PREFIX: &str = "/.well-known/acme-challenge/";
 /// Token → key authorization, for the orders under way.
 static TOKENS: RwLock<Option<HashMap<String, String>>> = RwLock::new(None);
 
-/// The answer to `request` if it asks for a challenge token; None for
-/// every other request, which is served as usual.
+/// The answer to `request` if it asks for a token of an order under way;
+/// None for every other request, which is served as usual.
 pub fn answer(request: &Request<RequestBody>) -> Option<Reply> {
     let token = request.uri().path().strip_prefix(PREFIX)?;
     let tokens = TOKENS.read();
-    let reply = match tokens.as_ref().and_then(|tokens| tokens.get(token)) {
-        Some(authorization) => {
-            Reply::text_owned(StatusCode::OK, Bytes::from(authorization.clone()))
-        }
-        None => Reply::text(
-            StatusCode::NOT_FOUND,
-            "404 Not Found: no such ACME challenge token\n",
-        ),
-    };
-    Some(reply)
+    let authorization = tokens.as_ref()?.get(token)?;
+    Some(Reply::text_owned(
+        StatusCode::OK,
+        Bytes::from(authorization.clone()),
+    ))
 }
 
 /// A token answered while this value lives.
