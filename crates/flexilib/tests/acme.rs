@@ -523,7 +523,10 @@ fn challenge_paths_that_are_no_token_of_an_order_go_to_the_routes() {
 
     let off = ServerBuilder::new(&config).start();
     let response = off.get(path, &[]);
-    assert_eq!((response.status, response.text()), (200, "from the webroot\n".into()));
+    assert_eq!(
+        (response.status, response.text()),
+        (200, "from the webroot\n".into())
+    );
     drop(off.terminate());
 
     // ACME on, its CA unreachable (no order ever validates).
@@ -540,7 +543,10 @@ fn challenge_paths_that_are_no_token_of_an_order_go_to_the_routes() {
         )
         .start();
     let response = on.get(path, &[]);
-    assert_eq!((response.status, response.text()), (200, "from the webroot\n".into()));
+    assert_eq!(
+        (response.status, response.text()),
+        (200, "from the webroot\n".into())
+    );
     assert_eq!(on.get("/.well-known/acme-challenge/none", &[]).status, 404);
     drop(on.terminate());
 }
