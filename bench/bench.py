@@ -315,8 +315,11 @@ def scenario_load(path_fl, path_ngx, headers=(), script=None, connections=32, id
     def run(setup, server, args):
         port = server.port
         held = IdleConnections(port, idle) if idle else None
-        path = path_fl if server.name == "flexilib" else path_ngx
-        fl_headers = headers if server.name == "flexilib" else tuple(h for h in headers if not h.startswith("x-"))
+        # FlexiLib builds (this one and --before's) get the example
+        # library's x- headers; nginx serves files by path.
+        is_nginx = server.name == "nginx"
+        path = path_ngx if is_nginx else path_fl
+        fl_headers = tuple(h for h in headers if not h.startswith("x-")) if is_nginx else headers
         result = wrk(port, path, args.client_cpu, args.duration, connections, fl_headers, script)
         result["rss_kb"] = server.peak_kb()
         result["pss_kb"] = server.pss_kb()
