@@ -148,7 +148,7 @@ def http_get(port, path="/", headers=None, timeout=2.0):
 class Server:
     """A server under test, started pinned to a core."""
 
-    def __init__(self, name, argv, env, port, cpu, workdir):
+    def __init__(self, name, argv, env, port, cpu, workdir, startup_s=20):
         self.name, self.port = name, port
         log = open(workdir / f"{name}.stdout", "ab")
         err = open(workdir / f"{name}.stderr", "ab")
@@ -156,7 +156,7 @@ class Server:
         self.proc = subprocess.Popen(["taskset", "-c", str(cpu)] + argv, env=env, stdout=log, stderr=err,
                                      cwd=workdir)
         self.first_response_s = None
-        deadline = self.started + 20
+        deadline = self.started + startup_s
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 fail(f"{name} exited at startup; see {workdir}/{name}.stderr")
@@ -165,7 +165,7 @@ class Server:
                 return
             time.sleep(0.001)
         self.stop()
-        fail(f"{name} did not answer within 20 s")
+        fail(f"{name} did not answer within {startup_s} s")
 
     def rss_kb(self):
         return tree_rss_kb(self.proc.pid)

@@ -76,7 +76,9 @@ def flexilib(workdir, port, cpu, config="proxy.ini", routes=()):
     offset = log.stat().st_size if log.exists() else 0
     env = dict(os.environ, PORT=str(port), LISTEN_ADDRESS="127.0.0.1", RUST_LOG="warn",
                FLEXILIB_CONFIG=str(workdir / config), XDG_CACHE_HOME=str(workdir / "cache"))
-    server = b.Server("flexilib", [str(RELEASE / "flexilib")], env, port, cpu, workdir)
+    # A worker listens once its routes' components are compiled: the JS
+    # guest's first, cold compile takes tens of seconds on one core.
+    server = b.Server("flexilib", [str(RELEASE / "flexilib")], env, port, cpu, workdir, startup_s=600)
     server.ready = {}
     deadline = time.monotonic() + 600
     while set(routes) - set(server.ready):
