@@ -51,6 +51,10 @@ pub enum Switch {
     Off,
 }
 
+/// Let's Encrypt's production directory, the default `ACME_DIRECTORY`.
+#[cfg(feature = "acme")]
+pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
+
 /// Run-time settings of the server.
 #[derive(Debug, Clone, Parser)]
 #[command(
@@ -239,7 +243,7 @@ pub struct Settings {
 
     /// The ACME CA's directory URL.
     #[cfg(feature = "acme")]
-    #[arg(long, env = "ACME_DIRECTORY", default_value = crate::tls::acme::LETS_ENCRYPT)]
+    #[arg(long, env = "ACME_DIRECTORY", default_value = LETS_ENCRYPT)]
     pub acme_directory: String,
 
     /// Contact address for the ACME account (optional).

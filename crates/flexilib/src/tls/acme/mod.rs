@@ -25,8 +25,6 @@ use instant_acme::{Account, NewAccount};
 use self::store::{Issued, Store, StoreError};
 use super::Current;
 
-/// Let's Encrypt's production directory, the default `ACME_DIRECTORY`.
-pub const LETS_ENCRYPT: &str = "https://acme-v02.api.letsencrypt.org/directory";
 
 /// First wait after a failure; doubled after each one up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(30);
