@@ -116,10 +116,22 @@ fn out_of_file_descriptors_a_newcomer_is_answered_not_left_waiting() {
         // The half-sent requests hold their descriptors for the test.
         .env("HEADER_READ_TIMEOUT_SECONDS", "120")
         .start();
-    // Enough half-sent requests to use every descriptor, whatever the
-    // process holds besides (those past the limit are answered 503 one
-    // after the other).
-    let _busy: Vec<Client> = (0..80).map(|_| half_sent(server.addr)).collect();
+    // Half-sent requests until the process runs out of descriptors (it
+    // says so), however many it holds besides: each holds one for the
+    // header-read timeout. The few past the limit are answered 503.
+    let mut busy: Vec<Client> = Vec::new();
+    let out_of_fds = |server: &Server| {
+        server
+            .stderr
+            .snapshot()
+            .iter()
+            .any(|line| line.contains("out of file descriptors"))
+    };
+    while !out_of_fds(&server) {
+        assert!(busy.len() < 200, "64 descriptors never ran out");
+        busy.push(half_sent(server.addr));
+        std::thread::sleep(Duration::from_millis(5));
+    }
     let mut client = Client::connect(server.addr);
     client
         .stream()
@@ -135,14 +147,11 @@ fn out_of_file_descriptors_a_newcomer_is_answered_not_left_waiting() {
             server.stderr.snapshot()
         )
     });
-    assert!(is_at_capacity(&response), "{response:?}");
+    // 503 while the process is out of descriptors; 200 if a refused
+    // client's descriptor came free first (each is held only for a short
+    // linger): either way answered, not left in the listen queue.
     assert!(
-        server
-            .stderr
-            .snapshot()
-            .iter()
-            .any(|line| line.contains("out of file descriptors")),
-        "{:?}",
-        server.stderr.snapshot()
+        is_at_capacity(&response) || response.status == 200,
+        "{response:?}"
     );
 }

@@ -25,7 +25,6 @@ use instant_acme::{Account, NewAccount};
 use self::store::{Issued, Store, StoreError};
 use super::Current;
 
-
 /// First wait after a failure; doubled after each one up to [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_secs(30);
 const MAX_BACKOFF: Duration = Duration::from_secs(6 * 3600);
