@@ -238,18 +238,6 @@ fn start_server(config: &Path, http_port: u16, directory: &str, ca: &Path, state
         .start()
 }
 
-fn tls_port(server: &Server) -> u16 {
-    let line = server
-        .stderr
-        .wait_for(Duration::from_secs(5), |l| l.contains("TLS ready"))
-        .expect("TLS ready");
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("tls_address="))
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line}"))
-}
-
 /// `curl https://NAME:PORT/PATH` trusting only `root`: (success, body or error).
 fn curl(port: u16, name: &str, root: &Path, path: &str) -> (bool, String) {
     let output = Command::new("curl")
@@ -322,7 +310,7 @@ fn a_certificate_is_issued_by_pebble_served_and_reused_at_restart() {
         &pebble.test_ca,
         &state,
     );
-    let port = tls_port(&server);
+    let port = server.tls_port();
     let issued = server
         .stderr
         .wait_for(Duration::from_secs(60), |l| {
@@ -373,7 +361,7 @@ fn a_certificate_is_issued_by_pebble_served_and_reused_at_restart() {
         &pebble.test_ca,
         &state,
     );
-    let port = tls_port(&server);
+    let port = server.tls_port();
     let loaded = server.stderr.wait_for(Duration::from_secs(10), |l| {
         l.contains("ACME certificate loaded")
     });
@@ -411,7 +399,7 @@ fn a_short_lived_certificate_is_renewed_and_swapped_in() {
         &pebble.test_ca,
         &state,
     );
-    let port = tls_port(&server);
+    let port = server.tls_port();
     let is_issued = |l: &str| l.contains("ACME certificate issued");
     let first = server.stderr.wait_for(Duration::from_secs(60), is_issued);
     assert!(first.is_some(), "{}", server.stderr.snapshot().join("\n"));
@@ -476,7 +464,7 @@ fn an_unreachable_ca_is_logged_and_plain_http_keeps_serving() {
             &dir.path().join("state").to_string_lossy(),
         )
         .start();
-    let port = tls_port(&server);
+    let port = server.tls_port();
     let error = server
         .stderr
         .wait_for(Duration::from_secs(20), |l| {

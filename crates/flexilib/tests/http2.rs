@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{c_stream_example, rust_example, worker_dir, Server, ServerBuilder, TempDir};
+use common::{c_stream_example, rust_example, worker_dir, ServerBuilder, TempDir};
 
 /// `curl` with `args`: (HTTP version, status, body).
 fn curl(args: &[&str], url: &str) -> (String, u16, String) {
@@ -62,18 +62,6 @@ fn certificate(dir: &TempDir) -> (PathBuf, PathBuf) {
         .expect("openssl");
     assert!(status.success());
     (cert, key)
-}
-
-fn tls_port(server: &Server) -> u16 {
-    let line = server
-        .stderr
-        .wait_for(Duration::from_secs(5), |l| l.contains("TLS ready"))
-        .expect("TLS ready");
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("tls_address="))
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .expect("TLS port")
 }
 
 const WORKER: &str = r#"
@@ -150,7 +138,7 @@ fn h2c_and_h2_serve_every_kind_of_route() {
         &["--http2-prior-knowledge"],
         &format!("http://{}", server.addr),
     );
-    let port = tls_port(&server);
+    let port = server.tls_port();
     let ca = cert.to_string_lossy().into_owned();
     check_routes(
         &["--http2", "--cacert", &ca],
@@ -186,7 +174,7 @@ fn http2_off_speaks_http_1_1_only() {
         .env("TLS_CERT", &cert.to_string_lossy())
         .env("TLS_KEY", &key.to_string_lossy())
         .start();
-    let port = tls_port(&server);
+    let port = server.tls_port();
     let ca = cert.to_string_lossy().into_owned();
     // ALPN offers only http/1.1.
     let (version, status, _) = curl(

@@ -49,18 +49,6 @@ fn certificate(dir: &TempDir, name: &str) -> (PathBuf, PathBuf) {
     (cert, key)
 }
 
-fn tls_port(server: &Server) -> u16 {
-    let line = server
-        .stderr
-        .wait_for(Duration::from_secs(5), |l| l.contains("TLS ready"))
-        .expect("TLS ready");
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("tls_address="))
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("no port in {line}"))
-}
-
 /// `curl` over TLS trusting `ca`: (exit status, body, or curl's error).
 fn curl(port: u16, ca: &Path, path: &str) -> (bool, String) {
     let output = Command::new("curl")
@@ -90,7 +78,7 @@ fn requests_are_served_over_tls_with_alpn() {
     let dir = TempDir::new("tls");
     let (cert, key) = certificate(&dir, "first");
     let server = start(&dir, &cert, &key);
-    let port = tls_port(&server);
+    let port = server.tls_port();
     let (ok, body) = curl(port, &cert, "/c/over-tls");
     assert!(ok, "{body}");
     assert!(body.starts_with("hello from C: GET /c/over-tls"), "{body}");
@@ -148,7 +136,7 @@ fn a_rotated_certificate_is_served_without_a_failed_handshake() {
     std::fs::copy(&first, &cert).expect("copy");
     std::fs::copy(&first_key, &key).expect("copy");
     let server = start(&dir, &cert, &key);
-    let port = tls_port(&server);
+    let port = server.tls_port();
     assert!(curl(port, &first, "/").0);
     assert!(!curl(port, &second, "/").0, "the second is not served yet");
     // Load through the swap, trusting either certificate.
@@ -225,7 +213,7 @@ fn a_proxied_request_from_a_tls_client_says_https() {
         .env("TLS_CERT", &cert.to_string_lossy())
         .env("TLS_KEY", &key.to_string_lossy())
         .start();
-    let port = tls_port(&server);
+    let port = server.tls_port();
     let (ok, body) = curl(port, &cert, "/up/x");
     assert!(ok, "{body}");
     assert!(body.contains("x-forwarded-proto: https"), "{body}");
@@ -247,7 +235,7 @@ fn a_lambda_function_called_over_tls_sees_https() {
         .env("TLS_CERT", &cert.to_string_lossy())
         .env("TLS_KEY", &key.to_string_lossy())
         .start();
-    let port = tls_port(&server);
+    let port = server.tls_port();
     let (ok, body) = curl(port, &cert, "/fn/echo");
     assert!(ok, "{body}");
     let echo: serde_json::Value = serde_json::from_str(&body).expect("JSON");
@@ -269,7 +257,7 @@ fn a_hostile_tls_client_is_dropped_and_others_are_served() {
         .env("TLS_KEY", &key.to_string_lossy())
         .env("HEADER_READ_TIMEOUT_SECONDS", "1")
         .start();
-    let port = tls_port(&server);
+    let port = server.tls_port();
     // Plain HTTP on the TLS port: refused by the handshake, closed.
     let mut plain = std::net::TcpStream::connect(("127.0.0.1", port)).expect("connect");
     plain

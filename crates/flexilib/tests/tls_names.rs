@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{standard_config, Server, ServerBuilder, TempDir};
+use common::{standard_config, ServerBuilder, TempDir};
 
 /// A self-signed certificate `NAME.pem` + `NAME.key` in `dir`, with CN
 /// `name` and the DNS names `dns`.
@@ -38,18 +38,6 @@ fn certificate(dir: &Path, name: &str, dns: &[&str]) -> (PathBuf, PathBuf) {
         .expect("openssl");
     assert!(status.success());
     (cert, key)
-}
-
-fn tls_port(server: &Server) -> u16 {
-    let line = server
-        .stderr
-        .wait_for(Duration::from_secs(5), |l| l.contains("TLS ready"))
-        .expect("TLS ready");
-    line.split_whitespace()
-        .find_map(|w| w.strip_prefix("tls_address="))
-        .and_then(|a| a.rsplit(':').next())
-        .and_then(|p| p.parse().ok())
-        .expect("TLS port")
 }
 
 /// What `openssl s_client` sees asking for `name` (and offering h2): the
@@ -98,7 +86,7 @@ fn certificates_are_chosen_by_name_and_reloaded() {
         .env("TLS_KEY", &key.to_string_lossy())
         .env("TLS_CERT_DIR", &names.to_string_lossy())
         .start();
-    let port = tls_port(&server);
+    let port = server.tls_port();
     for (name, subject) in [
         (Some("a.example"), "CN = a"),
         (Some("x.b.example"), "CN = wild"),
@@ -150,7 +138,7 @@ fn plain_requests_are_redirected_to_https() {
         .env("TLS_KEY", &key.to_string_lossy())
         .env("HTTPS_REDIRECT", "on")
         .start();
-    let port = tls_port(&server);
+    let port = server.tls_port();
     let response = server.get("/c/path?x=1", &[("Host", "localhost:8080")]);
     assert_eq!(response.status, 308, "{}", response.text());
     assert_eq!(

@@ -301,6 +301,19 @@ impl ServerBuilder {
 }
 
 impl Server {
+    /// The TLS port the server said it listens on (`TLS_PORT=0` picks one).
+    pub fn tls_port(&self) -> u16 {
+        let line = self
+            .stderr
+            .wait_for(Duration::from_secs(5), |l| l.contains("TLS ready"))
+            .expect("TLS ready");
+        line.split_whitespace()
+            .find_map(|w| w.strip_prefix("tls_address="))
+            .and_then(|a| a.rsplit(':').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("no port in {line}"))
+    }
+
     pub fn client(&self) -> Client {
         Client::connect(self.addr)
     }
