@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{c_stream_example, rust_example, worker_dir, ServerBuilder, TempDir};
+use common::{c_stream_example, rust_example, self_signed, worker_dir, ServerBuilder, TempDir};
 
 /// `curl` with `args`: (HTTP version, status, body).
 fn curl(args: &[&str], url: &str) -> (String, u16, String) {
@@ -39,29 +39,6 @@ fn curl(args: &[&str], url: &str) -> (String, u16, String) {
         status.parse().expect("status"),
         body.to_string(),
     )
-}
-
-fn certificate(dir: &TempDir) -> (PathBuf, PathBuf) {
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "2", "-subj", "/CN=localhost"])
-        .args(["-addext", "subjectAltName=DNS:localhost", "-keyout"])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(status.success());
-    (cert, key)
 }
 
 const WORKER: &str = r#"
@@ -128,7 +105,7 @@ fn h2c_and_h2_serve_every_kind_of_route() {
     let dir = TempDir::new("h2");
     let upstream = upstream::Upstream::start("one");
     let config = config(&dir, &upstream);
-    let (cert, key) = certificate(&dir);
+    let (cert, key) = self_signed(dir.path(), "localhost", &["localhost"]);
     let server = ServerBuilder::new(&config)
         .env("TLS_PORT", "0")
         .env("TLS_CERT", &cert.to_string_lossy())
@@ -167,7 +144,7 @@ fn http2_off_speaks_http_1_1_only() {
         "proxy.ini",
         &format!("/lib = {}\n", rust_example().display()),
     );
-    let (cert, key) = certificate(&dir);
+    let (cert, key) = self_signed(dir.path(), "localhost", &["localhost"]);
     let server = ServerBuilder::new(&config)
         .env("HTTP2", "off")
         .env("TLS_PORT", "0")

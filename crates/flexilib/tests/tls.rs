@@ -8,46 +8,13 @@ mod lambda;
 #[path = "common/upstream.rs"]
 mod upstream;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{standard_config, Server, ServerBuilder, TempDir};
-
-/// A self-signed certificate for 127.0.0.1 and localhost, named `name`.
-fn certificate(dir: &TempDir, name: &str) -> (PathBuf, PathBuf) {
-    let cert = dir.path().join(format!("{name}.pem"));
-    let key = dir.path().join(format!("{name}.key"));
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-            "-nodes",
-            "-days",
-            "2",
-        ])
-        .arg("-subj")
-        .arg(format!("/CN={name}"))
-        .args([
-            "-addext",
-            "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout",
-        ])
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(std::process::Stdio::null())
-        .status()
-        .expect("openssl (apt-get install -y openssl)");
-    assert!(status.success());
-    (cert, key)
-}
+use common::{self_signed, standard_config, Server, ServerBuilder, TempDir};
 
 /// `curl` over TLS trusting `ca`: (exit status, body, or curl's error).
 fn curl(port: u16, ca: &Path, path: &str) -> (bool, String) {
@@ -76,7 +43,7 @@ fn start(dir: &TempDir, cert: &Path, key: &Path) -> Server {
 #[test]
 fn requests_are_served_over_tls_with_alpn() {
     let dir = TempDir::new("tls");
-    let (cert, key) = certificate(&dir, "first");
+    let (cert, key) = self_signed(dir.path(), "first", &["localhost"]);
     let server = start(&dir, &cert, &key);
     let port = server.tls_port();
     let (ok, body) = curl(port, &cert, "/c/over-tls");
@@ -128,8 +95,8 @@ with socket.create_connection(("127.0.0.1", {port})) as raw:
 #[test]
 fn a_rotated_certificate_is_served_without_a_failed_handshake() {
     let dir = TempDir::new("tls-rotate");
-    let (first, first_key) = certificate(&dir, "first");
-    let (second, second_key) = certificate(&dir, "second");
+    let (first, first_key) = self_signed(dir.path(), "first", &["localhost"]);
+    let (second, second_key) = self_signed(dir.path(), "second", &["localhost"]);
     // The served files: the first certificate now, the second later.
     let cert = dir.path().join("live.pem");
     let key = dir.path().join("live.key");
@@ -191,7 +158,7 @@ fn a_rotated_certificate_is_served_without_a_failed_handshake() {
 fn a_certificate_that_does_not_load_stops_the_server_naming_it() {
     let dir = TempDir::new("tls-bad");
     let cert = dir.write("bad.pem", "not a certificate\n");
-    let (_, key) = certificate(&dir, "first");
+    let (_, key) = self_signed(dir.path(), "first", &["localhost"]);
     let (_config_dir, config) = standard_config("");
     let (status, stderr) = ServerBuilder::new(&config)
         .env("TLS_PORT", "0")
@@ -205,7 +172,7 @@ fn a_certificate_that_does_not_load_stops_the_server_naming_it() {
 #[test]
 fn a_proxied_request_from_a_tls_client_says_https() {
     let dir = TempDir::new("tls-proxy");
-    let (cert, key) = certificate(&dir, "first");
+    let (cert, key) = self_signed(dir.path(), "first", &["localhost"]);
     let up = upstream::Upstream::start("a");
     let config = dir.write("proxy.ini", &format!("/up = http://{}\n", up.addr));
     let server = ServerBuilder::new(&config)
@@ -225,7 +192,7 @@ fn a_proxied_request_from_a_tls_client_says_https() {
 #[test]
 fn a_lambda_function_called_over_tls_sees_https() {
     let dir = TempDir::new("tls-lambda");
-    let (cert, key) = certificate(&dir, "first");
+    let (cert, key) = self_signed(dir.path(), "first", &["localhost"]);
     let config = dir.write(
         "proxy.ini",
         &format!("/fn = lambda:{}\n", lambda::rust_bootstrap().display()),
@@ -249,7 +216,7 @@ fn a_lambda_function_called_over_tls_sees_https() {
 fn a_hostile_tls_client_is_dropped_and_others_are_served() {
     use std::io::{Read, Write};
     let dir = TempDir::new("tls-hostile");
-    let (cert, key) = certificate(&dir, "first");
+    let (cert, key) = self_signed(dir.path(), "first", &["localhost"]);
     let (_config_dir, config) = standard_config("");
     let server = ServerBuilder::new(&config)
         .env("TLS_PORT", "0")

@@ -4,41 +4,10 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{standard_config, ServerBuilder, TempDir};
-
-/// A self-signed certificate `NAME.pem` + `NAME.key` in `dir`, with CN
-/// `name` and the DNS names `dns`.
-fn certificate(dir: &Path, name: &str, dns: &[&str]) -> (PathBuf, PathBuf) {
-    let cert = dir.join(format!("{name}.pem"));
-    let key = dir.join(format!("{name}.key"));
-    let names: Vec<String> = dns.iter().map(|d| format!("DNS:{d}")).collect();
-    let status = Command::new("openssl")
-        .args([
-            "req",
-            "-x509",
-            "-newkey",
-            "ec",
-            "-pkeyopt",
-            "ec_paramgen_curve:P-256",
-        ])
-        .args(["-nodes", "-days", "2", "-subj"])
-        .arg(format!("/CN={name}"))
-        .arg("-addext")
-        .arg(format!("subjectAltName={}", names.join(",")))
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .stderr(Stdio::null())
-        .status()
-        .expect("openssl");
-    assert!(status.success());
-    (cert, key)
-}
+use common::{self_signed, standard_config, ServerBuilder, TempDir};
 
 /// What `openssl s_client` sees asking for `name` (and offering h2): the
 /// certificate's subject line and the ALPN line.
@@ -67,15 +36,15 @@ fn s_client(port: u16, name: Option<&str>) -> String {
 #[test]
 fn certificates_are_chosen_by_name_and_reloaded() {
     let dir = TempDir::new("tls-sni");
-    let (cert, key) = certificate(dir.path(), "default", &["localhost"]);
+    let (cert, key) = self_signed(dir.path(), "default", &["localhost"]);
     let names = dir.path().join("certs");
     std::fs::create_dir(&names).expect("dir");
-    certificate(&names, "a", &["a.example"]);
-    certificate(&names, "wild", &["*.b.example"]);
+    self_signed(&names, "a", &["a.example"]);
+    self_signed(&names, "wild", &["*.b.example"]);
     // certbot's layout.
     let live = names.join("c.example");
     std::fs::create_dir(&live).expect("dir");
-    let (c_cert, c_key) = certificate(&live, "c", &["c.example"]);
+    let (c_cert, c_key) = self_signed(&live, "c", &["c.example"]);
     std::fs::rename(&c_cert, live.join("fullchain.pem")).expect("rename");
     std::fs::rename(&c_key, live.join("privkey.pem")).expect("rename");
 
@@ -116,7 +85,7 @@ fn certificates_are_chosen_by_name_and_reloaded() {
         String::from_utf8_lossy(&output.stderr)
     );
     // A certificate added to the directory is served within seconds.
-    certificate(&names, "d", &["d.example"]);
+    self_signed(&names, "d", &["d.example"]);
     let deadline = Instant::now() + Duration::from_secs(10);
     while !s_client(port, Some("d.example")).contains("subject=CN = d") {
         assert!(
@@ -130,7 +99,7 @@ fn certificates_are_chosen_by_name_and_reloaded() {
 #[test]
 fn plain_requests_are_redirected_to_https() {
     let dir = TempDir::new("tls-redirect");
-    let (cert, key) = certificate(dir.path(), "localhost", &["localhost"]);
+    let (cert, key) = self_signed(dir.path(), "localhost", &["localhost"]);
     let (_config_dir, config) = standard_config("");
     let server = ServerBuilder::new(&config)
         .env("TLS_PORT", "0")

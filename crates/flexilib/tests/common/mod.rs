@@ -689,3 +689,35 @@ pub fn replace_file(dir: &TempDir, name: &str, text: &str) {
     std::fs::write(&staged, text).expect("write");
     std::fs::rename(&staged, &target).expect("rename");
 }
+
+/// A self-signed P-256 certificate and its key, `DIR/NAME.pem` and
+/// `DIR/NAME.key`, with subject `CN=NAME` and subject alternative names
+/// `dns` and 127.0.0.1 (made by `openssl`).
+pub fn self_signed(dir: &Path, name: &str, dns: &[&str]) -> (PathBuf, PathBuf) {
+    let cert = dir.join(format!("{name}.pem"));
+    let key = dir.join(format!("{name}.key"));
+    let mut names: Vec<String> = dns.iter().map(|d| format!("DNS:{d}")).collect();
+    names.push("IP:127.0.0.1".into());
+    let status = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:P-256",
+        ])
+        .args(["-nodes", "-days", "2", "-subj"])
+        .arg(format!("/CN={name}"))
+        .arg("-addext")
+        .arg(format!("subjectAltName={}", names.join(",")))
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .stderr(Stdio::null())
+        .status()
+        .expect("openssl (apt-get install -y openssl)");
+    assert!(status.success(), "openssl could not make a certificate");
+    (cert, key)
+}
