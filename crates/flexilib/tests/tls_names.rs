@@ -156,3 +156,39 @@ fn a_redirect_without_tls_is_refused_at_start() {
         "{stderr}"
     );
 }
+
+/// Another local user who can write into `TLS_CERT_DIR` cannot serve a
+/// certificate from it: a pair owned by another user (not root, not the
+/// server's) stops the server at start, naming the file. Needs root (to
+/// give the file away); skipped, saying so, otherwise.
+#[test]
+fn a_certificate_another_user_owns_is_refused() {
+    let dir = TempDir::new("tls-owner");
+    let (cert, key) = self_signed(dir.path(), "default", &["localhost"]);
+    let names = dir.path().join("certs");
+    std::fs::create_dir(&names).expect("dir");
+    let (planted, _) = self_signed(&names, "planted", &["bank.example"]);
+    let chown = Command::new("chown")
+        .arg("65534")
+        .arg(&planted)
+        .status()
+        .expect("chown");
+    if !chown.success() {
+        eprintln!("skipped: giving a file to another user needs root");
+        return;
+    }
+    let (_config_dir, config) = standard_config("");
+    let (status, stderr) = ServerBuilder::new(&config)
+        .env("TLS_PORT", "0")
+        .env("TLS_CERT", &cert.to_string_lossy())
+        .env("TLS_KEY", &key.to_string_lossy())
+        .env("TLS_CERT_DIR", &names.to_string_lossy())
+        .env("FLEXILIB_NO_SUPERVISOR", "1")
+        // A server that served the planted pair would not exit: fail then.
+        .run_to_exit_within(Duration::from_secs(10));
+    assert!(!status.success());
+    assert!(
+        stderr.contains("planted.pem") && stderr.contains("owned by uid 65534"),
+        "{stderr}"
+    );
+}

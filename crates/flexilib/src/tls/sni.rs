@@ -82,12 +82,41 @@ fn pairs(dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>, TlsError> {
     Ok(pairs)
 }
 
-/// Loads every pair of `dir`; a pair that does not load is an error naming it.
+/// Loads every pair of `dir`; a pair that does not load, or whose files
+/// belong to another user, is an error naming it.
 pub fn load_dir(dir: &Path) -> Result<Vec<Named>, TlsError> {
     pairs(dir)?
         .into_iter()
-        .map(|(cert, key)| Named::new(load(&cert, &key)?, &cert))
+        .map(|(cert, key)| {
+            owned_by_us_or_root(&cert)?;
+            owned_by_us_or_root(&key)?;
+            Named::new(load(&cert, &key)?, &cert)
+        })
         .collect()
+}
+
+/// Refuses a file another local user owns: whoever can put a pair in the
+/// directory would serve a certificate for any name (the file's owner is
+/// checked, not the directory's mode: a Kubernetes secret volume is a
+/// sticky, world-writable tmpfs whose files root owns).
+fn owned_by_us_or_root(path: &Path) -> Result<(), TlsError> {
+    use std::os::unix::fs::MetadataExt as _;
+    let owner = std::fs::metadata(path)
+        .map_err(|e| TlsError::File {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?
+        .uid();
+    if owner == 0 || owner == crate::os::effective_uid() {
+        return Ok(());
+    }
+    Err(TlsError::File {
+        path: path.to_path_buf(),
+        message: format!(
+            "owned by uid {owner}, neither this server's user nor root: refused \
+             (whoever can put a file here could serve a certificate for any name)"
+        ),
+    })
 }
 
 /// What the directory holds now, to see when it changes.
