@@ -330,3 +330,79 @@ fn a_continuation_flood_is_cut_off() {
     // Others are served.
     assert_eq!(server.get("/lib/x", &[]).status, 200);
 }
+
+/// The frames in `bytes` (as far as they are whole): (type, payload).
+fn frames(bytes: &[u8]) -> Vec<(u8, Vec<u8>)> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while bytes.len() >= at + 9 {
+        let len = (usize::from(bytes[at]) << 16)
+            | (usize::from(bytes[at + 1]) << 8)
+            | usize::from(bytes[at + 2]);
+        if bytes.len() < at + 9 + len {
+            break;
+        }
+        out.push((bytes[at + 3], bytes[at + 9..at + 9 + len].to_vec()));
+        at += 9 + len;
+    }
+    out
+}
+
+#[test]
+fn an_hpack_bomb_is_refused_without_being_served() {
+    use std::io::{Read, Write};
+    let dir = TempDir::new("h2-hpack-bomb");
+    let config = dir.write(
+        "proxy.ini",
+        &format!("/lib = {}\n", rust_example().display()),
+    );
+    let server = ServerBuilder::new(&config).start();
+    let mut socket = std::net::TcpStream::connect(server.addr).expect("connect");
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .expect("timeout");
+    // GET localhost/lib/x, then one 4,000-byte field put into the dynamic table and
+    // referred to 4,000 times by its index (62): 10 KB on the wire, 16 MB
+    // of header list once decoded.
+    let mut block = vec![0x82, 0x86];
+    block.extend_from_slice(&[0x04, 6]);
+    block.extend_from_slice(b"/lib/x");
+    block.extend_from_slice(&[0x01, 9]);
+    block.extend_from_slice(b"localhost");
+    block.extend_from_slice(&[0x40, 6]);
+    block.extend_from_slice(b"x-bomb");
+    // 4000 as an HPACK integer with a 7-bit prefix: 127, then 3873.
+    block.extend_from_slice(&[0x7f, 0xa1, 0x1e]);
+    block.extend_from_slice(&[b'b'; 4000]);
+    block.extend(std::iter::repeat_n(0xbe, 4000));
+    let mut start = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".to_vec();
+    start.extend(frame(4, 0, 0, &[]));
+    // HEADERS with END_STREAM | END_HEADERS; the block fits the default
+    // 16 KiB frame.
+    start.extend(frame(1, 0x5, 1, &block));
+    socket.write_all(&start).expect("request");
+    let mut seen = Vec::new();
+    let mut buffer = [0u8; 65536];
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(3) {
+        match socket.read(&mut buffer) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => seen.extend_from_slice(&buffer[..n]),
+        }
+    }
+    let frames = frames(&seen);
+    // Served would be a HEADERS frame starting with `:status: 200`
+    // (static index 8, 0x88). Refused is a 431, a reset or a GOAWAY.
+    assert!(
+        !frames
+            .iter()
+            .any(|(kind, payload)| *kind == 1 && payload.first() == Some(&0x88)),
+        "the bomb was served: {frames:?}"
+    );
+    assert!(
+        frames.iter().any(|(kind, _)| matches!(kind, 1 | 3 | 7)),
+        "no answer to the bomb (431, RST_STREAM or GOAWAY): {frames:?}"
+    );
+    // Others are served.
+    assert_eq!(server.get("/lib/x", &[]).status, 200);
+}
